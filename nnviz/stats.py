@@ -1,0 +1,554 @@
+"""Statistics of weights and activations: the numbers behind every nnviz figure.
+
+Plain numpy/torch; results are plain Python ``int`` / ``float`` / ``None`` (and lists of them),
+ready for ``json.dumps``. Inputs may be on any device, of any real dtype (float16, bfloat16,
+float32, float64; ints and bools work too) and may require grad: everything is detached, copied
+to the CPU and computed in float64. Complex tensors raise ``TypeError``.
+
+``tensor_stats(t)`` returns a dict with exactly these keys::
+
+    numel          int          all elements, NaN and Inf included
+    finite_count   int          elements that are neither NaN nor +-Inf
+    nan_count      int          NaN elements
+    inf_count      int          +Inf and -Inf elements together
+    zero_frac      float        elements == 0.0 (-0.0 included) / numel
+    mean           float        mean of the finite elements
+    std            float        unbiased sample std of the finite elements (torch.std default,
+                                correction=1, as Karpathy's makemore prints it)
+    min, max       float        of the finite elements
+    percentiles    list[float]  9 values at PERCENTILES of the finite elements, linear
+                                interpolation (numpy's default method, torch.quantile's default)
+    l2             float        Frobenius norm of the finite elements
+    spectral_norm  float        largest singular value of t.reshape(shape[0], -1) with the
+                                non-finite entries set to 0; |t| for 0-D and l2 for 1-D tensors
+    stable_rank    float        l2**2 / spectral_norm**2, always >= 1
+
+Edge cases of ``tensor_stats``:
+
+* empty (numel == 0): the four counts are 0, every other value is None.
+* single finite value: std is 0.0 (not NaN); mean == min == max == every percentile;
+  spectral_norm == l2 == |value|; stable_rank 1.0.
+* all values equal to c: std 0.0, every percentile c; stable_rank 1.0 (rank one) when c != 0.
+* all zeros: spectral_norm 0.0 and stable_rank None (0/0); zero_frac 1.0.
+* NaN / Inf present: never raises, never silently dropped: they are counted in nan_count and
+  inf_count and left out of every other statistic.
+* no finite value at all: mean, std, min, max, percentiles, l2, spectral_norm and stable_rank
+  are None; zero_frac is 0.0.
+* huge or tiny float64 values (beyond 2**+-300): computed on values scaled by a power of two,
+  so nothing overflows; only l2 / std / spectral_norm of values near the float64 limit
+  (~1.8e308) can be inf, when the true result itself is beyond it.
+* spectral_norm: exact (eigenvalues of the smaller Gram matrix, correct to rounding) when
+  min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM; above that, LANCZOS_STEPS steps of Golub-Kahan-
+  Lanczos bidiagonalisation (a Krylov refinement of power iteration, same two mat-vecs per
+  step, deterministic fixed start vector): a lower bound, typically within 1e-5 relative on
+  random matrices and exact when the rank is at most LANCZOS_STEPS.
+
+``Histogram`` (from ``histogram(values, edges)``)::
+
+    edges      float64 (n_bins + 1,)  finite, strictly increasing
+    counts     int64 (n_bins,)        bin i counts edges[i] <= x < edges[i + 1]; the last bin also
+                                      counts x == edges[-1] (numpy's convention)
+    underflow  int                    finite x < edges[0]
+    overflow   int                    finite x > edges[-1]
+    nan, posinf, neginf  int          NaN, +Inf and -Inf elements
+
+Nothing is dropped: ``total() == counts.sum() + underflow + overflow + nan + posinf + neginf
+== numel`` for every input. ``to_dict()`` gives ``{"edges": [float], "counts": [int],
+"underflow": int, "overflow": int, "nan": int, "posinf": int, "neginf": int}`` and ``from_dict``
+inverts it exactly (also after a JSON round trip). Edge cases: empty input gives all-zero
+counts; a single value or all values equal land in one bin (or under/overflow); fewer than 2
+edges (zero bins), non-finite or non-increasing edges raise ``ValueError``.
+
+Bin edges: ``weight_edges`` (fixed per parameter for a run, from its initial values) are
+symmetric about 0 exactly (``edges[i] == -edges[n_bins - i]``) with half-width
+``max(max|finite| * (1 + margin), 4 * theory_std, WEIGHT_EDGE_FLOOR)``, capped at EDGE_LIMIT.
+Empty, all-zero and all-non-finite inputs get the floor or 4 * theory_std. ``run_edges`` (fixed
+across all snapshots of a run) cover [min, max] of the finite lows and highs, padded on each
+side by RUN_EDGE_PAD of the width; a degenerate range (all equal up to 1e-9 relative, or no
+finite entry) becomes value +- 5 % of |value|, or +- 0.5 around 0 when the value is 0 / absent.
+Both raise ``ValueError`` for n_bins < 1 (zero bins).
+
+``activation_stats(a, kind)`` returns ``mean, std, zero_frac, dead_frac, saturated_frac,
+nan_count, inf_count``; mean/std as in ``tensor_stats``; zero_frac over all elements; a unit
+is dim 1 (features of (B, F), channels of (B, C, H, W)), the whole tensor for ndim < 2;
+dead_frac (relu, leaky_relu only, else None) is the fraction of units with no element > 0 in
+the whole batch (a NaN is not > 0); saturated_frac (tanh, sigmoid only, else None) is over all
+elements (NaN is not saturated). Empty input: counts 0, everything else None.
+
+``update_ratio(before, after)`` / ``drift(w0, wt)``: ||after - before||_2 / ||before||_2; None when
+both are zero (0/0), inf when only before is zero, NaN when either holds a NaN or Inf; shapes
+must match (else ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import torch
+
+from nnviz.errors import ConfigError
+
+__all__ = [
+    "ACTIVATION_KINDS",
+    "DEFAULT_BINS",
+    "PERCENTILES",
+    "Histogram",
+    "activation_stats",
+    "drift",
+    "histogram",
+    "run_edges",
+    "sample_values",
+    "tensor_stats",
+    "update_ratio",
+    "weight_edges",
+]
+
+# TensorBoard's compressed-histogram points, rounded to whole percents: NORMAL_HISTOGRAM_BPS =
+# (0, 668, 1587, 3085, 5000, 6915, 8413, 9332, 10000) basis points in
+# tensorboard/plugins/distribution/compressor.py, the normal CDF at 0, +-0.5, +-1, +-1.5 std, +-inf.
+PERCENTILES: tuple[int, ...] = (0, 7, 16, 31, 50, 69, 84, 93, 100)
+DEFAULT_BINS = 60
+
+SPECTRAL_EXACT_MAX_DIM = 256  # above this min(rows, cols), spectral_norm uses Lanczos
+LANCZOS_STEPS = 30  # Golub-Kahan-Lanczos steps (two mat-vecs each, like power iteration)
+
+WEIGHT_EDGE_FLOOR = 1e-6  # smallest half-width of weight_edges (all-zero tensors)
+RUN_EDGE_PAD = 0.02  # run_edges pads each side by this fraction of the range
+EDGE_LIMIT = 1e300  # edges are clipped to +-EDGE_LIMIT so that they (and their widths) stay finite
+
+ACTIVATION_KINDS: tuple[str, ...] = ("relu", "leaky_relu", "gelu", "tanh", "sigmoid", "linear")
+DEAD_KINDS = ("relu", "leaky_relu")
+# Saturation: Karpathy, "Building makemore Part 3: Activations & Gradients, BatchNorm"
+# (karpathy/nn-zero-to-hero, lectures/makemore/makemore_part3_bn.ipynb) prints the share of
+# tanh outputs with (t.abs() > 0.97). That notebook has no sigmoid; for sigmoid nnviz uses the
+# same 0.03 distance from its asymptotes 0 and 1.
+TANH_SATURATION = 0.97  # |tanh| > 0.97 is saturated
+SIGMOID_SATURATION_LOW = 0.03  # sigmoid < 0.03 is saturated
+SIGMOID_SATURATION_HIGH = 0.97  # sigmoid > 0.97 is saturated
+
+_NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64, torch.bool, torch.uint8, torch.int8,
+                 torch.int16, torch.int32, torch.int64)
+_SCALE_LIMIT = 2.0**300  # values beyond 2**+-300 are scaled by a power of two first
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _flat_float64(x: Any) -> np.ndarray:
+    """Flattened float64 numpy view/copy of a tensor or array (never modify it in place)."""
+    if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise TypeError(f"complex tensors are not supported (dtype {x.dtype})")
+        t = x.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if t.dtype not in _NUMPY_DTYPES:  # bfloat16, float8: exact in float32
+            t = t.to(torch.float32)
+        # numpy converts: torch's threaded casts are slow on a busy machine
+        return t.numpy(force=True).astype(np.float64, copy=False).reshape(-1)
+    arr = np.asarray(x)
+    if np.iscomplexobj(arr):
+        raise TypeError(f"complex arrays are not supported (dtype {arr.dtype})")
+    return arr.astype(np.float64, copy=False).reshape(-1)
+
+
+def _pow2_scale(maxabs: float) -> float:
+    """1.0 for ordinary magnitudes, else a power of two s with maxabs / s in [0.5, 1)."""
+    if maxabs == 0.0 or 1.0 / _SCALE_LIMIT < maxabs < _SCALE_LIMIT:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(maxabs)[1])
+
+
+def _check_bins(n_bins: int) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, Integral) or n_bins < 1:
+        raise ConfigError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return int(n_bins)
+
+
+def _percentiles_sorted(ys: np.ndarray) -> np.ndarray:
+    """PERCENTILES of sorted non-empty ys, linear interpolation exactly as numpy computes it."""
+    n = ys.size
+    h = (n - 1) * (np.asarray(PERCENTILES, dtype=np.float64) / 100.0)
+    lo = np.floor(h).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = h - lo
+    a, b = ys[lo], ys[hi]
+    diff = b - a
+    # numpy's _lerp: interpolate from the nearer end, so results stay within [a, b]
+    return np.where(frac >= 0.5, b - diff * (1.0 - frac), a + diff * frac)
+
+
+def _moments(y: np.ndarray) -> tuple[float, float]:
+    """Mean and unbiased std (0.0 for a single value) of non-empty finite y."""
+    mean = float(np.mean(y))
+    std = float(np.std(y, ddof=1)) if y.size > 1 else 0.0
+    return mean, std
+
+
+def _orthogonalize(w: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Remove from w its components along the orthonormal rows of basis (twice is enough)."""
+    if basis.shape[0]:
+        for _ in range(2):
+            w = w - basis.T @ (basis @ w)
+    return w
+
+
+def _lanczos_top_singular_value(m: np.ndarray, fro: float, steps: int = LANCZOS_STEPS) -> float:
+    """Largest singular value by Golub-Kahan-Lanczos with full reorthogonalisation."""
+    rows, cols = m.shape
+    steps = min(steps, rows, cols)
+    tol = 1e-12 * fro  # a smaller alpha / beta means an invariant subspace: Ritz values exact
+    u_basis = np.zeros((steps, rows))
+    v_basis = np.zeros((steps + 1, cols))
+    start = np.random.default_rng(0).standard_normal(cols)  # fixed: deterministic results
+    v_basis[0] = start / np.linalg.norm(start)
+    alphas: list[float] = []
+    betas: list[float] = []
+    for j in range(steps):
+        u = m @ v_basis[j]
+        if j:
+            u = u - betas[-1] * u_basis[j - 1]
+        u = _orthogonalize(u, u_basis[:j])
+        alpha = float(np.linalg.norm(u))
+        if alpha <= tol:
+            break
+        u_basis[j] = u / alpha
+        alphas.append(alpha)
+        w = _orthogonalize(m.T @ u_basis[j] - alpha * v_basis[j], v_basis[: j + 1])
+        beta = float(np.linalg.norm(w))
+        if beta <= tol:
+            break
+        betas.append(beta)
+        v_basis[j + 1] = w / beta
+    k = len(alphas)
+    if k == 0:
+        return 0.0
+    # U_k^T M V_{k+1}: upper bidiagonal k x (k+1); its singular values are lower bounds
+    b = np.zeros((k, k + 1))
+    b[np.arange(k), np.arange(k)] = alphas
+    nb = min(len(betas), k)
+    b[np.arange(nb), np.arange(nb) + 1] = betas[:nb]
+    return float(np.linalg.svd(b, compute_uv=False)[0])
+
+
+def _spectral_norm(m: np.ndarray, fro: float) -> float:
+    """Largest singular value of a finite 2-D float64 matrix with Frobenius norm fro."""
+    rows, cols = m.shape
+    if fro == 0.0:
+        return 0.0
+    if min(rows, cols) == 1:
+        return fro
+    if min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM:
+        gram = m @ m.T if rows <= cols else m.T @ m
+        return math.sqrt(max(float(np.linalg.eigvalsh(gram)[-1]), 0.0))
+    return _lanczos_top_singular_value(m, fro)
+
+
+# ------------------------------------------------------------------------------ tensor_stats
+
+
+def tensor_stats(t: torch.Tensor) -> dict:
+    """Summary statistics of a tensor as plain Python numbers (see the module docstring)."""
+    shape = tuple(t.shape)
+    x = _flat_float64(t)
+    n = int(x.size)
+    finite_mask = np.isfinite(x)
+    nf = int(np.count_nonzero(finite_mask))
+    nan_count = int(np.count_nonzero(np.isnan(x))) if nf < n else 0
+    out: dict[str, Any] = {
+        "numel": n,
+        "mean": None,
+        "std": None,
+        "min": None,
+        "max": None,
+        "percentiles": None,
+        "l2": None,
+        "spectral_norm": None,
+        "stable_rank": None,
+        "zero_frac": float(np.count_nonzero(x == 0.0)) / n if n else None,
+        "nan_count": nan_count,
+        "inf_count": n - nf - nan_count,
+        "finite_count": nf,
+    }
+    if nf == 0:
+        return out
+    finite = x if nf == n else x[finite_mask]
+    ys = np.sort(finite)
+    s = _pow2_scale(max(-float(ys[0]), float(ys[-1])))
+    if s != 1.0:
+        ys = ys / s
+    mean, std = _moments(ys)
+    l2 = float(np.linalg.norm(ys))
+    if len(shape) >= 2:
+        z = x if nf == n else np.where(finite_mask, x, 0.0)
+        if s != 1.0:
+            z = z / s
+        spectral = _spectral_norm(z.reshape(shape[0], -1), l2)
+    else:
+        spectral = l2
+    out.update(
+        mean=mean * s,
+        std=std * s,
+        min=float(ys[0]) * s,
+        max=float(ys[-1]) * s,
+        percentiles=[float(p) * s for p in _percentiles_sorted(ys)],
+        l2=l2 * s,
+        spectral_norm=spectral * s,
+        stable_rank=max(1.0, (l2 / spectral) ** 2) if spectral > 0.0 else None,
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------- edges
+
+
+def weight_edges(
+    values: np.ndarray,
+    n_bins: int = DEFAULT_BINS,
+    theory_std: float | None = None,
+    margin: float = 0.5,
+) -> np.ndarray:
+    """Bin edges symmetric about 0 for one parameter, fixed for a run from its initial values."""
+    n_bins = _check_bins(n_bins)
+    if not (math.isfinite(margin) and margin >= 0.0):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    if theory_std is not None and theory_std < 0:
+        raise ValueError(f"theory_std must be >= 0, got {theory_std!r}")
+    x = _flat_float64(values)
+    finite = x[np.isfinite(x)]
+    maxabs = float(np.max(np.abs(finite))) if finite.size else 0.0
+    half = max(maxabs * (1.0 + margin), WEIGHT_EDGE_FLOOR)
+    if theory_std is not None and math.isfinite(theory_std):
+        half = max(half, 4.0 * float(theory_std))
+    half = min(half, EDGE_LIMIT)
+    steps = 2.0 * np.arange(n_bins + 1, dtype=np.float64) - n_bins  # exact odd symmetry
+    return half * (steps / n_bins)
+
+
+def run_edges(
+    lows: Sequence[float | None],
+    highs: Sequence[float | None],
+    n_bins: int = DEFAULT_BINS,
+) -> np.ndarray:
+    """Bin edges covering every snapshot's [low, high] of a run, padded by RUN_EDGE_PAD."""
+    n_bins = _check_bins(n_bins)
+    vals = [float(v) for v in (*lows, *highs) if v is not None and math.isfinite(float(v))]
+    lo = max(min(vals), -EDGE_LIMIT) if vals else 0.0
+    hi = min(max(vals), EDGE_LIMIT) if vals else 0.0
+    width = hi - lo
+    if width > 1e-9 * max(abs(lo), abs(hi)):
+        pad = RUN_EDGE_PAD * width
+        edges = np.linspace(lo - pad, hi + pad, n_bins + 1)
+        if np.all(np.diff(edges) > 0):
+            return edges
+    center = 0.5 * lo + 0.5 * hi
+    half = 0.05 * abs(center) if abs(center) > 1e-290 else 0.5
+    return np.linspace(center - half, center + half, n_bins + 1)
+
+
+# --------------------------------------------------------------------------------- histogram
+
+
+def _check_edges(edges: Any) -> np.ndarray:
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2:
+        raise ValueError(f"edges must be 1-D with at least 2 entries (1 bin), got shape {e.shape}")
+    if not np.all(np.isfinite(e)):
+        raise ValueError("edges must be finite")
+    if not np.all(np.diff(e) > 0):
+        raise ValueError("edges must be strictly increasing")
+    return e
+
+
+@dataclass(eq=False)
+class Histogram:
+    """Counts on fixed edges plus everything outside them (see the module docstring)."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    underflow: int = 0
+    overflow: int = 0
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+
+    def __post_init__(self) -> None:
+        self.edges = _check_edges(self.edges)
+        self.counts = np.asarray(self.counts, dtype=np.int64).reshape(-1)
+        if self.counts.size != self.edges.size - 1:
+            raise ValueError(
+                f"{self.counts.size} counts for {self.edges.size} edges: need len(edges) - 1"
+            )
+        for name in ("underflow", "overflow", "nan", "posinf", "neginf"):
+            setattr(self, name, int(getattr(self, name)))
+
+    def total(self) -> int:
+        """Every element counted: bins + underflow + overflow + nan + posinf + neginf."""
+        return int(self.counts.sum()) + self.underflow + self.overflow + self.nan + (
+            self.posinf + self.neginf
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of lists and ints."""
+        return {
+            "edges": [float(e) for e in self.edges],
+            "counts": [int(c) for c in self.counts],
+            "underflow": self.underflow,
+            "overflow": self.overflow,
+            "nan": self.nan,
+            "posinf": self.posinf,
+            "neginf": self.neginf,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Histogram:
+        """Inverse of ``to_dict``."""
+        return cls(
+            edges=np.asarray(d["edges"], dtype=np.float64),
+            counts=np.asarray(d["counts"], dtype=np.int64),
+            underflow=d["underflow"],
+            overflow=d["overflow"],
+            nan=d["nan"],
+            posinf=d["posinf"],
+            neginf=d["neginf"],
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Histogram):
+            return NotImplemented
+        return (
+            np.array_equal(self.edges, other.edges)
+            and np.array_equal(self.counts, other.counts)
+            and (self.underflow, self.overflow, self.nan, self.posinf, self.neginf)
+            == (other.underflow, other.overflow, other.nan, other.posinf, other.neginf)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
+def histogram(values: np.ndarray | torch.Tensor, edges: np.ndarray) -> Histogram:
+    """Count values on edges; out-of-range and non-finite values are counted separately."""
+    e = _check_edges(edges)
+    n_bins = e.size - 1
+    x = _flat_float64(values)
+    finite_mask = np.isfinite(x)
+    all_finite = bool(finite_mask.all())
+    finite = x if all_finite else x[finite_mask]
+    nan = 0 if all_finite else int(np.count_nonzero(np.isnan(x)))
+    posinf = 0 if all_finite else int(np.count_nonzero(x == np.inf))
+    neginf = 0 if all_finite else int(np.count_nonzero(x == -np.inf))
+    below = finite < e[0]
+    above = finite > e[-1]
+    inside = finite[~(below | above)]
+    idx = np.minimum(np.searchsorted(e, inside, side="right") - 1, n_bins - 1)
+    counts = np.bincount(idx, minlength=n_bins).astype(np.int64)
+    return Histogram(
+        edges=e,
+        counts=counts,
+        underflow=int(np.count_nonzero(below)),
+        overflow=int(np.count_nonzero(above)),
+        nan=nan,
+        posinf=posinf,
+        neginf=neginf,
+    )
+
+
+# -------------------------------------------------------------------------------- sampling
+
+
+def sample_values(t: torch.Tensor, k: int, seed: int = 0) -> np.ndarray:
+    """All values (flat float32 copy) if numel <= k, else k of them drawn without replacement."""
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    if isinstance(t, np.ndarray):
+        t = torch.from_numpy(np.ascontiguousarray(t))
+    flat = t.detach().reshape(-1)
+    n = flat.numel()
+    if n > k:
+        # a private Generator: the global numpy / torch RNG states are left untouched
+        idx = np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+        flat = flat[torch.from_numpy(idx).to(flat.device)]
+    out = flat.to(torch.float32).cpu().numpy(force=True)
+    return np.array(out, dtype=np.float32, copy=True)
+
+
+# ------------------------------------------------------------------------------- activations
+
+
+def activation_stats(a: torch.Tensor, kind: str) -> dict:
+    """Mean, std, zero / dead / saturated fractions and NaN / Inf counts of an activation."""
+    if kind not in ACTIVATION_KINDS:
+        raise ConfigError(f"unknown activation kind {kind!r}; valid: {', '.join(ACTIVATION_KINDS)}")
+    shape = tuple(a.shape)
+    x = _flat_float64(a)
+    n = int(x.size)
+    finite_mask = np.isfinite(x)
+    nf = int(np.count_nonzero(finite_mask))
+    nan_count = int(np.count_nonzero(np.isnan(x))) if nf < n else 0
+    out: dict[str, Any] = {
+        "mean": None,
+        "std": None,
+        "zero_frac": None,
+        "dead_frac": None,
+        "saturated_frac": None,
+        "nan_count": nan_count,
+        "inf_count": n - nf - nan_count,
+    }
+    if n == 0:
+        return out
+    if nf:
+        finite = x if nf == n else x[finite_mask]
+        s = _pow2_scale(float(np.max(np.abs(finite))))
+        mean, std = _moments(finite / s if s != 1.0 else finite)
+        out["mean"], out["std"] = mean * s, std * s
+    out["zero_frac"] = float(np.count_nonzero(x == 0.0)) / n
+    if kind in DEAD_KINDS:
+        positive = x > 0.0
+        if len(shape) >= 2:
+            alive = positive.reshape(shape[0], shape[1], -1).any(axis=(0, 2))
+            out["dead_frac"] = 1.0 - float(np.count_nonzero(alive)) / alive.size
+        else:
+            out["dead_frac"] = 0.0 if positive.any() else 1.0
+    if kind == "tanh":
+        out["saturated_frac"] = float(np.count_nonzero(np.abs(x) > TANH_SATURATION)) / n
+    elif kind == "sigmoid":
+        sat = (x < SIGMOID_SATURATION_LOW) | (x > SIGMOID_SATURATION_HIGH)
+        out["saturated_frac"] = float(np.count_nonzero(sat)) / n
+    return out
+
+
+# ---------------------------------------------------------------------------- relative change
+
+
+def _relative_change(ref: torch.Tensor, new: torch.Tensor) -> float | None:
+    if tuple(ref.shape) != tuple(new.shape):
+        raise ValueError(f"shapes differ: {tuple(ref.shape)} vs {tuple(new.shape)}")
+    r = _flat_float64(ref)
+    w = _flat_float64(new)
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(w))):
+        return float("nan")
+    maxabs = max(float(np.max(np.abs(r))) if r.size else 0.0,
+                 float(np.max(np.abs(w))) if w.size else 0.0)
+    s = _pow2_scale(maxabs)  # the ratio does not change when both are scaled
+    if s != 1.0:
+        r, w = r / s, w / s
+    den = float(np.linalg.norm(r))
+    num = float(np.linalg.norm(w - r))
+    if den == 0.0:
+        return None if num == 0.0 else float("inf")
+    return num / den
+
+
+def update_ratio(before: torch.Tensor, after: torch.Tensor) -> float | None:
+    """||after - before|| / ||before|| (None for 0/0, inf for x/0, NaN for non-finite input)."""
+    return _relative_change(before, after)
+
+
+def drift(w0: torch.Tensor, wt: torch.Tensor) -> float | None:
+    """Relative drift from init ||wt - w0|| / ||w0||, with update_ratio's conventions."""
+    return _relative_change(w0, wt)

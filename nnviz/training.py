@@ -1,0 +1,381 @@
+"""Training: one seeded run, recorded snapshot by snapshot into the run store.
+
+``train(cfg, store)`` builds data, model and optimizer from a ``RunConfig``, records a snapshot at
+init (epoch 0) and after every epoch (or ``snapshots_per_epoch`` times per epoch), and saves
+each one before going on, so finished epochs can be explored while later ones train.
+
+A step whose loss or weights are not finite stops the run: it is marked ``diverged`` at that
+epoch and step, with a last snapshot holding the non-finite weights (their NaN / Inf counts are
+evidence, never dropped). A cancel (``threading.Event``-like object or the run's CANCEL file,
+which any process may create) stops within one step and keeps what was recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnviz import __version__
+from nnviz.config import RunConfig, config_hash
+from nnviz.data import DataBundle, load_dataset
+from nnviz.errors import ConfigError, DeviceError
+from nnviz.initializers import InitParams, apply_init, theories
+from nnviz.models import MODELS, build_model
+from nnviz.recording import UPDATE_SAMPLES, Recorder, describe_params, init_digest
+from nnviz.seeding import run_generators, set_seed
+from nnviz.storage import RunStore, RunWriter
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+def available_devices() -> list[str]:
+    """Devices torch can use here, best first (always ends with 'cpu')."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then CPU; an absent device is a DeviceError."""
+    devices = available_devices()
+    if name == "auto":
+        return torch.device(devices[0])
+    if name not in devices:
+        raise DeviceError(
+            f"Device {name!r} is not available on this machine; available: {', '.join(devices)} "
+            "(or 'auto')."
+        )
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def resolve_loss(cfg: RunConfig, task: str, n_classes: int) -> str:
+    """The loss used for this data: 'auto' by task and model; mismatches are ConfigErrors."""
+    loss = cfg.loss
+    if loss == "auto":
+        if task == "regression":
+            return "mse"
+        return "bce" if cfg.model == "simple_net" else "cross_entropy"
+    if task == "regression" and loss not in ("mse", "mae"):
+        raise ConfigError(f"loss: {loss} is a classification loss; {cfg.dataset} is a "
+                          "regression data set, use mse or mae.")
+    if task == "classification" and loss in ("mse", "mae"):
+        raise ConfigError(f"loss: {loss} is a regression loss; {cfg.dataset} is a "
+                          "classification data set, use cross_entropy, bce or focal.")
+    return loss
+
+
+def focal_loss(logits: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Focal loss (Lin et al. 2017): cross-entropy scaled by (1 − p_t)^γ; γ = 0 is plain CE."""
+    if logits.shape[1] == 1:  # binary: one logit
+        target = y.float().unsqueeze(1)
+        logp = F.logsigmoid(logits)
+        log1mp = F.logsigmoid(-logits)
+        logpt = target * logp + (1 - target) * log1mp
+    else:
+        logpt = F.log_softmax(logits, dim=1).gather(1, y.unsqueeze(1))
+    pt = logpt.exp()
+    return (-(1 - pt) ** gamma * logpt).mean()
+
+
+def compute_loss(name: str, out: torch.Tensor, y: torch.Tensor, focal_gamma: float
+                 ) -> torch.Tensor:
+    """Loss by name; classification targets are class ids, regression targets (B, 1)."""
+    if name == "mse":
+        return F.mse_loss(out, y)
+    if name == "mae":
+        return F.l1_loss(out, y)
+    if name == "cross_entropy":
+        return F.cross_entropy(out, y)
+    if name == "bce":
+        target = y.float().unsqueeze(1) if out.shape[1] == 1 else \
+            F.one_hot(y, out.shape[1]).float()
+        return F.binary_cross_entropy_with_logits(out, target)
+    return focal_loss(out, y, focal_gamma)
+
+
+def predictions(out: torch.Tensor) -> torch.Tensor:
+    """Class ids from logits (one logit: sigmoid > 0.5)."""
+    return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
+
+
+def make_optimizer(cfg: RunConfig, params: list[nn.Parameter], epoch: int
+                   ) -> torch.optim.Optimizer:
+    """The optimizer for ``epoch`` (adam_then_sgd switches to SGD at ``switch_epoch``)."""
+    kind = cfg.optimizer
+    if kind == "adam_then_sgd":
+        kind = "sgd" if epoch >= cfg.switch_epoch else "adam"
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: RunConfig, opt: torch.optim.Optimizer) -> Any:
+    """The LR scheduler (stepped once per epoch), or None."""
+    if cfg.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.gamma,
+                                                          patience=cfg.patience)
+    return None
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    return {
+        "nnviz": __version__,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": device_label(device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    status: str
+    detail: str
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_name: str,
+             focal_gamma: float, task: str, batch: int = 1024) -> tuple[float, float | None]:
+    """(mean loss, accuracy or None) over a data set, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total, correct, n = 0.0, 0, 0
+    try:
+        for i in range(0, len(x), batch):
+            out = model(x[i:i + batch])
+            yb = y[i:i + batch]
+            total += float(compute_loss(loss_name, out, yb, focal_gamma)) * len(yb)
+            if task == "classification":
+                correct += int((predictions(out) == yb).sum())
+            n += len(yb)
+    finally:
+        model.train(was_training)
+    return total / max(n, 1), (correct / n if task == "classification" and n else None)
+
+
+def prepare(cfg: RunConfig) -> tuple[DataBundle, nn.Module, str, str]:
+    """Data, initialised model (on CPU), loss name and matched activation for a config."""
+    cfg.validate()
+    data = load_dataset(
+        cfg.dataset, n_samples=cfg.n_samples, seed=cfg.seed, noise=cfg.noise,
+        val_fraction=cfg.val_fraction, data_dir=cfg.data_dir or None,
+        imbalance=cfg.imbalance, outlier_fraction=cfg.outlier_fraction,
+    )
+    loss_name = resolve_loss(cfg, data.task, data.n_classes)
+    gens = run_generators(cfg.seed)
+    model = build_model(cfg, data.input_shape, data.n_classes, data.task, loss_name)
+    activation = MODELS[cfg.model].activation(cfg)
+    apply_init(model, init_params(cfg), activation, gens.init)
+    return data, model, loss_name, activation
+
+
+def init_params(cfg: RunConfig) -> InitParams:
+    return InitParams(name=cfg.init, mode=cfg.init_mode, std=cfg.init_std, a=cfg.init_a,
+                      value=cfg.init_value, bias=cfg.bias_init, bias_value=cfg.bias_value)
+
+
+def train(cfg: RunConfig, store: RunStore | None = None, progress: Progress | None = None,
+          cancel: CancelFlag | None = None, record: bool = True) -> TrainResult:
+    """Train one run and record it; returns its id and final status."""
+    store = store or RunStore()
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    set_seed(cfg.seed, cfg.deterministic)
+    data, model, loss_name, activation = prepare(cfg)
+    gens = run_generators(cfg.seed)
+    torch.manual_seed(cfg.seed)  # dropout draws from the global stream, seeded per run
+    model.to(device)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+    probe_x = x_val[: cfg.probe_size]
+    params = list(model.parameters())
+    recorder = Recorder(model, probe_x, gens.sample_seed)
+    info = describe_params(model, theories(model, init_params(cfg), activation))
+    recorder.set_edges(info)
+    n_train = len(x_train)
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    writer = store.create(cfg, config_hash(cfg), {
+        "params": info,
+        "layers": recorder.layers,
+        "environment": environment(device),
+        "init_digest": init_digest(model),
+        "loss": loss_name,
+        "activation": activation,
+        "data": {"task": data.task, "n_classes": data.n_classes,
+                 "input_shape": list(data.input_shape), "class_names": data.class_names,
+                 "n_train": n_train, "n_val": len(x_val), "extra": _jsonable(data.extra)},
+        "steps_per_epoch": steps_per_epoch,
+        "pid": os.getpid(),
+    })
+    emit = progress or (lambda _e: None)
+    loop = _Loop(cfg, model, params, recorder, writer, emit, cancel, loss_name, data.task,
+                 record)
+    try:
+        if record:
+            writer.add_snapshot(*recorder.snapshot(0.0, 0))
+        emit({"event": "started", "run_id": writer.run_id, "epoch": 0, "epochs": cfg.epochs,
+              "steps_per_epoch": steps_per_epoch})
+        status, detail = loop.run(x_train, y_train, x_val, y_val, gens.order, steps_per_epoch)
+    except BaseException as exc:
+        writer.finish("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    writer.finish(status, detail)
+    emit({"event": "finished", "run_id": writer.run_id, "status": status, "detail": detail})
+    return TrainResult(writer.run_id, status, detail)
+
+
+class _Loop:
+    """The epoch loop with its divergence, cancel and early-stopping checks."""
+
+    def __init__(self, cfg: RunConfig, model: nn.Module, params: list[nn.Parameter],
+                 recorder: Recorder, writer: RunWriter, emit: Progress,
+                 cancel: CancelFlag | None, loss_name: str, task: str, record: bool) -> None:
+        self.cfg, self.model, self.params = cfg, model, params
+        self.recorder, self.writer, self.emit = recorder, writer, emit
+        self.cancel, self.loss_name, self.task, self.record = cancel, loss_name, task, record
+        self.step = 0
+
+    def cancelled(self) -> bool:
+        return bool(self.cancel is not None and self.cancel.is_set()) or \
+            self.writer.cancel_requested()
+
+    def run(self, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
+            order_gen: torch.Generator, steps_per_epoch: int) -> tuple[str, str]:
+        cfg, model = self.cfg, self.model
+        opt = make_optimizer(cfg, self.params, 1)
+        sched = make_scheduler(cfg, opt)
+        best_val, bad_epochs = math.inf, 0
+        k = cfg.snapshots_per_epoch
+        snap_steps = {round(steps_per_epoch * j / k) for j in range(1, k + 1)}
+        sample_steps = {round((steps_per_epoch - 1) * j / max(UPDATE_SAMPLES - 1, 1))
+                        for j in range(UPDATE_SAMPLES)}
+        model.train()
+        for epoch in range(1, cfg.epochs + 1):
+            if cfg.optimizer == "adam_then_sgd" and epoch == cfg.switch_epoch:
+                lr = opt.param_groups[0]["lr"]
+                opt = make_optimizer(cfg, self.params, epoch)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                sched = make_scheduler(cfg, opt) if cfg.scheduler != "none" else None
+            t0 = time.perf_counter()
+            perm = torch.randperm(len(x), generator=order_gen).to(x.device)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for i in range(steps_per_epoch):
+                if self.cancelled():
+                    return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
+                idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+                xb, yb = x[idx], y[idx]
+                out = model(xb)
+                loss = compute_loss(self.loss_name, out, yb, cfg.focal_gamma)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.step += 1
+                if self.record:
+                    self.recorder.after_backward()
+                    if i in sample_steps:
+                        self.recorder.before_step()
+                opt.step()
+                if self.record:
+                    self.recorder.after_step()
+                wsum = torch.stack([p.detach().sum() for p in self.params]).sum()
+                loss_v, w_v = torch.stack((loss.detach().float(), wsum.float())).tolist()
+                if not (math.isfinite(loss_v) and math.isfinite(w_v)):
+                    where = f"diverged at epoch {epoch}, step {self.step}"
+                    what = "loss" if not math.isfinite(loss_v) else "weights"
+                    self.writer.update(diverged_at={"epoch": epoch, "step": self.step,
+                                                    "what": what})
+                    if self.record:
+                        self.writer.add_snapshot(*self.recorder.snapshot(
+                            epoch - 1 + (i + 1) / steps_per_epoch, self.step))
+                    return "diverged", f"{where} (non-finite {what})"
+                loss_sum += loss_v * len(yb)
+                seen += len(yb)
+                if self.task == "classification":
+                    correct += int((predictions(out.detach()) == yb).sum())
+                self.emit({"event": "step", "epoch": epoch, "epochs": cfg.epochs,
+                           "step": i + 1, "steps_per_epoch": steps_per_epoch, "loss": loss_v,
+                           "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9)})
+                if self.record and (i + 1) in snap_steps and (i + 1) != steps_per_epoch:
+                    self.writer.add_snapshot(*self.recorder.snapshot(
+                        epoch - 1 + (i + 1) / steps_per_epoch, self.step))
+            seconds = time.perf_counter() - t0
+            val_loss, val_acc = evaluate(model, x_val, y_val, self.loss_name, cfg.focal_gamma,
+                                         self.task)
+            lr_now = opt.param_groups[0]["lr"]
+            self.writer.meta["history"].append({
+                "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+                "train_acc": correct / seen if self.task == "classification" and seen else None,
+                "val_loss": val_loss, "val_acc": val_acc, "lr": lr_now, "seconds": seconds,
+                "samples_per_s": seen / max(seconds, 1e-9), "step": self.step,
+            })
+            if self.record:
+                self.writer.add_snapshot(*self.recorder.snapshot(float(epoch), self.step))
+            else:
+                self.writer.flush()
+            self.emit({"event": "epoch", "epoch": epoch, "epochs": cfg.epochs,
+                       "val_loss": val_loss, "val_acc": val_acc})
+            if not math.isfinite(val_loss):
+                self.writer.update(diverged_at={"epoch": epoch, "step": self.step,
+                                                "what": "validation loss"})
+                return "diverged", f"diverged at epoch {epoch}, step {self.step} " \
+                                   "(non-finite validation loss)"
+            if sched is not None:
+                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    sched.step(val_loss)
+                else:
+                    sched.step()
+            if val_loss < best_val - 1e-12:
+                best_val, bad_epochs = val_loss, 0
+            else:
+                bad_epochs += 1
+            if cfg.early_stopping and bad_epochs >= cfg.early_stopping:
+                self.writer.update(stopped_early={"epoch": epoch, "best_val_loss": best_val})
+                return "completed", f"stopped early at epoch {epoch}: validation loss did " \
+                                    f"not improve for {bad_epochs} epochs"
+        return "completed", ""
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, float | int | str | bool) or obj is None:
+        return obj
+    return str(obj)
