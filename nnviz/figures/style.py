@@ -1,0 +1,37 @@
+"""The shared look of every nnviz figure: readable at a projector, usable on a phone."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+FONT_SIZE = 14
+WEIGHT_COLOR = "#2F6FDE"      # measured histograms, weights
+THEORY_COLOR = "#E4572E"      # theoretical distributions
+GRAD_COLOR = "#17A398"        # gradients
+ACT_COLOR = "#8E44AD"         # activations
+MUTED = "#8A94A6"
+SEVERITY_COLORS = {"critical": "#C0392B", "warning": "#E69F00", "info": "#3B7DD8"}
+# Diverging, colour-blind safe, centred on 0 (white): weights' sign is colour, size is depth.
+DIVERGING = "RdBu_r"
+SEQUENCE = ["#2F6FDE", "#E4572E", "#17A398", "#8E44AD", "#E69F00", "#5D6D7E", "#C0392B",
+            "#1ABC9C"]
+# Plotly's modebar: keep the PNG download, drop clutter.
+PLOT_CONFIG = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+    "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+}
+
+
+def apply_layout(fig: go.Figure, title: str = "", height: int = 360, **layout) -> go.Figure:
+    """Title, fonts, margins and legend placement shared by all figures."""
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": FONT_SIZE + 2}},
+        font={"size": FONT_SIZE},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
+        template="plotly_white",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right"},
+        **layout,
+    )
+    return fig
