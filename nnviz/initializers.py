@@ -492,14 +492,18 @@ def _module_type(module: nn.Module) -> str:
     return type(module).__name__
 
 
-def _fill(param: torch.Tensor, fn: Callable[[torch.Tensor], object]) -> None:
-    """Run an in-place init on param, via a contiguous buffer if param is not contiguous."""
+def _fill(param: torch.Tensor, fn: Callable[[torch.Tensor], object], g: torch.Generator) -> None:
+    """Run an in-place init on param; via a contiguous buffer on g's device when needed.
+
+    Drawing on the generator's device (usually the CPU) gives the same numbers whether the model
+    already sits on a GPU or not.
+    """
     if param.numel() == 0:
         return
-    if param.is_contiguous():
+    if param.is_contiguous() and param.device == g.device:
         fn(param)
     else:
-        tmp = torch.empty_like(param, memory_format=torch.contiguous_format)
+        tmp = torch.empty(param.shape, dtype=param.dtype, device=g.device)
         fn(tmp)
         param.copy_(tmp)
 
@@ -510,39 +514,38 @@ def _init_weight(
     """Fill a Linear/Conv weight according to `init`, drawing only from generator g."""
     name = init.name
     ini = nn.init
-    if name == "default":
-        _fill(w, lambda t: ini.kaiming_uniform_(t, a=math.sqrt(5), generator=g))
-    elif name == "xavier_uniform":
-        _fill(w, lambda t: ini.xavier_uniform_(t, gain=gain(activation, leaky_slope), generator=g))
-    elif name == "xavier_normal":
-        _fill(w, lambda t: ini.xavier_normal_(t, gain=gain(activation, leaky_slope), generator=g))
-    elif name in ("kaiming_uniform", "kaiming_normal"):
-        fn = ini.kaiming_uniform_ if name == "kaiming_uniform" else ini.kaiming_normal_
-        nl = _kaiming_nonlinearity(activation)
-        slope = leaky_slope if nl == "leaky_relu" else 0.0
-        _fill(w, lambda t: fn(t, a=slope, mode=init.mode, nonlinearity=nl, generator=g))
-    elif name == "orthogonal":
-        _fill(w, lambda t: ini.orthogonal_(t, gain=gain(activation, leaky_slope), generator=g))
-    elif name == "normal":
-        _fill(w, lambda t: ini.normal_(t, 0.0, init.std, generator=g))
-    elif name == "uniform":
-        _fill(w, lambda t: ini.uniform_(t, -init.a, init.a, generator=g))
-    elif name == "trunc_normal":
-        s = init.std
-        _fill(
-            w,
-            lambda t: ini.trunc_normal_(t, 0.0, s, -TRUNC_AT * s, TRUNC_AT * s, generator=g),
-        )
-    elif name == "zeros":
+    if name == "zeros":
         w.zero_()
-    elif name == "constant":
+        return
+    if name == "constant":
         w.fill_(init.value)
-    elif name == "too_small":
-        _fill(w, lambda t: ini.normal_(t, 0.0, TOO_SMALL_STD, generator=g))
-    elif name == "too_large":
-        _fill(w, lambda t: ini.normal_(t, 0.0, TOO_LARGE_STD, generator=g))
-    else:  # pragma: no cover - validate() rejects unknown names first
+        return
+    gn = gain(activation, leaky_slope)
+    nl = _kaiming_nonlinearity(activation)
+    slope = leaky_slope if nl == "leaky_relu" else 0.0
+    s = init.std
+    draws: dict[str, Callable[[torch.Tensor], object]] = {
+        "default": lambda t: ini.kaiming_uniform_(t, a=math.sqrt(5), generator=g),
+        "xavier_uniform": lambda t: ini.xavier_uniform_(t, gain=gn, generator=g),
+        "xavier_normal": lambda t: ini.xavier_normal_(t, gain=gn, generator=g),
+        "kaiming_uniform": lambda t: ini.kaiming_uniform_(
+            t, a=slope, mode=init.mode, nonlinearity=nl, generator=g
+        ),
+        "kaiming_normal": lambda t: ini.kaiming_normal_(
+            t, a=slope, mode=init.mode, nonlinearity=nl, generator=g
+        ),
+        "orthogonal": lambda t: ini.orthogonal_(t, gain=gn, generator=g),
+        "normal": lambda t: ini.normal_(t, 0.0, s, generator=g),
+        "uniform": lambda t: ini.uniform_(t, -init.a, init.a, generator=g),
+        "trunc_normal": lambda t: ini.trunc_normal_(
+            t, 0.0, s, -TRUNC_AT * s, TRUNC_AT * s, generator=g
+        ),
+        "too_small": lambda t: ini.normal_(t, 0.0, TOO_SMALL_STD, generator=g),
+        "too_large": lambda t: ini.normal_(t, 0.0, TOO_LARGE_STD, generator=g),
+    }
+    if name not in draws:  # pragma: no cover - validate() rejects unknown names first
         raise ConfigError(f"Unknown initializer {name!r}.")
+    _fill(w, draws[name], g)
 
 
 def _init_bias(b: torch.Tensor, weight: torch.Tensor, init: InitParams, g: torch.Generator) -> None:
@@ -554,7 +557,7 @@ def _init_bias(b: torch.Tensor, weight: torch.Tensor, init: InitParams, g: torch
     else:
         fan_in, _ = fans(weight.shape)
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        _fill(b, lambda t: nn.init.uniform_(t, -bound, bound, generator=g))
+        _fill(b, lambda t: nn.init.uniform_(t, -bound, bound, generator=g), g)
 
 
 @torch.no_grad()

@@ -28,7 +28,8 @@ Edge cases of ``tensor_stats``:
 * empty (numel == 0): the four counts are 0, every other value is None.
 * single finite value: std is 0.0 (not NaN); mean == min == max == every percentile;
   spectral_norm == l2 == |value|; stable_rank 1.0.
-* all values equal to c: std 0.0, every percentile c; stable_rank 1.0 (rank one) when c != 0.
+* all values equal to c: mean exactly c, std exactly 0.0, every percentile c; stable_rank 1.0
+  (rank one, up to rounding) when c != 0.
 * all zeros: spectral_norm 0.0 and stable_rank None (0/0); zero_frac 1.0.
 * NaN / Inf present: never raises, never silently dropped: they are counted in nan_count and
   inf_count and left out of every other statistic.
@@ -131,16 +132,17 @@ TANH_SATURATION = 0.97  # |tanh| > 0.97 is saturated
 SIGMOID_SATURATION_LOW = 0.03  # sigmoid < 0.03 is saturated
 SIGMOID_SATURATION_HIGH = 0.97  # sigmoid > 0.97 is saturated
 
-_NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64, torch.bool, torch.uint8, torch.int8,
-                 torch.int16, torch.int32, torch.int64)
+_NUMPY_DTYPES = {torch.float16, torch.float32, torch.float64, torch.bool, torch.uint8}
+_NUMPY_DTYPES |= {torch.int8, torch.int16, torch.int32, torch.int64}
 _SCALE_LIMIT = 2.0**300  # values beyond 2**+-300 are scaled by a power of two first
+_CHUNK = 1 << 20  # elements per chunk in _norm (bounds its temporary memory)
 
 
 # ----------------------------------------------------------------------------------- helpers
 
 
-def _flat_float64(x: Any) -> np.ndarray:
-    """Flattened float64 numpy view/copy of a tensor or array (never modify it in place)."""
+def _flat_float64(x: Any, copy: bool = False) -> np.ndarray:
+    """Flat C-contiguous float64 array of x: a private copy if copy, else maybe a view of x."""
     if isinstance(x, torch.Tensor):
         if x.is_complex():
             raise TypeError(f"complex tensors are not supported (dtype {x.dtype})")
@@ -150,11 +152,12 @@ def _flat_float64(x: Any) -> np.ndarray:
         if t.dtype not in _NUMPY_DTYPES:  # bfloat16, float8: exact in float32
             t = t.to(torch.float32)
         # numpy converts: torch's threaded casts are slow on a busy machine
-        return t.numpy(force=True).astype(np.float64, copy=False).reshape(-1)
-    arr = np.asarray(x)
-    if np.iscomplexobj(arr):
-        raise TypeError(f"complex arrays are not supported (dtype {arr.dtype})")
-    return arr.astype(np.float64, copy=False).reshape(-1)
+        arr = t.numpy(force=True)
+    else:
+        arr = np.asarray(x)
+        if np.iscomplexobj(arr):
+            raise TypeError(f"complex arrays are not supported (dtype {arr.dtype})")
+    return arr.astype(np.float64, order="C", copy=copy).reshape(-1)
 
 
 def _pow2_scale(maxabs: float) -> float:
@@ -183,11 +186,36 @@ def _percentiles_sorted(ys: np.ndarray) -> np.ndarray:
     return np.where(frac >= 0.5, b - diff * (1.0 - frac), a + diff * frac)
 
 
-def _moments(y: np.ndarray) -> tuple[float, float]:
-    """Mean and unbiased std (0.0 for a single value) of non-empty finite y."""
+def _finite_min_max(x: np.ndarray, mask: np.ndarray, nf: int) -> tuple[float, float]:
+    """Min and max of the (nf > 0) finite entries of x."""
+    if nf == x.size:
+        return float(np.min(x)), float(np.max(x))
+    return float(np.min(x, where=mask, initial=np.inf)), float(np.max(x, where=mask, initial=-np.inf))
+
+
+def _norm(y: np.ndarray, minus: np.ndarray | float | None = None) -> float:
+    """Euclidean norm of y (or of y - minus), pairwise-summed in bounded-size chunks.
+
+    Not np.linalg.norm: its BLAS dot is multi-threaded and stalls for milliseconds when the
+    cores are busy (e.g. with torch's own threads); chunks bound the temporary memory.
+    """
+    parts = []
+    for i in range(0, y.size, _CHUNK):
+        d = y[i : i + _CHUNK]
+        if isinstance(minus, np.ndarray):
+            d = d - minus[i : i + _CHUNK]
+        elif minus is not None:
+            d = d - minus
+        parts.append(float(np.sum(np.square(d))))
+    return math.sqrt(math.fsum(parts))
+
+
+def _moments(y: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """Mean and unbiased std of non-empty finite y with min lo and max hi (two-pass)."""
+    if lo == hi:  # all equal, or a single value: exactly (value, 0.0), not NaN
+        return lo, 0.0
     mean = float(np.mean(y))
-    std = float(np.std(y, ddof=1)) if y.size > 1 else 0.0
-    return mean, std
+    return mean, _norm(y, mean) / math.sqrt(y.size - 1)
 
 
 def _orthogonalize(w: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -206,7 +234,7 @@ def _lanczos_top_singular_value(m: np.ndarray, fro: float, steps: int = LANCZOS_
     u_basis = np.zeros((steps, rows))
     v_basis = np.zeros((steps + 1, cols))
     start = np.random.default_rng(0).standard_normal(cols)  # fixed: deterministic results
-    v_basis[0] = start / np.linalg.norm(start)
+    v_basis[0] = start / _norm(start)
     alphas: list[float] = []
     betas: list[float] = []
     for j in range(steps):
@@ -214,13 +242,13 @@ def _lanczos_top_singular_value(m: np.ndarray, fro: float, steps: int = LANCZOS_
         if j:
             u = u - betas[-1] * u_basis[j - 1]
         u = _orthogonalize(u, u_basis[:j])
-        alpha = float(np.linalg.norm(u))
+        alpha = _norm(u)
         if alpha <= tol:
             break
         u_basis[j] = u / alpha
         alphas.append(alpha)
         w = _orthogonalize(m.T @ u_basis[j] - alpha * v_basis[j], v_basis[: j + 1])
-        beta = float(np.linalg.norm(w))
+        beta = _norm(w)
         if beta <= tol:
             break
         betas.append(beta)
@@ -255,7 +283,7 @@ def _spectral_norm(m: np.ndarray, fro: float) -> float:
 def tensor_stats(t: torch.Tensor) -> dict:
     """Summary statistics of a tensor as plain Python numbers (see the module docstring)."""
     shape = tuple(t.shape)
-    x = _flat_float64(t)
+    x = _flat_float64(t, copy=True)  # private: sorted in place below
     n = int(x.size)
     finite_mask = np.isfinite(x)
     nf = int(np.count_nonzero(finite_mask))
@@ -277,26 +305,26 @@ def tensor_stats(t: torch.Tensor) -> dict:
     }
     if nf == 0:
         return out
-    finite = x if nf == n else x[finite_mask]
-    ys = np.sort(finite)
-    s = _pow2_scale(max(-float(ys[0]), float(ys[-1])))
+    lo, hi = _finite_min_max(x, finite_mask, nf)
+    s = _pow2_scale(max(-lo, hi))
+    # y: the finite values divided by s (exact: a power of two), a private array
+    y = x if nf == n else x[finite_mask]
     if s != 1.0:
-        ys = ys / s
-    mean, std = _moments(ys)
-    l2 = float(np.linalg.norm(ys))
+        y /= s
+    l2 = _norm(y)
     if len(shape) >= 2:
-        z = x if nf == n else np.where(finite_mask, x, 0.0)
-        if s != 1.0:
-            z = z / s
+        z = y if nf == n else np.where(finite_mask, x, 0.0) / s
         spectral = _spectral_norm(z.reshape(shape[0], -1), l2)
     else:
         spectral = l2
+    mean, std = _moments(y, lo / s, hi / s)
+    y.sort()  # in place: sorting a fresh copy of a large tensor costs more than the sort
     out.update(
         mean=mean * s,
         std=std * s,
-        min=float(ys[0]) * s,
-        max=float(ys[-1]) * s,
-        percentiles=[float(p) * s for p in _percentiles_sorted(ys)],
+        min=lo,
+        max=hi,
+        percentiles=[float(p) * s for p in _percentiles_sorted(y)],
         l2=l2 * s,
         spectral_norm=spectral * s,
         stable_rank=max(1.0, (l2 / spectral) ** 2) if spectral > 0.0 else None,
@@ -389,9 +417,8 @@ class Histogram:
 
     def total(self) -> int:
         """Every element counted: bins + underflow + overflow + nan + posinf + neginf."""
-        return int(self.counts.sum()) + self.underflow + self.overflow + self.nan + (
-            self.posinf + self.neginf
-        )
+        outside = self.underflow + self.overflow + self.nan + self.posinf + self.neginf
+        return int(self.counts.sum()) + outside
 
     def to_dict(self) -> dict:
         """JSON-ready dict of lists and ints."""
@@ -502,9 +529,10 @@ def activation_stats(a: torch.Tensor, kind: str) -> dict:
     if n == 0:
         return out
     if nf:
-        finite = x if nf == n else x[finite_mask]
-        s = _pow2_scale(float(np.max(np.abs(finite))))
-        mean, std = _moments(finite / s if s != 1.0 else finite)
+        lo, hi = _finite_min_max(x, finite_mask, nf)
+        s = _pow2_scale(max(-lo, hi))
+        y = x if nf == n else x[finite_mask]
+        mean, std = _moments(y / s if s != 1.0 else y, lo / s, hi / s)
         out["mean"], out["std"] = mean * s, std * s
     out["zero_frac"] = float(np.count_nonzero(x == 0.0)) / n
     if kind in DEAD_KINDS:
@@ -532,13 +560,12 @@ def _relative_change(ref: torch.Tensor, new: torch.Tensor) -> float | None:
     w = _flat_float64(new)
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(w))):
         return float("nan")
-    maxabs = max(float(np.max(np.abs(r))) if r.size else 0.0,
-                 float(np.max(np.abs(w))) if w.size else 0.0)
+    maxabs = max(float(np.max(np.abs(v))) if v.size else 0.0 for v in (r, w))
     s = _pow2_scale(maxabs)  # the ratio does not change when both are scaled
     if s != 1.0:
         r, w = r / s, w / s
-    den = float(np.linalg.norm(r))
-    num = float(np.linalg.norm(w - r))
+    den = _norm(r)
+    num = _norm(w, r)
     if den == 0.0:
         return None if num == 0.0 else float("inf")
     return num / den

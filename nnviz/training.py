@@ -237,7 +237,9 @@ def train(cfg: RunConfig, store: RunStore | None = None, progress: Progress | No
         "activation": activation,
         "data": {"task": data.task, "n_classes": data.n_classes,
                  "input_shape": list(data.input_shape), "class_names": data.class_names,
-                 "n_train": n_train, "n_val": len(x_val), "extra": _jsonable(data.extra)},
+                 "n_train": n_train, "n_val": len(x_val),
+                 "extra": _jsonable({k: v for k, v in data.extra.items()
+                                     if k != "outlier_indices"})},
         "steps_per_epoch": steps_per_epoch,
         "pid": os.getpid(),
     })

@@ -518,3 +518,15 @@ def test_theory_json_round_trip() -> None:
                 assert back == th
     with pytest.raises(ConfigError):
         Theory.from_dict({"mean": 0.0})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_generator_on_gpu_model_gives_cpu_numbers() -> None:
+    """A CPU generator initialises a CUDA model with exactly the numbers a CPU model gets."""
+    for name in ALL_INITS:
+        cpu, gpu = SimpleCNN(), SimpleCNN().cuda()
+        apply_init(cpu, _params(name), "relu", _gen(5))
+        apply_init(gpu, _params(name), "relu", _gen(5))
+        for (key, a), (_, b) in zip(cpu.named_parameters(), gpu.named_parameters(), strict=True):
+            assert torch.equal(a, b.cpu()), (name, key)

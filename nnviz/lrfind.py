@@ -1,0 +1,239 @@
+"""The learning-rate range test (Smith 2017; torch-lr-finder, fastai ``lr_find``).
+
+Starting from the run's freshly initialised model, take ``num_iter`` optimizer steps while the
+learning rate grows exponentially from ``start_lr`` to ``end_lr`` (step i uses
+``start_lr * (end_lr / start_lr) ** (i / (num_iter - 1))``). Each step records the loss of the
+batch it trains on, *before* its update. The curve is smoothed with an exponential moving average
+with bias correction (``beta = 1 - smooth``; ``smooth = 0`` keeps the raw loss). The test stops
+early once the smoothed loss exceeds ``diverge_th`` times the best smoothed loss so far, or the
+loss is not finite (that last point is not kept: ``stop_lr`` names the LR it happened at).
+
+The suggestion is the LR at the steepest descent of the smoothed loss against log LR, ignoring
+the first 10% and last 5% of the recorded points as fastai and torch-lr-finder do (the start is
+noise, the end is the explosion). Fewer than 5 usable points: no suggestion.
+
+Edge cases: ``num_iter`` 2 to 10 000; ``start_lr < end_lr``; a loss that never stops falling
+gives ``stopped_early = False``. Deterministic for a seed (same batches, same weights); the run
+store is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from nnviz.config import RunConfig
+from nnviz.errors import ConfigError
+
+SKIP_START = 0.10  # share of the first points left out of the suggestion (noise)
+SKIP_END = 0.05    # share of the last points left out (the explosion)
+MIN_POINTS = 5     # fewer usable points than this: no suggestion
+
+
+@dataclass
+class LRFindResult:
+    """The LR range test's curve, its suggestion and why it stopped."""
+
+    lrs: list[float]               # LR of every recorded step
+    losses: list[float]            # raw batch loss at each step (before that step's update)
+    smoothed: list[float]          # bias-corrected exponential moving average of the loss
+    suggested_lr: float | None     # LR at the steepest descent of the smoothed loss (or None)
+    stopped_early: bool            # True when the loss exploded (or went non-finite) before end_lr
+    best_loss: float               # lowest smoothed loss
+    best_lr: float = math.nan      # LR at the lowest smoothed loss
+    stop_lr: float | None = None   # LR of the step that stopped the test (None: ran to end_lr)
+    reason: str = ""               # why it stopped, in words
+    settings: dict[str, Any] = field(default_factory=dict)  # start_lr, end_lr, num_iter, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (NaN becomes None)."""
+        return {k: _finite_or_none(v) for k, v in asdict(self).items()}
+
+
+def lr_schedule(start_lr: float, end_lr: float, num_iter: int) -> np.ndarray:
+    """The exponential LR sweep: num_iter values from start_lr to end_lr, evenly spaced in log."""
+    return start_lr * (end_lr / start_lr) ** (np.arange(num_iter) / max(num_iter - 1, 1))
+
+
+def smooth_losses(losses: list[float] | np.ndarray, smooth: float) -> np.ndarray:
+    """Exponential moving average with bias correction (fastai's SmoothenValue), beta = 1-smooth."""
+    beta = 1.0 - smooth
+    out = np.empty(len(losses))
+    avg = 0.0
+    for i, loss in enumerate(losses):
+        avg = beta * avg + (1.0 - beta) * float(loss)
+        out[i] = avg / (1.0 - beta ** (i + 1))
+    return out
+
+
+def steepest_lr(lrs: list[float] | np.ndarray, smoothed: list[float] | np.ndarray
+                ) -> float | None:
+    """LR where the smoothed loss falls fastest against log LR (first 10% / last 5% skipped)."""
+    lrs, smoothed = np.asarray(lrs, float), np.asarray(smoothed, float)
+    n = len(lrs)
+    lo, hi = round(SKIP_START * n), n - round(SKIP_END * n)
+    if hi - lo < MIN_POINTS:
+        return None
+    grad = np.gradient(smoothed[lo:hi], np.log(lrs[lo:hi]))
+    i = int(np.argmin(grad))
+    if not grad[i] < 0:  # the loss never fell: nothing to suggest
+        return None
+    return float(lrs[lo + i])
+
+
+def check_settings(start_lr: float, end_lr: float, num_iter: int, smooth: float,
+                   diverge_th: float) -> None:
+    """Raise ConfigError for range-test settings out of range, naming the option."""
+    if not (math.isfinite(start_lr) and 0 < start_lr):
+        raise ConfigError(f"start_lr: must be a number above 0, got {start_lr!r}.")
+    if not (math.isfinite(end_lr) and start_lr < end_lr <= 1e6):
+        raise ConfigError(f"end_lr: must be above start_lr ({start_lr:g}) and at most 1e6, "
+                          f"got {end_lr!r}.")
+    if isinstance(num_iter, bool) or not isinstance(num_iter, int) or not 2 <= num_iter <= 10_000:
+        raise ConfigError(f"num_iter: use a whole number from 2 to 10000, got {num_iter!r}.")
+    if not (math.isfinite(smooth) and 0.0 <= smooth < 1.0):
+        raise ConfigError(f"smooth: use 0 (no smoothing) up to below 1, got {smooth!r}.")
+    if not (math.isfinite(diverge_th) and diverge_th > 1.0):
+        raise ConfigError(f"diverge_th: must be above 1 (stop when the loss is this many times "
+                          f"the best), got {diverge_th!r}.")
+
+
+def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
+            smooth: float = 0.05, diverge_th: float = 5.0, progress: Any = None,
+            cancel: Any = None) -> LRFindResult:
+    """Run the LR range test on ``cfg``'s data, model, init, optimizer and loss."""
+    from nnviz.seeding import run_generators, set_seed
+    from nnviz.training import compute_loss, make_optimizer, prepare, resolve_device
+
+    check_settings(start_lr, end_lr, num_iter, smooth, diverge_th)
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    set_seed(cfg.seed, cfg.deterministic)
+    data, model, loss_name, _ = prepare(cfg)
+    torch.manual_seed(cfg.seed)  # dropout, as in training
+    order = run_generators(cfg.seed).order
+    model.to(device).train()
+    x, y = data.x_train.to(device), data.y_train.to(device)
+    params = list(model.parameters())
+    opt = make_optimizer(cfg, params, 1)  # adam_then_sgd: the first phase (Adam) is tested
+    schedule = lr_schedule(start_lr, end_lr, num_iter)
+    batch = min(cfg.batch_size, len(x))
+    perm, pos = torch.randperm(len(x), generator=order).to(device), 0
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed: list[float] = []
+    avg, beta, best, best_lr = 0.0, 1.0 - smooth, math.inf, math.nan
+    stop_lr, reason = None, f"reached end_lr {end_lr:g}"
+    for i, lr in enumerate(schedule):
+        if cancel is not None and cancel.is_set():
+            stop_lr, reason = float(lr), "cancelled"
+            break
+        if pos + batch > len(x):  # a new pass over the data, in a new seeded order
+            perm, pos = torch.randperm(len(x), generator=order).to(device), 0
+        idx = perm[pos:pos + batch]
+        pos += batch
+        for group in opt.param_groups:
+            group["lr"] = float(lr)
+        loss = compute_loss(loss_name, model(x[idx]), y[idx], cfg.focal_gamma)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            stop_lr, reason = float(lr), f"the loss became {value} at lr {lr:.3g}"
+            break
+        avg = beta * avg + smooth * value
+        s = avg / (1.0 - beta ** (i + 1))
+        lrs.append(float(lr))
+        losses.append(value)
+        smoothed.append(s)
+        if s < best:
+            best, best_lr = s, float(lr)
+        if progress is not None:
+            progress({"event": "step", "step": i + 1, "num_iter": num_iter, "lr": float(lr),
+                      "loss": value})
+        if s > diverge_th * best:
+            stop_lr = float(lr)
+            reason = (f"the smoothed loss {s:.3g} passed {diverge_th:g} × the best "
+                      f"({best:.3g}) at lr {lr:.3g}")
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    settings = {"start_lr": start_lr, "end_lr": end_lr, "num_iter": num_iter, "smooth": smooth,
+                "diverge_th": diverge_th, "optimizer": cfg.optimizer, "loss": loss_name,
+                "batch_size": batch}
+    return LRFindResult(
+        lrs=lrs, losses=losses, smoothed=smoothed, suggested_lr=steepest_lr(lrs, smoothed),
+        stopped_early=stop_lr is not None and reason != "cancelled", best_loss=best,
+        best_lr=best_lr, stop_lr=stop_lr, reason=reason, settings=settings,
+    )
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def register_cli(subparsers: Any) -> None:
+    """Add ``lr-find`` to the nnviz command line."""
+    from nnviz.cli import _add_config_options
+    from nnviz.config import PRESETS
+
+    p = subparsers.add_parser(
+        "lr-find", help="LR range test: sweep the LR exponentially and suggest one",
+        description="Train the configured model for num-iter steps while the learning rate grows "
+                    "exponentially; report the loss curve and the LR at its steepest descent. "
+                    "Nothing is saved to the runs folder.")
+    p.add_argument("--start-lr", type=float, default=1e-7, help="first LR (default 1e-7)")
+    p.add_argument("--end-lr", type=float, default=10.0, help="last LR (default 10)")
+    p.add_argument("--num-iter", type=int, default=100, help="steps of the sweep (default 100)")
+    p.add_argument("--smooth", type=float, default=0.05,
+                   help="smoothing of the loss curve, 0 = none (default 0.05)")
+    p.add_argument("--diverge-th", type=float, default=5.0,
+                   help="stop when the smoothed loss is this many times the best (default 5)")
+    p.add_argument("--preset", default=None, help=f"start from a lesson preset: "
+                   f"{', '.join(PRESETS)}")
+    p.add_argument("--config", default=None, help="JSON file with options")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_config_options(p)
+    p.set_defaults(handler=_cli_lr_find)
+
+
+def _cli_lr_find(args: argparse.Namespace, store: Any) -> int:
+    """Handler of ``python -m nnviz lr-find``: prints the suggestion (or JSON)."""
+    from nnviz.cli import config_from_args
+
+    cfg = config_from_args(args)
+    result = lr_find(cfg, start_lr=args.start_lr, end_lr=args.end_lr, num_iter=args.num_iter,
+                     smooth=args.smooth, diverge_th=args.diverge_th)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"LR range test: {len(result.lrs)} steps from {args.start_lr:g} "
+          f"({result.settings['optimizer']}, {result.settings['loss']} loss, batch "
+          f"{result.settings['batch_size']}); stopped: {result.reason}.")
+    for lr, loss, s in _table_rows(result):
+        print(f"  lr {lr:10.3g}   loss {loss:10.4g}   smoothed {s:10.4g}")
+    if result.suggested_lr is None:
+        print("No suggestion: the loss did not fall over the sweep (widen it with --end-lr or "
+              "--num-iter).")
+    else:
+        print(f"Suggested lr: {result.suggested_lr:.3g} (steepest descent of the smoothed loss); "
+              f"lowest loss {result.best_loss:.4g} at lr {result.best_lr:.3g}.")
+    return 0
+
+
+def _table_rows(result: LRFindResult, rows: int = 12) -> list[tuple[float, float, float]]:
+    """About ``rows`` evenly spread points of the curve, for printing."""
+    n = len(result.lrs)
+    picks = sorted({round(i * (n - 1) / max(rows - 1, 1)) for i in range(rows)}) if n else []
+    return [(result.lrs[i], result.losses[i], result.smoothed[i]) for i in picks]

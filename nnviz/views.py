@@ -1,0 +1,491 @@
+"""Data preparation for the Explore and Compare pages: no streamlit, no plotly.
+
+Everything a page shows for one run (or two) is computed here from a ``nnviz.storage.Run``:
+
+* ``param_track(runs, param)`` -> ``ParamTrack``: one parameter over every snapshot of one or
+  more runs, on axes fixed for all of them. Histogram edges come from ``stats.run_edges`` over
+  every snapshot's finite min / max (of every run given, so Compare shares its bins), the y range
+  is the largest bin count over all snapshots, the colour limit is ±max|w| over all snapshots.
+  Parameters stored whole are re-counted on those edges from their stored values; parameters
+  stored as a sample (over ``recording.VALUE_LIMIT`` elements) use the counts recorded on the
+  run's own fixed edges, which count the whole tensor. Either way nothing is dropped:
+  ``hist.total() == numel`` (values outside the edges and NaN / Inf are counted separately).
+* tables (pandas DataFrames, with ``to_csv``): per-parameter weight statistics, gradient
+  statistics, activation statistics, training history;
+* which figures a parameter gets (``figures_for``) and the flattened feature map a linear layer
+  reads (``feature_shape``);
+* series over snapshots (percentiles, drift, update ratio) and run-to-run differences
+  (``config_diff``, ``align_snapshots``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nnviz import stats
+from nnviz.config import RunConfig
+from nnviz.initializers import Theory
+from nnviz.storage import Run
+
+THEORY_POINTS = 400          # x samples of the theoretical density curve
+DELTA_BINS = 60              # bins of the W_t - W_0 histogram
+UPDATE_RATIO_REF = 1e-3      # healthy ‖ΔW‖/‖W‖ per step (CS231n "Neural Networks 3"; Karpathy)
+
+
+# ------------------------------------------------------------------------------ run structure
+
+
+def param_names(run: Run) -> list[str]:
+    """Parameters in model order."""
+    return sorted(run.params, key=lambda n: run.params[n].get("order", 0))
+
+
+def layer_params(run: Run) -> dict[str, list[str]]:
+    """Module name -> its parameters (weight first), modules in model order."""
+    out: dict[str, list[str]] = {}
+    for name in param_names(run):
+        out.setdefault(run.params[name]["module"], []).append(name)
+    for names in out.values():
+        names.sort(key=lambda n: (run.params[n]["kind"] != "weight", n))
+    return out
+
+
+def layer_names(run: Run) -> list[str]:
+    """Modules that own parameters, in model order (what the layer selector lists)."""
+    return list(layer_params(run))
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """E.g. '16×3×3×3 = 432' or '10'."""
+    dims = [int(s) for s in shape]
+    if len(dims) <= 1:
+        return str(dims[0]) if dims else "scalar"
+    return "×".join(str(d) for d in dims) + f" = {math.prod(dims)}"
+
+
+def feature_shape(run: Run, param: str) -> tuple[int, int, int] | None:
+    """(C, H, W) of the map a Linear weight reads, when its input is a flattened image or map.
+
+    The first Linear after convolutions reads the last conv's channels × a square map
+    (simple_cnn: 16 × 16 × 16 = 4096); a Linear reading the raw input of an image data set
+    reads (C, H, W) of the image. Anything else: None.
+    """
+    info = run.params.get(param)
+    if not info or info["module_type"] != "Linear" or info["kind"] != "weight":
+        return None
+    in_features = int(info["shape"][1])
+    earlier = [run.params[n] for n in param_names(run)
+               if run.params[n]["order"] < info["order"]]
+    linears_before = [i for i in earlier if i["module_type"] == "Linear"]
+    if linears_before:
+        return None
+    convs = [i for i in earlier if i["module_type"] == "Conv2d" and i["kind"] == "weight"]
+    if convs:
+        channels = int(convs[-1]["shape"][0])
+        if channels <= 0 or in_features % channels:
+            return None
+        side = math.isqrt(in_features // channels)
+        return (channels, side, side) if side * side * channels == in_features else None
+    shape = [int(s) for s in (run.meta.get("data") or {}).get("input_shape", [])]
+    if len(shape) == 3 and math.prod(shape) == in_features:
+        return (shape[0], shape[1], shape[2])
+    return None
+
+
+def figures_for(run: Run, param: str) -> list[str]:
+    """The views a parameter gets, in display order.
+
+    'histogram' and 'delta' for every parameter; conv weights: 'filters' (+ 'rgb' with 3 input
+    channels); linear weights: 'neurons' (+ 'spatial' when ``feature_shape`` knows the map);
+    1-D parameters (biases, BatchNorm): 'bars'.
+    """
+    info = run.params[param]
+    shape = info["shape"]
+    views = ["histogram"]
+    if len(shape) == 4:
+        views.append("filters")
+        if shape[1] == 3:
+            views.append("rgb")
+    elif len(shape) == 2:
+        views.append("neurons")
+        if feature_shape(run, param) is not None:
+            views.append("spatial")
+    elif len(shape) == 1:
+        views.append("bars")
+    views.append("delta")
+    return views
+
+
+def snapshot_label(run: Run, index: int) -> str:
+    """'init' for snapshot 0, else 'epoch 2' or 'epoch 1.5'."""
+    entries = run.meta.get("snapshots", [])
+    if not 0 <= index < len(entries):
+        return f"#{index}"
+    epoch = float(entries[index]["epoch"])
+    if index == 0 and epoch == 0.0:
+        return "init (epoch 0)"
+    return f"epoch {epoch:g}"
+
+
+def snapshot_epochs(run: Run) -> list[float]:
+    """Epoch of every committed snapshot."""
+    return [float(e["epoch"]) for e in run.meta.get("snapshots", [])]
+
+
+def theory_of(run: Run, param: str) -> Theory | None:
+    """The initializer's theoretical distribution of a parameter, if recorded."""
+    d = run.params.get(param, {}).get("theory")
+    return Theory.from_dict(d) if d else None
+
+
+# ------------------------------------------------------------------------------- param track
+
+
+@dataclass
+class ParamTrack:
+    """One parameter over every snapshot of one or more runs, on axes fixed for all of them."""
+
+    param: str
+    edges: np.ndarray                          # histogram bin edges shared by every snapshot
+    hists: dict[str, list[stats.Histogram]]    # run_id -> one histogram per snapshot
+    numel: int
+    count_max: int                             # largest bin count of any snapshot (y range)
+    abs_max: float                             # max |w| over every snapshot: colour limit ±abs_max
+    low: float                                 # smallest finite value of any snapshot
+    high: float                                # largest finite value of any snapshot
+    delta_edges: np.ndarray                    # bins of W_t - W_0, symmetric about 0
+    delta_hists: dict[str, list[stats.Histogram]]
+    delta_count_max: int
+    source: str                                # "values" (re-counted) or "recorded"
+    notes: list[str] = field(default_factory=list)
+
+    def hist(self, run_id: str, index: int) -> stats.Histogram:
+        """The histogram of snapshot ``index`` of run ``run_id``."""
+        return self.hists[run_id][index]
+
+    def delta_hist(self, run_id: str, index: int) -> stats.Histogram:
+        """Histogram of W_t - W_0 of snapshot ``index``."""
+        return self.delta_hists[run_id][index]
+
+    def counts_matrix(self, run_id: str) -> np.ndarray:
+        """(n_snapshots, n_bins) counts, for the ridgeline view."""
+        return np.stack([h.counts for h in self.hists[run_id]]) if self.hists[run_id] else \
+            np.zeros((0, self.edges.size - 1), dtype=np.int64)
+
+
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _stored_whole(run: Run, param: str) -> bool:
+    return run.params[param].get("stored", "all") == "all"
+
+
+def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BINS) -> ParamTrack:
+    """Histograms of ``param`` for every snapshot of every run, on shared fixed axes."""
+    if not runs:
+        raise ValueError("param_track needs at least one run")
+    for run in runs:
+        if param not in run.params:
+            raise KeyError(f"Run {run.run_id} has no parameter {param!r}.")
+    numel = int(runs[0].params[param]["numel"])
+    lows: list[float | None] = []
+    highs: list[float | None] = []
+    for run in runs:
+        for snap in run.snapshots():
+            s = snap.stats["params"].get(param, {})
+            lows.append(_finite(s.get("min")))
+            highs.append(_finite(s.get("max")))
+    finite_lows = [v for v in lows if v is not None]
+    finite_highs = [v for v in highs if v is not None]
+    low = min(finite_lows) if finite_lows else 0.0
+    high = max(finite_highs) if finite_highs else 0.0
+    abs_max = max(abs(low), abs(high))
+    whole = all(_stored_whole(r, param) for r in runs)
+    notes: list[str] = []
+    hists: dict[str, list[stats.Histogram]] = {}
+    delta_values: dict[str, list[np.ndarray]] = {}
+    if whole:
+        edges = stats.run_edges(lows, highs, n_bins)
+        source = "values"
+    else:
+        # Sampled parameters: the recorded counts cover the whole tensor, on the run's own edges.
+        edges = np.asarray(runs[0].params[param]["edges"], dtype=np.float64)
+        source = "recorded"
+        notes.append("Over a million elements: the counts were recorded on the run's bins "
+                     "fixed at init; heatmaps and W_t − W_0 use a fixed sample.")
+    for run in runs:
+        per_run: list[stats.Histogram] = []
+        deltas: list[np.ndarray] = []
+        w0: np.ndarray | None = None
+        run_edges = edges if whole else np.asarray(run.params[param]["edges"], np.float64)
+        if not whole and not np.array_equal(run_edges, edges):
+            notes.append(f"{run.run_id} recorded its counts on its own bins.")
+        for snap in run.snapshots():
+            values = snap.values(param).astype(np.float64).reshape(-1)
+            if whole:
+                per_run.append(stats.histogram(values, edges))
+            else:
+                out = snap.stats["params"][param].get("hist_outside", {})
+                per_run.append(stats.Histogram(
+                    edges=run_edges, counts=snap.hist_counts(param),
+                    underflow=out.get("underflow", 0), overflow=out.get("overflow", 0),
+                    nan=out.get("nan", 0), posinf=out.get("posinf", 0),
+                    neginf=out.get("neginf", 0)))
+            if w0 is None:
+                w0 = values
+            deltas.append(values - w0 if values.shape == w0.shape else np.full_like(values, np.nan))
+        hists[run.run_id] = per_run
+        delta_values[run.run_id] = deltas
+    count_max = max((int(h.counts.max()) for hs in hists.values() for h in hs if h.counts.size),
+                    default=0)
+    dmax = 0.0
+    for deltas in delta_values.values():
+        for d in deltas:
+            fin = d[np.isfinite(d)]
+            if fin.size:
+                dmax = max(dmax, float(np.max(np.abs(fin))))
+    delta_edges = stats.run_edges([-dmax], [dmax], DELTA_BINS) if dmax > 0 else \
+        np.linspace(-1e-3, 1e-3, DELTA_BINS + 1)
+    delta_hists = {rid: [stats.histogram(d, delta_edges) for d in ds]
+                   for rid, ds in delta_values.items()}
+    delta_count_max = max((int(h.counts.max()) for hs in delta_hists.values() for h in hs
+                           if h.counts.size), default=0)
+    return ParamTrack(param=param, edges=edges, hists=hists, numel=numel, count_max=count_max,
+                      abs_max=abs_max, low=low, high=high, delta_edges=delta_edges,
+                      delta_hists=delta_hists, delta_count_max=delta_count_max, source=source,
+                      notes=notes)
+
+
+def theory_curve(theory: Theory | None, edges: np.ndarray, n: int,
+                 points: int = THEORY_POINTS) -> tuple[np.ndarray, np.ndarray] | None:
+    """The theoretical density scaled to expected counts per bin: pdf(x) · n · bin width.
+
+    Equal-width edges only (``run_edges`` and ``weight_edges`` are); x spans the edges, with the
+    support's ends added so a uniform's jumps are drawn sharp. None when there is no density
+    (point masses, orthogonal, unknown).
+    """
+    if theory is None:
+        return None
+    edges = np.asarray(edges, dtype=np.float64)
+    width = float(edges[1] - edges[0])
+    x = np.linspace(edges[0], edges[-1], points)
+    if theory.kind in ("uniform", "trunc_normal") and theory.low is not None:
+        eps = 1e-9 * max(abs(theory.low), abs(theory.high or 0.0), width)
+        ends = [theory.low - eps, theory.low, theory.high, theory.high + eps]
+        ends = [e for e in ends if edges[0] <= e <= edges[-1]]
+        x = np.unique(np.concatenate([x, ends]))
+    pdf = theory.pdf(x)
+    if pdf is None:
+        return None
+    return x, np.asarray(pdf, dtype=np.float64) * n * width
+
+
+def theory_point(theory: Theory | None) -> float | None:
+    """The value of a point-mass theory (BatchNorm weight 1, zeros, constant), else None."""
+    if theory is not None and theory.kind == "point" and theory.mean is not None \
+            and math.isfinite(theory.mean):
+        return float(theory.mean)
+    return None
+
+
+# ------------------------------------------------------------------------------------ tables
+
+
+def stats_row(run: Run, index: int, param: str) -> dict[str, Any]:
+    """The stats row of one parameter: mean, std, theoretical std, min, max, zeros, NaN, Inf."""
+    s = run.snapshot(index).stats["params"][param]
+    theory = theory_of(run, param)
+    numel = int(s.get("numel", run.params[param]["numel"]))
+    zero_frac = s.get("zero_frac")
+    out = s.get("hist_outside", {})
+    return {
+        "param": param,
+        "shape": shape_text(run.params[param]["shape"]),
+        "numel": numel,
+        "mean": s.get("mean"),
+        "std": s.get("std"),
+        "theory_std": theory.std if theory else None,
+        "min": s.get("min"),
+        "max": s.get("max"),
+        "zeros": int(round(zero_frac * numel)) if zero_frac is not None else None,
+        "nan": int(s.get("nan_count", 0)),
+        "inf": int(s.get("inf_count", 0)),
+        "drift": s.get("drift"),
+        "spectral_norm": s.get("spectral_norm"),
+        "stable_rank": s.get("stable_rank"),
+        "recorded_below": int(out.get("underflow", 0)),
+        "recorded_above": int(out.get("overflow", 0)),
+    }
+
+
+STATS_COLUMNS = {
+    "param": "parameter", "shape": "shape", "mean": "mean", "std": "std",
+    "theory_std": "theoretical std", "min": "min", "max": "max", "zeros": "exact zeros",
+    "nan": "NaN", "inf": "Inf", "drift": "drift ‖W−W₀‖/‖W₀‖", "spectral_norm": "spectral norm",
+    "stable_rank": "stable rank",
+}
+
+
+def stats_table(run: Run, index: int, params: Sequence[str] | None = None) -> pd.DataFrame:
+    """Weight statistics of every (or the given) parameter at one snapshot."""
+    rows = [stats_row(run, index, p) for p in (params or param_names(run))]
+    df = pd.DataFrame(rows, columns=list(STATS_COLUMNS))
+    return df.rename(columns=STATS_COLUMNS)
+
+
+def grad_table(run: Run, index: int, params: Sequence[str] | None = None) -> pd.DataFrame:
+    """Gradient and update statistics per parameter (averaged over the steps since the last
+    snapshot; 'last' = the last step). Snapshot 0 has none: the cells are empty."""
+    rows = []
+    snap = run.snapshot(index)
+    for p in params or param_names(run):
+        s = snap.stats["params"].get(p, {})
+        g = s.get("grad") or {}
+        rows.append({
+            "parameter": p,
+            "grad norm ‖g‖": g.get("norm"),
+            "mean |g|": g.get("mean_abs"),
+            "grad std": g.get("std"),
+            "last ‖g‖": g.get("last_norm"),
+            "update ratio ‖ΔW‖/‖W‖": s.get("update_ratio"),
+            "last update ratio": s.get("update_ratio_last"),
+            "steps": g.get("steps"),
+        })
+    return pd.DataFrame(rows, columns=["parameter", "grad norm ‖g‖", "mean |g|", "grad std",
+                                       "last ‖g‖", "update ratio ‖ΔW‖/‖W‖", "last update ratio",
+                                       "steps"])
+
+
+def activation_table(run: Run, index: int) -> pd.DataFrame:
+    """Activation statistics of every probed layer (probe batch, eval mode), forward order."""
+    acts = run.snapshot(index).stats.get("activations", {})
+    order = [layer["name"] for layer in run.layers] or list(acts)
+    rows = []
+    for name in order:
+        a = acts.get(name)
+        if a is None:
+            continue
+        rows.append({
+            "layer": name, "kind": a.get("kind"), "mean": a.get("mean"), "std": a.get("std"),
+            "zero fraction": a.get("zero_frac"), "dead fraction": a.get("dead_frac"),
+            "saturated fraction": a.get("saturated_frac"), "NaN": a.get("nan_count", 0),
+            "Inf": a.get("inf_count", 0),
+        })
+    return pd.DataFrame(rows, columns=["layer", "kind", "mean", "std", "zero fraction",
+                                       "dead fraction", "saturated fraction", "NaN", "Inf"])
+
+
+def history_frame(run: Run) -> pd.DataFrame:
+    """Per-epoch training history: losses, accuracies, learning rate, speed."""
+    cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
+            "samples_per_s"]
+    return pd.DataFrame([{c: h.get(c) for c in cols} for h in run.history], columns=cols)
+
+
+def to_csv(df: pd.DataFrame) -> bytes:
+    """CSV bytes (UTF-8, full float precision) for a download button."""
+    return df.to_csv(index=False, float_format="%.10g").encode("utf-8")
+
+
+def health_numbers(run: Run, index: int) -> dict[str, Any]:
+    """Raw health numbers of a snapshot: NaN/Inf totals and the extremes of the per-layer
+    signals (used while the diagnostics engine is not available)."""
+    snap = run.snapshot(index).stats
+    params = snap.get("params", {})
+    acts = snap.get("activations", {})
+    ratios = [p["update_ratio"] for p in params.values()
+              if p.get("update_ratio") is not None and math.isfinite(p["update_ratio"])]
+    norms = [p["grad"]["norm"] for p in params.values()
+             if p.get("grad") and p["grad"].get("norm") is not None]
+    return {
+        "nan_weights": sum(int(p.get("nan_count", 0)) for p in params.values()),
+        "inf_weights": sum(int(p.get("inf_count", 0)) for p in params.values()),
+        "nan_activations": sum(int(a.get("nan_count", 0)) for a in acts.values()),
+        "inf_activations": sum(int(a.get("inf_count", 0)) for a in acts.values()),
+        "min_update_ratio": min(ratios) if ratios else None,
+        "max_update_ratio": max(ratios) if ratios else None,
+        "min_grad_norm": min(norms) if norms else None,
+        "max_grad_norm": max(norms) if norms else None,
+    }
+
+
+# ------------------------------------------------------------------------------------ series
+
+
+def percentile_series(run: Run, param: str) -> tuple[list[float], np.ndarray]:
+    """(epochs, (n_snapshots, 9) array of stats.PERCENTILES; NaN where nothing was finite)."""
+    epochs, rows = [], []
+    k = len(stats.PERCENTILES)
+    for snap in run.snapshots():
+        epochs.append(snap.epoch)
+        pct = snap.stats["params"].get(param, {}).get("percentiles")
+        rows.append([np.nan if v is None else v for v in pct] if pct else [np.nan] * k)
+    return epochs, np.asarray(rows, dtype=np.float64).reshape(len(rows), k)
+
+
+def param_series(run: Run, key: str, params: Sequence[str] | None = None
+                 ) -> tuple[list[float], dict[str, list[float | None]]]:
+    """(epochs, param -> value of stats[key] per snapshot), e.g. key 'drift' or 'update_ratio'."""
+    names = list(params or param_names(run))
+    epochs: list[float] = []
+    series: dict[str, list[float | None]] = {n: [] for n in names}
+    for snap in run.snapshots():
+        epochs.append(snap.epoch)
+        for n in names:
+            series[n].append(snap.stats["params"].get(n, {}).get(key))
+    return epochs, series
+
+
+def current_epoch(run: Run, index: int) -> float:
+    """Epoch of snapshot ``index``."""
+    return snapshot_epochs(run)[index]
+
+
+# ---------------------------------------------------------------------------- two-run views
+
+
+def comparable_layers(a: Run, b: Run) -> list[str]:
+    """Layers present in both runs with the same parameter names and shapes (a's order)."""
+    la, lb = layer_params(a), layer_params(b)
+    out = []
+    for layer, names in la.items():
+        if layer in lb and lb[layer] == names and all(
+                a.params[n]["shape"] == b.params[n]["shape"] for n in names):
+            out.append(layer)
+    return out
+
+
+def align_snapshots(a: Run, b: Run) -> list[tuple[float, int, int]]:
+    """(epoch, index in a, index in b) for every epoch either run recorded: each run shows its
+    last snapshot at or before that epoch (a run that stopped early keeps its last one)."""
+    ea, eb = snapshot_epochs(a), snapshot_epochs(b)
+    if not ea or not eb:
+        return []
+    out = []
+    for epoch in sorted(set(ea) | set(eb)):
+        ia = max([i for i, e in enumerate(ea) if e <= epoch + 1e-9], default=0)
+        ib = max([i for i, e in enumerate(eb) if e <= epoch + 1e-9], default=0)
+        out.append((epoch, ia, ib))
+    return out
+
+
+def config_diff(a: RunConfig, b: RunConfig) -> pd.DataFrame:
+    """Options whose values differ between two configs (name, a, b)."""
+    da, db = a.to_dict(), b.to_dict()
+    rows = [{"option": k, "A": str(da[k]), "B": str(db[k])} for k in da if da[k] != db[k]]
+    return pd.DataFrame(rows, columns=["option", "A", "B"])
+
+
+def twin_config(cfg: RunConfig, init: str) -> RunConfig:
+    """The same run (same seed, data, everything) with another initializer."""
+    return cfg.replace(init=init, name="")

@@ -1,0 +1,174 @@
+"""Storage: atomic writes, damaged and killed runs, export/import and hostile zip files."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from nnviz.config import RunConfig
+from nnviz.errors import StorageError
+from nnviz.storage import SCHEMA_VERSION, RunStore, atomic_write
+from nnviz.training import train
+
+TINY = dict(model="mlp", dataset="moons", n_samples=200, batch_size=32, epochs=2, depth=2,
+            width=8)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def run_id(store):
+    return train(RunConfig.from_dict(TINY), store).run_id
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "a.json"
+    atomic_write(target, b"old")
+    atomic_write(target, b"new content")
+    assert target.read_bytes() == b"new content"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temp files left
+
+
+def test_list_load_delete(store, run_id):
+    rows, problems = store.list_runs()
+    assert [r["run_id"] for r in rows] == [run_id] and problems == []
+    assert rows[0]["status"] == "completed" and rows[0]["epochs_done"] == 2
+    store.delete(run_id)
+    assert store.list_runs() == ([], [])
+    with pytest.raises(StorageError, match="No run named"):
+        store.load(run_id)
+
+
+def test_damaged_run_json_is_reported_not_crashing(store, run_id):
+    (store.root / run_id / "run.json").write_text("{ not json")
+    rows, problems = store.list_runs()
+    assert rows == [] and "damaged" in problems[0]
+
+
+def test_schema_version_is_checked(store, run_id):
+    path = store.root / run_id / "run.json"
+    meta = json.loads(path.read_text())
+    meta["schema_version"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(meta))
+    with pytest.raises(StorageError, match="schema version"):
+        store.load(run_id)
+
+
+def test_truncated_snapshot_is_an_error_not_garbage(store, run_id):
+    run = store.load(run_id)
+    snap_file = run.folder / run.meta["snapshots"][1]["file"]
+    snap_file.write_bytes(snap_file.read_bytes()[:100])
+    fresh = store.load(run_id)
+    fresh.snapshot(0)  # the others still load
+    with pytest.raises(StorageError, match="damaged"):
+        fresh.snapshot(1)
+
+
+def test_unlisted_snapshot_is_reported_incomplete(store, run_id):
+    run = store.load(run_id)
+    extra = run.folder / "snapshots" / "s0099.safetensors"
+    extra.write_bytes(b"half written")
+    assert store.load(run_id).incomplete_snapshots() == ["snapshots/s0099.safetensors"]
+
+
+def test_process_killed_mid_training_leaves_a_loadable_run(store):
+    env = {**os.environ, "NNVIZ_RUNS_DIR": str(store.root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnviz", "train", "--quiet", "--model", "simple_cnn",
+         "--n-samples", "3000", "--epochs", "50", "--batch-size", "16"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            ids = store.run_ids()
+            if ids and len(store.load(ids[0]).meta["snapshots"]) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("training never wrote a second snapshot")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    run = store.load(store.run_ids()[0])
+    assert run.meta["status"] == "running"  # shown as interrupted once its heartbeat is stale
+    for snap in run.snapshots():
+        for name in run.params:
+            assert snap.values(name).size == run.params[name]["numel"]
+
+
+def test_export_import_round_trip(store, run_id, tmp_path):
+    data = store.export_zip(run_id)
+    other = RunStore(tmp_path / "other")
+    new_id = other.import_zip(data)
+    assert new_id == run_id
+    a, b = store.load(run_id), other.load(new_id)
+    assert a.meta["init_digest"] == b.meta["init_digest"]
+    for name in a.params:
+        assert (a.snapshot(-1).values(name) == b.snapshot(-1).values(name)).all()
+    assert store.import_zip(data) != run_id  # a second copy gets a new id, nothing overwritten
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+def _hostile_zips(good: bytes) -> dict[str, tuple[bytes, str]]:
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    snap = next(n for n in files if n.startswith("snapshots/"))
+    meta = json.loads(files["run.json"])
+    bad_meta = dict(meta, schema_version=99)
+    return {
+        "not a zip": (b"hello, this is not a zip", "not a zip"),
+        "path traversal": (_zip({**files, "../evil.txt": b"x"}), "unexpected file"),
+        "absolute path": (_zip({**files, "/etc/evil": b"x"}), "unexpected file"),
+        "pickle inside": (_zip({**files, "snapshots/data.pkl": b"\x80\x04."}), "unexpected"),
+        "no run.json": (_zip({snap: files[snap]}), "no run.json"),
+        "damaged snapshot": (_zip({**files, snap: files[snap][:50]}), "damaged"),
+        "missing snapshot": (_zip({"run.json": files["run.json"]}), "missing"),
+        "bad json": (_zip({**files, "run.json": b"{oops"}), "damaged"),
+        "future schema": (_zip({**files, "run.json": json.dumps(bad_meta).encode()}),
+                          "schema version"),
+    }
+
+
+def test_hostile_imports_are_refused_and_change_nothing(store, run_id):
+    good = store.export_zip(run_id)
+    before = _tree(store.root)
+    for label, (data, message) in _hostile_zips(good).items():
+        with pytest.raises(StorageError, match=message):
+            store.import_zip(data)
+        assert _tree(store.root) == before, label
+
+
+def test_import_size_limits(store, monkeypatch):
+    import nnviz.storage as storage
+
+    monkeypatch.setattr(storage, "MAX_IMPORT_BYTES", 10)
+    with pytest.raises(StorageError, match="MiB"):
+        store.import_zip(b"x" * 11)
+    monkeypatch.setattr(storage, "MAX_IMPORT_BYTES", 2**30)
+    monkeypatch.setattr(storage, "MAX_UNPACKED_BYTES", 100)
+    with pytest.raises(StorageError, match="unpacks to"):
+        store.import_zip(_zip({"run.json": b" " * 1000}))
+
+
+def test_bad_run_ids_are_rejected(store):
+    for bad in ("../x", "a/b", "", ".hidden"):
+        with pytest.raises(StorageError, match="not a valid run id"):
+            store.load(bad)
