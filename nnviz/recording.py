@@ -7,7 +7,8 @@ gradient statistics (norm, mean |g|, std: averaged over the steps since the last
 the last step), the update ratio ‖ΔW‖/‖W‖ of single optimizer steps (sampled at up to
 UPDATE_SAMPLES steps per epoch, as CS231n and Karpathy plot it), and drift from init
 ‖W_t − W_0‖/‖W_0‖. Per layer, on a fixed probe batch: activation mean, std, exact-zero, dead and
-saturated fractions.
+saturated fractions, and ``signal_std`` (the spread across examples, which biases do not
+add to).
 
 Per-step work stays on the device and is read back only at a snapshot, so recording every
 epoch costs little against training (``benchmarks/bench_recording.py`` measures it).
@@ -110,16 +111,17 @@ class Recorder:
     def after_backward(self) -> None:
         """Accumulate (‖g‖, mean |g|, std g) for every parameter; stays on the device."""
         rows = []
+        zero = torch.zeros(3, device=self._grad_sum.device)
         for p in self.params:
             g = p.grad
             if g is None:
-                rows.append(torch.zeros(3, dtype=torch.float64, device=self._grad_sum.device))
+                rows.append(zero)
                 continue
-            g = g.detach().double()
-            std = g.std() if g.numel() > 1 else torch.zeros((), dtype=g.dtype, device=g.device)
+            g = g.detach()  # float32 reductions: exact enough for a plotted statistic, cheap
+            std = g.std() if g.numel() > 1 else g.new_zeros(())
             rows.append(torch.stack((torch.linalg.vector_norm(g), g.abs().mean(), std)))
         if rows:
-            self._grad_last = torch.stack(rows)
+            self._grad_last = torch.stack(rows).double()
             self._grad_sum += self._grad_last
         self._grad_steps += 1
 
@@ -188,7 +190,8 @@ class Recorder:
 
         def hook_for(name: str, kind: str):
             def hook(_module: nn.Module, _inp: Any, output: torch.Tensor) -> None:
-                out[name] = {"kind": kind, **stats.activation_stats(output.detach(), kind)}
+                out[name] = {"kind": kind, **stats.activation_stats(output.detach(), kind),
+                             "signal_std": signal_std(output.detach())}
             return hook
 
         was_training = self.model.training
@@ -203,6 +206,21 @@ class Recorder:
                 h.remove()
             self.model.train(was_training)
         return out
+
+
+@torch.no_grad()
+def signal_std(a: torch.Tensor) -> float | None:
+    """√(mean over units of the variance across examples) of a (B, ...) output; None if B < 2.
+
+    A bias spreads values across units but not across examples, so this is the part of a
+    layer's spread that still depends on the input: the "signal" whose variance He et al. (2015)
+    follow through depth. NaN / Inf make it None (they are counted elsewhere).
+    """
+    if a.ndim < 1 or a.shape[0] < 2:
+        return None
+    per_unit = a.double().reshape(a.shape[0], -1).var(dim=0)  # (units,)
+    value = float(per_unit.mean().sqrt()) if per_unit.numel() else None
+    return value if value is not None and np.isfinite(value) else None
 
 
 def _f(x: Any) -> float | None:

@@ -1,0 +1,104 @@
+"""Start the app on 127.0.0.1 and drive Debian's Chromium with Playwright (no browser download).
+
+Used by the browser tests, the screenshot script and the browser benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium, if installed."""
+    for candidate in (os.environ.get("NNVIZ_CHROMIUM"), "/usr/bin/chromium",
+                      shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AppServer:
+    url: str
+    runs_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def run_app(runs_dir: Path, log_path: Path, timeout: float = 90.0) -> Iterator[AppServer]:
+    """Streamlit serving app.py on a free loopback port; stopped (whole process group) on exit."""
+    port = free_port()
+    env = {**os.environ, "NNVIZ_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+           "--server.address", "127.0.0.1", "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start in {timeout:.0f} s")
+            time.sleep(0.3)
+        yield AppServer(url, runs_dir, proc, log_path)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def launch_browser(playwright, executable: str):
+    return playwright.chromium.launch(executable_path=executable, headless=True,
+                                      args=CHROMIUM_ARGS)
+
+
+def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"]')""",
+        timeout=timeout_ms)
