@@ -71,17 +71,16 @@ INITIALIZERS: dict[str, InitSpec] = {
         InitSpec(
             "xavier_uniform",
             "Xavier (Glorot) uniform",
-            "U(±gain·√(6/(fan_in+fan_out))), std = gain·√(2/(fan_in+fan_out)): balances the "
-            "signal's variance going forward and the gradient's going backward. Made for "
-            "tanh/linear-like activations.",
-            uses_activation=True,
+            "U(±√(6/(fan_in+fan_out))), std = √(2/(fan_in+fan_out)) (Glorot & Bengio 2010, "
+            "no activation gain): balances the signal's variance going forward and the "
+            "gradient's going backward. Made for tanh/linear-like activations; on ReLU the "
+            "variance halves per layer (He et al. 2015).",
         ),
         InitSpec(
             "xavier_normal",
             "Xavier (Glorot) normal",
-            "N(0, std²) with std = gain·√(2/(fan_in+fan_out)): same spread as Xavier uniform, "
+            "N(0, std²) with std = √(2/(fan_in+fan_out)): same spread as Xavier uniform, "
             "drawn from a bell curve.",
-            uses_activation=True,
         ),
         InitSpec(
             "kaiming_uniform",
@@ -367,11 +366,11 @@ def _weight_theory(
             f"std = 1/√(3·{fan_in}) = {_g(bound / math.sqrt(3))}",
         )
     if name in ("xavier_uniform", "xavier_normal"):
-        g = gain(activation, leaky_slope)
-        std = g * math.sqrt(2.0 / (fan_in + fan_out))
+        # Glorot & Bengio's formula has no activation gain (torch's xavier_*_ default gain=1)
+        std = math.sqrt(2.0 / (fan_in + fan_out))
         base = (
-            f"gain({activation}) = {_g(g)}, {_fan_text(shape, 'fan_in')}, "
-            f"{_fan_text(shape, 'fan_out')} → std = gain·√(2/(fan_in+fan_out)) = {_g(std)}"
+            f"{_fan_text(shape, 'fan_in')}, "
+            f"{_fan_text(shape, 'fan_out')} → std = √(2/(fan_in+fan_out)) = {_g(std)}"
         )
         if name == "xavier_normal":
             return _normal(std, f"N(0, std²), {base}")
@@ -526,8 +525,8 @@ def _init_weight(
     s = init.std
     draws: dict[str, Callable[[torch.Tensor], object]] = {
         "default": lambda t: ini.kaiming_uniform_(t, a=math.sqrt(5), generator=g),
-        "xavier_uniform": lambda t: ini.xavier_uniform_(t, gain=gn, generator=g),
-        "xavier_normal": lambda t: ini.xavier_normal_(t, gain=gn, generator=g),
+        "xavier_uniform": lambda t: ini.xavier_uniform_(t, gain=1.0, generator=g),
+        "xavier_normal": lambda t: ini.xavier_normal_(t, gain=1.0, generator=g),
         "kaiming_uniform": lambda t: ini.kaiming_uniform_(
             t, a=slope, mode=init.mode, nonlinearity=nl, generator=g
         ),

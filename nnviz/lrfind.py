@@ -62,14 +62,21 @@ def lr_schedule(start_lr: float, end_lr: float, num_iter: int) -> np.ndarray:
 
 
 def smooth_losses(losses: list[float] | np.ndarray, smooth: float) -> np.ndarray:
-    """Exponential moving average with bias correction (fastai's SmoothenValue), beta = 1-smooth."""
-    beta = 1.0 - smooth
+    """Bias-corrected exponential moving average, beta = 1 - smooth (0: the raw losses)."""
     out = np.empty(len(losses))
     avg = 0.0
     for i, loss in enumerate(losses):
-        avg = beta * avg + (1.0 - beta) * float(loss)
-        out[i] = avg / (1.0 - beta ** (i + 1))
+        avg, out[i] = _smooth_step(avg, float(loss), i, smooth)
     return out
+
+
+def _smooth_step(avg: float, value: float, i: int, smooth: float) -> tuple[float, float]:
+    """One step of fastai's SmoothenValue: (new running average, bias-corrected value)."""
+    if smooth == 0.0:  # smoothing off, as torch-lr-finder's smooth_f = 0
+        return value, value
+    beta = 1.0 - smooth
+    avg = beta * avg + smooth * value
+    return avg, avg / (1.0 - beta ** (i + 1))
 
 
 def steepest_lr(lrs: list[float] | np.ndarray, smoothed: list[float] | np.ndarray
@@ -129,7 +136,7 @@ def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
     lrs: list[float] = []
     losses: list[float] = []
     smoothed: list[float] = []
-    avg, beta, best, best_lr = 0.0, 1.0 - smooth, math.inf, math.nan
+    avg, best, best_lr = 0.0, math.inf, math.nan
     stop_lr, reason = None, f"reached end_lr {end_lr:g}"
     for i, lr in enumerate(schedule):
         if cancel is not None and cancel.is_set():
@@ -146,8 +153,7 @@ def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
         if not math.isfinite(value):
             stop_lr, reason = float(lr), f"the loss became {value} at lr {lr:.3g}"
             break
-        avg = beta * avg + smooth * value
-        s = avg / (1.0 - beta ** (i + 1))
+        avg, s = _smooth_step(avg, value, i, smooth)
         lrs.append(float(lr))
         losses.append(value)
         smoothed.append(s)

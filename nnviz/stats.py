@@ -619,9 +619,9 @@ def _activation_stats_torch(a: torch.Tensor, kind: str) -> dict | None:
         else:
             out["dead_frac"] = 0.0 if hi > 0 else 1.0
     if kind == "tanh":
-        out["saturated_frac"] = float((x.abs() > TANH_SATURATION).sum()) / n
+        out["saturated_frac"] = float((x32.abs() > TANH_SATURATION).sum()) / n
     elif kind == "sigmoid":
-        sat = (x < SIGMOID_SATURATION_LOW) | (x > SIGMOID_SATURATION_HIGH)
+        sat = (x32 < SIGMOID_SATURATION_LOW) | (x32 > SIGMOID_SATURATION_HIGH)
         out["saturated_frac"] = float(sat.sum()) / n
     return out
 

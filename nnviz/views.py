@@ -161,7 +161,7 @@ class ParamTrack:
     high: float                                # largest finite value of any snapshot
     delta_edges: np.ndarray                    # bins of W_t - W_0, symmetric about 0
     delta_hists: dict[str, list[stats.Histogram]]
-    delta_count_max: int
+    delta_count_max: int                       # y range of W_t - W_0 (snapshots after init)
     source: str                                # "values" (re-counted) or "recorded"
     notes: list[str] = field(default_factory=list)
 
@@ -258,7 +258,8 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
         np.linspace(-1e-3, 1e-3, DELTA_BINS + 1)
     delta_hists = {rid: [stats.histogram(d, delta_edges) for d in ds]
                    for rid, ds in delta_values.items()}
-    delta_count_max = max((int(h.counts.max()) for hs in delta_hists.values() for h in hs
+    # Snapshot 0 is W_0 − W_0 = 0 everywhere (one full bin): left out of the fixed y range.
+    delta_count_max = max((int(h.counts.max()) for hs in delta_hists.values() for h in hs[1:]
                            if h.counts.size), default=0)
     return ParamTrack(param=param, edges=edges, hists=hists, numel=numel, count_max=count_max,
                       abs_max=abs_max, low=low, high=high, delta_edges=delta_edges,

@@ -342,15 +342,15 @@ def test_trunc_normal_true_std() -> None:
 
 
 def test_xavier_and_kaiming_formulas() -> None:
-    """Xavier/Kaiming theories use the activation's gain and the chosen fan."""
+    """Xavier has no gain (Glorot & Bengio); Kaiming uses the activation's gain and the fan."""
     shape = (32, 16, 3, 3)
     fan_in, fan_out = 144, 288
     for act in ACTIVATIONS:
         g = gain(act)
         xu = theory_for("weight", shape, "Conv2d", None, InitParams("xavier_uniform"), act)
-        assert xu.high == pytest.approx(g * math.sqrt(6 / (fan_in + fan_out)))
+        assert xu.high == pytest.approx(math.sqrt(6 / (fan_in + fan_out)))
         xn = theory_for("weight", shape, "Conv2d", None, InitParams("xavier_normal"), act)
-        assert xn.std == pytest.approx(g * math.sqrt(2 / (fan_in + fan_out)))
+        assert xn.std == pytest.approx(math.sqrt(2 / (fan_in + fan_out)))
         for mode, fan in (("fan_in", fan_in), ("fan_out", fan_out)):
             ku = theory_for("weight", shape, "Conv2d", None, InitParams("kaiming_uniform", mode),
                             act)  # fmt: skip
