@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 class ProgressBar:
     """A one-line text progress bar on stderr."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, interval: float = 0.1) -> None:
         self.quiet = quiet
+        self.interval = interval  # seconds between redraws: a fast run must not flood the log
+        self._last = 0.0
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.quiet:
@@ -116,6 +119,10 @@ class ProgressBar:
             print(f"run {event['run_id']}: {event['epochs']} epochs × "
                   f"{event['steps_per_epoch']} steps", file=sys.stderr)
         elif kind == "step":
+            now = time.monotonic()
+            if now - self._last < self.interval and event["step"] != event["steps_per_epoch"]:
+                return
+            self._last = now
             done = (event["epoch"] - 1) * event["steps_per_epoch"] + event["step"]
             total = event["epochs"] * event["steps_per_epoch"]
             filled = int(30 * done / total)
