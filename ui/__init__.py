@@ -1,1 +1,4 @@
-"""Streamlit helpers shared by the pages (the only package besides pages/ that imports streamlit)."""
+"""Streamlit helpers shared by the pages.
+
+Besides pages/, this is the only package that imports streamlit.
+"""

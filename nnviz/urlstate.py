@@ -1,0 +1,322 @@
+"""The page URL carries the state: a copied link opens the same run and view anywhere.
+
+Like TensorFlow Playground, every setting lives in the query string, so a teacher can share one
+link and every student sees the same seeded run (trained first if their app does not have it).
+
+Query format (all values are strings, as in ``st.query_params``)::
+
+    model=mlp&init=kaiming_normal&seed=42&dataset=spiral&depth=30&lr=0.01   the run's config
+    run=<run id>&epoch=<snapshot index>&layer=<module name>&preset=<lesson>   the view
+
+* Config keys are ``RunConfig`` field names. ``config_to_query`` writes only the fields that
+  differ from the defaults, plus always ``model``, ``init``, ``seed`` and ``dataset`` (so a link
+  states what it shows); never ``data_dir`` (a path on the sender's disk) or ``threads`` (the
+  sender's hardware). Floats are written with ``repr`` so they read back exactly.
+* ``preset=<name>`` starts the config from that lesson; explicit keys then override it.
+* ``epoch`` is the snapshot index the scrubber shows (0 = at init; equal to the epoch when the
+  run records one snapshot per epoch).
+
+Reading never fails: every value is checked, and a bad one is dropped with a plain-English
+warning that names the key and says what was used instead. Bad values are: unknown keys,
+non-numbers, numbers out of range, unknown choices, values longer than ``MAX_VALUE_LEN``
+characters, a model that cannot read the data set, and repeated keys (the last value is used,
+as Streamlit does). At most ``MAX_WARNINGS`` warnings are listed, then a count of the rest.
+A bad ``preset`` is reported by both readers with the same text, so a page that shows the
+warnings of both can drop duplicates with ``dict.fromkeys``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from nnviz.config import PRESETS, RunConfig, config_hash
+from nnviz.errors import ConfigError
+
+VIEW_KEYS = ("run", "epoch", "layer", "preset")
+NEVER_IN_URL = ("data_dir", "threads")
+ALWAYS_IN_URL = ("model", "init", "seed", "dataset")
+CONFIG_KEYS = tuple(f.name for f in fields(RunConfig) if f.name not in NEVER_IN_URL)
+MAX_VALUE_LEN = 100
+MAX_WARNINGS = 10
+
+QueryParams = Mapping[str, "str | Sequence[str]"]
+
+
+def config_to_query(cfg: RunConfig) -> dict[str, str]:
+    """The query parameters that reproduce ``cfg`` (changed fields plus model/init/seed/dataset)."""
+    default = RunConfig()
+    out: dict[str, str] = {}
+    for name in CONFIG_KEYS:
+        value = getattr(cfg, name)
+        if name in ALWAYS_IN_URL or value != getattr(default, name):
+            out[name] = _encode(value)
+    return out
+
+
+def query_to_config(params: QueryParams, ignore: Iterable[str] = VIEW_KEYS
+                    ) -> tuple[RunConfig, list[str]]:
+    """A valid config from query parameters, and a warning for every value that was dropped.
+
+    Keys in ``ignore`` (the view keys by default; pages add their own) are skipped silently,
+    except ``preset``, which picks the starting config.
+    """
+    notes = _Notes()
+    ignored = set(ignore)
+    values = _single_values(params, notes)
+    base = RunConfig()
+    if "preset" in values:
+        name = values["preset"]
+        if name in PRESETS:
+            base = PRESETS[name].config()
+        else:
+            notes.add(_bad_preset(name))
+    cfg = base
+    for key in NEVER_IN_URL:
+        if key in values:
+            notes.add(f"{key} cannot be set from a link (it belongs to the computer that "
+                      f"trains); it was ignored.")
+    unknown = [k for k in values if k not in CONFIG_KEYS and k not in NEVER_IN_URL
+               and k not in ignored]
+    if unknown:
+        names = ", ".join(_show(k) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        notes.add(f"Unknown setting(s) {names} in the link were ignored. Settings are: "
+                  f"{', '.join(CONFIG_KEYS)}.")
+    for key in CONFIG_KEYS:  # field order: model before depth, init before its settings
+        if key not in values:
+            continue
+        raw = values[key]
+        try:
+            cfg = cfg.replace(**{key: raw})
+        except ConfigError as exc:
+            notes.add(f"Ignored {key}={_show(raw)} from the link: {exc} "
+                      f"Used {getattr(cfg, key)!r} instead.")
+    cfg = _fit_data(cfg, notes)
+    cfg = _fit_device(cfg, notes)
+    return cfg, notes.list()
+
+
+def view_to_query(run_id: str | None = None, epoch: int | None = None, layer: str | None = None,
+                  preset: str | None = None) -> dict[str, str]:
+    """Query parameters for a view; None values are left out."""
+    out: dict[str, str] = {}
+    for key, value in (("run", run_id), ("epoch", epoch), ("layer", layer),
+                       ("preset", preset)):
+        if value is not None and value != "":
+            out[key] = str(value)
+    return out
+
+
+def query_to_view(params: QueryParams, n_snapshots: int | None = None,
+                  layer_names: Sequence[str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The view keys, checked: ``{"run", "epoch", "layer", "preset"}`` (None where absent or bad).
+
+    ``epoch`` must be a whole-number snapshot index below ``n_snapshots`` (out of range: the
+    nearest one is used); ``layer`` must be one of ``layer_names``. Pass None for either when not
+    known yet (then only the form of the value is checked). Other keys are not looked at.
+    """
+    from nnviz.storage import RUN_ID_RE
+
+    notes = _Notes()
+    values = _single_values({k: v for k, v in params.items() if k in VIEW_KEYS}, notes)
+    view: dict[str, Any] = {"run": None, "epoch": None, "layer": None, "preset": None}
+    if "run" in values:
+        run = values["run"]
+        if RUN_ID_RE.match(run):
+            view["run"] = run
+        else:
+            notes.add(f"run={_show(run)} in the link is not a valid run name; no run was opened.")
+    if "epoch" in values:
+        view["epoch"] = _read_index(values["epoch"], n_snapshots, notes)
+    if "layer" in values:
+        layer = values["layer"]
+        if layer_names is None or layer in layer_names:
+            view["layer"] = layer
+        else:
+            first = f" ({layer_names[0]})" if layer_names else ""
+            notes.add(f"layer={_show(layer)} is not a layer of this run; showing the first "
+                      f"layer{first} instead. Layers: {', '.join(layer_names)}.")
+    if "preset" in values:
+        name = values["preset"]
+        if name in PRESETS:
+            view["preset"] = name
+        else:
+            notes.add(_bad_preset(name))
+    return view, notes.list()
+
+
+def has_config(params: QueryParams) -> bool:
+    """True when the query sets any config key or a preset (a link that names a run config)."""
+    return any(k in CONFIG_KEYS or k == "preset" for k in params)
+
+
+def same_config(a: RunConfig, b: RunConfig) -> bool:
+    """True when two configs train the same run (equal hashes)."""
+    return config_hash(a) == config_hash(b)
+
+
+def fit_problem(cfg: RunConfig) -> str | None:
+    """Why the model cannot train on the data set with this loss (None when it can)."""
+    from nnviz.data import DATASETS
+    from nnviz.models import MODELS, output_size
+    from nnviz.training import resolve_loss
+
+    data = DATASETS.get(cfg.dataset)
+    spec = MODELS.get(cfg.model)
+    if data is None or spec is None:
+        return None  # validate() reports unknown names
+    try:
+        loss = resolve_loss(cfg, data.task, data.n_classes)
+    except ConfigError as exc:
+        return str(exc)
+    return spec.check(tuple(data.input_shape), data.n_classes,
+                      output_size(data.task, data.n_classes, loss))
+
+
+def fitting_datasets(cfg: RunConfig) -> list[str]:
+    """The data sets the config's model can train on (with its loss), in registry order."""
+    from nnviz.data import DATASETS
+
+    return [name for name in DATASETS if fit_problem(_with(cfg, dataset=name)) is None]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+class _Notes:
+    """Warnings, capped at MAX_WARNINGS plus a count of the rest."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.extra = 0
+
+    def add(self, text: str) -> None:
+        if text in self.items:
+            return
+        if len(self.items) < MAX_WARNINGS:
+            self.items.append(text)
+        else:
+            self.extra += 1
+
+    def list(self) -> list[str]:
+        if self.extra:
+            return [*self.items, f"... and {self.extra} more problem(s) in the link."]
+        return list(self.items)
+
+
+def _single_values(params: QueryParams, notes: _Notes) -> dict[str, str]:
+    """One string per key: the last of repeated values; over-long keys or values dropped."""
+    out: dict[str, str] = {}
+    for key, raw in params.items():
+        if not isinstance(key, str) or len(key) > MAX_VALUE_LEN:
+            notes.add(f"A setting name of {len(str(key))} characters in the link was ignored.")
+            continue
+        if isinstance(raw, str):
+            value = raw
+        elif not isinstance(raw, list | tuple):
+            value = "" if raw is None else str(raw)
+        else:
+            items = [str(v) for v in raw]
+            if not items:
+                continue
+            if len(items) > 1:
+                notes.add(f"{_show(key)} appears {len(items)} times in the link; used the last "
+                          f"value {_show(items[-1])}.")
+            value = items[-1]
+        if len(value) > MAX_VALUE_LEN:
+            notes.add(f"The value of {_show(key)} in the link is {len(value)} characters long "
+                      f"(at most {MAX_VALUE_LEN}); it was ignored.")
+            continue
+        out[key] = value
+    return out
+
+
+def _read_index(raw: str, n_snapshots: int | None, notes: _Notes) -> int | None:
+    text = raw.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        notes.add(f"epoch={_show(raw)} in the link is not a number; showing the first snapshot.")
+        return None
+    if not math.isfinite(number) or not number.is_integer():
+        notes.add(f"epoch={_show(raw)} in the link is not a whole number; showing the first "
+                  "snapshot.")
+        return None
+    index = int(number)
+    if n_snapshots is None:
+        if index < 0:
+            notes.add(f"epoch={index} in the link is negative; showing snapshot 0 (at init).")
+            return 0
+        return index
+    if n_snapshots <= 0:
+        notes.add(f"epoch={index} in the link cannot be shown yet: the run has no snapshots.")
+        return None
+    if not 0 <= index < n_snapshots:
+        used = 0 if index < 0 else n_snapshots - 1
+        notes.add(f"epoch={index} in the link does not exist: this run has snapshots 0 to "
+                  f"{n_snapshots - 1}; showing snapshot {used}.")
+        return used
+    return index
+
+
+def _fit_data(cfg: RunConfig, notes: _Notes) -> RunConfig:
+    """If the model cannot read the data set, switch to the first data set it can."""
+    why = fit_problem(cfg)
+    if why is None:
+        return cfg
+    if cfg.loss != "auto" and fit_problem(_with(cfg, loss="auto")) is None:
+        notes.add(f"{why} Used loss 'auto' instead of {cfg.loss!r}.")
+        return cfg.replace(loss="auto")
+    choices = fitting_datasets(cfg) or fitting_datasets(_with(cfg, loss="auto"))
+    if not choices:  # cannot happen with the registries, but never return an unusable config
+        notes.add(f"{why} Used the default settings instead.")
+        return RunConfig()
+    fixed = cfg.replace(dataset=choices[0])
+    also = ""
+    if fit_problem(fixed) is not None:
+        fixed = fixed.replace(loss="auto")
+        also = f" and loss 'auto' instead of {cfg.loss!r}"
+    notes.add(f"{why} Used the data set {choices[0]!r} instead of {cfg.dataset!r}{also}.")
+    return fixed
+
+
+def _fit_device(cfg: RunConfig, notes: _Notes) -> RunConfig:
+    """A device this computer lacks (a link from a GPU machine) becomes 'auto'."""
+    if cfg.device == "auto":
+        return cfg
+    from nnviz.training import available_devices
+
+    devices = available_devices()
+    if cfg.device in devices:
+        return cfg
+    notes.add(f"device={cfg.device!r} from the link is not available on this computer "
+              f"(available: {', '.join(devices)}); used 'auto' instead.")
+    return cfg.replace(device="auto")
+
+
+def _with(cfg: RunConfig, **changes: Any) -> RunConfig:
+    """An unvalidated copy (for fit checks of combinations that may be invalid)."""
+    data = cfg.to_dict()
+    data.update(changes)
+    return RunConfig(**data)
+
+
+def _bad_preset(name: str) -> str:
+    return (f"preset={_show(name)} in the link is not a lesson; choose one of: "
+            f"{', '.join(PRESETS)}. Used the other settings of the link as they are.")
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _show(text: str, limit: int = 30) -> str:
+    """A value quoted for a message, shortened if long."""
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "…")

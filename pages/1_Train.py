@@ -1,0 +1,164 @@
+"""Train: set every option in the sidebar, start a background job, watch it, open it in Explore."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from nnviz.config import RunConfig
+from nnviz.errors import NnvizError
+from nnviz.jobs import JobInfo
+from nnviz.training import available_devices, device_label
+from nnviz.urlstate import config_to_query, has_config, query_to_config
+from ui.common import (
+    EXPLORE_PAGE,
+    JOB_KEY,
+    config_form,
+    explore_available,
+    explore_link,
+    job_manager,
+    job_status,
+    last_config,
+    query_params,
+    run_store,
+    share_link,
+    show_error,
+)
+
+st.set_page_config(page_title="nnviz · Train", layout="wide")
+state = st.session_state
+state.setdefault("train_job_id", None)
+state.setdefault("train_reuse", True)
+state.setdefault("train_ready_run", None)  # run id whose first snapshot is on disk
+manager = job_manager()
+
+# The URL carries the settings: a link with settings fills the form, otherwise the form keeps
+# what this session last had.
+params = query_params()
+warnings: list[str] = []
+if has_config(params):
+    initial, warnings = query_to_config(params)
+else:
+    initial = last_config("train") or RunConfig()
+cfg = config_form("train", initial)
+if cfg is not None:
+    wanted = config_to_query(cfg)
+    if {k: v[-1] for k, v in params.items()} != wanted:
+        st.query_params.from_dict(wanted)
+
+st.title("Train")
+for text in warnings:
+    st.warning(text, icon="🔗")
+
+
+def current_job() -> JobInfo | None:
+    """This session's last job, or None (also when the server restarted since)."""
+    job_id = state.train_job_id
+    if not job_id:
+        return None
+    try:
+        return manager.get(job_id)
+    except NnvizError:
+        state.train_job_id = None
+        return None
+
+
+devices = [device_label(torch.device(d)) for d in available_devices()]
+st.caption(f"Devices on this server: {', '.join(devices)} · {manager.max_concurrent} run(s) "
+           f"train at once with {manager.threads_per_job} CPU thread(s) each; others wait in "
+           "a queue.")
+if cfg is not None:
+    st.markdown(f"**{cfg.model}** · init **{cfg.init}** · data **{cfg.dataset}** "
+                f"({cfg.n_samples} examples) · {cfg.optimizer} lr {cfg.lr:g} · "
+                f"{cfg.epochs} epoch(s) · seed {cfg.seed}")
+else:
+    st.error("Fix the settings marked in the sidebar to train.")
+
+job = current_job()
+left, middle, right = st.columns([1, 1, 2])
+start = left.button("Train", key="train_start", type="primary", disabled=cfg is None,
+                    width="stretch")
+stop = middle.button("Cancel", key="train_cancel", disabled=not (job and job.active),
+                     width="stretch")
+right.checkbox("Open an identical finished run instead of training again", key="train_reuse",
+               help="Runs are seeded and deterministic: the same settings give the same run.")
+if start and cfg is not None:
+    try:
+        job = manager.submit(cfg, reuse=state.train_reuse)
+    except NnvizError as exc:
+        show_error(exc)
+    else:
+        state.train_job_id = job.job_id
+        state[JOB_KEY] = job.job_id
+        st.rerun()
+if stop and job is not None:
+    try:
+        manager.cancel(job.job_id)
+    except NnvizError as exc:
+        show_error(exc)
+    st.rerun()
+
+
+def _job_row(j: JobInfo) -> dict[str, object]:
+    """One row of the queue table."""
+    p = j.progress
+    epochs = f"{p.get('epoch') or 0}/{p.get('epochs') or j.config.epochs}"
+    return {
+        "mine": "👉" if j.job_id == state.train_job_id else "",
+        "state": j.state + (" (reused)" if j.reused else ""),
+        "queue": f"#{j.queue_position}" if j.queue_position else "",
+        "model": j.config.model,
+        "init": j.config.init,
+        "data": j.config.dataset,
+        "seed": j.config.seed,
+        "epoch": epochs,
+        "run": j.run_id or "",
+        "submitted": dt.datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
+        "detail": j.status_detail,
+    }
+
+
+polling = bool(job and job.active) or any(j.active for j in manager.jobs())
+
+
+@st.fragment(run_every=1.0 if polling else None)
+def progress_panel() -> None:
+    """The job's progress and the server's queue, refreshed every second while work is left."""
+    mine = current_job()
+    job_status(mine)
+    if mine is not None and mine.run_id:
+        if state.train_ready_run != mine.run_id:  # read the run once, not every second
+            try:
+                if run_store().load(mine.run_id).n_snapshots > 0:
+                    state.train_ready_run = mine.run_id
+            except NnvizError:
+                pass
+        if state.train_ready_run == mine.run_id:
+            explore_link(mine.run_id, label="Open in Explore"
+                         + (" (it updates as the run trains)" if mine.active else ""))
+    jobs = manager.jobs()
+    st.subheader("Queue")
+    if not jobs:
+        st.caption("No jobs since the server started.")
+    else:
+        st.dataframe(pd.DataFrame([_job_row(j) for j in jobs[:30]]), hide_index=True,
+                     width="stretch")
+    still_active = bool(mine and mine.active) or any(j.active for j in jobs)
+    if polling and not still_active:
+        st.rerun()  # stop polling and refresh the buttons
+
+
+progress_panel()
+
+if cfg is not None:
+    with st.expander("Share these settings", expanded=False):
+        query = config_to_query(cfg)
+        if explore_available():
+            share_link(query, "Link that opens the run in Explore (trained there if needed)",
+                       page=EXPLORE_PAGE)
+        share_link(query, "Link that fills this form")
+        st.caption("Whoever opens a link gets exactly these seeded settings. Runs are "
+                   "deterministic, so a class opening the same link trains it only once.")
