@@ -10,11 +10,11 @@ medians and their ratio are printed.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -47,8 +47,10 @@ def main() -> None:
     rec, plain = statistics.median(times[True]), statistics.median(times[False])
     print(f"config: simple_cnn, {cfg.n_samples} samples, batch {cfg.batch_size}, 3 epochs, "
           f"device {args.device}, {args.threads} threads, {args.repeats} repeats")
-    print(f"with recording    median {rec:.3f} s  (all: {', '.join(f'{t:.3f}' for t in times[True])})")
-    print(f"without recording median {plain:.3f} s  (all: {', '.join(f'{t:.3f}' for t in times[False])})")
+    rows = (("with recording   ", True, rec), ("without recording", False, plain))
+    for label, record, median in rows:
+        runs = ", ".join(f"{t:.3f}" for t in times[record])
+        print(f"{label} median {median:.3f} s  (all: {runs})")
     print(f"overhead ratio    {rec / plain:.4f}  ({(rec / plain - 1) * 100:+.2f}% wall time; "
           "target <= +5%)")
 

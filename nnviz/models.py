@@ -58,7 +58,7 @@ class SimpleCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    """``depth`` hidden Linear layers of ``width`` units with one activation, then an output layer."""
+    """``depth`` hidden Linear layers of ``width`` units, one activation, then an output layer."""
 
     def __init__(self, in_features: int, out_features: int, depth: int, width: int,
                  activation: str, dropout: float) -> None:
@@ -116,7 +116,8 @@ class ModelSpec:
     description: str
     expects: str  # the input it takes, in words
     build: Callable[[RunConfig, tuple[int, ...], int], nn.Module]
-    check: Callable[[tuple[int, ...], int, int], str | None]  # (input_shape, n_classes, out) -> why not
+    # (input_shape, n_classes, out) -> why it does not fit, or None
+    check: Callable[[tuple[int, ...], int, int], str | None]
 
     def activation(self, cfg: RunConfig) -> str:
         """The nonlinearity the init should be matched to ('linear' for the tutorial models)."""

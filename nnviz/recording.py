@@ -28,6 +28,7 @@ from nnviz.initializers import Theory
 
 VALUE_LIMIT = 1_000_000   # parameters up to this many elements are stored whole
 SAMPLE_SIZE = 65_536      # above it, a fixed-size uniform sample (exact statistics still kept)
+SIGNAL_UNITS = 4096       # signal_std averages over at most this many units (evenly spread)
 UPDATE_SAMPLES = 8        # optimizer steps per epoch at which ‖ΔW‖/‖W‖ is measured
 ACTIVATION_TYPES = {
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
@@ -212,15 +213,27 @@ class Recorder:
 def signal_std(a: torch.Tensor) -> float | None:
     """√(mean over units of the variance across examples) of a (B, ...) output; None if B < 2.
 
+    Units are the features of (B, F) and the channel x position entries of (B, C, H, W); above
+    SIGNAL_UNITS of them, an evenly strided sample is averaged.
+
     A bias spreads values across units but not across examples, so this is the part of a
     layer's spread that still depends on the input: the "signal" whose variance He et al. (2015)
     follow through depth. NaN / Inf make it None (they are counted elsewhere).
     """
-    if a.ndim < 1 or a.shape[0] < 2:
+    if a.ndim < 1 or a.shape[0] < 2 or a.numel() == 0:
         return None
-    per_unit = a.double().reshape(a.shape[0], -1).var(dim=0)  # (units,)
-    value = float(per_unit.mean().sqrt()) if per_unit.numel() else None
-    return value if value is not None and np.isfinite(value) else None
+    x = a.reshape(a.shape[0], -1)  # (B, units)
+    if x.shape[1] > SIGNAL_UNITS:  # an evenly spread sample of units: the mean needs no more
+        x = x[:, :: -(-x.shape[1] // SIGNAL_UNITS)]
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    amax = float(x.abs().amax())
+    if not np.isfinite(amax):
+        return None
+    if x.dtype == torch.float32 and amax != 0 and not 1e-15 <= amax <= 1e15:
+        x = x.double()  # float32 squares would under/overflow
+    value = float(x.var(dim=0).mean().sqrt())  # var over examples, mean over units
+    return value if np.isfinite(value) else None
 
 
 def _f(x: Any) -> float | None:

@@ -16,9 +16,9 @@ import torch
 
 
 def set_seed(seed: int = 42, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA); with ``deterministic`` pin cuDNN's algorithms."""
+    """Seed Python, NumPy and torch (CPU, CUDA); ``deterministic`` pins cuDNN's algorithms."""
     random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)  # only affects subprocesses started after this
+    os.environ["PYTHONHASHSEED"] = str(seed)  # affects only subprocesses started later
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.cuda.manual_seed(seed)

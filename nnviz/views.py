@@ -164,6 +164,7 @@ class ParamTrack:
     delta_count_max: int                       # y range of W_t - W_0 (snapshots after init)
     source: str                                # "values" (re-counted) or "recorded"
     notes: list[str] = field(default_factory=list)
+    runs: tuple[str, ...] = ()                 # "run_id@n_snapshots@created" of each run
 
     def hist(self, run_id: str, index: int) -> stats.Histogram:
         """The histogram of snapshot ``index`` of run ``run_id``."""
@@ -177,6 +178,11 @@ class ParamTrack:
         """(n_snapshots, n_bins) counts, for the ridgeline view."""
         return np.stack([h.counts for h in self.hists[run_id]]) if self.hists[run_id] else \
             np.zeros((0, self.edges.size - 1), dtype=np.int64)
+
+
+def run_key(run: Run) -> str:
+    """'run_id@n_snapshots@created': changes when a snapshot is added or the id is reused."""
+    return f"{run.run_id}@{run.n_snapshots}@{run.meta.get('created', '')}"
 
 
 def _finite(x: Any) -> float | None:
@@ -264,7 +270,7 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
     return ParamTrack(param=param, edges=edges, hists=hists, numel=numel, count_max=count_max,
                       abs_max=abs_max, low=low, high=high, delta_edges=delta_edges,
                       delta_hists=delta_hists, delta_count_max=delta_count_max, source=source,
-                      notes=notes)
+                      notes=notes, runs=tuple(run_key(r) for r in runs))
 
 
 def theory_curve(theory: Theory | None, edges: np.ndarray, n: int,
