@@ -1,0 +1,159 @@
+"""Health figures: which diagnostics hold at which snapshot, and the signal through depth.
+
+Pure functions: numbers in, ``plotly.graph_objects.Figure`` out.
+
+* ``health_timeline(rows, current_index)``: a strip of cells, one row per flag code that holds
+  somewhere, one column per snapshot, coloured by severity (none / info / warning / critical).
+  ``rows`` is ``diagnostics.timeline_severities(run)``: ``(snapshot index, epoch, {code:
+  severity})``.
+* ``signal_chart(profile)``: std of weights, of the activation signal and of gradients against
+  depth, log y, from ``diagnostics.signal_profile(run, index)``. Exact zeros cannot sit on a log
+  axis: they are drawn as crosses on a floor a decade below the smallest positive value and the
+  hover says "exactly 0"; missing or non-finite values are gaps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from nnviz.figures.style import (
+    ACT_COLOR,
+    GRAD_COLOR,
+    MUTED,
+    SEVERITY_COLORS,
+    THEORY_COLOR,
+    WEIGHT_COLOR,
+    apply_layout,
+)
+
+# The diagnostics' codes in display order (mirrors nnviz.diagnostics.CODES; kept here so the
+# figures stay independent of the engine).
+CODE_ORDER = (
+    "non_finite", "exploding", "vanishing", "symmetry", "frozen", "dead_relu", "saturation",
+    "lr_too_high", "lr_too_low", "overfitting",
+)
+SEVERITY_LEVEL = {"info": 1, "warning": 2, "critical": 3}
+NONE_COLOR = "#EEF1F5"  # a cell where the flag does not hold
+# Stepped colour scale for levels 0..3 (zmin 0, zmax 3): each level owns a third of the range
+# around its value, so the colours never blend.
+TIMELINE_COLORSCALE = [
+    [0.0, NONE_COLOR], [1 / 6, NONE_COLOR],
+    [1 / 6, SEVERITY_COLORS["info"]], [0.5, SEVERITY_COLORS["info"]],
+    [0.5, SEVERITY_COLORS["warning"]], [5 / 6, SEVERITY_COLORS["warning"]],
+    [5 / 6, SEVERITY_COLORS["critical"]], [1.0, SEVERITY_COLORS["critical"]],
+]
+SERIES = (  # (profile column, legend name, colour)
+    ("weight_std", "weights (std)", WEIGHT_COLOR),
+    ("activation_std", "activation signal (std)", ACT_COLOR),
+    ("grad_std", "gradients (std)", GRAD_COLOR),
+)
+
+
+def epoch_label(index: int, epoch: float) -> str:
+    """Column label of a snapshot: 'init' for snapshot 0 at epoch 0, else the epoch."""
+    return "init" if index == 0 and epoch == 0 else f"{epoch:g}"
+
+
+def health_timeline(rows: Sequence[tuple[int, float, Mapping[str, str]]],
+                    current_index: int | None = None, *, title: str = "Health timeline"
+                    ) -> go.Figure:
+    """Flags x snapshots heat strip coloured by severity, the current snapshot outlined."""
+    codes = [c for c in CODE_ORDER if any(c in sev for _, _, sev in rows)]
+    codes += sorted({c for _, _, sev in rows for c in sev} - set(codes))
+    xs = [epoch_label(i, e) for i, e, _ in rows]
+    fig = go.Figure()
+    if rows and codes:
+        z = [[SEVERITY_LEVEL.get(sev.get(code, ""), 0) for _, _, sev in rows] for code in codes]
+        text = [[f"{code} at epoch {e:g}: {sev.get(code, 'ok')}" for _, e, sev in rows]
+                for code in codes]
+        fig.add_trace(go.Heatmap(
+            z=z, x=xs, y=[c.replace("_", " ") for c in codes], zmin=0, zmax=3,
+            colorscale=TIMELINE_COLORSCALE, showscale=False, xgap=2, ygap=2,
+            text=text, hovertemplate="%{text}<extra></extra>", name="flags"))
+        for sev, level in SEVERITY_LEVEL.items():  # legend entries for the colours
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=sev,
+                                     marker={"symbol": "square", "size": 12,
+                                             "color": SEVERITY_COLORS[sev]},
+                                     showlegend=any(level in row for row in z)))
+    else:
+        fig.add_annotation(text="No flags at any snapshot" if rows else "No snapshots yet",
+                           xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                           font={"color": MUTED})
+    if current_index is not None and 0 <= current_index < len(rows):
+        fig.add_vrect(x0=current_index - 0.5, x1=current_index + 0.5,
+                      line={"color": THEORY_COLOR, "width": 2}, fillcolor="rgba(0,0,0,0)")
+    height = 90 + 34 * max(len(codes), 1)
+    apply_layout(fig, title, height=height)
+    fig.update_xaxes(title_text="epoch", type="category", showgrid=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    return fig
+
+
+def _positive(values: Sequence[Any]) -> list[float]:
+    out = []
+    for v in values:
+        if v is not None and isinstance(v, int | float) and math.isfinite(v) and v > 0:
+            out.append(float(v))
+    return out
+
+
+def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") -> go.Figure:
+    """Std of weights, activation signal and gradients per layer against depth (log y)."""
+    fig = go.Figure()
+    if profile is None or len(profile) == 0:
+        fig.add_annotation(text="No layers to show", xref="paper", yref="paper", x=0.5, y=0.5,
+                           showarrow=False, font={"color": MUTED})
+        return apply_layout(fig, title)
+    depth = [int(d) for d in profile["depth"]]
+    names = [str(n) for n in profile["layer"]]
+    columns = [c for c, _, _ in SERIES if c in profile]
+    positive = _positive([v for c in columns for v in profile[c]])
+    floor = min(positive) / 10 if positive else 1e-12
+    any_zero = False
+    for col, label, color in SERIES:
+        if col not in profile:
+            continue
+        raw = [float(v) if v is not None else math.nan for v in profile[col]]
+        ys = [v if math.isfinite(v) and v > 0 else None for v in raw]
+        if all(y is None for y in ys) and not any(v == 0 for v in raw):
+            continue
+        fig.add_trace(go.Scatter(
+            x=depth, y=ys, mode="lines+markers", name=label, line={"color": color, "width": 2},
+            legendgroup=col, customdata=names,
+            hovertemplate="%{customdata}: %{y:.3g}<extra>" + label + "</extra>"))
+        zeros = [d for d, v in zip(depth, raw, strict=True) if v == 0]
+        if zeros:
+            any_zero = True
+            fig.add_trace(go.Scatter(
+                x=zeros, y=[floor] * len(zeros), mode="markers", name=f"{label}: exactly 0",
+                marker={"symbol": "x", "size": 11, "color": color}, legendgroup=col,
+                showlegend=False, customdata=[names[depth.index(d)] for d in zeros],
+                hovertemplate="%{customdata}: exactly 0<extra>" + label + "</extra>"))
+    if "norm_after" in profile:
+        for d, norm in zip(depth, profile["norm_after"], strict=True):
+            if bool(norm) and d != depth[-1]:
+                fig.add_vline(x=d + 0.5, line={"color": MUTED, "dash": "dot", "width": 1})
+    apply_layout(fig, title)
+    fig.update_yaxes(type="log", title_text="std (log scale)", exponentformat="power")
+    x_title = "layer (input → output)"
+    if any_zero:  # a log axis has no 0: say what the crosses at the bottom are
+        x_title += " · × = exactly 0"
+    fig.update_xaxes(title_text=x_title, tickmode="array", tickvals=depth, ticktext=names)
+    if not fig.data:
+        fig.add_annotation(text="No finite values to draw", xref="paper", yref="paper", x=0.5,
+                           y=0.5, showarrow=False, font={"color": MUTED})
+    return fig
+
+
+def profile_ratio(profile: pd.DataFrame, column: str) -> float | None:
+    """Last over first positive value of a profile column (how much the signal changed)."""
+    vals = [float(v) for v in profile[column] if v is not None and np.isfinite(v)]
+    if len(vals) < 2 or vals[0] <= 0:
+        return None
+    return vals[-1] / vals[0]
