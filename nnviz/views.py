@@ -273,6 +273,31 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
                       notes=notes, runs=tuple(run_key(r) for r in runs))
 
 
+def snapshot_histogram(run: Run, index: int, param: str, n_bins: int = stats.DEFAULT_BINS
+                       ) -> stats.Histogram:
+    """One snapshot re-binned on its own range (the zoomed view next to the fixed-bin one);
+    parameters stored as a sample keep the counts recorded on the run's fixed bins."""
+    snap = run.snapshot(index)
+    if not _stored_whole(run, param):
+        out = snap.stats["params"][param].get("hist_outside", {})
+        return stats.Histogram(edges=np.asarray(run.params[param]["edges"], np.float64),
+                               counts=snap.hist_counts(param), **{
+                                   k: out.get(k, 0) for k in
+                                   ("underflow", "overflow", "nan", "posinf", "neginf")})
+    s = snap.stats["params"][param]
+    edges = stats.run_edges([_finite(s.get("min"))], [_finite(s.get("max"))], n_bins)
+    return stats.histogram(snap.values(param), edges)
+
+
+def squeezed(edges: np.ndarray, low: float | None, high: float | None) -> bool:
+    """True when a snapshot with some spread (low < high) spans at most two of the run's bins:
+    the run-wide range dwarfs it (a later explosion), so its shape cannot be read there."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return False
+    width = float(edges[1] - edges[0])
+    return low < high and (high - low) <= 2 * width and edges.size > 11
+
+
 def theory_curve(theory: Theory | None, edges: np.ndarray, n: int,
                  points: int = THEORY_POINTS) -> tuple[np.ndarray, np.ndarray] | None:
     """The theoretical density scaled to expected counts per bin: pdf(x) · n · bin width.

@@ -1,0 +1,221 @@
+"""Curves over epochs and per-layer bar charts: loss and accuracy, drift from init, update ratio,
+gradient and activation statistics.
+
+Pure functions: numbers in, ``plotly.graph_objects.Figure`` out; the epoch shown is marked with a
+dashed line so a scrubbed view and its history line up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from nnviz.figures.style import (
+    ACT_COLOR,
+    GRAD_COLOR,
+    MUTED,
+    SEQUENCE,
+    SEVERITY_COLORS,
+    THEORY_COLOR,
+    WEIGHT_COLOR,
+    apply_layout,
+)
+
+UPDATE_RATIO_REF = 1e-3  # CS231n "Neural Networks 3" / Karpathy: ‖ΔW‖/‖W‖ of about 1e-3
+
+
+def _num(v: Any) -> float:
+    """A float for plotting; None and non-finite become NaN (a gap in the line)."""
+    if v is None:
+        return math.nan
+    v = float(v)
+    return v if math.isfinite(v) else math.nan
+
+
+def _mark(fig: go.Figure, current_epoch: float | None) -> None:
+    if current_epoch is not None:
+        fig.add_vline(x=float(current_epoch), line={"color": THEORY_COLOR, "dash": "dash",
+                                                    "width": 1.5})
+
+
+def _reference(fig: go.Figure, y: float, label: str, log_y: bool) -> None:
+    """A dotted horizontal reference line with its label just above it, at the left."""
+    fig.add_hline(y=y, line={"color": SEVERITY_COLORS["info"], "dash": "dot", "width": 1.5})
+    if label:
+        # annotations on a log axis take log10 coordinates (add_hline's own label does not)
+        fig.add_annotation(text=label, x=0, xref="paper", xanchor="left",
+                           y=math.log10(y) if log_y else y, yref="y", yanchor="bottom",
+                           showarrow=False, font={"size": 12, "color": SEVERITY_COLORS["info"]})
+
+
+BOTTOM_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.22, "yanchor": "top"}
+UNDER_TITLE_LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0,
+                      "yanchor": "bottom"}
+
+
+def _empty(fig: go.Figure, text: str) -> None:
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font={"color": MUTED})
+
+
+def training_curve(history: Sequence[Mapping[str, Any]], metric: str = "loss",
+                   current_epoch: float | None = None, *, title: str = "") -> go.Figure:
+    """Train and validation ``metric`` ('loss' or 'acc') per epoch, the epoch shown marked."""
+    if metric not in ("loss", "acc"):
+        raise ValueError(f"metric must be 'loss' or 'acc', got {metric!r}")
+    epochs = [float(h["epoch"]) for h in history]
+    fig = go.Figure()
+    n_points = 0
+    for split, color in (("train", WEIGHT_COLOR), ("val", THEORY_COLOR)):
+        ys = [_num(h.get(f"{split}_{metric}")) for h in history]
+        if any(not math.isnan(y) for y in ys):
+            n_points += len(ys)
+            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers",
+                                     name="train" if split == "train" else "validation",
+                                     line={"color": color, "width": 2}))
+    label = "loss" if metric == "loss" else "accuracy"
+    if not n_points:
+        _empty(fig, "no finished epoch yet" if not history else f"no {label} recorded")
+    _mark(fig, current_epoch)
+    yaxis: dict[str, Any] = {"title": {"text": label}}
+    if metric == "acc":
+        yaxis["range"] = [0, 1.02]
+    apply_layout(fig, title=title or f"{label.capitalize()} per epoch", height=300,
+                 xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"}, yaxis=yaxis,
+                 meta={"kind": f"curve_{metric}"})
+    return fig
+
+
+def compare_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], key: str = "val_loss",
+                   current_epoch: float | None = None, *, title: str = "") -> go.Figure:
+    """One history key (e.g. 'val_loss') of several runs on one chart."""
+    fig = go.Figure()
+    for k, (label, history) in enumerate(histories.items()):
+        fig.add_trace(go.Scatter(x=[float(h["epoch"]) for h in history],
+                                 y=[_num(h.get(key)) for h in history], mode="lines+markers",
+                                 name=label, line={"color": SEQUENCE[k % len(SEQUENCE)]}))
+    _mark(fig, current_epoch)
+    apply_layout(fig, title=title or key.replace("_", " "), height=300,
+                 xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
+                 yaxis={"title": {"text": key.replace("_", " ")}}, meta={"kind": "compare"})
+    return fig
+
+
+def series_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
+                  current_epoch: float | None = None, *, title: str = "", y_title: str = "",
+                  log_y: bool = False, ref: float | None = None, ref_label: str = "",
+                  kind: str = "series") -> go.Figure:
+    """Several per-snapshot series (one line per parameter) against epoch."""
+    fig = go.Figure()
+    x = [float(e) for e in epochs]
+    for k, (name, values) in enumerate(series.items()):
+        ys = [_num(v) for v in values]
+        if log_y:
+            ys = [y if y > 0 else math.nan for y in ys]
+        dash = ("solid", "dash", "dot", "dashdot")[(k // len(SEQUENCE)) % 4]  # past 8 colours
+        fig.add_trace(go.Scatter(x=x, y=ys, mode="lines+markers", name=name,
+                                 line={"color": SEQUENCE[k % len(SEQUENCE)], "width": 2,
+                                       "dash": dash}))
+    if ref is not None:
+        _reference(fig, ref, ref_label, log_y)
+    _mark(fig, current_epoch)
+    rows = math.ceil(len(series) / 4)
+    apply_layout(fig, title=title, height=330 + 24 * rows, xaxis={"title": {"text": "epoch"}},
+                 yaxis={"title": {"text": y_title}, "type": "log" if log_y else "linear"},
+                 meta={"kind": kind})
+    fig.update_layout(margin={"b": 80 + 24 * rows}, legend=BOTTOM_LEGEND)
+    return fig
+
+
+def drift_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
+                 current_epoch: float | None = None) -> go.Figure:
+    """Relative drift from init ‖W_t − W_0‖ / ‖W_0‖ per parameter over time."""
+    return series_curves(epochs, series, current_epoch,
+                         title="Drift from init ‖W_t − W_0‖ / ‖W_0‖", y_title="relative drift",
+                         kind="drift")
+
+
+def update_ratio_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
+                        current_epoch: float | None = None) -> go.Figure:
+    """Update ratio ‖ΔW‖/‖W‖ per step over time (log y) with the 1e-3 reference line."""
+    return series_curves(epochs, series, current_epoch,
+                         title="Update ratio ‖ΔW‖ / ‖W‖ per step", y_title="update ratio",
+                         log_y=True, ref=UPDATE_RATIO_REF, ref_label="≈1e-3 (CS231n, Karpathy)",
+                         kind="update_ratio")
+
+
+def layer_bars(names: Sequence[str], values: Sequence[Any], *, title: str = "",
+               y_title: str = "", log_y: bool = False, ref: float | None = None,
+               ref_label: str = "", color: str = GRAD_COLOR, kind: str = "layer_bars"
+               ) -> go.Figure:
+    """One bar per layer or parameter (model order), optional log axis and reference line.
+
+    Missing values (None) leave a gap; non-finite values are drawn as red bars at the top with
+    'NaN' / 'Inf' labels, never dropped.
+    """
+    ys, colors, texts = [], [], []
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))
+              and (float(v) > 0 or not log_y)]
+    top = max(finite, default=1.0)
+    for v in values:
+        if v is None:
+            ys.append(math.nan)
+            colors.append(color)
+            texts.append("")
+        elif not math.isfinite(float(v)):
+            ys.append(top)
+            colors.append(SEVERITY_COLORS["critical"])
+            texts.append("NaN" if math.isnan(float(v)) else "Inf")
+        elif log_y and float(v) <= 0:
+            ys.append(math.nan)
+            colors.append(color)
+            texts.append("0")
+        else:
+            ys.append(float(v))
+            colors.append(color)
+            texts.append("")
+    fig = go.Figure(go.Bar(x=list(names), y=ys, marker={"color": colors}, text=texts,
+                           textposition="outside", hovertemplate="%{x}: %{y:.3g}<extra></extra>"))
+    if ref is not None:
+        _reference(fig, ref, ref_label, log_y)
+    apply_layout(fig, title=title, height=300, showlegend=False,
+                 yaxis={"title": {"text": y_title}, "type": "log" if log_y else "linear"},
+                 meta={"kind": kind})
+    return fig
+
+
+def activation_fractions(names: Sequence[str], dead: Sequence[Any], saturated: Sequence[Any],
+                         zero: Sequence[Any]) -> go.Figure:
+    """Per layer: share of dead ReLU units, saturated sigmoid/tanh outputs, exact zeros."""
+    fig = go.Figure()
+    for label, vals, color in (("dead units", dead, SEVERITY_COLORS["critical"]),
+                               ("saturated", saturated, SEVERITY_COLORS["warning"]),
+                               ("exact zeros", zero, ACT_COLOR)):
+        ys = [_num(v) for v in vals]
+        if any(not math.isnan(y) for y in ys):
+            fig.add_trace(go.Bar(x=list(names), y=ys, name=label, marker={"color": color},
+                                 hovertemplate="%{x}: %{y:.1%}<extra>" + label + "</extra>"))
+    if not fig.data:
+        _empty(fig, "no activations recorded")
+    apply_layout(fig, title="Activations: dead / saturated / zero fraction", height=320,
+                 barmode="group", yaxis={"title": {"text": "fraction"}, "range": [0, 1.05],
+                                         "tickformat": ".0%"},
+                 meta={"kind": "activation_fractions"})
+    fig.update_layout(legend=UNDER_TITLE_LEGEND, margin={"t": 85})
+    return fig
+
+
+def activation_std(names: Sequence[str], means: Sequence[Any], stds: Sequence[Any]) -> go.Figure:
+    """Per layer in forward order: activation std (bars) and mean (markers) on the probe batch."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=list(names), y=[_num(v) for v in stds], name="std",
+                         marker={"color": ACT_COLOR}))
+    fig.add_trace(go.Scatter(x=list(names), y=[_num(v) for v in means], name="mean",
+                             mode="markers", marker={"color": WEIGHT_COLOR, "size": 9}))
+    apply_layout(fig, title="Activation std and mean by layer (forward order)", height=320,
+                 yaxis={"title": {"text": "value"}}, meta={"kind": "activation_std"})
+    fig.update_layout(legend=UNDER_TITLE_LEGEND, margin={"t": 85})
+    return fig

@@ -1,0 +1,165 @@
+"""Explore one run: scrub through its epochs, layer by layer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # a page run on its own (tests, `streamlit run pages/...`)
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from nnviz import views  # noqa: E402
+from nnviz.errors import NnvizError, StorageError  # noqa: E402
+from ui import explore as ux  # noqa: E402
+
+P = "explore"  # session-state key prefix of this page
+VIEWS = ["This epoch", "All epochs", "Health", "Tables"]
+
+st.set_page_config(page_title="nnviz · Explore", layout="wide")
+st.session_state.setdefault(f"{P}_run", None)
+st.session_state.setdefault(f"{P}_url_run", None)
+st.session_state.setdefault(f"{P}_adopted_job", None)
+st.session_state.setdefault(f"{P}_url_job", {})
+st.title("Explore a run")
+
+
+def run_from_config() -> None:
+    """A link that describes a run's config: train it (or reuse an identical run) and open it."""
+    cfg, warnings = ux.config_from_query()
+    for w in dict.fromkeys(warnings):
+        st.warning(w)
+    if cfg is None:
+        return
+    mgr = ux.job_manager()
+    if mgr is None:
+        st.info("This link describes a run to train, and training needs the job manager, "
+                "which is not available here: train it on the Train page.")
+        return
+    jobs = st.session_state[f"{P}_url_job"]
+    signature = ux.query_signature()
+    if signature not in jobs:
+        try:
+            jobs[signature] = mgr.submit(cfg).job_id
+        except NnvizError as exc:
+            ux.show_error(exc)
+            return
+    run_id, pending = ux.wait_for_job(jobs[signature])
+    if pending:
+        st.stop()
+    if run_id is not None:
+        st.session_state[f"{P}_run_pick"] = run_id
+        st.session_state[f"{P}_url_run"] = run_id
+        ux.list_runs.clear()
+        ux.set_query(**{k: None for k in ux.query_dict() if k not in ("epoch", "layer")},
+                     run=run_id)
+
+
+def choose_run() -> str | None:
+    """The run to show: a new job from another page, the URL's run or config, or the picker."""
+    job_id = st.session_state.get("nnviz_job_id")
+    url_run = ux.query_value("run")
+    if job_id and job_id != st.session_state[f"{P}_adopted_job"]:
+        run_id, pending = ux.wait_for_job(job_id)
+        if pending:
+            st.stop()
+        st.session_state[f"{P}_adopted_job"] = job_id
+        if run_id is not None:
+            st.session_state[f"{P}_run_pick"] = run_id
+            st.session_state[f"{P}_url_run"] = run_id
+            ux.list_runs.clear()
+            ux.set_query(epoch=None, layer=None)
+    elif url_run is not None and url_run != st.session_state[f"{P}_url_run"]:
+        st.session_state[f"{P}_url_run"] = url_run
+        try:
+            ux.load_run(url_run)
+            st.session_state[f"{P}_run_pick"] = url_run
+        except StorageError as exc:
+            if ux.config_in_query():
+                run_from_config()
+            else:
+                st.warning(f"The link's run could not be opened ({exc}); pick a run instead.")
+    elif url_run is None and ux.config_in_query():
+        run_from_config()
+    return ux.run_select(f"{P}_run_pick", "Run", where=st.sidebar)
+
+
+run_id = choose_run()
+if run_id is None:
+    st.info("No runs yet. Train one on the Train page (or pick a lesson on the Home page), "
+            "then come back here.")
+    ux.page_link("train", "Train a run", icon="🏋️")
+    st.stop()
+try:
+    run = ux.load_run(run_id)
+except StorageError as exc:
+    ux.show_error(exc)
+    st.stop()
+if run.n_snapshots == 0:
+    st.info("This run has no snapshot yet; it appears here as soon as its first one is saved.")
+    ux.watch_run(run, P)
+    st.stop()
+
+ux.run_header(run)
+ux.watch_run(run, P)
+n = run.n_snapshots
+labels = [views.snapshot_label(run, i) for i in range(n)]
+layers = views.layer_names(run)
+
+# A newly shown run opens at the link's epoch and layer (when the link names this run), else at
+# its last snapshot, on the same layer if it has one.
+if st.session_state.get(f"{P}_shown_run") != run.run_id:
+    st.session_state[f"{P}_shown_run"] = run.run_id
+    index, layer = n - 1, st.session_state.get(f"{P}_layer")
+    if ux.query_value("run") in (None, run.run_id):
+        index, layer, warnings = ux.view_from_query(n, layers)
+        for w in warnings:
+            st.warning(w)
+    st.session_state[f"{P}_index"] = index
+    st.session_state[f"{P}_n"] = n
+    st.session_state[f"{P}_layer"] = layer
+    st.session_state[f"{P}_playing"] = False
+if st.session_state.get(f"{P}_layer") not in layers:
+    st.session_state[f"{P}_layer"] = layers[0]
+
+top = st.columns([1, 1])
+with top[0]:
+    layer = st.selectbox("Layer", layers, key=f"{P}_layer",
+                         format_func=lambda m: f"{m} ({', '.join(views.layer_params(run)[m])})")
+with top[1]:
+    mode = st.segmented_control("View", VIEWS, default=VIEWS[0], key=f"{P}_mode",
+                                help="All epochs draws every snapshot at once (heavier).")
+    mode = mode or VIEWS[0]
+ux.play_button(P, n)
+
+
+def epoch_view() -> None:
+    """Scrubber and every chart that depends on the snapshot shown."""
+    index = ux.scrubber(P, labels)
+    ux.set_query(run=run.run_id, epoch=index, layer=layer)
+    if mode in ("This epoch", "Health"):
+        ux.render_timeline(run, index, key=f"{P}_tl")
+    if mode == "This epoch":
+        line, switch = st.columns([3, 2])
+        line.markdown(ux.epoch_line(run, index))
+        with switch:
+            rebin = ux.bins_control(f"{P}_bins")
+        ux.render_layer(run, index, layer, key=f"{P}_l", rebin=rebin)
+    elif mode == "All epochs":
+        ux.render_curves(run, index, key=f"{P}_c")
+        ux.render_all_epochs(run, index, layer, key=f"{P}_a")
+    elif mode == "Health":
+        ux.render_diagnostics(run, index, key=f"{P}_d")
+        ux.render_health(run, index, key=f"{P}_h")
+    else:
+        st.markdown("**Weight statistics, every parameter**")
+        ux.render_stats_table(run, index, key=f"{P}_t")
+        ux.render_health(run, index, key=f"{P}_th", charts=False)
+    with st.expander("Share this view"):
+        ux.share_view(run, index, layer)
+
+
+ux.playing_fragment(P, epoch_view)
+ux.page_link("compare", "Compare with another run", icon="⚖️")

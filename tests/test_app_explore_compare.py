@@ -1,0 +1,430 @@
+"""The Explore and Compare pages in AppTest, on tiny runs trained once for this module."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from nnviz import stats
+from nnviz.config import RunConfig
+from nnviz.storage import RunStore
+from nnviz.training import train
+
+EXPLORE = "../pages/2_Explore.py"
+COMPARE = "../pages/3_Compare.py"
+TIMEOUT = 60
+
+
+def tiny(init: str) -> RunConfig:
+    """The tutorial's SimpleCNN on a little data, two epochs."""
+    return RunConfig(model="simple_cnn", dataset="shapes32", init=init, n_samples=200, epochs=2,
+                     batch_size=64, probe_size=32, seed=7)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two runs of one seed with two initializers, in a runs folder set as $NNVIZ_RUNS_DIR."""
+    root = tmp_path_factory.mktemp("runs")
+    store = RunStore(root)
+    a = train(tiny("default"), store).run_id
+    b = train(tiny("kaiming_normal"), store).run_id
+    boom = RunConfig(model="mlp", dataset="spiral", depth=6, width=32, init="too_large",
+                     optimizer="sgd", lr=5.0, n_samples=200, epochs=3, batch_size=32,
+                     probe_size=32)
+    diverged = train(boom, store)
+    assert diverged.status == "diverged"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NNVIZ_RUNS_DIR", str(root))
+    yield {"root": root, "store": store, "a": a, "b": b, "diverged": diverged.run_id}
+    mp.undo()
+
+
+def decode(v):
+    """A plotly JSON array: a list, or plotly 6's {'dtype', 'bdata'[, 'shape']} packing."""
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return arr.reshape([int(s) for s in str(v["shape"]).split(",")]) if "shape" in v else arr
+    return np.asarray(v)
+
+
+def figures(at: AppTest) -> list[dict]:
+    """Every plotly chart on the page, as figure JSON."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def kind_of(fig: dict) -> str | None:
+    """What an nnviz figure is (its layout.meta kind); None for figures without one."""
+    meta = fig["layout"].get("meta")
+    return meta.get("kind") if isinstance(meta, dict) else None
+
+
+def kinds(at: AppTest) -> list[str | None]:
+    return [kind_of(f) for f in figures(at)]
+
+
+def histograms(at: AppTest, title_start: str) -> list[dict]:
+    return [f for f in figures(at) if kind_of(f) == "weight_histogram"
+            and f["layout"]["title"]["text"].startswith(title_start)]
+
+
+def bar_counts(fig: dict) -> tuple[np.ndarray, int]:
+    """(counts of the main bars, every element the figure accounts for)."""
+    bars = [t for t in fig["data"] if t["type"] == "bar"]
+    meta = fig["layout"]["meta"]
+    total = sum(int(decode(t["y"]).sum()) for t in bars) + meta["nan"] + meta["posinf"] + \
+        meta["neginf"]
+    return decode(bars[0]["y"]), total
+
+
+def expected_counts(store: RunStore, run_ids: list[str], param: str, index: int, run_id: str):
+    """numpy's histogram of the stored values on edges spanning every snapshot of the runs."""
+    lows, highs = [], []
+    for rid in run_ids:
+        for snap in store.load(rid).snapshots():
+            lows.append(snap.stats["params"][param]["min"])
+            highs.append(snap.stats["params"][param]["max"])
+    edges = stats.run_edges(lows, highs)
+    values = store.load(run_id).snapshot(index).values(param).astype(np.float64)
+    return np.histogram(values, edges)[0]
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def explore(runs, **query) -> AppTest:
+    at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+# ---------------------------------------------------------------------------------- Explore
+
+
+def test_explore_scrubbing_shows_each_snapshots_counts(runs):
+    store, a = runs["store"], runs["a"]
+    at = explore(runs, run=a, epoch="0", layer="conv1")
+    no_exception(at)
+    assert at.selectbox(key="explore_layer").value == "conv1"
+    assert at.select_slider(key="explore_index").value == 0
+    assert at.button(key="explore_play")
+    assert at.segmented_control(key="explore_mode").value == "This epoch"
+    (fig,) = histograms(at, "conv1.weight")
+    counts, total = bar_counts(fig)
+    assert total == 16 * 3 * 3 * 3
+    np.testing.assert_array_equal(counts, expected_counts(store, [a], "conv1.weight", 0, a))
+    y_range = fig["layout"]["yaxis"]["range"]
+    x_range = fig["layout"]["xaxis"]["range"]
+
+    at.select_slider(key="explore_index").set_value(1).run()
+    no_exception(at)
+    (fig,) = histograms(at, "conv1.weight")
+    moved, total = bar_counts(fig)
+    assert total == 432
+    np.testing.assert_array_equal(moved, expected_counts(store, [a], "conv1.weight", 1, a))
+    assert not np.array_equal(moved, counts)
+    assert fig["layout"]["yaxis"]["range"] == y_range  # axes fixed while scrubbing
+    assert fig["layout"]["xaxis"]["range"] == x_range
+    assert at.query_params["epoch"] == "1" and at.query_params["run"] == a
+    assert any(m.value.startswith("After epoch 1: train loss") for m in at.markdown)
+
+
+def test_explore_histogram_can_be_rebinned_per_snapshot(runs):
+    at = explore(runs, run=runs["a"], epoch="0", layer="conv1")
+    fixed = histograms(at, "conv1.weight")[0]["layout"]["xaxis"]["range"]
+    at.segmented_control(key="explore_bins").set_value("this snapshot").run()
+    no_exception(at)
+    (fig,) = histograms(at, "conv1.weight")
+    assert fig["layout"]["title"]["text"].endswith("(own bins)")
+    assert fig["layout"]["xaxis"]["range"] != fixed
+    assert bar_counts(fig)[1] == 432
+    values = runs["store"].load(runs["a"]).snapshot(0).values("conv1.weight")
+    lo, hi = fig["layout"]["xaxis"]["range"]
+    assert lo < values.min() and hi > values.max()
+
+
+def test_explore_views_of_a_conv_and_a_linear_layer(runs):
+    at = explore(runs, run=runs["a"], layer="conv1")
+    shown = kinds(at)
+    for name in ("weight_histogram", "conv_filters", "rgb_filters", "bars", "delta_histogram"):
+        assert name in shown
+    filters = [f for f in figures(at) if kind_of(f) == "conv_filters"][0]
+    assert filters["layout"]["meta"]["n_tiles"] == 16 * 3
+    hm = filters["data"][0]
+    assert hm["zmin"] == -hm["zmax"]
+    theory = [t for t in histograms(at, "conv1.weight")[0]["data"] if t["type"] == "scatter"]
+    assert theory and theory[0]["name"] == "theory at init"
+    assert any("theoretical std **0.1111**" in m.value for m in at.markdown)
+
+    at.selectbox(key="explore_layer").set_value("fc").run()
+    no_exception(at)
+    shown = kinds(at)
+    assert "neurons" in shown and "spatial" in shown
+    (fc_hist,) = histograms(at, "fc.weight")
+    assert bar_counts(fc_hist)[1] == 40960
+    assert any("theoretical std **0.009021**" in m.value for m in at.markdown)
+    at.number_input(key="explore_l_fc.weight_neuron").set_value(3).run()
+    no_exception(at)
+    spatial = [f for f in figures(at) if kind_of(f) == "spatial"][0]
+    assert spatial["layout"]["meta"]["neuron"] == 3
+
+
+def test_explore_heavy_views_are_gated(runs):
+    at = explore(runs, run=runs["a"])
+    assert "ridgeline" not in kinds(at)
+    for mode, kind in (("All epochs", "ridgeline"), ("All epochs", "curve_loss"),
+                       ("Health", "grad_norm"), ("Health", "update_ratio_bars")):
+        at.segmented_control(key="explore_mode").set_value(mode).run()
+        no_exception(at)
+        assert kind in kinds(at), mode
+    at.segmented_control(key="explore_mode").set_value("Tables").run()
+    no_exception(at)
+    assert not [k for k in kinds(at) if k not in (None,)]  # tables only
+    weights = at.dataframe[0].value
+    assert list(weights["parameter"]) == ["conv1.weight", "conv1.bias", "fc.weight", "fc.bias"]
+    assert weights["theoretical std"].iloc[0] == pytest.approx(1 / np.sqrt(81))
+    assert len(at.dataframe) == 3
+    assert len([b for b in at.get("download_button") if b.label == "Download CSV"]) == 3
+
+
+def test_explore_bad_url_values_warn_and_fall_back(runs):
+    at = explore(runs, run=runs["a"], epoch="99", layer="nope")
+    no_exception(at)
+    text = " ".join(w.value for w in at.warning)
+    assert "epoch=99" in text and "layer" in text
+    assert at.select_slider(key="explore_index").value == 2
+    assert at.selectbox(key="explore_layer").value == "conv1"
+    at = explore(runs, run="../../etc")
+    no_exception(at)
+    assert at.warning and at.selectbox(key="explore_run_pick").value in (
+        runs["a"], runs["b"], runs["diverged"])
+
+
+def test_explore_switching_runs_keeps_the_layer_without_warnings(runs):
+    at = explore(runs, run=runs["a"], epoch="0", layer="fc")
+    at.selectbox(key="explore_run_pick").set_value(runs["b"]).run()
+    no_exception(at)
+    assert not at.warning
+    assert at.selectbox(key="explore_layer").value == "fc"
+    assert at.select_slider(key="explore_index").value == 2  # a new run opens at its end
+    assert at.query_params["run"] == runs["b"]
+    (fig,) = histograms(at, "fc.weight")
+    np.testing.assert_array_equal(
+        bar_counts(fig)[0], expected_counts(runs["store"], [runs["b"]], "fc.weight", 2, runs["b"]))
+
+
+def test_explore_play_advances_the_scrubber(runs):
+    at = explore(runs, run=runs["a"], epoch="2")
+    at.button(key="explore_play").click().run()  # at the end: Play restarts from the start
+    assert at.session_state["explore_playing"] is True
+    assert at.select_slider(key="explore_index").value == 0
+    time.sleep(0.8)
+    at.run()
+    no_exception(at)
+    assert at.select_slider(key="explore_index").value == 1
+    at.select_slider(key="explore_index").set_value(2).run()  # a manual move pauses
+    assert at.session_state["explore_playing"] is False
+
+
+def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
+    rid = runs["diverged"]
+    run = runs["store"].load(rid)
+    last = run.n_snapshots - 1
+    bad = [p for p, s in run.snapshot(last).stats["params"].items()
+           if s["nan_count"] or s["inf_count"]]
+    assert bad, "the diverged run should hold non-finite weights"
+    layer = run.params[bad[0]]["module"]
+    at = explore(runs, run=rid, epoch=str(last), layer=layer)
+    no_exception(at)
+    assert any("diverged" in e.value for e in at.error)
+    figs = [f for f in figures(at) if kind_of(f) == "weight_histogram"]
+    totals = {f["layout"]["title"]["text"].split(" ·")[0]: bar_counts(f)[1] for f in figs}
+    for p in views_params(run, layer):
+        assert totals[p] == run.params[p]["numel"]  # NaN / Inf counted, never dropped
+    meta = [f["layout"]["meta"] for f in figs if f["layout"]["title"]["text"].startswith(bad[0])]
+    assert meta[0]["nan"] + meta[0]["posinf"] + meta[0]["neginf"] > 0
+    at.select_slider(key="explore_index").set_value(0).run()  # init, on the exploded run's bins
+    no_exception(at)
+    assert any("Nearly all values" in c.value for c in at.caption)
+
+
+def views_params(run, layer: str) -> list[str]:
+    from nnviz.views import layer_params
+
+    return layer_params(run)[layer]
+
+
+def test_explore_without_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNVIZ_RUNS_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT).run()
+    no_exception(at)
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------------------------- Compare
+
+
+def test_compare_shares_bins_and_colour_scales(runs):
+    store, a, b = runs["store"], runs["a"], runs["b"]
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
+    at.query_params["run"] = a
+    at.query_params["run_b"] = b
+    at.run()
+    no_exception(at)
+    assert at.selectbox(key="compare_a").value == a
+    assert at.selectbox(key="compare_b").value == b
+    diff = at.dataframe[0].value
+    assert list(diff["option"]) == ["init"]
+    assert any(b_init in m.value for m in at.markdown for b_init in ("different",))
+    hists = histograms(at, "conv1.weight")
+    assert len(hists) == 2
+    assert hists[0]["layout"]["xaxis"]["range"] == hists[1]["layout"]["xaxis"]["range"]
+    assert hists[0]["layout"]["yaxis"]["range"] == hists[1]["layout"]["yaxis"]["range"]
+    for fig, rid in zip(hists, (a, b), strict=True):
+        counts, total = bar_counts(fig)
+        assert total == 432
+        np.testing.assert_array_equal(
+            counts, expected_counts(store, [a, b], "conv1.weight", 2, rid))
+    grids = [f for f in figures(at) if kind_of(f) == "conv_filters"]
+    assert len(grids) == 2 and grids[0]["data"][0]["zmax"] == grids[1]["data"][0]["zmax"]
+
+    at.select_slider(key="compare_index").set_value(0).run()
+    no_exception(at)
+    for fig, rid in zip(histograms(at, "conv1.weight"), (a, b), strict=True):
+        np.testing.assert_array_equal(
+            bar_counts(fig)[0], expected_counts(store, [a, b], "conv1.weight", 0, rid))
+    at.segmented_control(key="compare_mode").set_value("Health").run()
+    no_exception(at)
+
+
+def test_compare_same_run_twice_warns(runs):
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
+    at.query_params["run"] = runs["a"]
+    at.query_params["run_b"] = runs["a"]
+    at.run()
+    no_exception(at)
+    assert any("same run" in w.value for w in at.warning)
+
+
+# ------------------------------------------------------------------- links and training jobs
+
+
+class FakeJobs:
+    """A stand-in JobManager: submit() answers with a job that is still training."""
+
+    def __init__(self) -> None:
+        from nnviz.jobs import JobInfo
+
+        self.job = JobInfo("job-1", tiny("xavier_normal"), "h", "running",
+                           progress={"epoch": 1, "epochs": 2, "step": 1, "steps_per_epoch": 3})
+        self.submitted: list[RunConfig] = []
+
+    def submit(self, cfg: RunConfig, reuse: bool = True):
+        self.submitted.append(cfg)
+        return self.job
+
+    def get(self, job_id: str):
+        return self.job
+
+
+@pytest.fixture()
+def manager(runs, monkeypatch):
+    """A real JobManager on the runs folder (no worker is started: only reuse is exercised)."""
+    import ui.common
+    from nnviz.jobs import JobManager
+
+    mgr = JobManager(runs["root"])
+    monkeypatch.setattr(ui.common, "job_manager", lambda: mgr)
+    yield mgr
+    mgr.shutdown()
+
+
+def test_explore_link_with_a_config_reuses_the_identical_run(runs, manager):
+    from nnviz.urlstate import config_to_query
+
+    query = {**config_to_query(tiny("default")), "layer": "fc"}
+    at = explore(runs, **query)
+    no_exception(at)
+    assert at.selectbox(key="explore_run_pick").value == runs["a"]
+    assert at.query_params["run"] == runs["a"]
+    assert "model" not in at.query_params  # the config keys gave way to the run id
+    assert at.selectbox(key="explore_layer").value == "fc"
+    (job,) = manager.jobs()
+    assert job.reused and job.run_id == runs["a"]
+
+
+def test_explore_opens_the_job_another_page_started(runs, manager):
+    job = manager.submit(tiny("kaiming_normal"))
+    at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT)
+    at.session_state["nnviz_job_id"] = job.job_id
+    at.run()
+    no_exception(at)
+    assert at.selectbox(key="explore_run_pick").value == runs["b"]
+    at.selectbox(key="explore_run_pick").set_value(runs["a"]).run()  # the job is not re-applied
+    assert at.selectbox(key="explore_run_pick").value == runs["a"]
+
+
+def test_explore_shows_progress_while_the_linked_run_trains(runs, monkeypatch):
+    import ui.common
+
+    fake = FakeJobs()
+    monkeypatch.setattr(ui.common, "job_manager", lambda: fake)
+    at = explore(runs, model="simple_cnn", init="xavier_normal", seed="7")
+    no_exception(at)
+    assert fake.submitted and fake.submitted[0].init == "xavier_normal"
+    assert any("Training this run" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+    at.run()
+    assert len(fake.submitted) == 1  # one submit per link, not one per rerun
+
+
+def test_compare_trains_the_twin_with_another_initializer(runs, monkeypatch):
+    import ui.common
+
+    fake = FakeJobs()
+    monkeypatch.setattr(ui.common, "job_manager", lambda: fake)
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
+    at.query_params["run"] = runs["a"]
+    at.run()
+    at.selectbox(key="compare_twin_init").set_value("xavier_normal")
+    at.button(key="compare_twin_go").click().run()
+    no_exception(at)
+    (cfg,) = fake.submitted
+    a_cfg = runs["store"].load(runs["a"]).config
+    assert cfg.init == "xavier_normal" and cfg.seed == a_cfg.seed
+    assert cfg.replace(init=a_cfg.init) == a_cfg
+
+
+def test_explore_a_run_that_is_still_training(runs):
+    """Recorded epochs are explorable while the run trains; the page says more are coming."""
+    import shutil
+
+    src = runs["root"] / runs["a"]
+    run_id = runs["a"] + "-live"
+    shutil.copytree(src, runs["root"] / run_id)
+    meta_path = runs["root"] / run_id / "run.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(run_id=run_id, status="running", updated=time.time(),
+                snapshots=meta["snapshots"][:2], history=meta["history"][:1])
+    meta_path.write_text(json.dumps(meta))
+    try:
+        at = explore(runs, run=run_id)
+        no_exception(at)
+        assert at.select_slider(key="explore_index").value == 1
+        assert any("new epochs appear" in c.value for c in at.caption)
+        (fig,) = histograms(at, "conv1.weight")
+        assert bar_counts(fig)[1] == 432
+        full = json.loads((src / "run.json").read_text())
+        meta.update(snapshots=full["snapshots"], history=full["history"], updated=time.time())
+        meta_path.write_text(json.dumps(meta))
+        at.run()  # the next snapshot arrived while the latest was shown: the scrubber follows
+        no_exception(at)
+        assert at.select_slider(key="explore_index").value == 2
+    finally:
+        shutil.rmtree(runs["root"] / run_id)
