@@ -53,8 +53,8 @@ def run_from_config() -> None:
         st.session_state[f"{P}_run_pick"] = run_id
         st.session_state[f"{P}_url_run"] = run_id
         ux.list_runs.clear()
-        ux.set_query(**{k: None for k in ux.query_dict() if k not in ("epoch", "layer")},
-                     run=run_id)
+        stale = {k: None for k in ux.query_dict() if k not in ("run", "epoch", "layer")}
+        ux.set_query(**stale, run=run_id)
 
 
 def choose_run() -> str | None:

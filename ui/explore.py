@@ -279,7 +279,7 @@ def set_query(**params: Any) -> None:
     for name, value in params.items():
         current = query_value(name)
         if value is None:
-            if current is not None:
+            if current is not None and name in st.query_params:
                 del st.query_params[name]
         elif current != str(value):
             st.query_params[name] = str(value)

@@ -100,5 +100,13 @@ def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
     """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"]')""",
+        """() => !document.querySelector('[data-testid="stStatusWidget"]')
+                 && !document.querySelector('[data-testid="stSkeleton"]')
+                 && document.querySelectorAll(
+                        '[data-testid="stMainBlockContainer"] *').length > 5""",
+        timeout=timeout_ms)
+    # plotly draws after the script finishes: every chart container must hold an SVG
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                 .every(c => c.querySelector('.main-svg'))""",
         timeout=timeout_ms)

@@ -1,0 +1,64 @@
+"""Screenshots of every page, desktop and phone width, into artifacts/screenshots/.
+
+    python scripts/screenshots.py [--runs-dir DIR] [--pages Home,Train,...]
+
+Starts the app on a free loopback port over a runs folder (trains the tutorial preset into a
+fresh one if none is given) and drives Debian's Chromium headless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.harness import (  # noqa: E402
+    chromium_path,
+    launch_browser,
+    run_app,
+    wait_for_app_idle,
+)
+
+PAGES = {"Home": "", "Train": "Train", "Explore": "Explore", "Compare": "Compare",
+         "Runs": "Runs", "Tuning_guide": "Tuning_guide"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs-dir", default=None)
+    parser.add_argument("--pages", default=",".join(PAGES))
+    parser.add_argument("--query", default="", help="query string added to every page URL")
+    parser.add_argument("--out", default=str(ROOT / "artifacts" / "screenshots"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="nnviz-shots-"))
+    if not args.runs_dir:
+        subprocess.run([sys.executable, "-m", "nnviz", "--runs-dir", str(runs), "train",
+                        "--preset", "tutorial_cnn", "--quiet"], cwd=ROOT, check=True)
+    from playwright.sync_api import sync_playwright
+
+    with run_app(runs, out / "streamlit.log") as app, sync_playwright() as p:
+        browser = launch_browser(p, chromium_path())
+        for width, height, tag in ((1400, 3200, "desktop"), (390, 5200, "phone")):
+            context = browser.new_context(viewport={"width": width, "height": height})
+            page = context.new_page()
+            for name in args.pages.split(","):
+                url = f"{app.url}/{PAGES[name]}" + (f"?{args.query}" if args.query else "")
+                page.goto(url)
+                wait_for_app_idle(page)
+                page.wait_for_timeout(1000)
+                path = out / f"{name}-{tag}.png"
+                page.screenshot(path=str(path), full_page=True)
+                print(path)
+            context.close()
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
