@@ -146,7 +146,8 @@ def epoch_view() -> None:
         line.markdown(ux.epoch_line(run, index))
         with switch:
             rebin = ux.bins_control(f"{P}_bins")
-        ux.render_layer(run, index, layer, key=f"{P}_l", rebin=rebin)
+            more = ux.more_views_control(f"{P}_more")
+        ux.render_layer(run, index, layer, key=f"{P}_l", rebin=rebin, more=more)
     elif mode == "All epochs":
         ux.render_curves(run, index, key=f"{P}_c")
         ux.render_all_epochs(run, index, layer, key=f"{P}_a")

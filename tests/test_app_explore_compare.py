@@ -152,6 +152,12 @@ def test_explore_histogram_can_be_rebinned_per_snapshot(runs):
 def test_explore_views_of_a_conv_and_a_linear_layer(runs):
     at = explore(runs, run=runs["a"], layer="conv1")
     shown = kinds(at)
+    for name in ("weight_histogram", "conv_filters", "bars"):
+        assert name in shown
+    assert "rgb_filters" not in shown and "delta_histogram" not in shown  # behind "More views"
+    at.toggle(key="explore_more").set_value(True).run()
+    no_exception(at)
+    shown = kinds(at)
     for name in ("weight_histogram", "conv_filters", "rgb_filters", "bars", "delta_histogram"):
         assert name in shown
     filters = [f for f in figures(at) if kind_of(f) == "conv_filters"][0]
