@@ -10,7 +10,10 @@ loss is not finite (that last point is not kept: ``stop_lr`` names the LR it hap
 
 The suggestion is the LR at the steepest descent of the smoothed loss against log LR, ignoring
 the first 10% and last 5% of the recorded points as fastai and torch-lr-finder do (the start is
-noise, the end is the explosion). Fewer than 5 usable points: no suggestion.
+noise, the end is the explosion), and anything after the lowest smoothed loss. The slope at a
+point is taken across a window of ±5% of the usable points (at least ±1, which is
+``np.gradient``), so a wiggle of the flat start cannot beat the real descent. Fewer than 5
+usable points: no suggestion.
 
 Edge cases: ``num_iter`` 2 to 10 000; ``start_lr < end_lr``; a loss that never stops falling
 gives ``stopped_early = False``. Deterministic for a seed (same batches, same weights); the run
@@ -34,6 +37,7 @@ from nnviz.errors import ConfigError
 SKIP_START = 0.10  # share of the first points left out of the suggestion (noise)
 SKIP_END = 0.05    # share of the last points left out (the explosion)
 MIN_POINTS = 5     # fewer usable points than this: no suggestion
+WINDOW_DIV = 20    # slopes are taken across ±(usable points / 20), at least ±1 point
 
 
 @dataclass
@@ -87,11 +91,20 @@ def steepest_lr(lrs: list[float] | np.ndarray, smoothed: list[float] | np.ndarra
     lo, hi = round(SKIP_START * n), n - round(SKIP_END * n)
     if hi - lo < MIN_POINTS:
         return None
-    grad = np.gradient(smoothed[lo:hi], np.log(lrs[lo:hi]))
-    i = int(np.argmin(grad))
-    if not grad[i] < 0:  # the loss never fell: nothing to suggest
+    lowest = int(np.argmin(smoothed))
+    if lowest + 1 - lo >= MIN_POINTS:  # the descent that leads to the lowest loss, not a later dip
+        hi = min(hi, lowest + 1)
+    x, y = np.log(lrs[lo:hi]), smoothed[lo:hi]
+    # Slope across ±k points (k = 1 is np.gradient's central difference): a wider window keeps
+    # a noisy wiggle of the flat start from beating the real, longer descent.
+    k = max(1, (hi - lo) // WINDOW_DIV)
+    i = np.arange(len(x))
+    a, b = np.clip(i - k, 0, len(x) - 1), np.clip(i + k, 0, len(x) - 1)
+    slope = (y[b] - y[a]) / (x[b] - x[a])
+    best = int(np.argmin(slope))
+    if not slope[best] < 0:  # the loss never fell: nothing to suggest
         return None
-    return float(lrs[lo + i])
+    return float(lrs[lo + best])
 
 
 def check_settings(start_lr: float, end_lr: float, num_iter: int, smooth: float,
