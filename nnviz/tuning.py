@@ -1,0 +1,755 @@
+"""The tuning guide as experiments: what each of the eight steps runs, and what its runs show.
+
+The tutorial's tuning order ("first make it train, then make it good, then stop overfitting") is
+``STEPS``, each with a correct explanation (``Step.correction`` names what the tutorial gets
+wrong). For every step:
+
+* ``step_configs(step, base, size)`` gives the labelled ``RunConfig`` objects it trains: the base
+  problem with only the step's knob changed (plus what the lesson needs, said in ``Step.setup``).
+  ``size="tiny"`` shrinks every run to a second or so (tests, a first look); ``"small"`` is sized
+  for a laptop.
+* ``step_frames(step, runs)`` turns the finished runs (``[(label, Run)]``, any status: a diverged
+  run's history ends where it diverged) into the pandas DataFrames its figure draws, and
+  ``step_findings`` reads them back as sentences that say what this particular sweep showed.
+
+``scheduler_preview`` draws the LR of a schedule before any training, with the real torch
+schedulers on a dummy optimizer; ``lr_find_frame`` turns an ``nnviz.lrfind`` result into a table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nnviz.config import RunConfig
+from nnviz.errors import ConfigError
+
+SIZES = ("small", "tiny")
+TINY_ENV = "NNVIZ_TINY"  # set to 1 to make the app's tuning page default to tiny runs
+PAGE_URL = "/Tuning_guide"
+IMAGE_DATASETS = ("shapes32", "shapes28", "mnist", "fashion_mnist", "cifar10")
+# SGD settings used where a lesson must not be hidden by Adam's per-weight step sizes (Adam
+# rescales small gradients, which masks vanishing signals and saturated units).
+SGD_LESSON = {"optimizer": "sgd", "momentum": 0.9, "lr": 0.05}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the tuning order: what to do, why, and what its experiment shows."""
+
+    number: int
+    key: str                      # short name ("init", "lr", ...), used in widget keys
+    title: str
+    explanation: str              # markdown: the correct advice
+    correction: str               # markdown: what the tutorial says and the fact ("" if nothing)
+    setup: str                    # what the "try it" experiment trains
+    look_for: str                 # how to read its plot
+    fields: tuple[str, ...]       # RunConfig options this step tunes
+
+
+STEPS: dict[int, Step] = {s.number: s for s in (
+    Step(
+        1, "init", "Initialization",
+        "Start from **pretrained weights** when a model trained on similar data exists. "
+        "Otherwise match the init to the activation: **Kaiming (He)** for ReLU-like layers, "
+        "**Xavier (Glorot)** for tanh, sigmoid or linear layers; both keep the size of the "
+        "signal about constant from layer to layer. PyTorch's own default, for `nn.Linear` "
+        "*and* `nn.Conv2d` alike, is `kaiming_uniform_(a=√5)` = U(−1/√fan_in, 1/√fan_in), "
+        "std 1/√(3·fan_in): smaller than Kaiming's √(2/fan_in).\n\n"
+        "Weights that are **too small** shrink the signal layer after layer: activations "
+        "and gradients **vanish** and the first layers stop learning. Weights that are **too "
+        "large** make it grow (**exploding**), and with sigmoid or tanh push units into "
+        "saturation, where their gradients vanish.",
+        "The tutorial says PyTorch uses Kaiming for conv and Xavier for linear layers, and "
+        "that too-small initial weights can make gradients explode. In fact both layer types "
+        "use kaiming_uniform(a=√5), and too-small weights make signals and gradients "
+        "**vanish**, not explode.",
+        "Same seed, data and deep ReLU MLP, trained with SGD (momentum 0.9), biases "
+        "starting at 0; only the weight initializer changes.",
+        "Left: validation loss per epoch (a line that stops early diverged). Right: the std "
+        "of each layer's output at init — flat is healthy, falling means the signal "
+        "vanishes, rising means it explodes.",
+        ("init", "init_mode", "init_std", "init_a", "bias_init"),
+    ),
+    Step(
+        2, "batch", "Batch size",
+        "Batch size is a **trade-off**, not \"as large as fits\". A larger batch uses the "
+        "hardware better, so an epoch takes less time; but it makes fewer, less noisy "
+        "updates per epoch, so at the same learning rate and number of epochs it usually "
+        "ends at a worse loss, and very large batches often generalize worse (Keskar et al. "
+        "2017). If you raise the batch size, raise the learning rate with it (for SGD about "
+        "linearly, with a warm-up: Goyal et al. 2017) and check again. 32 to 256 is a common "
+        "range.",
+        "The tutorial says \"the bigger the better\". Bigger is faster per epoch, not better: "
+        "it is a trade-off between time and the loss you reach.",
+        "Same model, learning rate and number of epochs; only the batch size changes.",
+        "Each point is one batch size: seconds per epoch (x) against final validation loss "
+        "(y). Look for the knee: the fastest batch size whose loss is still close to the "
+        "best.",
+        ("batch_size",),
+    ),
+    Step(
+        3, "epochs", "Epochs and early stopping",
+        "Train until the **validation** loss stops improving. The training loss keeps "
+        "falling; when the validation loss turns back up, the model starts to memorize the "
+        "training set (overfitting). **Early stopping** watches the validation loss and "
+        "stops after `patience` epochs without improvement; keep the weights of the best "
+        "epoch (nnviz keeps a snapshot of every epoch, so you can explore the best one).",
+        "",
+        "A small training set (so overfitting can show) trained twice with the same seed: "
+        "once for all epochs, once with early stopping.",
+        "Training and validation loss of the full run; the dashed line marks the best "
+        "validation epoch, the dotted line where early stopping stopped.",
+        ("epochs", "early_stopping"),
+    ),
+    Step(
+        4, "lr", "Learning rate and scheduler",
+        "The learning rate usually matters most. Too large and the loss jumps or diverges; "
+        "too small and it barely moves. Find the range with the **LR range test**: train "
+        "briefly while the LR grows exponentially and watch the loss; start near the "
+        "steepest descent, well below where the loss explodes (Smith 2017; fastai's "
+        "`lr_find`). Then let a **schedule** lower it while training: StepLR (× gamma every "
+        "`step_size` epochs), CosineAnnealingLR (a smooth decay to about 0 at the last "
+        "epoch), ReduceLROnPlateau (× gamma once the validation loss stalls for `patience` "
+        "epochs).\n\n"
+        "\"Adam to converge fast, then SGD to finish\" is **one heuristic** (e.g. SWATS, "
+        "Keskar & Socher 2017), not a rule: Adam or AdamW with a schedule is often as good, "
+        "and SGD after the switch needs its own learning rate (here it keeps Adam's, which "
+        "is usually too small for SGD).",
+        "The tutorial presents Adam-then-SGD as the way to finish training; it is one "
+        "option among several, worth testing rather than assuming.",
+        "The base problem trained three times with the same seed and learning rate: Adam, "
+        "SGD (momentum 0.9), and Adam switching to SGD half-way.",
+        "Validation loss per epoch; the dotted line is the switch to SGD.",
+        ("lr", "optimizer", "momentum", "switch_epoch", "scheduler", "step_size", "gamma",
+         "patience"),
+    ),
+    Step(
+        5, "structure", "Model structure",
+        "Change **one thing at a time** (an ablation): width, depth, kernel count, "
+        "BatchNorm. More parameters fit the training set better, but can overfit and cost "
+        "time; deeper plain networks are harder to train without a good init or "
+        "normalization. Compare by validation loss *and* cost.",
+        "",
+        "A grid of widths × depths, everything else fixed (the tutorial's SimpleNet / "
+        "SimpleCNN have a fixed shape, so an MLP or CNN is used).",
+        "Best validation loss against the number of parameters, one line per depth: the "
+        "smallest model near the bottom is the one to keep.",
+        ("width", "depth", "batch_norm"),
+    ),
+    Step(
+        6, "loss", "Loss function",
+        "Use the loss that matches the task and the output: **cross-entropy** (softmax over "
+        "classes) for multi-class, **BCE** (a sigmoid per output) for binary or multi-label, "
+        "**MSE** or **MAE** for regression. PyTorch's `CrossEntropyLoss` and "
+        "`BCEWithLogitsLoss` take raw logits and apply softmax / sigmoid inside, so the "
+        "model must not apply them too. **Focal loss** (Lin et al. 2017) scales "
+        "cross-entropy by (1 − p)^γ, lowering the weight of easy examples, which can help "
+        "when a class is rare. MSE squares errors, so a few outliers pull the fit towards "
+        "them; MAE grows linearly and is more robust.",
+        "",
+        "Left: an imbalanced training set (the first class 10× more common than the last) "
+        "with cross-entropy and focal loss; the validation set stays balanced. Right: "
+        "SimpleNet regression with 10% of the training targets made outliers, MSE vs MAE.",
+        "Left: validation accuracy (balanced, so every class counts the same). Right: "
+        "distance between the learned (w, b) and the true ones: lower is closer to the "
+        "real line.",
+        ("loss", "focal_gamma"),
+    ),
+    Step(
+        7, "activation", "Activation function",
+        "For hidden layers **ReLU** is the default; **LeakyReLU** keeps a small slope for "
+        "negative inputs, so a unit that is never positive still gets a gradient; GELU is "
+        "common in transformers. **Sigmoid** and **tanh** saturate: for large |input| their "
+        "slope is almost 0; and even unsaturated, sigmoid's slope is at most 1/4, so each "
+        "sigmoid layer shrinks the backward signal at least 4×: deep stacks of them learn "
+        "slowly or not at all. Sigmoid for a binary "
+        "output and softmax for a multi-class output are **output** choices, not hidden-"
+        "layer ones, and `BCEWithLogitsLoss` / `CrossEntropyLoss` already include them.",
+        "The tutorial lists \"sigmoid for binary, softmax for multi-class\" as activation "
+        "choices; they belong to the output layer (and to the loss), not to hidden layers.",
+        "The same deep MLP with four hidden activations, trained with SGD (momentum 0.9).",
+        "Left: validation loss per epoch. Right: per layer after training, the share of "
+        "dead units (ReLU family: never positive on the probe batch) or saturated outputs "
+        "(sigmoid / tanh within 3% of their limits).",
+        ("activation",),
+    ),
+    Step(
+        8, "regularization", "Regularization",
+        "Regularize when the model **overfits**: validation loss clearly above training "
+        "loss. **Dropout** (p = 0.2 to 0.5) zeroes random units while training; **weight "
+        "decay** (L2) pulls weights towards 0 (with Adam prefer AdamW's decoupled decay). "
+        "Too much of either underfits: both losses go up. The training loss here is "
+        "measured while training, with dropout on, so it reads a little high for dropout "
+        "runs.",
+        "",
+        "A wide MLP on a small, noisy training set, without and with dropout or weight "
+        "decay.",
+        "Bars: final training and validation loss per setting; the number above is the gap "
+        "(validation − training). Regularization should shrink the gap without raising the "
+        "validation loss.",
+        ("dropout", "weight_decay"),
+    ),
+)}
+
+# Where each option is set on the Train page, and which class of the tutorial it belongs to.
+PARAM_CLASSES: list[dict[str, str]] = [
+    {"class": "Network", "parameter": "Layer width / kernel count", "option": "width",
+     "step": "5"},
+    {"class": "Network", "parameter": "Depth (layers / conv blocks)", "option": "depth",
+     "step": "5"},
+    {"class": "Network", "parameter": "Activation", "option": "activation", "step": "7"},
+    {"class": "Network", "parameter": "BatchNorm", "option": "batch_norm", "step": "5"},
+    {"class": "Network", "parameter": "Initialization", "option": "init", "step": "1"},
+    {"class": "Optimization", "parameter": "Learning rate", "option": "lr", "step": "4"},
+    {"class": "Optimization", "parameter": "Batch size", "option": "batch_size", "step": "2"},
+    {"class": "Optimization", "parameter": "Optimizer (and momentum)", "option": "optimizer",
+     "step": "4"},
+    {"class": "Optimization", "parameter": "LR scheduler", "option": "scheduler", "step": "4"},
+    {"class": "Optimization", "parameter": "Epochs / early stopping", "option": "epochs",
+     "step": "3"},
+    {"class": "Optimization", "parameter": "Loss (and focal γ)", "option": "loss", "step": "6"},
+    {"class": "Regularization", "parameter": "Weight decay (L2)", "option": "weight_decay",
+     "step": "8"},
+    {"class": "Regularization", "parameter": "Dropout", "option": "dropout", "step": "8"},
+]
+
+def step_url(step: int) -> str:
+    """Link to a step of the tuning-guide page (its HTML anchor ``step-N``)."""
+    _step(step)
+    return f"{PAGE_URL}#step-{step}"
+
+
+def _step(step: int) -> Step:
+    if step not in STEPS:
+        raise ConfigError(f"step: {step!r} is not a tuning step; use 1 to {len(STEPS)}.")
+    return STEPS[step]
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def tuning_base(**overrides: Any) -> RunConfig:
+    """The default problem every step starts from: a ReLU MLP on the spiral, Adam, seeded."""
+    values: dict[str, Any] = {
+        "model": "mlp", "dataset": "spiral", "depth": 3, "width": 64, "activation": "relu",
+        "init": "kaiming_normal", "optimizer": "adam", "lr": 3e-3, "batch_size": 32,
+        "epochs": 10, "n_samples": 1000, "noise": 0.1, "seed": 42,
+    }
+    values.update(overrides)
+    return RunConfig.from_dict(values)
+
+
+def _fit_model(base: RunConfig) -> dict[str, Any]:
+    """Model options that give the base data a width/depth-configurable model (mlp or cnn)."""
+    if base.model in ("mlp", "cnn"):
+        return {}
+    if base.dataset in IMAGE_DATASETS:
+        return {"model": "cnn", "depth": 2, "width": 8, "loss": "auto"}
+    return {"model": "mlp", "loss": "auto"}
+
+
+# Tiny runs train at most this many epochs; the one-layer SimpleNet costs next to nothing, so
+# it gets enough epochs to converge (step 6 compares where MSE and MAE lines end up).
+TINY_EPOCHS = {"simple_net": 20}
+TINY_EPOCHS_DEFAULT = 2
+
+
+def _shrink(cfg: RunConfig, size: str, epochs: int | None = None) -> RunConfig:
+    """The tiny version of a config: few samples, epochs and units; unchanged for 'small'."""
+    if size == "small":
+        return cfg
+    cap = TINY_EPOCHS.get(cfg.model, TINY_EPOCHS_DEFAULT)
+    changes: dict[str, Any] = {
+        "n_samples": min(cfg.n_samples or 200, 200), "epochs": epochs or min(cfg.epochs, cap),
+        "probe_size": min(cfg.probe_size, 64),
+        "width": min(cfg.width, 4 if cfg.model == "cnn" else 8),
+    }
+    if cfg.model == "mlp":
+        changes["depth"] = min(cfg.depth, 4)
+    if cfg.model == "cnn":
+        changes["depth"] = 2
+    return cfg.replace(**changes)
+
+
+def step_configs(step: int, base: RunConfig, size: str = "small") -> list[tuple[str, RunConfig]]:
+    """The labelled configs one step trains: ``base`` with the step's knob varied."""
+    spec = _step(step)
+    if size not in SIZES:
+        raise ConfigError(f"size: {size!r} is not a size; use one of {', '.join(SIZES)}.")
+    tiny = size == "tiny"
+    base = base.replace(**_fit_model(base), early_stopping=0, snapshots_per_epoch=1)
+    pairs = _STEP_CONFIGS[step](base, tiny)
+    out = []
+    for label, cfg in pairs:
+        cfg = _shrink(cfg, size, epochs=cfg.epochs if tiny and step == 3 else None)
+        out.append((label, cfg.replace(name=f"Tuning step {spec.number}: {label}"[:80])))
+    return out
+
+
+def _configs_init(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    inits = ["default", "kaiming_normal", "too_small"] if tiny else \
+        ["default", "xavier_normal", "kaiming_normal", "too_small", "too_large"]
+    depth = {}
+    if base.model == "mlp":
+        depth = {"depth": 4 if tiny else max(base.depth, 6), "activation": "relu"}
+    common = base.replace(**SGD_LESSON, **depth, bias_init="zeros")  # only the weights differ
+    return [(name, common.replace(init=name)) for name in inits]
+
+
+def _configs_batch(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    sizes = [16, 64] if tiny else [8, 32, 128, 512]
+    return [(f"batch {b}", base.replace(batch_size=b)) for b in sizes]
+
+
+def _configs_epochs(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    epochs, patience = (4, 1) if tiny else (40, 4)
+    common = base.replace(epochs=epochs, n_samples=min(base.n_samples, 300),
+                          noise=max(base.noise, 0.2) if base.dataset not in IMAGE_DATASETS
+                          else base.noise,
+                          width=max(base.width, 128) if base.model == "mlp" else base.width,
+                          lr=max(base.lr, 1e-2) if base.optimizer in ("adam", "adamw")
+                          else base.lr)
+    return [("all epochs", common),
+            (f"early stopping (patience {patience})", common.replace(early_stopping=patience))]
+
+
+def _configs_lr(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    switch = 2 if tiny else max(2, base.epochs // 2 + 1)
+    return [("Adam", base.replace(optimizer="adam")),
+            ("SGD (momentum 0.9)", base.replace(optimizer="sgd", momentum=0.9)),
+            (f"Adam, then SGD from epoch {switch}",
+             base.replace(optimizer="adam_then_sgd", switch_epoch=switch, momentum=0.9))]
+
+
+def _configs_structure(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    if base.model == "cnn":
+        grid = [(4, 2), (8, 2)] if tiny else [(w, d) for d in (2, 3) for w in (8, 16, 32)]
+    else:
+        grid = [(4, 1), (8, 2)] if tiny else [(w, d) for d in (1, 4) for w in (8, 32, 128)]
+    return [(f"width {w} · depth {d}", base.replace(width=w, depth=d)) for w, d in grid]
+
+
+def _configs_loss(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    cls = base if base.dataset not in ("regression",) else base.replace(dataset="moons")
+    cls = cls.replace(imbalance=10.0)
+    reg = base.replace(model="simple_net", dataset="regression", outlier_fraction=0.1,
+                       init="default", epochs=max(base.epochs, 20), **SGD_LESSON)
+    return [("cross-entropy", cls.replace(loss="cross_entropy")),
+            ("focal (γ 2)", cls.replace(loss="focal", focal_gamma=2.0)),
+            ("MSE", reg.replace(loss="mse")),
+            ("MAE", reg.replace(loss="mae"))]
+
+
+def _configs_activation(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    deep = base.replace(model="mlp", depth=4 if tiny else 10, **SGD_LESSON)
+    return [(name, deep.replace(activation=name))
+            for name in ("relu", "leaky_relu", "sigmoid", "tanh")]
+
+
+def _configs_regularization(base: RunConfig, tiny: bool) -> list[tuple[str, RunConfig]]:
+    common = base.replace(n_samples=min(base.n_samples, 300), epochs=max(base.epochs, 30),
+                          noise=max(base.noise, 0.2) if base.dataset not in IMAGE_DATASETS
+                          else base.noise,
+                          width=max(base.width, 128) if base.model == "mlp" else base.width,
+                          optimizer="adamw" if base.optimizer == "adam" else base.optimizer)
+    if tiny:
+        return [("none", common), ("dropout 0.5", common.replace(dropout=0.5))]
+    return [("none", common),
+            ("dropout 0.2", common.replace(dropout=0.2)),
+            ("dropout 0.5", common.replace(dropout=0.5)),
+            ("weight decay 0.01", common.replace(weight_decay=0.01)),
+            ("weight decay 0.1", common.replace(weight_decay=0.1))]
+
+
+_STEP_CONFIGS = {1: _configs_init, 2: _configs_batch, 3: _configs_epochs, 4: _configs_lr,
+                 5: _configs_structure, 6: _configs_loss, 7: _configs_activation,
+                 8: _configs_regularization}
+
+
+# --------------------------------------------------------------------------- runs -> frames
+
+LabelledRuns = list[tuple[str, Any]]  # [(label, nnviz.storage.Run)]
+
+
+def history_frame(runs: LabelledRuns) -> pd.DataFrame:
+    """One row per run and epoch: label, run_id, status, epoch and the history's numbers."""
+    rows = []
+    for label, run in runs:
+        for h in run.history:
+            rows.append({"label": label, "run_id": run.run_id, "status": run.status,
+                         "epoch": h["epoch"], "train_loss": _num(h.get("train_loss")),
+                         "val_loss": _num(h.get("val_loss")), "val_acc": _num(h.get("val_acc")),
+                         "lr": _num(h.get("lr")), "seconds": _num(h.get("seconds"))})
+    cols = ["label", "run_id", "status", "epoch", "train_loss", "val_loss", "val_acc", "lr",
+            "seconds"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def summary_frame(runs: LabelledRuns) -> pd.DataFrame:
+    """One row per run: its config's main options, final and best losses, time per epoch."""
+    rows = []
+    for label, run in runs:
+        cfg, hist = run.config, run.history
+        last = hist[-1] if hist else {}
+        vals = [_num(h.get("val_loss")) for h in hist]
+        finite = [v for v in vals if math.isfinite(v)]
+        rows.append({
+            "label": label, "run_id": run.run_id, "status": run.status,
+            "detail": run.meta.get("status_detail", ""), "epochs_done": len(hist),
+            "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
+            "dropout": cfg.dropout, "weight_decay": cfg.weight_decay, "loss": run.meta.get(
+                "loss", cfg.loss), "n_params": int(sum(p["numel"] for p in run.params.values())),
+            "n_classes": int(run.meta.get("data", {}).get("n_classes") or 0),
+            "train_loss": _num(last.get("train_loss")), "val_loss": _num(last.get("val_loss")),
+            "val_acc": _num(last.get("val_acc")),
+            "best_val_loss": min(finite) if finite else math.nan,
+            "best_epoch": hist[int(np.nanargmin(vals))]["epoch"] if finite else None,
+            "seconds_per_epoch": float(np.mean([_num(h.get("seconds")) for h in hist]))
+            if hist else math.nan,
+        })
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["gap"] = frame["val_loss"] - frame["train_loss"]
+    return frame
+
+
+def layer_std_frame(runs: LabelledRuns, snapshot: int = 0) -> pd.DataFrame:
+    """Std of every Linear / Conv layer's output on the probe batch, in depth order.
+
+    ``output`` marks the model's last layer: it is initialised for no activation after it, so
+    the signal-propagation reading (``step_findings``) leaves it out.
+    """
+    rows = []
+    for label, run in runs:
+        if not run.n_snapshots:
+            continue
+        acts = run.snapshot(snapshot).stats.get("activations", {})
+        layers = [layer["name"] for layer in run.layers if layer["kind"] == "linear"]
+        for depth, name in enumerate(layers, start=1):
+            std = acts.get(name, {}).get("std")
+            rows.append({"label": label, "run_id": run.run_id, "layer": name, "depth": depth,
+                         "std": _num(std), "output": depth == len(layers)})
+    return pd.DataFrame(rows, columns=["label", "run_id", "layer", "depth", "std", "output"])
+
+
+def activation_health_frame(runs: LabelledRuns, snapshot: int = -1) -> pd.DataFrame:
+    """Per hidden activation layer: dead fraction (ReLU family) or saturated fraction."""
+    rows = []
+    for label, run in runs:
+        if not run.n_snapshots:
+            continue
+        snap = run.snapshot(snapshot)
+        acts = snap.stats.get("activations", {})
+        layers = [layer for layer in run.layers if layer["kind"] != "linear"]
+        for depth, layer in enumerate(layers, start=1):
+            s = acts.get(layer["name"], {})
+            dead, sat = s.get("dead_frac"), s.get("saturated_frac")
+            measure, value = ("dead", dead) if dead is not None else ("saturated", sat)
+            rows.append({"label": label, "run_id": run.run_id, "layer": layer["name"],
+                         "kind": layer["kind"], "depth": depth, "measure": measure,
+                         "fraction": _num(value), "epoch": snap.epoch})
+    return pd.DataFrame(rows, columns=["label", "run_id", "layer", "kind", "depth", "measure",
+                                       "fraction", "epoch"])
+
+
+def early_stopping_marks(runs: LabelledRuns) -> dict[str, Any]:
+    """Best validation epoch of the full run, and the epoch where early stopping stopped.
+
+    ``stop_epoch`` is None when early stopping never triggered (the run used all its epochs).
+    """
+    marks: dict[str, Any] = {"best_epoch": None, "stop_epoch": None, "patience": None,
+                             "epochs": None}
+    for _label, run in runs:
+        cfg = run.config
+        if cfg.early_stopping:
+            stopped = run.meta.get("stopped_early") or {}
+            marks["stop_epoch"] = stopped.get("epoch")  # None: it never triggered
+            marks["patience"] = cfg.early_stopping
+            marks["epochs"] = cfg.epochs
+        elif run.history:
+            vals = [_num(h.get("val_loss")) for h in run.history]
+            if any(math.isfinite(v) for v in vals):
+                marks["best_epoch"] = run.history[int(np.nanargmin(vals))]["epoch"]
+    return marks
+
+
+def loss_choice_frame(runs: LabelledRuns) -> pd.DataFrame:
+    """Per run: task, loss, and the metric that compares losses fairly.
+
+    Classification: final validation accuracy on the (balanced) validation set. Regression:
+    distance ‖(w, b) − (w_true, b_true)‖ between SimpleNet's learned line and the true one.
+    """
+    rows = []
+    for label, run in runs:
+        data = run.meta.get("data", {})
+        task = data.get("task")
+        row = {"label": label, "run_id": run.run_id, "status": run.status, "task": task,
+               "loss": run.meta.get("loss"), "metric": "", "value": math.nan}
+        if task == "classification":
+            last = run.history[-1] if run.history else {}
+            row.update(metric="validation accuracy", value=_num(last.get("val_acc")))
+        elif task == "regression" and run.n_snapshots:
+            row.update(metric="distance to the true (w, b)", value=_param_error(run))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["label", "run_id", "status", "task", "loss", "metric",
+                                       "value"])
+
+
+def _param_error(run: Any) -> float:
+    """‖(w, b) − (w_true, b_true)‖ of a SimpleNet regression run, at its last snapshot."""
+    extra = run.meta.get("data", {}).get("extra", {})
+    if "true_w" not in extra or "linear.weight" not in run.params:
+        return math.nan
+    snap = run.snapshot(-1)
+    learned = np.concatenate([snap.values("linear.weight").ravel(),
+                              snap.values("linear.bias").ravel()]).astype(np.float64)
+    truth = np.array([*extra["true_w"], extra["true_b"]], dtype=np.float64)
+    return float(np.linalg.norm(learned - truth))
+
+
+def step_frames(step: int, runs: LabelledRuns) -> dict[str, Any]:
+    """The tables a step's figure draws, from its finished runs."""
+    _step(step)
+    frames: dict[str, Any] = {"history": history_frame(runs), "summary": summary_frame(runs)}
+    if step == 1:
+        frames["layer_std"] = layer_std_frame(runs, 0)
+    elif step == 3:
+        frames["marks"] = early_stopping_marks(runs)
+    elif step == 4:
+        switches = {label: run.config.switch_epoch for label, run in runs
+                    if run.config.optimizer == "adam_then_sgd"}
+        frames["switch_epoch"] = min(switches.values()) if switches else None
+    elif step == 6:
+        frames["loss_choice"] = loss_choice_frame(runs)
+    elif step == 7:
+        frames["health"] = activation_health_frame(runs, -1)
+    return frames
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def step_findings(step: int, frames: dict[str, Any]) -> list[str]:
+    """Sentences saying what this sweep's numbers show (not a general claim)."""
+    _step(step)
+    summary: pd.DataFrame = frames["summary"]
+    if summary.empty:
+        return ["No finished runs to compare yet."]
+    out = [f"**{r.label}** {_status_words(r.status, r.detail)}." for r in summary.itertuples()
+           if r.status not in ("completed",)]
+    ok = summary[np.isfinite(summary["val_loss"])]
+    if step in (1, 4, 5, 7) and len(ok):
+        best = ok.loc[ok["best_val_loss"].idxmin()]
+        worst = ok.loc[ok["best_val_loss"].idxmax()]
+        out.append(f"Lowest validation loss: **{best.label}** ({best.best_val_loss:.3g}); "
+                   f"highest: **{worst.label}** ({worst.best_val_loss:.3g}).")
+    if step in (1, 4, 5, 7):
+        out.extend(_chance_findings(ok))
+    if step == 1 and not frames["layer_std"].empty:
+        out.extend(_signal_findings(frames["layer_std"]))
+    if step == 2 and len(ok) >= 2:
+        fast = ok.loc[ok["seconds_per_epoch"].idxmin()]
+        best = ok.loc[ok["val_loss"].idxmin()]
+        out.append(f"Fastest epochs: **{fast.label}** ({fast.seconds_per_epoch:.2g} s, final "
+                   f"validation loss {fast.val_loss:.3g}). Lowest final validation loss: "
+                   f"**{best.label}** ({best.val_loss:.3g}, {best.seconds_per_epoch:.2g} s per "
+                   "epoch).")
+    if step == 3:
+        marks = frames["marks"]
+        if marks["best_epoch"] is not None:
+            out.append(f"The validation loss was lowest at epoch {marks['best_epoch']}.")
+        if marks["stop_epoch"] is not None:
+            out.append(f"Early stopping (patience {marks['patience']}) stopped at epoch "
+                       f"{marks['stop_epoch']} of {marks['epochs']}: {marks['patience']} "
+                       "epoch(s) without a new best.")
+        elif marks["patience"] is not None:
+            out.append(f"Early stopping (patience {marks['patience']}) never triggered: the "
+                       f"validation loss kept improving often enough for all "
+                       f"{marks['epochs']} epochs.")
+    if step == 6:
+        for task, frame in frames["loss_choice"].groupby("task"):
+            frame = frame[np.isfinite(frame["value"])]
+            if len(frame) < 2:
+                continue
+            pick = frame["value"].idxmax() if task == "classification" else \
+                frame["value"].idxmin()
+            row = frame.loc[pick]
+            text = ", ".join(f"{r.label} {r.value:.3g}" for r in frame.itertuples())
+            out.append(f"{str(task).capitalize()}: best **{row.label}** by {row.metric} "
+                       f"({text}).")
+    if step == 7 and not frames["health"].empty:
+        worst = frames["health"].groupby(["label", "measure"])["fraction"].mean()
+        text = ", ".join(f"{label} {100 * v:.0f}% {measure}"
+                         for (label, measure), v in worst.items() if np.isfinite(v))
+        if text:
+            out.append(f"Average over layers after training: {text}.")
+    if step == 8 and len(ok):
+        text = ", ".join(f"{r.label} {r.gap:+.3g}" for r in ok.itertuples())
+        best = ok.loc[ok["val_loss"].idxmin()]
+        out.append(f"Gap (validation − training loss): {text}. Lowest validation loss: "
+                   f"**{best.label}** ({best.val_loss:.3g}).")
+    return out
+
+
+CHANCE_MARGIN = 0.97  # a best loss above 97% of the chance level counts as "did not learn"
+
+
+def _chance_findings(summary: pd.DataFrame) -> list[str]:
+    """Cross-entropy runs whose best loss stayed at chance level, ln(classes)."""
+    stuck = [r for r in summary.itertuples() if r.loss == "cross_entropy" and r.n_classes >= 2
+             and r.best_val_loss >= CHANCE_MARGIN * math.log(r.n_classes)]
+    if not stuck:
+        return []
+    k = stuck[0].n_classes
+    names = ", ".join(f"**{r.label}**" for r in stuck)
+    return [f"{names} stayed at chance level (validation loss ≈ ln {k} = {math.log(k):.2f}, "
+            f"the loss of guessing 1/{k} for every class): it did not learn."]
+
+
+def _signal_findings(layer_std: pd.DataFrame) -> list[str]:
+    """How much the output std changes from the first to the last hidden layer, per init."""
+    parts = []
+    hidden = layer_std[~layer_std["output"].astype(bool)]
+    for label, frame in hidden.groupby("label", sort=False):
+        stds = frame.sort_values("depth")["std"].to_numpy()
+        if len(stds) < 2 or not (np.isfinite(stds[0]) and np.isfinite(stds[-1])) or \
+                stds[0] <= 0:
+            continue
+        ratio = stds[-1] / stds[0]
+        trend = "shrinks" if ratio < 0.5 else "grows" if ratio > 2 else "stays about the same"
+        parts.append(f"{label}: {trend} (×{ratio:.2g})")
+    if not parts:
+        return []
+    return ["From the first to the last hidden layer, the signal's std at init "
+            + "; ".join(parts) + "."]
+
+
+def _status_words(status: str, detail: str) -> str:
+    if status == "diverged":
+        return detail if detail.startswith("diverged") else \
+            f"diverged ({detail})" if detail else "diverged"
+    return f"ended {status}" + (f" ({detail})" if detail else "")
+
+
+def _num(value: Any) -> float:
+    """A float, with None (and anything not a number) as NaN."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# --------------------------------------------------------------------------- LR tools
+
+
+def plateau_curve(epochs: int, plateau_from: int | None = None) -> list[float]:
+    """A synthetic validation loss that falls, then stops improving from ``plateau_from``."""
+    start = plateau_from or max(2, epochs // 3)
+    return [1.0 * 0.7 ** min(e, start) for e in range(1, epochs + 1)]
+
+
+def scheduler_preview(cfg: RunConfig, schedulers: tuple[str, ...] = ("step", "cosine", "plateau"),
+                      plateau_losses: list[float] | None = None) -> pd.DataFrame:
+    """LR used in each epoch under each scheduler, with the real torch schedulers.
+
+    Uses ``nnviz.training.make_scheduler`` on a dummy SGD optimizer at ``cfg.lr``, stepped once
+    per epoch as training does (the LR of epoch e is the one before the e-th step).
+    ReduceLROnPlateau reacts to the validation loss, which does not exist before training: it
+    is fed ``plateau_losses`` (default: ``plateau_curve``), included as a ``loss`` column.
+    """
+    from nnviz.training import make_scheduler
+
+    losses = plateau_losses or plateau_curve(cfg.epochs)
+    if len(losses) < cfg.epochs:
+        raise ConfigError(f"plateau_losses: need {cfg.epochs} values (one per epoch), got "
+                          f"{len(losses)}.")
+    rows = []
+    for name in schedulers:
+        if name not in ("none", "step", "cosine", "plateau"):
+            raise ConfigError(f"scheduler: {name!r} is not a scheduler; use step, cosine, "
+                              "plateau or none.")
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+        sched = make_scheduler(cfg.replace(scheduler=name), opt)
+        for epoch in range(1, cfg.epochs + 1):
+            rows.append({"scheduler": name, "epoch": epoch, "lr": opt.param_groups[0]["lr"],
+                         "loss": losses[epoch - 1] if name == "plateau" else math.nan})
+            if sched is None:
+                continue
+            opt.step()  # no gradients: changes nothing, keeps torch's step-order check quiet
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(losses[epoch - 1])
+            else:
+                sched.step()
+    return pd.DataFrame(rows, columns=["scheduler", "epoch", "lr", "loss"])
+
+
+def lr_find_frame(result: Any) -> pd.DataFrame:
+    """The LR range test's points: lr, raw loss, smoothed loss."""
+    return pd.DataFrame({"lr": result.lrs, "loss": result.losses, "smoothed": result.smoothed})
+
+
+def lr_find_config(base: RunConfig, size: str = "small") -> RunConfig:
+    """The config the page's LR range test uses: the base problem (tiny: shrunk)."""
+    return _shrink(base.replace(**_fit_model(base)), size)
+
+
+# --------------------------------------------------------------------------- sweep progress
+
+
+@dataclass
+class SweepProgress:
+    """Where a step's sweep stands, read from its jobs' JobInfo objects."""
+
+    total: int
+    finished: int           # done, failed or cancelled
+    fraction: float         # 0..1 over all jobs
+    states: dict[str, int]  # state -> count
+    all_finished: bool
+
+    @property
+    def text(self) -> str:
+        """One line: '3 of 5 runs finished (2 running)'."""
+        extra = ", ".join(f"{n} {s}" for s, n in self.states.items()
+                          if s not in ("done",) and n)
+        return f"{self.finished} of {self.total} runs finished" + (f" ({extra})" if extra else "")
+
+
+FINISHED_STATES = ("done", "failed", "cancelled")
+
+
+def job_fraction(info: Any) -> float:
+    """0..1 progress of one job from its JobInfo (any of the progress forms the manager uses)."""
+    state = getattr(info, "state", "")
+    if state in FINISHED_STATES:
+        return 1.0
+    progress = getattr(info, "progress", None)
+    if isinstance(progress, int | float) and math.isfinite(progress):
+        return float(min(max(progress, 0.0), 1.0))
+    if isinstance(progress, dict):
+        if "fraction" in progress:
+            return job_fraction(type("P", (), {"progress": progress["fraction"]})())
+        epochs = progress.get("epochs") or 0
+        spe = progress.get("steps_per_epoch") or 0
+        if epochs and spe and "step" in progress:
+            done = (progress.get("epoch", 1) - 1) * spe + progress["step"]
+            return float(min(max(done / (epochs * spe), 0.0), 1.0))
+        if epochs and "epoch" in progress:
+            return float(min(max(progress["epoch"] / epochs, 0.0), 1.0))
+    return 0.0
+
+
+def sweep_progress(infos: list[Any]) -> SweepProgress:
+    """Summarize the JobInfo objects of one sweep."""
+    states: dict[str, int] = {}
+    for info in infos:
+        states[info.state] = states.get(info.state, 0) + 1
+    finished = sum(states.get(s, 0) for s in FINISHED_STATES)
+    fraction = float(np.mean([job_fraction(i) for i in infos])) if infos else 0.0
+    return SweepProgress(total=len(infos), finished=finished, fraction=fraction, states=states,
+                         all_finished=finished == len(infos))
