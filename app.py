@@ -1,91 +1,22 @@
-"""nnviz Home: what the app shows, one-click lessons, and the latest runs.
+"""nnviz, the Streamlit app: ``streamlit run app.py``.
 
-Run with ``streamlit run app.py``. The pages in ``pages/`` are found by Streamlit.
+This file only routes (like Streamlit's own ``hello`` app): each page is one file in ``pages/``
+and draws what the ``nnviz`` library computes. URL paths are the page names: ``/Train``,
+``/Explore?run=...&epoch=2&layer=conv1``, ``/Tuning_guide#step-4``.
 """
 
-from __future__ import annotations
+from pathlib import Path
 
 import streamlit as st
 
-from nnviz.config import PRESETS
-from nnviz.errors import NnvizError
-from ui.common import (
-    explore_available,
-    explore_link,
-    job_manager,
-    open_explore,
-    run_label,
-    run_store,
-    show_error,
-)
+HERE = Path(__file__).parent
+PAGES = [
+    st.Page(HERE / "pages" / "0_Home.py", title="Home", icon="🏠", default=True),
+    st.Page(HERE / "pages" / "1_Train.py", title="Train", icon="🏋️"),
+    st.Page(HERE / "pages" / "2_Explore.py", title="Explore", icon="🔍"),
+    st.Page(HERE / "pages" / "3_Compare.py", title="Compare", icon="⚖️"),
+    st.Page(HERE / "pages" / "4_Runs.py", title="Runs", icon="🗂️"),
+    st.Page(HERE / "pages" / "5_Tuning_guide.py", title="Tuning guide", icon="🎛️"),
+]
 
-st.set_page_config(page_title="nnviz", layout="wide")
-st.session_state.setdefault("home_last_preset", None)
-manager = job_manager()  # starts the training workers now, so a lesson click starts at once
-
-st.title("nnviz: see what initialization and training do to a network")
-st.markdown(
-    "Pick a model, an initializer and a seed, train a few epochs, then scrub through a snapshot "
-    "of every layer taken at init (epoch 0) and after every epoch. Every run is seeded, so the "
-    "same settings always give the same weights, and a copied link reproduces the run anywhere."
-)
-
-with st.expander("How to read what you see", expanded=False):
-    st.markdown(
-        "- **Weight histograms** keep the same bins for the whole run, so movement between "
-        "epochs is real. The orange curve is the initializer's theoretical distribution, with "
-        "its standard deviation beside the measured one.\n"
-        "- **PyTorch's default init** for both `nn.Linear` and `nn.Conv2d` is "
-        "`kaiming_uniform_(a=√5)`: U(±1/√fan_in), std = 1/√(3·fan_in). For the tutorial's "
-        "conv1 (fan_in = 3·3·3 = 27) that is 0.111, for its fc layer (fan_in 4096) 0.00902.\n"
-        "- **Too-small weights** shrink the signal layer after layer: activations and gradients "
-        "*vanish*. **Too-large weights** make it grow (*exploding*) and push sigmoid/tanh into "
-        "saturation, where gradients vanish too.\n"
-        "- **Zeros or a constant** give every unit the same gradient: they stay copies of each "
-        "other (symmetry is never broken).\n"
-        "- The **diagnostics** flag NaN/Inf, dead ReLUs, saturation, vanishing or exploding "
-        "signal across depth, and update/weight ratios far from about 1e-3."
-    )
-
-st.header("Lessons")
-st.caption("One click trains the lesson (or opens it at once if this server trained it before) "
-           "and shows it in Explore.")
-
-presets = list(PRESETS.values())
-for start in range(0, len(presets), 3):
-    columns = st.columns(3)
-    for column, lesson in zip(columns, presets[start:start + 3], strict=False):
-        with column.container(border=True):
-            st.subheader(lesson.label)
-            st.write(lesson.lesson)
-            if st.button("Train and explore", key=f"home_preset_{lesson.name}",
-                         type="primary", width="stretch"):
-                st.session_state.home_last_preset = lesson.name
-                try:
-                    job = manager.submit(lesson.config())
-                except NnvizError as exc:
-                    show_error(exc)
-                else:
-                    if job.state == "failed":
-                        st.error(f"This lesson could not start: {job.status_detail}")
-                    else:
-                        open_explore(job=job, preset=lesson.name)
-
-st.header("Recent runs")
-try:
-    rows, problems = run_store().list_runs()
-except OSError as exc:  # the runs folder itself cannot be read
-    show_error(exc)
-    rows, problems = [], []
-if not rows:
-    st.info("No runs yet: pick a lesson above, or set up your own run on the Train page.")
-for row in rows[:8]:
-    if explore_available():
-        explore_link(row["run_id"], label=run_label(row))
-    else:
-        st.write(run_label(row))
-if len(rows) > 8:
-    st.caption(f"{len(rows) - 8} more on the Runs page.")
-if problems:
-    st.caption(f"{len(problems)} folder(s) in the runs folder could not be read: see the Runs "
-               "page.")
+st.navigation(PAGES).run()

@@ -708,7 +708,7 @@ MORE_VIEWS_HELP = ("Adds the RGB view of first-layer filters (or one neuron's we
 
 def more_views_control(key: str) -> bool:
     """The toggle for the secondary per-parameter views."""
-    return st.toggle("More views: RGB / spatial maps and change since init", value=False,
+    return st.toggle("More views", value=False,
                      key=key, help=MORE_VIEWS_HELP)
 
 
