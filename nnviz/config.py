@@ -82,7 +82,7 @@ class RunConfig:
     early_stopping: int = 0          # stop after this many epochs without val improvement (0: off)
     # --- recording ---
     snapshots_per_epoch: int = 1     # extra snapshots inside each epoch (1 = end of epoch only)
-    probe_size: int = 128            # validation examples used to measure activations
+    probe_size: int = 64             # validation examples used to measure activations
     # --- reproducibility and hardware ---
     seed: int = 42                   # seeds weights, data and data order
     deterministic: bool = True       # cuDNN deterministic algorithms

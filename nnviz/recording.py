@@ -92,6 +92,9 @@ class Recorder:
         self.probe_x = probe_x
         self.sample_seed = sample_seed
         self.w0 = [p.detach().clone() for p in self.params]
+        self._numel = torch.tensor([float(p.numel()) for p in self.params],
+                                   dtype=torch.float64,
+                                   device=self.params[0].device if self.params else "cpu")
         self.layers = describe_layers(model)
         self.edges: dict[str, np.ndarray] = {}
         self._reset_grads()
@@ -111,18 +114,16 @@ class Recorder:
     @torch.no_grad()
     def after_backward(self) -> None:
         """Accumulate (‖g‖, mean |g|, std g) for every parameter; stays on the device."""
-        rows = []
-        zero = torch.zeros(3, device=self._grad_sum.device)
-        for p in self.params:
-            g = p.grad
-            if g is None:
-                rows.append(zero)
-                continue
-            g = g.detach()  # float32 reductions: exact enough for a plotted statistic, cheap
-            std = g.std() if g.numel() > 1 else g.new_zeros(())
-            rows.append(torch.stack((torch.linalg.vector_norm(g), g.abs().mean(), std)))
-        if rows:
-            self._grad_last = torch.stack(rows).double()
+        grads = [p.grad.detach() if p.grad is not None else torch.zeros_like(p)
+                 for p in self.params]
+        if grads:
+            # fused reductions (one kernel per norm for all parameters); std from the same sums
+            l2 = torch.stack(torch._foreach_norm(grads, 2)).double()
+            l1 = torch.stack(torch._foreach_norm(grads, 1)).double()
+            total = torch.stack([g.sum() for g in grads]).double()
+            n = self._numel
+            var = (l2 * l2 - total * total / n) / (n - 1).clamp_min(1)
+            self._grad_last = torch.stack((l2, l1 / n, var.clamp_min(0).sqrt()), dim=1)
             self._grad_sum += self._grad_last
         self._grad_steps += 1
 
