@@ -86,17 +86,8 @@ def choose_run() -> str | None:
     return ux.run_select(f"{P}_run_pick", "Run", where=st.sidebar)
 
 
-run_id = choose_run()
-if run_id is None:
-    st.info("No runs yet. Train one on the Train page (or pick a lesson on the Home page), "
-            "then come back here.")
-    ux.page_link("train", "Train a run", icon="🏋️")
-    st.stop()
-try:
-    run = ux.load_run(run_id)
-except StorageError as exc:
-    ux.show_error(exc)
-    st.stop()
+run = ux.run_or_stop(choose_run(), "No runs yet. Train one on the Train page (or pick a "
+                     "lesson on the Home page), then come back here.")
 if run.n_snapshots == 0:
     st.info("This run has no snapshot yet; it appears here as soon as its first one is saved.")
     ux.watch_run(run, P)

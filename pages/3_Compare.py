@@ -44,15 +44,7 @@ if url != st.session_state[f"{P}_url_seen"]:
 
 with st.sidebar:
     a_id = ux.run_select(f"{P}_a", "Run A", where=st.sidebar)
-if a_id is None:
-    st.info("No runs yet. Train one on the Train page, then compare it here.")
-    ux.page_link("train", "Train a run", icon="🏋️")
-    st.stop()
-try:
-    run_a = ux.load_run(a_id)
-except StorageError as exc:
-    ux.show_error(exc)
-    st.stop()
+run_a = ux.run_or_stop(a_id, "No runs yet. Train one on the Train page, then compare it here.")
 
 # "Same seed, other initializer": train (or reuse) A's twin and show it as B.
 with st.sidebar:

@@ -159,6 +159,20 @@ def show_error(exc: BaseException) -> None:
                  f"Something went wrong: {type(exc).__name__}: {exc}")
 
 
+def run_or_stop(run_id: str | None, no_runs: str) -> Run:
+    """The run to show, or stop the page with ``no_runs`` (and a Train link) or the load error."""
+    if run_id is None:
+        st.info(no_runs)
+        page_link("train", "Train a run", icon="🏋️")
+        st.stop()
+    try:
+        return load_run(run_id)
+    except StorageError as exc:
+        show_error(exc)
+        st.stop()
+    raise AssertionError("unreachable: st.stop() ends the script")
+
+
 def page_link(page: str, label: str, **kwargs: Any) -> None:
     """st.page_link to one of the app's pages, if that page exists."""
     path = PAGES.get(page, page)
