@@ -521,3 +521,49 @@ def config_diff(a: RunConfig, b: RunConfig) -> pd.DataFrame:
 def twin_config(cfg: RunConfig, init: str) -> RunConfig:
     """The same run (same seed, data, everything) with another initializer."""
     return cfg.replace(init=init, name="")
+
+
+SCRUB_MAX_CELLS = 2_000_000  # image cells over all frames of one scrub figure (~8 MB float32)
+
+
+def scrub_inputs(run: Run, layer: str, current: int, tracks: dict[str, ParamTrack]
+                 ) -> dict[str, Any] | None:
+    """Keyword arguments of ``figures.weights.scrub_figure`` for one layer of a run.
+
+    ``tracks`` maps the layer's parameters to their ParamTrack (fixed bins and colour limits
+    over the whole run). None when the layer has no weight matrix or filter bank.
+    """
+    from nnviz.figures.weights import SCRUB_MAX_FRAMES, conv_image, neuron_image, scrub_frames
+
+    params = layer_params(run).get(layer, [])
+    weight = next((p for p in params if len(run.params[p]["shape"]) in (2, 4)), None)
+    if weight is None or run.n_snapshots == 0:
+        return None
+    bias = next((p for p in params if p != weight and len(run.params[p]["shape"]) == 1), None)
+    conv = len(run.params[weight]["shape"]) == 4
+    to_image = conv_image if conv else neuron_image
+    shape = run.params[weight]["shape"]
+    first = to_image(run.snapshot(0).values(weight).reshape(shape))
+    frames = scrub_frames(run.n_snapshots, most=max(2, min(SCRUB_MAX_FRAMES,
+                                                           SCRUB_MAX_CELLS // first.size)))
+    at = min(range(len(frames)), key=lambda k: abs(frames[k] - current))
+    tr = tracks[weight]
+    out: dict[str, Any] = {
+        "labels": [snapshot_label(run, i) for i in frames],
+        "current": at,
+        "edges": tr.edges,
+        "counts": [tr.hist(run.run_id, i).counts for i in frames],
+        "y_max": float(tr.count_max),
+        "theory_xy": theory_curve(theory_of(run, weight), tr.edges, tr.numel),
+        # float32 arrays travel as base64 in the figure JSON (NaN gaps included)
+        "images": [to_image(run.snapshot(i).values(weight).reshape(shape)).astype(np.float32)
+                   for i in frames],
+        "zmax": tr.abs_max if math.isfinite(tr.abs_max) and tr.abs_max > 0 else 1.0,
+        "image_title": "filters × input channels" if conv else "first neurons, near-square",
+        "title": f"{layer}: every snapshot, scrubbed in the browser",
+    }
+    if bias is not None:
+        bt = tracks[bias]
+        out["bias"] = [run.snapshot(i).values(bias).astype(np.float32) for i in frames]
+        out["bias_range"] = (bt.low, bt.high)
+    return out

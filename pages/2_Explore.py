@@ -16,7 +16,7 @@ from nnviz.errors import NnvizError, StorageError  # noqa: E402
 from ui import explore as ux  # noqa: E402
 
 P = "explore"  # session-state key prefix of this page
-VIEWS = ["This epoch", "All epochs", "Health", "Tables"]
+VIEWS = ["This epoch", "Scrub in browser", "All epochs", "Health", "Tables"]
 
 st.set_page_config(page_title="nnviz · Explore", layout="wide")
 st.session_state.setdefault(f"{P}_run", None)
@@ -121,13 +121,22 @@ with top[0]:
                          format_func=lambda m: f"{m} ({', '.join(views.layer_params(run)[m])})")
 with top[1]:
     mode = st.segmented_control("View", VIEWS, default=VIEWS[0], key=f"{P}_mode",
-                                help="All epochs draws every snapshot at once (heavier).")
+                                help="This epoch: every view and the diagnostics at the epoch "
+                                     "picked below. Scrub in browser: the layer's histogram, "
+                                     "tiles and biases for every snapshot in one chart whose "
+                                     "slider runs in your browser (instant). All epochs draws "
+                                     "every snapshot at once (heavier).")
     mode = mode or VIEWS[0]
-ux.play_button(P, n)
+if mode != "Scrub in browser":
+    ux.play_button(P, n)
 
 
 def epoch_view() -> None:
     """Scrubber and every chart that depends on the snapshot shown."""
+    if mode == "Scrub in browser":
+        index = min(st.session_state.get(f"{P}_index", n - 1), n - 1)
+        ux.render_scrub(run, index, layer, key=f"{P}_scrub")
+        return
     index = ux.scrubber(P, labels)
     ux.set_query(run=run.run_id, epoch=index, layer=layer)
     if mode in ("This epoch", "Health"):

@@ -434,3 +434,34 @@ def test_explore_a_run_that_is_still_training(runs):
         assert at.select_slider(key="explore_index").value == 2
     finally:
         shutil.rmtree(runs["root"] / run_id)
+
+
+def test_scrub_in_browser_carries_every_snapshot_on_fixed_axes(runs):
+    """The in-browser scrub figure holds one frame per snapshot with numpy's counts on the
+    run's fixed bins, the filter image of that snapshot, and axes that never change."""
+    at = explore(runs, run=runs["a"], layer="conv1")
+    at.segmented_control(key="explore_mode").set_value("Scrub in browser").run()
+    no_exception(at)
+    (fig,) = [f for f in figures(at) if kind_of(f) == "scrub"]
+    run = runs["store"].load(runs["a"])
+    assert len(fig["frames"]) == run.n_snapshots
+    assert fig["layout"]["meta"]["panels"] == ["hist", "image", "bias"]
+    steps = fig["layout"]["sliders"][0]["steps"]
+    assert [s["args"][0] for s in steps] == [[str(i)] for i in range(run.n_snapshots)]
+    for i, frame in enumerate(fig["frames"]):
+        hist, image, bias = frame["data"]
+        counts = decode(hist["y"])
+        want = expected_counts(runs["store"], [runs["a"]], "conv1.weight", i, runs["a"])
+        np.testing.assert_array_equal(counts, want)
+        w = run.snapshot(i).values("conv1.weight").reshape(run.params["conv1.weight"]["shape"])
+        img = decode(image["z"])
+        np.testing.assert_allclose(img[:3, :3], w[0, 0], rtol=1e-6)  # filter 0, channel 0
+        assert image["zmax"] == -image["zmin"] == pytest.approx(
+            max(np.abs(s.values("conv1.weight")).max() for s in run.snapshots()), rel=1e-6)
+        np.testing.assert_allclose(decode(bias["y"]), run.snapshot(i).values("conv1.bias"),
+                                   rtol=1e-6)
+    lows = [s.stats["params"]["conv1.weight"]["min"] for s in run.snapshots()]
+    highs = [s.stats["params"]["conv1.weight"]["max"] for s in run.snapshots()]
+    edges = stats.run_edges(lows, highs)
+    assert fig["layout"]["xaxis"]["range"] == pytest.approx([edges[0], edges[-1]])
+    assert not any(k == "weight_histogram" for k in kinds(at))  # the other views are off

@@ -887,3 +887,27 @@ def render_diagnostics(run: Run, index: int, key: str, signal: bool = True) -> N
     if len(acts):
         st.caption("Activation std per layer: " + ", ".join(
             f"{n} {fmt(s, 3)}" for n, s in zip(acts["layer"], acts["std"], strict=True)))
+
+
+# ------------------------------------------------------------------- in-browser scrubbing
+
+
+def render_scrub(run: Run, index: int, layer: str, key: str) -> None:
+    """The layer at every snapshot in one figure whose slider runs in the browser."""
+    params = views.layer_params(run).get(layer, [])
+    tracks = {p: track([run], p) for p in params}
+
+    def build() -> go.Figure | None:
+        inputs = views.scrub_inputs(run, layer, index, tracks)
+        return fw.scrub_figure(**inputs) if inputs else None
+
+    figure = _figure(f"scrub|{views.run_key(run)}|{layer}|{index}", build)
+    if figure is None:
+        st.info(f"{layer} has no weight matrix or filters to scrub; pick another layer.")
+        return
+    st.plotly_chart(figure, width="stretch", config=PLOT_CONFIG, key=key)
+    st.caption("Drag the slider under the chart (or press ▶ Play): every panel follows at once, "
+               "in your browser, with no trip to the server. Bins, the y axis, the colour "
+               "scale (±max |w| over the whole run) and the bias axis stay fixed, so what moves "
+               "is the weights. Orange: the initializer's theoretical density at init. For the "
+               "diagnostics and every other view, use *This epoch*.")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from nnviz.figures.style import (
     DIVERGING,
@@ -156,18 +157,35 @@ def _tick_positions(n: int, size: int, gap: int, prefix: str, most: int = 16
     return [k * (size + gap) + (size - 1) / 2 for k in idx], [f"{prefix}{k}" for k in idx]
 
 
+def conv_image(w: np.ndarray, max_filters: int = MAX_FILTERS, max_channels: int = MAX_CHANNELS,
+               gap: int = 1) -> np.ndarray:
+    """A conv weight (O, I, kh, kw) as one image: filters down, input channels across."""
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"conv_filter_grid needs a (out, in, kh, kw) weight, got {w.shape}")
+    n_out, n_in, kh, kw = w.shape
+    o, i = min(n_out, max_filters), min(n_in, max_channels)
+    return tile_grid(w[:o, :i].reshape(o * i, kh, kw), cols=i, gap=gap)
+
+
+def neuron_image(w: np.ndarray, n_neurons: int = 10, cols: int = 5) -> np.ndarray:
+    """The first neurons of a linear weight (out, in), each a near-square tile, as one image."""
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 2:
+        raise ValueError(f"neuron_grid needs a (out, in) weight, got {w.shape}")
+    n = min(w.shape[0], n_neurons)
+    return tile_grid(np.stack([near_square(w[k], fill=np.nan) for k in range(n)]), cols=cols)
+
+
 def conv_filter_grid(w: np.ndarray, zmax: float, *, title: str = "",
                      max_filters: int = MAX_FILTERS, max_channels: int = MAX_CHANNELS,
                      gap: int = 1) -> go.Figure:
     """Every filter (row) × input channel (column) of a conv weight (O, I, kh, kw) as a tile,
     on one symmetric colour scale ±zmax (pass the run-wide max |w| so it never changes)."""
     w = np.asarray(w, dtype=np.float64)
-    if w.ndim != 4:
-        raise ValueError(f"conv_filter_grid needs a (out, in, kh, kw) weight, got {w.shape}")
+    img = conv_image(w, max_filters, max_channels, gap)
     n_out, n_in, kh, kw = w.shape
     o, i = min(n_out, max_filters), min(n_in, max_channels)
-    tiles = w[:o, :i].reshape(o * i, kh, kw)
-    img = tile_grid(tiles, cols=i, gap=gap)
     zmax = float(zmax) if zmax and math.isfinite(zmax) and zmax > 0 else 1.0
     text = None
     if img.size <= HOVER_TEXT_LIMIT:
@@ -267,11 +285,8 @@ def neuron_grid(w: np.ndarray, zmax: float, *, n_neurons: int = 10, cols: int = 
     """The tutorial's view of a linear weight (out, in): the first neurons' input weights, each
     reshaped to a near-square (padding drawn blank, not as zeros), on a symmetric scale ±zmax."""
     w = np.asarray(w, dtype=np.float64)
-    if w.ndim != 2:
-        raise ValueError(f"neuron_grid needs a (out, in) weight, got {w.shape}")
+    img = neuron_image(w, n_neurons, cols)
     n = min(w.shape[0], n_neurons)
-    tiles = np.stack([near_square(w[k], fill=np.nan) for k in range(n)])
-    img = tile_grid(tiles, cols=cols)
     zmax = float(zmax) if zmax and math.isfinite(zmax) and zmax > 0 else 1.0
     rows, cols_ = near_square_shape(w.shape[1])
     fig = go.Figure(go.Heatmap(
@@ -416,4 +431,91 @@ def percentile_bands(epochs: Sequence[float], pct: np.ndarray, current_epoch: fl
                  meta={"kind": "percentile_bands"})
     fig.update_layout(margin={"b": 100}, legend={"orientation": "h", "x": 0, "xanchor": "left",
                                                  "y": -0.22, "yanchor": "top"})
+    return fig
+
+
+SCRUB_MAX_FRAMES = 41  # snapshots carried by one in-browser scrub figure (payload stays small)
+
+
+def scrub_frames(n: int, most: int = SCRUB_MAX_FRAMES) -> list[int]:
+    """Snapshot indices for the scrub figure: all of them, or evenly spaced with both ends."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / (most - 1)) for k in range(most)})
+
+
+def scrub_figure(labels: Sequence[str], current: int, *, edges: np.ndarray,
+                 counts: Sequence[np.ndarray], y_max: float,
+                 theory_xy: tuple[np.ndarray, np.ndarray] | None = None,
+                 images: Sequence[np.ndarray] | None = None, zmax: float = 1.0,
+                 image_title: str = "", bias: Sequence[np.ndarray] | None = None,
+                 bias_range: tuple[float, float] | None = None, title: str = "") -> go.Figure:
+    """One layer at every snapshot in one figure, scrubbed in the browser.
+
+    Panels: the weight histogram on the run's fixed bins (theory curve fixed), the filter or
+    neuron image on one symmetric colour scale, and the bias bars on a fixed axis. Each
+    snapshot is an animation frame; plotly's own slider and play button switch frames without
+    a round trip to the server, so every panel follows the slider at once.
+    """
+    panels = ["hist"] + (["image"] if images else []) + (["bias"] if bias else [])
+    names = {"hist": "weights", "image": image_title or "weights as tiles",
+             "bias": "bias per element"}
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[names[p] for p in panels],
+                        column_widths=[1.0] * len(panels), horizontal_spacing=0.08)
+    centers = (edges[:-1] + edges[1:]) / 2
+    widths = np.diff(edges)
+
+    def dynamic(i: int) -> list[go.BaseTraceType]:
+        traces: list[go.BaseTraceType] = [go.Bar(
+            x=centers, y=counts[i], width=widths, marker_color=WEIGHT_COLOR, name="weights",
+            hovertemplate="%{x:.4g}: %{y}<extra></extra>", showlegend=False)]
+        if images:
+            traces.append(go.Heatmap(z=images[i], zmin=-zmax, zmax=zmax, colorscale=DIVERGING,
+                                     hoverongaps=False, hovertemplate="%{z:.4g}<extra></extra>",
+                                     colorbar={"title": {"text": "weight"}, "thickness": 12,
+                                               "x": 1.0}))
+        if bias:
+            traces.append(go.Bar(y=bias[i], marker_color=WEIGHT_COLOR, showlegend=False,
+                                 hovertemplate="bias %{x}: %{y:.4g}<extra></extra>"))
+        return traces
+
+    first = dynamic(current)
+    for col, trace in enumerate(first, start=1):
+        fig.add_trace(trace, row=1, col=col)
+    if theory_xy is not None:
+        fig.add_trace(go.Scatter(x=theory_xy[0], y=theory_xy[1], mode="lines",
+                                 line={"color": THEORY_COLOR, "width": 2},
+                                 name="theory at init", hoverinfo="skip"), row=1, col=1)
+    dyn = list(range(len(first)))
+    fig.frames = [go.Frame(data=dynamic(i), traces=dyn, name=str(i)) for i in range(len(labels))]
+    step_args = {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                 "transition": {"duration": 0}}
+    fig.update_layout(
+        sliders=[{"active": current, "currentvalue": {"prefix": "Snapshot: "},
+                  "pad": {"t": 40}, "steps": [
+                      {"label": lab, "method": "animate", "args": [[str(i)], step_args]}
+                      for i, lab in enumerate(labels)]}],
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.32,
+                      "xanchor": "left", "showactive": False, "buttons": [
+                          {"label": "▶ Play", "method": "animate", "args": [None, {
+                              **step_args, "frame": {"duration": 700, "redraw": True},
+                              "fromcurrent": True}]},
+                          {"label": "⏸ Pause", "method": "animate",
+                           "args": [[None], {**step_args, "mode": "immediate"}]}]}],
+    )
+    fig.update_xaxes(range=[float(edges[0]), float(edges[-1])], title_text="value", row=1, col=1)
+    fig.update_yaxes(range=[0, float(y_max) * 1.05 or 1.0], title_text="count", row=1, col=1)
+    if images:
+        col = panels.index("image") + 1
+        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=col)
+        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False,
+                         autorange="reversed", row=1, col=col)
+    if bias and bias_range is not None:
+        lo, hi = bias_range
+        pad = 0.05 * (hi - lo) if hi > lo else 1.0
+        fig.update_yaxes(range=[lo - pad, hi + pad], title_text="bias",
+                         row=1, col=panels.index("bias") + 1)
+    apply_layout(fig, title=title, height=520,
+                 meta={"kind": "scrub", "frames": len(labels), "panels": panels})
+    fig.update_layout(margin={"l": 60, "r": 40, "t": 80, "b": 140})
     return fig

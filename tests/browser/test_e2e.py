@@ -113,3 +113,31 @@ def test_bad_url_values_get_a_message_not_a_traceback(app, page):
     no_exception(page)
     text = page.inner_text("body")
     assert re.search(r"resnet|lr|not a valid|ignored|instead", text)
+
+
+def test_scrub_in_browser_switches_every_panel_without_the_server(app, page, shots):
+    page.goto(f"{app.url}/Explore?preset=tutorial_cnn&layer=conv1")
+    page.get_by_text(re.compile(r"completed \(3/3 epochs\)")).wait_for(timeout=TRAIN_TIMEOUT_MS)
+    page.get_by_text("Scrub in browser", exact=True).click()
+    gd = "[...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders)"
+    page.wait_for_function(f"() => !!({gd})", timeout=60_000)
+    wait_for_app_idle(page)
+    no_exception(page)
+    assert page.evaluate(f"() => ({gd}).layout.sliders[0].active") == 3
+    labels = page.locator(".slider-group .slider-label")  # [current value, init, 1, 2, 3]
+    rail = page.locator(".slider-group .slider-rail-touch-rect").bounding_box()
+    box = labels.nth(1).bounding_box()  # init
+    page.mouse.click(box["x"] + box["width"] / 2, rail["y"] + rail["height"] / 2)
+    page.wait_for_function(f"""() => {{
+        const g = ({gd});
+        const want = Array.from(g._transitionData._frameHash['0'].data[0].y);
+        return g.layout.sliders[0].active === 0
+          && JSON.stringify(Array.from(g.data[0].y)) === JSON.stringify(want); }}""",
+                           timeout=10_000)
+    # every panel now shows the init snapshot: histogram, filter tiles and biases
+    frame0 = page.evaluate(f"""() => {{ const g = ({gd});
+        const f = g._transitionData._frameHash['0'].data;
+        return f.map((t, i) => JSON.stringify(Array.from(g.data[i].z || g.data[i].y).flat())
+                               === JSON.stringify(Array.from(t.z || t.y).flat())); }}""")
+    assert frame0 == [True, True, True]
+    page.screenshot(path=str(shots / "e2e-explore-scrub.png"))
