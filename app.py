@@ -9,6 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.common import job_manager
+
 HERE = Path(__file__).parent
 PAGES = [
     st.Page(HERE / "pages" / "0_Home.py", title="Home", icon="🏠", default=True),
@@ -19,4 +21,5 @@ PAGES = [
     st.Page(HERE / "pages" / "5_Tuning_guide.py", title="Tuning guide", icon="🎛️"),
 ]
 
+job_manager()  # start the training workers on the first visit to any page (a shared link too)
 st.navigation(PAGES).run()
