@@ -127,6 +127,12 @@ def _init_worker(events: Any, threads: int) -> None:
         optimizer.zero_grad(set_to_none=True)
 
 
+def _preload() -> None:
+    """Import what submit() needs (the run store, hence torch) in this server process."""
+    import nnviz.storage  # noqa: F401
+    import nnviz.training  # noqa: F401
+
+
 def _warm_up() -> int:
     """A no-op task that makes the pool start a worker (whose initializer imports torch)."""
     return os.getpid()
@@ -238,6 +244,11 @@ class JobManager:
         with self._lock:
             self._check_open()
             self._ensure_pool()
+            if not getattr(self, "_preloading", False):
+                # submit() reads the run store, whose first import loads torch (~1.5 s): do
+                # it in the background now rather than inside the first Train click
+                self._preloading = True
+                threading.Thread(target=_preload, name="nnviz-jobs-preload", daemon=True).start()
 
     def submit(self, cfg: RunConfig, reuse: bool = True) -> JobInfo:
         """Queue a training job (or return the identical finished run or active job)."""
