@@ -112,11 +112,6 @@ class RunConfig:
         """A validated copy with some fields changed."""
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
-    def resolved_loss(self, task: str) -> str:
-        """The loss actually used: ``auto`` becomes cross-entropy or MSE by task."""
-        if self.loss != "auto":
-            return self.loss
-        return "mse" if task == "regression" else "cross_entropy"
 
     def validate(self) -> None:
         """Raise ConfigError on the first bad value, naming the option and the valid range."""

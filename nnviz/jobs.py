@@ -230,6 +230,7 @@ class JobManager:
         self._events: Any = None
         self._listener: threading.Thread | None = None
         self._closed = False
+        self._preloading = False
         _MANAGERS.add(self)
 
     # --- public API ---
@@ -244,7 +245,7 @@ class JobManager:
         with self._lock:
             self._check_open()
             self._ensure_pool()
-            if not getattr(self, "_preloading", False):
+            if not self._preloading:
                 # submit() reads the run store, whose first import loads torch (~1.5 s): do
                 # it in the background now rather than inside the first Train click
                 self._preloading = True
@@ -382,15 +383,13 @@ class JobManager:
         """(run_id, status detail, epochs done) of a finished run with this hash, if any."""
         from nnviz.storage import RunStore
 
-        store = RunStore(self.root)
         try:
-            rows, _ = store.list_runs()
+            row = RunStore(self.root).find_by_hash(digest, REUSABLE_STATUSES)
         except OSError:
             return None
-        for row in rows:
-            if row["config_hash"] == digest and row["status"] in REUSABLE_STATUSES:
-                return row["run_id"], row.get("status_detail") or "", row.get("epochs_done", 0)
-        return None
+        if row is None:
+            return None
+        return row["run_id"], row.get("status_detail") or "", row.get("epochs_done", 0)
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -163,7 +163,7 @@ class Recorder:
                 "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
                 "posinf": hist.posinf, "neginf": hist.neginf,
             }
-            entry["drift"] = _finite_or_none(stats.drift(self.w0[i], w))
+            entry["drift"] = _f(stats.drift(self.w0[i], w))
             if self._grad_steps:
                 entry["grad"] = {
                     "norm": _f(grad_mean[i, 0]), "mean_abs": _f(grad_mean[i, 1]),
@@ -241,6 +241,3 @@ def _f(x: Any) -> float | None:
     """A JSON-friendly float (NaN / Inf kept as floats: JSON writes them as NaN / Infinity)."""
     return None if x is None else float(x)
 
-
-def _finite_or_none(x: float | None) -> float | None:
-    return None if x is None else float(x)

@@ -48,7 +48,6 @@ SNAP_RE = re.compile(r"^snapshots/s(\d{4})\.safetensors$")
 MAX_IMPORT_BYTES = 200 * 2**20      # zip file size accepted for import
 MAX_UNPACKED_BYTES = 1024 * 2**20   # total size once unpacked (zip-bomb guard)
 MAX_IMPORT_FILES = 2000
-STATUSES = ("running", "completed", "diverged", "cancelled", "failed", "interrupted")
 HEARTBEAT_STALE_S = 120  # a "running" run not updated for this long is shown as interrupted
 
 
@@ -111,10 +110,6 @@ class Snapshot:
     def hist_counts(self, param: str) -> np.ndarray:
         """Counts on the run's recording edges (see Run.params[param]['edges'])."""
         return self._tensor(f"hist/{param}").numpy()
-
-    def tensor_names(self) -> list[str]:
-        with safe_open(self.path, framework="pt") as f:
-            return list(f.keys())
 
     def _tensor(self, key: str) -> torch.Tensor:
         try:
@@ -381,12 +376,12 @@ class RunStore:
         return rows, problems
 
     def find_by_hash(self, config_hash: str, statuses: tuple[str, ...] = ("completed",)
-                     ) -> str | None:
-        """The newest run with this config hash and one of these statuses."""
+                     ) -> dict[str, Any] | None:
+        """The summary row of the newest run with this config hash and one of these statuses."""
         rows, _ = self.list_runs()
         for row in rows:
             if row["config_hash"] == config_hash and row["status"] in statuses:
-                return row["run_id"]
+                return row
         return None
 
     def request_cancel(self, run_id: str) -> None:

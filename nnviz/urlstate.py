@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from nnviz.config import PRESETS, RunConfig, config_hash
+from nnviz.config import PRESETS, RunConfig
 from nnviz.errors import ConfigError
 
 VIEW_KEYS = ("run", "epoch", "layer", "preset")
@@ -150,11 +150,6 @@ def query_to_view(params: QueryParams, n_snapshots: int | None = None,
 def has_config(params: QueryParams) -> bool:
     """True when the query sets any config key or a preset (a link that names a run config)."""
     return any(k in CONFIG_KEYS or k == "preset" for k in params)
-
-
-def same_config(a: RunConfig, b: RunConfig) -> bool:
-    """True when two configs train the same run (equal hashes)."""
-    return config_hash(a) == config_hash(b)
 
 
 def fit_problem(cfg: RunConfig) -> str | None:

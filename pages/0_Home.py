@@ -17,7 +17,6 @@ from ui.common import (
 )
 
 st.set_page_config(page_title="nnviz", layout="wide")
-st.session_state.setdefault("home_last_preset", None)
 manager = job_manager()  # starts the training workers now, so a lesson click starts at once
 
 st.title("nnviz: see what initialization and training do to a network")
@@ -57,7 +56,6 @@ for start in range(0, len(presets), 3):
             st.write(lesson.lesson)
             if st.button("Train and explore", key=f"home_preset_{lesson.name}",
                          type="primary", width="stretch"):
-                st.session_state.home_last_preset = lesson.name
                 try:
                     job = manager.submit(lesson.config())
                 except NnvizError as exc:

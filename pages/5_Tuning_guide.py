@@ -33,7 +33,7 @@ from nnviz.urlstate import config_to_query, view_to_query  # noqa: E402
 from ui.common import GROUPS, job_manager, runs_root, show_error  # noqa: E402
 
 P = "tune"  # session-state key prefix of this page
-TRAIN_PAGE, EXPLORE_PAGE = "pages/1_Train.py", "pages/2_Explore.py"
+EXPLORE_PAGE = "pages/2_Explore.py"
 DATASETS = {"spiral": "Spiral (3 classes)", "moons": "Two moons", "circles": "Circles",
             "xor": "XOR blobs", "shapes28": "Shapes 28×28 (small CNN)"}
 SIZE_HELP = ("small: a few seconds per run, sized for a laptop. tiny: a second or less, for a "

@@ -277,7 +277,6 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
         _Field("name", "text", "Name (optional)"),
     ]),
 ]
-FORM_FIELDS = [f.name for _, _, group in GROUPS for f in group]
 
 
 def _loose(values: dict[str, Any], **changes: Any) -> RunConfig:
