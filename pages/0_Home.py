@@ -14,8 +14,10 @@ from ui.common import (
     run_label,
     run_store,
     show_error,
+    use_router,
 )
 
+use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz", layout="wide")
 manager = job_manager()  # starts the training workers now, so a lesson click starts at once
 

@@ -26,8 +26,10 @@ from ui.common import (
     run_store,
     share_link,
     show_error,
+    use_router,
 )
 
+use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz · Train", layout="wide")
 state = st.session_state
 state.setdefault("train_job_id", None)

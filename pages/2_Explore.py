@@ -11,13 +11,16 @@ if str(ROOT) not in sys.path:  # a page run on its own (tests, `streamlit run pa
 
 import streamlit as st  # noqa: E402
 
+from nnviz import epoch_view as ev  # noqa: E402
 from nnviz import views  # noqa: E402
 from nnviz.errors import NnvizError, StorageError  # noqa: E402
 from ui import explore as ux  # noqa: E402
+from ui.common import use_router  # noqa: E402
 
 P = "explore"  # session-state key prefix of this page
-VIEWS = ["This epoch", "Scrub in browser", "All epochs", "Health", "Tables"]
+VIEWS = ["This epoch", "All epochs", "Health", "Tables"]
 
+use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz · Explore", layout="wide")
 st.session_state.setdefault(f"{P}_run", None)
 st.session_state.setdefault(f"{P}_url_run", None)
@@ -121,37 +124,42 @@ with top[0]:
                          format_func=lambda m: f"{m} ({', '.join(views.layer_params(run)[m])})")
 with top[1]:
     mode = st.segmented_control("View", VIEWS, default=VIEWS[0], key=f"{P}_mode",
-                                help="This epoch: every view and the diagnostics at the epoch "
-                                     "picked below. Scrub in browser: the layer's histogram, "
-                                     "tiles and biases for every snapshot in one chart whose "
-                                     "slider runs in your browser (instant). All epochs draws "
-                                     "every snapshot at once (heavier).")
+                                help="This epoch: the layer's histograms, tiles and bars at one "
+                                     "snapshot; its scrubber and ▶ Play run in your browser. "
+                                     "All epochs draws every snapshot at once; Health holds "
+                                     "the diagnostics; Tables every number, as CSV.")
     mode = mode or VIEWS[0]
-if mode != "Scrub in browser":
+if mode != "This epoch":
     ux.play_button(P, n)
 
 
 def epoch_view() -> None:
     """Scrubber and every chart that depends on the snapshot shown."""
-    if mode == "Scrub in browser":
-        index = min(st.session_state.get(f"{P}_index", n - 1), n - 1)
-        ux.render_scrub(run, index, layer, key=f"{P}_scrub")
+    if mode == "This epoch":
+        controls = st.columns([2, 1, 2])
+        with controls[0]:
+            rebin = ux.bins_control(f"{P}_bins")
+        with controls[1]:
+            more = ux.more_views_control(f"{P}_more")
+        rgb_scale, neuron = "global", 0
+        if more:
+            with controls[2]:
+                for param in views.layer_params(run).get(layer, []):
+                    if ev.extra_kind(run, param):
+                        rgb_scale, neuron = ux.extra_controls(run, param, f"{P}_{param}")
+        index = ux.render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
+                                 neuron=neuron)
+        ux.set_query(run=run.run_id, epoch=index, layer=layer)
+        with st.expander("Share this view"):
+            ux.share_view(run, index, layer)
         return
     index = ux.scrubber(P, labels)
     ux.set_query(run=run.run_id, epoch=index, layer=layer)
-    if mode in ("This epoch", "Health"):
-        ux.render_timeline(run, index, key=f"{P}_tl")
-    if mode == "This epoch":
-        line, switch = st.columns([3, 2])
-        line.markdown(ux.epoch_line(run, index))
-        with switch:
-            rebin = ux.bins_control(f"{P}_bins")
-            more = ux.more_views_control(f"{P}_more")
-        ux.render_layer(run, index, layer, key=f"{P}_l", rebin=rebin, more=more)
-    elif mode == "All epochs":
+    if mode == "All epochs":
         ux.render_curves(run, index, key=f"{P}_c")
         ux.render_all_epochs(run, index, layer, key=f"{P}_a")
     elif mode == "Health":
+        ux.render_timeline(run, index, key=f"{P}_tl")
         ux.render_diagnostics(run, index, key=f"{P}_d")
         ux.render_health(run, index, key=f"{P}_h")
     else:

@@ -17,10 +17,12 @@ from nnviz.errors import NnvizError, StorageError  # noqa: E402
 from nnviz.figures import curves as fc  # noqa: E402
 from nnviz.initializers import INITIALIZERS  # noqa: E402
 from ui import explore as ux  # noqa: E402
+from ui.common import use_router  # noqa: E402
 
 P = "compare"  # session-state key prefix of this page
 MODES = ["Side by side", "Health"]
 
+use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz · Compare", layout="wide")
 st.session_state.setdefault(f"{P}_url_seen", None)
 st.session_state.setdefault(f"{P}_twin_job", None)

@@ -9,8 +9,9 @@ import streamlit as st
 
 from nnviz.errors import NnvizError
 from nnviz.storage import MAX_IMPORT_BYTES
-from ui.common import explore_link, run_picker, run_store, show_error
+from ui.common import explore_link, run_picker, run_store, show_error, use_router
 
+use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz · Runs", layout="wide")
 state = st.session_state
 state.setdefault("runs_confirm_delete", None)  # run id waiting for "Yes, delete"

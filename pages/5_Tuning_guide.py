@@ -30,7 +30,13 @@ from nnviz.figures.style import PLOT_CONFIG  # noqa: E402
 from nnviz.lrfind import lr_find  # noqa: E402
 from nnviz.storage import RunStore  # noqa: E402
 from nnviz.urlstate import config_to_query, view_to_query  # noqa: E402
-from ui.common import GROUPS, job_manager, runs_root, show_error  # noqa: E402
+from ui.common import (  # noqa: E402
+    GROUPS,
+    job_manager,
+    runs_root,
+    show_error,
+    use_router,  # noqa: E402
+)
 
 P = "tune"  # session-state key prefix of this page
 EXPLORE_PAGE = "pages/2_Explore.py"
@@ -39,6 +45,7 @@ DATASETS = {"spiral": "Spiral (3 classes)", "moons": "Two moons", "circles": "Ci
 SIZE_HELP = ("small: a few seconds per run, sized for a laptop. tiny: a second or less, for a "
              "first look (and the tests).")
 
+use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz · Tuning guide", layout="wide")
 state = st.session_state
 # Widget values are kept under P__keep_* too: Streamlit drops a widget's key when another page

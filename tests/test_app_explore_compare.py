@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from nnviz import stats
 from nnviz.config import RunConfig
+from nnviz.epoch_view import frame_of
+from nnviz.figures.player import frame_figure
 from nnviz.storage import RunStore
 from nnviz.training import train
 
@@ -52,9 +54,60 @@ def decode(v):
     return np.asarray(v)
 
 
-def figures(at: AppTest) -> list[dict]:
-    """Every plotly chart on the page, as figure JSON."""
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+def player(at: AppTest) -> tuple[dict, dict] | None:
+    """(component args, payload) of the epoch player on the page, or None."""
+    found = at.get("component_instance")
+    if not found:
+        return None
+    args = json.loads(found[0].proto.json_args)
+    return args, json.loads(args["payload"])
+
+
+def player_frame(at: AppTest) -> int:
+    """The player frame the browser opens at (the snapshot Python asks for)."""
+    args, payload = player(at)
+    return frame_of(payload, args["start"])
+
+
+def player_charts(at: AppTest, frame: int | None = None) -> list[dict]:
+    """Every chart of the player as the browser draws it at ``frame`` (default: where it
+    opens): base + that frame's diff (nnviz.figures.player.frame_figure)."""
+    found = player(at)
+    if found is None:
+        return []
+    k = player_frame(at) if frame is None else frame
+    return [frame_figure(cell["chart"], k) for block in found[1]["blocks"]
+            for cell in block.get("row", [])]
+
+
+def player_texts(at: AppTest, frame: int | None = None) -> str:
+    """The player's HTML texts (titles, stats rows, loss line, notes) at ``frame``."""
+    found = player(at)
+    if found is None:
+        return ""
+    k = player_frame(at) if frame is None else frame
+    out = []
+    for block in found[1]["blocks"]:
+        out.append(block.get("html") or (block["htmls"][k] if "htmls" in block else ""))
+        for cell in block.get("row", []):
+            out.extend(cell.get("caption", []))
+            if "notes" in cell:
+                out.append(cell["notes"][k])
+    return "\n".join(out)
+
+
+def scrub(at: AppTest, index: int) -> AppTest:
+    """What the player sends when the user drags its slider to snapshot ``index``."""
+    args, _ = player(at)
+    at.session_state["explore_player"] = {"index": index, "seq": time.monotonic_ns(),
+                                          "key": args["payload_key"]}
+    return at.run()
+
+
+def figures(at: AppTest, frame: int | None = None) -> list[dict]:
+    """Every plotly chart on the page, as figure JSON (the player's at ``frame``)."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")] + \
+        player_charts(at, frame)
 
 
 def kind_of(fig: dict) -> str | None:
@@ -67,8 +120,8 @@ def kinds(at: AppTest) -> list[str | None]:
     return [kind_of(f) for f in figures(at)]
 
 
-def histograms(at: AppTest, title_start: str) -> list[dict]:
-    return [f for f in figures(at) if kind_of(f) == "weight_histogram"
+def histograms(at: AppTest, title_start: str, frame: int | None = None) -> list[dict]:
+    return [f for f in figures(at, frame) if kind_of(f) == "weight_histogram"
             and f["layout"]["title"]["text"].startswith(title_start)]
 
 
@@ -107,32 +160,36 @@ def explore(runs, **query) -> AppTest:
 # ---------------------------------------------------------------------------------- Explore
 
 
-def test_explore_scrubbing_shows_each_snapshots_counts(runs):
+def test_explore_player_holds_each_snapshots_counts_on_fixed_axes(runs):
+    """Every frame of the player (what the browser draws as its slider moves) shows that
+    snapshot's numpy counts on the run's fixed axes; the slider's report moves the URL."""
     store, a = runs["store"], runs["a"]
     at = explore(runs, run=a, epoch="0", layer="conv1")
     no_exception(at)
     assert at.selectbox(key="explore_layer").value == "conv1"
-    assert at.select_slider(key="explore_index").value == 0
-    assert at.button(key="explore_play")
     assert at.segmented_control(key="explore_mode").value == "This epoch"
-    (fig,) = histograms(at, "conv1.weight")
-    counts, total = bar_counts(fig)
-    assert total == 16 * 3 * 3 * 3
-    np.testing.assert_array_equal(counts, expected_counts(store, [a], "conv1.weight", 0, a))
-    y_range = fig["layout"]["yaxis"]["range"]
-    x_range = fig["layout"]["xaxis"]["range"]
+    args, payload = player(at)
+    n = store.load(a).n_snapshots
+    assert payload["snapshots"] == list(range(n)) and args["start"] == 0
+    assert payload["labels"][0].startswith("init")
+    axes = set()
+    for k in range(n):
+        (fig,) = histograms(at, "conv1.weight", frame=k)
+        counts, total = bar_counts(fig)
+        assert total == 16 * 3 * 3 * 3
+        np.testing.assert_array_equal(counts, expected_counts(store, [a], "conv1.weight", k, a))
+        assert fig["layout"]["title"]["text"].endswith(payload["labels"][k])
+        axes.add((tuple(fig["layout"]["xaxis"]["range"]), tuple(fig["layout"]["yaxis"]["range"])))
+    assert len(axes) == 1  # bins and y range fixed while scrubbing
+    assert "After epoch 1: train loss" in player_texts(at, frame=1)
+    assert "At init" in player_texts(at, frame=0)
 
-    at.select_slider(key="explore_index").set_value(1).run()
+    scrub(at, 1)  # the player reports a drag to snapshot 1
     no_exception(at)
-    (fig,) = histograms(at, "conv1.weight")
-    moved, total = bar_counts(fig)
-    assert total == 432
-    np.testing.assert_array_equal(moved, expected_counts(store, [a], "conv1.weight", 1, a))
-    assert not np.array_equal(moved, counts)
-    assert fig["layout"]["yaxis"]["range"] == y_range  # axes fixed while scrubbing
-    assert fig["layout"]["xaxis"]["range"] == x_range
+    assert at.session_state["explore_index"] == 1
     assert at.query_params["epoch"] == "1" and at.query_params["run"] == a
-    assert any(m.value.startswith("After epoch 1: train loss") for m in at.markdown)
+    assert player(at)[0]["start_seq"] == args["start_seq"]  # Python does not move it back
+    assert any("epoch=1" in c.value for c in at.code)  # the share links follow
 
 
 def test_explore_histogram_can_be_rebinned_per_snapshot(runs):
@@ -166,7 +223,7 @@ def test_explore_views_of_a_conv_and_a_linear_layer(runs):
     assert hm["zmin"] == -hm["zmax"]
     theory = [t for t in histograms(at, "conv1.weight")[0]["data"] if t["type"] == "scatter"]
     assert theory and theory[0]["name"] == "theory at init"
-    assert any("theoretical std **0.1111**" in m.value for m in at.markdown)
+    assert "theoretical std <b>0.1111</b>" in player_texts(at)
 
     at.selectbox(key="explore_layer").set_value("fc").run()
     no_exception(at)
@@ -174,8 +231,8 @@ def test_explore_views_of_a_conv_and_a_linear_layer(runs):
     assert "neurons" in shown and "spatial" in shown
     (fc_hist,) = histograms(at, "fc.weight")
     assert bar_counts(fc_hist)[1] == 40960
-    assert any("theoretical std **0.009021**" in m.value for m in at.markdown)
-    at.number_input(key="explore_l_fc.weight_neuron").set_value(3).run()
+    assert "theoretical std <b>0.009021</b>" in player_texts(at)
+    at.number_input(key="explore_fc.weight_neuron").set_value(3).run()
     no_exception(at)
     spatial = [f for f in figures(at) if kind_of(f) == "spatial"][0]
     assert spatial["layout"]["meta"]["neuron"] == 3
@@ -204,7 +261,7 @@ def test_explore_bad_url_values_warn_and_fall_back(runs):
     no_exception(at)
     text = " ".join(w.value for w in at.warning)
     assert "epoch=99" in text and "layer" in text
-    assert at.select_slider(key="explore_index").value == 2
+    assert at.session_state["explore_index"] == 2 and player(at)[0]["start"] == 2
     assert at.selectbox(key="explore_layer").value == "conv1"
     at = explore(runs, run="../../etc")
     no_exception(at)
@@ -218,7 +275,7 @@ def test_explore_switching_runs_keeps_the_layer_without_warnings(runs):
     no_exception(at)
     assert not at.warning
     assert at.selectbox(key="explore_layer").value == "fc"
-    assert at.select_slider(key="explore_index").value == 2  # a new run opens at its end
+    assert player(at)[0]["start"] == 2  # a new run opens at its end
     assert at.query_params["run"] == runs["b"]
     (fig,) = histograms(at, "fc.weight")
     np.testing.assert_array_equal(
@@ -226,7 +283,10 @@ def test_explore_switching_runs_keeps_the_layer_without_warnings(runs):
 
 
 def test_explore_play_advances_the_scrubber(runs):
+    """The server-side Play of the views drawn by Python (the player plays in the browser)."""
     at = explore(runs, run=runs["a"], epoch="2")
+    assert not at.button  # This epoch: the player's own Play
+    at.segmented_control(key="explore_mode").set_value("Tables").run()
     at.button(key="explore_play").click().run()  # at the end: Play restarts from the start
     assert at.session_state["explore_playing"] is True
     assert at.select_slider(key="explore_index").value == 0
@@ -255,9 +315,7 @@ def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
         assert totals[p] == run.params[p]["numel"]  # NaN / Inf counted, never dropped
     meta = [f["layout"]["meta"] for f in figs if f["layout"]["title"]["text"].startswith(bad[0])]
     assert meta[0]["nan"] + meta[0]["posinf"] + meta[0]["neginf"] > 0
-    at.select_slider(key="explore_index").set_value(0).run()  # init, on the exploded run's bins
-    no_exception(at)
-    assert any("Nearly all values" in c.value for c in at.caption)
+    assert "Nearly all values" in player_texts(at, frame=0)  # init, on the exploded run's bins
 
 
 def views_params(run, layer: str) -> list[str]:
@@ -422,46 +480,16 @@ def test_explore_a_run_that_is_still_training(runs):
     try:
         at = explore(runs, run=run_id)
         no_exception(at)
-        assert at.select_slider(key="explore_index").value == 1
+        assert player(at)[0]["start"] == 1
         assert any("new epochs appear" in c.value for c in at.caption)
         (fig,) = histograms(at, "conv1.weight")
         assert bar_counts(fig)[1] == 432
         full = json.loads((src / "run.json").read_text())
         meta.update(snapshots=full["snapshots"], history=full["history"], updated=time.time())
         meta_path.write_text(json.dumps(meta))
-        at.run()  # the next snapshot arrived while the latest was shown: the scrubber follows
+        at.run()  # the next snapshot arrived while the latest was shown: the player follows
         no_exception(at)
-        assert at.select_slider(key="explore_index").value == 2
+        args, payload = player(at)
+        assert args["start"] == 2 and payload["snapshots"] == [0, 1, 2]
     finally:
         shutil.rmtree(runs["root"] / run_id)
-
-
-def test_scrub_in_browser_carries_every_snapshot_on_fixed_axes(runs):
-    """The in-browser scrub figure holds one frame per snapshot with numpy's counts on the
-    run's fixed bins, the filter image of that snapshot, and axes that never change."""
-    at = explore(runs, run=runs["a"], layer="conv1")
-    at.segmented_control(key="explore_mode").set_value("Scrub in browser").run()
-    no_exception(at)
-    (fig,) = [f for f in figures(at) if kind_of(f) == "scrub"]
-    run = runs["store"].load(runs["a"])
-    assert len(fig["frames"]) == run.n_snapshots
-    assert fig["layout"]["meta"]["panels"] == ["hist", "image", "bias"]
-    steps = fig["layout"]["sliders"][0]["steps"]
-    assert [s["args"][0] for s in steps] == [[str(i)] for i in range(run.n_snapshots)]
-    for i, frame in enumerate(fig["frames"]):
-        hist, image, bias = frame["data"]
-        counts = decode(hist["y"])
-        want = expected_counts(runs["store"], [runs["a"]], "conv1.weight", i, runs["a"])
-        np.testing.assert_array_equal(counts, want)
-        w = run.snapshot(i).values("conv1.weight").reshape(run.params["conv1.weight"]["shape"])
-        img = decode(image["z"])
-        np.testing.assert_allclose(img[:3, :3], w[0, 0], rtol=1e-6)  # filter 0, channel 0
-        assert image["zmax"] == -image["zmin"] == pytest.approx(
-            max(np.abs(s.values("conv1.weight")).max() for s in run.snapshots()), rel=1e-6)
-        np.testing.assert_allclose(decode(bias["y"]), run.snapshot(i).values("conv1.bias"),
-                                   rtol=1e-6)
-    lows = [s.stats["params"]["conv1.weight"]["min"] for s in run.snapshots()]
-    highs = [s.stats["params"]["conv1.weight"]["max"] for s in run.snapshots()]
-    edges = stats.run_edges(lows, highs)
-    assert fig["layout"]["xaxis"]["range"] == pytest.approx([edges[0], edges[-1]])
-    assert not any(k == "weight_histogram" for k in kinds(at))  # the other views are off

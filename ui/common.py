@@ -43,6 +43,21 @@ RUN_STATUS_ICONS = {"completed": "✅", "running": "⏳", "diverged": "💥", "c
 # --- shared resources ----------------------------------------------------------------------
 
 
+def use_router() -> None:
+    """Make a page opened by a deep link run under app.py's router.
+
+    Until app.py's ``st.navigation`` has run once in a server, Streamlit treats ``pages/`` as
+    its old folder of pages: a first visit to ``/Explore?...`` runs the page file alone, with a
+    sidebar listing "app" and no icons, and skips app.py's start-up. Clearing that mode and
+    re-running sends the request through the router, which opens the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def runs_root() -> Path:
     """The runs folder: $NNVIZ_RUNS_DIR or ./runs, as an absolute path."""
     return default_root().resolve()

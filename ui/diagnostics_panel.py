@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from nnviz import diagnostics
+from nnviz.captions import CAPTIONS
 from nnviz.errors import NnvizError
 from nnviz.figures import health
 from nnviz.figures.style import PLOT_CONFIG
@@ -108,6 +109,11 @@ def render_panel(run: Run, index: int, key: str = "") -> None:
         render_flag(flag)
 
 
+def timeline_rows(run: Run) -> list[tuple[int, float, dict[str, str]]]:
+    """(snapshot index, epoch, {flag code: severity}) per snapshot, cached."""
+    return _timeline(_run_key(run), run)
+
+
 def render_timeline(run: Run, index: int, key: str = "") -> None:
     """Heat strip of which flags hold at which snapshot; the shown snapshot outlined."""
     try:
@@ -117,8 +123,7 @@ def render_timeline(run: Run, index: int, key: str = "") -> None:
         return
     fig = health.health_timeline(rows, index)
     st.plotly_chart(fig, key=f"{key or 'diag'}_timeline_{run.run_id}", config=PLOT_CONFIG)
-    st.caption("Each row is a diagnostic, each column a snapshot: grey = fine, blue = note, "
-               "orange = warning, red = critical. The outlined column is the snapshot shown.")
+    st.caption(CAPTIONS["timeline"])
 
 
 def render_signal(run: Run, index: int, key: str = "") -> None:

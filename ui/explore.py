@@ -10,7 +10,6 @@ scrubber move to an epoch already seen only sends the figure.
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +20,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from nnviz import urlstate, views
+from nnviz import captions, urlstate, views
+from nnviz import epoch_view as ev
 from nnviz.config import RunConfig
 from nnviz.errors import NnvizError, StorageError
 from nnviz.figures import curves as fc
@@ -37,83 +37,15 @@ PAGES = {"train": "pages/1_Train.py", "explore": "pages/2_Explore.py",
 
 # ----------------------------------------------------------------------------- captions
 
-CAPTIONS = {
-    "histogram": (
-        "Bars: this snapshot's values on bins and a y axis fixed for the whole run, so any "
-        "shift or spread you see while scrubbing is real, not re-binning. Orange: the "
-        "initializer's density at init scaled to counts (pdf × n × bin width). Counts outside "
-        "the bins and NaN / Inf are listed above the plot, never dropped."),
-    "default_init": (
-        "PyTorch's default init, for Conv2d and Linear alike, is kaiming_uniform_(a=√5) = "
-        "U(±1/√fan_in), std = 1/√(3·fan_in); biases U(±1/√fan_in). It is not \"Kaiming for "
-        "conv, Xavier for linear\"."),
-    "filters": (
-        "One tile per filter (row) × input channel (column). Red = positive, blue = negative, "
-        "white = 0, on one colour scale fixed for the whole run (±max |w| over every epoch), so "
-        "colours that fade or sharpen are real changes."),
-    "rgb": (
-        "Each first-layer filter as an RGB image (its kernels on the red, green and blue input "
-        "channels). Global scale: grey = 0 and colours comparable across filters and epochs; "
-        "per filter: each stretched to its own range, which shows its pattern but hides its size."
-        " At init filters are noise; training can turn them into edge and colour detectors."),
-    "neurons": (
-        "The tutorial's view: each tile is one output neuron's incoming weights reshaped to a "
-        "near-square (blank cells are padding, not zeros), on a symmetric colour scale fixed "
-        "for the run."),
-    "spatial": (
-        "This layer reads a flattened channels × height × width map: one output neuron's weights "
-        "folded back into that map, one tile per input channel, show where it looks."),
-    "bars": (
-        "One bar per element (the tutorial's bias chart) on a y axis fixed for the whole run. "
-        "Dotted lines: the initializer's range (PyTorch's default bias is U(±1/√fan_in))."),
-    "delta": (
-        "How far each value moved since init (W_t − W_0), on bins fixed for the run: a spike at 0 "
-        "means the layer barely trained; a wide spread means large updates."),
-    "ridgeline": (
-        "Every snapshot's histogram on the same bins, oldest at the top, the epoch shown "
-        "highlighted (TensorBoard's offset view, without its re-binning)."),
-    "bands": (
-        "Bands hold the values between the 7–93, 16–84 and 31–69 percentiles (±1.5σ, ±1σ, "
-        "±0.5σ for a normal distribution), the palest one min–max; the line is the median."),
-    "drift": (
-        "‖W_t − W_0‖ / ‖W_0‖: 0 at init, then how far each parameter has moved relative to its "
-        "starting size."),
-    "update_ratio": (
-        "Size of one optimizer step relative to the weights, ‖ΔW‖ / ‖W‖ (geometric mean of "
-        "sampled steps). About 1e-3 is healthy (CS231n, Karpathy); far below: learning rate too "
-        "low or a frozen layer; above ~1e-2: too high."),
-    "grad": (
-        "Gradient norm per parameter, averaged over the steps since the previous snapshot. Norms "
-        "shrinking toward the input signal vanishing gradients; sudden spikes, exploding ones."),
-    "activations": (
-        "Activations on a fixed probe batch, in forward order. A std that stays roughly constant "
-        "with depth is healthy; a steady shrink means vanishing, growth exploding (Glorot & "
-        "Bengio 2010, He et al. 2015). Dead = ReLU units never positive on the batch; saturated "
-        "= |tanh| > 0.97 or sigmoid < 0.03 or > 0.97."),
-    "loss": (
-        "Training and validation loss per epoch; the dashed line marks the epoch shown. "
-        "Validation loss rising while training loss falls means overfitting."),
-    "acc": "Training and validation accuracy per epoch; the dashed line marks the epoch shown.",
-}
+CAPTIONS = captions.CAPTIONS
 
 
 # ---------------------------------------------------------------------------- formatting
 
 
-def fmt(x: Any, digits: int = 4) -> str:
-    """A number for people: '—' for missing, 'NaN' / 'Inf' spelled out."""
-    if x is None:
-        return "—"
-    if isinstance(x, bool | str):
-        return str(x)
-    if isinstance(x, int | np.integer):
-        return f"{int(x):,}"
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Inf" if x > 0 else "−Inf"
-    return f"{x:.{digits}g}"
+fmt = ev.fmt
+stats_line = ev.stats_line
+epoch_line = ev.epoch_line
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
@@ -234,9 +166,7 @@ def track(runs: Sequence[Run], param: str) -> views.ParamTrack:
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def _values(run: str, index: int, param: str, _run: Run) -> np.ndarray:
-    info = _run.params[param]
-    v = _run.snapshot(index).values(param)
-    return v.reshape(info["shape"]) if info.get("stored", "all") == "all" else v
+    return ev.stored_values(_run, index, param)
 
 
 def values(run: Run, index: int, param: str) -> np.ndarray:
@@ -403,8 +333,13 @@ def _has_snapshot(run_id: str) -> bool:
 
 
 def watch_run(run: Run, prefix: str) -> None:
-    """While a run trains, re-run the page when a new snapshot or a new status is saved."""
+    """While a run trains, re-run the page when a new snapshot or a new status is saved.
+
+    Always one element, so the charts below keep their place (and the epoch player its
+    frame) when the run finishes.
+    """
     if run.status != "running":
+        st.empty()
         return
     seen = (run.n_snapshots, run.status)
 
@@ -530,28 +465,8 @@ def run_header(run: Run, where: Any = None) -> None:
         area.error(f"This run {status}: {detail}")
     elif detail:
         area.caption(detail)
-
-
-def epoch_line(run: Run, index: int) -> str:
-    """'After epoch 2: train loss … · val loss … · val acc …' for the snapshot shown."""
-    epoch = views.current_epoch(run, index)
-    done = [h for h in run.history if float(h["epoch"]) <= epoch + 1e-9]
-    if not done:
-        return "At init: no training yet; scrub forward to watch the weights move."
-    h = done[-1]
-    parts = [f"train loss **{fmt(h.get('train_loss'))}**", f"val loss **{fmt(h.get('val_loss'))}**"]
-    if h.get("val_acc") is not None:
-        parts.append(f"val accuracy **{float(h['val_acc']):.1%}**")
-    return f"After epoch {h['epoch']}: " + " · ".join(parts)
-
-
-def stats_line(row: dict[str, Any]) -> str:
-    """'mean … · std … (theory …) · min … · max … · zeros … · NaN … · Inf …' in Markdown."""
-    def bad(v: int) -> str:
-        return f":red[**{v:,}**]" if v else "0"
-    return (f"mean **{fmt(row['mean'])}** · std **{fmt(row['std'])}** · theoretical std "
-            f"**{fmt(row['theory_std'])}** · min {fmt(row['min'])} · max {fmt(row['max'])} · "
-            f"exact zeros {fmt(row['zeros'])} · NaN {bad(row['nan'])} · Inf {bad(row['inf'])}")
+    else:
+        area.empty()  # one element either way: what follows keeps its place
 
 
 # ------------------------------------------------------------------------ one parameter
@@ -561,97 +476,63 @@ def _histogram(run: Run, index: int, param: str, tr: views.ParamTrack, key: str,
                rebin: bool = False) -> None:
     """The histogram with the theory curve, on the track's bins and y range (or, with
     ``rebin``, on this snapshot's own range), and its caption."""
-    info = run.params[param]
-    theory = views.theory_of(run, param)
-    label = f"{param} · {views.snapshot_label(run, index)}"
-    if rebin:
-        def build() -> go.Figure:
-            hist = views.snapshot_histogram(run, index, param)
-            return fw.weight_histogram(hist, theory_xy=views.theory_curve(theory, hist.edges,
-                                                                          tr.numel),
-                                       theory_point=views.theory_point(theory),
-                                       title=f"{label} (own bins)")
-        chart(build, key=f"{key}_hist", cache=f"rebin|{tr.runs}|{run.run_id}|{index}|{param}")
-        st.caption("Re-binned on this snapshot's own range (like W&B): good for reading its "
-                   "shape, but bars are not comparable across epochs. Switch back to fixed bins "
-                   "to see movement.")
-        return
-    curve = views.theory_curve(theory, tr.edges, tr.numel)
-    y_top = max(float(tr.count_max), float(curve[1].max()) if curve is not None else 0.0)
-    hist = tr.hist(run.run_id, index)
-    chart(lambda: fw.weight_histogram(hist, y_max=y_top, theory_xy=curve,
-                                      theory_point=views.theory_point(theory), title=label),
-          key=f"{key}_hist", cache=f"hist|{tr.runs}|{run.run_id}|{index}|{param}")
-    row = run.snapshot(index).stats["params"][param]
-    if views.squeezed(tr.edges, row.get("min"), row.get("max")):
-        st.caption(":orange[Nearly all values fall in one or two of the run's bins: another "
-                   "snapshot spreads far wider (an explosion?). Switch *Histogram bins* to "
-                   "*this snapshot* to read this one's shape.]")
-    text = CAPTIONS["histogram"]
-    if run.config.init == "default" and info["module_type"] in ("Conv2d", "Linear"):
-        text += " " + CAPTIONS["default_init"]
-    st.caption(text)
-    for note in tr.notes:
+    at = f"{tr.runs}|{run.run_id}|{index}|{param}"
+    chart(lambda: ev.histogram_figure(run, index, param, tr, rebin=rebin), key=f"{key}_hist",
+          cache=f"{'rebin' if rebin else 'hist'}|{at}")
+    for note in ev.histogram_notes(run, index, param, tr, rebin=rebin):
         st.caption(note)
+    if not rebin:
+        for text in ev.histogram_caption(run, param, tr):
+            st.caption(text)
 
 
 def _main_view(run: Run, index: int, param: str, tr: views.ParamTrack, key: str) -> None:
     """Conv filter tiles, the tutorial's neuron tiles, or bars, by the parameter's shape."""
-    info = run.params[param]
-    which = views.figures_for(run, param)
-    at = f"{tr.runs}|{run.run_id}|{index}|{param}"
-    if "filters" in which:
-        chart(lambda: fw.conv_filter_grid(values(run, index, param), tr.abs_max),
-              key=f"{key}_filters", cache=f"filters|{at}")
-        st.caption(CAPTIONS["filters"])
-    elif "neurons" in which:
-        chart(lambda: fw.neuron_grid(values(run, index, param), tr.abs_max),
-              key=f"{key}_neurons", cache=f"neurons|{at}")
-        st.caption(CAPTIONS["neurons"])
-    elif "bars" in which:
-        theory = views.theory_of(run, param)
-        bounds = None
-        if theory is not None and theory.kind == "uniform" and theory.low is not None:
-            bounds = (theory.low, theory.high)
-        chart(lambda: fw.bias_bars(values(run, index, param), (tr.low, tr.high),
-                                   title=f"{param} per element", name=info["kind"],
-                                   theory_bounds=bounds), key=f"{key}_bars", cache=f"bars|{at}")
-        st.caption(CAPTIONS["bars"])
+    kind = ev.main_kind(run, param)
+    if kind is None:
+        return
+    chart(lambda: ev.main_figure(run, index, param, tr, values(run, index, param)),
+          key=f"{key}_{kind}", cache=f"{kind}|{tr.runs}|{run.run_id}|{index}|{param}")
+    st.caption(CAPTIONS[kind])
 
 
 def _extra_view(run: Run, index: int, param: str, tr: views.ParamTrack, key: str,
                 control_key: str) -> None:
     """RGB filters of a first conv layer, or one neuron's weights on its input map."""
-    which = views.figures_for(run, param)
-    if "rgb" in which:
-        norm = st.segmented_control(
-            "RGB scale", ["global", "per filter"], default="global",
-            key=f"{control_key}_rgbscale",
+    kind = ev.extra_kind(run, param)
+    if kind is None:
+        return
+    rgb_scale, neuron = extra_controls(run, param, control_key)
+    chart(lambda: ev.extra_figure(run, index, param, tr, values(run, index, param),
+                                  rgb_scale=rgb_scale, neuron=neuron), key=f"{key}_{kind}",
+          cache=f"{kind}|{rgb_scale}|{neuron}|{tr.runs}|{run.run_id}|{index}|{param}")
+    st.caption(CAPTIONS[kind])
+
+
+def extra_controls(run: Run, param: str, control_key: str) -> tuple[str, int]:
+    """The RGB scale switch (first conv layer) or the output-neuron picker (a linear layer on
+    a feature map) of the secondary view: (rgb scale, neuron)."""
+    kind = ev.extra_kind(run, param)
+    if kind == "rgb":
+        scale = st.segmented_control(
+            "RGB scale", list(ev.RGB_SCALES), default="global", key=f"{control_key}_rgbscale",
             help="Global: one scale for all filters and epochs; per filter: each stretched to "
                  "its own range.") or "global"
-        how = "global" if norm == "global" else "per_filter"
-        chart(lambda: fw.rgb_filters(values(run, index, param), normalize=how,
-                                     zmax=tr.abs_max), key=f"{key}_rgb",
-              cache=f"rgb|{how}|{tr.runs}|{run.run_id}|{index}|{param}")
-        st.caption(CAPTIONS["rgb"])
-    elif "spatial" in which:
+        return scale, 0
+    if kind == "spatial":
         n_out = int(run.params[param]["shape"][0])
         neuron = st.number_input("Output neuron", 0, n_out - 1, 0, step=1,
-                                 key=f"{control_key}_neuron")
-        chart(lambda: fw.spatial_grid(values(run, index, param)[int(neuron)],
-                                      views.feature_shape(run, param), tr.abs_max,
-                                      neuron=int(neuron)), key=f"{key}_spatial",
-              cache=f"spatial|{int(neuron)}|{tr.runs}|{run.run_id}|{index}|{param}")
-        st.caption(CAPTIONS["spatial"])
+                                 key=f"{control_key}_neuron",
+                                 help="Which output neuron's weights to fold back onto the "
+                                      "input feature map.")
+        return "global", int(neuron)
+    return "global", 0
 
 
 def _delta(run: Run, index: int, param: str, tr: views.ParamTrack, key: str) -> None:
-    chart(lambda: fw.delta_histogram(tr.delta_hist(run.run_id, index),
-                                     y_max=tr.delta_count_max if index else None,
-                                     title=f"{param}: W_t − W_0"), key=f"{key}_delta",
+    chart(lambda: ev.delta_figure(run, index, param, tr), key=f"{key}_delta",
           cache=f"delta|{tr.runs}|{run.run_id}|{index}|{param}")
-    st.caption(CAPTIONS["delta"] if index else "At init W_t − W_0 = 0 for every value; scrub "
-               "forward to see how far training moves them.")
+    st.caption(ev.delta_caption(index))
 
 
 def param_title(run: Run, param: str, theory: bool = True) -> None:
@@ -889,25 +770,63 @@ def render_diagnostics(run: Run, index: int, key: str, signal: bool = True) -> N
             f"{n} {fmt(s, 3)}" for n, s in zip(acts["layer"], acts["std"], strict=True)))
 
 
-# ------------------------------------------------------------------- in-browser scrubbing
+# ---------------------------------------------------------------------------- epoch player
 
 
-def render_scrub(run: Run, index: int, layer: str, key: str) -> None:
-    """The layer at every snapshot in one figure whose slider runs in the browser."""
-    params = views.layer_params(run).get(layer, [])
-    tracks = {p: track([run], p) for p in params}
+@st.cache_resource(max_entries=16, show_spinner="Preparing every snapshot for the player…")
+def _player_payload(cache: str, _build: Callable[[], str]) -> str:
+    # Shared read-only by every session: a class scrubbing one run builds it once.
+    return _build()
 
-    def build() -> go.Figure | None:
-        inputs = views.scrub_inputs(run, layer, index, tracks)
-        return fw.scrub_figure(**inputs) if inputs else None
 
-    figure = _figure(f"scrub|{views.run_key(run)}|{layer}|{index}", build)
-    if figure is None:
-        st.info(f"{layer} has no weight matrix or filters to scrub; pick another layer.")
-        return
-    st.plotly_chart(figure, width="stretch", config=PLOT_CONFIG, key=key)
-    st.caption("Drag the slider under the chart (or press ▶ Play): every panel follows at once, "
-               "in your browser, with no trip to the server. Bins, the y axis, the colour "
-               "scale (±max |w| over the whole run) and the bias axis stay fixed, so what moves "
-               "is the weights. Orange: the initializer's theoretical density at init. For the "
-               "diagnostics and every other view, use *This epoch*.")
+def _timeline_rows(run: Run) -> list[tuple[int, float, dict[str, str]]] | None:
+    rows = peer("ui.diagnostics_panel", "timeline_rows")
+    if rows is None:
+        return None
+    try:
+        return rows(run)
+    except Exception:  # the panel below says what failed; the charts still play
+        return None
+
+
+def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
+                  more: bool = False, rgb_scale: str = "global", neuron: int = 0) -> int:
+    """The "This epoch" view as the epoch player (every chart redrawn in the browser as its
+    slider moves); returns the snapshot index it shows, which is also kept in
+    ``session_state[prefix + "_index"]``."""
+    from ui import player
+
+    n = run.n_snapshots
+    index_key, at_key = f"{prefix}_index", f"{prefix}_pl_at"
+    index = scrubber_state(prefix, n)
+    cache = f"player|{views.run_key(run)}|{run.status}|{layer}|{rebin}|{more}|{rgb_scale}|{neuron}"
+    ss = st.session_state
+    # Python moves the player only when something else changed the snapshot (a link, another
+    # view's scrubber, a new epoch while watching the latest) or the charts are new.
+    if ss.get(at_key) != index or ss.get(f"{prefix}_pl_key") != cache:
+        ss[f"{prefix}_pl_seq"] = ss.get(f"{prefix}_pl_seq", 0) + 1
+        ss[f"{prefix}_pl_start"] = index
+        ss[at_key] = index
+        ss[f"{prefix}_pl_key"] = cache
+
+    def build() -> str:
+        params = views.layer_params(run).get(layer, [])
+        tracks = {p: track([run], p) for p in params}
+        return player.encode(ev.player_payload(
+            run, layer, tracks, values=lambda i, p: values(run, i, p), rebin=rebin, more=more,
+            rgb_scale=rgb_scale, neuron=neuron, timeline=_timeline_rows(run)))
+
+    try:
+        payload = _player_payload(cache, build)
+    except (NnvizError, OSError, ValueError) as exc:
+        show_error(exc)
+        return index
+    value = player.epoch_player(payload, cache, start=ss[f"{prefix}_pl_start"],
+                                start_seq=ss[f"{prefix}_pl_seq"], key=f"{prefix}_player")
+    if isinstance(value, dict) and value != ss.get(f"{prefix}_pl_seen") \
+            and value.get("key") == cache and isinstance(value.get("index"), int):
+        ss[f"{prefix}_pl_seen"] = value
+        index = min(max(int(value["index"]), 0), n - 1)
+        ss[index_key] = index
+        ss[at_key] = index
+    return index

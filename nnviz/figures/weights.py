@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from nnviz.figures.style import (
     DIVERGING,
@@ -431,91 +430,4 @@ def percentile_bands(epochs: Sequence[float], pct: np.ndarray, current_epoch: fl
                  meta={"kind": "percentile_bands"})
     fig.update_layout(margin={"b": 100}, legend={"orientation": "h", "x": 0, "xanchor": "left",
                                                  "y": -0.22, "yanchor": "top"})
-    return fig
-
-
-SCRUB_MAX_FRAMES = 41  # snapshots carried by one in-browser scrub figure (payload stays small)
-
-
-def scrub_frames(n: int, most: int = SCRUB_MAX_FRAMES) -> list[int]:
-    """Snapshot indices for the scrub figure: all of them, or evenly spaced with both ends."""
-    if n <= most:
-        return list(range(n))
-    return sorted({round(k * (n - 1) / (most - 1)) for k in range(most)})
-
-
-def scrub_figure(labels: Sequence[str], current: int, *, edges: np.ndarray,
-                 counts: Sequence[np.ndarray], y_max: float,
-                 theory_xy: tuple[np.ndarray, np.ndarray] | None = None,
-                 images: Sequence[np.ndarray] | None = None, zmax: float = 1.0,
-                 image_title: str = "", bias: Sequence[np.ndarray] | None = None,
-                 bias_range: tuple[float, float] | None = None, title: str = "") -> go.Figure:
-    """One layer at every snapshot in one figure, scrubbed in the browser.
-
-    Panels: the weight histogram on the run's fixed bins (theory curve fixed), the filter or
-    neuron image on one symmetric colour scale, and the bias bars on a fixed axis. Each
-    snapshot is an animation frame; plotly's own slider and play button switch frames without
-    a round trip to the server, so every panel follows the slider at once.
-    """
-    panels = ["hist"] + (["image"] if images else []) + (["bias"] if bias else [])
-    names = {"hist": "weights", "image": image_title or "weights as tiles",
-             "bias": "bias per element"}
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[names[p] for p in panels],
-                        column_widths=[1.0] * len(panels), horizontal_spacing=0.08)
-    centers = (edges[:-1] + edges[1:]) / 2
-    widths = np.diff(edges)
-
-    def dynamic(i: int) -> list[go.BaseTraceType]:
-        traces: list[go.BaseTraceType] = [go.Bar(
-            x=centers, y=counts[i], width=widths, marker_color=WEIGHT_COLOR, name="weights",
-            hovertemplate="%{x:.4g}: %{y}<extra></extra>", showlegend=False)]
-        if images:
-            traces.append(go.Heatmap(z=images[i], zmin=-zmax, zmax=zmax, colorscale=DIVERGING,
-                                     hoverongaps=False, hovertemplate="%{z:.4g}<extra></extra>",
-                                     colorbar={"title": {"text": "weight"}, "thickness": 12,
-                                               "x": 1.0}))
-        if bias:
-            traces.append(go.Bar(y=bias[i], marker_color=WEIGHT_COLOR, showlegend=False,
-                                 hovertemplate="bias %{x}: %{y:.4g}<extra></extra>"))
-        return traces
-
-    first = dynamic(current)
-    for col, trace in enumerate(first, start=1):
-        fig.add_trace(trace, row=1, col=col)
-    if theory_xy is not None:
-        fig.add_trace(go.Scatter(x=theory_xy[0], y=theory_xy[1], mode="lines",
-                                 line={"color": THEORY_COLOR, "width": 2},
-                                 name="theory at init", hoverinfo="skip"), row=1, col=1)
-    dyn = list(range(len(first)))
-    fig.frames = [go.Frame(data=dynamic(i), traces=dyn, name=str(i)) for i in range(len(labels))]
-    step_args = {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
-                 "transition": {"duration": 0}}
-    fig.update_layout(
-        sliders=[{"active": current, "currentvalue": {"prefix": "Snapshot: "},
-                  "pad": {"t": 40}, "steps": [
-                      {"label": lab, "method": "animate", "args": [[str(i)], step_args]}
-                      for i, lab in enumerate(labels)]}],
-        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.32,
-                      "xanchor": "left", "showactive": False, "buttons": [
-                          {"label": "▶ Play", "method": "animate", "args": [None, {
-                              **step_args, "frame": {"duration": 700, "redraw": True},
-                              "fromcurrent": True}]},
-                          {"label": "⏸ Pause", "method": "animate",
-                           "args": [[None], {**step_args, "mode": "immediate"}]}]}],
-    )
-    fig.update_xaxes(range=[float(edges[0]), float(edges[-1])], title_text="value", row=1, col=1)
-    fig.update_yaxes(range=[0, float(y_max) * 1.05 or 1.0], title_text="count", row=1, col=1)
-    if images:
-        col = panels.index("image") + 1
-        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=col)
-        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False,
-                         autorange="reversed", row=1, col=col)
-    if bias and bias_range is not None:
-        lo, hi = bias_range
-        pad = 0.05 * (hi - lo) if hi > lo else 1.0
-        fig.update_yaxes(range=[lo - pad, hi + pad], title_text="bias",
-                         row=1, col=panels.index("bias") + 1)
-    apply_layout(fig, title=title, height=520,
-                 meta={"kind": "scrub", "frames": len(labels), "panels": panels})
-    fig.update_layout(margin={"l": 60, "r": 40, "t": 80, "b": 140})
     return fig

@@ -110,3 +110,41 @@ def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
         """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
                  .every(c => c.querySelector('.main-svg'))""",
         timeout=timeout_ms)
+
+
+PLAYER_IFRAME = 'iframe[title*="epoch_player"]'
+
+
+def player(page, timeout_ms: int = 60_000):
+    """The epoch player's frame (Explore's "This epoch" view), once its charts are drawn."""
+    page.wait_for_selector(PLAYER_IFRAME, timeout=timeout_ms)
+    deadline = time.time() + timeout_ms / 1000
+    while time.time() < deadline:
+        frame = next((f for f in page.frames if "epoch_player" in f.url), None)
+        if frame is not None:
+            frame.wait_for_function("() => window.nnvizPlayer && window.nnvizPlayer.frame >= 0",
+                                    timeout=timeout_ms, polling="raf")
+            return frame
+        time.sleep(0.1)
+    raise TimeoutError("the epoch player did not appear")
+
+
+def wait_for_frame(frame, want: int, timeout_ms: int = 10_000) -> None:
+    """Until the player has drawn frame ``want`` (every chart, then one paint)."""
+    frame.wait_for_function("(k) => window.nnvizPlayer.frame === k", arg=want,
+                            timeout=timeout_ms, polling="raf")
+
+
+def chart_data(frame, chart: int, key: str) -> list:
+    """``_fullData[0][key]`` of the player's ``chart``-th plotly chart as drawn (typed arrays
+    decoded), as a flat list."""
+    return frame.evaluate(
+        """([i, key]) => { const v = document.querySelectorAll(".chart")[i]._fullData[0][key];
+                           return Array.from(v, r => (r && r.length !== undefined)
+                                                       ? Array.from(r) : r).flat(); }""",
+        [chart, key])
+
+
+def chart_titles(frame) -> list[str]:
+    """The titles of the player's charts, as drawn."""
+    return frame.eval_on_selector_all(".chart .gtitle", "els => els.map(e => e.textContent)")

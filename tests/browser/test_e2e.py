@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
-from tests.browser.harness import wait_for_app_idle
+from nnviz import views
+from nnviz.storage import RunStore
+from tests.browser.harness import (
+    chart_data,
+    chart_titles,
+    player,
+    run_app,
+    wait_for_app_idle,
+    wait_for_frame,
+)
 
 TRAIN_TIMEOUT_MS = 240_000
 
@@ -21,9 +31,10 @@ def no_exception(page) -> None:
     assert "Traceback" not in page.inner_text("body")
 
 
-def chart_titles(page) -> list[str]:
-    return page.eval_on_selector_all('[data-testid="stPlotlyChart"] .gtitle',
-                                     "els => els.map(e => e.textContent)")
+def expected_counts(app, run_id: str, param: str, index: int) -> list[int]:
+    """numpy's counts of a stored snapshot on the run's fixed bins (the reference)."""
+    run = RunStore(app.runs_dir).load(run_id)
+    return [int(c) for c in views.param_track([run], param).hist(run_id, index).counts]
 
 
 def test_lesson_trains_then_explore_scrubs_epochs(app, page, shots):
@@ -37,35 +48,38 @@ def test_lesson_trains_then_explore_scrubs_epochs(app, page, shots):
     wait_for_app_idle(page)
     no_exception(page)
     assert "run=" in page.url  # the URL carries the view: a copied link opens the same run
+    run_id = re.search(r"run=([^&]+)", page.url).group(1)
+    frame = player(page)
+    wait_for_frame(frame, 3)
     page.screenshot(path=str(shots / "e2e-explore-epoch3.png"), full_page=True)
-    assert any("conv1.weight · epoch 3" in t for t in chart_titles(page))
+    assert "conv1.weight · epoch 3" in chart_titles(frame)
+    assert chart_data(frame, 1, "y") == expected_counts(app, run_id, "conv1.weight", 3)
 
-    slider = page.get_by_role("slider").first
+    slider = frame.locator("#slider")
     slider.focus()
-    slider.press("ArrowLeft")
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')]
-                 .some(t => t.textContent.includes('conv1.weight · epoch 2'))""",
-        timeout=60_000)
-    wait_for_app_idle(page)
-    assert "epoch=2" in page.url
+    slider.press("ArrowLeft")  # redrawn in the browser ...
+    wait_for_frame(frame, 2)
+    assert "conv1.weight · epoch 2" in chart_titles(frame)
+    assert chart_data(frame, 1, "y") == expected_counts(app, run_id, "conv1.weight", 2)
+    # ... and reported to the server, which puts the epoch in the URL
+    page.wait_for_function("() => location.search.includes('epoch=2')", timeout=30_000)
     slider.press("Home")
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')]
-                 .some(t => /conv1.weight · (init|epoch 0)/.test(t.textContent))""",
-        timeout=60_000)
+    wait_for_frame(frame, 0)
+    assert any(re.search(r"conv1.weight · (init|epoch 0)", t) for t in chart_titles(frame))
+    page.wait_for_function("() => location.search.includes('epoch=0')", timeout=30_000)
     wait_for_app_idle(page)
     no_exception(page)
     page.screenshot(path=str(shots / "e2e-explore-init.png"), full_page=True)
 
     # a copied link opens the same view in a fresh browser context
-    link = page.url
+    link = page.evaluate("location.href")
     other = page.context.browser.new_context(viewport={"width": 390, "height": 844})
     phone = other.new_page()
     phone.goto(link)
     wait_for_app_idle(phone)
     no_exception(phone)
-    assert any(re.search(r"conv1.weight · (init|epoch 0)", t) for t in chart_titles(phone))
+    wait_for_frame(player(phone), 0)
+    assert any(re.search(r"conv1.weight · (init|epoch 0)", t) for t in chart_titles(player(phone)))
     phone.screenshot(path=str(shots / "e2e-explore-phone.png"))
     other.close()
 
@@ -115,29 +129,45 @@ def test_bad_url_values_get_a_message_not_a_traceback(app, page):
     assert re.search(r"resnet|lr|not a valid|ignored|instead", text)
 
 
-def test_scrub_in_browser_switches_every_panel_without_the_server(app, page, shots):
+def test_player_redraws_every_chart_and_plays(app, page, shots):
+    """The player's buttons redraw every chart with that snapshot's stored numbers (histogram
+    counts, filter tiles, biases), and Play runs to the last snapshot."""
     page.goto(f"{app.url}/Explore?preset=tutorial_cnn&layer=conv1")
     page.get_by_text(re.compile(r"completed \(3/3 epochs\)")).wait_for(timeout=TRAIN_TIMEOUT_MS)
-    page.get_by_text("Scrub in browser", exact=True).click()
-    gd = "[...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders)"
-    page.wait_for_function(f"() => !!({gd})", timeout=60_000)
     wait_for_app_idle(page)
+    run_id = re.search(r"run=([^&]+)", page.evaluate("location.href")).group(1)
+    run = RunStore(app.runs_dir).load(run_id)
+    frame = player(page)
+    wait_for_frame(frame, 3)
+    for k in (2, 1, 0):
+        frame.get_by_role("button", name="Previous snapshot").click()
+        wait_for_frame(frame, k)
     no_exception(page)
-    assert page.evaluate(f"() => ({gd}).layout.sliders[0].active") == 3
-    labels = page.locator(".slider-group .slider-label")  # [current value, init, 1, 2, 3]
-    rail = page.locator(".slider-group .slider-rail-touch-rect").bounding_box()
-    box = labels.nth(1).bounding_box()  # init
-    page.mouse.click(box["x"] + box["width"] / 2, rail["y"] + rail["height"] / 2)
-    page.wait_for_function(f"""() => {{
-        const g = ({gd});
-        const want = Array.from(g._transitionData._frameHash['0'].data[0].y);
-        return g.layout.sliders[0].active === 0
-          && JSON.stringify(Array.from(g.data[0].y)) === JSON.stringify(want); }}""",
-                           timeout=10_000)
-    # every panel now shows the init snapshot: histogram, filter tiles and biases
-    frame0 = page.evaluate(f"""() => {{ const g = ({gd});
-        const f = g._transitionData._frameHash['0'].data;
-        return f.map((t, i) => JSON.stringify(Array.from(g.data[i].z || g.data[i].y).flat())
-                               === JSON.stringify(Array.from(t.z || t.y).flat())); }}""")
-    assert frame0 == [True, True, True]
-    page.screenshot(path=str(shots / "e2e-explore-scrub.png"))
+    w = run.snapshot(0).values("conv1.weight").reshape(run.params["conv1.weight"]["shape"])
+    # charts: 0 timeline, 1 weight histogram, 2 filter tiles, 3 bias histogram, 4 bias bars
+    assert chart_data(frame, 1, "y") == expected_counts(app, run_id, "conv1.weight", 0)
+    tiles = np.asarray(chart_data(frame, 2, "z"), dtype=np.float64)
+    assert np.isin(w.astype(np.float32).ravel(), tiles).all()  # every weight is a tile cell
+    np.testing.assert_allclose(chart_data(frame, 4, "y"), run.snapshot(0).values("conv1.bias"),
+                               rtol=1e-6)
+    frame.get_by_role("button", name=re.compile("Play")).click()
+    wait_for_frame(frame, 3, timeout_ms=15_000)
+    frame.get_by_role("button", name=re.compile("Play")).wait_for(timeout=5_000)  # stopped
+    assert chart_data(frame, 1, "y") == expected_counts(app, run_id, "conv1.weight", 3)
+    page.screenshot(path=str(shots / "e2e-explore-played.png"), full_page=True)
+
+
+def test_a_deep_link_on_a_fresh_server_runs_through_the_router(tmp_path, browser):
+    """The first visit to a fresh server being a shared link (not the home page) still gets
+    the app's own sidebar (icons, no "app" entry) and the page it names."""
+    with run_app(tmp_path / "runs", tmp_path / "streamlit.log") as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(f"{server.url}/Runs")
+        wait_for_app_idle(page)
+        no_exception(page)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "🗂️" in nav and "Tuning guide" in nav
+        assert not re.search(r"^\s*app\s*$", nav, flags=re.M)
+        page.get_by_role("heading", name=re.compile("Runs")).first.wait_for(timeout=10_000)
+        context.close()

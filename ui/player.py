@@ -1,0 +1,47 @@
+"""The epoch player component: Explore's "This epoch" charts scrubbed in the browser.
+
+Streamlit redraws a changed ``st.plotly_chart`` from scratch after a server round trip, which
+costs about half a second for a page of charts. The player instead receives every snapshot of
+the view once (``nnviz.epoch_view.player_payload``) and redraws its charts with
+``Plotly.react`` in the browser as the slider moves. The snapshot shown comes back as the
+component's value when a drag ends or playback stops.
+
+The frontend is ``ui/player/`` (plain HTML, CSS and JS: no build step). plotly.js is served from
+the installed plotly package, so it always matches the figures' JSON and needs no download.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import plotly
+import streamlit.components.v1 as components
+
+from nnviz.figures.style import PLOT_CONFIG
+
+_HERE = Path(__file__).resolve().parent
+_FRONTEND = components.declare_component("epoch_player", path=str(_HERE / "player"))
+# plotly.min.js from the installed plotly package, served by Streamlit next to the player.
+_PLOTLY = components.declare_component(
+    "plotly_js", path=str(Path(plotly.__file__).resolve().parent / "package_data"))
+PLOTLY_SRC = f"../{_PLOTLY.name}/plotly.min.js"
+
+
+def encode(payload: dict[str, Any]) -> str:
+    """The payload as one JSON string (sent as is on every rerun; no re-serialising)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int,
+                 key: str) -> dict[str, Any] | None:
+    """Draw the player; returns its last report {"index", "seq", "key"} or None.
+
+    ``payload_key`` names the payload (a new one rebuilds the charts); ``start`` is the
+    snapshot to show when the payload is new or when ``start_seq`` changes (Python moving the
+    player: a link, another view's scrubber). Otherwise the browser keeps its own position.
+    """
+    return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
+                     start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
+                     key=key, default=None)
