@@ -124,11 +124,15 @@ def _job_row(j: JobInfo) -> dict[str, object]:
 
 
 polling = bool(job and job.active) or any(j.active for j in manager.jobs())
+# Until the user's run has its first snapshot (the moment it can be explored), look twice a
+# second; then once a second is enough for the progress bar.
+waiting = bool(job and job.active and state.train_ready_run != job.run_id) or \
+    bool(job and job.active and not job.run_id)
 
 
-@st.fragment(run_every=1.0 if polling else None)
+@st.fragment(run_every=(0.5 if waiting else 1.0) if polling else None)
 def progress_panel() -> None:
-    """The job's progress and the server's queue, refreshed every second while work is left."""
+    """The job's progress and the server's queue, refreshed while work is left."""
     mine = current_job()
     job_status(mine)
     if mine is not None and mine.run_id:
@@ -151,6 +155,8 @@ def progress_panel() -> None:
     still_active = bool(mine and mine.active) or any(j.active for j in jobs)
     if polling and not still_active:
         st.rerun()  # stop polling and refresh the buttons
+    elif waiting and state.train_ready_run == (mine.run_id if mine else None):
+        st.rerun()  # the run can be explored: poll at the slower pace
 
 
 progress_panel()

@@ -49,13 +49,17 @@ def use_router() -> None:
     Until app.py's ``st.navigation`` has run once in a server, Streamlit treats ``pages/`` as
     its old folder of pages: a first visit to ``/Explore?...`` runs the page file alone, with a
     sidebar listing "app" and no icons, and skips app.py's start-up. Clearing that mode and
-    re-running sends the request through the router, which opens the same page.
+    re-running sends the request through the router, which opens the same page. (AppTest
+    turns that mode back on before every run; a session's later runs are not repeated.)
     """
     from streamlit.runtime.pages_manager import PagesManager
 
+    first_run = "_nnviz_routed" not in st.session_state
+    st.session_state["_nnviz_routed"] = True
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if first_run:  # a page load, never a click: nothing is lost by running it again
+            st.rerun()
 
 
 def runs_root() -> Path:
