@@ -20,12 +20,13 @@ sys.path.insert(0, str(ROOT))
 from tests.browser.harness import (  # noqa: E402
     chromium_path,
     launch_browser,
+    player,
     run_app,
     wait_for_app_idle,
 )
 
-PAGES = {"Home": "", "Train": "Train", "Explore": "Explore", "Compare": "Compare",
-         "Runs": "Runs", "Tuning_guide": "Tuning_guide"}
+PAGES = {"Home": "", "Train": "Train", "Explore": "Explore", "Explore-fc": "Explore?layer=fc",
+         "Compare": "Compare", "Runs": "Runs", "Tuning_guide": "Tuning_guide"}
 
 
 def main() -> None:
@@ -49,9 +50,12 @@ def main() -> None:
             context = browser.new_context(viewport={"width": width, "height": height})
             page = context.new_page()
             for name in args.pages.split(","):
-                url = f"{app.url}/{PAGES[name]}" + (f"?{args.query}" if args.query else "")
+                sep = "&" if "?" in PAGES[name] else "?"
+                url = f"{app.url}/{PAGES[name]}" + (f"{sep}{args.query}" if args.query else "")
                 page.goto(url)
                 wait_for_app_idle(page)
+                if name.startswith("Explore"):
+                    player(page)  # the epoch player's charts are drawn
                 page.wait_for_timeout(1000)
                 path = out / f"{name}-{tag}.png"
                 page.screenshot(path=str(path), full_page=True)
