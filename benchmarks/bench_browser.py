@@ -121,6 +121,7 @@ def main() -> None:
             page.get_by_text(re.compile("Open in Explore")).first.wait_for(timeout=120_000)
             trains.append(time.perf_counter() - t0)
 
+        wait_idle(runs)
         for name, query in (("conv1", "layer=conv1"), ("conv1 + More views", "layer=conv1"),
                             ("fc", "layer=fc")):
             page.goto(f"{app.url}/Explore?run={run_id}&{query}")
@@ -128,7 +129,9 @@ def main() -> None:
             if "More" in name:
                 page.get_by_text("More views", exact=True).click()
                 wait_for_app_idle(page)
-                time.sleep(1.0)
+                player(page).wait_for_function(  # the charts rebuilt with the extra views
+                    "() => (window.nnvizPlayer.key || '').includes('|False|True|')",
+                    timeout=60_000)
             results.append((name, *scrub(page, args.moves)))
         browser.close()
 

@@ -34,6 +34,7 @@ than the machine's cores however many people press Train.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import multiprocessing as mp
@@ -118,7 +119,18 @@ def _init_worker(events: Any, threads: int) -> None:
         pass
     import nnviz.training  # noqa: F401  (pre-import: the first job starts without delay)
 
-    # The first optimizer a process builds imports torch._dynamo (about 2 s): do it now.
+    # The first optimizer step of a process imports torch._dynamo (about 2 s). Do it beside
+    # the first job rather than before it: that job's first snapshot (at init, before any step)
+    # comes sooner, and later jobs find it done. Joined at exit, so a worker never stops
+    # with the import half done.
+    warm = threading.Thread(target=_warm_optimizers, name="nnviz-optim-warm", daemon=True)
+    warm.start()
+    atexit.register(warm.join)
+
+
+def _warm_optimizers() -> None:
+    import torch
+
     weight = torch.nn.Parameter(torch.zeros(2))
     for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight]),
                       torch.optim.AdamW([weight])):

@@ -140,6 +140,7 @@ async function draw(k) {
       state.drawn = f;
       await new Promise((r) => requestAnimationFrame(() => r()));
       window.nnvizPlayer.frame = f;
+      window.nnvizPlayer.key = state.key;
       window.nnvizPlayer.drawnAt = performance.now();
       window.nnvizPlayer.draws += 1;
       document.body.dataset.frame = String(f);
