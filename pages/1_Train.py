@@ -124,13 +124,13 @@ def _job_row(j: JobInfo) -> dict[str, object]:
 
 
 polling = bool(job and job.active) or any(j.active for j in manager.jobs())
-# Until the user's run has its first snapshot (the moment it can be explored), look twice a
-# second; then once a second is enough for the progress bar.
+# Until the user's run has its first snapshot (the moment it can be explored), look four
+# times a second (a cheap check of one file); then once a second is enough for the progress.
 waiting = bool(job and job.active and state.train_ready_run != job.run_id) or \
     bool(job and job.active and not job.run_id)
 
 
-@st.fragment(run_every=(0.5 if waiting else 1.0) if polling else None)
+@st.fragment(run_every=(0.25 if waiting else 1.0) if polling else None)
 def progress_panel() -> None:
     """The job's progress and the server's queue, refreshed while work is left."""
     mine = current_job()
