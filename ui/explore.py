@@ -45,7 +45,6 @@ CAPTIONS = captions.CAPTIONS
 
 fmt = ev.fmt
 stats_line = ev.stats_line
-epoch_line = ev.epoch_line
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
