@@ -548,29 +548,6 @@ def theory_caption(run: Run, param: str) -> None:
         st.caption(f"Init theory: {theory.formula}")
 
 
-def render_param(run: Run, index: int, param: str, tr: views.ParamTrack, key: str,
-                 rebin: bool = False, more: bool = False) -> None:
-    """The views of one parameter at one snapshot, on the track's fixed axes (two columns).
-
-    ``more`` adds the secondary views (RGB / per-channel maps and W_t − W_0); they are off by
-    default because every chart on the page is redrawn at each scrubber move.
-    """
-    param_title(run, param)
-    st.markdown(stats_line(views.stats_row(run, index, param)))
-    left, right = st.columns(2)
-    with left:
-        _histogram(run, index, param, tr, key, rebin=rebin)
-    with right:
-        _main_view(run, index, param, tr, key)
-    if not more:
-        return
-    left, right = st.columns(2)
-    with left:
-        _extra_view(run, index, param, tr, key, control_key=key)
-    with right:
-        _delta(run, index, param, tr, key)
-
-
 def render_param_column(run: Run, index: int, param: str, tr: views.ParamTrack, key: str,
                         control_key: str) -> None:
     """The views of one parameter stacked in one column (one side of Compare)."""
@@ -597,22 +574,13 @@ def bins_control(key: str) -> bool:
 
 MORE_VIEWS_HELP = ("Adds the RGB view of first-layer filters (or one neuron's weights on its "
                    "input feature map) and the histogram of W_t − W_0 (how far each weight "
-                   "moved since init). Fewer charts keep scrubbing fast.")
+                   "moved since init). Off by default: fewer charts keep the page light.")
 
 
 def more_views_control(key: str) -> bool:
     """The toggle for the secondary per-parameter views."""
     return st.toggle("More views", value=False,
                      key=key, help=MORE_VIEWS_HELP)
-
-
-def render_layer(run: Run, index: int, layer: str, key: str,
-                 runs_for_axes: Sequence[Run] | None = None, rebin: bool = False,
-                 more: bool = False) -> None:
-    """Every parameter of a layer (weight first) at one snapshot."""
-    for param in views.layer_params(run).get(layer, []):
-        tr = track(runs_for_axes or [run], param)
-        render_param(run, index, param, tr, key=f"{key}_{param}", rebin=rebin, more=more)
 
 
 # ----------------------------------------------------------------------- all-epoch views
