@@ -2,6 +2,6 @@
 
 import sys
 
-from nnviz.cli import main
+from nnviz.cli.main import main
 
 sys.exit(main())

@@ -9,10 +9,8 @@ import streamlit as st
 import torch
 
 from nnviz.config import RunConfig
+from nnviz.engine.training import available_devices, device_label
 from nnviz.errors import NnvizError
-from nnviz.jobs import JobInfo
-from nnviz.training import available_devices, device_label
-from nnviz.urlstate import config_to_query, has_config, query_to_config
 from ui.common import (
     EXPLORE_PAGE,
     JOB_KEY,
@@ -28,6 +26,8 @@ from ui.common import (
     show_error,
     use_router,
 )
+from ui.services.jobs import JobInfo
+from ui.services.urlstate import config_to_query, has_config, query_to_config
 
 use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz · Train", layout="wide")

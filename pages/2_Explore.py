@@ -11,9 +11,9 @@ if str(ROOT) not in sys.path:  # a page run on its own (tests, `streamlit run pa
 
 import streamlit as st  # noqa: E402
 
-from nnviz import epoch_view as ev  # noqa: E402
-from nnviz import views  # noqa: E402
+from nnviz.analysis import views  # noqa: E402
 from nnviz.errors import NnvizError, StorageError  # noqa: E402
+from nnviz.figures import epoch_view as ev  # noqa: E402
 from ui import explore as ux  # noqa: E402
 from ui.common import use_router  # noqa: E402
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from nnviz.errors import NnvizError
-from nnviz.storage import MAX_IMPORT_BYTES
+from nnviz.store.runs import MAX_IMPORT_BYTES
 from ui.common import explore_link, run_picker, run_store, show_error, use_router
 
 use_router()  # a deep link on a fresh server: run through app.py

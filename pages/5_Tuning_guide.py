@@ -22,14 +22,13 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from streamlit.errors import StreamlitPageNotFoundError  # noqa: E402
 
-from nnviz import tuning  # noqa: E402
+from nnviz.analysis import tuning  # noqa: E402
 from nnviz.config import RunConfig  # noqa: E402
+from nnviz.engine.lrfind import lr_find  # noqa: E402
 from nnviz.errors import NnvizError  # noqa: E402
 from nnviz.figures import tuning as ft  # noqa: E402
 from nnviz.figures.style import PLOT_CONFIG  # noqa: E402
-from nnviz.lrfind import lr_find  # noqa: E402
-from nnviz.storage import RunStore  # noqa: E402
-from nnviz.urlstate import config_to_query, view_to_query  # noqa: E402
+from nnviz.store.runs import RunStore  # noqa: E402
 from ui.common import (  # noqa: E402
     GROUPS,
     job_manager,
@@ -37,6 +36,7 @@ from ui.common import (  # noqa: E402
     show_error,
     use_router,  # noqa: E402
 )
+from ui.services.urlstate import config_to_query, view_to_query  # noqa: E402
 
 P = "tune"  # session-state key prefix of this page
 EXPLORE_PAGE = "pages/2_Explore.py"

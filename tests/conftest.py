@@ -21,7 +21,7 @@ def runs_dir(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def store(runs_dir):
-    from nnviz.storage import RunStore
+    from nnviz.store.runs import RunStore
 
     return RunStore(runs_dir)
 

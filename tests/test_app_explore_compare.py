@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nnviz import stats
+from nnviz.analysis import stats
 from nnviz.config import RunConfig
-from nnviz.epoch_view import frame_of
+from nnviz.engine.training import train
+from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
-from nnviz.storage import RunStore
-from nnviz.training import train
+from nnviz.store.runs import RunStore
 
 EXPLORE = "../pages/2_Explore.py"
 COMPARE = "../pages/3_Compare.py"
@@ -319,7 +319,7 @@ def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
 
 
 def views_params(run, layer: str) -> list[str]:
-    from nnviz.views import layer_params
+    from nnviz.analysis.views import layer_params
 
     return layer_params(run)[layer]
 
@@ -383,7 +383,7 @@ class FakeJobs:
     """A stand-in JobManager: submit() answers with a job that is still training."""
 
     def __init__(self) -> None:
-        from nnviz.jobs import JobInfo
+        from ui.services.jobs import JobInfo
 
         self.job = JobInfo("job-1", tiny("xavier_normal"), "h", "running",
                            progress={"epoch": 1, "epochs": 2, "step": 1, "steps_per_epoch": 3})
@@ -401,7 +401,7 @@ class FakeJobs:
 def manager(runs, monkeypatch):
     """A real JobManager on the runs folder (no worker is started: only reuse is exercised)."""
     import ui.common
-    from nnviz.jobs import JobManager
+    from ui.services.jobs import JobManager
 
     mgr = JobManager(runs["root"])
     monkeypatch.setattr(ui.common, "job_manager", lambda: mgr)
@@ -410,7 +410,7 @@ def manager(runs, monkeypatch):
 
 
 def test_explore_link_with_a_config_reuses_the_identical_run(runs, manager):
-    from nnviz.urlstate import config_to_query
+    from ui.services.urlstate import config_to_query
 
     query = {**config_to_query(tiny("default")), "layer": "fc"}
     at = explore(runs, **query)

@@ -6,8 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nnviz.config import PRESETS, RunConfig
-from nnviz.storage import RunStore
-from nnviz.training import train
+from nnviz.engine.training import train
+from nnviz.store.runs import RunStore
 
 APP = "../app.py"
 TIMEOUT = 60

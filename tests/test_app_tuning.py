@@ -8,7 +8,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nnviz import tuning
+from nnviz.analysis import tuning
 
 TIMEOUT = 60
 # Chart kinds (figure layout.meta.kind) each step draws once its sweep is done.

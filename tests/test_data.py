@@ -1,4 +1,5 @@
-"""Tests of nnviz.data: generated sets, splits, imbalance, outliers and local file formats."""
+"""Tests of nnviz.engine.data: generated sets, splits, imbalance, outliers and local
+file formats."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnviz.data import (
+from nnviz.engine.data import (
     CIFAR_FILES,
     DATASETS,
     MNIST_FILES,

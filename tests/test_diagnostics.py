@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from nnviz import diagnostics as d
-from nnviz import stats
+from nnviz.analysis import diagnostics as d
+from nnviz.analysis import stats
 from nnviz.figures import health
 
 RNG = np.random.default_rng(0)
@@ -551,7 +551,7 @@ def test_signal_chart_log_axis_zero_markers_and_gaps():
 
 
 def test_signal_std_against_numpy_and_its_edge_cases():
-    from nnviz.recording import signal_std
+    from nnviz.engine.recorder import signal_std
 
     x = RNG.normal(size=(32, 3, 4, 4)) * RNG.uniform(0.1, 3.0, size=(1, 3, 1, 1))
     x += RNG.normal(size=(1, 3, 4, 4)) * 5  # a per-unit offset (like a bias): not signal
@@ -587,7 +587,7 @@ def test_a_network_that_does_not_learn_is_not_overfitting():
 
 
 def test_engine_and_figures_do_not_import_streamlit():
-    code = ("import sys, nnviz.diagnostics, nnviz.figures.health; "
+    code = ("import sys, nnviz.analysis.diagnostics, nnviz.figures.health; "
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[1])

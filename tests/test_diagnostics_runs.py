@@ -9,11 +9,11 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nnviz import cli
-from nnviz import diagnostics as d
+from nnviz.analysis import diagnostics as d
+from nnviz.cli import main as cli
 from nnviz.config import RunConfig
-from nnviz.storage import RunStore
-from nnviz.training import train
+from nnviz.engine.training import train
+from nnviz.store.runs import RunStore
 
 SMALL = {"n_samples": 400, "epochs": 3}
 CASES = {
@@ -155,7 +155,7 @@ def test_cli_diagnose_json_and_text(trained, capsys):
 
 
 def _panel_app(root: str, run_id: str, index: int) -> None:
-    from nnviz.storage import RunStore
+    from nnviz.store.runs import RunStore
     from ui import diagnostics_panel as dp
 
     run = RunStore(root).load(run_id)

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnviz import diagnostics, views
-from nnviz import epoch_view as ev
+from nnviz.analysis import diagnostics, views
 from nnviz.config import RunConfig
+from nnviz.engine.training import train
+from nnviz.figures import epoch_view as ev
 from nnviz.figures import player as fp
-from nnviz.storage import RunStore
-from nnviz.training import train
+from nnviz.store.runs import RunStore
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from nnviz import stats
+from nnviz.analysis import stats
+from nnviz.analysis.views import theory_curve
+from nnviz.engine.initializers import Theory
 from nnviz.figures import curves as fc
 from nnviz.figures import weights as fw
 from nnviz.figures.style import DIVERGING
-from nnviz.initializers import Theory
-from nnviz.views import theory_curve
 
 
 def bars_total(fig) -> int:

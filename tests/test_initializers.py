@@ -1,4 +1,4 @@
-"""Tests for nnviz.initializers: every number is checked against torch as the reference."""
+"""Tests for nnviz.engine.initializers: every number is checked against torch as the reference."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from nnviz.errors import ConfigError
-from nnviz.initializers import (
+from nnviz.engine.initializers import (
     ACTIVATIONS,
     BIAS_INITS,
     INITIALIZERS,
@@ -27,6 +26,7 @@ from nnviz.initializers import (
     theory_for,
     validate,
 )
+from nnviz.errors import ConfigError
 
 ALL_INITS = sorted(INITIALIZERS)
 CONTINUOUS = ("uniform", "normal", "trunc_normal")

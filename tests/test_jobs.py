@@ -8,10 +8,10 @@ import time
 import pytest
 
 from nnviz.config import RunConfig
-from nnviz.data import load_dataset
+from nnviz.engine.data import load_dataset
 from nnviz.errors import DataError, NnvizError
-from nnviz.jobs import WORKER_DIED, JobManager, default_concurrency
-from nnviz.storage import RunStore
+from nnviz.store.runs import RunStore
+from ui.services.jobs import WORKER_DIED, JobManager, default_concurrency
 
 TINY = dict(model="mlp", dataset="moons", n_samples=200, batch_size=50, epochs=1, depth=2,
             width=8)
@@ -208,7 +208,7 @@ def test_shutdown_cancels_queued_and_running_jobs(tmp_path):
 EXIT_SCRIPT = """
 import sys, time
 from nnviz.config import RunConfig
-from nnviz.jobs import JobManager
+from ui.services.jobs import JobManager
 if __name__ == "__main__":
     m = JobManager(sys.argv[1], max_concurrent=1, threads_per_job=1)
     job = m.submit(RunConfig.from_dict({cfg!r}))

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from nnviz.config import RunConfig
-from nnviz.errors import ConfigError
-from nnviz.lrfind import (
+from nnviz.engine.lrfind import (
     LRFindResult,
     check_settings,
     lr_find,
@@ -18,7 +17,8 @@ from nnviz.lrfind import (
     smooth_losses,
     steepest_lr,
 )
-from nnviz.training import prepare
+from nnviz.engine.training import prepare
+from nnviz.errors import ConfigError
 
 
 def _regression(seed: int = 42) -> RunConfig:
@@ -158,7 +158,7 @@ def test_bad_settings_are_config_errors(kwargs):
 
 
 def test_cli_lr_find_json(runs_dir, capsys):
-    from nnviz.cli import main
+    from nnviz.cli.main import main
 
     code = main(["--runs-dir", str(runs_dir), "lr-find", "--model", "simple_net", "--dataset",
                  "regression", "--optimizer", "sgd", "--momentum", "0", "--n-samples", "200",
@@ -173,7 +173,7 @@ def test_cli_lr_find_json(runs_dir, capsys):
 
 
 def test_cli_lr_find_text_and_errors(runs_dir, capsys):
-    from nnviz.cli import main
+    from nnviz.cli.main import main
 
     code = main(["--runs-dir", str(runs_dir), "lr-find", "--model", "mlp", "--dataset", "moons",
                  "--n-samples", "200", "--width", "8", "--num-iter", "20"])

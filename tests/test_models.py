@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from nnviz.config import RunConfig
+from nnviz.engine.models import CNN, MLP, SimpleCNN, SimpleNet, build_model, output_size
 from nnviz.errors import ConfigError
-from nnviz.models import CNN, MLP, SimpleCNN, SimpleNet, build_model, output_size
 
 
 def test_simple_cnn_is_the_tutorials_model():

@@ -1,4 +1,5 @@
-"""Tests of nnviz.stats: every statistic against torch / numpy as the reference answer, and every
+"""Tests of nnviz.analysis.stats: every statistic against torch / numpy as the reference answer,
+and every
 edge case the module docstring promises (empty, single value, all equal, NaN/Inf, zero bins)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nnviz import stats
+from nnviz.analysis import stats
 from nnviz.errors import ConfigError
 
 NAN, INF = float("nan"), float("inf")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from nnviz.config import RunConfig
+from nnviz.engine.training import train
 from nnviz.errors import StorageError
-from nnviz.storage import SCHEMA_VERSION, RunStore, atomic_write
-from nnviz.training import train
+from nnviz.store.runs import SCHEMA_VERSION, RunStore, atomic_write
 
 TINY = dict(model="mlp", dataset="moons", n_samples=200, batch_size=32, epochs=2, depth=2,
             width=8)
@@ -157,7 +157,7 @@ def test_hostile_imports_are_refused_and_change_nothing(store, run_id):
 
 
 def test_import_size_limits(store, monkeypatch):
-    import nnviz.storage as storage
+    import nnviz.store.runs as storage
 
     monkeypatch.setattr(storage, "MAX_IMPORT_BYTES", 10)
     with pytest.raises(StorageError, match="MiB"):

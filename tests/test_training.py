@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nnviz.config import RunConfig, config_hash
+from nnviz.engine.training import available_devices, resolve_device, train
 from nnviz.errors import ConfigError, DeviceError
-from nnviz.training import available_devices, resolve_device, train
 
 TINY_CNN = dict(model="simple_cnn", dataset="shapes32", n_samples=160, batch_size=32, epochs=2)
 TINY_MLP = dict(model="mlp", dataset="moons", n_samples=200, batch_size=32, epochs=2, depth=3,
@@ -187,8 +187,8 @@ def test_cuda_run_records_like_cpu(store):
 
 def test_gradient_statistics_match_torch():
     """The recorder's fused per-step reductions agree with plain torch on the same gradients."""
-    from nnviz.initializers import InitParams, apply_init, theories
-    from nnviz.recording import Recorder, describe_params
+    from nnviz.engine.initializers import InitParams, apply_init, theories
+    from nnviz.engine.recorder import Recorder, describe_params
     from tests.fixtures.models import TinyConv
 
     model = TinyConv()

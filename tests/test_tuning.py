@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from nnviz import tuning
+from nnviz.analysis import tuning
 from nnviz.config import RunConfig, config_hash
+from nnviz.engine.training import prepare, train
 from nnviz.errors import ConfigError
 from nnviz.figures import tuning as ft
-from nnviz.storage import RunStore
-from nnviz.training import prepare, train
-from nnviz.urlstate import fit_problem
+from nnviz.store.runs import RunStore
+from ui.services.urlstate import fit_problem
 
 # The option each step varies (with what its lesson must also fix).
 KNOBS = {1: {"init"}, 2: {"batch_size"}, 3: {"early_stopping"},
@@ -100,7 +100,7 @@ def test_bad_step_or_size_is_a_config_error():
 
 
 def test_step_links_match_the_diagnostics():
-    diagnostics = pytest.importorskip("nnviz.diagnostics")
+    diagnostics = pytest.importorskip("nnviz.analysis.diagnostics")
     for n, step in tuning.STEPS.items():
         assert tuning.step_url(n) == f"/Tuning_guide#step-{n}" == diagnostics.guide_url(n)
         assert diagnostics.GUIDE_STEPS[n][0].split()[0] == step.title.split()[0]

@@ -5,8 +5,8 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 
 from nnviz.config import PRESETS, RunConfig, config_hash
-from nnviz.data import DATASETS
-from nnviz.urlstate import (
+from nnviz.engine.data import DATASETS
+from ui.services.urlstate import (
     MAX_VALUE_LEN,
     MAX_WARNINGS,
     config_to_query,
@@ -157,9 +157,9 @@ def test_an_unknown_preset_is_reported_and_the_rest_is_used():
 
 
 def test_an_absent_device_from_a_gpu_link_becomes_auto(monkeypatch):
-    import nnviz.training
+    import nnviz.engine.training
 
-    monkeypatch.setattr(nnviz.training, "available_devices", lambda: ["cpu"])
+    monkeypatch.setattr(nnviz.engine.training, "available_devices", lambda: ["cpu"])
     cfg, warnings = query_to_config({"device": "cuda"})
     assert cfg.device == "auto" and "device='cuda'" in warnings[0]
     cfg, warnings = query_to_config({"device": "cpu"})

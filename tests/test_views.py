@@ -1,4 +1,4 @@
-"""nnviz.views: fixed run-wide axes, tables and series, checked against numpy."""
+"""nnviz.analysis.views: fixed run-wide axes, tables and series, checked against numpy."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from nnviz import stats, views
+from nnviz.analysis import stats, views
 from nnviz.config import RunConfig
-from nnviz.storage import RunStore
-from nnviz.training import train
+from nnviz.engine.training import train
+from nnviz.store.runs import RunStore
 
 UNIFORM = {"kind": "uniform", "mean": 0.0, "std": 0.5 / math.sqrt(3), "low": -0.5, "high": 0.5,
            "scale": None, "formula": "U(±0.5)"}
@@ -294,7 +294,7 @@ def test_tutorial_cnn_theoretical_std_is_the_default_init(tutorial_run):
 
 
 def test_views_and_figures_do_not_import_streamlit():
-    code = ("import sys, nnviz.views, nnviz.figures.weights, nnviz.figures.curves; "
+    code = ("import sys, nnviz.analysis.views, nnviz.figures.weights, nnviz.figures.curves; "
             "sys.exit('streamlit' in sys.modules)")
     root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0

@@ -27,9 +27,9 @@ from nnviz.config import (
     field_help,
 )
 from nnviz.errors import ConfigError, NnvizError
-from nnviz.jobs import JobInfo, JobManager
-from nnviz.storage import RunStore, default_root
-from nnviz.urlstate import config_to_query, fit_problem, view_to_query
+from nnviz.store.runs import RunStore, default_root
+from ui.services.jobs import JobInfo, JobManager
+from ui.services.urlstate import config_to_query, fit_problem, view_to_query
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def show_error(exc: BaseException) -> None:
 
 
 def query_params() -> dict[str, list[str]]:
-    """The page's query parameters with every value of repeated keys (for nnviz.urlstate)."""
+    """The page's query parameters with every value of repeated keys (for ui.services.urlstate)."""
     return {key: st.query_params.get_all(key) for key in st.query_params}
 
 
@@ -140,25 +140,25 @@ def _registry_help(registry: dict[str, Any]) -> str:
 
 
 def _model_specs() -> dict[str, Any]:
-    from nnviz.models import MODELS
+    from nnviz.engine.models import MODELS
 
     return MODELS
 
 
 def _init_specs() -> tuple[dict[str, Any], dict[str, Any]]:
-    from nnviz.initializers import BIAS_INITS, INITIALIZERS
+    from nnviz.engine.initializers import BIAS_INITS, INITIALIZERS
 
     return INITIALIZERS, BIAS_INITS
 
 
 def _dataset_specs() -> dict[str, Any]:
-    from nnviz.data import DATASETS
+    from nnviz.engine.data import DATASETS
 
     return DATASETS
 
 
 def _devices() -> list[str]:
-    from nnviz.training import available_devices
+    from nnviz.engine.training import available_devices
 
     return available_devices()
 
@@ -189,7 +189,7 @@ def _uses(setting: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def _dataset_options(v: dict[str, Any]) -> list[str]:
-    from nnviz.urlstate import fitting_datasets
+    from ui.services.urlstate import fitting_datasets
 
     cfg = _loose(v, loss="auto")
     return fitting_datasets(cfg) or list(_dataset_specs())

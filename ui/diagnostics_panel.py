@@ -12,12 +12,12 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from nnviz import diagnostics
-from nnviz.captions import CAPTIONS
+from nnviz.analysis import diagnostics
 from nnviz.errors import NnvizError
 from nnviz.figures import health
+from nnviz.figures.captions import CAPTIONS
 from nnviz.figures.style import PLOT_CONFIG
-from nnviz.storage import Run
+from nnviz.store.runs import Run
 
 log = logging.getLogger(__name__)
 

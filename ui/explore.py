@@ -20,14 +20,16 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from nnviz import captions, urlstate, views
-from nnviz import epoch_view as ev
+from nnviz.analysis import views
 from nnviz.config import RunConfig
 from nnviz.errors import NnvizError, StorageError
+from nnviz.figures import captions
 from nnviz.figures import curves as fc
+from nnviz.figures import epoch_view as ev
 from nnviz.figures import weights as fw
 from nnviz.figures.style import PLOT_CONFIG
-from nnviz.storage import RUN_FILE, RUN_ID_RE, Run, RunStore, default_root
+from nnviz.store.runs import RUN_FILE, RUN_ID_RE, Run, RunStore, default_root
+from ui.services import urlstate
 
 PLAY_EVERY_S = 0.8        # seconds between frames while playing
 POLL_EVERY_S = 2.0        # seconds between checks for new snapshots of a running run

@@ -2,7 +2,7 @@
 
 Streamlit redraws a changed ``st.plotly_chart`` from scratch after a server round trip, which
 costs about half a second for a page of charts. The player instead receives every snapshot of
-the view once (``nnviz.epoch_view.player_payload``) and redraws its charts with
+the view once (``nnviz.figures.epoch_view.player_payload``) and redraws its charts with
 ``Plotly.react`` in the browser as the slider moves. The snapshot shown comes back as the
 component's value when a drag ends or playback stops.
 

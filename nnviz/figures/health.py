@@ -32,8 +32,7 @@ from nnviz.figures.style import (
     apply_layout,
 )
 
-# The diagnostics' codes in display order (mirrors nnviz.diagnostics.CODES; kept here so the
-# figures stay independent of the engine).
+# The diagnostics' codes in display order (mirrors nnviz.analysis.diagnostics.CODES).
 CODE_ORDER = (
     "non_finite", "exploding", "vanishing", "symmetry", "frozen", "dead_relu", "saturation",
     "lr_too_high", "lr_too_low", "overfitting",

@@ -1,6 +1,6 @@
 """Figures of the tuning guide: one per experiment, each title saying what to conclude.
 
-Pure functions from the DataFrames of ``nnviz.tuning`` (and an ``LRFindResult``) to plotly
+Pure functions from the DataFrames of ``nnviz.analysis.tuning`` (and an ``LRFindResult``) to plotly
 figures. Runs that diverged are drawn up to their last finished epoch and named so in the legend;
 a figure with nothing to draw says so in its middle. ``step_figures`` gives a step's figures in
 the order the page shows them.

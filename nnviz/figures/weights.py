@@ -3,7 +3,8 @@ bars, and the all-epochs views (ridgeline, percentile bands).
 
 Every function is pure: numbers in, ``plotly.graph_objects.Figure`` out. Axes that must not move
 while scrubbing (bins, y range, colour limits) are passed in, computed once per run by
-``nnviz.views.param_track``. Each figure's ``layout.meta`` says what it is (``kind``) and the
+``nnviz.analysis.views.param_track``.
+Each figure's ``layout.meta`` says what it is (``kind``) and the
 numbers a test or a caption needs (element counts, tile counts, colour limit).
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from nnviz.analysis.stats import PERCENTILES, Histogram
 from nnviz.figures.style import (
     DIVERGING,
     MUTED,
@@ -23,7 +25,6 @@ from nnviz.figures.style import (
     WEIGHT_COLOR,
     apply_layout,
 )
-from nnviz.stats import PERCENTILES, Histogram
 
 OUTSIDE_COLOR = SEVERITY_COLORS["warning"]
 HOVER_TEXT_LIMIT = 6000   # heatmap cells above which per-cell hover labels are left out

@@ -11,8 +11,8 @@ import re
 import numpy as np
 import pytest
 
-from nnviz import views
-from nnviz.storage import RunStore
+from nnviz.analysis import views
+from nnviz.store.runs import RunStore
 from tests.browser.harness import (
     chart_data,
     chart_titles,

@@ -13,7 +13,8 @@ wrong). For every step:
   ``step_findings`` reads them back as sentences that say what this particular sweep showed.
 
 ``scheduler_preview`` draws the LR of a schedule before any training, with the real torch
-schedulers on a dummy optimizer; ``lr_find_frame`` turns an ``nnviz.lrfind`` result into a table.
+schedulers on a dummy optimizer; ``lr_find_frame`` turns an ``nnviz.engine.lrfind`` result into a
+table.
 """
 
 from __future__ import annotations
@@ -374,7 +375,7 @@ _STEP_CONFIGS = {1: _configs_init, 2: _configs_batch, 3: _configs_epochs, 4: _co
 
 # --------------------------------------------------------------------------- runs -> frames
 
-LabelledRuns = list[tuple[str, Any]]  # [(label, nnviz.storage.Run)]
+LabelledRuns = list[tuple[str, Any]]  # [(label, nnviz.store.runs.Run)]
 
 
 def history_frame(runs: LabelledRuns) -> pd.DataFrame:
@@ -658,12 +659,12 @@ def scheduler_preview(cfg: RunConfig, schedulers: tuple[str, ...] = ("step", "co
                       plateau_losses: list[float] | None = None) -> pd.DataFrame:
     """LR used in each epoch under each scheduler, with the real torch schedulers.
 
-    Uses ``nnviz.training.make_scheduler`` on a dummy SGD optimizer at ``cfg.lr``, stepped once
-    per epoch as training does (the LR of epoch e is the one before the e-th step).
+    Uses ``nnviz.engine.training.make_scheduler`` on a dummy SGD optimizer at ``cfg.lr``,
+    stepped once per epoch as training does (the LR of epoch e is the one before the e-th step).
     ReduceLROnPlateau reacts to the validation loss, which does not exist before training: it
     is fed ``plateau_losses`` (default: ``plateau_curve``), included as a ``loss`` column.
     """
-    from nnviz.training import make_scheduler
+    from nnviz.engine.training import make_scheduler
 
     losses = plateau_losses or plateau_curve(cfg.epochs)
     if len(losses) < cfg.epochs:

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from nnviz import views
-from nnviz.captions import CAPTIONS
+from nnviz.analysis import views
 from nnviz.figures import health
 from nnviz.figures import player as fp
 from nnviz.figures import weights as fw
-from nnviz.storage import Run
+from nnviz.figures.captions import CAPTIONS
+from nnviz.store.runs import Run
 
 PLAYER_MAX_FRAMES = 61       # snapshots one player carries (evenly spaced beyond this)
 PLAYER_MAX_CELLS = 2_000_000  # heatmap cells over every frame (~8 MB of float32 in the payload)

@@ -17,7 +17,7 @@ from typing import Any
 
 from nnviz.config import PRESETS, RunConfig, field_help, preset
 from nnviz.errors import NnvizError
-from nnviz.storage import RunStore
+from nnviz.store.runs import RunStore
 
 EXIT_USER_ERROR = 2
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_extra_commands(sub: Any) -> None:
     """Commands of other modules (diagnose, lr-find) register themselves here."""
-    for module_name in ("nnviz.diagnostics", "nnviz.lrfind"):
+    for module_name in ("nnviz.analysis.diagnostics", "nnviz.engine.lrfind"):
         try:
             module = __import__(module_name, fromlist=["register_cli"])
         except ImportError:
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, store: RunStore) -> int:
     cmd = args.command
     if cmd == "train":
-        from nnviz.training import train
+        from nnviz.engine.training import train
 
         cfg = config_from_args(args)
         result = train(cfg, store, progress=ProgressBar(args.quiet or args.json))
@@ -260,15 +260,15 @@ def _dispatch(args: argparse.Namespace, store: RunStore) -> int:
 def registry_rows(kind: str) -> list[tuple[str, str]]:
     """(name, description) rows of a registry."""
     if kind == "models":
-        from nnviz.models import MODELS
+        from nnviz.engine.models import MODELS
 
         return [(s.name, f"{s.description} Input: {s.expects}.") for s in MODELS.values()]
     if kind == "inits":
-        from nnviz.initializers import INITIALIZERS
+        from nnviz.engine.initializers import INITIALIZERS
 
         return [(s.name, s.description) for s in INITIALIZERS.values()]
     if kind == "datasets":
-        from nnviz.data import DATASETS
+        from nnviz.engine.data import DATASETS
 
         return [(s.name, f"{s.description}{'' if s.builtin else ' (local folder)'}")
                 for s in DATASETS.values()]

@@ -27,13 +27,13 @@ from torch import nn
 
 from nnviz import __version__
 from nnviz.config import RunConfig, config_hash
-from nnviz.data import DataBundle, load_dataset
+from nnviz.engine.data import DataBundle, load_dataset
+from nnviz.engine.initializers import InitParams, apply_init, theories
+from nnviz.engine.models import MODELS, build_model
+from nnviz.engine.recorder import UPDATE_SAMPLES, Recorder, describe_params, init_digest
+from nnviz.engine.seeding import run_generators, set_seed
 from nnviz.errors import ConfigError, DeviceError
-from nnviz.initializers import InitParams, apply_init, theories
-from nnviz.models import MODELS, build_model
-from nnviz.recording import UPDATE_SAMPLES, Recorder, describe_params, init_digest
-from nnviz.seeding import run_generators, set_seed
-from nnviz.storage import RunStore, RunWriter
+from nnviz.store.runs import RunStore, RunWriter
 
 Progress = Callable[[dict[str, Any]], None]
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nnviz import stats
-from nnviz.initializers import Theory
+from nnviz.analysis import stats
+from nnviz.engine.initializers import Theory
 
 VALUE_LIMIT = 1_000_000   # parameters up to this many elements are stored whole
 SAMPLE_SIZE = 65_536      # above it, a fixed-size uniform sample (exact statistics still kept)

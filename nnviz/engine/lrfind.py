@@ -128,8 +128,8 @@ def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
             smooth: float = 0.05, diverge_th: float = 5.0, progress: Any = None,
             cancel: Any = None) -> LRFindResult:
     """Run the LR range test on ``cfg``'s data, model, init, optimizer and loss."""
-    from nnviz.seeding import run_generators, set_seed
-    from nnviz.training import compute_loss, make_optimizer, prepare, resolve_device
+    from nnviz.engine.seeding import run_generators, set_seed
+    from nnviz.engine.training import compute_loss, make_optimizer, prepare, resolve_device
 
     check_settings(start_lr, end_lr, num_iter, smooth, diverge_th)
     device = resolve_device(cfg.device)
@@ -204,7 +204,7 @@ def _finite_or_none(value: Any) -> Any:
 
 def register_cli(subparsers: Any) -> None:
     """Add ``lr-find`` to the nnviz command line."""
-    from nnviz.cli import _add_config_options
+    from nnviz.cli.main import _add_config_options
     from nnviz.config import PRESETS
 
     p = subparsers.add_parser(
@@ -229,7 +229,7 @@ def register_cli(subparsers: Any) -> None:
 
 def _cli_lr_find(args: argparse.Namespace, store: Any) -> int:
     """Handler of ``python -m nnviz lr-find``: prints the suggestion (or JSON)."""
-    from nnviz.cli import config_from_args
+    from nnviz.cli.main import config_from_args
 
     cfg = config_from_args(args)
     result = lr_find(cfg, start_lr=args.start_lr, end_lr=args.end_lr, num_iter=args.num_iter,

@@ -117,7 +117,7 @@ def query_to_view(params: QueryParams, n_snapshots: int | None = None,
     nearest one is used); ``layer`` must be one of ``layer_names``. Pass None for either when not
     known yet (then only the form of the value is checked). Other keys are not looked at.
     """
-    from nnviz.storage import RUN_ID_RE
+    from nnviz.store.runs import RUN_ID_RE
 
     notes = _Notes()
     values = _single_values({k: v for k, v in params.items() if k in VIEW_KEYS}, notes)
@@ -154,9 +154,9 @@ def has_config(params: QueryParams) -> bool:
 
 def fit_problem(cfg: RunConfig) -> str | None:
     """Why the model cannot train on the data set with this loss (None when it can)."""
-    from nnviz.data import DATASETS
-    from nnviz.models import MODELS, output_size
-    from nnviz.training import resolve_loss
+    from nnviz.engine.data import DATASETS
+    from nnviz.engine.models import MODELS, output_size
+    from nnviz.engine.training import resolve_loss
 
     data = DATASETS.get(cfg.dataset)
     spec = MODELS.get(cfg.model)
@@ -172,7 +172,7 @@ def fit_problem(cfg: RunConfig) -> str | None:
 
 def fitting_datasets(cfg: RunConfig) -> list[str]:
     """The data sets the config's model can train on (with its loss), in registry order."""
-    from nnviz.data import DATASETS
+    from nnviz.engine.data import DATASETS
 
     return [name for name in DATASETS if fit_problem(_with(cfg, dataset=name)) is None]
 
@@ -281,7 +281,7 @@ def _fit_device(cfg: RunConfig, notes: _Notes) -> RunConfig:
     """A device this computer lacks (a link from a GPU machine) becomes 'auto'."""
     if cfg.device == "auto":
         return cfg
-    from nnviz.training import available_devices
+    from nnviz.engine.training import available_devices
 
     devices = available_devices()
     if cfg.device in devices:

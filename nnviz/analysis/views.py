@@ -1,6 +1,6 @@
 """Data preparation for the Explore and Compare pages: no streamlit, no plotly.
 
-Everything a page shows for one run (or two) is computed here from a ``nnviz.storage.Run``:
+Everything a page shows for one run (or two) is computed here from a ``nnviz.store.runs.Run``:
 
 * ``param_track(runs, param)`` -> ``ParamTrack``: one parameter over every snapshot of one or
   more runs, on axes fixed for all of them. Histogram edges come from ``stats.run_edges`` over
@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnviz import stats
+from nnviz.analysis import stats
 from nnviz.config import RunConfig
-from nnviz.initializers import Theory
-from nnviz.storage import Run
+from nnviz.engine.initializers import Theory
+from nnviz.store.runs import Run
 
 THEORY_POINTS = 400          # x samples of the theoretical density curve
 DELTA_BINS = 60              # bins of the W_t - W_0 histogram

@@ -1,7 +1,7 @@
 """What each chart shows and how to read it: the captions under Explore's and Compare's charts.
 
 Plain text with the small Markdown subset Streamlit renders (``**bold**``, ``*italic*``);
-``nnviz.epoch_view.md_html`` turns them into HTML for the epoch player.
+``nnviz.figures.epoch_view.md_html`` turns them into HTML for the epoch player.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def _init_worker(events: Any, threads: int) -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set (only allowed once per process)
         pass
-    import nnviz.training  # noqa: F401  (pre-import: the first job starts without delay)
+    import nnviz.engine.training  # noqa: F401  (pre-import: the first job starts without delay)
 
     # The first optimizer step of a process imports torch._dynamo (about 2 s). Do it beside
     # the first job rather than before it: that job's first snapshot (at init, before any step)
@@ -141,8 +141,8 @@ def _warm_optimizers() -> None:
 
 def _preload() -> None:
     """Import what submit() needs (the run store, hence torch) in this server process."""
-    import nnviz.storage  # noqa: F401
-    import nnviz.training  # noqa: F401
+    import nnviz.engine.training  # noqa: F401
+    import nnviz.store.runs  # noqa: F401
 
 
 def _warm_up() -> int:
@@ -154,8 +154,8 @@ def _run_job(job_id: str, cfg_data: dict[str, Any], root: str, threads: int) -> 
     """Train one job in this worker; never raises for user errors (returns the message)."""
     import torch
 
-    from nnviz.storage import RunStore
-    from nnviz.training import train
+    from nnviz.engine.training import train
+    from nnviz.store.runs import RunStore
 
     seen: dict[str, Any] = {"run_id": None, "last_step": 0.0}
 
@@ -393,7 +393,7 @@ class JobManager:
 
     def _reusable_run(self, digest: str) -> tuple[str, str, int] | None:
         """(run_id, status detail, epochs done) of a finished run with this hash, if any."""
-        from nnviz.storage import RunStore
+        from nnviz.store.runs import RunStore
 
         try:
             row = RunStore(self.root).find_by_hash(digest, REUSABLE_STATUSES)
@@ -547,7 +547,7 @@ class JobManager:
         self._changed.notify_all()
 
     def _request_cancel(self, run_id: str) -> None:
-        from nnviz.storage import RunStore
+        from nnviz.store.runs import RunStore
 
         try:
             RunStore(self.root).request_cancel(run_id)
@@ -556,7 +556,7 @@ class JobManager:
 
     def _mark_run(self, run_id: str, status: str, message: str) -> None:
         """A run whose worker was stopped still says 'running' on disk: record how it ended."""
-        from nnviz.storage import RunStore, RunWriter
+        from nnviz.store.runs import RunStore, RunWriter
 
         store = RunStore(self.root)
         try:

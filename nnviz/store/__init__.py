@@ -1,0 +1,1 @@
+"""Runs on disk: the run format, reading and writing runs, zip archives."""

@@ -1,0 +1,1 @@
+"""App services that need no Streamlit: the job manager and the URL state."""
