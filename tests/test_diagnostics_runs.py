@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nnviz.analysis import diagnostics as d
-from nnviz.cli import main as cli
+from nnviz.cli import main as cli_main
 from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.store.runs import RunStore
@@ -135,19 +135,19 @@ def test_recorded_signal_std_is_what_the_profile_shows(trained):
 def test_cli_diagnose_json_and_text(trained, capsys):
     store, ids = trained
     rid = ids["large_mlp"]
-    assert cli.main(["--runs-dir", str(store.root), "diagnose", rid, "--json"]) == 0
+    assert cli_main(["--runs-dir", str(store.root), "diagnose", rid, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     expected = [f.code for f in d.diagnose(store.load(rid))]
     assert [f["code"] for f in out["flags"]] == expected and expected[0] == "non_finite"
     assert out["flags"][0]["guide_url"].startswith("/Tuning_guide#step-")
-    assert cli.main(["--runs-dir", str(store.root), "diagnose", ids["zeros"]]) == 0
+    assert cli_main(["--runs-dir", str(store.root), "diagnose", ids["zeros"]]) == 0
     text = capsys.readouterr().out
     assert "[CRITICAL] symmetry" in text and "guide: step 1" in text
-    assert cli.main(["--runs-dir", str(store.root), "diagnose", ids["relu30_xavier"],
+    assert cli_main(["--runs-dir", str(store.root), "diagnose", ids["relu30_xavier"],
                      "--epoch", "0", "--at", "--json"]) == 0
     at_init = [f["code"] for f in json.loads(capsys.readouterr().out)["flags"]]
     assert "vanishing" in at_init
-    assert cli.main(["--runs-dir", str(store.root), "diagnose", "no-such-run"]) == 2
+    assert cli_main(["--runs-dir", str(store.root), "diagnose", "no-such-run"]) == 2
     assert "no-such-run" in capsys.readouterr().err
 
 

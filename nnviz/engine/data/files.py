@@ -1,0 +1,332 @@
+"""Local data sets read from their original file formats with NumPy only: IDX files for MNIST and
+Fashion-MNIST (plain or ``.gz``) and the *binary* CIFAR-10 batches (never pickle).
+
+``write_idx``, ``write_cifar_bin`` and ``write_fake_dataset`` write such files, for tests and for
+trying the local-file path without the real data. Hand-written rather than torchvision's readers:
+those unpickle CIFAR-10 and download, and nnviz must do neither.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from nnviz.engine.data.generated import _balanced_labels, _render_shapes
+from nnviz.engine.data.spec import (
+    _GZIP_MAGIC,
+    _IDX_IMAGES_MAGIC,
+    _IDX_LABELS_MAGIC,
+    _STREAM_DATA,
+    _STREAM_IMBALANCE,
+    _STREAM_SUBSAMPLE,
+    _SUBFOLDERS,
+    CIFAR_RECORD,
+    CIFAR_TEST_FILE,
+    CIFAR_TRAIN_FILES,
+    MNIST_FILES,
+    DataBundle,
+    DatasetSpec,
+    _bundle,
+    _class_names,
+    _imbalance_keep,
+    _rng,
+    _standardize_images,
+    _subsample,
+    describe,
+)
+from nnviz.errors import ConfigError, DataError
+
+
+def _load_local(
+    spec: DatasetSpec,
+    n_samples: int,
+    seed: int,
+    val_fraction: float,
+    data_dir: str | None,
+    imbalance: float,
+    standardize: bool,
+) -> DataBundle:
+    """Read a local data set's train and test files; subsample, imbalance and standardize."""
+    folder = _find_folder(spec, data_dir)
+    if spec.name == "cifar10":
+        parts = [read_cifar_bin(_require_file(spec, folder, f)) for f in CIFAR_TRAIN_FILES]
+        x_tr = np.concatenate([p[0] for p in parts])  # (N, 3, 32, 32) uint8
+        y_tr = np.concatenate([p[1] for p in parts])  # (N,)
+        x_va, y_va = read_cifar_bin(_require_file(spec, folder, CIFAR_TEST_FILE))
+    else:
+        x_tr, y_tr = _read_idx_pair(spec, folder, MNIST_FILES[0], MNIST_FILES[1])
+        x_va, y_va = _read_idx_pair(spec, folder, MNIST_FILES[2], MNIST_FILES[3])
+
+    rng = _rng(seed, _STREAM_SUBSAMPLE)
+    if n_samples > 0:
+        x_tr, y_tr = _subsample(x_tr, y_tr, n_samples, rng)
+        x_va, y_va = _subsample(x_va, y_va, max(1, round(n_samples * val_fraction)), rng)
+    y_tr, y_va = y_tr.astype(np.int64), y_va.astype(np.int64)
+    keep = _imbalance_keep(y_tr, spec.n_classes, imbalance, _rng(seed, _STREAM_IMBALANCE))
+    x_tr, y_tr = x_tr[keep], y_tr[keep]
+
+    x_tr = x_tr.astype(np.float32) / np.float32(255.0)  # pixels in [0, 1]
+    x_va = x_va.astype(np.float32) / np.float32(255.0)
+    extra: dict = {"source": str(folder), "seed": int(seed)}
+    x_tr, x_va = _standardize_images(x_tr, x_va, extra, standardize)
+    return _bundle(spec, x_tr, y_tr, x_va, y_va, _class_names(spec), extra)
+
+
+def _expected_files_text(spec: DatasetSpec) -> str:
+    """The list of files a local set needs, for error messages."""
+    text = ", ".join(spec.files)
+    if spec.name == "cifar10":
+        return (
+            f"{text} (the BINARY version of CIFAR-10, cifar-10-binary.tar.gz, unpacked; "
+            "they may also be in a 'cifar-10-batches-bin' sub-folder)"
+        )
+    return f"{text} (each may also end in .gz)"
+
+
+def _find_folder(spec: DatasetSpec, data_dir: str | Path | None) -> Path:
+    """The folder holding the set's files (data_dir or a usual sub-folder of it)."""
+    if data_dir is None or str(data_dir).strip() == "":
+        raise DataError(
+            f"{spec.label}: no data folder was given. nnviz never downloads data; put these "
+            f"files in a folder and give its path as data_dir: {_expected_files_text(spec)}."
+        )
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DataError(
+            f"{spec.label}: the data folder '{root}' {what}. It should hold: "
+            f"{_expected_files_text(spec)}."
+        )
+    for sub in _SUBFOLDERS[spec.name]:
+        candidate = root / sub if sub else root
+        if candidate.is_dir() and any(_locate(candidate, f) for f in spec.files):
+            return candidate
+    return root
+
+
+def _locate(folder: Path, filename: str) -> Path | None:
+    """The path of filename (or filename.gz) in folder, if present."""
+    for candidate in (filename, filename + ".gz"):
+        path = folder / candidate
+        if path.is_file():
+            return path
+    return None
+
+
+def _require_file(spec: DatasetSpec, folder: Path, filename: str) -> Path:
+    """The path of a required file; DataError naming it when it is missing."""
+    path = _locate(folder, filename)
+    if path is None:
+        gz = "" if spec.name == "cifar10" else f" (or {filename}.gz)"
+        raise DataError(
+            f"{spec.label}: the file {filename}{gz} is missing from the folder '{folder}'. "
+            f"The folder must hold: {_expected_files_text(spec)}."
+        )
+    return path
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip-compressed (detected by content)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path.name}: cannot read the file ({exc.strerror or exc}).") from exc
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(
+                f"{path.name}: the gzip file is damaged or incomplete ({exc}); "
+                "download it again or unpack it with another tool."
+            ) from exc
+    return raw
+
+
+def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
+    """Read an unsigned-byte IDX file (plain or gzip) into a uint8 array; DataError if malformed."""
+    path = Path(path)
+    name = path.name
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise DataError(
+            f"{name}: the file is only {len(raw)} bytes long, too short to be an IDX file "
+            "(it must start with a 4-byte magic number)."
+        )
+    magic = int.from_bytes(raw[:4], "big")
+    kinds = {_IDX_IMAGES_MAGIC: "images", _IDX_LABELS_MAGIC: "labels"}
+    if expect_magic is not None and magic != expect_magic:
+        found = (
+            f", which is the number of an IDX {kinds[magic]} file" if magic in kinds else ""
+        )
+        raise DataError(
+            f"{name}: wrong magic number 0x{magic:08x}{found}; an IDX {kinds[expect_magic]} "
+            f"file starts with 0x{expect_magic:08x}. The file is not what its name says, "
+            "or it is damaged."
+        )
+    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(
+            f"{name}: wrong magic number 0x{magic:08x}; an IDX file of unsigned bytes starts "
+            "with 0x000008 followed by the number of dimensions. This is not an IDX file, "
+            "or it is damaged."
+        )
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(
+            f"{name}: the IDX header is incomplete (it announces {ndim} dimensions but the "
+            f"file has only {len(raw)} bytes). The file is damaged or truncated."
+        )
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = math.prod(dims)
+    actual = len(raw) - header
+    if actual < expected:
+        raise DataError(
+            f"{name}: the file is truncated: its header announces {' x '.join(map(str, dims))} "
+            f"= {expected} bytes of data, but only {actual} are there (an interrupted "
+            "download?)."
+        )
+    if actual > expected:
+        raise DataError(
+            f"{name}: the file has {actual - expected} bytes more than its header "
+            f"({' x '.join(map(str, dims))}) announces; it is damaged or not an IDX file."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, count=expected, offset=header).reshape(dims)
+
+
+def _read_idx_pair(
+    spec: DatasetSpec, folder: Path, images_file: str, labels_file: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, 28, 28) and labels (N,) from an IDX image file and its label file."""
+    images_path = _require_file(spec, folder, images_file)
+    labels_path = _require_file(spec, folder, labels_file)
+    images = read_idx(images_path, _IDX_IMAGES_MAGIC)
+    labels = read_idx(labels_path, _IDX_LABELS_MAGIC)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(
+            f"{images_path.name}: the images are {' x '.join(map(str, images.shape[1:]))} "
+            f"pixels, but {spec.label} images must be 28 x 28."
+        )
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path.name}: a label file must be 1-D, got {labels.ndim}-D.")
+    if images.shape[0] == 0:
+        raise DataError(f"{images_path.name}: the file holds no images.")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{images_path.name} holds {images.shape[0]} images but {labels_path.name} holds "
+            f"{labels.shape[0]} labels; they must have the same count (mixed-up files?)."
+        )
+    if labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(
+            f"{labels_path.name}: label {int(labels[bad])} at position {bad}; "
+            f"{spec.label} labels must be 0 to 9."
+        )
+    return images[:, None], labels  # (N, 1, 28, 28), (N,)
+
+
+def read_cifar_bin(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a binary CIFAR-10 batch: images (N, 3, 32, 32) uint8 and labels (N,) uint8."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) == 0:
+        raise DataError(f"{path.name}: the file is empty.")
+    if len(raw) % CIFAR_RECORD:
+        raise DataError(
+            f"{path.name}: the size {len(raw)} bytes is not a multiple of {CIFAR_RECORD} "
+            "(1 label byte + 3072 pixel bytes per image), so the file is truncated or not a "
+            "binary CIFAR-10 batch. nnviz needs the BINARY version (cifar-10-binary.tar.gz), "
+            "not the Python (pickle) one."
+        )
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD)  # (N, 3073)
+    labels = records[:, 0]
+    if labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(
+            f"{path.name}: image {bad} has label byte {int(labels[bad])}, but CIFAR-10 labels "
+            "are 0 to 9; the file is damaged or not a CIFAR-10 batch."
+        )
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array (1-D labels or 3-D images) as an IDX file; gzip if path ends in .gz."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ConfigError(f"write_idx: the array must be uint8, got {array.dtype}.")
+    if array.ndim not in (1, 3):
+        raise ConfigError(
+            f"write_idx: the array must be 1-D (labels) or 3-D (images), got {array.ndim}-D."
+        )
+    magic = _IDX_LABELS_MAGIC if array.ndim == 1 else _IDX_IMAGES_MAGIC
+    header = np.array([magic, *array.shape], dtype=">u4").tobytes()
+    _write_bytes(Path(path), header + np.ascontiguousarray(array).tobytes())
+
+
+def write_cifar_bin(path: str | Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write images (N, 3, 32, 32) uint8 and labels (N,) uint8 as a binary CIFAR-10 batch."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.dtype != np.uint8 or labels.dtype != np.uint8:
+        raise ConfigError("write_cifar_bin: images and labels must be uint8 arrays.")
+    if images.ndim != 4 or images.shape[1:] != (3, 32, 32):
+        raise ConfigError(f"write_cifar_bin: images must be (N, 3, 32, 32), got {images.shape}.")
+    if labels.shape != (images.shape[0],):
+        raise ConfigError(
+            f"write_cifar_bin: labels must be ({images.shape[0]},), got {labels.shape}."
+        )
+    records = np.concatenate([labels[:, None], images.reshape(len(images), -1)], axis=1)
+    _write_bytes(Path(path), np.ascontiguousarray(records).tobytes())  # (N, 3073) bytes
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes, gzip-compressed when the name ends in .gz (reproducible: mtime 0)."""
+    if path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)
+    path.write_bytes(data)
+
+
+def write_fake_dataset(
+    name: str,
+    folder: str | Path,
+    *,
+    n_train: int = 100,
+    n_test: int = 20,
+    seed: int = 0,
+    gz: bool = False,
+) -> dict[str, np.ndarray]:
+    """Write small files in a local set's real format (shapes as pixels); return the arrays."""
+    spec = describe(name)
+    if spec.builtin:
+        raise ConfigError(f"write_fake_dataset: {name} is generated, it has no files.")
+    min_train = len(CIFAR_TRAIN_FILES) if spec.name == "cifar10" else 1
+    if n_train < min_train or n_test < 1:
+        raise ConfigError(
+            f"write_fake_dataset: {name} needs n_train >= {min_train} and n_test >= 1."
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    c, s, _ = spec.input_shape
+    rng = _rng(seed, _STREAM_DATA)
+    arrays: dict[str, np.ndarray] = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = rng.permutation(_balanced_labels(n, 10))  # (N,)
+        pixels = _render_shapes(labels, s, c, 0.05, rng)  # (N, C, S, S)
+        arrays[f"{split}_images"] = np.clip(np.round(pixels * 255), 0, 255).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels.astype(np.uint8)
+    if spec.name == "cifar10":
+        chunks = np.array_split(np.arange(n_train), len(CIFAR_TRAIN_FILES))
+        for filename, idx in zip(CIFAR_TRAIN_FILES, chunks, strict=True):
+            write_cifar_bin(
+                folder / filename, arrays["train_images"][idx], arrays["train_labels"][idx]
+            )
+        write_cifar_bin(folder / CIFAR_TEST_FILE, arrays["test_images"], arrays["test_labels"])
+    else:
+        suffix = ".gz" if gz else ""
+        for split, prefix in (("train", "train"), ("test", "t10k")):
+            images, labels = arrays[f"{split}_images"][:, 0], arrays[f"{split}_labels"]
+            write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images)  # (N, 28, 28)
+            write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels)  # (N,)
+    return arrays
