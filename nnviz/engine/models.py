@@ -20,15 +20,19 @@ from nnviz.errors import ConfigError
 LEAKY_SLOPE = 0.01  # nn.LeakyReLU's default negative slope; Kaiming's gain uses the same value
 
 
+# The activation registry: the config's `activation` choices are these names.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+}
+
+
 def make_activation(name: str) -> nn.Module:
-    """The nn.Module for an activation name of config.ACTIVATIONS."""
-    return {
-        "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
-        "tanh": nn.Tanh,
-        "sigmoid": nn.Sigmoid,
-        "gelu": nn.GELU,
-    }[name]()
+    """The nn.Module for an activation name of ACTIVATIONS."""
+    return ACTIVATIONS[name]()
 
 
 class SimpleNet(nn.Module):
