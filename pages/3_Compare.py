@@ -13,7 +13,6 @@ import streamlit as st  # noqa: E402
 
 from nnviz.analysis import views  # noqa: E402
 from nnviz.engine.initializers import INITIALIZERS  # noqa: E402
-from nnviz.engine.initializers import INITIALIZERS  # noqa: E402
 from nnviz.errors import NnvizError, StorageError  # noqa: E402
 from nnviz.figures import curves as fc  # noqa: E402
 from ui import explore as ux  # noqa: E402
