@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nnviz.config import option
 from nnviz.errors import ConfigError
 
 
@@ -184,10 +185,10 @@ def _check_args(
         raise ConfigError(f"seed: must be a whole number >= 0, got {seed!r}.")
     if not _is_number(noise) or not 0.0 <= noise <= 10.0:
         raise ConfigError(f"noise: must be between 0 and 10, got {noise!r}.")
-    if not _is_number(val_fraction) or not 0.0 < val_fraction < 0.9:
-        raise ConfigError(
-            f"val_fraction: must be more than 0 and less than 0.9, got {val_fraction!r}."
-        )
+    share = option("val_fraction")  # the range is declared once, on RunConfig's field
+    if not _is_number(val_fraction) or not share.low <= val_fraction <= share.high:
+        raise ConfigError(f"val_fraction: use {share.low:g} to {share.high:g}, got "
+                          f"{val_fraction!r}.")
     if not _is_number(imbalance) or imbalance < 1.0:
         raise ConfigError(
             f"imbalance: must be 1 (balanced) or more (majority / minority ratio), "
