@@ -139,6 +139,7 @@ DATASETS: dict[str, DatasetSpec] = {
     )
 }
 
+MIN_BUILTIN_SAMPLES = 10
 MAX_BUILTIN_SAMPLES = 200_000
 _IDX_IMAGES_MAGIC = 0x00000803
 _IDX_LABELS_MAGIC = 0x00000801
@@ -174,10 +175,10 @@ def _check_args(
     """Raise ConfigError for any value out of range, naming the option."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
         raise ConfigError(f"n_samples: must be a whole number, got {n_samples!r}.")
-    if spec.builtin and not 10 <= n_samples <= MAX_BUILTIN_SAMPLES:
+    if spec.builtin and not MIN_BUILTIN_SAMPLES <= n_samples <= MAX_BUILTIN_SAMPLES:
         raise ConfigError(
-            f"n_samples: {spec.name} is generated and needs 10 to {MAX_BUILTIN_SAMPLES} "
-            f"examples, got {n_samples}."
+            f"n_samples: {spec.name} is generated and needs {MIN_BUILTIN_SAMPLES} to "
+            f"{MAX_BUILTIN_SAMPLES} examples, got {n_samples}."
         )
     if not spec.builtin and n_samples < 0:
         raise ConfigError(f"n_samples: must be 0 (use all) or more, got {n_samples}.")
