@@ -126,16 +126,12 @@ def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
             smooth: float = 0.05, diverge_th: float = 5.0, progress: Any = None,
             cancel: Any = None) -> LRFindResult:
     """Run the LR range test on ``cfg``'s data, model, init, optimizer and loss."""
-    from nnviz.engine.seeding import run_generators, set_seed
+    from nnviz.engine.seeding import run_generators
     from nnviz.engine.training import compute_loss, make_optimizer, prepare, resolve_device
 
     check_settings(start_lr, end_lr, num_iter, smooth, diverge_th)
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    set_seed(cfg.seed, cfg.deterministic)
-    data, model, loss_name, _ = prepare(cfg)
-    torch.manual_seed(cfg.seed)  # dropout, as in training
+    data, model, loss_name, _ = prepare(cfg)  # the same set-up as training, seeds included
     order = run_generators(cfg.seed).order
     model.to(device).train()
     x, y = data.x_train.to(device), data.y_train.to(device)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from nnviz.config import option
+from nnviz.engine.seeding import data_rng
 from nnviz.errors import ConfigError
 
 
@@ -209,8 +210,8 @@ def _is_number(value: object) -> bool:
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
-    """An independent NumPy generator for one purpose, derived from the seed."""
-    return np.random.default_rng([int(seed), stream])
+    """An independent NumPy generator for one purpose: the run's data stream ``stream``."""
+    return data_rng(seed, stream)
 
 
 def _imbalance_keep(
