@@ -59,3 +59,30 @@ def test_a_registered_initializer_draws_and_has_its_theory(lecun_normal):
     theory = inits.theories(model, params, "relu")["0.weight"]
     assert theory.std == pytest.approx(1 / math.sqrt(400))
     assert model[0].weight.std().item() == pytest.approx(theory.std, rel=0.02)
+
+
+def test_a_registered_model_is_everywhere(monkeypatch, capsys):
+    """A model is one ModelSpec entry too: config, CLI, the form's options and the trainer."""
+    import math as m
+
+    from nnviz.cli import main
+    from nnviz.engine import models
+    from nnviz.engine.training import prepare
+    from ui.config_form import GROUPS
+
+    spec = models.ModelSpec(
+        "linear_probe", "Linear probe", "One Linear layer on the flattened input.", "any input",
+        lambda cfg, shape, out: nn.Sequential(nn.Flatten(), nn.Linear(m.prod(shape), out)),
+        lambda shape, n, out: None, fixed_activation="linear")
+    monkeypatch.setitem(models.MODELS, spec.name, spec)
+    cfg = RunConfig(model="linear_probe", dataset="moons", n_samples=50)
+    cfg.validate()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "linear_probe" in capsys.readouterr().out
+    fields = {f.name: f for _, _, group in GROUPS for f in group}
+    values = cfg.to_dict()
+    assert "linear_probe" in fields["model"].choices(values)
+    assert not fields["depth"].shown(values)  # the entry's `uses` says it has no depth
+    _, model, _, activation = prepare(cfg)
+    assert activation == "linear" and isinstance(model[1], nn.Linear)

@@ -101,18 +101,22 @@ def _builtin(v: dict[str, Any]) -> bool:
     return bool(spec and spec.builtin)
 
 
-def _deep(v: dict[str, Any]) -> bool:
-    return v["model"] in ("mlp", "cnn")
+def _model_uses(setting: str) -> Callable[[dict[str, Any]], bool]:
+    """Shown when the chosen model reads the option (its registry entry's ``uses``)."""
+    def shown(v: dict[str, Any]) -> bool:
+        spec = _registry("model").get(v["model"])
+        return spec is not None and setting in spec.uses
+    return shown
 
 
 GROUPS: list[tuple[str, bool, list[_Field]]] = [
     ("Model", True, [
         _Field("model", registry=True),
-        _Field("depth", shown=_deep),
-        _Field("width", shown=_deep),
-        _Field("activation", shown=_deep),
-        _Field("batch_norm", shown=lambda v: v["model"] == "cnn"),
-        _Field("dropout", shown=_deep),
+        _Field("depth", shown=_model_uses("depth")),
+        _Field("width", shown=_model_uses("width")),
+        _Field("activation", shown=_model_uses("activation")),
+        _Field("batch_norm", shown=_model_uses("batch_norm")),
+        _Field("dropout", shown=_model_uses("dropout")),
     ]),
     ("Initialization", True, [
         _Field("init", registry=True),

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from nnviz.config import INIT_MODES
 from nnviz.errors import ConfigError
 
 TOO_SMALL_STD = 1e-3
 TOO_LARGE_STD = 1.0
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear")
-MODES = ("fan_in", "fan_out")
 DEFAULT_LEAKY_SLOPE = 0.01
 
 # Truncation used by "trunc_normal": N(0, s^2) cut at ±TRUNC_AT·s.
@@ -63,8 +63,9 @@ def validate(init: InitParams) -> None:
         raise ConfigError(
             f"Unknown bias initializer {init.bias!r}; valid choices: {_choices(list(BIAS_INITS))}."
         )
-    if not isinstance(init.mode, str) or init.mode not in MODES:
-        raise ConfigError(f"Unknown Kaiming mode {init.mode!r}; valid choices: {_choices(MODES)}.")
+    if not isinstance(init.mode, str) or init.mode not in INIT_MODES:
+        raise ConfigError(f"Unknown Kaiming mode {init.mode!r}; valid choices: "
+                          f"{_choices(INIT_MODES)}.")
     for setting in ("std", "a", "value", "bias_value"):
         v = getattr(init, setting)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
