@@ -234,11 +234,6 @@ def field_type(name: str) -> type:
     return type(getattr(_DEFAULTS, name))
 
 
-def field_help() -> dict[str, str]:
-    """Option name -> its help text."""
-    return {name: opt.help for name, opt in options().items()}
-
-
 def check_value(name: str, value: Any, opt: Option | None = None) -> None:
     """Raise ConfigError if ``value`` (already of the field's type) is not what ``name`` accepts."""
     opt = opt or option(name)

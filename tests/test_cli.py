@@ -127,14 +127,15 @@ def test_show_an_epoch_without_a_snapshot_is_an_error(small_run, epoch, capsys):
     assert "has no snapshot there" in captured.err and "to epoch 2" in captured.err
 
 
-@pytest.mark.parametrize(("epoch", "index"), [("0", 0), ("0.5", 1), ("1", 2), ("2", 4)])
+@pytest.mark.parametrize(("epoch", "index"), [("0", 0), ("0.5", 1), ("0.5004", 1), ("1", 2),
+                                              ("2", 4)])
 def test_show_a_recorded_epoch(small_run, epoch, index, capsys):
     from nnviz.cli import main
 
     root, run_id = small_run
     assert main(["--runs-dir", str(root), "show", run_id, "--epoch", epoch, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["snapshot"] == index and shown["epoch"] == float(epoch)
+    assert shown["snapshot"] == index and shown["epoch"] == pytest.approx(float(epoch), abs=5e-4)
 
 
 def test_a_closed_pipe_ends_quietly(small_run):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nnviz.config import PRESETS, RunConfig, config_hash, field_help, preset
+from nnviz.config import PRESETS, RunConfig, config_hash, preset
 from nnviz.errors import ConfigError
 
 
@@ -51,12 +51,6 @@ def test_presets_are_valid_and_lookup_errors_list_them():
         p.config().validate()
     with pytest.raises(ConfigError, match="tutorial_cnn"):
         preset("nope")
-
-
-def test_every_field_has_help_text():
-    helps = field_help()
-    for name in RunConfig().to_dict():
-        assert helps.get(name), name
 
 
 def test_val_fraction_range_is_the_same_for_the_config_and_the_data_sets():

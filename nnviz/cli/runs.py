@@ -12,7 +12,7 @@ from nnviz.cli.output import print_table
 from nnviz.errors import NnvizError
 from nnviz.store.runs import Run, RunStore, Snapshot
 
-_EPOCH_TOL = 1e-9
+_EPOCH_TOL = 5e-4  # an epoch typed to 4 digits (1.083 for 1 + 1/12) finds its snapshot
 
 
 def register_cli(subparsers: Any) -> None:
@@ -42,18 +42,18 @@ def register_cli(subparsers: Any) -> None:
 
 
 def snapshot_at(run: Run, epoch: float | None) -> Snapshot:
-    """The snapshot recorded at ``epoch`` (None: the last); a ConfigError-like NnvizError for an
-    epoch the run has no snapshot at, naming the epochs it has."""
+    """The snapshot recorded at ``epoch`` (None: the last); an NnvizError naming the run's epochs
+    for an epoch it has no snapshot at (never another snapshot instead)."""
     if run.n_snapshots == 0:
         raise NnvizError(f"run {run.run_id} has no snapshots yet.")
     last = run.snapshot(-1)
     if epoch is None:
         return last
-    snap = run.snapshot_for_epoch(epoch)
+    snap = run.snapshot_for_epoch(epoch + _EPOCH_TOL)
     if abs(snap.epoch - epoch) > _EPOCH_TOL:
         raise NnvizError(
             f"--epoch {epoch:g}: run {run.run_id} has no snapshot there; it has "
-            f"{run.n_snapshots} snapshot(s), from epoch 0 (at init) to epoch {last.epoch:g}.")
+            f"{run.n_snapshots} snapshot(s), from epoch 0 (at init) to epoch {last.epoch:.4g}.")
     return snap
 
 
