@@ -1,9 +1,17 @@
-"""Run configuration: one dataclass holds every option of a training run.
+"""Run configuration: one dataclass holds every option of a training run, and every fact about it.
 
-A ``RunConfig`` is plain data (JSON in, JSON out). ``validate`` turns every bad value into a
-``ConfigError`` whose message names the option and lists the valid choices, so the CLI, the app
-and URL parameters all reject bad input the same way. ``config_hash`` identifies the run's
-outcome: two configs with the same hash train to bit-identical snapshots on the same device type.
+Each ``RunConfig`` field declares, once, on the field itself (``dataclasses.field(metadata=...)``,
+read back with ``option(name)``): its default, its help text, its label, and what it accepts: a
+tuple of choices or the registry that lists them (models, initializers, bias initializers,
+activations, data sets: adding an entry to the registry adds the choice everywhere), or a range
+``low`` to ``high`` (both included), or a maximum length. The CLI's options and ``--help``, the
+Train form's widgets, URL validation and ``validate`` all read these declarations.
+
+A ``RunConfig`` is plain data (JSON in, JSON out). ``from_dict`` is where a config enters (CLI,
+form, URL, ``run.json``): it coerces strings to the field's type and ``validate``s once; bad
+values raise a ``ConfigError`` that names the option and lists the valid choices or range.
+``config_hash`` identifies the run's outcome: two configs with the same hash train to
+bit-identical snapshots on the same device type.
 """
 
 from __future__ import annotations
@@ -12,30 +20,83 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nnviz.errors import ConfigError
 
-MODELS = ("simple_net", "simple_cnn", "mlp", "cnn")
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adam_then_sgd")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
 LOSSES = ("cross_entropy", "bce", "mse", "mae", "focal")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-INIT_NAMES = (
-    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
-    "orthogonal", "normal", "uniform", "trunc_normal", "zeros", "constant", "too_small",
-    "too_large",
-)
-BIAS_INITS = ("default", "zeros", "constant")
 INIT_MODES = ("fan_in", "fan_out")
-DATASET_NAMES = (
-    "regression", "moons", "circles", "spiral", "xor", "shapes32", "shapes28",
-    "mnist", "fashion_mnist", "cifar10",
-)
 # Fields that do not change what a run computes: left out of the hash.
 _NOT_HASHED = ("threads", "name")
+
+
+def _models() -> tuple[str, ...]:
+    from nnviz.engine.models import MODELS
+
+    return tuple(MODELS)
+
+
+def _activations() -> tuple[str, ...]:
+    from nnviz.engine.models import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
+
+
+def _inits() -> tuple[str, ...]:
+    from nnviz.engine.initializers import INITIALIZERS
+
+    return tuple(INITIALIZERS)
+
+
+def _bias_inits() -> tuple[str, ...]:
+    from nnviz.engine.initializers import BIAS_INITS
+
+    return tuple(BIAS_INITS)
+
+
+def _datasets() -> tuple[str, ...]:
+    from nnviz.engine.data import DATASETS
+
+    return tuple(DATASETS)
+
+
+@dataclass(frozen=True)
+class Option:
+    """What one RunConfig field accepts and how it is explained (declared once, on the field)."""
+
+    help: str                      # one sentence for --help, the form's tooltip and the docs
+    label: str                     # the form's label
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # or a registry
+    low: float | None = None       # smallest valid number (included)
+    high: float | None = None      # largest valid number (included)
+    max_len: int | None = None     # text: at most this many characters
+    step: float | None = None      # the form's +/- step
+    slider: bool = False           # the form draws a slider (needs low and high)
+
+    def valid_choices(self) -> tuple[str, ...] | None:
+        """The choices, read from the registry when the field names one (None: not a choice)."""
+        return self.choices() if callable(self.choices) else self.choices
+
+    def accepts(self) -> str:
+        """What the option accepts, in words: 'one of: a, b', '1 to 40', 'at most 80 characters'."""
+        choices = self.valid_choices()
+        if choices is not None:
+            return f"one of: {', '.join(choices)}"
+        if self.low is not None and self.high is not None:
+            return f"{_num(self.low)} to {_num(self.high)}"
+        if self.max_len is not None:
+            return f"at most {self.max_len} characters"
+        return ""
+
+
+def _opt(default: Any, help: str, label: str, **facts: Any) -> Any:
+    """A dataclass field whose metadata holds its Option."""
+    return field(default=default, metadata={"option": Option(help, label, **facts)})
 
 
 @dataclass
@@ -43,52 +104,89 @@ class RunConfig:
     """Every option of one training run, with the defaults a first-time user should see."""
 
     # --- model ---
-    model: str = "simple_cnn"        # one of MODELS
-    depth: int = 3                   # mlp: hidden layers (1-40); cnn: conv blocks (2-4)
-    width: int = 64                  # mlp: units per hidden layer; cnn: channels of the first block
-    activation: str = "relu"         # mlp / cnn nonlinearity
-    batch_norm: bool = False         # cnn only: BatchNorm after each conv
-    dropout: float = 0.0             # mlp / cnn: dropout probability before the output layer(s)
+    model: str = _opt("simple_cnn", "The network to train.", "Model", choices=_models)
+    depth: int = _opt(3, "mlp: hidden layers; cnn: conv blocks (2-4).", "Depth", low=1, high=40,
+                      step=1)
+    width: int = _opt(64, "mlp: units per hidden layer; cnn: channels of the first block.",
+                      "Width", low=1, high=2048, step=8)
+    activation: str = _opt("relu", "mlp / cnn nonlinearity.", "Activation",
+                           choices=_activations)
+    batch_norm: bool = _opt(False, "cnn only: BatchNorm after each conv.",
+                            "BatchNorm after each conv")
+    dropout: float = _opt(0.0, "mlp / cnn: dropout probability before the output layer(s).",
+                          "Dropout", low=0.0, high=0.95, step=0.05, slider=True)
     # --- initialization ---
-    init: str = "default"            # one of INIT_NAMES ("default" = PyTorch's own)
-    init_mode: str = "fan_in"        # kaiming: preserve variance forward (fan_in) or backward
-    init_std: float = 0.01           # normal / trunc_normal: standard deviation
-    init_a: float = 0.1              # uniform: U(-a, a) (the tutorial's 0.1 and 0.01)
-    init_value: float = 0.0          # constant: every weight = value
-    bias_init: str = "default"       # one of BIAS_INITS
-    bias_value: float = 0.0          # bias constant
+    init: str = _opt("default", "Weight initializer (\"default\" = PyTorch's own).",
+                     "Weight initializer", choices=_inits)
+    init_mode: str = _opt("fan_in", "kaiming: preserve variance forward (fan_in) or backward "
+                          "(fan_out).", "Kaiming fan", choices=INIT_MODES)
+    init_std: float = _opt(0.01, "normal / trunc_normal: standard deviation.",
+                           "Standard deviation", low=1e-8, high=100.0, step=0.001)
+    init_a: float = _opt(0.1, "uniform: U(-a, a) (the tutorial's 0.1 and 0.01).",
+                         "Bound a of U(-a, a)", low=1e-8, high=100.0, step=0.01)
+    init_value: float = _opt(0.0, "constant: every weight = value.", "Constant value",
+                             low=-100.0, high=100.0, step=0.01)
+    bias_init: str = _opt("default", "Bias initializer.", "Bias initializer",
+                          choices=_bias_inits)
+    bias_value: float = _opt(0.0, "Bias constant (bias_init constant).", "Bias value",
+                             low=-100.0, high=100.0, step=0.01)
     # --- data ---
-    dataset: str = "shapes32"        # one of DATASET_NAMES; must fit the model's input
-    n_samples: int = 2000            # examples generated (or read, 0 = all for local sets)
-    noise: float = 0.1               # noise of the generated data sets
-    val_fraction: float = 0.2        # share held out for validation
-    data_dir: str = ""               # folder with MNIST / Fashion-MNIST / CIFAR-10 files
-    imbalance: float = 1.0           # majority / minority class ratio (1 = balanced)
-    outlier_fraction: float = 0.0    # regression: share of training targets made outliers
+    dataset: str = _opt("shapes32", "Data set; must fit the model's input.", "Data set",
+                        choices=_datasets)
+    n_samples: int = _opt(2000, "Examples generated (or read; 0 = all, for local sets).",
+                          "Examples", low=0, high=200_000, step=100)
+    noise: float = _opt(0.1, "Noise of the generated data sets.", "Noise", low=0.0, high=10.0,
+                        step=0.05)
+    val_fraction: float = _opt(0.2, "Share of the examples held out for validation.",
+                               "Validation share", low=0.01, high=0.9, step=0.01, slider=True)
+    data_dir: str = _opt("", "Folder with MNIST / Fashion-MNIST / CIFAR-10 files.",
+                         "Data folder (on the server)", max_len=4096)
+    imbalance: float = _opt(1.0, "Majority / minority class ratio (1 = balanced).",
+                            "Class imbalance (majority / minority)", low=1.0, high=1000.0,
+                            step=1.0)
+    outlier_fraction: float = _opt(0.0, "regression: share of training targets made outliers.",
+                                   "Outlier share", low=0.0, high=0.49, step=0.01, slider=True)
     # --- optimization ---
-    optimizer: str = "adam"          # one of OPTIMIZERS
-    lr: float = 1e-3                 # learning rate
-    momentum: float = 0.9            # sgd momentum
-    weight_decay: float = 0.0        # L2 penalty (decoupled for adamw)
-    switch_epoch: int = 3            # adam_then_sgd: first epoch trained with SGD
-    scheduler: str = "none"          # one of SCHEDULERS
-    step_size: int = 2               # step: epochs between LR drops
-    gamma: float = 0.5               # step / plateau: LR multiplier
-    patience: int = 1                # plateau: epochs without improvement before a drop
-    loss: str = "auto"               # one of LOSSES, or auto (cross-entropy / MSE by task)
-    focal_gamma: float = 2.0         # focal loss focusing parameter
-    batch_size: int = 64             # examples per step
-    epochs: int = 3                  # passes over the training data
-    early_stopping: int = 0          # stop after this many epochs without val improvement (0: off)
+    optimizer: str = _opt("adam", "Optimizer (adam_then_sgd: Adam, then SGD from "
+                          "switch_epoch).", "Optimizer", choices=OPTIMIZERS)
+    lr: float = _opt(1e-3, "Learning rate.", "Learning rate", low=1e-8, high=100.0,
+                     step=0.0001)
+    momentum: float = _opt(0.9, "sgd momentum.", "Momentum", low=0.0, high=0.999, step=0.05)
+    weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw).", "Weight decay (L2)",
+                               low=0.0, high=10.0, step=0.0001)
+    switch_epoch: int = _opt(3, "adam_then_sgd: first epoch trained with SGD.",
+                             "Switch to SGD at epoch", low=1, high=500, step=1)
+    scheduler: str = _opt("none", "LR scheduler, stepped once per epoch.", "LR scheduler",
+                          choices=SCHEDULERS)
+    step_size: int = _opt(2, "step: epochs between LR drops.", "Epochs between LR drops",
+                          low=1, high=500, step=1)
+    gamma: float = _opt(0.5, "step / plateau: LR multiplier.", "LR multiplier", low=1e-4,
+                        high=1.0, step=0.05)
+    patience: int = _opt(1, "plateau: epochs without improvement before a drop.",
+                         "Plateau patience (epochs)", low=0, high=500, step=1)
+    loss: str = _opt("auto", "Loss (auto: cross-entropy for classes, MSE for regression).",
+                     "Loss", choices=("auto", *LOSSES))
+    focal_gamma: float = _opt(2.0, "Focal loss focusing parameter γ.", "Focal γ", low=0.0,
+                              high=10.0, step=0.5)
+    batch_size: int = _opt(64, "Examples per step.", "Batch size", low=1, high=65_536, step=16)
+    epochs: int = _opt(3, "Passes over the training data.", "Epochs", low=1, high=500, step=1)
+    early_stopping: int = _opt(0, "Stop after this many epochs without validation improvement "
+                               "(0: off).", "Early stopping patience (0: off)", low=0, high=500,
+                               step=1)
     # --- recording ---
-    snapshots_per_epoch: int = 1     # extra snapshots inside each epoch (1 = end of epoch only)
-    probe_size: int = 64             # validation examples used to measure activations
+    snapshots_per_epoch: int = _opt(1, "Snapshots recorded in each epoch (1 = end of epoch "
+                                    "only).", "Snapshots per epoch", low=1, high=20, step=1)
+    probe_size: int = _opt(64, "Validation examples used to measure activations.",
+                           "Probe examples (activations)", low=1, high=4096, step=32)
     # --- reproducibility and hardware ---
-    seed: int = 42                   # seeds weights, data and data order
-    deterministic: bool = True       # cuDNN deterministic algorithms
-    device: str = "auto"             # auto: cuda, then mps, then cpu
-    threads: int = 0                 # torch threads for this run (0: automatic budget)
-    name: str = ""                   # optional label shown in lists
+    seed: int = _opt(42, "Seeds weights, data, data order, dropout and sampling.", "Seed",
+                     low=0, high=2**31 - 1, step=1)
+    deterministic: bool = _opt(True, "cuDNN deterministic algorithms.",
+                               "Deterministic algorithms")
+    device: str = _opt("auto", "auto: cuda, then mps, then cpu.", "Device", choices=DEVICES)
+    threads: int = _opt(0, "torch threads for this run (0: automatic budget).",
+                        "CPU threads (0: automatic)", low=0, high=256, step=1)
+    name: str = _opt("", "Optional label shown in lists.", "Name (optional)", max_len=80)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field."""
@@ -103,7 +201,7 @@ class RunConfig:
             raise ConfigError(
                 f"Unknown option(s) {', '.join(unknown)}. Valid options: {', '.join(known)}."
             )
-        values = {k: _coerce(k, v, type(getattr(cls(), k))) for k, v in data.items()}
+        values = {k: _coerce(k, v, field_type(k)) for k, v in data.items()}
         cfg = cls(**values)
         cfg.validate()
         return cfg
@@ -112,50 +210,44 @@ class RunConfig:
         """A validated copy with some fields changed."""
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
-
     def validate(self) -> None:
-        """Raise ConfigError on the first bad value, naming the option and the valid range."""
-        _choice("model", self.model, MODELS)
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("init", self.init, INIT_NAMES)
-        _choice("init_mode", self.init_mode, INIT_MODES)
-        _choice("bias_init", self.bias_init, BIAS_INITS)
-        _choice("dataset", self.dataset, DATASET_NAMES)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("scheduler", self.scheduler, SCHEDULERS)
-        _choice("loss", self.loss, ("auto", *LOSSES))
-        _choice("device", self.device, DEVICES)
-        _int_range("depth", self.depth, 1, 40)
-        if self.model == "cnn":
-            _int_range("depth", self.depth, 2, 4, why="the cnn model has 2 to 4 conv blocks")
-        _int_range("width", self.width, 1, 2048)
-        _int_range("n_samples", self.n_samples, 0, 200_000)
-        _int_range("batch_size", self.batch_size, 1, 65_536)
-        _int_range("epochs", self.epochs, 1, 500)
-        _int_range("switch_epoch", self.switch_epoch, 1, 500)
-        _int_range("step_size", self.step_size, 1, 500)
-        _int_range("patience", self.patience, 0, 500)
-        _int_range("early_stopping", self.early_stopping, 0, 500)
-        _int_range("snapshots_per_epoch", self.snapshots_per_epoch, 1, 20)
-        _int_range("probe_size", self.probe_size, 1, 4096)
-        _int_range("seed", self.seed, 0, 2**31 - 1)
-        _int_range("threads", self.threads, 0, 256)
-        _float_range("dropout", self.dropout, 0.0, 0.95)
-        _float_range("lr", self.lr, 1e-8, 100.0)
-        _float_range("momentum", self.momentum, 0.0, 0.999)
-        _float_range("weight_decay", self.weight_decay, 0.0, 10.0)
-        _float_range("gamma", self.gamma, 1e-4, 1.0)
-        _float_range("focal_gamma", self.focal_gamma, 0.0, 10.0)
-        _float_range("init_std", self.init_std, 1e-8, 100.0)
-        _float_range("init_a", self.init_a, 1e-8, 100.0)
-        _float_range("init_value", self.init_value, -100.0, 100.0)
-        _float_range("bias_value", self.bias_value, -100.0, 100.0)
-        _float_range("noise", self.noise, 0.0, 10.0)
-        _float_range("val_fraction", self.val_fraction, 0.01, 0.9)
-        _float_range("imbalance", self.imbalance, 1.0, 1000.0)
-        _float_range("outlier_fraction", self.outlier_fraction, 0.0, 0.49)
-        if len(self.name) > 80:
-            raise ConfigError("name: at most 80 characters.")
+        """Raise ConfigError on the first bad value, naming the option and what it accepts."""
+        for name, opt in options().items():
+            check_value(name, getattr(self, name), opt)
+        if self.model == "cnn" and not 2 <= self.depth <= 4:
+            raise ConfigError(f"depth: {self.depth} is out of range; use 2 to 4 (the cnn model "
+                              f"has 2 to 4 conv blocks).")
+
+
+def options() -> dict[str, Option]:
+    """Every RunConfig field's Option, in field order."""
+    return {f.name: f.metadata["option"] for f in fields(RunConfig)}
+
+
+def option(name: str) -> Option:
+    """One field's Option (KeyError for a name that is not a field)."""
+    return options()[name]
+
+
+def field_type(name: str) -> type:
+    """The Python type of a field's values (bool, int, float or str), read from its default."""
+    return type(getattr(_DEFAULTS, name))
+
+
+def check_value(name: str, value: Any, opt: Option | None = None) -> None:
+    """Raise ConfigError if ``value`` (already of the field's type) is not what ``name`` accepts."""
+    opt = opt or option(name)
+    choices = opt.valid_choices()
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not a valid choice. Choose one of: "
+                          f"{', '.join(choices)}.")
+    if opt.low is not None and opt.high is not None:
+        if not (math.isfinite(value) and opt.low <= value <= opt.high):
+            shown = value if isinstance(value, int) else f"{value:g}"
+            raise ConfigError(f"{name}: {shown} is out of range; use {_num(opt.low)} to "
+                              f"{_num(opt.high)}.")
+    if opt.max_len is not None and len(value) > opt.max_len:
+        raise ConfigError(f"{name}: at most {opt.max_len} characters.")
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -165,17 +257,9 @@ def config_hash(cfg: RunConfig) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def field_help() -> dict[str, str]:
-    """Option name -> the help comment written beside its default (used by the CLI and app)."""
-    import inspect
-
-    help_text: dict[str, str] = {}
-    for line in inspect.getsource(RunConfig).splitlines():
-        line = line.strip()
-        if ":" in line and "#" in line and not line.startswith(("#", '"', "def")):
-            name = line.split(":", 1)[0].strip()
-            help_text[name] = line.split("#", 1)[1].strip()
-    return help_text
+def _num(x: float) -> str:
+    """A range bound as a user types it: 500, 0.95, 1e-08, 2147483647."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
@@ -208,28 +292,14 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         if not isinstance(value, str):
             raise ValueError
         return value.strip()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         kind_name = {bool: "true or false", int: "a whole number", float: "a number"}.get(
             kind, "text"
         )
         raise ConfigError(f"{name}: expected {kind_name}, got {value!r}.") from None
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name}: {value!r} is not a valid choice. Choose one of: "
-                          f"{', '.join(choices)}.")
-
-
-def _int_range(name: str, value: int, low: int, high: int, why: str = "") -> None:
-    if not low <= value <= high:
-        reason = f" ({why})" if why else ""
-        raise ConfigError(f"{name}: {value} is out of range; use {low} to {high}{reason}.")
-
-
-def _float_range(name: str, value: float, low: float, high: float) -> None:
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ConfigError(f"{name}: {value} is out of range; use {low:g} to {high:g}.")
+_DEFAULTS = RunConfig()
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,17 @@ from nnviz.errors import NnvizError
 from ui.common import (
     EXPLORE_PAGE,
     JOB_KEY,
-    config_form,
     explore_available,
     explore_link,
     job_manager,
     job_status,
-    last_config,
     query_params,
     run_store,
     share_link,
     show_error,
     use_router,
 )
+from ui.config_form import config_form, last_config
 from ui.services.jobs import JobInfo
 from ui.services.urlstate import config_to_query, has_config, query_to_config
 

@@ -12,7 +12,6 @@ if str(ROOT) not in sys.path:  # a page run on its own (tests, `streamlit run pa
 import streamlit as st  # noqa: E402
 
 from nnviz.analysis import views  # noqa: E402
-from nnviz.config import INIT_NAMES  # noqa: E402
 from nnviz.engine.initializers import INITIALIZERS  # noqa: E402
 from nnviz.errors import NnvizError, StorageError  # noqa: E402
 from nnviz.figures import curves as fc  # noqa: E402
@@ -51,7 +50,7 @@ run_a = ux.run_or_stop(a_id, "No runs yet. Train one on the Train page, then com
 # "Same seed, other initializer": train (or reuse) A's twin and show it as B.
 with st.sidebar:
     st.markdown("**Same seed, other initializer**")
-    others = [n for n in INIT_NAMES if n != run_a.config.init]
+    others = [n for n in INITIALIZERS if n != run_a.config.init]
     twin_init = st.selectbox("Initializer for the twin", others, key=f"{P}_twin_init",
                              format_func=lambda n: INITIALIZERS[n].label if n in INITIALIZERS
                              else n)

@@ -30,12 +30,12 @@ from nnviz.figures import tuning as ft  # noqa: E402
 from nnviz.figures.style import PLOT_CONFIG  # noqa: E402
 from nnviz.store.runs import RunStore  # noqa: E402
 from ui.common import (  # noqa: E402
-    GROUPS,
     job_manager,
     runs_root,
     show_error,
     use_router,  # noqa: E402
 )
+from ui.config_form import GROUPS  # noqa: E402
 from ui.services.urlstate import config_to_query, view_to_query  # noqa: E402
 
 P = "tune"  # session-state key prefix of this page

@@ -1,10 +1,26 @@
-"""Shared fixtures, and the CI rule: with NNVIZ_REQUIRE_BROWSER=1 only GPU tests may skip."""
+"""Shared fixtures, the Hypothesis profiles, and the CI rule: with NNVIZ_REQUIRE_BROWSER=1 only
+GPU tests may skip.
+
+Hypothesis profiles: ``ci`` (chosen when ``CI=true``) runs a fixed, bounded number of examples
+with no deadline and no too-slow health check, derandomized so that a failure reproduces; ``dev``
+(everywhere else) keeps Hypothesis's random search but also drops the deadline and the too-slow
+check, which only measure how busy the machine is. ``HYPOTHESIS_PROFILE=name`` picks one.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+_LOAD_INDEPENDENT = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                         database=None)  # database=None: no .hypothesis/ folder in the checkout
+settings.register_profile("ci", max_examples=50, derandomize=True, print_blob=True,
+                          **_LOAD_INDEPENDENT)
+settings.register_profile("dev", max_examples=100, **_LOAD_INDEPENDENT)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev"))
 
 ALLOWED_SKIP_MARKERS = ("gpu",)  # CUDA tests skip on machines without a GPU (CI has none)
 _bad_skips: list[str] = []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nnviz.config import PRESETS, RunConfig, config_hash, field_help, preset
+from nnviz.config import PRESETS, RunConfig, config_hash, preset
 from nnviz.errors import ConfigError
 
 
@@ -53,7 +53,31 @@ def test_presets_are_valid_and_lookup_errors_list_them():
         preset("nope")
 
 
-def test_every_field_has_help_text():
-    helps = field_help()
-    for name in RunConfig().to_dict():
-        assert helps.get(name), name
+def test_val_fraction_range_is_the_same_for_the_config_and_the_data_sets():
+    from nnviz.config import option
+    from nnviz.engine.data import load_dataset
+
+    share = option("val_fraction")
+    for value in (share.low, share.high):
+        RunConfig(val_fraction=value).validate()
+        load_dataset("moons", n_samples=50, val_fraction=value)
+    for value in (share.low / 2, share.high + 0.01):
+        with pytest.raises(ConfigError, match="val_fraction"):
+            RunConfig(val_fraction=value).validate()
+        with pytest.raises(ConfigError, match="val_fraction"):
+            load_dataset("moons", n_samples=50, val_fraction=value)
+
+
+def test_every_field_declares_what_it_accepts():
+    from nnviz.config import field_type, options
+
+    for name, opt in options().items():
+        kind = field_type(name)
+        assert opt.help and opt.label, name
+        if kind in (int, float):
+            assert opt.low is not None and opt.high is not None and opt.low < opt.high, name
+            assert opt.low <= getattr(RunConfig(), name) <= opt.high, name
+        elif kind is str:
+            assert opt.valid_choices() is not None or opt.max_len, name
+            if opt.valid_choices() is not None:
+                assert getattr(RunConfig(), name) in opt.valid_choices(), name

@@ -275,7 +275,7 @@ def test_imbalance_ratio_and_balanced_validation(name: str, ratio: float) -> Non
         {"n_samples": -1},
         {"n_samples": 2.5},
         {"val_fraction": 0.0},
-        {"val_fraction": 0.9},
+        {"val_fraction": 0.95},  # above RunConfig's val_fraction range (0.01 to 0.9)
         {"val_fraction": 1.5},
         {"noise": -0.1},
         {"seed": -1},

@@ -13,11 +13,11 @@ import torch
 
 from nnviz.analysis import tuning
 from nnviz.config import RunConfig, config_hash
+from nnviz.engine.fitting import fit_problem
 from nnviz.engine.training import prepare, train
 from nnviz.errors import ConfigError
 from nnviz.figures import tuning as ft
 from nnviz.store.runs import RunStore
-from ui.services.urlstate import fit_problem
 
 # The option each step varies (with what its lesson must also fix).
 KNOBS = {1: {"init"}, 2: {"batch_size"}, 3: {"early_stopping"},

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
 from torch import nn
 
+from nnviz.config import INIT_MODES
 from nnviz.errors import ConfigError
 
 TOO_SMALL_STD = 1e-3
 TOO_LARGE_STD = 1.0
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear")
-MODES = ("fan_in", "fan_out")
 DEFAULT_LEAKY_SLOPE = 0.01
 
 # Truncation used by "trunc_normal": N(0, s^2) cut at ±TRUNC_AT·s.
@@ -48,140 +48,6 @@ class InitParams:
     bias_value: float = 0.0
 
 
-@dataclass(frozen=True)
-class InitSpec:
-    """A named initializer as shown to a student: label, explanation, and the settings it reads."""
-
-    name: str
-    label: str
-    description: str
-    uses: tuple[str, ...] = ()
-    uses_activation: bool = False
-
-
-INITIALIZERS: dict[str, InitSpec] = {
-    s.name: s
-    for s in (
-        InitSpec(
-            "default",
-            "PyTorch default",
-            "What nn.Linear and nn.Conv2d both do on creation: kaiming_uniform_(a=√5), which is "
-            "U(-1/√fan_in, 1/√fan_in), so std = 1/√(3·fan_in). It ignores the activation.",
-        ),
-        InitSpec(
-            "xavier_uniform",
-            "Xavier (Glorot) uniform",
-            "U(±√(6/(fan_in+fan_out))), std = √(2/(fan_in+fan_out)) (Glorot & Bengio 2010, "
-            "no activation gain): balances the signal's variance going forward and the "
-            "gradient's going backward. Made for tanh/linear-like activations; on ReLU the "
-            "variance halves per layer (He et al. 2015).",
-        ),
-        InitSpec(
-            "xavier_normal",
-            "Xavier (Glorot) normal",
-            "N(0, std²) with std = √(2/(fan_in+fan_out)): same spread as Xavier uniform, "
-            "drawn from a bell curve.",
-        ),
-        InitSpec(
-            "kaiming_uniform",
-            "Kaiming (He) uniform",
-            "U(±gain·√(3/fan)), std = gain/√fan, with fan = fan_in (keeps activations' size "
-            "steady) or fan_out (keeps gradients' size steady). For ReLU gain = √2 makes up "
-            "for ReLU zeroing half its inputs.",
-            uses=("mode",),
-            uses_activation=True,
-        ),
-        InitSpec(
-            "kaiming_normal",
-            "Kaiming (He) normal",
-            "N(0, std²) with std = gain/√fan (fan = fan_in or fan_out); for ReLU gain = √2, "
-            "so std = √(2/fan_in).",
-            uses=("mode",),
-            uses_activation=True,
-        ),
-        InitSpec(
-            "orthogonal",
-            "Orthogonal",
-            "A random (semi-)orthogonal matrix times gain (conv kernels flattened to "
-            "out × in·kh·kw): every singular value equals gain, so a linear layer keeps vector "
-            "lengths. Element std = gain/√max(rows, cols).",
-            uses_activation=True,
-        ),
-        InitSpec(
-            "normal",
-            "Normal N(0, std²)",
-            "Every weight drawn from N(0, std²) with the std you choose. It ignores the layer's "
-            "size, so a std that suits a small layer is too big for a wide one.",
-            uses=("std",),
-        ),
-        InitSpec(
-            "uniform",
-            "Uniform U(-a, a)",
-            "Every weight drawn from U(-a, a), so std = a/√3. It ignores the layer's size.",
-            uses=("a",),
-        ),
-        InitSpec(
-            "trunc_normal",
-            "Truncated normal",
-            "N(0, std²) with draws beyond ±2·std redrawn (trunc_normal_ with a=-2·std, "
-            "b=2·std). Cutting the tails shrinks the real std to about 0.88·std.",
-            uses=("std",),
-        ),
-        InitSpec(
-            "zeros",
-            "All zeros",
-            "Every weight is 0: each layer's output ignores its input, earlier layers get zero "
-            "gradient at first, and units that start identical get identical updates "
-            "(symmetry is never broken) unless their biases differ.",
-        ),
-        InitSpec(
-            "constant",
-            "Constant",
-            "Every weight equals the value you choose: all units in a layer compute the same "
-            "thing and get the same gradient, so they stay copies of each other unless their "
-            "biases differ.",
-            uses=("value",),
-        ),
-        InitSpec(
-            "too_small",
-            "Too small: N(0, 0.001²)",
-            "N(0, 0.001²), far below 1/√fan_in: the signal shrinks layer after layer toward 0, "
-            "and so do the gradients (vanishing).",
-        ),
-        InitSpec(
-            "too_large",
-            "Too large: N(0, 1)",
-            "N(0, 1), far above 1/√fan_in: the signal grows layer after layer (exploding); with "
-            "tanh or sigmoid the units saturate and their gradients vanish.",
-        ),
-    )
-}
-
-BIAS_INITS: dict[str, InitSpec] = {
-    s.name: s
-    for s in (
-        InitSpec(
-            "default",
-            "PyTorch default",
-            "U(-1/√fan_in, 1/√fan_in) using the weight's fan_in, so std = 1/√(3·fan_in): "
-            "what nn.Linear and nn.Conv2d do on creation.",
-        ),
-        InitSpec(
-            "zeros",
-            "Zeros",
-            "Every bias is 0, the common choice: the random weights already make units differ.",
-        ),
-        InitSpec(
-            "constant",
-            "Constant",
-            "Every bias equals the value you choose (a small positive value such as 0.01 keeps "
-            "ReLU units switched on at the start).",
-            uses=("bias_value",),
-        ),
-    )
-}
-
-
 def _choices(options: Sequence[str]) -> str:
     """Format valid choices for an error message."""
     return ", ".join(repr(o) for o in options)
@@ -197,12 +63,13 @@ def validate(init: InitParams) -> None:
         raise ConfigError(
             f"Unknown bias initializer {init.bias!r}; valid choices: {_choices(list(BIAS_INITS))}."
         )
-    if not isinstance(init.mode, str) or init.mode not in MODES:
-        raise ConfigError(f"Unknown Kaiming mode {init.mode!r}; valid choices: {_choices(MODES)}.")
-    for field in ("std", "a", "value", "bias_value"):
-        v = getattr(init, field)
+    if not isinstance(init.mode, str) or init.mode not in INIT_MODES:
+        raise ConfigError(f"Unknown Kaiming mode {init.mode!r}; valid choices: "
+                          f"{_choices(INIT_MODES)}.")
+    for setting in ("std", "a", "value", "bias_value"):
+        v = getattr(init, setting)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"Initializer setting {field} must be a finite number, got {v!r}.")
+            raise ConfigError(f"Initializer setting {setting} must be a finite number, got {v!r}.")
     used = INITIALIZERS[init.name].uses
     if "std" in used and init.std <= 0:
         raise ConfigError(f"std must be > 0 for {init.name!r}, got {init.std!r}.")
@@ -350,84 +217,269 @@ def _default_bias_theory(weight_shape: tuple[int, ...]) -> Theory:
     )
 
 
-def _weight_theory(
-    shape: tuple[int, ...], init: InitParams, activation: str, leaky_slope: float
-) -> Theory:
-    """Theory for a Linear/Conv weight under `init`."""
-    name = init.name
-    fan_in, fan_out = fans(shape)
-    if name == "default":
-        if fan_in <= 0:
-            return _point(0.0, "fan_in = 0 → nothing to draw")
-        bound = 1.0 / math.sqrt(fan_in)
-        return _uniform(
-            bound,
-            f"kaiming_uniform_(a=√5) = U(±1/√fan_in), {_fan_text(shape, 'fan_in')} → "
-            f"std = 1/√(3·{fan_in}) = {_g(bound / math.sqrt(3))}",
-        )
-    if name in ("xavier_uniform", "xavier_normal"):
+# --- what each weight initializer draws, and the distribution that gives -----------------
+# draw(t, init, activation, leaky_slope, g) fills t in place from generator g only;
+# theory(shape, init, activation, leaky_slope) is the Theory of every element afterwards.
+
+
+def _theory_default(shape: tuple[int, ...], init: InitParams, act: str, slope: float) -> Theory:
+    fan_in, _ = fans(shape)
+    if fan_in <= 0:
+        return _point(0.0, "fan_in = 0 → nothing to draw")
+    bound = 1.0 / math.sqrt(fan_in)
+    return _uniform(
+        bound,
+        f"kaiming_uniform_(a=√5) = U(±1/√fan_in), {_fan_text(shape, 'fan_in')} → "
+        f"std = 1/√(3·{fan_in}) = {_g(bound / math.sqrt(3))}",
+    )
+
+
+def _theory_xavier(normal: bool) -> Callable[..., Theory]:
+    def theory(shape: tuple[int, ...], init: InitParams, act: str, slope: float) -> Theory:
         # Glorot & Bengio's formula has no activation gain (torch's xavier_*_ default gain=1)
+        fan_in, fan_out = fans(shape)
         std = math.sqrt(2.0 / (fan_in + fan_out))
-        base = (
-            f"{_fan_text(shape, 'fan_in')}, "
-            f"{_fan_text(shape, 'fan_out')} → std = √(2/(fan_in+fan_out)) = {_g(std)}"
-        )
-        if name == "xavier_normal":
+        base = (f"{_fan_text(shape, 'fan_in')}, {_fan_text(shape, 'fan_out')} → "
+                f"std = √(2/(fan_in+fan_out)) = {_g(std)}")
+        if normal:
             return _normal(std, f"N(0, std²), {base}")
         return _uniform(math.sqrt(3.0) * std, f"U(±√3·std), {base}")
-    if name in ("kaiming_uniform", "kaiming_normal"):
-        g = gain(activation, leaky_slope)
+    return theory
+
+
+def _theory_kaiming(normal: bool) -> Callable[..., Theory]:
+    def theory(shape: tuple[int, ...], init: InitParams, act: str, slope: float) -> Theory:
+        fan_in, fan_out = fans(shape)
+        g = gain(act, slope)
         fan = fan_in if init.mode == "fan_in" else fan_out
         std = g / math.sqrt(fan)
-        base = (
-            f"gain({activation}) = {_g(g)}, {_fan_text(shape, init.mode)} → "
-            f"std = gain/√{init.mode} = {_g(std)}"
-        )
-        if name == "kaiming_normal":
+        base = (f"gain({act}) = {_g(g)}, {_fan_text(shape, init.mode)} → "
+                f"std = gain/√{init.mode} = {_g(std)}")
+        if normal:
             return _normal(std, f"N(0, std²), {base}")
         return _uniform(math.sqrt(3.0) * std, f"U(±√3·std), {base}")
-    if name == "orthogonal":
-        g = gain(activation, leaky_slope)
-        rows = shape[0]
-        cols = math.prod(shape[1:])
-        std = g / math.sqrt(max(rows, cols))
-        return Theory(
+    return theory
+
+
+def _draw_kaiming(normal: bool) -> Callable[..., object]:
+    def draw(t: torch.Tensor, init: InitParams, act: str, slope: float,
+             g: torch.Generator) -> object:
+        nl = _kaiming_nonlinearity(act)
+        a = slope if nl == "leaky_relu" else 0.0
+        fn = nn.init.kaiming_normal_ if normal else nn.init.kaiming_uniform_
+        return fn(t, a=a, mode=init.mode, nonlinearity=nl, generator=g)
+    return draw
+
+
+def _theory_orthogonal(shape: tuple[int, ...], init: InitParams, act: str,
+                       slope: float) -> Theory:
+    g = gain(act, slope)
+    rows, cols = shape[0], math.prod(shape[1:])
+    std = g / math.sqrt(max(rows, cols))
+    return Theory("orthogonal", 0.0, std, formula=(
+        f"gain({act}) = {_g(g)} × (semi-)orthogonal {rows}×{cols} matrix → "
+        f"element std = gain/√max(rows, cols) = {_g(std)}"))
+
+
+def _theory_trunc_normal(shape: tuple[int, ...], init: InitParams, act: str,
+                         slope: float) -> Theory:
+    s = init.std
+    true_std = s * _trunc_std_factor()
+    return Theory("trunc_normal", 0.0, true_std, -TRUNC_AT * s, TRUNC_AT * s, s,
+                  f"N(0, {_g(s)}²) cut at ±2·{_g(s)} → true std = {_trunc_std_factor():.4f}·"
+                  f"{_g(s)} = {_g(true_std)}")
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """A registry entry: the initializer as shown to a student, the settings it reads, what it
+    draws and the distribution that gives. Adding an initializer is adding one entry: the
+    config's choices, the CLI, the Train form and the theory curves all read the registry."""
+
+    name: str
+    label: str
+    description: str
+    uses: tuple[str, ...] = ()
+    uses_activation: bool = False
+    # weights: draw(t, init, activation, leaky_slope, g); biases: draw(t, init, weight_shape, g)
+    draw: Callable[..., object] = field(kw_only=True, repr=False)
+    # weights: theory(shape, init, activation, leaky_slope); biases: theory(weight_shape, init)
+    theory: Callable[..., Theory] = field(kw_only=True, repr=False)
+
+
+_ini = nn.init
+
+INITIALIZERS: dict[str, InitSpec] = {
+    s.name: s
+    for s in (
+        InitSpec(
+            "default",
+            "PyTorch default",
+            "What nn.Linear and nn.Conv2d both do on creation: kaiming_uniform_(a=√5), which is "
+            "U(-1/√fan_in, 1/√fan_in), so std = 1/√(3·fan_in). It ignores the activation.",
+            draw=lambda t, init, act, slope, g: _ini.kaiming_uniform_(t, a=math.sqrt(5),
+                                                                      generator=g),
+            theory=_theory_default,
+        ),
+        InitSpec(
+            "xavier_uniform",
+            "Xavier (Glorot) uniform",
+            "U(±√(6/(fan_in+fan_out))), std = √(2/(fan_in+fan_out)) (Glorot & Bengio 2010, "
+            "no activation gain): balances the signal's variance going forward and the "
+            "gradient's going backward. Made for tanh/linear-like activations; on ReLU the "
+            "variance halves per layer (He et al. 2015).",
+            draw=lambda t, init, act, slope, g: _ini.xavier_uniform_(t, gain=1.0, generator=g),
+            theory=_theory_xavier(normal=False),
+        ),
+        InitSpec(
+            "xavier_normal",
+            "Xavier (Glorot) normal",
+            "N(0, std²) with std = √(2/(fan_in+fan_out)): same spread as Xavier uniform, "
+            "drawn from a bell curve.",
+            draw=lambda t, init, act, slope, g: _ini.xavier_normal_(t, gain=1.0, generator=g),
+            theory=_theory_xavier(normal=True),
+        ),
+        InitSpec(
+            "kaiming_uniform",
+            "Kaiming (He) uniform",
+            "U(±gain·√(3/fan)), std = gain/√fan, with fan = fan_in (keeps activations' size "
+            "steady) or fan_out (keeps gradients' size steady). For ReLU gain = √2 makes up "
+            "for ReLU zeroing half its inputs.",
+            uses=("mode",),
+            uses_activation=True,
+            draw=_draw_kaiming(normal=False),
+            theory=_theory_kaiming(normal=False),
+        ),
+        InitSpec(
+            "kaiming_normal",
+            "Kaiming (He) normal",
+            "N(0, std²) with std = gain/√fan (fan = fan_in or fan_out); for ReLU gain = √2, "
+            "so std = √(2/fan_in).",
+            uses=("mode",),
+            uses_activation=True,
+            draw=_draw_kaiming(normal=True),
+            theory=_theory_kaiming(normal=True),
+        ),
+        InitSpec(
             "orthogonal",
-            0.0,
-            std,
-            formula=(
-                f"gain({activation}) = {_g(g)} × (semi-)orthogonal {rows}×{cols} matrix → "
-                f"element std = gain/√max(rows, cols) = {_g(std)}"
-            ),
-        )
-    if name == "normal":
-        return _normal(init.std, f"N(0, {_g(init.std)}²)")
-    if name == "uniform":
-        return _uniform(init.a, f"U(±{_g(init.a)}) → std = a/√3 = {_g(init.a / math.sqrt(3))}")
-    if name == "trunc_normal":
-        s = init.std
-        true_std = s * _trunc_std_factor()
-        return Theory(
+            "Orthogonal",
+            "A random (semi-)orthogonal matrix times gain (conv kernels flattened to "
+            "out × in·kh·kw): every singular value equals gain, so a linear layer keeps vector "
+            "lengths. Element std = gain/√max(rows, cols).",
+            uses_activation=True,
+            draw=lambda t, init, act, slope, g: _ini.orthogonal_(t, gain=gain(act, slope),
+                                                                 generator=g),
+            theory=_theory_orthogonal,
+        ),
+        InitSpec(
+            "normal",
+            "Normal N(0, std²)",
+            "Every weight drawn from N(0, std²) with the std you choose. It ignores the layer's "
+            "size, so a std that suits a small layer is too big for a wide one.",
+            uses=("std",),
+            draw=lambda t, init, act, slope, g: _ini.normal_(t, 0.0, init.std, generator=g),
+            theory=lambda shape, init, act, slope: _normal(init.std, f"N(0, {_g(init.std)}²)"),
+        ),
+        InitSpec(
+            "uniform",
+            "Uniform U(-a, a)",
+            "Every weight drawn from U(-a, a), so std = a/√3. It ignores the layer's size.",
+            uses=("a",),
+            draw=lambda t, init, act, slope, g: _ini.uniform_(t, -init.a, init.a, generator=g),
+            theory=lambda shape, init, act, slope: _uniform(
+                init.a, f"U(±{_g(init.a)}) → std = a/√3 = {_g(init.a / math.sqrt(3))}"),
+        ),
+        InitSpec(
             "trunc_normal",
-            0.0,
-            true_std,
-            -TRUNC_AT * s,
-            TRUNC_AT * s,
-            s,
-            f"N(0, {_g(s)}²) cut at ±2·{_g(s)} → true std = {_trunc_std_factor():.4f}·{_g(s)} "
-            f"= {_g(true_std)}",
-        )
-    if name == "zeros":
-        return _point(0.0, "all weights = 0")
-    if name == "constant":
-        return _point(init.value, f"all weights = {_g(init.value)}")
-    if name == "too_small":
-        return _normal(TOO_SMALL_STD, f"N(0, {TOO_SMALL_STD:g}²) (too small)")
-    if name == "too_large":
-        return _normal(TOO_LARGE_STD, f"N(0, {TOO_LARGE_STD:g}²) (too large)")
-    raise ConfigError(
-        f"Unknown initializer {name!r}; valid choices: {_choices(list(INITIALIZERS))}."
+            "Truncated normal",
+            "N(0, std²) with draws beyond ±2·std redrawn (trunc_normal_ with a=-2·std, "
+            "b=2·std). Cutting the tails shrinks the real std to about 0.88·std.",
+            uses=("std",),
+            draw=lambda t, init, act, slope, g: _ini.trunc_normal_(
+                t, 0.0, init.std, -TRUNC_AT * init.std, TRUNC_AT * init.std, generator=g),
+            theory=_theory_trunc_normal,
+        ),
+        InitSpec(
+            "zeros",
+            "All zeros",
+            "Every weight is 0: each layer's output ignores its input, earlier layers get zero "
+            "gradient at first, and units that start identical get identical updates "
+            "(symmetry is never broken) unless their biases differ.",
+            draw=lambda t, init, act, slope, g: t.zero_(),
+            theory=lambda shape, init, act, slope: _point(0.0, "all weights = 0"),
+        ),
+        InitSpec(
+            "constant",
+            "Constant",
+            "Every weight equals the value you choose: all units in a layer compute the same "
+            "thing and get the same gradient, so they stay copies of each other unless their "
+            "biases differ.",
+            uses=("value",),
+            draw=lambda t, init, act, slope, g: t.fill_(init.value),
+            theory=lambda shape, init, act, slope: _point(
+                init.value, f"all weights = {_g(init.value)}"),
+        ),
+        InitSpec(
+            "too_small",
+            "Too small: N(0, 0.001²)",
+            "N(0, 0.001²), far below 1/√fan_in: the signal shrinks layer after layer toward 0, "
+            "and so do the gradients (vanishing).",
+            draw=lambda t, init, act, slope, g: _ini.normal_(t, 0.0, TOO_SMALL_STD,
+                                                             generator=g),
+            theory=lambda shape, init, act, slope: _normal(
+                TOO_SMALL_STD, f"N(0, {TOO_SMALL_STD:g}²) (too small)"),
+        ),
+        InitSpec(
+            "too_large",
+            "Too large: N(0, 1)",
+            "N(0, 1), far above 1/√fan_in: the signal grows layer after layer (exploding); with "
+            "tanh or sigmoid the units saturate and their gradients vanish.",
+            draw=lambda t, init, act, slope, g: _ini.normal_(t, 0.0, TOO_LARGE_STD,
+                                                             generator=g),
+            theory=lambda shape, init, act, slope: _normal(
+                TOO_LARGE_STD, f"N(0, {TOO_LARGE_STD:g}²) (too large)"),
+        ),
     )
+}
+
+
+def _draw_default_bias(t: torch.Tensor, init: InitParams, weight_shape: tuple[int, ...],
+                       g: torch.Generator) -> object:
+    fan_in, _ = fans(weight_shape)
+    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+    return _ini.uniform_(t, -bound, bound, generator=g)
+
+
+BIAS_INITS: dict[str, InitSpec] = {
+    s.name: s
+    for s in (
+        InitSpec(
+            "default",
+            "PyTorch default",
+            "U(-1/√fan_in, 1/√fan_in) using the weight's fan_in, so std = 1/√(3·fan_in): "
+            "what nn.Linear and nn.Conv2d do on creation.",
+            draw=_draw_default_bias,
+            theory=lambda weight_shape, init: _default_bias_theory(weight_shape),
+        ),
+        InitSpec(
+            "zeros",
+            "Zeros",
+            "Every bias is 0, the common choice: the random weights already make units differ.",
+            draw=lambda t, init, weight_shape, g: t.zero_(),
+            theory=lambda weight_shape, init: _point(0.0, "all biases = 0"),
+        ),
+        InitSpec(
+            "constant",
+            "Constant",
+            "Every bias equals the value you choose (a small positive value such as 0.01 keeps "
+            "ReLU units switched on at the start).",
+            uses=("bias_value",),
+            draw=lambda t, init, weight_shape, g: t.fill_(init.bias_value),
+            theory=lambda weight_shape, init: _point(
+                init.bias_value, f"all biases = {_g(init.bias_value)}"),
+        ),
+    )
+}
 
 
 def _unknown(formula: str) -> Theory:
@@ -459,17 +511,13 @@ def theory_for(
     if module_type not in _LAYER_TYPES:
         return _unknown(f"{module_type} is not re-initialized")
     if kind == "weight":
-        return _weight_theory(shape, init, activation, leaky_slope)
+        return INITIALIZERS[init.name].theory(shape, init, activation, leaky_slope)
     if kind == "bias":
-        if init.bias == "zeros":
-            return _point(0.0, "all biases = 0")
-        if init.bias == "constant":
-            return _point(init.bias_value, f"all biases = {_g(init.bias_value)}")
         if weight_shape is None:
             raise ValueError(
                 "theory_for a bias needs its layer's weight_shape (fan_in comes from it)"
             )
-        return _default_bias_theory(tuple(int(s) for s in weight_shape))
+        return BIAS_INITS[init.bias].theory(tuple(int(s) for s in weight_shape), init)
     return _unknown(f"no theory for {module_type}.{kind}")
 
 
@@ -510,53 +558,15 @@ def _fill(param: torch.Tensor, fn: Callable[[torch.Tensor], object], g: torch.Ge
 def _init_weight(
     w: torch.Tensor, init: InitParams, activation: str, leaky_slope: float, g: torch.Generator
 ) -> None:
-    """Fill a Linear/Conv weight according to `init`, drawing only from generator g."""
-    name = init.name
-    ini = nn.init
-    if name == "zeros":
-        w.zero_()
-        return
-    if name == "constant":
-        w.fill_(init.value)
-        return
-    gn = gain(activation, leaky_slope)
-    nl = _kaiming_nonlinearity(activation)
-    slope = leaky_slope if nl == "leaky_relu" else 0.0
-    s = init.std
-    draws: dict[str, Callable[[torch.Tensor], object]] = {
-        "default": lambda t: ini.kaiming_uniform_(t, a=math.sqrt(5), generator=g),
-        "xavier_uniform": lambda t: ini.xavier_uniform_(t, gain=1.0, generator=g),
-        "xavier_normal": lambda t: ini.xavier_normal_(t, gain=1.0, generator=g),
-        "kaiming_uniform": lambda t: ini.kaiming_uniform_(
-            t, a=slope, mode=init.mode, nonlinearity=nl, generator=g
-        ),
-        "kaiming_normal": lambda t: ini.kaiming_normal_(
-            t, a=slope, mode=init.mode, nonlinearity=nl, generator=g
-        ),
-        "orthogonal": lambda t: ini.orthogonal_(t, gain=gn, generator=g),
-        "normal": lambda t: ini.normal_(t, 0.0, s, generator=g),
-        "uniform": lambda t: ini.uniform_(t, -init.a, init.a, generator=g),
-        "trunc_normal": lambda t: ini.trunc_normal_(
-            t, 0.0, s, -TRUNC_AT * s, TRUNC_AT * s, generator=g
-        ),
-        "too_small": lambda t: ini.normal_(t, 0.0, TOO_SMALL_STD, generator=g),
-        "too_large": lambda t: ini.normal_(t, 0.0, TOO_LARGE_STD, generator=g),
-    }
-    if name not in draws:  # pragma: no cover - validate() rejects unknown names first
-        raise ConfigError(f"Unknown initializer {name!r}.")
-    _fill(w, draws[name], g)
+    """Fill a Linear/Conv weight with its initializer's draw, from generator g only."""
+    draw = INITIALIZERS[init.name].draw
+    _fill(w, lambda t: draw(t, init, activation, leaky_slope, g), g)
 
 
 def _init_bias(b: torch.Tensor, weight: torch.Tensor, init: InitParams, g: torch.Generator) -> None:
-    """Fill a bias according to init.bias (default: U(±1/√fan_in) of the weight)."""
-    if init.bias == "zeros":
-        b.zero_()
-    elif init.bias == "constant":
-        b.fill_(init.bias_value)
-    else:
-        fan_in, _ = fans(weight.shape)
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        _fill(b, lambda t: nn.init.uniform_(t, -bound, bound, generator=g), g)
+    """Fill a bias with its bias initializer's draw (default: U(±1/√fan_in) of the weight)."""
+    draw = BIAS_INITS[init.bias].draw
+    _fill(b, lambda t: draw(t, init, tuple(weight.shape), g), g)
 
 
 @torch.no_grad()

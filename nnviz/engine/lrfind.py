@@ -22,8 +22,6 @@ store is never touched.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -128,16 +126,12 @@ def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
             smooth: float = 0.05, diverge_th: float = 5.0, progress: Any = None,
             cancel: Any = None) -> LRFindResult:
     """Run the LR range test on ``cfg``'s data, model, init, optimizer and loss."""
-    from nnviz.engine.seeding import run_generators, set_seed
+    from nnviz.engine.seeding import run_generators
     from nnviz.engine.training import compute_loss, make_optimizer, prepare, resolve_device
 
     check_settings(start_lr, end_lr, num_iter, smooth, diverge_th)
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    set_seed(cfg.seed, cfg.deterministic)
-    data, model, loss_name, _ = prepare(cfg)
-    torch.manual_seed(cfg.seed)  # dropout, as in training
+    data, model, loss_name, _ = prepare(cfg)  # the same set-up as training, seeds included
     order = run_generators(cfg.seed).order
     model.to(device).train()
     x, y = data.x_train.to(device), data.y_train.to(device)
@@ -197,62 +191,3 @@ def _finite_or_none(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-# ------------------------------------------------------------------------------ command line
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add ``lr-find`` to the nnviz command line."""
-    from nnviz.cli.main import _add_config_options
-    from nnviz.config import PRESETS
-
-    p = subparsers.add_parser(
-        "lr-find", help="LR range test: sweep the LR exponentially and suggest one",
-        description="Train the configured model for num-iter steps while the learning rate grows "
-                    "exponentially; report the loss curve and the LR at its steepest descent. "
-                    "Nothing is saved to the runs folder.")
-    p.add_argument("--start-lr", type=float, default=1e-7, help="first LR (default 1e-7)")
-    p.add_argument("--end-lr", type=float, default=10.0, help="last LR (default 10)")
-    p.add_argument("--num-iter", type=int, default=100, help="steps of the sweep (default 100)")
-    p.add_argument("--smooth", type=float, default=0.05,
-                   help="smoothing of the loss curve, 0 = none (default 0.05)")
-    p.add_argument("--diverge-th", type=float, default=5.0,
-                   help="stop when the smoothed loss is this many times the best (default 5)")
-    p.add_argument("--preset", default=None, help=f"start from a lesson preset: "
-                   f"{', '.join(PRESETS)}")
-    p.add_argument("--config", default=None, help="JSON file with options")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    _add_config_options(p)
-    p.set_defaults(handler=_cli_lr_find)
-
-
-def _cli_lr_find(args: argparse.Namespace, store: Any) -> int:
-    """Handler of ``python -m nnviz lr-find``: prints the suggestion (or JSON)."""
-    from nnviz.cli.main import config_from_args
-
-    cfg = config_from_args(args)
-    result = lr_find(cfg, start_lr=args.start_lr, end_lr=args.end_lr, num_iter=args.num_iter,
-                     smooth=args.smooth, diverge_th=args.diverge_th)
-    if args.json:
-        print(json.dumps(result.to_dict()))
-        return 0
-    print(f"LR range test: {len(result.lrs)} steps from {args.start_lr:g} "
-          f"({result.settings['optimizer']}, {result.settings['loss']} loss, batch "
-          f"{result.settings['batch_size']}); stopped: {result.reason}.")
-    for lr, loss, s in _table_rows(result):
-        print(f"  lr {lr:10.3g}   loss {loss:10.4g}   smoothed {s:10.4g}")
-    if result.suggested_lr is None:
-        print("No suggestion: the loss did not fall over the sweep (widen it with --end-lr or "
-              "--num-iter).")
-    else:
-        print(f"Suggested lr: {result.suggested_lr:.3g} (steepest descent of the smoothed loss); "
-              f"lowest loss {result.best_loss:.4g} at lr {result.best_lr:.3g}.")
-    return 0
-
-
-def _table_rows(result: LRFindResult, rows: int = 12) -> list[tuple[float, float, float]]:
-    """About ``rows`` evenly spread points of the curve, for printing."""
-    n = len(result.lrs)
-    picks = sorted({round(i * (n - 1) / max(rows - 1, 1)) for i in range(rows)}) if n else []
-    return [(result.lrs[i], result.losses[i], result.smoothed[i]) for i in picks]

@@ -20,15 +20,19 @@ from nnviz.errors import ConfigError
 LEAKY_SLOPE = 0.01  # nn.LeakyReLU's default negative slope; Kaiming's gain uses the same value
 
 
+# The activation registry: the config's `activation` choices are these names.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+}
+
+
 def make_activation(name: str) -> nn.Module:
-    """The nn.Module for an activation name of config.ACTIVATIONS."""
-    return {
-        "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
-        "tanh": nn.Tanh,
-        "sigmoid": nn.Sigmoid,
-        "gelu": nn.GELU,
-    }[name]()
+    """The nn.Module for an activation name of ACTIVATIONS."""
+    return ACTIVATIONS[name]()
 
 
 class SimpleNet(nn.Module):
@@ -109,7 +113,9 @@ class CNN(nn.Module):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registry entry: what the model is, what input it expects, how to build it."""
+    """A registry entry: what the model is, what input it expects, how to build it, and which
+    config options it reads. Adding a model is adding one entry: the config's choices, the CLI,
+    the Train form (which shows the options in ``uses``) and the fit checks read the registry."""
 
     name: str
     label: str
@@ -118,10 +124,14 @@ class ModelSpec:
     build: Callable[[RunConfig, tuple[int, ...], int], nn.Module]
     # (input_shape, n_classes, out) -> why it does not fit, or None
     check: Callable[[tuple[int, ...], int, int], str | None]
+    uses: tuple[str, ...] = ()  # the RunConfig options it reads (depth, width, activation, ...)
+    # The nonlinearity the init is matched to when the model has none to choose ("linear" for
+    # the tutorial's models); None: the config's activation.
+    fixed_activation: str | None = None
 
     def activation(self, cfg: RunConfig) -> str:
-        """The nonlinearity the init should be matched to ('linear' for the tutorial models)."""
-        return "linear" if self.name in ("simple_net", "simple_cnn") else cfg.activation
+        """The nonlinearity the init should be matched to."""
+        return self.fixed_activation or cfg.activation
 
 
 def _check_simple_net(shape: tuple[int, ...], n_classes: int, out: int) -> str | None:
@@ -150,20 +160,24 @@ MODELS: dict[str, ModelSpec] = {
     for s in (
         ModelSpec("simple_net", "SimpleNet", "The tutorial's one-layer linear model "
                   "Linear(2, 1).", "2 features (regression or a 2-class set with BCE)",
-                  lambda cfg, shape, out: SimpleNet(), _check_simple_net),
+                  lambda cfg, shape, out: SimpleNet(), _check_simple_net,
+                  fixed_activation="linear"),
         ModelSpec("simple_cnn", "SimpleCNN", "The tutorial's CNN: Conv2d(3, 16, 3) -> "
                   "MaxPool2d(2) -> Linear(4096, 10), no activation.", "32×32 RGB, 10 classes",
-                  lambda cfg, shape, out: SimpleCNN(), _check_simple_cnn),
+                  lambda cfg, shape, out: SimpleCNN(), _check_simple_cnn,
+                  fixed_activation="linear"),
         ModelSpec("mlp", "Deep MLP", "A stack of `depth` Linear layers with one activation: "
                   "the place to watch signals vanish or explode with depth.", "any input "
                   "(flattened)",
                   lambda cfg, shape, out: MLP(math.prod(shape), out, cfg.depth, cfg.width,
                                               cfg.activation, cfg.dropout),
-                  lambda shape, n, out: None),
+                  lambda shape, n, out: None,
+                  uses=("depth", "width", "activation", "dropout")),
         ModelSpec("cnn", "Small CNN", "2-4 conv blocks (conv, optional BatchNorm, activation, "
                   "max-pool) and a Linear classifier.", "32×32 RGB or 28×28 grey images",
                   lambda cfg, shape, out: CNN(shape, out, cfg.depth, cfg.width, cfg.activation,
-                                              cfg.batch_norm, cfg.dropout), _check_cnn),
+                                              cfg.batch_norm, cfg.dropout), _check_cnn,
+                  uses=("depth", "width", "activation", "batch_norm", "dropout")),
     )
 }
 

@@ -31,7 +31,7 @@ from nnviz.engine.data import DataBundle, load_dataset
 from nnviz.engine.initializers import InitParams, apply_init, theories
 from nnviz.engine.models import MODELS, build_model
 from nnviz.engine.recorder import UPDATE_SAMPLES, Recorder, describe_params, init_digest
-from nnviz.engine.seeding import run_generators, set_seed
+from nnviz.engine.seeding import run_generators, seed_globals
 from nnviz.errors import ConfigError, DeviceError
 from nnviz.store.runs import RunStore, RunWriter
 
@@ -187,18 +187,25 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_name: str,
 
 
 def prepare(cfg: RunConfig) -> tuple[DataBundle, nn.Module, str, str]:
-    """Data, initialised model (on CPU), loss name and matched activation for a config."""
+    """The one set-up of training and the LR range test: data, initialised model (on CPU), loss
+    name and matched activation; torch's threads and the global generators set for the run.
+
+    The model's weights come from the run's ``init`` stream only; the global generators
+    (dropout) are seeded after the model is built, so building it cannot shift them.
+    """
     cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     data = load_dataset(
         cfg.dataset, n_samples=cfg.n_samples, seed=cfg.seed, noise=cfg.noise,
         val_fraction=cfg.val_fraction, data_dir=cfg.data_dir or None,
         imbalance=cfg.imbalance, outlier_fraction=cfg.outlier_fraction,
     )
     loss_name = resolve_loss(cfg, data.task, data.n_classes)
-    gens = run_generators(cfg.seed)
     model = build_model(cfg, data.input_shape, data.n_classes, data.task, loss_name)
     activation = MODELS[cfg.model].activation(cfg)
-    apply_init(model, init_params(cfg), activation, gens.init)
+    apply_init(model, init_params(cfg), activation, run_generators(cfg.seed).init)
+    seed_globals(cfg.seed, cfg.deterministic)
     return data, model, loss_name, activation
 
 
@@ -212,12 +219,8 @@ def train(cfg: RunConfig, store: RunStore | None = None, progress: Progress | No
     """Train one run and record it; returns its id and final status."""
     store = store or RunStore()
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    set_seed(cfg.seed, cfg.deterministic)
     data, model, loss_name, activation = prepare(cfg)
     gens = run_generators(cfg.seed)
-    torch.manual_seed(cfg.seed)  # dropout draws from the global stream, seeded per run
     model.to(device)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)

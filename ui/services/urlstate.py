@@ -33,6 +33,8 @@ from dataclasses import fields
 from typing import Any
 
 from nnviz.config import PRESETS, RunConfig
+from nnviz.engine.fitting import fit_problem, fitting_datasets
+from nnviz.engine.fitting import unchecked as _with
 from nnviz.errors import ConfigError
 
 VIEW_KEYS = ("run", "epoch", "layer", "preset")
@@ -152,31 +154,6 @@ def has_config(params: QueryParams) -> bool:
     return any(k in CONFIG_KEYS or k == "preset" for k in params)
 
 
-def fit_problem(cfg: RunConfig) -> str | None:
-    """Why the model cannot train on the data set with this loss (None when it can)."""
-    from nnviz.engine.data import DATASETS
-    from nnviz.engine.models import MODELS, output_size
-    from nnviz.engine.training import resolve_loss
-
-    data = DATASETS.get(cfg.dataset)
-    spec = MODELS.get(cfg.model)
-    if data is None or spec is None:
-        return None  # validate() reports unknown names
-    try:
-        loss = resolve_loss(cfg, data.task, data.n_classes)
-    except ConfigError as exc:
-        return str(exc)
-    return spec.check(tuple(data.input_shape), data.n_classes,
-                      output_size(data.task, data.n_classes, loss))
-
-
-def fitting_datasets(cfg: RunConfig) -> list[str]:
-    """The data sets the config's model can train on (with its loss), in registry order."""
-    from nnviz.engine.data import DATASETS
-
-    return [name for name in DATASETS if fit_problem(_with(cfg, dataset=name)) is None]
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -289,13 +266,6 @@ def _fit_device(cfg: RunConfig, notes: _Notes) -> RunConfig:
     notes.add(f"device={cfg.device!r} from the link is not available on this computer "
               f"(available: {', '.join(devices)}); used 'auto' instead.")
     return cfg.replace(device="auto")
-
-
-def _with(cfg: RunConfig, **changes: Any) -> RunConfig:
-    """An unvalidated copy (for fit checks of combinations that may be invalid)."""
-    data = cfg.to_dict()
-    data.update(changes)
-    return RunConfig(**data)
 
 
 def _bad_preset(name: str) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nnviz.config import option
+from nnviz.engine.seeding import data_rng
 from nnviz.errors import ConfigError
 
 
@@ -138,6 +140,7 @@ DATASETS: dict[str, DatasetSpec] = {
     )
 }
 
+MIN_BUILTIN_SAMPLES = 10
 MAX_BUILTIN_SAMPLES = 200_000
 _IDX_IMAGES_MAGIC = 0x00000803
 _IDX_LABELS_MAGIC = 0x00000801
@@ -173,10 +176,10 @@ def _check_args(
     """Raise ConfigError for any value out of range, naming the option."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
         raise ConfigError(f"n_samples: must be a whole number, got {n_samples!r}.")
-    if spec.builtin and not 10 <= n_samples <= MAX_BUILTIN_SAMPLES:
+    if spec.builtin and not MIN_BUILTIN_SAMPLES <= n_samples <= MAX_BUILTIN_SAMPLES:
         raise ConfigError(
-            f"n_samples: {spec.name} is generated and needs 10 to {MAX_BUILTIN_SAMPLES} "
-            f"examples, got {n_samples}."
+            f"n_samples: {spec.name} is generated and needs {MIN_BUILTIN_SAMPLES} to "
+            f"{MAX_BUILTIN_SAMPLES} examples, got {n_samples}."
         )
     if not spec.builtin and n_samples < 0:
         raise ConfigError(f"n_samples: must be 0 (use all) or more, got {n_samples}.")
@@ -184,10 +187,10 @@ def _check_args(
         raise ConfigError(f"seed: must be a whole number >= 0, got {seed!r}.")
     if not _is_number(noise) or not 0.0 <= noise <= 10.0:
         raise ConfigError(f"noise: must be between 0 and 10, got {noise!r}.")
-    if not _is_number(val_fraction) or not 0.0 < val_fraction < 0.9:
-        raise ConfigError(
-            f"val_fraction: must be more than 0 and less than 0.9, got {val_fraction!r}."
-        )
+    share = option("val_fraction")  # the range is declared once, on RunConfig's field
+    if not _is_number(val_fraction) or not share.low <= val_fraction <= share.high:
+        raise ConfigError(f"val_fraction: use {share.low:g} to {share.high:g}, got "
+                          f"{val_fraction!r}.")
     if not _is_number(imbalance) or imbalance < 1.0:
         raise ConfigError(
             f"imbalance: must be 1 (balanced) or more (majority / minority ratio), "
@@ -207,8 +210,8 @@ def _is_number(value: object) -> bool:
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
-    """An independent NumPy generator for one purpose, derived from the seed."""
-    return np.random.default_rng([int(seed), stream])
+    """An independent NumPy generator for one purpose: the run's data stream ``stream``."""
+    return data_rng(seed, stream)
 
 
 def _imbalance_keep(
