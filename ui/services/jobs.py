@@ -256,7 +256,7 @@ def default_concurrency(cores: int | None = None) -> tuple[int, int]:
     return jobs, max(1, cores // jobs)
 
 
-def cgroup_cpu_quota(root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) -> float | None:
+def cgroup_cpu_quota(root: Path | None = None, self_cgroup: Path | None = None) -> float | None:
     """The CPU quota (in CPUs) of this process's cgroup and its parents, or None if unlimited.
 
     cgroup v2: ``cpu.max`` holds "QUOTA PERIOD" or "max PERIOD"; cgroup v1: ``cpu.cfs_quota_us``
@@ -264,6 +264,8 @@ def cgroup_cpu_quota(root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) 
     process's own cgroup path comes from ``/proc/self/cgroup``; inside a container it is often
     "/", so the root's own files count too. The smallest quota on the way up wins.
     """
+    root = CGROUP_ROOT if root is None else root
+    self_cgroup = SELF_CGROUP if self_cgroup is None else self_cgroup
     try:
         lines = self_cgroup.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -319,7 +321,7 @@ def _read_cfs(folder: Path) -> list[float]:
     return [q / p] if q > 0 and p > 0 else []
 
 
-def available_cpus(root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP,
+def available_cpus(root: Path | None = None, self_cgroup: Path | None = None,
                    affinity: int | None = None) -> int:
     """CPUs this process may really use: its affinity, capped by its cgroup quota (at least 1)."""
     if affinity is None:
