@@ -70,15 +70,13 @@ for start in range(0, len(presets), 3):
                     else:
                         open_explore(job=job, preset=lesson.name)
 
-st.header("Your recent runs")
+st.header("Recent runs")
 try:
     rows, problems = run_store().list_runs()
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
     rows, problems = [], []
-rows = own.own_rows(rows, manager)  # this session's runs only: never other people's
-if not own.actor().admin:
-    problems = []
+rows = own.visible_rows(rows, manager)  # never other people's runs
 if not rows:
     st.info("No runs yet: pick a lesson above, or set up your own run on the Train page.")
 for row in rows[:8]:

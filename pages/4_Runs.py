@@ -22,7 +22,8 @@ state.setdefault("runs_import", None)          # (file id, kind, text) of the la
 store = run_store()
 manager = job_manager()
 st.title("Runs")
-st.caption("Your runs and the lesson runs; a run someone shares by link opens in Explore.")
+st.caption("Your runs, the lessons and the server's own runs; a run someone shares by link "
+           "opens in Explore.")
 
 if state.runs_message:
     kind, text = state.runs_message
@@ -35,8 +36,6 @@ except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
     rows, problems = [], []
 rows = own.visible_rows(rows, manager)  # never other people's runs, unless shared by link
-if not own.actor().admin:
-    problems = []  # damaged folders are the teacher's to see (their names are other people's)
 
 
 def _fmt(x: object, digits: int = 4) -> object:
@@ -74,7 +73,8 @@ if run_id is not None:
         mime="application/zip", key="runs_download", on_click="ignore",
         help="run.json and every snapshot; another nnviz can import it below.")
     if not own.can_delete(row, manager):
-        col_delete.caption("Lesson runs and other people's runs are read-only to you.")
+        col_delete.caption("Lessons, the server's runs and other people's runs are read-only "
+                           "to you (the teacher can delete them).")
     elif row["status"] == "running":
         if col_delete.button("Stop training", key="runs_stop",
                              help="Asks the trainer to stop after its current step."):

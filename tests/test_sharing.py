@@ -12,6 +12,7 @@ from ui.services import jobs as jobs_module
 from ui.services.jobs import JobManager, QueueFull, available_cpus, cgroup_cpu_quota
 from ui.services.sessions import (
     ADMIN_TOKEN_ENV,
+    SERVER_RUN,
     Actor,
     NotAllowed,
     check_delete,
@@ -151,7 +152,9 @@ def test_who_may_cancel_delete_and_list():
     assert not may_delete(BOB, "alice", lesson=False)
     assert may_delete(TEACHER, None, lesson=True)
     assert may_list(BOB, None, lesson=True) and not may_list(BOB, "alice", lesson=False)
-    assert not may_list(BOB, None, lesson=False)          # a stranger's old run
+    assert not may_list(BOB, None, lesson=False)          # nobody known: not listed
+    assert may_list(BOB, SERVER_RUN, lesson=False)         # made with the CLI: everyone's
+    assert not may_delete(BOB, SERVER_RUN, lesson=False)   # ... but only the teacher deletes
     with pytest.raises(NotAllowed, match="teacher"):
         check_delete(BOB, None, lesson=True)
     assert isinstance(NotAllowed("x"), NnvizError)

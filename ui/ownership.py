@@ -3,7 +3,8 @@ token box, and the lesson warm-up's progress (the rules are in ui.services.sessi
 
 A session is a Streamlit session (one browser tab; a reload starts a new one). Its id is a random
 string kept in session state; it owns the jobs it queued and the runs they trained. Lists show a
-session the lesson runs and its own runs; another run appears only when a link names it.
+session the lesson runs, the server's runs (made outside the app) and its own runs; another
+session's run appears only when a link names it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import streamlit as st
 
 from ui.services.jobs import JobInfo, JobManager
 from ui.services.sessions import (
+    SERVER_RUN,
     Actor,
     check_delete,
     configured_token,
@@ -64,12 +66,20 @@ def remember_shared(run_id: str | None) -> None:
             del shared[:-50]  # bounded
 
 
-def visible_rows(rows: Sequence[dict[str, Any]], manager: JobManager) -> list[dict[str, Any]]:
-    """The run summaries this session may see listed: lessons, its own, runs shared with it."""
+def run_owner(manager: JobManager | None, run_id: str) -> str:
+    """The session that made a run, or SERVER_RUN when no session did (CLI, nnviz warm)."""
+    owner = manager.run_owner(run_id) if manager is not None else None
+    return SERVER_RUN if owner is None else owner
+
+
+def visible_rows(rows: Sequence[dict[str, Any]], manager: JobManager | None
+                 ) -> list[dict[str, Any]]:
+    """The run summaries this session may see listed: lessons, the server's, its own, and runs
+    shared with it by a link."""
     me = actor()
     shared = set(st.session_state.get(SHARED_KEY, []))
     return [r for r in rows if r["run_id"] in shared or may_list(
-        me, manager.run_owner(r["run_id"]), is_lesson(r.get("config_hash")))]
+        me, run_owner(manager, r["run_id"]), is_lesson(r.get("config_hash")))]
 
 
 def own_rows(rows: Sequence[dict[str, Any]], manager: JobManager) -> list[dict[str, Any]]:
@@ -80,13 +90,13 @@ def own_rows(rows: Sequence[dict[str, Any]], manager: JobManager) -> list[dict[s
 
 def can_delete(row: dict[str, Any], manager: JobManager) -> bool:
     """True when this session may delete (or stop) the run of this summary."""
-    return may_delete(actor(), manager.run_owner(row["run_id"]),
+    return may_delete(actor(), run_owner(manager, row["run_id"]),
                       is_lesson(row.get("config_hash")))
 
 
 def check_can_delete(row: dict[str, Any], manager: JobManager) -> None:
     """NotAllowed unless this session may delete (or stop) the run."""
-    check_delete(actor(), manager.run_owner(row["run_id"]), is_lesson(row.get("config_hash")))
+    check_delete(actor(), run_owner(manager, row["run_id"]), is_lesson(row.get("config_hash")))
 
 
 def can_cancel(job: JobInfo | None) -> bool:
@@ -142,8 +152,7 @@ def run_select(key: str, label: str, manager: JobManager | None,
                rows: Sequence[dict[str, Any]],
                default: str | None = None, where: Any = None) -> str | None:
     """A selectbox of the runs this session may see (plus the one a link opened), or None."""
-    shown = visible_rows(rows, manager) if manager is not None else \
-        [r for r in rows if is_lesson(r.get("config_hash"))]
+    shown = visible_rows(rows, manager)
     current = st.session_state.get(key)
     if current and current not in {r["run_id"] for r in shown}:
         extra = [r for r in rows if r["run_id"] == current]  # set by a link or this session

@@ -92,6 +92,7 @@ IDLE_EXIT_S = 600.0           # idle workers exit after this long without a job
 THROUGHPUT_SAMPLES = 20       # finished jobs the wait estimate is measured on
 MAX_JOBS_ENV, MAX_ACTIVE_ENV, IDLE_EXIT_ENV, WARM_ENV = (
     "NNVIZ_MAX_JOBS", "NNVIZ_MAX_QUEUED", "NNVIZ_IDLE_EXIT_S", "NNVIZ_WARM")
+OWNERS_FILE = ".nnviz-owners.json"  # in the runs folder: run id -> owning session id
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SELF_CGROUP = Path("/proc/self/cgroup")
 STEP_EVENT_INTERVAL_S = 0.1   # workers send at most ~10 step events a second
@@ -399,7 +400,7 @@ class JobManager:
         self._closed = False
         self._preloading = False
         self._idle_since = time.monotonic()
-        self._run_owner: dict[str, str] = {}         # run id -> owning session, oldest first
+        self._run_owner: dict[str, str] = self._read_owners()  # run id -> session, oldest first
         self._per_unit_s: deque[float] = deque(maxlen=THROUGHPUT_SAMPLES)  # s per epoch-example
         self._lessons: dict[str, str] | None = None  # lesson name -> job id, once warming
         _MANAGERS.add(self)
@@ -633,7 +634,13 @@ class JobManager:
     def forget_run(self, run_id: str) -> None:
         """Drop a deleted run's owner entry."""
         with self._lock:
-            self._run_owner.pop(run_id, None)
+            if self._run_owner.pop(run_id, None) is not None:
+                self._write_owners()
+
+    def ever_owned(self, run_id: str) -> bool:
+        """True when a session of this server (now or before a restart) made this run."""
+        with self._lock:
+            return run_id in self._run_owner
 
     def wait(self, job_id: str, timeout: float) -> JobInfo:
         """Block until the job is finished or ``timeout`` seconds passed; its state then."""
@@ -729,6 +736,35 @@ class JobManager:
         self._run_owner[run_id] = owner
         while len(self._run_owner) > MAX_OWNED_RUNS:
             del self._run_owner[next(iter(self._run_owner))]
+        self._write_owners()
+
+    def _read_owners(self) -> dict[str, str]:
+        """The owners file: who made which run, kept across restarts (sessions are not, so a
+        restarted server shows those runs to nobody but the teacher, as before)."""
+        import json
+
+        try:
+            data = json.loads((self.root / OWNERS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring an unreadable %s: %s", OWNERS_FILE, exc)
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        out = {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+        return dict(list(out.items())[-MAX_OWNED_RUNS:])
+
+    def _write_owners(self) -> None:
+        import json
+
+        from nnviz.store.runs import atomic_write
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.root / OWNERS_FILE, json.dumps(self._run_owner).encode("utf-8"))
+        except OSError as exc:
+            log.warning("could not write %s: %s", OWNERS_FILE, exc)
 
     def _claim(self, job: JobInfo) -> None:
         """A job's new run belongs to its owner (never a lesson run)."""

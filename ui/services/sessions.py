@@ -9,13 +9,17 @@ browser session. The rules:
   session may open them, none may delete them, whoever queued the training.
 - Everybody else's runs and jobs are read-only to a session, and are not listed to it: it sees
   them only when a link names them (a link is how a run is shared).
+- Runs that no session made (trained with the CLI or ``nnviz warm``, copied into the runs
+  folder) are the server's: listed to everyone like lessons, deleted only by the teacher. Who
+  made which run survives restarts (``ui.services.jobs`` keeps it in the runs folder), so a
+  restarted server does not turn old sessions' runs into public ones.
 - The **teacher** (admin) enters the token the deployer set (``$NNVIZ_ADMIN_TOKEN`` or the
   Streamlit secret of that name) once per session; it unlocks cancelling and deleting anything
   and clearing the queue. Without a configured token nobody is admin. Tokens are compared with
   ``hmac.compare_digest`` (time independent of where they differ).
 
 Owners are opaque session ids (``Actor.session``); ``None`` is the server itself (lesson
-warm-up, the CLI), which owns nothing.
+warm-up, the CLI), which owns nothing. ``SERVER_RUN`` marks the server's runs in these rules.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from nnviz.errors import NnvizError
 
 ADMIN_TOKEN_ENV = "NNVIZ_ADMIN_TOKEN"
+SERVER_RUN = ""  # the owner of a run that no session made (CLI, nnviz warm, a copied folder)
 
 
 class NotAllowed(NnvizError):
@@ -81,7 +86,7 @@ def is_lesson(config_hash: str | None) -> bool:
 
 def owns(actor: Actor, owner: str | None) -> bool:
     """True when the actor's session is the (known) owner."""
-    return actor.session is not None and owner is not None and owner == actor.session
+    return bool(actor.session) and bool(owner) and owner == actor.session
 
 
 def may_cancel(actor: Actor, owner: str | None) -> bool:
@@ -95,8 +100,8 @@ def may_delete(actor: Actor, owner: str | None, lesson: bool) -> bool:
 
 
 def may_list(actor: Actor, owner: str | None, lesson: bool) -> bool:
-    """Runs listed to a session: lessons and its own (the teacher sees all)."""
-    return actor.admin or lesson or owns(actor, owner)
+    """Runs listed to a session: lessons, the server's and its own (the teacher sees all)."""
+    return actor.admin or lesson or owner == SERVER_RUN or owns(actor, owner)
 
 
 def check_cancel(actor: Actor, owner: str | None) -> None:
