@@ -94,6 +94,15 @@ def tree_pids(root: int) -> list[int]:
     return out
 
 
+def server_rss_mb(pid: int) -> float:
+    """RSS in MB of the server process alone (its workers are the rest of the tree)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
 def rss_mb(root: int) -> tuple[float, int]:
     """(RSS in MB of the server and its descendants, number of processes)."""
     total, n = 0, 0
@@ -136,8 +145,8 @@ def settle(pid: int, seconds: float, label: str) -> float:
         samples.append(rss_mb(pid)[0])
         time.sleep(1)
     mb = statistics.median(samples)
-    print(f"  memory {label}: {mb:.0f} MB ({rss_mb(pid)[1]} processes) | {uptime()}",
-          flush=True)
+    print(f"  memory {label}: {mb:.0f} MB ({rss_mb(pid)[1]} processes; the server alone "
+          f"{server_rss_mb(pid):.0f} MB) | {uptime()}", flush=True)
     return mb
 
 
@@ -224,14 +233,14 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
     print(f"  link -> player on the page: {percentiles(opened)}", flush=True)
 
     # 3. two trainings, and the class browses meanwhile
-    trainers = [Session(base, f"trainer-{i}") for i in range(2)]
+    trainers = [Session(base, f"trainer-{i}") for i in range(args.trainings)]
     long_cfgs = [RunConfig.from_dict({**PRESETS["tutorial_cnn"].overrides,
                                       "epochs": args.train_epochs, "seed": 1000 + i})
-                 for i in range(2)]
+                 for i in range(args.trainings)]
     for s, cfg in zip(trainers, long_cfgs, strict=True):
         await s.connect()
         await s.rerun("open", page="Explore", query=link(cfg), timeout=args.timeout)
-    print(f"load: 2 trainings submitted; each session does {args.actions} actions | "
+    print(f"load: {args.trainings} trainings submitted; each session does {args.actions} actions | "
           f"{uptime()}", flush=True)
     t0 = time.monotonic()
     for s in students:
@@ -287,11 +296,16 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8660)
     parser.add_argument("--lesson", default="symmetry", choices=list(PRESETS))
     parser.add_argument("--actions", type=int, default=6, help="actions per session (bounded)")
-    parser.add_argument("--think-min", type=float, default=1.0)
-    parser.add_argument("--think-max", type=float, default=4.0)
+    parser.add_argument("--think-min", type=float, default=2.0,
+                        help="seconds a student looks before the next action (at least)")
+    parser.add_argument("--think-max", type=float, default=6.0)
     parser.add_argument("--train-epochs", type=int, default=12,
                         help="epochs of each of the two background trainings")
+    parser.add_argument("--trainings", type=int, default=2,
+                        help="trainings started before the class browses")
     parser.add_argument("--max-jobs", type=int, default=None, help="NNVIZ_MAX_JOBS for the app")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment of the server (e.g. MALLOC_ARENA_MAX=2)")
     parser.add_argument("--ttl", type=int, default=15,
                         help="server.disconnectedSessionTTL: seconds a closed session is kept")
     parser.add_argument("--timeout", type=float, default=300.0)
@@ -303,6 +317,7 @@ def main() -> int:
     runs = work / "runs"
     runs.mkdir()
     env = {"NNVIZ_MAX_JOBS": str(args.max_jobs)} if args.max_jobs else {}
+    env.update(item.split("=", 1) for item in args.env if "=" in item)
     print(f"server: 127.0.0.1:{args.port}, runs in {runs}, {env or 'default worker count'}, "
           f"session TTL {args.ttl} s | {uptime()}", flush=True)
     proc = start_server(args.port, runs, env, args.ttl)
@@ -325,7 +340,8 @@ def main() -> int:
     print(f"sessions failed: {len(results['failed'])}")
     for name, why in list(results["failed"].items())[:5]:
         print(f"  {name}: {why[:200]}")
-    print(f"request -> script finished while 2 trainings run (scrub + page switch): "
+    print(f"request -> script finished while {args.trainings} trainings run (scrub + page "
+          "switch): "
           f"{percentiles(results['interaction'])}")
     for kind, values in results["timings"].items():
         print(f"  {kind:6s}: {percentiles(values)}")

@@ -18,9 +18,12 @@ and the frontend's ``WebsocketConnection`` / ``App``):
   page (a run that ends in ``st.rerun()`` says FINISHED_EARLY_FOR_RERUN, and the user waits for
   the run after it), FINISHED_FRAGMENT_RUN_SUCCESSFULLY for a fragment's own (timer) run.
 
+- large elements (``metadata.cacheable``) are kept by the browser under their hash and listed in
+  ``ClientState.cached_message_hashes``; the server then sends only a ``ref_hash`` for them.
+
 A ``Session`` does all of that: it answers ``auto_rerun`` timers like the browser, keeps the
-query string the script set, and times every request from sending the ``BackMsg`` to its
-``script_finished``.
+query string the script set, keeps the message cache, and times every request from sending the
+``BackMsg`` to its ``script_finished``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class Session:
         self._timers: dict[str, asyncio.Task] = {}
         self._pending: tuple[str, float] | None = None
         self._fragment_runs = 0
+        self._cache: dict[str, ForwardMsg] = {}  # hash -> cacheable message (the browser's)
+        self._started_after: set[str] = set()
+        self._waiting = False
         self.finished_runs = 0
         self.closed = False
 
@@ -103,6 +109,7 @@ class Session:
         cs = msg.rerun_script
         cs.query_string = self.query
         cs.page_script_hash = self.page_hash
+        cs.cached_message_hashes.extend(self._cache)
         if page is not None and page not in self.pages:
             cs.page_name = page  # first request: the server resolves the page by its URL name
         if fragment_id:
@@ -120,10 +127,15 @@ class Session:
             else:
                 state.string_value = str(value)
         self._finished.clear()
+        self._started_after: set[str] = set()  # full runs that began after this request
+        self._waiting = True
         start = time.perf_counter()
         self._pending = (kind, start)
         await self._ws.send(msg.SerializeToString())
-        await asyncio.wait_for(self._finished.wait(), timeout)
+        try:
+            await asyncio.wait_for(self._finished.wait(), timeout)
+        finally:
+            self._waiting = False
         seconds = time.perf_counter() - start
         self.timings.append(Timing(kind, seconds))
         return seconds
@@ -135,7 +147,9 @@ class Session:
             if name in self.components:
                 return self.components[name]
             await asyncio.sleep(0.1)
-        raise TimeoutError(f"{self.name}: no {name} within {timeout:.0f} s")
+        raise TimeoutError(f"{self.name}: no {name} within {timeout:.0f} s (page query "
+                           f"{self.query!r}; errors {self.errors[-2:]}; exceptions "
+                           f"{self.exceptions[-2:]})")
 
     # --- messages ---
 
@@ -150,6 +164,16 @@ class Session:
 
     def _on(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
+        if kind == "ref_hash":  # an element the browser has cached: use its copy
+            cached = self._cache.get(msg.ref_hash)
+            if cached is None:
+                self.errors.append(f"unknown ref_hash {msg.ref_hash}")
+                return
+            msg, kind = cached, cached.WhichOneof("type")
+        elif msg.metadata.cacheable and msg.hash:
+            self._cache[msg.hash] = msg
+            while len(self._cache) > 200:  # bounded, like the browser's cache
+                del self._cache[next(iter(self._cache))]
         if kind == "navigation":
             for page in msg.navigation.app_pages:
                 self.pages[page.url_pathname or page.page_name] = page.page_script_hash
@@ -173,9 +197,13 @@ class Session:
                 task.cancel()
             self._timers.clear()
             self.components.clear()
+            if self._waiting:
+                self._started_after.add(msg.metadata.run.script_run_id)
         elif kind == "script_finished":
             self.finished_runs += 1
-            if msg.script_finished in FULL_RUN_DONE:
+            # only a run that started after the request answers it (not one it interrupted)
+            if msg.script_finished in FULL_RUN_DONE and self._waiting and \
+                    msg.metadata.run.script_run_id in self._started_after:
                 self._finished.set()
 
     def _on_delta(self, msg: ForwardMsg) -> None:
@@ -205,6 +233,7 @@ class Session:
                 cs = msg.rerun_script
                 cs.query_string, cs.page_script_hash = self.query, self.page_hash
                 cs.fragment_id, cs.is_auto_rerun = fragment_id, True
+                cs.cached_message_hashes.extend(self._cache)
                 self._fragment_runs += 1
                 await self._ws.send(msg.SerializeToString())
         except (asyncio.CancelledError, websockets.ConnectionClosed):
