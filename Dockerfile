@@ -1,5 +1,5 @@
 # nnviz on any container host, and on Hugging Face Spaces (README front matter: sdk: docker,
-# app_port: 7860). CPU-only torch from PyTorch's own index (the plain PyPI torch on Linux
+# app_port: 8501). CPU-only torch from PyTorch's own index (the plain PyPI torch on Linux
 # x86_64 is the CUDA build, several GB); everything else from requirements.txt.
 #
 #   docker build -t nnviz .
@@ -35,5 +35,5 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ['PORT'], timeout=4)"]
 
-# shell form on purpose: $PORT is read when the container starts (Spaces and most hosts set it)
+# through sh: $PORT is read when the container starts (many hosts set their own)
 CMD ["sh", "-c", "exec streamlit run app.py --server.port=$PORT --server.address=0.0.0.0"]

@@ -175,7 +175,8 @@ async def scrub(s: Session, rng: random.Random) -> None:
     n = len(json.loads(args.get("payload", "{}")).get("snapshots", [])) or 1
     s.scrub_seq = getattr(s, "scrub_seq", 0) + 1
     value = {"index": rng.randrange(n), "seq": s.scrub_seq, "key": args.get("payload_key")}
-    await s.rerun("scrub", widgets={player["id"]: value})
+    # the player sits in a fragment: like the browser, rerun only that fragment
+    await s.rerun("scrub", widgets={player["id"]: value}, fragment_id=player["fragment_id"])
 
 
 async def browse(s: Session, explore_query: str, actions: int, rng: random.Random,

@@ -14,9 +14,12 @@ and the frontend's ``WebsocketConnection`` / ``App``):
   ``ComponentInstance`` carries its widget id and arguments), ``auto_rerun`` /
   ``stop_auto_rerun`` (a fragment's ``run_every``: the browser reruns that fragment on a timer),
   and ``script_finished`` for every run;
-- a request is done when its run's ``script_finished`` comes: FINISHED_SUCCESSFULLY for a whole
-  page (a run that ends in ``st.rerun()`` says FINISHED_EARLY_FOR_RERUN, and the user waits for
-  the run after it), FINISHED_FRAGMENT_RUN_SUCCESSFULLY for a fragment's own (timer) run.
+- a widget inside a fragment (the epoch player is one) reruns only that fragment: the
+  ``ClientState`` names the fragment (the element's ``delta.fragment_id``);
+- a request is done when a run that started after it sends ``script_finished`` (every message
+  carries its run's ``script_run_id``): FINISHED_SUCCESSFULLY for a whole page (a run that ends
+  in ``st.rerun()`` says FINISHED_EARLY_FOR_RERUN, and the user waits for the run after it),
+  FINISHED_FRAGMENT_RUN_SUCCESSFULLY for a fragment's run.
 
 - large elements (``metadata.cacheable``) are kept by the browser under their hash and listed in
   ``ClientState.cached_message_hashes``; the server then sends only a ``ref_hash`` for them.
@@ -39,6 +42,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 FULL_RUN_DONE = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+FRAGMENT_DONE = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 
 
 @dataclass
@@ -72,7 +76,9 @@ class Session:
         self._pending: tuple[str, float] | None = None
         self._fragment_runs = 0
         self._cache: dict[str, ForwardMsg] = {}  # hash -> cacheable message (the browser's)
-        self._started_after: set[str] = set()
+        self._seen_runs: set[str] = set()   # script run ids seen so far
+        self._before: set[str] = set()      # ... when the pending request was sent
+        self._want_fragment = ""
         self._waiting = False
         self.finished_runs = 0
         self.closed = False
@@ -127,7 +133,8 @@ class Session:
             else:
                 state.string_value = str(value)
         self._finished.clear()
-        self._started_after: set[str] = set()  # full runs that began after this request
+        self._before = set(self._seen_runs)
+        self._want_fragment = fragment_id
         self._waiting = True
         start = time.perf_counter()
         self._pending = (kind, start)
@@ -164,6 +171,8 @@ class Session:
 
     def _on(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
+        if msg.metadata.run.script_run_id and kind != "script_finished":
+            self._seen_runs.add(msg.metadata.run.script_run_id)
         if kind == "ref_hash":  # an element the browser has cached: use its copy
             cached = self._cache.get(msg.ref_hash)
             if cached is None:
@@ -197,14 +206,14 @@ class Session:
                 task.cancel()
             self._timers.clear()
             self.components.clear()
-            if self._waiting:
-                self._started_after.add(msg.metadata.run.script_run_id)
         elif kind == "script_finished":
             self.finished_runs += 1
             # only a run that started after the request answers it (not one it interrupted)
-            if msg.script_finished in FULL_RUN_DONE and self._waiting and \
-                    msg.metadata.run.script_run_id in self._started_after:
+            if self._waiting and msg.metadata.run.script_run_id not in self._before and (
+                    msg.script_finished in FULL_RUN_DONE
+                    or (self._want_fragment and msg.script_finished == FRAGMENT_DONE)):
                 self._finished.set()
+            self._seen_runs.add(msg.metadata.run.script_run_id)
 
     def _on_delta(self, msg: ForwardMsg) -> None:
         delta = msg.delta
@@ -218,7 +227,8 @@ class Session:
                 args = json.loads(ci.json_args) if ci.json_args else {}
             except ValueError:
                 args = {}
-            self.components[ci.component_name.rsplit(".", 1)[-1]] = {"id": ci.id, "args": args}
+            self.components[ci.component_name.rsplit(".", 1)[-1]] = {
+                "id": ci.id, "args": args, "fragment_id": delta.fragment_id}
         elif which == "exception":
             self.exceptions.append(f"{element.exception.type}: {element.exception.message}")
         elif which == "alert" and element.alert.format == element.alert.ERROR:
