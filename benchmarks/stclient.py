@@ -76,6 +76,7 @@ class Session:
         self._pending: tuple[str, float] | None = None
         self._fragment_runs = 0
         self._cache: dict[str, ForwardMsg] = {}  # hash -> cacheable message (the browser's)
+        self._this_run: dict[str, dict[str, Any]] = {}  # components of the run under way
         self._seen_runs: set[str] = set()   # script run ids seen so far
         self._before: set[str] = set()      # ... when the pending request was sent
         self._want_fragment = ""
@@ -205,10 +206,12 @@ class Session:
             for task in self._timers.values():  # a new run: its fragments register again
                 task.cancel()
             self._timers.clear()
-            self.components.clear()
+            self._this_run = {}  # like the browser, the old elements stay until it finishes
         elif kind == "script_finished":
             self.finished_runs += 1
             # only a run that started after the request answers it (not one it interrupted)
+            if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                self.components = dict(self._this_run)  # elements the finished run drew
             if self._waiting and msg.metadata.run.script_run_id not in self._before and (
                     msg.script_finished in FULL_RUN_DONE
                     or (self._want_fragment and msg.script_finished == FRAGMENT_DONE)):
@@ -227,7 +230,8 @@ class Session:
                 args = json.loads(ci.json_args) if ci.json_args else {}
             except ValueError:
                 args = {}
-            self.components[ci.component_name.rsplit(".", 1)[-1]] = {
+            name = ci.component_name.rsplit(".", 1)[-1]
+            self.components[name] = self._this_run[name] = {
                 "id": ci.id, "args": args, "fragment_id": delta.fragment_id}
         elif which == "exception":
             self.exceptions.append(f"{element.exception.type}: {element.exception.message}")

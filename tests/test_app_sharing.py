@@ -145,3 +145,29 @@ def test_the_teacher_token_unlocks_everything_and_a_wrong_one_is_refused(server)
     teacher.button(key="runs_delete_yes").click().run()
     assert not teacher.exception
     assert run_id not in RunStore(server).run_ids()
+
+
+def test_a_hosted_app_warms_the_lessons_on_first_start_and_home_shows_it(server, monkeypatch):
+    import time
+
+    from nnviz.config import PRESETS
+    from ui.services import jobs
+
+    monkeypatch.setattr(jobs, "PRESETS", {"symmetry": PRESETS["symmetry"]})  # one cheap lesson
+    monkeypatch.setenv("NNVIZ_WARM", "1")
+    home = session()
+    deadline = time.monotonic() + 90
+    while manager().lesson_progress() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the warm-up starts in the background on the first visit
+    home.run()
+    progress = manager().lesson_progress()
+    if not progress.finished:  # still training: Home says how far it got
+        texts = [p.proto.text for p in home.get("progress")]
+        assert any("Preparing the lessons for the class: 0 of 1 ready" in t for t in texts)
+    while not manager().lesson_progress().finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert manager().lesson_progress().ready == 1
+    home.run()
+    assert not any("Preparing the lessons" in p.proto.text for p in home.get("progress"))
+    (run_id,) = RunStore(server).run_ids()
+    assert manager().run_owner(run_id) is None  # the class's lesson, nobody's to delete

@@ -43,7 +43,10 @@ smaller of its CPU affinity and its cgroup CPU quota (v2 ``cpu.max``, v1
 ``cpu.cfs_quota_us``), not ``os.cpu_count()`` (a small container on a big host sees every
 core of the host). ``$NNVIZ_MAX_JOBS`` overrides the number of jobs at once. Workers that
 have had nothing to do for ``idle_exit_s`` seconds (``$NNVIZ_IDLE_EXIT_S``, default 600) exit,
-giving their memory back; the next job starts them again.
+giving their memory back; the next job starts them again. A worker returns its freed heap to
+the OS after every job, and the server process every TRIM_EVERY_S (``release_memory``), so
+memory falls back after a class instead of staying at its peak. Everything this manager keeps
+is bounded: MAX_FINISHED_KEPT jobs, MAX_OWNED_RUNS owners, THROUGHPUT_SAMPLES timings.
 
 Lessons: with ``$NNVIZ_WARM=1`` the first ``warm()`` also queues every lesson preset once (a
 preset already trained in the runs folder is reused, so restarts train nothing twice);
@@ -90,6 +93,7 @@ MAX_OWNED_RUNS = 5000         # run -> owner entries remembered (oldest forgotte
 MAX_ACTIVE_PER_SESSION = 6    # queued + running jobs of one session (the largest sweep is 6)
 IDLE_EXIT_S = 600.0           # idle workers exit after this long without a job
 THROUGHPUT_SAMPLES = 20       # finished jobs the wait estimate is measured on
+TRIM_EVERY_S = 30.0           # the server process returns freed memory this often
 MAX_JOBS_ENV, MAX_ACTIVE_ENV, IDLE_EXIT_ENV, WARM_ENV = (
     "NNVIZ_MAX_JOBS", "NNVIZ_MAX_QUEUED", "NNVIZ_IDLE_EXIT_S", "NNVIZ_WARM")
 OWNERS_FILE = ".nnviz-owners.json"  # in the runs folder: run id -> owning session id
@@ -168,6 +172,36 @@ def _warm_optimizers() -> None:
         optimizer.zero_grad(set_to_none=True)
 
 
+def release_memory(collect: bool = True) -> None:
+    """Collect garbage (optionally) and hand freed heap pages back to the OS.
+
+    Thirty sessions' rendering or one training frees hundreds of MB that glibc's malloc keeps
+    mapped in the process, so the server and its workers would stay at their peak size after
+    a class. ``malloc_trim(0)`` returns them; it takes milliseconds. A no-op without glibc.
+    """
+    if collect:
+        import gc
+
+        gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+_TRIM: list[Any] = []
+
+
+def _malloc_trim() -> Any:
+    if not _TRIM:
+        try:
+            import ctypes
+
+            _TRIM.append(ctypes.CDLL("libc.so.6").malloc_trim)
+        except (OSError, AttributeError):  # not glibc (macOS, musl)
+            _TRIM.append(None)
+    return _TRIM[0]
+
+
 def _preload() -> None:
     """Import what submit() needs (the run store, hence torch) in this server process."""
     import nnviz.engine.training  # noqa: F401
@@ -212,6 +246,8 @@ def _run_job(job_id: str, cfg_data: dict[str, Any], root: str, threads: int) -> 
         traceback.print_exc()
         return {"ok": False, "error": f"Training crashed: {type(exc).__name__}: {exc}",
                 "run_id": seen["run_id"]}
+    finally:
+        release_memory()  # the run's tensors are gone: give their pages back
     return {"ok": True, "run_id": result.run_id, "status": result.status,
             "detail": result.detail}
 
@@ -400,6 +436,7 @@ class JobManager:
         self._closed = False
         self._preloading = False
         self._idle_since = time.monotonic()
+        self._trimmed = time.monotonic()
         self._run_owner: dict[str, str] = self._read_owners()  # run id -> session, oldest first
         self._per_unit_s: deque[float] = deque(maxlen=THROUGHPUT_SAMPLES)  # s per epoch-example
         self._lessons: dict[str, str] | None = None  # lesson name -> job id, once warming
@@ -826,6 +863,14 @@ class JobManager:
             future.add_done_callback(lambda _f, jid=job_id: self._done.put(jid))
         self._changed.notify_all()
 
+    def _trim_now(self) -> None:
+        """Listener thread: trim this process's heap every TRIM_EVERY_S seconds (no gc pass:
+        a full collection would hold the GIL while sessions render)."""
+        now = time.monotonic()
+        if now - self._trimmed >= TRIM_EVERY_S:
+            self._trimmed = now
+            release_memory(collect=False)
+
     def _reap_idle(self) -> None:
         """Listener thread: stop workers that had no job for idle_exit_s (not under the lock)."""
         with self._lock:
@@ -859,6 +904,7 @@ class JobManager:
                 except Exception:
                     log.exception("could not finish job %s", job_id)
             self._reap_idle()
+            self._trim_now()
             try:
                 message = events.get(timeout=0.1) if events is not None else None
             except queue.Empty:
