@@ -6,6 +6,7 @@ import streamlit as st
 
 from nnviz.config import PRESETS
 from nnviz.errors import NnvizError
+from ui import ownership as own
 from ui.common import (
     explore_available,
     explore_link,
@@ -46,6 +47,7 @@ with st.expander("How to read what you see", expanded=False):
     )
 
 st.header("Lessons")
+own.warm_progress(manager)  # a hosted app trains the lessons in the background on first start
 st.caption("One click trains the lesson (or opens it at once if this server trained it before) "
            "and shows it in Explore.")
 
@@ -59,7 +61,7 @@ for start in range(0, len(presets), 3):
             if st.button("Train and explore", key=f"home_preset_{lesson.name}",
                          type="primary", width="stretch"):
                 try:
-                    job = manager.submit(lesson.config())
+                    job = manager.submit(lesson.config(), owner=own.session_id())
                 except NnvizError as exc:
                     show_error(exc)
                 else:
@@ -74,6 +76,7 @@ try:
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
     rows, problems = [], []
+rows = own.visible_rows(rows, manager)  # never other people's runs
 if not rows:
     st.info("No runs yet: pick a lesson above, or set up your own run on the Train page.")
 for row in rows[:8]:

@@ -11,6 +11,7 @@ import torch
 from nnviz.config import RunConfig
 from nnviz.engine.training import available_devices, device_label
 from nnviz.errors import NnvizError
+from ui import ownership as own
 from ui.common import (
     EXPLORE_PAGE,
     JOB_KEY,
@@ -82,13 +83,14 @@ job = current_job()
 left, middle, right = st.columns([1, 1, 2])
 start = left.button("Train", key="train_start", type="primary", disabled=cfg is None,
                     width="stretch")
-stop = middle.button("Cancel", key="train_cancel", disabled=not (job and job.active),
-                     width="stretch")
+stop = middle.button("Cancel", key="train_cancel", disabled=not own.can_cancel(job),
+                     width="stretch",
+                     help="Only whoever started a training (or the teacher) can cancel it.")
 right.checkbox("Open an identical finished run instead of training again", key="train_reuse",
                help="Runs are seeded and deterministic: the same settings give the same run.")
 if start and cfg is not None:
     try:
-        job = manager.submit(cfg, reuse=state.train_reuse)
+        job = manager.submit(cfg, reuse=state.train_reuse, owner=own.session_id())
     except NnvizError as exc:
         show_error(exc)
     else:
@@ -97,7 +99,7 @@ if start and cfg is not None:
         st.rerun()
 if stop and job is not None:
     try:
-        manager.cancel(job.job_id)
+        manager.cancel(job.job_id, own.actor())
     except NnvizError as exc:
         show_error(exc)
     st.rerun()
@@ -107,18 +109,19 @@ def _job_row(j: JobInfo) -> dict[str, object]:
     """One row of the queue table."""
     p = j.progress
     epochs = f"{p.get('epoch') or 0}/{p.get('epochs') or j.config.epochs}"
+    mine = j.owner == own.session_id() or own.actor().admin
     return {
         "mine": "👉" if j.job_id == state.train_job_id else "",
-        "state": j.state + (" (reused)" if j.reused else ""),
-        "queue": f"#{j.queue_position}" if j.queue_position else "",
+        "state": j.word + (" (reused)" if j.reused else ""),
+        "queue": own.wait_text(j),
         "model": j.config.model,
         "init": j.config.init,
         "data": j.config.dataset,
         "seed": j.config.seed,
         "epoch": epochs,
-        "run": j.run_id or "",
+        "run": (j.run_id or "") if mine else "",  # other people's run names stay theirs
         "submitted": dt.datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
-        "detail": j.status_detail,
+        "detail": j.status_detail if mine else "",
     }
 
 
@@ -134,6 +137,9 @@ def progress_panel() -> None:
     """The job's progress and the server's queue, refreshed while work is left."""
     mine = current_job()
     job_status(mine)
+    if mine is not None and mine.state == "queued":
+        st.caption(f"Queue: {own.wait_text(mine)} (from how fast this server trained its "
+                   "last runs).")
     if mine is not None and mine.run_id:
         if state.train_ready_run != mine.run_id:  # read the run once, not every second
             try:
@@ -169,3 +175,5 @@ if cfg is not None:
         share_link(query, "Link that fills this form")
         st.caption("Whoever opens a link gets exactly these seeded settings. Runs are "
                    "deterministic, so a class opening the same link trains it only once.")
+
+own.teacher_box(manager)

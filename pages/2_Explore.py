@@ -15,6 +15,7 @@ from nnviz.analysis import views  # noqa: E402
 from nnviz.errors import NnvizError, StorageError  # noqa: E402
 from nnviz.figures import epoch_view as ev  # noqa: E402
 from ui import explore as ux  # noqa: E402
+from ui import ownership as own  # noqa: E402
 from ui.common import use_router  # noqa: E402
 
 P = "explore"  # session-state key prefix of this page
@@ -45,7 +46,7 @@ def run_from_config() -> None:
     signature = ux.query_signature()
     if signature not in jobs:
         try:
-            jobs[signature] = mgr.submit(cfg).job_id
+            jobs[signature] = mgr.submit(cfg, owner=own.session_id()).job_id
         except NnvizError as exc:
             ux.show_error(exc)
             return
@@ -86,7 +87,12 @@ def choose_run() -> str | None:
                 st.warning(f"The link's run could not be opened ({exc}); pick a run instead.")
     elif url_run is None and ux.config_in_query():
         run_from_config()
-    return ux.run_select(f"{P}_run_pick", "Run", where=st.sidebar)
+    mgr = ux.job_manager()
+    if mgr is None:
+        return ux.run_select(f"{P}_run_pick", "Run", where=st.sidebar)
+    # without a link: this session's own runs and the lessons, never other people's
+    return own.run_select(f"{P}_run_pick", "Run", mgr, ux.list_runs(str(ux.runs_root()))[0],
+                          where=st.sidebar)
 
 
 run = ux.run_or_stop(choose_run(), "No runs yet. Train one on the Train page (or pick a "

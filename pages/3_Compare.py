@@ -16,6 +16,7 @@ from nnviz.engine.initializers import INITIALIZERS  # noqa: E402
 from nnviz.errors import NnvizError, StorageError  # noqa: E402
 from nnviz.figures import curves as fc  # noqa: E402
 from ui import explore as ux  # noqa: E402
+from ui import ownership as own  # noqa: E402
 from ui.common import use_router  # noqa: E402
 
 P = "compare"  # session-state key prefix of this page
@@ -44,7 +45,8 @@ if url != st.session_state[f"{P}_url_seen"]:
             st.warning(f"The link's run {value!r} could not be opened ({exc}); pick one below.")
 
 with st.sidebar:
-    a_id = ux.run_select(f"{P}_a", "Run A", where=st.sidebar)
+    a_id = own.run_select(f"{P}_a", "Run A", ux.job_manager(),
+                          ux.list_runs(str(ux.runs_root()))[0], where=st.sidebar)
 run_a = ux.run_or_stop(a_id, "No runs yet. Train one on the Train page, then compare it here.")
 
 # "Same seed, other initializer": train (or reuse) A's twin and show it as B.
@@ -63,7 +65,7 @@ with st.sidebar:
         else:
             try:
                 st.session_state[f"{P}_twin_job"] = mgr.submit(
-                    views.twin_config(run_a.config, twin_init)).job_id
+                    views.twin_config(run_a.config, twin_init), owner=own.session_id()).job_id
             except NnvizError as exc:
                 ux.show_error(exc)
 twin_job = st.session_state[f"{P}_twin_job"]
@@ -78,7 +80,8 @@ if twin_job:
 with st.sidebar:
     rows, _ = ux.list_runs(str(ux.runs_root()))
     other = next((r["run_id"] for r in rows if r["run_id"] != a_id), a_id)
-    b_id = ux.run_select(f"{P}_b", "Run B", default=other, where=st.sidebar)
+    b_id = own.run_select(f"{P}_b", "Run B", ux.job_manager(), rows, default=other,
+                          where=st.sidebar)
 try:
     run_b = ux.load_run(b_id)
 except StorageError as exc:

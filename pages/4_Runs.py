@@ -9,7 +9,8 @@ import streamlit as st
 
 from nnviz.errors import NnvizError
 from nnviz.store.runs import MAX_IMPORT_BYTES
-from ui.common import explore_link, run_picker, run_store, show_error, use_router
+from ui import ownership as own
+from ui.common import explore_link, job_manager, run_picker, run_store, show_error, use_router
 
 use_router()  # a deep link on a fresh server: run through app.py
 st.set_page_config(page_title="nnviz · Runs", layout="wide")
@@ -19,8 +20,10 @@ state.setdefault("runs_message", None)         # (kind, text) shown once after a
 state.setdefault("runs_import", None)          # (file id, kind, text) of the last upload
 
 store = run_store()
+manager = job_manager()
 st.title("Runs")
-st.caption(f"Runs folder: `{store.root}`")
+st.caption("Your runs, the lessons and the server's own runs; a run someone shares by link "
+           "opens in Explore.")
 
 if state.runs_message:
     kind, text = state.runs_message
@@ -32,6 +35,7 @@ try:
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
     rows, problems = [], []
+rows = own.visible_rows(rows, manager)  # never other people's runs, unless shared by link
 
 
 def _fmt(x: object, digits: int = 4) -> object:
@@ -68,10 +72,14 @@ if run_id is not None:
         "Download as zip", data=lambda: store.export_zip(run_id), file_name=f"{run_id}.zip",
         mime="application/zip", key="runs_download", on_click="ignore",
         help="run.json and every snapshot; another nnviz can import it below.")
-    if row["status"] == "running":
+    if not own.can_delete(row, manager):
+        col_delete.caption("Lessons, the server's runs and other people's runs are read-only "
+                           "to you (the teacher can delete them).")
+    elif row["status"] == "running":
         if col_delete.button("Stop training", key="runs_stop",
                              help="Asks the trainer to stop after its current step."):
             try:
+                own.check_can_delete(row, manager)
                 store.request_cancel(run_id)
             except NnvizError as exc:
                 show_error(exc)
@@ -87,7 +95,9 @@ if run_id is not None:
         if yes.button("Yes, delete it", key="runs_delete_yes", type="primary"):
             state.runs_confirm_delete = None
             try:
+                own.check_can_delete(row, manager)
                 store.delete(run_id)
+                manager.forget_run(run_id)
             except NnvizError as exc:
                 show_error(exc)
             else:
@@ -111,6 +121,7 @@ if upload is not None:
         except NnvizError as exc:
             state.runs_import = (upload.file_id, "error", str(exc))
         else:
+            manager.claim_run(new_id, own.session_id())
             state.runs_import = (upload.file_id, "success", f"Imported run {new_id}.")
             st.rerun()
     _, kind, text = state.runs_import
@@ -121,3 +132,5 @@ if problems:
                      expanded=True):
         for text in problems:
             st.warning(text)
+
+own.teacher_box(manager)

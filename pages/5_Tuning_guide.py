@@ -29,6 +29,7 @@ from nnviz.errors import NnvizError  # noqa: E402
 from nnviz.figures import tuning as ft  # noqa: E402
 from nnviz.figures.style import PLOT_CONFIG  # noqa: E402
 from nnviz.store.runs import RunStore  # noqa: E402
+from ui import ownership as own  # noqa: E402
 from ui.common import (  # noqa: E402
     job_manager,
     runs_root,
@@ -181,8 +182,10 @@ def start_sweep(step: int, base: RunConfig, size: str) -> None:
     state[f"{P}_error_{step}"] = None
     try:
         pairs = tuning.step_configs(step, base, size)
-        state[f"{P}_jobs_{step}"] = [[label, manager.submit(cfg, reuse=True).job_id]
-                                     for label, cfg in pairs]
+        infos = manager.submit_many([cfg for _, cfg in pairs], reuse=True,
+                                    owner=own.session_id())  # the sweep counts as its jobs
+        state[f"{P}_jobs_{step}"] = [[label, info.job_id]
+                                     for (label, _), info in zip(pairs, infos, strict=True)]
     except NnvizError as exc:
         state[f"{P}_error_{step}"] = str(exc)
 
@@ -190,9 +193,9 @@ def start_sweep(step: int, base: RunConfig, size: str) -> None:
 def cancel_sweep(step: int) -> None:
     """Cancel the step's queued and running jobs."""
     for _label, info in jobs_of(step):
-        if info.active:
+        if own.can_cancel(info):  # a run someone else also waits for is theirs to cancel
             try:
-                manager.cancel(info.job_id)
+                manager.cancel(info.job_id, own.actor())
             except NnvizError as exc:
                 state[f"{P}_error_{step}"] = str(exc)
 

@@ -389,12 +389,18 @@ class FakeJobs:
                            progress={"epoch": 1, "epochs": 2, "step": 1, "steps_per_epoch": 3})
         self.submitted: list[RunConfig] = []
 
-    def submit(self, cfg: RunConfig, reuse: bool = True):
+    def submit(self, cfg: RunConfig, reuse: bool = True, owner: str | None = None):
         self.submitted.append(cfg)
         return self.job
 
     def get(self, job_id: str):
         return self.job
+
+    def run_owner(self, run_id: str):
+        return None  # runs made outside the app: everyone may open them
+
+    def owned_runs(self, owner: str):
+        return []
 
 
 @pytest.fixture()

@@ -31,6 +31,7 @@ def app_env(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NNVIZ_RUNS_DIR", str(root))
         mp.setenv(tuning.TINY_ENV, "1")
+        mp.setenv("NNVIZ_MAX_QUEUED", "100")  # one session runs every sweep at once here
         yield root
         from ui.common import _manager
 

@@ -1,0 +1,361 @@
+"""A class on one server: N real Streamlit sessions of the real app, over its websocket protocol.
+
+Starts ``streamlit run app.py`` on 127.0.0.1 with a fresh runs folder, then:
+
+1. idle: one session opens Home (the server imports torch, the training worker starts) and
+   leaves; once Streamlit has dropped it, the server and worker memory is the idle figure;
+2. open: N sessions open one lesson link (Explore with the lesson's settings in the URL) at
+   once, and each waits until its epoch player is on the page (the link trains once: the
+   first session's job, the others join it);
+3. load: two more sessions open links that train two other (longer) runs, and while those
+   train, every class session scrubs the player (the value a drag sends when released) and
+   switches pages (Home, Train, Runs, back to its Explore link), with a short think time;
+4. close: every session leaves; after Streamlit's disconnected-session TTL the memory is the
+   after-close figure.
+
+Printed: trainings started for the lesson link, sessions that failed (an exception on the page,
+no player in time, or a request that never finished), p50/p95 of request -> script-finished per
+kind of request, and server + worker RSS (from /proc) idle / peak / after close, with
+``uptime`` (the machine is shared). Localhost only; every loop is bounded.
+
+    python benchmarks/bench_load.py --sessions 30 --port 8660
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+HERE = Path(__file__).resolve().parent
+APP_DIR = HERE.parent
+sys.path[:0] = [str(HERE), str(APP_DIR)]
+
+from stclient import Session  # noqa: E402
+
+from nnviz.config import PRESETS, RunConfig, config_hash  # noqa: E402
+from ui.services.urlstate import config_to_query  # noqa: E402
+
+PLAYER = "epoch_player"
+
+
+# --- the server and its memory -----------------------------------------------------------
+
+
+def start_server(port: int, runs: Path, env_extra: dict[str, str], ttl: int) -> subprocess.Popen:
+    env = {**os.environ, "NNVIZ_RUNS_DIR": str(runs), **env_extra}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", f"--server.port={port}",
+           "--server.address=127.0.0.1", "--server.headless=true",
+           f"--server.disconnectedSessionTTL={ttl}", "--browser.gatherUsageStats=false"]
+    proc = subprocess.Popen(cmd, cwd=APP_DIR, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(runs.parent / "server.log", "wb"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"the server stopped; see {runs.parent / 'server.log'}") from None
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("the server did not answer its health check in 120 s")
+
+
+def tree_pids(root: int) -> list[int]:
+    """The process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def server_rss_mb(pid: int) -> float:
+    """RSS in MB of the server process alone (its workers are the rest of the tree)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def rss_mb(root: int) -> tuple[float, int]:
+    """(RSS in MB of the server and its descendants, number of processes)."""
+    total, n = 0, 0
+    for pid in tree_pids(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        n += 1
+                        break
+        except OSError:
+            continue
+    return total / 1024, n
+
+
+class PeakSampler(threading.Thread):
+    """Samples the server tree's RSS every 0.25 s; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.peak_procs, self.stop = pid, 0.0, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            mb, n = rss_mb(self.pid)
+            if mb > self.peak:
+                self.peak, self.peak_procs = mb, n
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def settle(pid: int, seconds: float, label: str) -> float:
+    """Wait ``seconds``, then the tree's RSS (the median of five samples a second apart)."""
+    time.sleep(max(0.0, seconds - 5))
+    samples = []
+    for _ in range(5):
+        samples.append(rss_mb(pid)[0])
+        time.sleep(1)
+    mb = statistics.median(samples)
+    print(f"  memory {label}: {mb:.0f} MB ({rss_mb(pid)[1]} processes; the server alone "
+          f"{server_rss_mb(pid):.0f} MB) | {uptime()}", flush=True)
+    return mb
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+def link(cfg: RunConfig) -> str:
+    return urlencode(config_to_query(cfg))
+
+
+async def open_link(s: Session, query: str, timeout: float) -> float:
+    """Open Explore with a link; seconds until its player is on the page."""
+    start = time.perf_counter()
+    await s.connect()
+    await s.rerun("open", page="Explore", query=query, timeout=timeout)
+    await s.wait_for_component(PLAYER, timeout)
+    return time.perf_counter() - start
+
+
+async def scrub(s: Session, rng: random.Random) -> None:
+    player = s.components.get(PLAYER)
+    if player is None:
+        await s.wait_for_component(PLAYER, 60)
+        player = s.components[PLAYER]
+    args = player["args"]
+    n = len(json.loads(args.get("payload", "{}")).get("snapshots", [])) or 1
+    s.scrub_seq = getattr(s, "scrub_seq", 0) + 1
+    value = {"index": rng.randrange(n), "seq": s.scrub_seq, "key": args.get("payload_key")}
+    # the player sits in a fragment: like the browser, rerun only that fragment
+    await s.rerun("scrub", widgets={player["id"]: value}, fragment_id=player["fragment_id"])
+
+
+async def browse(s: Session, explore_query: str, actions: int, rng: random.Random,
+                 think: tuple[float, float]) -> None:
+    """One student: scrub, scrub, another page, back to the link, ... (bounded)."""
+    pattern = ["scrub", "scrub", "page", "scrub", "page", "scrub"]
+    for i in range(actions):
+        await asyncio.sleep(rng.uniform(*think))
+        step = pattern[i % len(pattern)]
+        if step == "scrub":
+            await scrub(s, rng)
+        else:
+            await s.rerun("page", page=rng.choice(["Home", "Train", "Runs"]))
+            await asyncio.sleep(rng.uniform(*think))
+            s.widget_states.clear()  # a new page: the player's old value is gone
+            await s.rerun("page", page="Explore", query=explore_query)
+            await s.wait_for_component(PLAYER, 60)
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "n=0"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return (f"n={len(values)} p50 {statistics.median(ordered):.3f} s, p95 {p95:.3f} s, "
+            f"max {ordered[-1]:.3f} s")
+
+
+async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -> dict:
+    rng = random.Random(args.seed)
+    lesson = PRESETS[args.lesson].config()
+    query = link(lesson)
+    results: dict = {}
+
+    # 1. idle
+    first = Session(base, "warm-up")
+    await first.connect()
+    await first.rerun("open", page="", query="", timeout=180)
+    await first.close()
+    await asyncio.sleep(3)
+    results["idle"] = await asyncio.to_thread(settle, pid, args.ttl + 10, "idle (warm)")
+
+    sampler = PeakSampler(pid)
+    sampler.start()
+
+    # 2. the class opens one lesson link at once
+    print(f"open: {args.sessions} sessions open the {args.lesson!r} lesson link | {uptime()}",
+          flush=True)
+    students = [Session(base, f"student-{i}") for i in range(args.sessions)]
+    outcomes = await asyncio.gather(*(open_link(s, query, args.timeout) for s in students),
+                                    return_exceptions=True)
+    failed = {s.name: repr(o) for s, o in zip(students, outcomes, strict=True)
+              if isinstance(o, BaseException)}
+    opened = [o for o in outcomes if not isinstance(o, BaseException)]
+    print(f"  link -> player on the page: {percentiles(opened)}", flush=True)
+
+    # 3. two trainings, and the class browses meanwhile
+    trainers = [Session(base, f"trainer-{i}") for i in range(args.trainings)]
+    long_cfgs = [RunConfig.from_dict({**PRESETS["tutorial_cnn"].overrides,
+                                      "epochs": args.train_epochs, "seed": 1000 + i})
+                 for i in range(args.trainings)]
+    for s, cfg in zip(trainers, long_cfgs, strict=True):
+        await s.connect()
+        await s.rerun("open", page="Explore", query=link(cfg), timeout=args.timeout)
+    print(f"load: {args.trainings} trainings submitted; each session does {args.actions} actions | "
+          f"{uptime()}", flush=True)
+    t0 = time.monotonic()
+    for s in students:
+        s.timings.clear()
+    live = [s for s in students if s.name not in failed]
+    outcomes = await asyncio.gather(
+        *(browse(s, query, args.actions, random.Random(rng.random()), (args.think_min,
+                                                                         args.think_max))
+          for s in live), return_exceptions=True)
+    phase = time.monotonic() - t0
+    for s, o in zip(live, outcomes, strict=True):
+        if isinstance(o, BaseException):
+            failed[s.name] = repr(o)
+    for s in students:
+        if s.exceptions:
+            failed.setdefault(s.name, "exception on the page: " + s.exceptions[0])
+    statuses = [json.loads((runs / r / "run.json").read_text()).get("status")
+                for r in os.listdir(runs) if (runs / r / "run.json").is_file()]
+    results["training_statuses_after_load"] = statuses
+    timings = [t for s in live for t in s.timings]
+    by_kind: dict[str, list[float]] = {}
+    for t in timings:
+        by_kind.setdefault(t.kind, []).append(t.seconds)
+    results["phase_s"] = phase
+    results["timings"] = {k: sorted(v) for k, v in by_kind.items()}
+    results["interaction"] = by_kind.get("scrub", []) + by_kind.get("page", [])
+    results["fragment_runs"] = sum(s.fragment_runs for s in students + trainers)
+    print(f"  load phase {phase:.0f} s; run statuses at its end: {statuses}", flush=True)
+
+    # 4. everybody leaves
+    for s in students + trainers:
+        await s.close()
+    sampler.stop.set()
+    results["peak"], results["peak_procs"] = sampler.peak, sampler.peak_procs
+    results["failed"] = failed
+    results["after_close"] = await asyncio.to_thread(settle, pid, args.ttl + 15, "after close")
+    return results
+
+
+def count_trainings(runs: Path, cfg: RunConfig) -> int:
+    digest = config_hash(cfg)
+    n = 0
+    for name in os.listdir(runs):
+        meta = runs / name / "run.json"
+        if meta.is_file() and json.loads(meta.read_text()).get("config_hash") == digest:
+            n += 1
+    return n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--port", type=int, default=8660)
+    parser.add_argument("--lesson", default="symmetry", choices=list(PRESETS))
+    parser.add_argument("--actions", type=int, default=6, help="actions per session (bounded)")
+    parser.add_argument("--think-min", type=float, default=2.0,
+                        help="seconds a student looks before the next action (at least)")
+    parser.add_argument("--think-max", type=float, default=6.0)
+    parser.add_argument("--train-epochs", type=int, default=12,
+                        help="epochs of each of the two background trainings")
+    parser.add_argument("--trainings", type=int, default=2,
+                        help="trainings started before the class browses")
+    parser.add_argument("--max-jobs", type=int, default=None, help="NNVIZ_MAX_JOBS for the app")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment of the server (e.g. MALLOC_ARENA_MAX=2)")
+    parser.add_argument("--ttl", type=int, default=15,
+                        help="server.disconnectedSessionTTL: seconds a closed session is kept")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary runs folder")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="nnviz-bench-load-"))
+    runs = work / "runs"
+    runs.mkdir()
+    env = {"NNVIZ_MAX_JOBS": str(args.max_jobs)} if args.max_jobs else {}
+    env.update(item.split("=", 1) for item in args.env if "=" in item)
+    print(f"server: 127.0.0.1:{args.port}, runs in {runs}, {env or 'default worker count'}, "
+          f"session TTL {args.ttl} s | {uptime()}", flush=True)
+    proc = start_server(args.port, runs, env, args.ttl)
+    try:
+        time.sleep(2)
+        cold, _ = rss_mb(proc.pid)
+        print(f"  memory cold (no session yet): {cold:.0f} MB", flush=True)
+        results = asyncio.run(run_class(args, f"http://127.0.0.1:{args.port}", runs, proc.pid))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    lesson_runs = count_trainings(runs, PRESETS[args.lesson].config())
+    print("\n=== results ===")
+    print(f"sessions: {args.sessions} on one lesson link ({args.lesson}); "
+          f"{args.actions} actions each")
+    print(f"trainings started for the link: {lesson_runs}")
+    print(f"sessions failed: {len(results['failed'])}")
+    for name, why in list(results["failed"].items())[:5]:
+        print(f"  {name}: {why[:200]}")
+    print(f"request -> script finished while {args.trainings} trainings run (scrub + page "
+          "switch): "
+          f"{percentiles(results['interaction'])}")
+    for kind, values in results["timings"].items():
+        print(f"  {kind:6s}: {percentiles(values)}")
+    print(f"fragment timer reruns sent (browser polling): {results['fragment_runs']}")
+    print(f"memory (server + workers RSS): idle {results['idle']:.0f} MB, peak "
+          f"{results['peak']:.0f} MB ({results['peak_procs']} processes), after close "
+          f"{results['after_close']:.0f} MB = {results['after_close'] / results['idle']:.2f}x "
+          "idle")
+    print(f"uptime at the end: {uptime()}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if not results["failed"] and lesson_runs == 1 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
