@@ -13,6 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from nnviz.analysis.diagnostics.flags import UPDATE_RATIO_REF
 from nnviz.figures.style import (
     ACT_COLOR,
     GRAD_COLOR,
@@ -23,8 +24,6 @@ from nnviz.figures.style import (
     WEIGHT_COLOR,
     apply_layout,
 )
-
-UPDATE_RATIO_REF = 1e-3  # CS231n "Neural Networks 3" / Karpathy: ‖ΔW‖/‖W‖ of about 1e-3
 
 
 def _num(v: Any) -> float:

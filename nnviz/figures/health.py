@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from nnviz.analysis.diagnostics.flags import CODES
 from nnviz.figures.style import (
     ACT_COLOR,
     GRAD_COLOR,
@@ -32,11 +33,7 @@ from nnviz.figures.style import (
     apply_layout,
 )
 
-# The diagnostics' codes in display order (mirrors nnviz.analysis.diagnostics.CODES).
-CODE_ORDER = (
-    "non_finite", "exploding", "vanishing", "symmetry", "frozen", "dead_relu", "saturation",
-    "lr_too_high", "lr_too_low", "overfitting",
-)
+CODE_ORDER = CODES  # the diagnostics' codes, in display order
 SEVERITY_LEVEL = {"info": 1, "warning": 2, "critical": 3}
 NONE_COLOR = "#EEF1F5"  # a cell where the flag does not hold
 # Stepped colour scale for levels 0..3 (zmin 0, zmax 3): each level owns a third of the range
