@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from nnviz.config import PRESETS
 from nnviz.errors import NnvizError
+from nnviz.presets import PRESETS
 from ui.common import (
     explore_available,
     explore_link,

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nnviz.config import PRESETS, RunConfig, field_help, preset
+from nnviz.config import RunConfig, field_help
 from nnviz.errors import NnvizError
+from nnviz.presets import PRESETS, preset
 from nnviz.store.runs import RunStore
 
 EXIT_USER_ERROR = 2

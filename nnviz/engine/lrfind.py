@@ -205,7 +205,7 @@ def _finite_or_none(value: Any) -> Any:
 def register_cli(subparsers: Any) -> None:
     """Add ``lr-find`` to the nnviz command line."""
     from nnviz.cli.main import _add_config_options
-    from nnviz.config import PRESETS
+    from nnviz.presets import PRESETS
 
     p = subparsers.add_parser(
         "lr-find", help="LR range test: sweep the LR exponentially and suggest one",

@@ -83,8 +83,11 @@ class Context:
         self.optimizer = str(config.get("optimizer", ""))
         self.init = str(config.get("init", ""))
         self.lr = num(config.get("lr"))
-        n_classes = (run.meta.get("data") or {}).get("n_classes")
+        self.loss = str(run.meta.get("loss") or config.get("loss", ""))
+        data = run.meta.get("data") or {}
+        n_classes, n_val = data.get("n_classes"), data.get("n_val")
         self.n_classes = int(n_classes) if isinstance(n_classes, int | float) else 0
+        self.n_val = int(n_val) if isinstance(n_val, int | float) else 0
 
     @property
     def adaptive(self) -> bool:

@@ -58,6 +58,9 @@ GUIDE_URL = "/Tuning_guide"  # the tuning-guide page's URL path
 UPDATE_RATIO_REF = 1e-3
 UPDATE_RATIO_HIGH = 1e-2    # above: steps too big for the weights (lr_too_high evidence)
 UPDATE_RATIO_LOW = 1e-4     # below: weights barely move (lr_too_low / vanishing evidence)
+# A layer whose weight std is below 0.1 / √fan_in (a tenth of PyTorch's default scale, about a
+# twentieth of Kaiming's) has a large ‖ΔW‖/‖W‖ for any step: lr_too_high ignores it.
+TINY_WEIGHTS = 0.1
 # Depth profiles: a variance-preserving init keeps the signal's std roughly constant through
 # depth (Glorot & Bengio 2010; He et al. 2015, who call a steady shrink or growth with depth the
 # failure to avoid). We flag a change of more than two orders of magnitude along the chain: at
@@ -85,6 +88,7 @@ HE_GAIN = math.sqrt(2.0)
 # layer with dead units. We warn from 40% and note from 10% of a layer's units.
 DEAD_WARN = 0.40
 DEAD_INFO = 0.10
+DEAD_GREW = 0.10            # more dead now than at init by this share: they died in training
 ALL_DEAD = 0.99             # a layer this dead passes (almost) no gradient back at all
 # Saturation: Karpathy's makemore part 3 counts tanh outputs with |t| > 0.97 and shows a
 # well-initialised tanh stack (gain 5/3) at about 3-5%; stats.py uses the same rails for
@@ -115,9 +119,11 @@ OVERFIT_NOISE = 2.0
 # classes) to 100%; without accuracies (regression), the validation loss fell by this share.
 LEARNED = 0.25
 # Not learning: after NOT_LEARNING_EPOCHS epochs the best validation accuracy is still within
-# CHANCE_MARGIN of chance (as a share of the way from chance to 100%).
-NOT_LEARNING_EPOCHS = 2
+# CHANCE_MARGIN of chance (as a share of the way from chance to 100%), or within CHANCE_SE
+# standard errors √(p(1-p)/n_val) of it (a binomial test at about the 0.1% level).
+NOT_LEARNING_EPOCHS = 3
 CHANCE_MARGIN = 0.05
+CHANCE_SE = 3.0
 
 LAYER_TYPES = ("Linear", "Conv1d", "Conv2d", "Conv3d")
 

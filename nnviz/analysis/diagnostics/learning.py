@@ -6,6 +6,8 @@ accuracy history, and chooses its advice from the run's optimizer and other evid
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnviz.analysis.diagnostics.context import (
@@ -18,12 +20,14 @@ from nnviz.analysis.diagnostics.context import (
 )
 from nnviz.analysis.diagnostics.flags import (
     CHANCE_MARGIN,
+    CHANCE_SE,
     GENERALIZATION_LOSS,
     LEARNED,
     LOSS_REL_CHANGE,
     NOT_LEARNING_EPOCHS,
     OVERFIT_EPOCHS,
     OVERFIT_NOISE,
+    TINY_WEIGHTS,
     UPDATE_RATIO_HIGH,
     UPDATE_RATIO_LOW,
     UPDATE_RATIO_REF,
@@ -33,12 +37,33 @@ from nnviz.analysis.diagnostics.flags import (
 from nnviz.analysis.diagnostics.magnitude import explodes_at_init
 
 
+def _not_tiny(ctx: Context, i: int) -> set[str]:
+    """Layers whose weight std is at least TINY_WEIGHTS x 1/√fan_in (PyTorch's default scale).
+
+    ‖ΔW‖/‖W‖ of a layer with far smaller weights (a too-small init) is large for any step, so
+    it says nothing about the learning rate.
+    """
+    params = ctx.stats(i)["params"]
+    out = set()
+    for layer in ctx.layers:
+        std = num(params.get(layer.weight, {}).get("std"))
+        if std is not None and std * math.sqrt(layer.fan_in) >= TINY_WEIGHTS:
+            out.add(layer.module)
+    return out
+
+
 def check_lr_high(ctx: Context, i: int) -> Flag | None:
-    ratios = update_ratios(ctx, i)
-    if not ratios:
+    params = ctx.stats(i)["params"]
+    # every layer's ratio counts, 0 included: when most layers barely move (vanishing
+    # gradients) a few fast layers near the output do not make the learning rate too high
+    every = [r for layer in ctx.layers
+             if (r := num(params.get(layer.weight, {}).get("update_ratio"))) is not None]
+    sized = _not_tiny(ctx, i)
+    ratios = [(m, r) for m, r in update_ratios(ctx, i) if m in sized]
+    if not every or not ratios:
         return None
-    median = float(np.median([r for _, r in ratios]))
-    if median < UPDATE_RATIO_HIGH:
+    median = float(np.median(every))
+    if median < UPDATE_RATIO_HIGH or max(r for _, r in ratios) < UPDATE_RATIO_HIGH:
         return None
     trend = loss_trend(ctx, ctx.epochs[i])
     # Big steps alone are not a fault: Adam moves every weight by about lr per step, so small
@@ -170,10 +195,16 @@ def check_not_learning(ctx: Context, i: int) -> Flag | None:
     if chance is None or len(accs) < NOT_LEARNING_EPOCHS or ctx.diverged:
         return None
     best = max(accs)
-    if best > chance + CHANCE_MARGIN * (1 - chance):
+    # "At chance" up to the validation set's sampling noise: a network that always guesses one
+    # class scores that class's share of the validation set, a binomial draw around 1 / classes
+    n_val = ctx.n_val or 0
+    noise = CHANCE_SE * math.sqrt(chance * (1 - chance) / n_val) if n_val else 0.0
+    ceiling = chance + max(CHANCE_MARGIN * (1 - chance), noise)
+    if best > ceiling:
         return None
     evidence: dict[str, float | str] = {
-        "epochs trained": float(len(accs)), "best val accuracy": best, "chance": chance}
+        "epochs trained": float(len(accs)), "best val accuracy": best,
+        "chance (1 / classes)": chance, "at chance up to": ceiling}
     if ctx.optimizer:
         evidence["optimizer"] = ctx.optimizer
     if ctx.lr is not None:
@@ -183,15 +214,22 @@ def check_not_learning(ctx: Context, i: int) -> Flag | None:
     if ctx.lr is not None and ctx.adaptive and ctx.lr >= 1e-2:
         tips.append(f"lower Adam's learning rate (10x below {format_value(ctx.lr)})")
     elif ctx.lr is not None and not ctx.adaptive:
-        tips.append("try another learning rate (an LR range test finds one), or Adam")
+        tips.append("find a better learning rate with the LR range test, or use Adam")
     if n_layers > 8 and not ctx.has_norm:
         tips.append(f"use fewer layers ({n_layers} weight layers now) or BatchNorm")
     tips.append("train for more epochs, and check that the labels match the inputs")
+    seen = (f"the validation accuracy is {format_value(best)} at best, no better than "
+            f"guessing ({format_value(chance)} for {ctx.n_classes} classes, up to the "
+            f"sampling noise of {n_val} validation examples)")
     return Flag(
         "not_learning", "warning", [], [epoch], evidence,
-        f"After {len(accs)} epochs the validation accuracy is {format_value(best)} at best, "
-        f"no better than guessing ({format_value(chance)} for {ctx.n_classes} classes), and no "
-        "other check explains why: the network has not learned anything useful yet.",
-        "; ".join(tips).capitalize() + ".",
+        f"After {len(accs)} epochs {seen}, and no other check explains why: the network has "
+        "not learned anything useful yet.",
+        _sentence("; ".join(tips)),
         4,
     )
+
+
+def _sentence(text: str) -> str:
+    """Text with its first letter capitalised and a full stop."""
+    return text[:1].upper() + text[1:] + "."

@@ -248,7 +248,10 @@ def _weight_growth(ctx: Context, i: int) -> list[dict[str, Any]]:
         std = num(cur.get(layer.weight, {}).get("std"))
         if not a or b is None or std is None:
             continue
-        per_epoch = (b / a) ** (1.0 / span)
+        if b <= 0:
+            continue
+        # growth per epoch in log space: snapshots a few steps apart make 1 / span large
+        per_epoch = math.exp(min(math.log(b / a) / span, 700.0))
         scale = std * math.sqrt(layer.fan_in) / HE_GAIN  # 1.0 = Kaiming's std for ReLU
         if per_epoch >= WEIGHT_GROWTH_PER_EPOCH and scale > 1.0:
             out.append({"weight norm growth per epoch": per_epoch,

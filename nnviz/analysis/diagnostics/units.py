@@ -14,10 +14,13 @@ from nnviz.analysis.diagnostics.context import (
     Layer,
     dead_layers,
     grad_of,
+    loss_trend,
     num,
     order_acts,
 )
 from nnviz.analysis.diagnostics.flags import (
+    DEAD_GREW,
+    DEAD_INFO,
     DEAD_WARN,
     SATURATION_INFO,
     SATURATION_WARN,
@@ -178,7 +181,11 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
                                         "ReLU layers with dead units": float(len(hits))}
     for name, dead in sorted(hits, key=lambda h: -h[1])[:4]:
         evidence[f"{name}: dead fraction"] = dead
-    at_init = bool(dead_layers(ctx, 0))
+    # dead from the start only if about as many were dead at init as now
+    at_start = max((dd for _, dd in dead_layers(ctx, 0, 0.0)), default=0.0)
+    at_init = at_start >= DEAD_INFO and worst <= at_start + DEAD_GREW
+    trend = loss_trend(ctx, ctx.epochs[i])
+    blew_up = ctx.diverged or trend["spiked"] or trend["diverged"]
     n_relu = sum(1 for _, kind in ctx.activation_layers if kind == "relu")
     step = 7
     if ctx.init in RANDOM_FREE_INITS:
@@ -190,7 +197,7 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
                + ": this is the symmetry problem, not depth.")
         fix = "Initialize weights randomly (Kaiming for ReLU); zeros are fine only for biases."
         step = 1
-    elif ctx.diverged and not at_init:
+    elif blew_up and not at_init:
         why = ("They died while the run blew up: huge steps push pre-activations far below 0 "
                "for every example.")
         fix = ("Lower the learning rate (step 4); LeakyReLU keeps a small gradient flowing "
