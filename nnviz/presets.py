@@ -147,7 +147,7 @@ PRESETS: dict[str, Preset] = {
             look=(
                 "Open Explore's All epochs view: training and validation loss fall together, "
                 "the update ratios sit near the 1e-3 line, and the drift of conv1.weight grows "
-                "slowly. The panel stays green at every epoch."),
+                "slowly up to epoch 4. The panel stays green at every epoch."),
         ),
     )
 }

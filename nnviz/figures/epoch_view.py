@@ -66,6 +66,10 @@ def epoch_line(run: Run, index: int) -> str:
     """'After epoch 2: train loss **…** · val loss **…** · val accuracy **…**' (Markdown)."""
     epoch = views.current_epoch(run, index)
     done = [h for h in run.history if float(h["epoch"]) <= epoch + 1e-9]
+    if not done and epoch > 0:  # a snapshot inside the first epoch
+        step = run.meta["snapshots"][index].get("step", 0)
+        return (f"Epoch {epoch:g}, after step {step}: the first epoch has not finished, so no "
+                "epoch loss is recorded yet.")
     if not done:
         return "At init: no training yet; scrub forward to watch the weights move."
     h = done[-1]
