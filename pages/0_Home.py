@@ -56,6 +56,9 @@ for start in range(0, len(presets), 3):
         with column.container(border=True):
             st.subheader(lesson.label)
             st.write(lesson.lesson)
+            if lesson.look:
+                with st.expander("What to look at"):
+                    st.markdown(lesson.look)
             if st.button("Train and explore", key=f"home_preset_{lesson.name}",
                          type="primary", width="stretch"):
                 try:

@@ -131,10 +131,14 @@ def series_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
 
 def drift_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
                  current_epoch: float | None = None) -> go.Figure:
-    """Relative drift from init ‖W_t − W_0‖ / ‖W_0‖ per parameter over time."""
+    """Relative drift from init ‖W_t − W_0‖ / ‖W_0‖ per parameter over time; on a log axis
+    when the positive drifts span more than two orders of magnitude (a run that explodes)."""
+    positive = [y for vs in series.values() for v in vs if (y := _num(v)) > 0]
+    log_y = bool(positive) and max(positive) > 100 * min(positive)
     return series_curves(epochs, series, current_epoch,
-                         title="Drift from init ‖W_t − W_0‖ / ‖W_0‖", y_title="relative drift",
-                         kind="drift")
+                         title="Drift from init ‖W_t − W_0‖ / ‖W_0‖",
+                         y_title="relative drift" + (" (log scale)" if log_y else ""),
+                         log_y=log_y, kind="drift")
 
 
 def update_ratio_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],

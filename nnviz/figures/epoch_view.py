@@ -20,10 +20,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nnviz.analysis import views
+from nnviz.analysis.filters import neighbour_correlation
 from nnviz.figures import health
 from nnviz.figures import player as fp
 from nnviz.figures import weights as fw
-from nnviz.figures.captions import CAPTIONS
+from nnviz.figures.captions import CAPTIONS, main_caption
 from nnviz.store.runs import Run
 
 PLAYER_MAX_FRAMES = 61       # snapshots one player carries (evenly spaced beyond this)
@@ -170,6 +171,12 @@ def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
     return None
 
 
+def structure_note(w: np.ndarray) -> str:
+    """'Structure score **0.28** …': the filters' neighbour-tap correlation at this snapshot."""
+    score = neighbour_correlation(w)
+    return CAPTIONS["structure"].format(score="—" if score is None else f"{score:.2f}")
+
+
 def extra_kind(run: Run, param: str) -> str | None:
     """'rgb' (first conv layer) or 'spatial' (a linear layer on a feature map), else None."""
     which = views.figures_for(run, param)
@@ -287,8 +294,10 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
                      [histogram_notes(run, i, p, tr, rebin=rebin) for i in frames])]
         kind = main_kind(run, p)
         if kind is not None:
+            notes = [[structure_note(load(i, p))] for i in frames] if kind == "filters" else None
             row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr: _compact(main_figure(
-                run, i, p, tr, load(i, p))), frames), [CAPTIONS[kind]]))
+                run, i, p, tr, load(i, p))), frames),
+                [main_caption(kind, run.params[p]["module_type"])], notes))
         blocks.append({"row": row})
         if not more:
             continue

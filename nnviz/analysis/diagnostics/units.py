@@ -155,6 +155,19 @@ def check_frozen(ctx: Context, i: int) -> Flag | None:
     if not hits:
         return None
     total = len(ctx.layers)
+    if ctx.init == "zeros":
+        cause = ("Here the init is all zeros: the weights after a layer pass back no gradient to "
+                 "it (symmetry).")
+        fix = "Initialize weights randomly (Kaiming for ReLU, Xavier for tanh)."
+    elif dead_layers(ctx, i, 0.99):
+        cause = "Here whole ReLU layers are dead, so no gradient gets back through them."
+        fix = ("Use Kaiming init with zero biases and a lower learning rate, or LeakyReLU "
+               "(step 7).")
+    else:
+        cause = ("Zero gradients come from dead units or from gradients that vanished on the way "
+                 "back (see the vanishing flag).")
+        fix = ("Use a variance-preserving init (Kaiming for ReLU, Xavier for tanh) instead of "
+               "tiny weights, and ReLU instead of sigmoid in deep stacks.")
     evidence: dict[str, float | str] = {
         "frozen layers": float(len(hits)), "layers with weights": float(total),
         "largest gradient norm among them": max((g or 0.0) for _, g in hits),
@@ -163,11 +176,8 @@ def check_frozen(ctx: Context, i: int) -> Flag | None:
         "frozen", "warning", [m for m, _ in hits], [ctx.epochs[i]], evidence,
         "These layers' weights did not change at all since the previous snapshot: their "
         "gradient was exactly zero, or so small that a step could not change a single float32 "
-        "number. A frozen layer learns nothing. Zero gradients come from all-zero weights "
-        "downstream (symmetry), dead units, or gradients that vanished on the way back.",
-        "Look at the other flags for the cause: use a random variance-preserving init (Kaiming "
-        "or Xavier) instead of zeros or tiny weights, and ReLU instead of sigmoid in deep "
-        "stacks.",
+        f"number. A frozen layer learns nothing. {cause}",
+        fix,
         1,
     )
 
