@@ -85,11 +85,12 @@ PRESETS: dict[str, Preset] = {
              "snapshots_per_epoch": 20},
             look=(
                 "Snapshots are taken 20 times per epoch. Open Explore's All epochs view: the "
-                "drift chart (log scale) climbs about ×3 per snapshot from epoch 0.04 to epoch "
-                "1.2, and the loss curve shoots up. Scrub the slider from 0 to 0.2: the "
-                "weight bars grow from about 0.5 to hundreds, with alternating sign (the "
-                "overshoot). The last snapshot holds the first Inf: the panel shows non-finite "
-                "(critical) and exploding."),
+                "drift chart (log scale) climbs about ×3 per snapshot from epoch 0.04 to "
+                "epoch 1.28, and the health timeline turns orange (exploding) from epoch 0.16. "
+                "In This epoch, set Histogram bins to \"this snapshot\" and step from epoch 0 "
+                "to 0.4: the two weights grow from about 0.5 to about 10^5, flipping sign as "
+                "each step overshoots. The last snapshot, epoch 1.28 (step 32), is where the "
+                "loss overflowed: the panel shows non-finite (critical) and exploding."),
             flags=("non_finite", "exploding"),
         ),
         Preset(
@@ -123,19 +124,23 @@ PRESETS: dict[str, Preset] = {
             flags=("dead_relu",),
         ),
         Preset(
-            "filters", "Filters that learn oriented edges",
+            "filters", "Filters that learn structure",
             "A small CNN on images of straight edges in four orientations under heavy pixel "
-            "noise: its first-layer 3×3 filters turn from random noise into smooth oriented "
-            "edge filters within a few epochs (about half a minute on a CPU).",
+            "noise: its first-layer 3×3 filters turn from random noise into smooth patterns "
+            "whose neighbouring taps agree, measured by a structure score, in six epochs "
+            "(10-60 s on a CPU).",
             {"model": "cnn", "dataset": "edges16", "noise": 1.0, "depth": 2, "width": 8,
              "init": "default", "optimizer": "adam", "lr": 2e-3, "n_samples": 2000,
              "epochs": 6},
             look=(
-                "Open Explore, pick conv1.weight and look at its filters: at init they are "
-                "salt-and-pepper noise and the structure score beside them (correlation of "
-                "neighbouring taps) is about 0. Scrub to epoch 2 and on: most tiles become a "
-                "dark half and a light half split along a line (an oriented edge filter) and "
-                "the score rises to about 0.6. The panel stays green."),
+                "Open Explore, pick conv1 and look at its filters: at init (epoch 0) they are "
+                "faint salt-and-pepper noise, and the structure score under them (the "
+                "correlation of neighbouring taps) is about −0.2, what 8 random 3×3 kernels "
+                "give. Play to epoch 6: the tiles grow strong and smooth, most of them one "
+                "light or dark patch (brightness detectors), a few shading from one sign to "
+                "the other, and the score climbs to about 0.55, most of it from epoch 3 on. "
+                "They are not crisp edge detectors: the second conv layer does the rest. The "
+                "panel stays green."),
         ),
         Preset(
             "healthy", "Healthy baseline",
