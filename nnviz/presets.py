@@ -41,8 +41,8 @@ PRESETS: dict[str, Preset] = {
             {"model": "simple_cnn", "dataset": "shapes32", "init": "default", "epochs": 3},
             look=(
                 "Open Explore at init (epoch 0) and pick conv1.weight: the bars fill the flat "
-                "orange U(±1/√27) density, and the measured std beside the theory reads 0.111; "
-                "fc.weight reads 0.00902. Scrub to epoch 3: the loss curve falls, the "
+                "orange U(±1/√27) density, and the measured std sits beside the theoretical 0.111; "
+                "for fc.weight beside 0.00902. Scrub to epoch 3: the loss curve falls, the "
                 "histograms keep their shape, and the diagnostics panel stays green."),
         ),
         Preset(
@@ -56,8 +56,8 @@ PRESETS: dict[str, Preset] = {
                 "Open Explore, pick fc2.weight and view its neuron heatmap: at init every tile "
                 "is the same colour, and the histogram is one bar at 0.3. Scrub from epoch 0 to "
                 "epoch 5: that one bar moves and the colour changes, but all 16 rows stay "
-                "identical (the W_t − W_0 view is one spike too). The diagnostics panel shows "
-                "one critical flag, symmetry, from init to the last epoch."),
+                "identical (with More views on, W_t − W_0 is one spike too). The diagnostics "
+                "panel shows one critical flag, symmetry, from init to the last epoch."),
             flags=("symmetry",),
         ),
         Preset(
@@ -70,7 +70,8 @@ PRESETS: dict[str, Preset] = {
              "epochs": 5},
             look=(
                 "Open Explore's Health view at epoch 1: in \"Signal through depth\" the "
-                "gradient line falls by many orders of magnitude from fc21 back to fc1. Pick "
+                "gradient line falls by many orders of magnitude from the output layer back to "
+                "fc1. Pick "
                 "fc1.weight and scrub epochs 0 to 5: its histogram and W_t − W_0 do not move. "
                 "The panel shows vanishing, with frozen layers near the input."),
             flags=("vanishing", "frozen"),
@@ -117,10 +118,10 @@ PRESETS: dict[str, Preset] = {
              "epochs": 5},
             look=(
                 "Open Explore's Health view at init (epoch 0): the activation line of \"Signal "
-                "through depth\" stays roughly flat from fc1 to fc31, and the panel finds no "
-                "vanishing or exploding signal. It does note dead ReLUs: in a 30-layer ReLU "
-                "stack on 2-D input some units are off for every example even with Kaiming "
-                "init (Lu et al. 2019), a cost of depth, not of the init."),
+                "through depth\" stays roughly flat from fc1 to the output layer, and the "
+                "panel finds no vanishing or exploding signal. It does note dead ReLUs: in a "
+                "30-layer ReLU stack on 2-D input some units are off for every example even "
+                "with Kaiming init (Lu et al. 2019), a cost of depth, not of the init."),
             flags=("dead_relu",),
         ),
         Preset(
@@ -139,8 +140,8 @@ PRESETS: dict[str, Preset] = {
                 "give. Play to epoch 6: the tiles grow strong and smooth, most of them one "
                 "light or dark patch (brightness detectors), a few shading from one sign to "
                 "the other, and the score climbs to about 0.55, most of it from epoch 3 on. "
-                "They are not crisp edge detectors: the second conv layer does the rest. The "
-                "panel stays green."),
+                "They are not clean line-shaped edge filters: the second conv layer does the "
+                "rest. The panel stays green."),
         ),
         Preset(
             "healthy", "Healthy baseline",
@@ -151,8 +152,8 @@ PRESETS: dict[str, Preset] = {
              "epochs": 4},
             look=(
                 "Open Explore's All epochs view: training and validation loss fall together, "
-                "the update ratios sit near the 1e-3 line, and the drift of conv1.weight grows "
-                "slowly up to epoch 4. The panel stays green at every epoch."),
+                "the update ratios sit within 10× of the 1e-3 line, and the drift of "
+                "conv1.weight grows slowly up to epoch 4. The panel stays green at every epoch."),
         ),
     )
 }

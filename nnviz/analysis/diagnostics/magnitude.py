@@ -12,6 +12,7 @@ from typing import Any
 from nnviz.analysis.diagnostics.context import (
     Context,
     Layer,
+    dead_layers,
     grad_of,
     num,
     order,
@@ -26,6 +27,7 @@ from nnviz.analysis.diagnostics.flags import (
     UPDATE_RATIO_LOW,
     WEIGHT_GROWTH_PER_EPOCH,
     Flag,
+    format_value,
 )
 
 
@@ -204,17 +206,38 @@ def check_vanishing(ctx: Context, i: int) -> Flag | None:
     if not found:
         return None
     layers, evidence = _merge_evidence(found)
+    act = str(ctx.run.meta.get("activation") or "")
+    causes, fixes, step = [], [], 1
+    if ctx.init in ("too_small", "normal", "uniform", "trunc_normal"):
+        causes.append(f"this run's init ({ctx.init}) draws weights too small for the layers' "
+                      "fan-in, so each layer scales the signal down")
+        fixes.append("use a variance-preserving init: Kaiming (He) for ReLU, Xavier for tanh "
+                     "(step 1)")
+    if ctx.init.startswith("xavier") and act in ("relu", "leaky_relu", "gelu"):
+        causes.append("Xavier init does not make up for ReLU zeroing half the signal, so its "
+                      "variance halves per layer (He et al. 2015)")
+        fixes.append("use Kaiming (He) init, which doubles the variance for ReLU (step 1)")
+    if act == "sigmoid":
+        causes.append("sigmoid's slope is at most 1/4, so each sigmoid layer passes back at most "
+                      "a quarter of the gradient it gets")
+        fixes.append("use ReLU with Kaiming init in the hidden layers (step 7)")
+        step = 1 if fixes[:1] and "init" in fixes[0] else 7
+    if dead_layers(ctx, i, 0.99):
+        causes.append("whole ReLU layers are dead and pass nothing at all")
+        fixes.append("use Kaiming init with zero biases, or LeakyReLU (step 7)")
+    if not causes:
+        causes.append("the layers' weights are too small for their fan-in, or units are "
+                      "stuck where their slope is near 0")
+        fixes.append("use Kaiming (He) init for ReLU and Xavier for tanh (step 1)")
+    fixes.append("BatchNorm or fewer layers also help (step 5)")
     return Flag(
         "vanishing", "warning", order(ctx, layers), [ctx.epochs[i]], evidence,
         "The signal shrinks layer after layer: each layer passes on a smaller spread than it "
         "received, so deep layers see almost nothing of the input, and going backward the "
-        "gradients shrink the same way, so the layers near the input barely learn. Weights "
-        "that are too small do this; so does Xavier init on ReLU (ReLU zeroes half the "
-        "signal, so its variance halves per layer, He et al. 2015), sigmoid, whose slope "
-        "is at most 0.25, and dead ReLUs, which pass nothing at all.",
-        "Use Kaiming (He) init for ReLU and Xavier for tanh (step 1); prefer ReLU over sigmoid "
-        "in hidden layers (step 7); BatchNorm or fewer layers also help (step 5).",
-        1,
+        "gradients shrink the same way, so the layers near the input barely learn. Here "
+        + "; and ".join(causes) + ".",
+        "; ".join(fixes)[:1].upper() + "; ".join(fixes)[1:] + ".",
+        step,
     )
 
 
@@ -306,8 +329,12 @@ def check_exploding(ctx: Context, i: int) -> Flag | None:
         "Values grow out of proportion: the signal's spread is multiplied layer after layer "
         "(or the weights or gradients jump by orders of magnitude). Outputs get huge, the "
         "loss is enormous and confident-wrong, steps overshoot, and NaN is often next. "
-        "Weights that are too large for the layer's fan-in do this from the start; a learning "
-        "rate that is too high does it during training.",
+        + ("Here it starts at init: the weights are too large for the layers' fan-in"
+           + (f" (init {ctx.init})." if ctx.init else ".")
+           if at_init else
+           "Here it grew during training from a sound start: each step of the learning rate"
+           + (f" ({format_value(ctx.lr)})" if ctx.lr is not None else "")
+           + " overshoots, and the overshoots feed on each other."),
         ("Use a variance-preserving init: Kaiming (He) for ReLU, Xavier for tanh, so each "
          "layer keeps the signal's size (step 1); BatchNorm also helps (step 5)."
          if at_init else

@@ -197,6 +197,8 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
     trend = loss_trend(ctx, ctx.epochs[i])
     blew_up = ctx.diverged or trend["spiked"] or trend["diverged"]
     n_relu = sum(1 for _, kind in ctx.activation_layers if kind == "relu")
+    shape = (ctx.run.meta.get("data") or {}).get("input_shape") or []
+    n_in = int(np.prod(shape)) if shape else 0
     step = 7
     if ctx.init in RANDOM_FREE_INITS:
         evidence["init"] = ctx.init
@@ -217,8 +219,9 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
         why = ("They were dead from the start. In a deep ReLU stack (here "
                f"{n_relu} ReLU layers) the representations of different examples grow more "
                "alike with depth, so a unit tends to be on for every example or for none (Lu "
-               "et al. 2019, \"Dying ReLU and initialization\"); a narrow input (2 features) "
-               "makes this worse.")
+               "et al. 2019, \"Dying ReLU and initialization\")"
+               + (f"; a narrow input ({n_in} features) makes this worse." if 0 < n_in <= 4
+                  else "."))
         fix = ("Use fewer or wider layers, or BatchNorm (step 5); LeakyReLU keeps a small "
                "gradient flowing through units that are off (step 7).")
     elif at_init:
