@@ -537,7 +537,8 @@ def test_health_timeline_cells_follow_severity():
     assert legend == {"info": True, "warning": True, "critical": True}
     empty = health.health_timeline([(0, 0.0, {})], 0)
     assert not [t for t in empty.data if isinstance(t, go.Heatmap)]
-    assert "No flags" in empty.layout.annotations[0].text
+    assert "Nothing flagged" in empty.layout.annotations[0].text
+    assert empty.layout.yaxis.visible is False and empty.layout.xaxis.visible is False
     assert health.CODE_ORDER == d.CODES
 
 

@@ -127,3 +127,14 @@ def test_neighbour_correlation_against_a_direct_computation():
     assert neighbour_correlation(np.ones((3, 3))) is None
     # independent random taps score about 0
     assert abs(neighbour_correlation(rng.normal(size=(256, 3, 3, 3)))) < 0.05
+
+
+def test_exploding_drift_is_drawn_on_a_log_axis(lessons):
+    from nnviz.analysis import views
+    from nnviz.figures.curves import drift_curves
+
+    run = lessons["exploding"]
+    epochs, drift = views.param_series(run, "drift", ["linear.weight"])
+    assert drift_curves(epochs, drift).layout.yaxis.type == "log"
+    calm = {"w": [0.0, 0.1, 0.2, 0.3]}  # an ordinary run keeps its linear axis
+    assert drift_curves([0, 1, 2, 3], calm).layout.yaxis.type == "linear"

@@ -77,10 +77,14 @@ def health_timeline(rows: Sequence[tuple[int, float, Mapping[str, str]]],
                                      marker={"symbol": "square", "size": 12,
                                              "color": SEVERITY_COLORS[sev]},
                                      showlegend=any(level in row for row in z)))
-    else:
-        fig.add_annotation(text="No flags at any snapshot" if rows else "No snapshots yet",
-                           xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                           font={"color": MUTED})
+    else:  # nothing to draw: one clear line of text, no empty grid or ticks
+        fig.add_annotation(text="Nothing flagged at any snapshot" if rows else
+                           "No snapshots yet", xref="paper", yref="paper", x=0.5, y=0.5,
+                           showarrow=False, font={"size": 16})
+        apply_layout(fig, title, height=110)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return fig
     if current_index is not None and 0 <= current_index < len(rows):
         fig.add_vrect(x0=current_index - 0.5, x1=current_index + 0.5,
                       line={"color": THEORY_COLOR, "width": 2}, fillcolor="rgba(0,0,0,0)")
