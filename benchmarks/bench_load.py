@@ -45,7 +45,8 @@ sys.path[:0] = [str(HERE), str(APP_DIR)]
 
 from stclient import Session  # noqa: E402
 
-from nnviz.config import PRESETS, RunConfig, config_hash  # noqa: E402
+from nnviz.config import RunConfig, config_hash  # noqa: E402
+from nnviz.presets import PRESETS  # noqa: E402
 from ui.services.urlstate import config_to_query  # noqa: E402
 
 PLAYER = "epoch_player"

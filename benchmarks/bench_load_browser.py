@@ -33,7 +33,7 @@ from stclient import FRAGMENT_DONE, FULL_RUN_DONE, Session  # noqa: E402
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
-from nnviz.config import PRESETS  # noqa: E402
+from nnviz.presets import PRESETS  # noqa: E402
 
 
 class WireClock:

@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from nnviz.config import PRESETS  # noqa: E402
 from nnviz.engine.recorder import Recorder  # noqa: E402
 from nnviz.engine.training import train  # noqa: E402
+from nnviz.presets import PRESETS  # noqa: E402
 from nnviz.store.runs import RunStore, RunWriter  # noqa: E402
 
 

@@ -302,86 +302,18 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 _DEFAULTS = RunConfig()
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named lesson: a config and what it shows."""
-
-    name: str
-    label: str
-    lesson: str
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-    def config(self) -> RunConfig:
-        """The preset's validated config."""
-        return RunConfig.from_dict(self.overrides)
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not a valid choice. Choose one of: "
+                          f"{', '.join(choices)}.")
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            "tutorial_cnn", "Tutorial SimpleCNN, PyTorch default init",
-            "The tutorial's model with PyTorch's own init: kaiming_uniform(a=√5), std "
-            "1/√(3·fan_in) = 0.111 for conv1 and 0.00902 for fc.",
-            {"model": "simple_cnn", "dataset": "shapes32", "init": "default", "epochs": 3},
-        ),
-        Preset(
-            "symmetry", "Symmetry: zeros init",
-            "Every weight starts at 0, so every unit gets the same gradient and they stay "
-            "identical: the layer behaves like a single unit.",
-            {"model": "mlp", "dataset": "moons", "depth": 2, "width": 16,
-             "activation": "tanh", "init": "zeros", "bias_init": "zeros",
-             "optimizer": "sgd", "lr": 0.1, "epochs": 5},
-        ),
-        Preset(
-            "vanishing", "Vanishing: deep sigmoid MLP, too-small init",
-            "20 sigmoid layers with N(0, 0.001²) weights: each layer shrinks the backward "
-            "signal, so the first layers barely move.",
-            {"model": "mlp", "dataset": "spiral", "depth": 20, "width": 64,
-             "activation": "sigmoid", "init": "too_small", "optimizer": "sgd", "lr": 0.1,
-             "epochs": 5},
-        ),
-        Preset(
-            "exploding", "Exploding: too-large init",
-            "N(0, 1) weights on a 10-layer ReLU MLP: the signal grows about √(width/2)× per "
-            "layer, logits blow up and SGD steps overshoot.",
-            {"model": "mlp", "dataset": "spiral", "depth": 10, "width": 64,
-             "activation": "relu", "init": "too_large", "optimizer": "sgd", "lr": 0.01,
-             "epochs": 5},
-        ),
-        Preset(
-            "xavier_deep_relu", "Xavier on a 30-layer ReLU MLP",
-            "Xavier ignores that ReLU zeroes half the signal: the variance halves per layer "
-            "(He et al. 2015), so deep layers see almost nothing.",
-            {"model": "mlp", "dataset": "spiral", "depth": 30, "width": 64,
-             "activation": "relu", "init": "xavier_normal", "optimizer": "sgd", "lr": 0.01,
-             "epochs": 5},
-        ),
-        Preset(
-            "kaiming_deep_relu", "Kaiming on a 30-layer ReLU MLP",
-            "Kaiming doubles the variance to make up for ReLU: the signal keeps its size "
-            "through all 30 layers.",
-            {"model": "mlp", "dataset": "spiral", "depth": 30, "width": 64,
-             "activation": "relu", "init": "kaiming_normal", "optimizer": "sgd", "lr": 0.01,
-             "epochs": 5},
-        ),
-        Preset(
-            "healthy", "Healthy baseline",
-            "A small CNN with Kaiming init and Adam at lr 1e-3: loss falls, weights move "
-            "gently, filters develop edge detectors.",
-            {"model": "cnn", "dataset": "shapes32", "depth": 2, "width": 16,
-             "init": "kaiming_normal", "batch_norm": True, "optimizer": "adam", "lr": 1e-3,
-             "epochs": 4},
-        ),
-    )
-}
+def _int_range(name: str, value: int, low: int, high: int, why: str = "") -> None:
+    if not low <= value <= high:
+        reason = f" ({why})" if why else ""
+        raise ConfigError(f"{name}: {value} is out of range; use {low} to {high}{reason}.")
 
 
-def preset(name: str) -> Preset:
-    """Look up a preset, or raise ConfigError listing them."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError(
-            f"Unknown preset {name!r}. Choose one of: {', '.join(PRESETS)}."
-        ) from None
+def _float_range(name: str, value: float, low: float, high: float) -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{name}: {value} is out of range; use {low:g} to {high:g}.")

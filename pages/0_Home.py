@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from nnviz.config import PRESETS
 from nnviz.errors import NnvizError
+from nnviz.presets import PRESETS
 from ui import ownership as own
 from ui.common import (
     explore_available,
@@ -58,6 +58,9 @@ for start in range(0, len(presets), 3):
         with column.container(border=True):
             st.subheader(lesson.label)
             st.write(lesson.lesson)
+            if lesson.look:
+                with st.expander("What to look at"):
+                    st.markdown(lesson.look)
             if st.button("Train and explore", key=f"home_preset_{lesson.name}",
                          type="primary", width="stretch"):
                 try:

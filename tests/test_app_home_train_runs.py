@@ -5,8 +5,9 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nnviz.config import PRESETS, RunConfig
+from nnviz.config import RunConfig
 from nnviz.engine.training import train
+from nnviz.presets import PRESETS
 from nnviz.store.runs import RunStore
 
 APP = "../app.py"

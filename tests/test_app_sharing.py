@@ -150,7 +150,7 @@ def test_the_teacher_token_unlocks_everything_and_a_wrong_one_is_refused(server)
 def test_a_hosted_app_warms_the_lessons_on_first_start_and_home_shows_it(server, monkeypatch):
     import time
 
-    from nnviz.config import PRESETS
+    from nnviz.presets import PRESETS
     from ui.services import jobs
 
     monkeypatch.setattr(jobs, "PRESETS", {"symmetry": PRESETS["symmetry"]})  # one cheap lesson

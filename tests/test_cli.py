@@ -91,10 +91,10 @@ def test_help_lists_choices_ranges_and_defaults_from_the_config_fields(capsys):
 @pytest.mark.parametrize("kind", ["models", "inits", "datasets", "presets"])
 def test_registry_json(kind, capsys):
     from nnviz.cli import main
-    from nnviz.config import PRESETS
     from nnviz.engine.data import DATASETS
     from nnviz.engine.initializers import BIAS_INITS, INITIALIZERS
     from nnviz.engine.models import MODELS
+    from nnviz.presets import PRESETS
 
     assert main([kind, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)[kind]

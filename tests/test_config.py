@@ -2,8 +2,9 @@
 
 import pytest
 
-from nnviz.config import PRESETS, RunConfig, config_hash, preset
+from nnviz.config import RunConfig, config_hash
 from nnviz.errors import ConfigError
+from nnviz.presets import PRESETS, preset
 
 
 def test_defaults_validate_and_round_trip():

@@ -33,10 +33,28 @@ LOCALS = [name for name, spec in DATASETS.items() if not spec.builtin]
 # --------------------------------------------------------------------------- registry
 
 
+def test_edges16_draws_one_oriented_edge_per_image() -> None:
+    from nnviz.engine.data import load_dataset
+
+    a = load_dataset("edges16", n_samples=400, seed=3, noise=0.0, standardize=False)
+    b = load_dataset("edges16", n_samples=400, seed=3, noise=0.0, standardize=False)
+    assert torch.equal(a.x_train, b.x_train) and a.x_train.shape[1:] == (1, 16, 16)
+    assert a.class_names == ["vertical edge", "/ edge", "horizontal edge", "\\ edge"]
+    assert np.bincount(np.concatenate([a.y_train.numpy(), a.y_val.numpy()])).tolist() == [100] * 4
+    x = a.x_train[:, 0].numpy()
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    # a vertical edge changes along x only, a horizontal one along y only (up to the ±8° tilt)
+    dx = np.abs(np.diff(x, axis=2)).mean(axis=(1, 2))
+    dy = np.abs(np.diff(x, axis=1)).mean(axis=(1, 2))
+    y = a.y_train.numpy()
+    assert np.all(dx[y == 0] > 3 * dy[y == 0]) and np.all(dy[y == 2] > 3 * dx[y == 2])
+    assert np.allclose(dx[y == 1], dy[y == 1], rtol=0.5)  # diagonals change along both
+
+
 def test_registry_has_every_data_set() -> None:
     assert set(DATASETS) == {
         "regression", "moons", "circles", "xor", "spiral", "shapes32", "shapes28",
-        "mnist", "fashion_mnist", "cifar10",
+        "edges16", "mnist", "fashion_mnist", "cifar10",
     }
     for name, spec in DATASETS.items():
         assert isinstance(spec, DatasetSpec)

@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from nnviz.config import PRESETS, RunConfig, config_hash
+from nnviz.config import RunConfig, config_hash
 from nnviz.errors import NnvizError
+from nnviz.presets import PRESETS
 from nnviz.store.runs import RunStore
 from ui.services import jobs as jobs_module
 from ui.services.jobs import JobManager, QueueFull, available_cpus, cgroup_cpu_quota

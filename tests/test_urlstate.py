@@ -4,8 +4,9 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from nnviz.config import PRESETS, RunConfig, config_hash
+from nnviz.config import RunConfig, config_hash
 from nnviz.engine.data import DATASETS
+from nnviz.presets import PRESETS
 from ui.services.urlstate import (
     MAX_VALUE_LEN,
     MAX_WARNINGS,

@@ -494,7 +494,9 @@ def _main_view(run: Run, index: int, param: str, tr: views.ParamTrack, key: str)
         return
     chart(lambda: ev.main_figure(run, index, param, tr, values(run, index, param)),
           key=f"{key}_{kind}", cache=f"{kind}|{tr.runs}|{run.run_id}|{index}|{param}")
-    st.caption(CAPTIONS[kind])
+    st.caption(captions.main_caption(kind, run.params[param]["module_type"]))
+    if kind == "filters":
+        st.caption(ev.structure_note(values(run, index, param)))
 
 
 def _extra_view(run: Run, index: int, param: str, tr: views.ParamTrack, key: str,

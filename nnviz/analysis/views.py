@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 
 from nnviz.analysis import stats
+from nnviz.analysis.diagnostics.flags import UPDATE_RATIO_REF  # noqa: F401 (re-export)
 from nnviz.config import RunConfig
 from nnviz.engine.initializers import Theory
 from nnviz.store.runs import Run
 
 THEORY_POINTS = 400          # x samples of the theoretical density curve
 DELTA_BINS = 60              # bins of the W_t - W_0 histogram
-UPDATE_RATIO_REF = 1e-3      # healthy ‖ΔW‖/‖W‖ per step (CS231n "Neural Networks 3"; Karpathy)
 
 
 # ------------------------------------------------------------------------------ run structure

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nnviz.config import PRESETS, RunConfig, field_type, options, preset
+from nnviz.config import RunConfig, field_type, options
 from nnviz.errors import NnvizError
+from nnviz.presets import PRESETS, preset
 
 _METAVARS = {bool: "BOOL", int: "INT", float: "NUMBER", str: "TEXT"}
 

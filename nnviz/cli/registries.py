@@ -41,7 +41,7 @@ def entries(kind: str) -> list[dict[str, Any]]:
                  "task": s.task, "input_shape": list(s.input_shape), "n_classes": s.n_classes,
                  "builtin": s.builtin, "files": list(s.files)} for s in DATASETS.values()]
     if kind == "presets":
-        from nnviz.config import PRESETS
+        from nnviz.presets import PRESETS
 
         return [{"name": p.name, "label": p.label, "lesson": p.lesson,
                  "config": p.overrides} for p in PRESETS.values()]

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nnviz.config import PRESETS, config_hash, preset
+from nnviz.config import config_hash
 from nnviz.errors import NnvizError
+from nnviz.presets import PRESETS, preset
 from nnviz.store.runs import RunStore
 
 FINISHED = ("completed", "diverged")  # lesson runs that training again would only repeat

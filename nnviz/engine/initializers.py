@@ -364,8 +364,10 @@ INITIALIZERS: dict[str, InitSpec] = {
             "orthogonal",
             "Orthogonal",
             "A random (semi-)orthogonal matrix times gain (conv kernels flattened to "
-            "out × in·kh·kw): every singular value equals gain, so a linear layer keeps vector "
-            "lengths. Element std = gain/√max(rows, cols).",
+            "out × in·kh·kw): every singular value equals gain. With gain 1 and at least as many "
+            "rows (outputs) as columns (inputs) a linear layer keeps every vector's length; a "
+            "layer with fewer outputs than inputs drops the part of the input it does not "
+            "see. Element std = gain/√max(rows, cols).",
             uses_activation=True,
             draw=lambda t, init, act, slope, g: _ini.orthogonal_(t, gain=gain(act, slope),
                                                                  generator=g),

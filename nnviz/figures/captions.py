@@ -20,11 +20,16 @@ CAPTIONS = {
         "One tile per filter (row) × input channel (column). Red = positive, blue = negative, "
         "white = 0, on one colour scale fixed for the whole run (±max |w| over every epoch), so "
         "colours that fade or sharpen are real changes."),
+    "structure": (
+        "Structure score **{score}**: the correlation of neighbouring taps of these filters. "
+        "About 0 for random noise (every init), 0.5 for an ideal edge filter such as "
+        "[−1, 0, 1] on every row, 1 for a flat patch."),
     "rgb": (
         "Each first-layer filter as an RGB image (its kernels on the red, green and blue input "
         "channels). Global scale: grey = 0 and colours comparable across filters and epochs; "
         "per filter: each stretched to its own range, which shows its pattern but hides its size."
-        " At init filters are noise; training can turn them into edge and colour detectors."),
+        " At init the filters are random noise; whether training gives them structure depends on "
+        "the data and how long it trains (the filters lesson shows it happen on oriented edges)."),
     "neurons": (
         "The tutorial's view: each tile is one output neuron's incoming weights reshaped to a "
         "near-square (blank cells are padding, not zeros), on a symmetric colour scale fixed "
@@ -34,7 +39,12 @@ CAPTIONS = {
         "folded back into that map, one tile per input channel, show where it looks."),
     "bars": (
         "One bar per element (the tutorial's bias chart) on a y axis fixed for the whole run. "
-        "Dotted lines: the initializer's range (PyTorch's default bias is U(±1/√fan_in))."),
+        "Dotted lines, where shown: the range of the initializer's uniform distribution (PyTorch's "
+        "default bias of Linear and Conv layers is U(±1/√fan_in))."),
+    "norm_bars": (
+        "One bar per channel on a y axis fixed for the whole run. A normalization layer starts "
+        "with weight (scale) 1 and bias (shift) 0 for every channel; the bars show how training "
+        "moved them."),
     "delta": (
         "How far each value moved since init (W_t − W_0), on bins fixed for the run: a spike at 0 "
         "means the layer barely trained; a wide spread means large updates."),
@@ -53,7 +63,8 @@ CAPTIONS = {
         "low or a frozen layer; above ~1e-2: too high."),
     "grad": (
         "Gradient norm per parameter, averaged over the steps since the previous snapshot. Norms "
-        "shrinking toward the input signal vanishing gradients; sudden spikes, exploding ones."),
+        "that shrink layer by layer toward the input mean vanishing gradients; sudden spikes, "
+        "exploding ones."),
     "activations": (
         "Activations on a fixed probe batch, in forward order. A std that stays roughly constant "
         "with depth is healthy; a steady shrink means vanishing, growth exploding (Glorot & "
@@ -61,9 +72,17 @@ CAPTIONS = {
         "= |tanh| > 0.97 or sigmoid < 0.03 or > 0.97."),
     "loss": (
         "Training and validation loss per epoch; the dashed line marks the epoch shown. "
-        "Validation loss rising while training loss falls means overfitting."),
+        "Validation loss rising for several epochs while training loss keeps falling means "
+        "overfitting; a gap between the two alone does not."),
     "acc": "Training and validation accuracy per epoch; the dashed line marks the epoch shown.",
     "timeline": (
         "Each row is a diagnostic, each column a snapshot: grey = fine, blue = note, "
         "orange = warning, red = critical. The outlined column is the snapshot shown."),
 }
+
+
+def main_caption(kind: str, module_type: str) -> str:
+    """The caption of a parameter's main view: a normalization layer's bars get their own."""
+    if kind == "bars" and "Norm" in module_type:
+        return CAPTIONS["norm_bars"]
+    return CAPTIONS[kind]

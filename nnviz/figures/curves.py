@@ -13,6 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from nnviz.analysis.diagnostics.flags import UPDATE_RATIO_REF
 from nnviz.figures.style import (
     ACT_COLOR,
     GRAD_COLOR,
@@ -23,8 +24,6 @@ from nnviz.figures.style import (
     WEIGHT_COLOR,
     apply_layout,
 )
-
-UPDATE_RATIO_REF = 1e-3  # CS231n "Neural Networks 3" / Karpathy: ‖ΔW‖/‖W‖ of about 1e-3
 
 
 def _num(v: Any) -> float:
@@ -132,10 +131,14 @@ def series_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
 
 def drift_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
                  current_epoch: float | None = None) -> go.Figure:
-    """Relative drift from init ‖W_t − W_0‖ / ‖W_0‖ per parameter over time."""
+    """Relative drift from init ‖W_t − W_0‖ / ‖W_0‖ per parameter over time; on a log axis
+    when the positive drifts span more than two orders of magnitude (a run that explodes)."""
+    positive = [y for vs in series.values() for v in vs if (y := _num(v)) > 0]
+    log_y = bool(positive) and max(positive) > 100 * min(positive)
     return series_curves(epochs, series, current_epoch,
-                         title="Drift from init ‖W_t − W_0‖ / ‖W_0‖", y_title="relative drift",
-                         kind="drift")
+                         title="Drift from init ‖W_t − W_0‖ / ‖W_0‖",
+                         y_title="relative drift" + (" (log scale)" if log_y else ""),
+                         log_y=log_y, kind="drift")
 
 
 def update_ratio_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],

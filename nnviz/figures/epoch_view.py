@@ -20,10 +20,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nnviz.analysis import views
+from nnviz.analysis.filters import neighbour_correlation
 from nnviz.figures import health
 from nnviz.figures import player as fp
 from nnviz.figures import weights as fw
-from nnviz.figures.captions import CAPTIONS
+from nnviz.figures.captions import CAPTIONS, main_caption
 from nnviz.store.runs import Run
 
 PLAYER_MAX_FRAMES = 61       # snapshots one player carries (evenly spaced beyond this)
@@ -66,6 +67,10 @@ def epoch_line(run: Run, index: int) -> str:
     """'After epoch 2: train loss **…** · val loss **…** · val accuracy **…**' (Markdown)."""
     epoch = views.current_epoch(run, index)
     done = [h for h in run.history if float(h["epoch"]) <= epoch + 1e-9]
+    if not done and epoch > 0:  # a snapshot inside the first epoch
+        step = run.meta["snapshots"][index].get("step", 0)
+        return (f"Epoch {epoch:g}, after step {step}: the first epoch has not finished, so no "
+                "epoch loss is recorded yet.")
     if not done:
         return "At init: no training yet; scrub forward to watch the weights move."
     h = done[-1]
@@ -164,6 +169,12 @@ def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
         return fw.bias_bars(w, (tr.low, tr.high), title=f"{param} per element",
                             name=run.params[param]["kind"], theory_bounds=bounds)
     return None
+
+
+def structure_note(w: np.ndarray) -> str:
+    """'Structure score **0.28** …': the filters' neighbour-tap correlation at this snapshot."""
+    score = neighbour_correlation(w)
+    return CAPTIONS["structure"].format(score="—" if score is None else f"{score:.2f}")
 
 
 def extra_kind(run: Run, param: str) -> str | None:
@@ -283,8 +294,10 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
                      [histogram_notes(run, i, p, tr, rebin=rebin) for i in frames])]
         kind = main_kind(run, p)
         if kind is not None:
+            notes = [[structure_note(load(i, p))] for i in frames] if kind == "filters" else None
             row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr: _compact(main_figure(
-                run, i, p, tr, load(i, p))), frames), [CAPTIONS[kind]]))
+                run, i, p, tr, load(i, p))), frames),
+                [main_caption(kind, run.params[p]["module_type"])], notes))
         blocks.append({"row": row})
         if not more:
             continue

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from nnviz.analysis.diagnostics.flags import CODES
 from nnviz.figures.style import (
     ACT_COLOR,
     GRAD_COLOR,
@@ -32,11 +33,7 @@ from nnviz.figures.style import (
     apply_layout,
 )
 
-# The diagnostics' codes in display order (mirrors nnviz.analysis.diagnostics.CODES).
-CODE_ORDER = (
-    "non_finite", "exploding", "vanishing", "symmetry", "frozen", "dead_relu", "saturation",
-    "lr_too_high", "lr_too_low", "overfitting",
-)
+CODE_ORDER = CODES  # the diagnostics' codes, in display order
 SEVERITY_LEVEL = {"info": 1, "warning": 2, "critical": 3}
 NONE_COLOR = "#EEF1F5"  # a cell where the flag does not hold
 # Stepped colour scale for levels 0..3 (zmin 0, zmax 3): each level owns a third of the range
@@ -80,10 +77,14 @@ def health_timeline(rows: Sequence[tuple[int, float, Mapping[str, str]]],
                                      marker={"symbol": "square", "size": 12,
                                              "color": SEVERITY_COLORS[sev]},
                                      showlegend=any(level in row for row in z)))
-    else:
-        fig.add_annotation(text="No flags at any snapshot" if rows else "No snapshots yet",
-                           xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                           font={"color": MUTED})
+    else:  # nothing to draw: one clear line of text, no empty grid or ticks
+        fig.add_annotation(text="Nothing flagged at any snapshot" if rows else
+                           "No snapshots yet", xref="paper", yref="paper", x=0.5, y=0.5,
+                           showarrow=False, font={"size": 16})
+        apply_layout(fig, title, height=110)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return fig
     if current_index is not None and 0 <= current_index < len(rows):
         fig.add_vrect(x0=current_index - 0.5, x1=current_index + 0.5,
                       line={"color": THEORY_COLOR, "width": 2}, fillcolor="rgba(0,0,0,0)")

@@ -79,8 +79,9 @@ from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 from typing import Any
 
-from nnviz.config import PRESETS, RunConfig, config_hash
+from nnviz.config import RunConfig, config_hash
 from nnviz.errors import ConfigError, NnvizError, StorageError
+from nnviz.presets import PRESETS
 from ui.services.sessions import SERVER, Actor, NotAllowed, check_cancel, is_lesson
 
 log = logging.getLogger(__name__)

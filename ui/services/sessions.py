@@ -74,7 +74,8 @@ def token_ok(given: str | None, expected: str | None) -> bool:
 @functools.lru_cache(maxsize=1)
 def lesson_hashes() -> frozenset[str]:
     """Config hashes of every lesson preset (runs with these hashes are lesson runs)."""
-    from nnviz.config import PRESETS, config_hash
+    from nnviz.config import config_hash
+    from nnviz.presets import PRESETS
 
     return frozenset(config_hash(p.config()) for p in PRESETS.values())
 

@@ -32,10 +32,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from nnviz.config import PRESETS, RunConfig
+from nnviz.config import RunConfig
 from nnviz.engine.fitting import fit_problem, fitting_datasets
 from nnviz.engine.fitting import unchecked as _with
 from nnviz.errors import ConfigError
+from nnviz.presets import PRESETS
 
 VIEW_KEYS = ("run", "epoch", "layer", "preset")
 NEVER_IN_URL = ("data_dir", "threads")

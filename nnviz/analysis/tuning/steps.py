@@ -45,8 +45,11 @@ STEPS: dict[int, Step] = {s.number: s for s in (
         1, "init", "Initialization",
         "Start from **pretrained weights** when a model trained on similar data exists. "
         "Otherwise match the init to the activation: **Kaiming (He)** for ReLU-like layers, "
-        "**Xavier (Glorot)** for tanh, sigmoid or linear layers; both keep the size of the "
-        "signal about constant from layer to layer. PyTorch's own default, for `nn.Linear` "
+        "**Xavier (Glorot)** for tanh or linear layers; both keep the size of the signal "
+        "about constant from layer to layer. Xavier assumes an activation with slope 1 at 0 "
+        "(Glorot & Bengio 2010): sigmoid's slope there is 1/4, so even with Xavier a sigmoid "
+        "stack shrinks the signal about 4× per layer, which is why Glorot & Bengio found "
+        "sigmoid ill-suited to deep nets. PyTorch's own default, for `nn.Linear` "
         "*and* `nn.Conv2d` alike, is `kaiming_uniform_(a=√5)` = U(−1/√fan_in, 1/√fan_in), "
         "std 1/√(3·fan_in): smaller than Kaiming's √(2/fan_in).\n\n"
         "Weights that are **too small** shrink the signal layer after layer: activations "
@@ -137,7 +140,8 @@ STEPS: dict[int, Step] = {s.number: s for s in (
         "**MSE** or **MAE** for regression. PyTorch's `CrossEntropyLoss` and "
         "`BCEWithLogitsLoss` take raw logits and apply softmax / sigmoid inside, so the "
         "model must not apply them too. **Focal loss** (Lin et al. 2017) scales "
-        "cross-entropy by (1 − p)^γ, lowering the weight of easy examples, which can help "
+        "cross-entropy by (1 − p_t)^γ, where p_t is the probability the model gives the "
+        "true class, lowering the weight of easy examples, which can help "
         "when a class is rare. MSE squares errors, so a few outliers pull the fit towards "
         "them; MAE grows linearly and is more robust.",
         "",
@@ -154,9 +158,10 @@ STEPS: dict[int, Step] = {s.number: s for s in (
         "For hidden layers **ReLU** is the default; **LeakyReLU** keeps a small slope for "
         "negative inputs, so a unit that is never positive still gets a gradient; GELU is "
         "common in transformers. **Sigmoid** and **tanh** saturate: for large |input| their "
-        "slope is almost 0; and even unsaturated, sigmoid's slope is at most 1/4, so each "
-        "sigmoid layer shrinks the backward signal at least 4×: deep stacks of them learn "
-        "slowly or not at all. Sigmoid for a binary "
+        "slope is almost 0; and even unsaturated, sigmoid's slope is at most 1/4, so the "
+        "activation alone multiplies the backward signal by at most 1/4 per layer (the "
+        "weights can make up for some of it, or shrink it further): deep stacks of them "
+        "learn slowly or not at all. Sigmoid for a binary "
         "output and softmax for a multi-class output are **output** choices, not hidden-"
         "layer ones, and `BCEWithLogitsLoss` / `CrossEntropyLoss` already include them.",
         "The tutorial lists \"sigmoid for binary, softmax for multi-class\" as activation "
@@ -169,8 +174,9 @@ STEPS: dict[int, Step] = {s.number: s for s in (
     ),
     Step(
         8, "regularization", "Regularization",
-        "Regularize when the model **overfits**: validation loss clearly above training "
-        "loss. **Dropout** (p = 0.2 to 0.5) zeroes random units while training; **weight "
+        "Regularize when the model **overfits**: the validation loss rises for several "
+        "epochs while the training loss keeps falling (a gap between them alone is not "
+        "overfitting). **Dropout** (p = 0.2 to 0.5) zeroes random units while training; **weight "
         "decay** (L2) pulls weights towards 0 (with Adam prefer AdamW's decoupled decay). "
         "Too much of either underfits: both losses go up. The training loss here is "
         "measured while training, with dropout on, so it reads a little high for dropout "

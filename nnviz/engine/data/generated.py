@@ -47,6 +47,9 @@ def _load_builtin(
         c, s, _ = spec.input_shape
         y = _balanced_labels(n, spec.n_classes)
         x = _render_shapes(y, s, c, noise, rng)  # (N, C, S, S)
+    elif spec.name == "edges16":
+        y = _balanced_labels(n, spec.n_classes)
+        x = _render_edges(y, spec.input_shape[-1], noise, rng)  # (N, 1, S, S)
     else:
         y = _balanced_labels(n, spec.n_classes)
         x = _make_2d(spec.name, y, noise, rng)  # (N, 2)
@@ -192,6 +195,28 @@ def _render_shapes(
     img = bg[:, :, None, None] + (fg - bg)[:, :, None, None] * mask[:, None]  # (N, C, S, S)
     img += np.float32(noise) * pixel_noise
     return img.astype(np.float32, copy=False)
+
+
+def _render_edges(y: np.ndarray, size: int, noise: float, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """Images (N, 1, S, S): one soft step edge per image, class k at angle k·45° (±8°).
+
+    The edge crosses the image at a random offset (up to 0.3 of the side from the centre) with a
+    random polarity (light on either side), so only the edge's orientation tells the class.
+    """
+    n = y.shape[0]
+    angle = y * (math.pi / 4) + rng.uniform(-0.15, 0.15, n)  # direction of the edge's normal
+    offset = rng.uniform(-0.3, 0.3, n)
+    flip = rng.random(n) < 0.5
+    pixel_noise = rng.standard_normal((n, size, size), dtype=np.float32)
+    c = ((np.arange(size) + 0.5) / size - 0.5).astype(np.float32)
+    yy, xx = c[None, :, None], c[None, None, :]  # (1, S, 1), (1, 1, S)
+    nx, ny = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    dist = (xx * nx + yy * ny - offset[:, None, None]) * size  # signed distance in pixels
+    img = _soft(dist)  # (N, S, S) in [0, 1]
+    img = np.where(flip[:, None, None], 1.0 - img, img)
+    img = img + np.float32(noise) * pixel_noise
+    return img[:, None].astype(np.float32)
 
 
 def _add_outliers(

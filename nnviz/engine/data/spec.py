@@ -71,6 +71,7 @@ SHAPE_CLASSES = (
     "cross",
     "soft blob",
 )
+EDGE_CLASSES = ("vertical edge", "/ edge", "horizontal edge", "\\ edge")
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -111,9 +112,15 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "shapes32", "Shapes 32x32 (colour)",
-            "10 kinds of stripes and shapes in random colours, CIFAR-sized (3x32x32); conv "
-            "filters learn edge detectors in a few epochs.",
+            "10 kinds of stripes and shapes in random colours, CIFAR-sized (3x32x32).",
             "classification", (3, 32, 32), 10, True,
+        ),
+        DatasetSpec(
+            "edges16", "Oriented edges 16x16 (grey)",
+            "One straight light/dark edge per image in 4 orientations (vertical, /, horizontal, "
+            "\\), at a random place and with a random light side, under pixel noise "
+            "(1x16x16): only the orientation tells the classes apart.",
+            "classification", (1, 16, 16), 4, True,
         ),
         DatasetSpec(
             "shapes28", "Shapes 28x28 (grey)",
@@ -267,6 +274,8 @@ def _class_names(spec: DatasetSpec) -> list[str]:
         return []
     if spec.name in ("shapes32", "shapes28"):
         return list(SHAPE_CLASSES)
+    if spec.name == "edges16":
+        return list(EDGE_CLASSES)
     if spec.name == "mnist":
         return [str(i) for i in range(10)]
     if spec.name == "fashion_mnist":
