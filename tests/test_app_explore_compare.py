@@ -16,6 +16,7 @@ from nnviz.engine.training import train
 from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
 from nnviz.store.runs import RunStore
+from ui.text import unescape
 
 EXPLORE = "../pages/2_Explore.py"
 COMPARE = "../pages/3_Compare.py"
@@ -259,7 +260,7 @@ def test_explore_heavy_views_are_gated(runs):
 def test_explore_bad_url_values_warn_and_fall_back(runs):
     at = explore(runs, run=runs["a"], epoch="99", layer="nope")
     no_exception(at)
-    text = " ".join(w.value for w in at.warning)
+    text = " ".join(unescape(w.value) for w in at.warning)
     assert "epoch=99" in text and "layer" in text
     assert at.session_state["explore_index"] == 2 and player(at)[0]["start"] == 2
     assert at.selectbox(key="explore_layer").value == "conv1"
@@ -289,13 +290,27 @@ def test_explore_play_advances_the_scrubber(runs):
     at.segmented_control(key="explore_mode").set_value("Tables").run()
     at.button(key="explore_play").click().run()  # at the end: Play restarts from the start
     assert at.session_state["explore_playing"] is True
-    assert at.select_slider(key="explore_index").value == 0
+    slider = at.select_slider(key="explore_slider")
+    assert slider.value == 0 and slider.disabled
     time.sleep(0.8)
     at.run()
     no_exception(at)
-    assert at.select_slider(key="explore_index").value == 1
-    at.select_slider(key="explore_index").set_value(2).run()  # a manual move pauses
+    assert at.select_slider(key="explore_slider").value == 1
+    assert at.query_params["epoch"] == "1"  # the URL follows the frame shown
+    # A value the browser sends from before the last frame (a stale slider) neither pauses
+    # nor moves back: it once stopped playback at epoch 2 of 5.
+    at.session_state["explore_slider"] = 0
+    time.sleep(0.8)
+    at.run()
+    assert at.session_state["explore_playing"] is True
+    assert at.select_slider(key="explore_slider").value == 2
+    assert at.query_params["epoch"] == "2"
+    time.sleep(0.8)
+    at.run()  # at the end: playback stops there
     assert at.session_state["explore_playing"] is False
+    assert at.select_slider(key="explore_slider").value == 2
+    at.select_slider(key="explore_slider").set_value(1).run()  # paused: a move is taken
+    assert at.session_state["explore_index"] == 1 and at.query_params["epoch"] == "1"
 
 
 def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
@@ -308,7 +323,7 @@ def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
     layer = run.params[bad[0]]["module"]
     at = explore(runs, run=rid, epoch=str(last), layer=layer)
     no_exception(at)
-    assert any("diverged" in e.value for e in at.error)
+    assert any("diverged" in unescape(e.value) for e in at.error)
     figs = [f for f in figures(at) if kind_of(f) == "weight_histogram"]
     totals = {f["layout"]["title"]["text"].split(" ·")[0]: bar_counts(f)[1] for f in figs}
     for p in views_params(run, layer):
@@ -328,7 +343,7 @@ def test_explore_without_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("NNVIZ_RUNS_DIR", str(tmp_path / "empty"))
     at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT).run()
     no_exception(at)
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("No runs yet" in unescape(i.value) for i in at.info)
 
 
 # ---------------------------------------------------------------------------------- Compare
@@ -358,7 +373,7 @@ def test_compare_shares_bins_and_colour_scales(runs):
     grids = [f for f in figures(at) if kind_of(f) == "conv_filters"]
     assert len(grids) == 2 and grids[0]["data"][0]["zmax"] == grids[1]["data"][0]["zmax"]
 
-    at.select_slider(key="compare_index").set_value(0).run()
+    at.select_slider(key="compare_slider").set_value(0).run()
     no_exception(at)
     for fig, rid in zip(histograms(at, "conv1.weight"), (a, b), strict=True):
         np.testing.assert_array_equal(
@@ -373,7 +388,7 @@ def test_compare_same_run_twice_warns(runs):
     at.query_params["run_b"] = runs["a"]
     at.run()
     no_exception(at)
-    assert any("same run" in w.value for w in at.warning)
+    assert any("same run" in unescape(w.value) for w in at.warning)
 
 
 # ------------------------------------------------------------------- links and training jobs
@@ -400,11 +415,11 @@ class FakeJobs:
 @pytest.fixture()
 def manager(runs, monkeypatch):
     """A real JobManager on the runs folder (no worker is started: only reuse is exercised)."""
-    import ui.common
+    import ui.state
     from ui.services.jobs import JobManager
 
     mgr = JobManager(runs["root"])
-    monkeypatch.setattr(ui.common, "job_manager", lambda: mgr)
+    monkeypatch.setattr(ui.state, "job_manager", lambda: mgr)
     yield mgr
     mgr.shutdown()
 
@@ -435,24 +450,24 @@ def test_explore_opens_the_job_another_page_started(runs, manager):
 
 
 def test_explore_shows_progress_while_the_linked_run_trains(runs, monkeypatch):
-    import ui.common
+    import ui.state
 
     fake = FakeJobs()
-    monkeypatch.setattr(ui.common, "job_manager", lambda: fake)
+    monkeypatch.setattr(ui.state, "job_manager", lambda: fake)
     at = explore(runs, model="simple_cnn", init="xavier_normal", seed="7")
     no_exception(at)
     assert fake.submitted and fake.submitted[0].init == "xavier_normal"
-    assert any("Training this run" in i.value for i in at.info)
+    assert any("Training this run" in unescape(i.value) for i in at.info)
     assert not at.get("plotly_chart")
     at.run()
     assert len(fake.submitted) == 1  # one submit per link, not one per rerun
 
 
 def test_compare_trains_the_twin_with_another_initializer(runs, monkeypatch):
-    import ui.common
+    import ui.state
 
     fake = FakeJobs()
-    monkeypatch.setattr(ui.common, "job_manager", lambda: fake)
+    monkeypatch.setattr(ui.state, "job_manager", lambda: fake)
     at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
     at.query_params["run"] = runs["a"]
     at.run()
