@@ -508,3 +508,22 @@ def test_explore_a_run_that_is_still_training(runs):
         assert args["start"] == 2 and payload["snapshots"] == [0, 1, 2]
     finally:
         shutil.rmtree(runs["root"] / run_id)
+
+
+def test_a_linked_run_that_fails_to_train_shows_no_other_runs_charts(runs, monkeypatch):
+    """`?dataset=mnist&data_dir=/etc`: "Training failed" alone, not above another run."""
+    import ui.state
+
+    fake = FakeJobs()
+    fake.job = fake.job.__class__("job-2", tiny("default"), "h", "failed",
+                                  status_detail="no MNIST files in /etc")
+    monkeypatch.setattr(ui.state, "job_manager", lambda: fake)
+    at = explore(runs, dataset="mnist", data_dir="/etc")
+    no_exception(at)
+    assert any("Training failed" in unescape(e.value) for e in at.error)
+    assert not at.get("plotly_chart") and player(at) is None
+    picker = at.selectbox(key="explore_run_pick")  # the way out: pick a stored run
+    picker.set_value(runs["b"]).run()
+    no_exception(at)
+    assert player(at) is not None and at.query_params["run"] == runs["b"]
+    assert "dataset" not in at.query_params

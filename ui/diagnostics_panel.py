@@ -48,11 +48,11 @@ def _profile(run_key: str, index: int, _run: Run) -> pd.DataFrame:
 
 def _show_error(exc: BaseException) -> None:
     if isinstance(exc, NnvizError):
-        st.error(f"The diagnostics could not read this run: {exc}", icon="🚫")
+        st.error(f"The diagnostics could not read this run: {exc}", icon=":material/error:")
     else:
         log.exception("diagnostics failed", exc_info=exc)
         st.error(f"The diagnostics failed ({type(exc).__name__}: {exc}). The details are in "
-                 "the server log.", icon="🚫")
+                 "the server log.", icon=":material/error:")
 
 
 def evidence_markdown(evidence: dict[str, float | str]) -> str:
@@ -101,10 +101,12 @@ def render_panel(run: Run, index: int, key: str = "") -> None:
         return
     if not flags:
         st.success("No problems found at this snapshot: no NaN/Inf, the signal keeps its size "
-                   "through depth, units differ, and steps are in a healthy range.", icon="✅")
+                   "through depth, units differ, and steps are in a healthy range.",
+                   icon=":material/check_circle:")
         return
     counts = {s: sum(f.severity == s for f in flags) for s in diagnostics.SEVERITIES}
-    st.caption(" · ".join(f"{ICONS[s]} {n} {s}" for s, n in counts.items() if n))
+    st.caption(" · ".join(f"{ICONS[s]} {n} {s}{'' if n == 1 else 's'}"
+                           for s, n in counts.items() if n))
     for flag in flags:
         render_flag(flag)
 

@@ -52,6 +52,26 @@ def chart(fig: go.Figure | Callable[[], go.Figure], key: str, cache: str | None 
     st.plotly_chart(figure, width="stretch", config=config, key=key)
 
 
+def _number(column: str):
+    def show(value: Any) -> Any:
+        if isinstance(value, float | np.floating):
+            if "‖W₀‖" in column and np.isinf(value):
+                return "— (W₀ = 0)"  # relative drift of a parameter that started at zero
+            return ev.fmt(value)
+        return value
+    return show
+
+
+def table(df: Any) -> None:
+    """A table at container width, numbers formatted for reading and "—" where a value is
+    missing (never "None"); the cells keep their numbers, so columns still sort, and the CSV
+    download has them raw."""
+    styler = df.style.format(na_rep="—")
+    for column in df.columns:
+        styler = styler.format(_number(str(column)), subset=[column], na_rep="—")
+    st.dataframe(styler, hide_index=True, width="stretch")
+
+
 def csv_button(df: Any, file_name: str, key: str, label: str = "Download CSV") -> None:
     """A CSV download of a table."""
     st.download_button(label, views.to_csv(df), file_name=file_name, mime="text/csv", key=key,

@@ -13,7 +13,7 @@ from nnviz.figures import captions
 from nnviz.figures import curves as fc
 from nnviz.store.runs import Run
 from ui import diagnostics_panel
-from ui.explore.charts import chart, csv_button, png_name
+from ui.explore.charts import chart, csv_button, png_name, table
 from ui.text import show_error
 
 CAPTIONS = captions.CAPTIONS
@@ -26,10 +26,10 @@ def render_health(run: Run, index: int, key: str, charts: bool = True) -> None:
     if charts:
         _health_charts(run, index, grads, acts, key)
     st.markdown("**Gradients and updates**")
-    st.dataframe(grads, hide_index=True, width="stretch")
+    table(grads)
     csv_button(grads, f"{run.run_id}-s{index}-gradients.csv", key=f"{key}_gcsv")
     st.markdown("**Activations (probe batch)**")
-    st.dataframe(acts, hide_index=True, width="stretch")
+    table(acts)
     csv_button(acts, f"{run.run_id}-s{index}-activations.csv", key=f"{key}_acsv")
 
 
@@ -67,7 +67,7 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
 def render_stats_table(run: Run, index: int, key: str) -> None:
     """Weight statistics of every parameter at the snapshot, with a CSV download."""
     df = views.stats_table(run, index)
-    st.dataframe(df, hide_index=True, width="stretch")
+    table(df)
     csv_button(df, f"{run.run_id}-s{index}-weights.csv", key=f"{key}_wcsv")
 
 

@@ -179,10 +179,16 @@ function show(k) {
   draw(k);
 }
 
+const ICON = {
+  play: '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M8 5v14l11-7z" fill="currentColor"/></svg>',
+  pause: '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M6 5h4v14H6zm8 0h4v14h-4z" fill="currentColor"/></svg>',
+};
+
 function setPlaying(on) {
   clearInterval(state.timer);
   state.timer = null;
-  $("play").textContent = on ? "⏸ Pause" : "▶ Play";
+  // Icons drawn as SVG: they need no emoji font (an empty box on many Linux machines).
+  $("play").innerHTML = on ? `${ICON.pause} Pause` : `${ICON.play} Play`;
   $("play").setAttribute("aria-pressed", on ? "true" : "false");
   if (!on) return;
   const n = state.payload.labels.length;
