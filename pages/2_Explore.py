@@ -142,14 +142,12 @@ if mode != "This epoch":
 def epoch_view() -> None:
     """Scrubber and every chart that depends on the snapshot shown."""
     if mode == "This epoch":
-        controls = st.columns([2, 1, 2])
-        with controls[0]:
+        # One line of options, so that a phone's first screen reaches the charts.
+        with st.popover("Chart options", icon=":material/tune:"):
             rebin = param.bins_control(f"{P}_bins")
-        with controls[1]:
             more = param.more_views_control(f"{P}_more")
-        rgb_scale, neuron = "global", 0
-        if more:
-            with controls[2]:
+            rgb_scale, neuron = "global", 0
+            if more:
                 for name in views.layer_params(run).get(layer, []):
                     if ev.extra_kind(run, name):
                         rgb_scale, neuron = param.extra_controls(run, name, f"{P}_{name}")

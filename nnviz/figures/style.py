@@ -10,7 +10,7 @@ WEIGHT_COLOR = "#2F6FDE"      # measured histograms, weights
 THEORY_COLOR = "#E4572E"      # theoretical distributions
 GRAD_COLOR = "#17A398"        # gradients
 ACT_COLOR = "#8E44AD"         # activations
-MUTED = "#8A94A6"
+MUTED = "#5B6576"           # secondary text and guides, still dark enough for a projector
 SEVERITY_COLORS = {"critical": "#C0392B", "warning": "#E69F00", "info": "#3B7DD8"}
 # Diverging, colour-blind safe, centred on 0 (white): weights' sign is colour, size is depth.
 DIVERGING = "RdBu_r"

@@ -8,6 +8,7 @@ class scrubbing one run builds each view once.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -52,24 +53,33 @@ def chart(fig: go.Figure | Callable[[], go.Figure], key: str, cache: str | None 
     st.plotly_chart(figure, width="stretch", config=config, key=key)
 
 
-def _number(column: str):
-    def show(value: Any) -> Any:
-        if isinstance(value, float | np.floating):
-            if "‖W₀‖" in column and np.isinf(value):
-                return "— (W₀ = 0)"  # relative drift of a parameter that started at zero
-            return ev.fmt(value)
-        return value
-    return show
+def _cell(column: str, value: Any) -> Any:
+    """A table cell for people: "—" where a value is missing (never "None"), 4 significant
+    digits, NaN / Inf spelled out; the relative drift of a parameter that started at zero
+    (‖W₀‖ = 0) is undefined, not "Infinity"."""
+    if value is None or (isinstance(value, float) and math.isnan(value) and
+                         column not in _NAN_MEANS_NAN):
+        return "—"
+    if isinstance(value, float | np.floating):
+        if "‖W₀‖" in column and math.isinf(value):
+            return "— (W₀ = 0)"
+        return ev.fmt(value)
+    return value
+
+
+# Columns where a NaN is a measured NaN (a diverged run), not a missing value.
+_NAN_MEANS_NAN = {"mean", "std", "min", "max"}
 
 
 def table(df: Any) -> None:
-    """A table at container width, numbers formatted for reading and "—" where a value is
-    missing (never "None"); the cells keep their numbers, so columns still sort, and the CSV
-    download has them raw."""
-    styler = df.style.format(na_rep="—")
-    for column in df.columns:
-        styler = styler.format(_number(str(column)), subset=[column], na_rep="—")
-    st.dataframe(styler, hide_index=True, width="stretch")
+    """A table at container width whose cells read as the app writes numbers: float columns
+    become text ("—" where missing, 4 significant digits), so every cell is as wide as what it
+    shows and nothing is cut off; the CSV download keeps the raw numbers."""
+    shown = df.copy()
+    for column in shown.columns:
+        if shown[column].dtype.kind in "fO":
+            shown[column] = [_cell(str(column), v) for v in df[column].tolist()]
+    st.dataframe(shown, hide_index=True, width="stretch")
 
 
 def csv_button(df: Any, file_name: str, key: str, label: str = "Download CSV") -> None:
