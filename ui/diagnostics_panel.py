@@ -124,7 +124,8 @@ def render_timeline(run: Run, index: int, key: str = "") -> None:
         _show_error(exc)
         return
     fig = health.health_timeline(rows, index)
-    st.plotly_chart(fig, key=f"{key or 'diag'}_timeline_{run.run_id}", config=PLOT_CONFIG)
+    st.plotly_chart(fig, key=f"{key or 'diag'}_timeline_{run.run_id}", config=PLOT_CONFIG,
+                    theme=None)
     st.caption(CAPTIONS["timeline"])
 
 
@@ -136,7 +137,8 @@ def render_signal(run: Run, index: int, key: str = "") -> None:
         _show_error(exc)
         return
     fig = health.signal_chart(profile, title=f"Signal through depth · {_label(run, index)}")
-    st.plotly_chart(fig, key=f"{key or 'diag'}_signal_{run.run_id}", config=PLOT_CONFIG)
+    st.plotly_chart(fig, key=f"{key or 'diag'}_signal_{run.run_id}", config=PLOT_CONFIG,
+                    theme=None)
     ratio = health.profile_ratio(profile, "activation_std") if len(profile) else None
     change = (f" Here the activation signal changes by ×{diagnostics.format_value(ratio)} "
               "from the first layer to the last." if ratio is not None else "")

@@ -50,7 +50,9 @@ def chart(fig: go.Figure | Callable[[], go.Figure], key: str, cache: str | None 
         figure = fig() if callable(fig) else fig
     config = {**PLOT_CONFIG, "toImageButtonOptions": {
         **PLOT_CONFIG.get("toImageButtonOptions", {}), "filename": png or png_name(key)}}
-    st.plotly_chart(figure, width="stretch", config=config, key=key)
+    # theme=None: the figure's own template (nnviz.figures.style), not Streamlit's small grey
+    # tick labels
+    st.plotly_chart(figure, width="stretch", config=config, key=key, theme=None)
 
 
 def _cell(column: str, value: Any) -> Any:
