@@ -144,8 +144,8 @@ def compare_view() -> None:
     pos = scrubber(P, labels)
     epoch, ia, ib = aligned[pos]
     query.set_query(run=run_a.run_id, run_b=run_b.run_id, epoch=pos, layer=layer)
-    st.caption(f"Showing A at {views.snapshot_label(run_a, ia)} and B at "
-               f"{views.snapshot_label(run_b, ib)}.")
+    st.markdown(f"Showing A at **{views.snapshot_label(run_a, ia)}** and B at "
+                f"**{views.snapshot_label(run_b, ib)}**.")
     if mode == "Side by side" and layer is not None:
         for name in views.layer_params(run_a)[layer]:
             tr = track([run_a, run_b], name)

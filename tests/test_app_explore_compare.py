@@ -383,6 +383,37 @@ def test_compare_shares_bins_and_colour_scales(runs):
     no_exception(at)
 
 
+def test_compare_histograms_of_a_and_b_share_one_y_axis(runs):
+    """At init a too-small initializer's theory curve towers over PyTorch's default one; A and
+    B still share one y axis on every layer (it once read 0–25 for A and 0–20 for B)."""
+    small = train(tiny("too_small"), runs["store"]).run_id
+    try:
+        at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
+        at.query_params.update({"run": runs["a"], "run_b": small, "epoch": "0"})
+        at.run()
+        no_exception(at)
+        for layer in ("conv1", "fc"):
+            at.selectbox(key="compare_layer").set_value(layer).run()
+            ha, hb = histograms(at, f"{layer}.weight")
+            assert ha["layout"]["yaxis"]["range"] == hb["layout"]["yaxis"]["range"], layer
+            theory = [t for t in hb["data"] if t["type"] == "scatter"]
+            top = max(float(np.max(decode(t["y"]))) for t in theory)
+            assert ha["layout"]["yaxis"]["range"][1] >= top  # B's curve fits on A's axis too
+    finally:
+        runs["store"].delete(small)
+
+
+def test_png_downloads_are_named_after_run_layer_and_epoch(runs):
+    at = explore(runs, run=runs["a"], epoch="1")
+    args, _ = player(at)
+    assert args["png_prefix"] == runs["a"]  # the player adds each chart's title (layer, epoch)
+    at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    names = [json.loads(c.proto.config)["toImageButtonOptions"]["filename"]
+             for c in at.get("plotly_chart")]
+    assert f"{runs['a']}_conv1.weight_ridgeline" in names
+    assert all(n.startswith(runs["a"]) and "newplot" not in n for n in names), names
+
+
 def test_compare_same_run_twice_warns(runs):
     at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
     at.query_params["run"] = runs["a"]

@@ -120,8 +120,8 @@ def theory_caption(run: Run, param: str) -> None:
     """The initializer's formula for this parameter, with its theoretical std (shown
     literally: an imported run's formula is file text)."""
     theory = views.theory_of(run, param)
-    if theory is not None and theory.formula:
-        st.caption(f"Init theory: {literal(theory.formula)}")
+    if theory is not None and theory.formula:  # its numbers matter: body text, not a caption
+        st.markdown(f"Init theory: {literal(theory.formula)}")
 
 
 def render_param_column(run: Run, index: int, param: str, tr: views.ParamTrack, key: str,
