@@ -15,8 +15,6 @@ from ui.services.urlstate import view_to_query
 from ui.state import JOB_KEY
 from ui.text import literal
 
-APP_DIR = Path(__file__).resolve().parent.parent
-
 
 @dataclass(frozen=True)
 class Page:
@@ -45,16 +43,15 @@ EXPLORE_PAGE = PAGES["explore"].path
 
 
 def page_link(page: str, label: str | None = None, icon: str | None = None,
-              query_params: dict[str, str] | None = None, literal_label: bool = True) -> None:
-    """st.page_link to one of the app's pages (``page``: a key of PAGES).
+              query_params: dict[str, str] | None = None) -> None:
+    """st.page_link to one of the app's pages (``page``: a key of PAGES), its label shown
+    literally (it may hold a run's name).
 
-    The label is shown literally unless ``literal_label`` is False (for the app's own
-    Markdown). A page file run on its own (``AppTest.from_file``) has no other pages to link
-    to: the link is then a caption naming the page.
+    A page file run on its own (``AppTest.from_file``) has no other pages to link to: the
+    link is then a caption naming the page.
     """
     target = PAGES[page]
-    text = label or target.title
-    shown = literal(text) if literal_label else text
+    shown = literal(label or target.title)
     try:
         st.page_link(target.path, label=shown, icon=icon or target.icon,
                      query_params=query_params)
