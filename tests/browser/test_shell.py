@@ -43,7 +43,7 @@ def _no_injected_elements(page) -> None:
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("shell-runs")
-    cfg = RunConfig(model="mlp", dataset="moons", depth=2, width=8, n_samples=200, epochs=2,
+    cfg = RunConfig(model="mlp", dataset="moons", depth=2, width=8, n_samples=200, epochs=4,
                     batch_size=32, probe_size=32, seed=3, name=HOSTILE)
     return root, train(cfg, RunStore(root)).run_id
 
@@ -80,4 +80,26 @@ def test_a_deep_link_on_a_fresh_server_opens_its_page(hostile_run, browser, tmp_
         page.get_by_role("heading", name="Recent runs").wait_for(timeout=30_000)
         assert HOSTILE in page.inner_text("body")
         _no_injected_elements(page)
+        context.close()
+
+
+def test_play_in_a_server_drawn_view_runs_to_the_last_snapshot(hostile_run, browser, tmp_path):
+    """Play in "All epochs" (drawn by Python, one rerun per frame) reaches the last of the 5
+    snapshots, and the URL's epoch agrees with the slider (it once stopped at epoch 2 of 5)."""
+    root, run_id = hostile_run
+    with run_app(root, tmp_path / "streamlit.log") as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{server.url}/Explore?run={run_id}&epoch=0")
+        wait_for_app_idle(page)
+        page.get_by_text("All epochs", exact=True).first.click()
+        wait_for_app_idle(page)
+        page.get_by_role("button", name=re.compile("Play")).click()
+        page.get_by_role("button", name=re.compile("Pause")).wait_for(timeout=30_000)
+        page.wait_for_function("() => location.search.includes('epoch=4')", timeout=90_000)
+        page.get_by_role("button", name=re.compile("Play")).wait_for(timeout=30_000)  # stopped
+        wait_for_app_idle(page)
+        assert "epoch 4" in page.locator('[data-testid="stSlider"]').inner_text()
+        assert "epoch=4" in page.url
+        assert page.locator('[data-testid="stException"]').count() == 0
         context.close()
