@@ -9,6 +9,8 @@ browser's last report).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from nnviz.analysis import views
@@ -22,7 +24,7 @@ from ui.text import show_error
 
 
 @st.cache_resource(max_entries=16, show_spinner="Preparing every snapshot for the player…")
-def _player_payload(cache: str, _build) -> str:
+def _player_payload(cache: str, _build: Callable[[], str]) -> str:
     # Shared read-only by every session: a class scrubbing one run builds it once.
     return _build()
 
@@ -34,14 +36,11 @@ def _timeline_rows(run: Run) -> list[tuple[int, float, dict[str, str]]] | None:
         return None
 
 
-def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
-                  more: bool = False, rgb_scale: str = "global", neuron: int = 0) -> int:
-    """The "This epoch" view as the epoch player; returns the snapshot index it shows, which
-    is also kept in ``session_state[prefix + "_index"]``."""
-    n = run.n_snapshots
+def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: str) -> int:
+    """Draw the player for the payload ``build`` makes (built once per server for ``cache``);
+    returns the index it shows (of ``n``), also kept in ``session_state[prefix + "_index"]``."""
     index_key, at_key = f"{prefix}_index", f"{prefix}_pl_at"
     index = scrubber_state(prefix, n)
-    cache = f"player|{views.run_key(run)}|{run.status}|{layer}|{rebin}|{more}|{rgb_scale}|{neuron}"
     ss = st.session_state
     # Python moves the player only when something else changed the snapshot (a link, another
     # view's scrubber, a new epoch while watching the latest) or the charts are new.
@@ -50,6 +49,27 @@ def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
         ss[f"{prefix}_pl_start"] = index
         ss[at_key] = index
         ss[f"{prefix}_pl_key"] = cache
+    try:
+        payload = _player_payload(cache, build)
+    except (NnvizError, OSError, ValueError) as exc:
+        show_error(exc)
+        return index
+    value = player.epoch_player(payload, cache, start=ss[f"{prefix}_pl_start"],
+                                start_seq=ss[f"{prefix}_pl_seq"], key=f"{prefix}_player",
+                                png_prefix=png_prefix)
+    if isinstance(value, dict) and value != ss.get(f"{prefix}_pl_seen") \
+            and value.get("key") == cache and isinstance(value.get("index"), int):
+        ss[f"{prefix}_pl_seen"] = value
+        index = min(max(int(value["index"]), 0), n - 1)
+        ss[index_key] = index
+        ss[at_key] = index
+    return index
+
+
+def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
+                  more: bool = False, rgb_scale: str = "global", neuron: int = 0) -> int:
+    """The "This epoch" view as the epoch player; returns the snapshot index it shows."""
+    cache = f"player|{views.run_key(run)}|{run.status}|{layer}|{rebin}|{more}|{rgb_scale}|{neuron}"
 
     def build() -> str:
         params = views.layer_params(run).get(layer, [])
@@ -58,18 +78,4 @@ def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
             run, layer, tracks, values=lambda i, p: values(run, i, p), rebin=rebin, more=more,
             rgb_scale=rgb_scale, neuron=neuron, timeline=_timeline_rows(run)))
 
-    try:
-        payload = _player_payload(cache, build)
-    except (NnvizError, OSError, ValueError) as exc:
-        show_error(exc)
-        return index
-    value = player.epoch_player(payload, cache, start=ss[f"{prefix}_pl_start"],
-                                start_seq=ss[f"{prefix}_pl_seq"], key=f"{prefix}_player",
-                                png_prefix=run.run_id)
-    if isinstance(value, dict) and value != ss.get(f"{prefix}_pl_seen") \
-            and value.get("key") == cache and isinstance(value.get("index"), int):
-        ss[f"{prefix}_pl_seen"] = value
-        index = min(max(int(value["index"]), 0), n - 1)
-        ss[index_key] = index
-        ss[at_key] = index
-    return index
+    return play(prefix, run.n_snapshots, cache, build, png_prefix=run.run_id)
