@@ -11,8 +11,9 @@ from nnviz.errors import NnvizError, StorageError
 from nnviz.figures import curves as fc
 from nnviz.figures.captions import CAPTIONS
 from ui import shell, state
-from ui.explore import health, param, query
-from ui.explore.charts import chart, png_name, track
+from ui.explore import health, query
+from ui.explore.charts import chart, png_name
+from ui.explore.compare_player import aligned_label, render_compare_player
 from ui.explore.jobs import manager_or_none, run_or_stop, wait_for_job, watch_run
 from ui.explore.scrubber import play_button, playing_fragment, scrubber
 from ui.runs import run_header, run_picker
@@ -109,7 +110,7 @@ with st.expander("What differs: config and initial weights", expanded=True):
                 f"{literal(da) or '—'}, B {literal(db) or '—'}: {same}.")
 
 aligned = views.align_snapshots(run_a, run_b)
-labels = [f"epoch {e:g}" if e else "init (epoch 0)" for e, _, _ in aligned]
+labels = [aligned_label(e) for e, _, _ in aligned]
 layers = views.comparable_layers(run_a, run_b)
 if st.session_state.get(f"{P}_shown") != (run_a.run_id, run_b.run_id):
     st.session_state[f"{P}_shown"] = (run_a.run_id, run_b.run_id)
@@ -136,28 +137,22 @@ with top[0]:
                 "curves and health can be compared.")
 with top[1]:
     mode = st.segmented_control("View", MODES, default=MODES[0], key=f"{P}_mode") or MODES[0]
-play_button(P, len(aligned))
+in_player = mode == "Side by side" and layer is not None  # scrubbed in the browser
+if not in_player:
+    play_button(P, len(aligned))
 
 
 def compare_view() -> None:
-    """The shared scrubber and both runs' charts at the aligned snapshots."""
-    pos = scrubber(P, labels)
+    """The shared scrubber (or the player) and both runs' charts at the aligned snapshots."""
+    if in_player:
+        pos = render_compare_player(run_a, run_b, aligned, layer, P)
+    else:
+        pos = scrubber(P, labels)
     epoch, ia, ib = aligned[pos]
     query.set_query(run=run_a.run_id, run_b=run_b.run_id, epoch=pos, layer=layer)
-    st.markdown(f"Showing A at **{views.snapshot_label(run_a, ia)}** and B at "
-                f"**{views.snapshot_label(run_b, ib)}**.")
-    if mode == "Side by side" and layer is not None:
-        for name in views.layer_params(run_a)[layer]:
-            tr = track([run_a, run_b], name)
-            y_top = param.shared_y_top([run_a, run_b], name, tr)  # one y axis for A and B
-            param.param_title(run_a, name)
-            left, right = st.columns(2)
-            for col, run, idx, side in ((left, run_a, ia, "a"), (right, run_b, ib, "b")):
-                with col:
-                    st.markdown(f"**Run {side.upper()}** · init `{run.config.init}`")
-                    param.render_param_column(run, idx, name, tr, key=f"{P}_{side}_{name}",
-                                              control_key=f"{P}_{side}_{name}", y_top=y_top)
-    elif mode == "Health":
+    if mode == "Health":
+        st.markdown(f"Showing A at **{views.snapshot_label(run_a, ia)}** and B at "
+                    f"**{views.snapshot_label(run_b, ib)}**.")
         left, right = st.columns(2)
         for col, run, idx, side in ((left, run_a, ia, "a"), (right, run_b, ib, "b")):
             with col:

@@ -374,9 +374,14 @@ def test_compare_shares_bins_and_colour_scales(runs):
     grids = [f for f in figures(at) if kind_of(f) == "conv_filters"]
     assert len(grids) == 2 and grids[0]["data"][0]["zmax"] == grids[1]["data"][0]["zmax"]
 
-    at.select_slider(key="compare_slider").set_value(0).run()
+    args, payload = player(at)  # scrubbed in the browser, like Explore's player
+    assert args["payload_key"].startswith("compare|") and payload["snapshots"] == [0, 1, 2]
+    at.session_state["compare_player"] = {"index": 0, "seq": time.monotonic_ns(),
+                                          "key": args["payload_key"]}
+    at.run()
     no_exception(at)
-    for fig, rid in zip(histograms(at, "conv1.weight"), (a, b), strict=True):
+    assert at.query_params["epoch"] == "0"
+    for fig, rid in zip(histograms(at, "conv1.weight", 0), (a, b), strict=True):
         np.testing.assert_array_equal(
             bar_counts(fig)[0], expected_counts(store, [a, b], "conv1.weight", 0, rid))
     at.segmented_control(key="compare_mode").set_value("Health").run()

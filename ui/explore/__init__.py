@@ -5,7 +5,8 @@
 - ``jobs``: a linked run that has to train first, and a run that is still training.
 - ``scrubber``: the server-side epoch slider and Play of the views Python draws.
 - ``player_view``: the "This epoch" view as the browser-side epoch player (ui.player).
-- ``param``: one parameter's charts (Compare's columns) and the view switches.
+- ``compare_player``: Compare's side-by-side view in the same player, both runs at once.
+- ``param``: the per-parameter view switches; the y range two runs' histograms share.
 - ``epochs``: every snapshot at once: ridgelines, percentile bands, drift, loss curves.
 - ``health``: gradient, update and activation numbers; the diagnostics panel and timeline.
 """
