@@ -64,7 +64,7 @@ def main() -> None:
                     page.get_by_text(name.split("@", 1)[1], exact=True).first.click()
                     page.wait_for_timeout(1500)
                     wait_for_app_idle(page)
-                elif name.startswith("Explore"):
+                elif name.startswith(("Explore", "Compare")):
                     player(page)  # the epoch player's charts are drawn
                 page.wait_for_timeout(1000)
                 path = out / f"{name.replace('@', '-').replace(' ', '_')}-{tag}.png"

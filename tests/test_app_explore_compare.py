@@ -122,8 +122,12 @@ def kinds(at: AppTest) -> list[str | None]:
 
 
 def histograms(at: AppTest, title_start: str, frame: int | None = None) -> list[dict]:
+    """Weight histograms whose title (after Compare's "Run A · ") starts with title_start."""
+    def title(f: dict) -> str:
+        text = f["layout"]["title"]["text"]
+        return text.split(" · ", 1)[1] if text.startswith(("Run A · ", "Run B · ")) else text
     return [f for f in figures(at, frame) if kind_of(f) == "weight_histogram"
-            and f["layout"]["title"]["text"].startswith(title_start)]
+            and title(f).startswith(title_start)]
 
 
 def bar_counts(fig: dict) -> tuple[np.ndarray, int]:

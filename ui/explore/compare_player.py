@@ -37,8 +37,11 @@ def _per_frame(htmls: Sequence[str]) -> dict[str, Any]:
     return {"html": htmls[0]} if len(set(htmls)) == 1 else {"htmls": list(htmls)}
 
 
-def _on_y(fig: go.Figure, top: float) -> go.Figure:
-    fig.update_yaxes(range=[0, top * 1.08])
+def _side(fig: go.Figure, side: str, top: float | None = None) -> go.Figure:
+    """The run's letter in the title (and the PNG's name); the shared y range if given."""
+    fig.update_layout(title_text=f"Run {side} · {fig.layout.title.text or ''}")
+    if top is not None:
+        fig.update_yaxes(range=[0, top * 1.08])
     return fig
 
 
@@ -76,19 +79,19 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
         blocks.append(_per_frame(["".join(_stats(run, aligned[k][i], p, side)
                                           for run, i, side in sides) for k in frames]))
         blocks.append({"row": [_cell(fp.chart_frames(
-            lambda k, run=run, i=i, p=p, tr=tr, top=top: _on_y(
-                ev.histogram_figure(run, aligned[k][i], p, tr), top), frames),
-            [f"Run {side}"]) for run, i, side in sides]})
+            lambda k, run=run, i=i, p=p, tr=tr, top=top, side=side: _side(
+                ev.histogram_figure(run, aligned[k][i], p, tr), side, top), frames))
+            for run, i, side in sides]})
         kind = ev.main_kind(run_a, p)
         if kind is not None:
             blocks.append({"row": [_cell(fp.chart_frames(
-                lambda k, run=run, i=i, p=p, tr=tr: ev.main_figure(
-                    run, aligned[k][i], p, tr, values(run, aligned[k][i], p)), frames),
-                [f"Run {side}: {CAPTIONS[kind]}"]) for run, i, side in sides]})
+                lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(ev.main_figure(
+                    run, aligned[k][i], p, tr, values(run, aligned[k][i], p)), side), frames),
+                [CAPTIONS[kind]]) for run, i, side in sides]})
         blocks.append({"row": [_cell(fp.chart_frames(
-            lambda k, run=run, i=i, p=p, tr=tr: ev.delta_figure(run, aligned[k][i], p, tr),
-            frames), [f"Run {side}: how far each weight moved since init (W_t − W_0)"])
-            for run, i, side in sides]})
+            lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(
+                ev.delta_figure(run, aligned[k][i], p, tr), side), frames),
+            ["How far each weight moved since init (W_t − W_0)."]) for run, i, side in sides]})
     return {"labels": [aligned_label(aligned[k][0]) for k in frames], "snapshots": frames,
             "n_snapshots": len(aligned), "blocks": blocks}
 
