@@ -7,20 +7,14 @@ import streamlit as st
 from nnviz.errors import NnvizError
 from nnviz.presets import PRESETS
 from ui import ownership as own
-from ui.common import (
-    explore_available,
-    explore_link,
-    job_manager,
-    open_explore,
-    run_label,
-    run_store,
-    show_error,
-    use_router,
-)
+from ui import shell, state
+from ui.links import open_explore, page_link
+from ui.runs import STATUS_ICONS, run_label
+from ui.services.urlstate import view_to_query
+from ui.text import error, show_error
 
-use_router()  # a deep link on a fresh server: run through app.py
-st.set_page_config(page_title="nnviz", layout="wide")
-manager = job_manager()  # starts the training workers now, so a lesson click starts at once
+shell.page("home")  # also starts the training workers, so a lesson click starts at once
+manager = state.job_manager()
 
 st.title("nnviz: see what initialization and training do to a network")
 st.markdown(
@@ -69,13 +63,13 @@ for start in range(0, len(presets), 3):
                     show_error(exc)
                 else:
                     if job.state == "failed":
-                        st.error(f"This lesson could not start: {job.status_detail}")
+                        error(f"This lesson could not start: {job.status_detail}")
                     else:
                         open_explore(job=job, preset=lesson.name)
 
 st.header("Recent runs")
 try:
-    rows, problems = run_store().list_runs()
+    rows, problems = state.list_runs(fresh=True)
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
     rows, problems = [], []
@@ -83,10 +77,8 @@ rows = own.visible_rows(rows, manager)  # never other people's runs
 if not rows:
     st.info("No runs yet: pick a lesson above, or set up your own run on the Train page.")
 for row in rows[:8]:
-    if explore_available():
-        explore_link(row["run_id"], label=run_label(row))
-    else:
-        st.write(run_label(row))
+    page_link("explore", label=run_label(row), icon=STATUS_ICONS.get(row["status"]),
+              query_params=view_to_query(run_id=row["run_id"]))
 if len(rows) > 8:
     st.caption(f"{len(rows) - 8} more on the Runs page.")
 if problems:

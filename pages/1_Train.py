@@ -12,34 +12,26 @@ from nnviz.config import RunConfig
 from nnviz.engine.training import available_devices, device_label
 from nnviz.errors import NnvizError
 from ui import ownership as own
-from ui.common import (
-    EXPLORE_PAGE,
-    JOB_KEY,
-    explore_available,
-    explore_link,
-    job_manager,
-    job_status,
-    query_params,
-    run_store,
-    share_link,
-    show_error,
-    use_router,
-)
+from ui import shell
+from ui import state as shared
 from ui.config_form import config_form, last_config
+from ui.explore.query import query_dict
+from ui.links import explore_link, share_link
+from ui.runs import job_status
 from ui.services.jobs import JobInfo
 from ui.services.urlstate import config_to_query, has_config, query_to_config
+from ui.text import show_error, warning
 
-use_router()  # a deep link on a fresh server: run through app.py
-st.set_page_config(page_title="nnviz · Train", layout="wide")
+shell.page("train")
 state = st.session_state
 state.setdefault("train_job_id", None)
 state.setdefault("train_reuse", True)
 state.setdefault("train_ready_run", None)  # run id whose first snapshot is on disk
-manager = job_manager()
+manager = shared.job_manager()
 
 # The URL carries the settings: a link with settings fills the form, otherwise the form keeps
 # what this session last had.
-params = query_params()
+params = query_dict()
 warnings: list[str] = []
 if has_config(params):
     initial, warnings = query_to_config(params)
@@ -53,7 +45,7 @@ if cfg is not None:
 
 st.title("Train")
 for text in warnings:
-    st.warning(text, icon="🔗")
+    warning(text, icon=":material/link:")
 
 
 def current_job() -> JobInfo | None:
@@ -95,7 +87,7 @@ if start and cfg is not None:
         show_error(exc)
     else:
         state.train_job_id = job.job_id
-        state[JOB_KEY] = job.job_id
+        state[shared.JOB_KEY] = job.job_id
         st.rerun()
 if stop and job is not None:
     try:
@@ -111,7 +103,7 @@ def _job_row(j: JobInfo) -> dict[str, object]:
     epochs = f"{p.get('epoch') or 0}/{p.get('epochs') or j.config.epochs}"
     mine = j.owner == own.session_id() or own.actor().admin
     return {
-        "mine": "👉" if j.job_id == state.train_job_id else "",
+        "mine": "yes" if j.job_id == state.train_job_id else "",
         "state": j.word + (" (reused)" if j.reused else ""),
         "queue": own.wait_text(j),
         "model": j.config.model,
@@ -143,7 +135,7 @@ def progress_panel() -> None:
     if mine is not None and mine.run_id:
         if state.train_ready_run != mine.run_id:  # read the run once, not every second
             try:
-                if run_store().load(mine.run_id).n_snapshots > 0:
+                if shared.run_store().load(mine.run_id).n_snapshots > 0:
                     state.train_ready_run = mine.run_id
             except NnvizError:
                 pass
@@ -169,9 +161,8 @@ progress_panel()
 if cfg is not None:
     with st.expander("Share these settings", expanded=False):
         query = config_to_query(cfg)
-        if explore_available():
-            share_link(query, "Link that opens the run in Explore (trained there if needed)",
-                       page=EXPLORE_PAGE)
+        share_link(query, "Link that opens the run in Explore (trained there if needed)",
+                   page="explore")
         share_link(query, "Link that fills this form")
         st.caption("Whoever opens a link gets exactly these seeded settings. Runs are "
                    "deterministic, so a class opening the same link trains it only once.")

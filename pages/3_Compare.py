@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # a page run on its own (tests, `streamlit run pages/...`)
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from nnviz.analysis import views  # noqa: E402
-from nnviz.engine.initializers import INITIALIZERS  # noqa: E402
-from nnviz.errors import NnvizError, StorageError  # noqa: E402
-from nnviz.figures import curves as fc  # noqa: E402
-from ui import explore as ux  # noqa: E402
-from ui import ownership as own  # noqa: E402
-from ui.common import use_router  # noqa: E402
+from nnviz.analysis import views
+from nnviz.engine.initializers import INITIALIZERS
+from nnviz.errors import NnvizError, StorageError
+from nnviz.figures import curves as fc
+from nnviz.figures.captions import CAPTIONS
+from ui import ownership as own
+from ui import shell, state
+from ui.explore import health, query
+from ui.explore.charts import chart, png_name
+from ui.explore.compare_player import aligned_label, render_compare_player
+from ui.explore.jobs import manager_or_none, run_or_stop, wait_for_job, watch_run
+from ui.explore.scrubber import play_button, playing_fragment, scrubber
+from ui.runs import run_header
+from ui.text import literal, show_error, warning
 
 P = "compare"  # session-state key prefix of this page
 MODES = ["Side by side", "Health"]
 
-use_router()  # a deep link on a fresh server: run through app.py
-st.set_page_config(page_title="nnviz · Compare", layout="wide")
+shell.page("compare")
 st.session_state.setdefault(f"{P}_url_seen", None)
 st.session_state.setdefault(f"{P}_twin_job", None)
 st.title("Compare two runs")
@@ -32,22 +31,22 @@ st.caption("Same seed, two initializers: the data, the batches and the order are
            "shared by both runs.")
 
 # The URL's runs apply when the link changes (run = A, run_b = B).
-url = (ux.query_value("run"), ux.query_value("run_b"))
+url = (query.query_value("run"), query.query_value("run_b"))
 if url != st.session_state[f"{P}_url_seen"]:
     st.session_state[f"{P}_url_seen"] = url
     for value, key in zip(url, (f"{P}_a", f"{P}_b"), strict=True):
         if value is None:
             continue
         try:
-            ux.load_run(value)
+            state.load_run(value)
             st.session_state[key] = value
         except StorageError as exc:
-            st.warning(f"The link's run {value!r} could not be opened ({exc}); pick one below.")
+            warning(f"The link's run {value!r} could not be opened ({exc}); pick one below.")
 
 with st.sidebar:
-    a_id = own.run_select(f"{P}_a", "Run A", ux.job_manager(),
-                          ux.list_runs(str(ux.runs_root()))[0], where=st.sidebar)
-run_a = ux.run_or_stop(a_id, "No runs yet. Train one on the Train page, then compare it here.")
+    a_id = own.run_select(f"{P}_a", "Run A", manager_or_none(), state.list_runs()[0],
+                          where=st.sidebar)
+run_a = run_or_stop(a_id, "No runs yet. Train one on the Train page, then compare it here.")
 
 # "Same seed, other initializer": train (or reuse) A's twin and show it as B.
 with st.sidebar:
@@ -59,49 +58,47 @@ with st.sidebar:
     if st.button("Train / open the twin", key=f"{P}_twin_go",
                  help="Same config and seed as run A with another initializer; an identical "
                       "finished run is reused instead of trained again."):
-        mgr = ux.job_manager()
-        if mgr is None:
-            st.error("Training from this page needs the job manager; use the Train page.")
-        else:
+        mgr = manager_or_none()
+        if mgr is not None:
             try:
                 st.session_state[f"{P}_twin_job"] = mgr.submit(
                     views.twin_config(run_a.config, twin_init), owner=own.session_id()).job_id
             except NnvizError as exc:
-                ux.show_error(exc)
+                show_error(exc)
 twin_job = st.session_state[f"{P}_twin_job"]
 if twin_job:
-    twin_run, pending = ux.wait_for_job(twin_job)
+    twin_run, pending = wait_for_job(twin_job)
     if not pending:
         st.session_state[f"{P}_twin_job"] = None
     if twin_run is not None:
         st.session_state[f"{P}_b"] = twin_run
-        ux.list_runs.clear()
+        state.list_runs(fresh=True)
 
 with st.sidebar:
-    rows, _ = ux.list_runs(str(ux.runs_root()))
+    rows, _ = state.list_runs()
     other = next((r["run_id"] for r in rows if r["run_id"] != a_id), a_id)
-    b_id = own.run_select(f"{P}_b", "Run B", ux.job_manager(), rows, default=other,
+    b_id = own.run_select(f"{P}_b", "Run B", manager_or_none(), rows, default=other,
                           where=st.sidebar)
 try:
-    run_b = ux.load_run(b_id)
+    run_b = state.load_run(b_id)
 except StorageError as exc:
-    ux.show_error(exc)
+    show_error(exc)
     st.stop()
 if run_b.run_id == run_a.run_id:
     st.warning("Run A and run B are the same run: pick another run B, or train the twin with "
                "another initializer in the sidebar.")
 if not run_a.n_snapshots or not run_b.n_snapshots:
     st.info("One of the runs has no snapshot yet; it appears as soon as its first one is saved.")
-    ux.watch_run(run_a, f"{P}_wa")
-    ux.watch_run(run_b, f"{P}_wb")
+    watch_run(run_a)
+    watch_run(run_b)
     st.stop()
 
 cols = st.columns(2)
 for col, run, side in ((cols[0], run_a, "A"), (cols[1], run_b, "B")):
     with col:
         st.subheader(f"Run {side}")
-        ux.run_header(run)
-        ux.watch_run(run, f"{P}_w{side}")
+        run_header(run)
+        watch_run(run)
 
 with st.expander("What differs: config and initial weights", expanded=True):
     diff = views.config_diff(run_a.config, run_b.config)
@@ -111,20 +108,20 @@ with st.expander("What differs: config and initial weights", expanded=True):
         st.write("The two configs are identical.")
     da, db = run_a.meta.get("init_digest", ""), run_b.meta.get("init_digest", "")
     same = "identical" if da and da == db else "different"
-    st.markdown(f"Initial-weight digests (SHA-256 of every parameter at init): A `{da}`, "
-                f"B `{db}` — {same}.")
+    st.markdown(f"Initial-weight digests (SHA-256 of every parameter at init): A "
+                f"{literal(da) or '—'}, B {literal(db) or '—'}: {same}.")
 
 aligned = views.align_snapshots(run_a, run_b)
-labels = [f"epoch {e:g}" if e else "init (epoch 0)" for e, _, _ in aligned]
+labels = [aligned_label(e) for e, _, _ in aligned]
 layers = views.comparable_layers(run_a, run_b)
 if st.session_state.get(f"{P}_shown") != (run_a.run_id, run_b.run_id):
     st.session_state[f"{P}_shown"] = (run_a.run_id, run_b.run_id)
     st.session_state[f"{P}_index"] = len(aligned) - 1
-    if layers and (ux.query_value("run"), ux.query_value("run_b")) == (run_a.run_id,
-                                                                       run_b.run_id):
-        index, layer, warnings = ux.view_from_query(len(aligned), layers)
+    if layers and (query.query_value("run"), query.query_value("run_b")) == (run_a.run_id,
+                                                                             run_b.run_id):
+        index, layer, warnings = query.view_from_query(len(aligned), layers)
         for w in warnings:
-            st.warning(w)
+            warning(w)
         st.session_state[f"{P}_index"] = index
         st.session_state[f"{P}_layer"] = layer
     st.session_state[f"{P}_n"] = len(aligned)
@@ -142,43 +139,38 @@ with top[0]:
                 "curves and health can be compared.")
 with top[1]:
     mode = st.segmented_control("View", MODES, default=MODES[0], key=f"{P}_mode") or MODES[0]
-ux.play_button(P, len(aligned))
+in_player = mode == "Side by side" and layer is not None  # scrubbed in the browser
+if not in_player:
+    play_button(P, len(aligned))
 
 
 def compare_view() -> None:
-    """The shared scrubber and both runs' charts at the aligned snapshots."""
-    pos = ux.scrubber(P, labels)
+    """The shared scrubber (or the player) and both runs' charts at the aligned snapshots."""
+    if in_player:
+        pos = render_compare_player(run_a, run_b, aligned, layer, P)
+    else:
+        pos = scrubber(P, labels)
     epoch, ia, ib = aligned[pos]
-    ux.set_query(run=run_a.run_id, run_b=run_b.run_id, epoch=pos, layer=layer)
-    st.caption(f"Showing A at {views.snapshot_label(run_a, ia)} and B at "
-               f"{views.snapshot_label(run_b, ib)}.")
-    if mode == "Side by side" and layer is not None:
-        for param in views.layer_params(run_a)[layer]:
-            tr = ux.track([run_a, run_b], param)
-            ux.param_title(run_a, param, theory=False)
-            left, right = st.columns(2)
-            for col, run, idx, side in ((left, run_a, ia, "a"), (right, run_b, ib, "b")):
-                with col:
-                    st.markdown(f"**Run {side.upper()}** · init `{run.config.init}`")
-                    ux.render_param_column(run, idx, param, tr, key=f"{P}_{side}_{param}",
-                                           control_key=f"{P}_{side}_{param}")
-    elif mode == "Health":
+    query.set_query(run=run_a.run_id, run_b=run_b.run_id, epoch=pos, layer=layer)
+    if mode == "Health":
+        st.markdown(f"Showing A at **{views.snapshot_label(run_a, ia)}** and B at "
+                    f"**{views.snapshot_label(run_b, ib)}**.")
         left, right = st.columns(2)
         for col, run, idx, side in ((left, run_a, ia, "a"), (right, run_b, ib, "b")):
             with col:
                 st.markdown(f"**Run {side.upper()}** · init `{run.config.init}`")
-                ux.render_diagnostics(run, idx, key=f"{P}_{side}_d")
-                ux.render_health(run, idx, key=f"{P}_{side}_h")
+                health.render_diagnostics(run, idx, key=f"{P}_{side}_d")
+                health.render_health(run, idx, key=f"{P}_{side}_h")
     histories = {f"A: {run_a.config.init}": run_a.history,
                  f"B: {run_b.config.init}": run_b.history}
     left, right = st.columns(2)
     with left:
-        ux.chart(fc.compare_curves(histories, "val_loss", epoch, title="Validation loss"),
-                 key=f"{P}_vloss")
+        chart(fc.compare_curves(histories, "val_loss", epoch, title="Validation loss"),
+              key=f"{P}_vloss", png=png_name(run_a.run_id, run_b.run_id, "validation_loss"))
     with right:
-        ux.chart(fc.compare_curves(histories, "train_loss", epoch, title="Training loss"),
-                 key=f"{P}_tloss")
-    st.caption(ux.CAPTIONS["loss"])
+        chart(fc.compare_curves(histories, "train_loss", epoch, title="Training loss"),
+              key=f"{P}_tloss", png=png_name(run_a.run_id, run_b.run_id, "training_loss"))
+    st.caption(CAPTIONS["loss"])
 
 
-ux.playing_fragment(P, compare_view)
+playing_fragment(P, compare_view)

@@ -10,10 +10,13 @@ import streamlit as st
 from nnviz.errors import NnvizError
 from nnviz.store.runs import MAX_IMPORT_BYTES
 from ui import ownership as own
-from ui.common import explore_link, job_manager, run_picker, run_store, show_error, use_router
+from ui import shell
+from ui.links import explore_link
+from ui.runs import run_picker
+from ui.state import job_manager, run_store
+from ui.text import show_error
 
-use_router()  # a deep link on a fresh server: run through app.py
-st.set_page_config(page_title="nnviz · Runs", layout="wide")
+shell.page("runs")
 state = st.session_state
 state.setdefault("runs_confirm_delete", None)  # run id waiting for "Yes, delete"
 state.setdefault("runs_message", None)         # (kind, text) shown once after an action
@@ -62,7 +65,7 @@ if rows:
     })
 
 st.subheader("One run")
-run_id = run_picker("runs_pick", "Run", rows)
+run_id = run_picker("runs_pick", "Run", rows=rows)
 if run_id is not None:
     row = next(r for r in rows if r["run_id"] == run_id)
     col_open, col_zip, col_delete = st.columns(3)

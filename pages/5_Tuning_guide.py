@@ -9,45 +9,34 @@ figures, what they show and a link to Explore for every run.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # a page run on its own (tests, `streamlit run pages/...`)
-    sys.path.insert(0, str(ROOT))
+import pandas as pd
+import streamlit as st
 
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-from streamlit.errors import StreamlitPageNotFoundError  # noqa: E402
-
-from nnviz.analysis import tuning  # noqa: E402
-from nnviz.config import RunConfig  # noqa: E402
-from nnviz.engine.lrfind import lr_find  # noqa: E402
-from nnviz.errors import NnvizError  # noqa: E402
-from nnviz.figures import tuning as ft  # noqa: E402
-from nnviz.figures.style import PLOT_CONFIG  # noqa: E402
-from nnviz.store.runs import RunStore  # noqa: E402
-from ui import ownership as own  # noqa: E402
-from ui.common import (  # noqa: E402
-    job_manager,
-    runs_root,
-    show_error,
-    use_router,  # noqa: E402
-)
-from ui.config_form import GROUPS  # noqa: E402
-from ui.services.urlstate import config_to_query, view_to_query  # noqa: E402
+from nnviz.analysis import tuning
+from nnviz.config import RunConfig
+from nnviz.engine.lrfind import lr_find
+from nnviz.errors import NnvizError
+from nnviz.figures import tuning as ft
+from nnviz.store.runs import RunStore
+from ui import ownership as own
+from ui import shell
+from ui.config_form import GROUPS
+from ui.explore.charts import chart as plot
+from ui.links import PAGES, page_link
+from ui.services.urlstate import config_to_query, view_to_query
+from ui.state import job_manager, runs_root
+from ui.text import error, show_error, warning
 
 P = "tune"  # session-state key prefix of this page
-EXPLORE_PAGE = "pages/2_Explore.py"
 DATASETS = {"spiral": "Spiral (3 classes)", "moons": "Two moons", "circles": "Circles",
             "xor": "XOR blobs", "shapes28": "Shapes 28×28 (small CNN)"}
 SIZE_HELP = ("small: a few seconds per run, sized for a laptop. tiny: a second or less, for a "
              "first look (and the tests).")
 
-use_router()  # a deep link on a fresh server: run through app.py
-st.set_page_config(page_title="nnviz · Tuning guide", layout="wide")
+shell.page("tuning")
 state = st.session_state
 # Widget values are kept under P__keep_* too: Streamlit drops a widget's key when another page
 # is shown, and the choice should survive a visit to Train or Explore.
@@ -68,18 +57,9 @@ manager = job_manager()
 # --------------------------------------------------------------------------- helpers
 
 
-def link(page: str, label: str, query: dict[str, str]) -> None:
-    """st.page_link with query parameters, or a plain link outside a multipage app."""
-    try:
-        st.page_link(page, label=label, query_params=query)
-    except StreamlitPageNotFoundError:  # the page is not registered (a page run alone)
-        url = Path(page).stem.split("_", 1)[-1]
-        st.markdown(f"[{label}]({url}?{urlencode(query)})")
-
-
 def train_url(cfg: RunConfig) -> str:
     """Relative URL of the Train page filled with ``cfg``."""
-    return f"Train?{urlencode(config_to_query(cfg))}"
+    return f"{PAGES['train'].url_name}?{urlencode(config_to_query(cfg))}"
 
 
 def field_places() -> dict[str, tuple[str, str]]:
@@ -113,7 +93,8 @@ def cached_lr_find(cfg_data: dict[str, Any], start_lr: float, end_lr: float, num
 
 
 def chart(fig: Any, key: str) -> None:
-    st.plotly_chart(fig, width="stretch", config=PLOT_CONFIG, key=key)
+    """A chart whose PNG download is named after it (``tuning_<key>.png``)."""
+    plot(fig, key=key, png=f"nnviz_tuning_{key}")
 
 
 # --------------------------------------------------------------------------- page top
@@ -150,10 +131,11 @@ rows = []
 for entry in tuning.PARAM_CLASSES:
     group, label = places.get(entry["option"], ("", entry["option"]))
     where = f"[{group} → {label}]({train_url(base)})" if group else "—"
-    rows.append(f"| {entry['class']} | {entry['parameter']} | `{entry['option']}` | {where} | "
-                f"[step {entry['step']}](#step-{entry['step']}) |")
-st.markdown("| Class | Parameter | Option | Set it on Train (sidebar) | Tuning step |\n"
-            "| --- | --- | --- | --- | --- |\n" + "\n".join(rows))
+    # Three narrow columns, so the table fits a phone without scrolling sideways.
+    rows.append(f"| {entry['parameter']} (*{entry['class'].lower()}*) | {where} | "
+                f"[{entry['step']}](#step-{entry['step']}) |")
+st.markdown("| Parameter (class) | Set it on Train | Step |\n| --- | --- | --- |\n"
+            + "\n".join(rows))
 st.caption("Network parameters shape the model, optimization parameters decide how it "
            "learns, regularization parameters keep it from memorizing the training set. The "
            "links open the Train page with the base problem filled in.")
@@ -214,7 +196,7 @@ def show_results(step: int, jobs: list[tuple[str, Any]]) -> None:
     reused = sum(info.reused for _, info in jobs)
     problems = [(label, info) for label, info in jobs if info.state != "done"]
     for label, info in problems:
-        st.warning(f"{label}: {info.state}. {info.status_detail}")
+        warning(f"{label}: {info.state}. {info.status_detail}")
     pairs = tuple((label, info.run_id) for label, info in jobs
                   if info.run_id and info.state in ("done", "cancelled"))
     if not pairs:
@@ -235,10 +217,11 @@ def show_results(step: int, jobs: list[tuple[str, Any]]) -> None:
     st.caption(f"Sweep on {cfg.dataset} with seed {cfg.seed} ({len(jobs)} runs, "
                f"{cfg.n_samples} examples, {cfg.epochs} epochs each).")
     if reused:
-        st.caption(f"♻️ {reused} of {len(jobs)} run(s) were trained before and reused.")
+        st.caption(f":material/recycling: {reused} of {len(jobs)} run(s) were trained before "
+                   "and reused.")
     with st.expander(f"The {len(pairs)} run(s): open in Explore", expanded=False):
         for label, run_id in pairs:
-            link(EXPLORE_PAGE, f"{label}: {run_id}", view_to_query(run_id=run_id))
+            page_link("explore", f"{label}: {run_id}", query_params=view_to_query(run_id=run_id))
 
 
 def sweep_section(step: int) -> None:
@@ -251,7 +234,7 @@ def sweep_section(step: int) -> None:
     right.button("Cancel", key=f"{P}_cancel_{step}", disabled=not active, width="stretch",
                  on_click=cancel_sweep, args=(step,))
     if state.get(f"{P}_error_{step}"):
-        st.error(state[f"{P}_error_{step}"], icon="🚫")
+        error(state[f"{P}_error_{step}"])
     if not jobs:
         return
     if not active:
@@ -351,7 +334,7 @@ for number, step in tuning.STEPS.items():
     st.header(f"{number}. {step.title}", anchor=f"step-{number}")
     st.markdown(step.explanation)
     if step.correction:
-        st.info(f"**The tutorial vs. the fact.** {step.correction}", icon="✏️")
+        st.info(f"**The tutorial vs. the fact.** {step.correction}", icon=":material/edit:")
     names = [places.get(f, ("", f))[1] for f in step.fields if f in places]
     if names:
         st.caption(f"Set on [Train]({train_url(base)}): {', '.join(names)}.")

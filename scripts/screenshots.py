@@ -1,6 +1,9 @@
-"""Screenshots of every page, desktop and phone width, into artifacts/screenshots/.
+"""Screenshots of every page, desktop (1400 px) and phone (390 px) width.
 
-    python scripts/screenshots.py [--runs-dir DIR] [--pages Home,Train,...]
+    python scripts/screenshots.py [--runs-dir DIR] [--pages Home,Train,...] [--out DIR]
+                                  [--port N]
+
+A name ``Explore@Health`` opens the Explore page and then picks its "Health" view.
 
 Starts the app on a free loopback port over a runs folder (trains the tutorial preset into a
 fresh one if none is given) and drives Debian's Chromium headless.
@@ -26,7 +29,9 @@ from tests.browser.harness import (  # noqa: E402
 )
 
 PAGES = {"Home": "", "Train": "Train", "Explore": "Explore", "Explore-fc": "Explore?layer=fc",
-         "Compare": "Compare", "Runs": "Runs", "Tuning_guide": "Tuning_guide"}
+         "Explore@All epochs": "Explore", "Explore@Health": "Explore",
+         "Explore@Tables": "Explore", "Compare": "Compare", "Runs": "Runs",
+         "Tuning_guide": "Tuning_guide"}
 
 
 def main() -> None:
@@ -35,6 +40,7 @@ def main() -> None:
     parser.add_argument("--pages", default=",".join(PAGES))
     parser.add_argument("--query", default="", help="query string added to every page URL")
     parser.add_argument("--out", default=str(ROOT / "artifacts" / "screenshots"))
+    parser.add_argument("--port", type=int, default=None, help="default: a free port")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,7 +50,7 @@ def main() -> None:
                         "--preset", "tutorial_cnn", "--quiet"], cwd=ROOT, check=True)
     from playwright.sync_api import sync_playwright
 
-    with run_app(runs, out / "streamlit.log") as app, sync_playwright() as p:
+    with run_app(runs, out / "streamlit.log", port=args.port) as app, sync_playwright() as p:
         browser = launch_browser(p, chromium_path())
         for width, height, tag in ((1400, 3200, "desktop"), (390, 5200, "phone")):
             context = browser.new_context(viewport={"width": width, "height": height})
@@ -54,10 +60,14 @@ def main() -> None:
                 url = f"{app.url}/{PAGES[name]}" + (f"{sep}{args.query}" if args.query else "")
                 page.goto(url)
                 wait_for_app_idle(page)
-                if name.startswith("Explore"):
+                if "@" in name:  # a view of the page: click its segmented-control button
+                    page.get_by_text(name.split("@", 1)[1], exact=True).first.click()
+                    page.wait_for_timeout(1500)
+                    wait_for_app_idle(page)
+                elif name.startswith(("Explore", "Compare")):
                     player(page)  # the epoch player's charts are drawn
                 page.wait_for_timeout(1000)
-                path = out / f"{name}-{tag}.png"
+                path = out / f"{name.replace('@', '-').replace(' ', '_')}-{tag}.png"
                 page.screenshot(path=str(path), full_page=True)
                 print(path)
             context.close()

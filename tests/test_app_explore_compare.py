@@ -16,6 +16,7 @@ from nnviz.engine.training import train
 from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
 from nnviz.store.runs import RunStore
+from ui.text import unescape
 
 EXPLORE = "../pages/2_Explore.py"
 COMPARE = "../pages/3_Compare.py"
@@ -121,8 +122,12 @@ def kinds(at: AppTest) -> list[str | None]:
 
 
 def histograms(at: AppTest, title_start: str, frame: int | None = None) -> list[dict]:
+    """Weight histograms whose title (after Compare's "Run A · ") starts with title_start."""
+    def title(f: dict) -> str:
+        text = f["layout"]["title"]["text"]
+        return text.split(" · ", 1)[1] if text.startswith(("Run A · ", "Run B · ")) else text
     return [f for f in figures(at, frame) if kind_of(f) == "weight_histogram"
-            and f["layout"]["title"]["text"].startswith(title_start)]
+            and title(f).startswith(title_start)]
 
 
 def bar_counts(fig: dict) -> tuple[np.ndarray, int]:
@@ -251,7 +256,8 @@ def test_explore_heavy_views_are_gated(runs):
     assert not [k for k in kinds(at) if k not in (None,)]  # tables only
     weights = at.dataframe[0].value
     assert list(weights["parameter"]) == ["conv1.weight", "conv1.bias", "fc.weight", "fc.bias"]
-    assert weights["theoretical std"].iloc[0] == pytest.approx(1 / np.sqrt(81))
+    assert float(weights["theoretical std"].iloc[0]) == pytest.approx(1 / np.sqrt(81), rel=1e-3)
+    assert "None" not in weights.astype(str).to_numpy()  # missing values read "—"
     assert len(at.dataframe) == 3
     assert len([b for b in at.get("download_button") if b.label == "Download CSV"]) == 3
 
@@ -259,7 +265,7 @@ def test_explore_heavy_views_are_gated(runs):
 def test_explore_bad_url_values_warn_and_fall_back(runs):
     at = explore(runs, run=runs["a"], epoch="99", layer="nope")
     no_exception(at)
-    text = " ".join(w.value for w in at.warning)
+    text = " ".join(unescape(w.value) for w in at.warning)
     assert "epoch=99" in text and "layer" in text
     assert at.session_state["explore_index"] == 2 and player(at)[0]["start"] == 2
     assert at.selectbox(key="explore_layer").value == "conv1"
@@ -289,13 +295,27 @@ def test_explore_play_advances_the_scrubber(runs):
     at.segmented_control(key="explore_mode").set_value("Tables").run()
     at.button(key="explore_play").click().run()  # at the end: Play restarts from the start
     assert at.session_state["explore_playing"] is True
-    assert at.select_slider(key="explore_index").value == 0
+    slider = at.select_slider(key="explore_slider")
+    assert slider.value == 0 and slider.disabled
     time.sleep(0.8)
     at.run()
     no_exception(at)
-    assert at.select_slider(key="explore_index").value == 1
-    at.select_slider(key="explore_index").set_value(2).run()  # a manual move pauses
+    assert at.select_slider(key="explore_slider").value == 1
+    assert at.query_params["epoch"] == "1"  # the URL follows the frame shown
+    # A value the browser sends from before the last frame (a stale slider) neither pauses
+    # nor moves back: it once stopped playback at epoch 2 of 5.
+    at.session_state["explore_slider"] = 0
+    time.sleep(0.8)
+    at.run()
+    assert at.session_state["explore_playing"] is True
+    assert at.select_slider(key="explore_slider").value == 2
+    assert at.query_params["epoch"] == "2"
+    time.sleep(0.8)
+    at.run()  # at the end: playback stops there
     assert at.session_state["explore_playing"] is False
+    assert at.select_slider(key="explore_slider").value == 2
+    at.select_slider(key="explore_slider").set_value(1).run()  # paused: a move is taken
+    assert at.session_state["explore_index"] == 1 and at.query_params["epoch"] == "1"
 
 
 def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
@@ -308,7 +328,7 @@ def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
     layer = run.params[bad[0]]["module"]
     at = explore(runs, run=rid, epoch=str(last), layer=layer)
     no_exception(at)
-    assert any("diverged" in e.value for e in at.error)
+    assert any("diverged" in unescape(e.value) for e in at.error)
     figs = [f for f in figures(at) if kind_of(f) == "weight_histogram"]
     totals = {f["layout"]["title"]["text"].split(" ·")[0]: bar_counts(f)[1] for f in figs}
     for p in views_params(run, layer):
@@ -328,7 +348,7 @@ def test_explore_without_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("NNVIZ_RUNS_DIR", str(tmp_path / "empty"))
     at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT).run()
     no_exception(at)
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("No runs yet" in unescape(i.value) for i in at.info)
 
 
 # ---------------------------------------------------------------------------------- Compare
@@ -358,13 +378,49 @@ def test_compare_shares_bins_and_colour_scales(runs):
     grids = [f for f in figures(at) if kind_of(f) == "conv_filters"]
     assert len(grids) == 2 and grids[0]["data"][0]["zmax"] == grids[1]["data"][0]["zmax"]
 
-    at.select_slider(key="compare_index").set_value(0).run()
+    args, payload = player(at)  # scrubbed in the browser, like Explore's player
+    assert args["payload_key"].startswith("compare|") and payload["snapshots"] == [0, 1, 2]
+    at.session_state["compare_player"] = {"index": 0, "seq": time.monotonic_ns(),
+                                          "key": args["payload_key"]}
+    at.run()
     no_exception(at)
-    for fig, rid in zip(histograms(at, "conv1.weight"), (a, b), strict=True):
+    assert at.query_params["epoch"] == "0"
+    for fig, rid in zip(histograms(at, "conv1.weight", 0), (a, b), strict=True):
         np.testing.assert_array_equal(
             bar_counts(fig)[0], expected_counts(store, [a, b], "conv1.weight", 0, rid))
     at.segmented_control(key="compare_mode").set_value("Health").run()
     no_exception(at)
+
+
+def test_compare_histograms_of_a_and_b_share_one_y_axis(runs):
+    """At init a too-small initializer's theory curve towers over PyTorch's default one; A and
+    B still share one y axis on every layer (it once read 0–25 for A and 0–20 for B)."""
+    small = train(tiny("too_small"), runs["store"]).run_id
+    try:
+        at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
+        at.query_params.update({"run": runs["a"], "run_b": small, "epoch": "0"})
+        at.run()
+        no_exception(at)
+        for layer in ("conv1", "fc"):
+            at.selectbox(key="compare_layer").set_value(layer).run()
+            ha, hb = histograms(at, f"{layer}.weight")
+            assert ha["layout"]["yaxis"]["range"] == hb["layout"]["yaxis"]["range"], layer
+            theory = [t for t in hb["data"] if t["type"] == "scatter"]
+            top = max(float(np.max(decode(t["y"]))) for t in theory)
+            assert ha["layout"]["yaxis"]["range"][1] >= top  # B's curve fits on A's axis too
+    finally:
+        runs["store"].delete(small)
+
+
+def test_png_downloads_are_named_after_run_layer_and_epoch(runs):
+    at = explore(runs, run=runs["a"], epoch="1")
+    args, _ = player(at)
+    assert args["png_prefix"] == runs["a"]  # the player adds each chart's title (layer, epoch)
+    at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    names = [json.loads(c.proto.config)["toImageButtonOptions"]["filename"]
+             for c in at.get("plotly_chart")]
+    assert f"{runs['a']}_conv1.weight_ridgeline" in names
+    assert all(n.startswith(runs["a"]) and "newplot" not in n for n in names), names
 
 
 def test_compare_same_run_twice_warns(runs):
@@ -373,7 +429,7 @@ def test_compare_same_run_twice_warns(runs):
     at.query_params["run_b"] = runs["a"]
     at.run()
     no_exception(at)
-    assert any("same run" in w.value for w in at.warning)
+    assert any("same run" in unescape(w.value) for w in at.warning)
 
 
 # ------------------------------------------------------------------- links and training jobs
@@ -406,11 +462,11 @@ class FakeJobs:
 @pytest.fixture()
 def manager(runs, monkeypatch):
     """A real JobManager on the runs folder (no worker is started: only reuse is exercised)."""
-    import ui.common
+    import ui.state
     from ui.services.jobs import JobManager
 
     mgr = JobManager(runs["root"])
-    monkeypatch.setattr(ui.common, "job_manager", lambda: mgr)
+    monkeypatch.setattr(ui.state, "job_manager", lambda: mgr)
     yield mgr
     mgr.shutdown()
 
@@ -441,24 +497,24 @@ def test_explore_opens_the_job_another_page_started(runs, manager):
 
 
 def test_explore_shows_progress_while_the_linked_run_trains(runs, monkeypatch):
-    import ui.common
+    import ui.state
 
     fake = FakeJobs()
-    monkeypatch.setattr(ui.common, "job_manager", lambda: fake)
+    monkeypatch.setattr(ui.state, "job_manager", lambda: fake)
     at = explore(runs, model="simple_cnn", init="xavier_normal", seed="7")
     no_exception(at)
     assert fake.submitted and fake.submitted[0].init == "xavier_normal"
-    assert any("Training this run" in i.value for i in at.info)
+    assert any("Training this run" in unescape(i.value) for i in at.info)
     assert not at.get("plotly_chart")
     at.run()
     assert len(fake.submitted) == 1  # one submit per link, not one per rerun
 
 
 def test_compare_trains_the_twin_with_another_initializer(runs, monkeypatch):
-    import ui.common
+    import ui.state
 
     fake = FakeJobs()
-    monkeypatch.setattr(ui.common, "job_manager", lambda: fake)
+    monkeypatch.setattr(ui.state, "job_manager", lambda: fake)
     at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
     at.query_params["run"] = runs["a"]
     at.run()
@@ -499,3 +555,22 @@ def test_explore_a_run_that_is_still_training(runs):
         assert args["start"] == 2 and payload["snapshots"] == [0, 1, 2]
     finally:
         shutil.rmtree(runs["root"] / run_id)
+
+
+def test_a_linked_run_that_fails_to_train_shows_no_other_runs_charts(runs, monkeypatch):
+    """`?dataset=mnist&data_dir=/etc`: "Training failed" alone, not above another run."""
+    import ui.state
+
+    fake = FakeJobs()
+    fake.job = fake.job.__class__("job-2", tiny("default"), "h", "failed",
+                                  status_detail="no MNIST files in /etc")
+    monkeypatch.setattr(ui.state, "job_manager", lambda: fake)
+    at = explore(runs, dataset="mnist", data_dir="/etc")
+    no_exception(at)
+    assert any("Training failed" in unescape(e.value) for e in at.error)
+    assert not at.get("plotly_chart") and player(at) is None
+    picker = at.selectbox(key="explore_run_pick")  # the way out: pick a stored run
+    picker.set_value(runs["b"]).run()
+    no_exception(at)
+    assert player(at) is not None and at.query_params["run"] == runs["b"]
+    assert "dataset" not in at.query_params

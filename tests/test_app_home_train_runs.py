@@ -9,6 +9,7 @@ from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.presets import PRESETS
 from nnviz.store.runs import RunStore
+from ui.text import unescape
 
 APP = "../app.py"
 TIMEOUT = 60
@@ -32,7 +33,7 @@ def app_runs(trained):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NNVIZ_RUNS_DIR", str(root))
         yield root, run_id
-    from ui.common import _manager
+    from ui.state import _manager
 
     _manager.clear(str(root.resolve()))  # this folder's manager only: its workers stop
 
@@ -61,7 +62,7 @@ def open_page(page: str | None = None, query: dict | None = None) -> AppTest:
 
 
 def manager():
-    from ui.common import job_manager
+    from ui.state import job_manager
 
     return job_manager()
 
@@ -76,12 +77,13 @@ def test_home_shows_every_lesson_and_the_recent_runs(app_runs):
     assert {f"home_preset_{name}" for name in PRESETS} <= keys
     text = " ".join(str(m.value) for m in at.markdown)
     assert "kaiming_uniform_(a=√5)" in text and "0.00902" in text  # the corrected fact
-    labels = [m.value for m in at.markdown] + [p.proto.label for p in at.get("page_link")]
+    labels = [unescape(m.value) for m in at.markdown] + \
+        [unescape(p.proto.label) for p in at.get("page_link")]
     assert any("mlp · default · moons · seed 3" in str(label) for label in labels)
 
 
 def test_a_lesson_click_submits_its_job_and_remembers_it(app_runs):
-    from ui.common import JOB_KEY, explore_available
+    from ui.state import JOB_KEY
 
     at = open_page()
     at.button(key="home_preset_symmetry").click().run()
@@ -89,8 +91,6 @@ def test_a_lesson_click_submits_its_job_and_remembers_it(app_runs):
     job = manager().get(job_id)
     try:
         assert job.config == PRESETS["symmetry"].config()
-        if not explore_available():
-            assert any("Explore page is not installed" in w.value for w in at.warning)
     finally:
         manager().cancel(job_id)
 
@@ -139,7 +139,7 @@ def test_submitting_tiny_settings_creates_a_job_that_trains(app_runs):
     assert job.config == RunConfig.from_dict({**TINY, "seed": 11, "batch_size": 64})
     assert RunStore(root).load(job.run_id).status == "completed"
     at.run()
-    assert any(job.run_id in s.value for s in at.success)
+    assert any(job.run_id in unescape(s.value) for s in at.success)
     # the same settings again open the finished run instead of training
     at.button(key="train_start").click().run()
     again = manager().get(at.session_state["train_job_id"])
@@ -149,7 +149,7 @@ def test_submitting_tiny_settings_creates_a_job_that_trains(app_runs):
 def test_bad_query_params_show_warnings_and_fall_back_to_defaults(app_runs):
     at = open_page("pages/1_Train.py", {"lr": "fast", "seed": "7", "colour": "red",
                                         "epochs": "99999"})
-    warnings = " ".join(w.value for w in at.warning)
+    warnings = " ".join(unescape(w.value) for w in at.warning)
     assert "lr='fast'" in warnings and "'colour'" in warnings and "epochs='99999'" in warnings
     assert at.sidebar.number_input(key="train_lr").value == RunConfig().lr
     assert at.sidebar.number_input(key="train_epochs").value == RunConfig().epochs
@@ -198,7 +198,7 @@ def test_runs_lists_the_run_and_delete_asks_for_confirmation(fresh_runs):
     assert at.selectbox(key="runs_pick").value == run_id
 
     at.button(key="runs_delete").click().run()
-    assert any("cannot be undone" in w.value for w in at.warning)
+    assert any("cannot be undone" in unescape(w.value) for w in at.warning)
     assert (root / run_id).is_dir()  # nothing deleted yet
     at.button(key="runs_delete_no").click().run()
     assert (root / run_id).is_dir() and not any("cannot be undone" in w.value
@@ -208,7 +208,7 @@ def test_runs_lists_the_run_and_delete_asks_for_confirmation(fresh_runs):
     at.button(key="runs_delete_yes").click().run()
     assert not at.exception
     assert not (root / run_id).exists()
-    assert any(f"Deleted run {run_id}" in s.value for s in at.success)
+    assert any(f"Deleted run {run_id}" in unescape(s.value) for s in at.success)
     assert RunStore(root).list_runs() == ([], [])
 
 
@@ -219,7 +219,7 @@ def test_a_bad_upload_shows_an_error_and_changes_nothing(fresh_runs):
     at.file_uploader(key="runs_upload").upload("run.zip", b"this is not a zip",
                                                "application/zip").run()
     assert not at.exception
-    assert any("not a zip file" in e.value for e in at.error)
+    assert any("not a zip file" in unescape(e.value) for e in at.error)
     assert sorted(p.name for p in root.iterdir()) == before
 
 
@@ -231,7 +231,7 @@ def test_a_good_upload_adds_the_run(fresh_runs):
     assert not at.exception and not at.error
     rows, _ = RunStore(root).list_runs()
     assert len(rows) == 2
-    assert any("Imported run" in s.value for s in at.success)
+    assert any("Imported run" in unescape(s.value) for s in at.success)
     at.run()  # the same upload is not imported twice
     assert len(RunStore(root).list_runs()[0]) == 2
 
@@ -241,13 +241,14 @@ def test_unreadable_run_folders_are_listed(fresh_runs):
     (root / "broken-run").mkdir()
     (root / "broken-run" / "run.json").write_text("{not json")
     at = open_page("pages/4_Runs.py")
-    assert any("broken-run" in w.value and "damaged" in w.value for w in at.warning)
+    assert any("broken-run" in unescape(w.value) and "damaged" in unescape(w.value)
+               for w in at.warning)
     assert len(at.dataframe[0].value) == 1
 
 
 def test_runs_page_with_no_runs_says_how_to_make_one(tmp_path, monkeypatch):
     monkeypatch.setenv("NNVIZ_RUNS_DIR", str(tmp_path / "empty"))
     at = open_page("pages/4_Runs.py")
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("No runs yet" in unescape(i.value) for i in at.info)
     assert not at.dataframe
 

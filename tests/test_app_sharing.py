@@ -23,13 +23,13 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("NNVIZ_RUNS_DIR", str(folder))
     monkeypatch.setenv("NNVIZ_ADMIN_TOKEN", TOKEN)
     yield folder
-    from ui.common import _manager
+    from ui.state import _manager
 
     _manager.clear(str(folder.resolve()))  # this folder's manager only: its workers stop
 
 
 def manager():
-    from ui.common import job_manager
+    from ui.state import job_manager
 
     return job_manager()
 

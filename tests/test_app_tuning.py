@@ -33,7 +33,7 @@ def app_env(tmp_path_factory):
         mp.setenv(tuning.TINY_ENV, "1")
         mp.setenv("NNVIZ_MAX_QUEUED", "100")  # one session runs every sweep at once here
         yield root
-        from ui.common import _manager
+        from ui.state import _manager
 
         _manager.clear()  # shuts the job manager's worker processes down
 
@@ -71,7 +71,7 @@ def test_page_has_every_step_with_its_anchor(app_env):
     at = _open_page()
     anchors = {h.proto.anchor for h in at.header}
     assert {f"step-{n}" for n in tuning.STEPS} <= anchors
-    assert any("| Regularization | Dropout |" in m.value for m in at.markdown)
+    assert any("| Dropout (*regularization*) |" in m.value for m in at.markdown)
     assert any("The tutorial vs. the fact." in i.value for i in at.info)
     assert at.segmented_control(key="tune_size").value == "tiny"
     assert "tuning_schedulers" in _charts(at).values()  # drawn before any training
@@ -95,7 +95,8 @@ def test_every_step_runs_and_draws_its_chart(app_env):
     findings = [m.value for m in at.markdown if m.value.startswith("**What this sweep shows.**")]
     assert len(findings) == len(tuning.STEPS)
     assert not at.error, [e.value for e in at.error]
-    links = [link.proto.page for link in at.get("page_link")]
+    links = [link.proto.page for link in at.get("page_link")
+             if link.proto.label != "Explore"]  # not the sidebar's page list
     n_runs = sum(len(tuning.step_configs(n, tuning.tuning_base(), "tiny")) for n in tuning.STEPS)
     assert sum("Explore" in page for page in links) == n_runs
 
@@ -113,7 +114,7 @@ def test_a_second_session_reuses_the_finished_runs(app_env):
     second = _open_page()  # another student opening the same step
     second.button(key="tune_try_2").click().run()
     _wait_for(second, lambda at: "tune_fig_2_0" in _charts(at), seconds=30)
-    assert any(c.value.startswith("♻️ 2 of 2 run(s) were trained before and reused")
+    assert any(c.value.startswith(":material/recycling: 2 of 2 run(s) were trained before")
                for c in second.caption)
 
 
@@ -142,8 +143,8 @@ def test_page_runs_on_its_own(app_env):
     assert any("(Train?" in m.value for m in at.markdown)
     at.button(key="tune_try_2").click().run()
     _wait_for(at, lambda at: "tune_fig_2_0" in _charts(at), seconds=60)
-    links = [m.value for m in at.markdown if "(Explore?run=" in m.value]
-    assert len(links) == 2  # plain links to Explore, one per run
+    links = [c.value for c in at.caption if "on the Explore page" in c.value]
+    assert len(links) == 2  # no page to link to: the runs are named, one per run
 
 
 def test_settings_survive_a_page_switch(app_env):

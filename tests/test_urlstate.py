@@ -194,9 +194,11 @@ def test_view_round_trip():
 @pytest.mark.parametrize("epoch, n, expected, says", [
     ("7", 4, 3, "showing snapshot 3"),
     ("-2", 4, 0, "showing snapshot 0"),
-    ("two", 4, None, "not a number"),
-    ("1.5", 4, None, "not a whole number"),
-    ("inf", 4, None, "not a whole number"),
+    ("two", 4, 0, "showing the first snapshot"),   # the message and the snapshot agree
+    ("1.5", 4, 0, "not a whole number"),
+    ("inf", 4, 0, "not a whole number"),
+    ("1e3", 4, 0, "not a whole number"),
+    ("99999999999999999999999", 4, 3, "epoch=99999999999999999999999 "),  # exactly
     ("1", 0, None, "no snapshots"),
     ("-1", None, 0, "negative"),
 ])

@@ -18,6 +18,7 @@ from nnviz.figures import health
 from nnviz.figures.captions import CAPTIONS
 from nnviz.figures.style import PLOT_CONFIG
 from nnviz.store.runs import Run
+from ui.text import literal
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,12 @@ def _profile(run_key: str, index: int, _run: Run) -> pd.DataFrame:
 
 def _show_error(exc: BaseException) -> None:
     if isinstance(exc, NnvizError):
-        st.error(f"The diagnostics could not read this run: {exc}", icon=":material/block:")
+        st.error(f"The diagnostics could not read this run: {literal(exc)}",
+                 icon=":material/block:")
     else:
         log.exception("diagnostics failed", exc_info=exc)
-        st.error(f"The diagnostics failed ({type(exc).__name__}: {exc}). The details are in "
-                 "the server log.", icon=":material/block:")
+        st.error(f"The diagnostics failed ({type(exc).__name__}: {literal(exc)}). The details "
+                 "are in the server log.", icon=":material/block:")
 
 
 def evidence_markdown(evidence: dict[str, float | str]) -> str:
@@ -125,7 +127,8 @@ def render_timeline(run: Run, index: int, key: str = "") -> None:
         _show_error(exc)
         return
     fig = health.health_timeline(rows, index)
-    st.plotly_chart(fig, key=f"{key or 'diag'}_timeline_{run.run_id}", config=PLOT_CONFIG)
+    st.plotly_chart(fig, key=f"{key or 'diag'}_timeline_{run.run_id}", config=PLOT_CONFIG,
+                    theme=None)
     st.caption(CAPTIONS["timeline"])
 
 
@@ -137,7 +140,8 @@ def render_signal(run: Run, index: int, key: str = "") -> None:
         _show_error(exc)
         return
     fig = health.signal_chart(profile, title=f"Signal through depth · {_label(run, index)}")
-    st.plotly_chart(fig, key=f"{key or 'diag'}_signal_{run.run_id}", config=PLOT_CONFIG)
+    st.plotly_chart(fig, key=f"{key or 'diag'}_signal_{run.run_id}", config=PLOT_CONFIG,
+                    theme=None)
     ratio = health.profile_ratio(profile, "activation_std") if len(profile) else None
     change = (f" Here the activation signal changes by ×{diagnostics.format_value(ratio)} "
               "from the first layer to the last." if ratio is not None else "")

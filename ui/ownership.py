@@ -124,7 +124,8 @@ def teacher_box(manager: JobManager) -> None:
     with st.expander("Teacher", expanded=False):
         expected = expected_token()
         if st.session_state.get(ADMIN_KEY):
-            st.success("Teacher mode: you can cancel and delete anything.", icon="🔓")
+            st.success("Teacher mode: you can cancel and delete anything.",
+                       icon=":material/lock_open:")
             left, right = st.columns(2)
             if left.button("Clear the queue", key="own_clear_queue",
                            help="Cancels every job still waiting; running ones go on."):
@@ -145,7 +146,7 @@ def teacher_box(manager: JobManager) -> None:
                     st.session_state[ADMIN_KEY] = True
                     st.rerun()
                 else:
-                    st.error("That is not the teacher token.", icon="🚫")
+                    st.error("That is not the teacher token.", icon=":material/block:")
 
 
 def run_select(key: str, label: str, manager: JobManager | None,
@@ -166,7 +167,7 @@ def run_select(key: str, label: str, manager: JobManager | None,
         mine = own_rows(shown, manager) if manager is not None else []
         st.session_state[key] = default if default in ids else \
             (mine[0]["run_id"] if mine else ids[0])
-    from ui.common import run_label
+    from ui.runs import run_label
 
     labels = {r["run_id"]: run_label(r) for r in shown}
     area = where or st

@@ -35,13 +35,14 @@ def encode(payload: dict[str, Any]) -> str:
 
 
 def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int,
-                 key: str) -> dict[str, Any] | None:
+                 key: str, png_prefix: str = "nnviz") -> dict[str, Any] | None:
     """Draw the player; returns its last report {"index", "seq", "key"} or None.
 
     ``payload_key`` names the payload (a new one rebuilds the charts); ``start`` is the
     snapshot to show when the payload is new or when ``start_seq`` changes (Python moving the
     player: a link, another view's scrubber). Otherwise the browser keeps its own position.
+    PNG downloads are named ``<png_prefix>_<chart title>.png``.
     """
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
-                     key=key, default=None)
+                     png_prefix=png_prefix, key=key, default=None)

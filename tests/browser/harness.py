@@ -52,9 +52,11 @@ class AppServer:
 
 
 @contextlib.contextmanager
-def run_app(runs_dir: Path, log_path: Path, timeout: float = 90.0) -> Iterator[AppServer]:
-    """Streamlit serving app.py on a free loopback port; stopped (whole process group) on exit."""
-    port = free_port()
+def run_app(runs_dir: Path, log_path: Path, timeout: float = 90.0,
+            port: int | None = None) -> Iterator[AppServer]:
+    """Streamlit serving app.py on a loopback port (``port``, or a free one); stopped (whole
+    process group) on exit."""
+    port = port or free_port()
     env = {**os.environ, "NNVIZ_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
            "--server.address", "127.0.0.1", "--server.port", str(port),

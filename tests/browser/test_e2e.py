@@ -17,7 +17,6 @@ from tests.browser.harness import (
     chart_data,
     chart_titles,
     player,
-    run_app,
     wait_for_app_idle,
     wait_for_frame,
 )
@@ -124,9 +123,11 @@ def test_every_page_loads_without_error(app, page, path):
 def test_bad_url_values_get_a_message_not_a_traceback(app, page):
     page.goto(f"{app.url}/Explore?model=resnet&lr=fast&seed=-3&epoch=999&run=..%2Fetc")
     wait_for_app_idle(page)
+    # the warnings are drawn with the page's first run; on a busy server that can follow
+    # the idle check by a moment
+    page.get_by_text(re.compile(r"resnet|not a valid|ignored|instead")).first.wait_for(
+        timeout=60_000)
     no_exception(page)
-    text = page.inner_text("body")
-    assert re.search(r"resnet|lr|not a valid|ignored|instead", text)
 
 
 def test_player_redraws_every_chart_and_plays(app, page, shots):
@@ -155,19 +156,3 @@ def test_player_redraws_every_chart_and_plays(app, page, shots):
     frame.get_by_role("button", name=re.compile("Play")).wait_for(timeout=5_000)  # stopped
     assert chart_data(frame, 1, "y") == expected_counts(app, run_id, "conv1.weight", 3)
     page.screenshot(path=str(shots / "e2e-explore-played.png"), full_page=True)
-
-
-def test_a_deep_link_on_a_fresh_server_runs_through_the_router(tmp_path, browser):
-    """The first visit to a fresh server being a shared link (not the home page) still gets
-    the app's own sidebar (icons, no "app" entry) and the page it names."""
-    with run_app(tmp_path / "runs", tmp_path / "streamlit.log") as server:
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        page.goto(f"{server.url}/Runs")
-        wait_for_app_idle(page)
-        no_exception(page)
-        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-        assert "🗂️" in nav and "Tuning guide" in nav
-        assert not re.search(r"^\s*app\s*$", nav, flags=re.M)
-        page.get_by_role("heading", name=re.compile("Runs")).first.wait_for(timeout=10_000)
-        context.close()

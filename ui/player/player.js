@@ -122,6 +122,18 @@ function build(payload) {
   $("note").hidden = n >= total;
 }
 
+function chartConfig(fig) {
+  // The PNG download is named after the run and the chart's title (layer, epoch), not
+  // plotly's "newplot.png".
+  const t = fig.layout && fig.layout.title;
+  const title = (t && (t.text !== undefined ? t.text : t)) || "chart";
+  const name = [state.pngPrefix || "nnviz", String(title)].join("_")
+    .replace(/<[^>]*>/g, "").replace(/[^A-Za-z0-9._-]+/g, "_").replace(/_+/g, "_")
+    .slice(0, 120);
+  const image = Object.assign({}, state.config.toImageButtonOptions || {}, { filename: name });
+  return Object.assign({}, state.config, { toImageButtonOptions: image });
+}
+
 async function draw(k) {
   // Draw frame k; moves that come in meanwhile collapse into the latest one.
   state.pending = k;
@@ -135,7 +147,7 @@ async function draw(k) {
       for (const t of state.notes) t.div.innerHTML = t.htmls[f];
       await Promise.all(state.charts.map((c) => {
         const fig = frameFigure(c.chart, f);
-        return Plotly.react(c.div, fig.data, fig.layout, state.config);
+        return Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
       }));
       state.drawn = f;
       await new Promise((r) => requestAnimationFrame(() => r()));
@@ -167,10 +179,16 @@ function show(k) {
   draw(k);
 }
 
+const ICON = {
+  play: '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M8 5v14l11-7z" fill="currentColor"/></svg>',
+  pause: '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M6 5h4v14H6zm8 0h4v14h-4z" fill="currentColor"/></svg>',
+};
+
 function setPlaying(on) {
   clearInterval(state.timer);
   state.timer = null;
-  $("play").textContent = on ? "⏸ Pause" : "▶ Play";
+  // Icons drawn as SVG: they need no emoji font (an empty box on many Linux machines).
+  $("play").innerHTML = on ? `${ICON.pause} Pause` : `${ICON.play} Play`;
   $("play").setAttribute("aria-pressed", on ? "true" : "false");
   if (!on) return;
   const n = state.payload.labels.length;
@@ -234,6 +252,7 @@ async function onRender(msg) {
     state.key = args.payload_key;
     state.payload = JSON.parse(args.payload);
     state.config = Object.assign({ responsive: true }, args.config || {});
+    state.pngPrefix = args.png_prefix || "nnviz";
     state.startSeq = args.start_seq;
     setPlaying(false);
     build(state.payload);

@@ -27,7 +27,7 @@ warnings of both can drop duplicates with ``dict.fromkeys``.
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -208,19 +208,16 @@ def _single_values(params: QueryParams, notes: _Notes) -> dict[str, str]:
 
 def _read_index(raw: str, n_snapshots: int | None, notes: _Notes) -> int | None:
     text = raw.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        notes.add(f"epoch={_show(raw)} in the link is not a number; showing the first snapshot.")
-        return None
-    if not math.isfinite(number) or not number.is_integer():
+    if not re.fullmatch(r"[+-]?\d+", text):  # exact: no float round trip ("1e3", "1.5", "abc")
         notes.add(f"epoch={_show(raw)} in the link is not a whole number; showing the first "
                   "snapshot.")
-        return None
-    index = int(number)
+        return 0
+    index = int(text)
+    text = text if len(text) <= 30 else text[:30] + "…"  # echoed as written, never rounded
     if n_snapshots is None:
         if index < 0:
-            notes.add(f"epoch={index} in the link is negative; showing snapshot 0 (at init).")
+            notes.add(f"epoch={text} in the link is negative; showing snapshot 0 (at "
+                      "init).")
             return 0
         return index
     if n_snapshots <= 0:
@@ -228,7 +225,7 @@ def _read_index(raw: str, n_snapshots: int | None, notes: _Notes) -> int | None:
         return None
     if not 0 <= index < n_snapshots:
         used = 0 if index < 0 else n_snapshots - 1
-        notes.add(f"epoch={index} in the link does not exist: this run has snapshots 0 to "
+        notes.add(f"epoch={text} in the link does not exist: this run has snapshots 0 to "
                   f"{n_snapshots - 1}; showing snapshot {used}.")
         return used
     return index

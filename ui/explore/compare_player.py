@@ -1,0 +1,107 @@
+"""Compare's side-by-side view as the epoch player: for every aligned snapshot, both runs'
+histograms (on one set of bins and one y axis), main views and W_t − W_0, redrawn in the browser as
+the slider moves, like Explore's "This epoch" view (no server round trip per move).
+
+The payload has the player's format (nnviz.figures.epoch_view.player_payload); its
+"snapshots" are positions in ``views.align_snapshots(run_a, run_b)``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from nnviz.analysis import views
+from nnviz.figures import captions
+from nnviz.figures import epoch_view as ev
+from nnviz.figures import player as fp
+from nnviz.store.runs import Run
+from ui import player
+from ui.explore.charts import track, values
+from ui.explore.param import shared_y_top
+from ui.explore.player_view import play
+
+CAPTIONS = captions.CAPTIONS
+Aligned = Sequence[tuple[float, int, int]]
+
+
+def _cell(chart: dict[str, Any], caption: Sequence[str] = ()) -> dict[str, Any]:
+    return {"chart": chart, "caption": [ev.md_html(c) for c in caption]}
+
+
+def _per_frame(htmls: Sequence[str]) -> dict[str, Any]:
+    return {"html": htmls[0]} if len(set(htmls)) == 1 else {"htmls": list(htmls)}
+
+
+def _side(fig: go.Figure, side: str, top: float | None = None) -> go.Figure:
+    """The run's letter in the title (and the PNG's name); the shared y range if given."""
+    fig.update_layout(title_text=f"Run {side} · {fig.layout.title.text or ''}")
+    if top is not None:
+        fig.update_yaxes(range=[0, top * 1.08])
+    return fig
+
+
+def _stats(run: Run, index: int, param: str, side: str) -> str:
+    row = views.stats_row(run, index, param)
+    return f"<p><b>Run {side}</b> · {ev.md_html(ev.stats_line(row))}</p>"
+
+
+def aligned_label(epoch: float) -> str:
+    """The label of an aligned position: 'init (epoch 0)' or 'epoch 2'."""
+    return f"epoch {epoch:g}" if epoch else "init (epoch 0)"
+
+
+def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dict[str, Any]:
+    """Both runs' charts of ``layer`` at every aligned position the player carries."""
+    params = views.layer_params(run_a).get(layer, [])
+    heavy = 0
+    for p in params:
+        if ev.main_kind(run_a, p) in ("filters", "neurons"):
+            heavy += 2 * int(np.prod(run_a.params[p]["shape"]))  # both runs' tiles
+    most = ev.PLAYER_MAX_FRAMES if not heavy else min(ev.PLAYER_MAX_FRAMES,
+                                                      ev.PLAYER_MAX_CELLS // heavy)
+    frames = ev.spaced(len(aligned), max(2, most))
+    sides = ((run_a, 1, "A"), (run_b, 2, "B"))
+    blocks: list[dict[str, Any]] = [_per_frame([
+        f"<p>Showing A at <b>{html.escape(views.snapshot_label(run_a, aligned[k][1]))}</b> and "
+        f"B at <b>{html.escape(views.snapshot_label(run_b, aligned[k][2]))}</b>.</p>"
+        for k in frames])]
+    for p in params:
+        tr = track([run_a, run_b], p)
+        top = shared_y_top([run_a, run_b], p, tr)
+        shape = views.shape_text(run_a.params[p]["shape"])
+        blocks.append({"html": f"<h4><code>{html.escape(p)}</code> · {html.escape(shape)}"
+                               "</h4>"})
+        blocks.append(_per_frame(["".join(_stats(run, aligned[k][i], p, side)
+                                          for run, i, side in sides) for k in frames]))
+        blocks.append({"row": [_cell(fp.chart_frames(
+            lambda k, run=run, i=i, p=p, tr=tr, top=top, side=side: _side(
+                ev.histogram_figure(run, aligned[k][i], p, tr), side, top), frames))
+            for run, i, side in sides]})
+        kind = ev.main_kind(run_a, p)
+        if kind is not None:
+            blocks.append({"row": [_cell(fp.chart_frames(
+                lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(ev.main_figure(
+                    run, aligned[k][i], p, tr, values(run, aligned[k][i], p)), side), frames),
+                [captions.main_caption(kind, run_a.params[p]["module_type"])])
+                for run, i, side in sides]})
+        blocks.append({"row": [_cell(fp.chart_frames(
+            lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(
+                ev.delta_figure(run, aligned[k][i], p, tr), side), frames),
+            ["How far each weight moved since init (W_t − W_0)."]) for run, i, side in sides]})
+    return {"labels": [aligned_label(aligned[k][0]) for k in frames], "snapshots": frames,
+            "n_snapshots": len(aligned), "blocks": blocks}
+
+
+def render_compare_player(run_a: Run, run_b: Run, aligned: Aligned, layer: str,
+                          prefix: str) -> int:
+    """Both runs side by side in the epoch player; returns the aligned position shown."""
+    cache = (f"compare|{views.run_key(run_a)}|{run_a.status}|{views.run_key(run_b)}|"
+             f"{run_b.status}|{layer}")
+    return play(prefix, len(aligned), cache,
+                lambda: player.encode(compare_payload(run_a, run_b, aligned, layer)),
+                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}")

@@ -1,0 +1,69 @@
+"""Every snapshot at once: a layer's ridgeline and percentile bands, drift and update ratio
+over time, and the loss and accuracy curves."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from nnviz.analysis import views
+from nnviz.figures import captions
+from nnviz.figures import curves as fc
+from nnviz.figures import weights as fw
+from nnviz.store.runs import Run
+from ui.explore.charts import chart, csv_button, png_name, track
+
+CAPTIONS = captions.CAPTIONS
+
+
+def render_all_epochs(run: Run, index: int, layer: str, key: str) -> None:
+    """Ridgeline and percentile bands of the layer's parameters, drift and update ratio."""
+    epochs = views.snapshot_epochs(run)
+    labels = [views.snapshot_label(run, i) for i in range(run.n_snapshots)]
+    current = epochs[index]
+    for param in views.layer_params(run).get(layer, []):
+        tr = track([run], param)
+        left, right = st.columns(2)
+        with left:
+            chart(fw.ridgeline(tr.edges, tr.counts_matrix(run.run_id), labels, index,
+                               title=f"{param}: every snapshot, fixed bins"),
+                  key=f"{key}_{param}_ridge", png=png_name(run.run_id, param, "ridgeline"))
+            st.caption(CAPTIONS["ridgeline"])
+        with right:
+            ep, pct = views.percentile_series(run, param)
+            chart(fw.percentile_bands(ep, pct, current, title=f"{param}: distribution over "
+                                      "epochs"), key=f"{key}_{param}_bands",
+                  png=png_name(run.run_id, param, "percentiles"))
+            st.caption(CAPTIONS["bands"])
+    names = views.param_names(run)
+    left, right = st.columns(2)
+    with left:
+        ep, drift = views.param_series(run, "drift", names)
+        chart(fc.drift_curves(ep, drift, current), key=f"{key}_drift",
+              png=png_name(run.run_id, "drift"))
+        st.caption(CAPTIONS["drift"])
+    with right:
+        ep, ratio = views.param_series(run, "update_ratio", names)
+        chart(fc.update_ratio_curves(ep, ratio, current), key=f"{key}_ratio_t",
+              png=png_name(run.run_id, "update_ratio"))
+        st.caption(CAPTIONS["update_ratio"])
+
+
+def render_curves(run: Run, index: int, key: str) -> None:
+    """Loss and accuracy per epoch with the epoch shown marked; history as CSV."""
+    current = views.current_epoch(run, index)
+    has_acc = any(h.get("val_acc") is not None or h.get("train_acc") is not None
+                  for h in run.history)
+    cols = st.columns(2 if has_acc else 1)
+    at = f"{run.run_id}|{len(run.history)}|{current}"
+    with cols[0]:
+        chart(lambda: fc.training_curve(run.history, "loss", current), key=f"{key}_loss",
+              cache=f"loss|{at}", png=png_name(run.run_id, "loss"))
+        st.caption(CAPTIONS["loss"])
+    if has_acc:
+        with cols[1]:
+            chart(lambda: fc.training_curve(run.history, "acc", current), key=f"{key}_acc",
+                  cache=f"acc|{at}", png=png_name(run.run_id, "accuracy"))
+            st.caption(CAPTIONS["acc"])
+    if run.history:
+        csv_button(views.history_frame(run), f"{run.run_id}-history.csv", key=f"{key}_hcsv",
+                   label="Download history CSV")

@@ -1,0 +1,108 @@
+"""Runs that are not ready yet: a linked run that trains first (its progress until the first
+snapshot exists) and a shown run that is still training (the page re-runs on each new
+snapshot)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from nnviz.errors import NnvizError, StorageError
+from nnviz.store.runs import Run
+from ui import state
+from ui.links import page_link
+from ui.runs import job_status
+from ui.services.jobs import JobManager
+from ui.text import error, info, show_error
+
+POLL_EVERY_S = 2.0        # seconds between checks for new snapshots of a running run
+ENDED = ("failed", "cancelled", "done")
+
+
+def manager_or_none() -> JobManager | None:
+    """The app's job manager, or None (the reason shown) when it could not start."""
+    try:
+        return state.job_manager()
+    except Exception as exc:  # noqa: BLE001 - say so, keep the page usable
+        show_error(exc)
+        return None
+
+
+def run_or_stop(run_id: str | None, no_runs: str) -> Run:
+    """The run to show, or stop the page with ``no_runs`` (and a Train link) or the load error."""
+    if run_id is None:
+        st.info(no_runs)
+        page_link("train", "Train a run")
+        st.stop()
+    try:
+        return state.load_run(run_id)
+    except StorageError as exc:
+        show_error(exc)
+        st.stop()
+    raise AssertionError("unreachable: st.stop() ends the script")
+
+
+def _has_snapshot(run_id: str) -> bool:
+    try:
+        return state.load_run(run_id).n_snapshots > 0
+    except StorageError:
+        return False
+
+
+def wait_for_job(job_id: str) -> tuple[str | None, bool]:
+    """(run id, pending) of a training job: the run id once its first snapshot exists; while
+    it is not there yet, its progress (refreshed every second) and pending = True; for a failed,
+    cancelled or unknown job, an error and (None, False)."""
+    mgr = manager_or_none()
+    if mgr is None:
+        return None, False
+    try:
+        job = mgr.get(job_id)
+    except NnvizError as exc:
+        show_error(exc)
+        return None, False
+    if job.run_id and _has_snapshot(job.run_id):
+        return job.run_id, False
+    if job.state in ENDED:
+        error(f"Training {job.state}: {job.status_detail or 'no details given'}")
+        return None, False
+
+    @st.fragment(run_every=1.0)
+    def _poll() -> None:
+        try:
+            current = mgr.get(job_id)
+        except NnvizError as exc:
+            show_error(exc)
+            return
+        job_status(current)
+        if (current.run_id and _has_snapshot(current.run_id)) or current.state in ENDED:
+            st.rerun()  # the whole page: the run can be explored (or the job ended)
+
+    info("Training this run; its epochs appear here as soon as they are recorded.",
+         icon=":material/model_training:")
+    _poll()
+    return None, True
+
+
+def watch_run(run: Run) -> None:
+    """While a run trains, re-run the page when a new snapshot or a new status is saved.
+
+    Always one element, so the charts below keep their place (and the epoch player its
+    frame) when the run finishes.
+    """
+    if run.status != "running":
+        st.empty()
+        return
+    seen = (run.n_snapshots, run.status)
+
+    @st.fragment(run_every=POLL_EVERY_S)
+    def _watch() -> None:
+        try:
+            fresh = state.load_run(run.run_id)
+        except StorageError:
+            return
+        if (fresh.n_snapshots, fresh.status) != seen:
+            st.rerun()
+        st.caption(f"Training: {len(fresh.history)} of {fresh.config.epochs} epochs done; "
+                   "new epochs appear here as they finish.")
+
+    _watch()

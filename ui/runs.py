@@ -1,0 +1,123 @@
+"""Runs and jobs as the pages show them: run labels, the run picker, a run's header line and
+a training job's progress. Every name and detail a user or a file supplied is shown literally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from nnviz.figures.epoch_view import fmt
+from nnviz.store.runs import Run
+from ui import state
+from ui.services.jobs import JobInfo
+from ui.text import error, info, literal
+
+STATUS_ICONS = {"completed": ":material/check_circle:", "running": ":material/hourglass_top:",
+                "diverged": ":material/error:", "cancelled": ":material/stop_circle:",
+                "failed": ":material/cancel:", "interrupted": ":material/warning:"}
+
+NO_RUNS = "No runs yet: train one on the Train page or pick a lesson on the Home page."
+
+
+def run_label(row: dict[str, Any]) -> str:
+    """A one-line plain-text label of a run summary: name, model, init, data, seed, status and
+    when it was made."""
+    created = row.get("created")
+    try:
+        when = dt.datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError, OverflowError, OSError):
+        when = "—"
+    name = f"{row['name']} · " if row.get("name") else ""
+    return (f"{name}{row['model']} · {row['init']} · {row['dataset']} · seed {row['seed']} · "
+            f"{row['status']} ({row['epochs_done']}/{row['epochs']}) · {when}")
+
+
+def run_picker(key: str, label: str, default: str | None = None,
+               rows: list[dict[str, Any]] | None = None, where: Any = None,
+               on_change: Callable[[], None] | None = None,
+               empty: str | None = NO_RUNS) -> str | None:
+    """A selectbox of the stored runs, newest first; the chosen run id (None, and the
+    ``empty`` note, if there are none). ``default`` is chosen when the widget has no valid
+    choice yet."""
+    area = where or st
+    problems: list[str] = []
+    if rows is None:
+        rows, problems = state.list_runs()
+        wanted = {st.session_state.get(key), default} - {None}
+        if wanted - {r["run_id"] for r in rows}:  # a run newer than the cached list
+            rows, problems = state.list_runs(fresh=True)
+    if not rows:
+        if empty:
+            area.info(empty)
+        return None
+    labels = {r["run_id"]: run_label(r) for r in rows}
+    ids = list(labels)
+    if st.session_state.get(key) not in labels:
+        st.session_state[key] = default if default in labels else ids[0]
+    choice = area.selectbox(label, ids, format_func=lambda i: labels.get(i, i), key=key,
+                            on_change=on_change)
+    if problems:
+        area.caption(f"{len(problems)} run folder(s) could not be read (see the Runs page).")
+    return choice
+
+
+def run_header(run: Run) -> None:
+    """Name, model, initializer, seed, data, optimizer and status of a run; its status detail."""
+    cfg = run.config
+    status = run.status
+    icon = STATUS_ICONS.get(status, "")
+    st.markdown(
+        f"**{literal(cfg.name or run.run_id)}** — model `{cfg.model}`, init `{cfg.init}`, "
+        f"seed `{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` "
+        f"(lr {fmt(cfg.lr)}), {icon} {status} ({len(run.history)}/{cfg.epochs} epochs)")
+    detail = run.meta.get("status_detail")
+    if status in ("diverged", "failed") and detail:
+        error(f"This run {status}: {detail}")
+    elif detail:
+        st.caption(literal(detail))
+    else:
+        st.empty()  # one element either way: what follows keeps its place
+
+
+def job_status(job: JobInfo | None) -> None:
+    """A progress bar and status line for a job (only a short result line once it finished)."""
+    if job is None:
+        return
+    if job.state == "queued":
+        info(f"Waiting in the queue: position {job.queue_position}. Training starts when a "
+             "worker is free; you can leave this page meanwhile.", icon=":material/schedule:")
+    elif job.state == "running":
+        p = job.progress
+        if not p.get("steps_per_epoch"):
+            st.progress(0.0, text="Starting: making the data and the model…")
+            return
+        epochs, steps = int(p.get("epochs") or 1), int(p["steps_per_epoch"])
+        epoch, step = int(p.get("epoch") or 0), int(p.get("step") or 0)
+        done = max(0, epoch - 1) * steps + step if epoch else 0
+        fraction = min(1.0, done / max(1, epochs * steps))
+        parts = [f"Epoch {max(epoch, 1)}/{epochs}", f"step {step}/{steps}"]
+        if p.get("loss") is not None:
+            parts.append(f"loss {fmt(p['loss'])}")
+        if p.get("samples_per_s"):
+            parts.append(f"{p['samples_per_s']:,.0f} samples/s")
+        st.progress(fraction, text=" · ".join(parts))
+    elif job.state == "done":
+        if job.reused:
+            st.success(f"This exact run was trained before: opened run {literal(job.run_id)} "
+                       "instead of training it again.", icon=":material/recycling:")
+        elif job.status_detail.startswith("diverged"):
+            st.warning(f"The run {literal(job.status_detail)}: the loss or weights became "
+                       "NaN/Inf. Explore shows where it happened.", icon=":material/error:")
+        else:
+            detail = f" ({literal(job.status_detail)})" if job.status_detail else ""
+            st.success(f"Finished run {literal(job.run_id)}{detail}.",
+                       icon=":material/check_circle:")
+    elif job.state == "cancelled":
+        st.warning(f"Cancelled: {literal(job.status_detail or 'stopped by the user')}. What "
+                   "was recorded so far is kept.", icon=":material/stop_circle:")
+    else:
+        error(f"Training failed: {job.status_detail}")

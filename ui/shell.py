@@ -1,0 +1,46 @@
+"""The frame of every page: page config, the app's own sidebar of page links, and the app's
+start-up (the training workers), so that a page opened by a link on a fresh server starts
+the app exactly as the Home page does.
+
+Streamlit's classic ``pages/`` folder serves each page at its own URL (``/Explore?...``);
+its built-in page list is hidden (``client.showSidebarNavigation = false`` in
+.streamlit/config.toml) and replaced by ``sidebar_nav``'s links with titles and icons.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from ui import state
+from ui.links import PAGES
+from ui.text import show_error
+
+
+def start() -> None:
+    """Start the training workers (once per server; later calls return at once)."""
+    try:
+        state.job_manager()
+    except Exception as exc:  # noqa: BLE001 - the pages stay usable; Train says it cannot train
+        show_error(exc)
+
+
+def sidebar_nav() -> None:
+    """The app's page links at the top of the sidebar (none for a page file run on its own,
+    which has no other pages)."""
+    with st.sidebar:
+        try:
+            for page in PAGES.values():
+                st.page_link(page.path, label=page.title, icon=page.icon)
+        except StreamlitPageNotFoundError:
+            return
+        st.divider()
+
+
+def page(name: str) -> None:
+    """Call first on every page (``name``: a key of ui.links.PAGES)."""
+    target = PAGES[name]
+    title = "nnviz" if name == "home" else f"nnviz · {target.title}"
+    st.set_page_config(page_title=title, page_icon=target.icon, layout="wide")
+    start()
+    sidebar_nav()
