@@ -97,7 +97,7 @@ def choose_run() -> str | None:
     if mgr is None:
         return run_picker(f"{P}_run_pick", "Run", where=st.sidebar, empty=None)
     # without a link: this session's own runs and the lessons, never other people's
-    return own.run_select(f"{P}_run_pick", "Run", mgr, state.list_runs()[0], where=st.sidebar)
+    return own.run_select(f"{P}_run_pick", "Run", mgr, where=st.sidebar)
 
 
 run = run_or_stop(choose_run(), "No runs yet. Train one on the Train page (or pick a lesson "

@@ -44,8 +44,7 @@ if url != st.session_state[f"{P}_url_seen"]:
             warning(f"The link's run {value!r} could not be opened ({exc}); pick one below.")
 
 with st.sidebar:
-    a_id = own.run_select(f"{P}_a", "Run A", manager_or_none(), state.list_runs()[0],
-                          where=st.sidebar)
+    a_id = own.run_select(f"{P}_a", "Run A", manager_or_none(), where=st.sidebar)
 run_a = run_or_stop(a_id, "No runs yet. Train one on the Train page, then compare it here.")
 
 # "Same seed, other initializer": train (or reuse) A's twin and show it as B.
@@ -77,7 +76,7 @@ if twin_job:
 with st.sidebar:
     rows, _ = state.list_runs()
     other = next((r["run_id"] for r in rows if r["run_id"] != a_id), a_id)
-    b_id = own.run_select(f"{P}_b", "Run B", manager_or_none(), rows, default=other,
+    b_id = own.run_select(f"{P}_b", "Run B", manager_or_none(), default=other,
                           where=st.sidebar)
 try:
     run_b = state.load_run(b_id)

@@ -150,9 +150,17 @@ def teacher_box(manager: JobManager) -> None:
 
 
 def run_select(key: str, label: str, manager: JobManager | None,
-               rows: Sequence[dict[str, Any]],
+               rows: Sequence[dict[str, Any]] | None = None,
                default: str | None = None, where: Any = None) -> str | None:
-    """A selectbox of the runs this session may see (plus the one a link opened), or None."""
+    """A selectbox of the runs this session may see (plus the one a link opened), or None.
+    Without ``rows``, the stored runs (re-listed when a wanted run is newer than the list)."""
+    if rows is None:
+        from ui import state
+
+        rows = state.list_runs()[0]
+        wanted = {st.session_state.get(key), default} - {None}
+        if wanted - {r["run_id"] for r in rows}:
+            rows = state.list_runs(fresh=True)[0]
     shown = visible_rows(rows, manager)
     current = st.session_state.get(key)
     if current and current not in {r["run_id"] for r in shown}:
