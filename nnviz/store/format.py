@@ -366,7 +366,7 @@ class LayerInfo:
 class DataInfo:
     """The data set a run trained on."""
 
-    task: str
+    task: str = ""  # "classification" / "regression"; "" when not known
     n_classes: int = 0
     input_shape: tuple[int, ...] = ()
     class_names: tuple[str, ...] = ()
@@ -755,7 +755,7 @@ def _parse_data(v: Any, where: str) -> DataInfo:
     d = _obj(v, where)
     extra = _field(where, "extra", lambda x: _json(_dict(x)), d, {})
     return DataInfo(
-        task=_field(where, "task", lambda x: _text(x, MAX_NAME), d),
+        task=_field(where, "task", lambda x: _text(x, MAX_NAME), d, ""),
         n_classes=_field(where, "n_classes", lambda x: _int(x, 0, 1_000_000), d, 0),
         input_shape=tuple(_field(where, "input_shape",
                                  lambda x: [_int(s, 0, 2**31) for s in _list(x, 8)], d, [])),
