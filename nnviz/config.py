@@ -97,8 +97,11 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build and validate a config; unknown keys and wrong types are ConfigErrors."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"A config must be a JSON object of options, not "
+                              f"{type(data).__name__}.")
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(str(k)[:40] for k in set(data) - set(known))
         if unknown:
             raise ConfigError(
                 f"Unknown option(s) {', '.join(unknown)}. Valid options: {', '.join(known)}."
@@ -208,11 +211,20 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         if not isinstance(value, str):
             raise ValueError
         return value.strip()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         kind_name = {bool: "true or false", int: "a whole number", float: "a number"}.get(
             kind, "text"
         )
-        raise ConfigError(f"{name}: expected {kind_name}, got {value!r}.") from None
+        raise ConfigError(f"{name}: expected {kind_name}, got {_brief(value)}.") from None
+
+
+def _brief(value: Any) -> str:
+    """repr of a user's value, cut to 60 characters (huge ints cannot even be printed)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a number too large to show"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:

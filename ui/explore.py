@@ -172,7 +172,7 @@ def _values(run: str, index: int, param: str, _run: Run) -> np.ndarray:
 
 def values(run: Run, index: int, param: str) -> np.ndarray:
     """Stored values of a parameter at a snapshot (in its shape when stored whole)."""
-    return _values(f"{run.run_id}@{run.meta.get('created', '')}", index, param, run)
+    return _values(f"{run.run_id}@{run.record.created}", index, param, run)
 
 
 # ----------------------------------------------------------------------------- run choice
@@ -352,7 +352,7 @@ def watch_run(run: Run, prefix: str) -> None:
             return
         if (fresh.n_snapshots, fresh.status) != seen:
             st.rerun()
-        st.caption(f"Training: {len(fresh.history)} of {fresh.config.epochs} epochs done; "
+        st.caption(f"Training: {len(fresh.record.history)} of {fresh.config.epochs} epochs done; "
                    "new epochs appear here as they finish.")
 
     _watch()
@@ -460,8 +460,8 @@ def run_header(run: Run, where: Any = None) -> None:
     area.markdown(
         f"**{cfg.name or run.run_id}** — model `{cfg.model}`, init `{cfg.init}`, seed "
         f"`{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` (lr {fmt(cfg.lr)}), "
-        f"{badge} {status} ({len(run.history)}/{cfg.epochs} epochs)")
-    detail = run.meta.get("status_detail")
+        f"{badge} {status} ({len(run.record.history)}/{cfg.epochs} epochs)")
+    detail = run.record.status_detail
     if status in ("diverged", "failed") and detail:
         area.error(f"This run {status}: {detail}")
     elif detail:
@@ -521,7 +521,7 @@ def extra_controls(run: Run, param: str, control_key: str) -> tuple[str, int]:
                  "its own range.") or "global"
         return scale, 0
     if kind == "spatial":
-        n_out = int(run.params[param]["shape"][0])
+        n_out = run.param(param).shape[0]
         neuron = st.number_input("Output neuron", 0, n_out - 1, 0, step=1,
                                  key=f"{control_key}_neuron",
                                  help="Which output neuron's weights to fold back onto the "
@@ -538,7 +538,7 @@ def _delta(run: Run, index: int, param: str, tr: views.ParamTrack, key: str) -> 
 
 def param_title(run: Run, param: str, theory: bool = True) -> None:
     """'#### `conv1.weight` · 16×3×3×3 = 432' and (optionally) the init theory's formula."""
-    st.markdown(f"#### `{param}` · {views.shape_text(run.params[param]['shape'])}")
+    st.markdown(f"#### `{param}` · {views.shape_text(run.param(param).shape)}")
     if theory:
         theory_caption(run, param)
 
