@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from nnviz.errors import NnvizError
-from nnviz.store.runs import MAX_IMPORT_BYTES
+from nnviz.store.archive import MAX_IMPORT_BYTES
 from ui.common import explore_link, run_picker, run_store, show_error, use_router
 
 use_router()  # a deep link on a fresh server: run through app.py
@@ -17,6 +17,7 @@ state = st.session_state
 state.setdefault("runs_confirm_delete", None)  # run id waiting for "Yes, delete"
 state.setdefault("runs_message", None)         # (kind, text) shown once after an action
 state.setdefault("runs_import", None)          # (file id, kind, text) of the last upload
+state.setdefault("runs_zip", None)             # (run id, zip bytes) prepared for download
 
 store = run_store()
 st.title("Runs")
@@ -28,10 +29,11 @@ if state.runs_message:
     state.runs_message = None
 
 try:
-    rows, problems = store.list_runs()
+    runs, damaged = store.scan()
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
-    rows, problems = [], []
+    runs, damaged = [], []
+rows = [r.summary() for r in runs]
 
 
 def _fmt(x: object, digits: int = 4) -> object:
@@ -57,6 +59,26 @@ if rows:
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
     })
 
+
+
+def _zip_button(area: object, run_id: str, key: str) -> None:
+    """'Prepare zip', then 'Download <id>.zip'; an export that fails says why."""
+    ready = state.runs_zip if state.runs_zip and state.runs_zip[0] == run_id else None
+    if ready is None:
+        if area.button("Prepare zip", key=f"{key}_prepare",
+                       help="run.json and every snapshot; another nnviz can import it below."):
+            try:
+                state.runs_zip = (run_id, store.export_zip(run_id))
+            except NnvizError as exc:
+                area.error(str(exc), icon="🚫")
+                return
+            st.rerun()
+        return
+    area.download_button("Download as zip", data=ready[1], file_name=f"{run_id}.zip",
+                         mime="application/zip", key=key, on_click="ignore",
+                         help="run.json and every snapshot; another nnviz can import it.")
+
+
 st.subheader("One run")
 run_id = run_picker("runs_pick", "Run", rows)
 if run_id is not None:
@@ -64,10 +86,7 @@ if run_id is not None:
     col_open, col_zip, col_delete = st.columns(3)
     with col_open:
         explore_link(run_id)
-    col_zip.download_button(
-        "Download as zip", data=lambda: store.export_zip(run_id), file_name=f"{run_id}.zip",
-        mime="application/zip", key="runs_download", on_click="ignore",
-        help="run.json and every snapshot; another nnviz can import it below.")
+    _zip_button(col_zip, run_id, "runs_download")
     if row["status"] == "running":
         if col_delete.button("Stop training", key="runs_stop",
                              help="Asks the trainer to stop after its current step."):
@@ -116,8 +135,26 @@ if upload is not None:
     _, kind, text = state.runs_import
     (st.success if kind == "success" else st.error)(text)
 
-if problems:
-    with st.expander(f"{len(problems)} folder(s) in the runs folder could not be read",
-                     expanded=True):
-        for text in problems:
-            st.warning(text)
+if damaged:
+    st.subheader(f"Damaged runs ({len(damaged)})")
+    st.caption("These folders fail nnviz's checks, so they cannot be opened. Download one to "
+               "keep what is on disk, or delete it.")
+    for d in damaged:
+        with st.container(border=True):
+            st.text(f"{d.run_id} — damaged: {d.reason}")
+            col_zip, col_delete = st.columns(2)
+            _zip_button(col_zip, d.run_id, f"runs_dmg_zip_{d.run_id}")
+            if state.runs_confirm_delete == d.run_id:
+                if col_delete.button("Yes, delete it", key=f"runs_dmg_yes_{d.run_id}",
+                                     type="primary"):
+                    state.runs_confirm_delete = None
+                    try:
+                        store.delete(d.run_id)
+                    except NnvizError as exc:
+                        show_error(exc)
+                    else:
+                        state.runs_message = ("success", f"Deleted run {d.run_id}.")
+                        st.rerun()
+            elif col_delete.button("Delete…", key=f"runs_dmg_del_{d.run_id}"):
+                state.runs_confirm_delete = d.run_id
+                st.rerun()
