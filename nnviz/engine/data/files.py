@@ -42,7 +42,7 @@ from nnviz.engine.data.spec import (
 from nnviz.errors import ConfigError, DataError
 
 MAX_FILE_BYTES = 64 * 2**20   # a data file (or its gunzipped data) larger than this is refused
-MAX_CIFAR_BYTES = 4 * 10_000 * CIFAR_RECORD  # a CIFAR-10 batch is 10,000 records
+MAX_CIFAR_BYTES = 2 * 10_000 * CIFAR_RECORD  # a CIFAR-10 batch is 10,000 records
 CHUNK = 1 << 20
 
 
@@ -168,16 +168,16 @@ class _DataFile:
             )
         self._stream = gzip.GzipFile(fileobj=self._file, mode="rb") if self.gz else self._file
 
-    def read(self, n: int) -> bytes:
-        """Up to ``n`` bytes (fewer only at the end of the data)."""
-        parts, got = [], 0
+    def read(self, n: int) -> memoryview:
+        """Up to ``n`` bytes (fewer only at the end of the data), read into one buffer."""
+        buf = bytearray(n)  # pages are only touched as data arrives
+        view, got = memoryview(buf), 0
         try:
             while got < n:
-                chunk = self._stream.read(min(CHUNK, n - got))
-                if not chunk:
+                k = self._stream.readinto(view[got:got + CHUNK])
+                if not k:
                     break
-                parts.append(chunk)
-                got += len(chunk)
+                got += k
         except (OSError, EOFError, zlib.error) as exc:
             if not self.gz:
                 raise DataError(f"{self.name}: cannot read the file ({exc}).") from exc
@@ -185,7 +185,7 @@ class _DataFile:
                 f"{self.name}: the gzip file is damaged or incomplete ({exc}); "
                 "download it again or unpack it with another tool."
             ) from exc
-        return b"".join(parts)
+        return view[:got]
 
     def rest(self, limit: int) -> tuple[int, bool]:
         """(bytes left, True if there are more than ``limit``), without keeping them."""
@@ -221,6 +221,7 @@ def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
                 f"{name}: the file is only {len(raw)} bytes long, too short to be an IDX file "
                 "(it must start with a 4-byte magic number)."
             )
+        raw = bytes(raw)
         magic = int.from_bytes(raw[:4], "big")
         kinds = {_IDX_IMAGES_MAGIC: "images", _IDX_LABELS_MAGIC: "labels"}
         if expect_magic is not None and magic != expect_magic:
