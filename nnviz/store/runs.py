@@ -49,7 +49,8 @@ SCHEMA_VERSION = FORMAT_VERSION
 RUN_FILE = "run.json"
 CANCEL_FILE = "CANCEL"
 SNAP_DIR = "snapshots"
-MAX_RUN_JSON = 32 * 2**20   # a run.json larger than this is damaged (it is read whole)
+MAX_RUN_JSON = 2 * 2**20    # a larger run.json is damaged: parsed whole, JSON costs up to ~25x
+                            # its size in memory; nnviz's biggest runs write a few hundred KB
 HEARTBEAT_STALE_S = 120     # a "running" run not updated for this long is shown as interrupted
 ORPHAN_AGE_S = 600          # temp files and run-less folders older than this are leftovers
 HOST = socket.gethostname()[:200]

@@ -23,8 +23,8 @@ from safetensors.torch import save as st_save
 from nnviz.errors import StorageError
 from nnviz.store.format import RunRecord, SnapshotEntry, SnapshotStats, parse_snapshot_stats
 
-MAX_SNAPSHOT_BYTES = 1024 * 2**20  # a snapshot file larger than this is refused
-MAX_STATS_JSON = 64 * 2**20        # its statistics' JSON
+MAX_SNAPSHOT_BYTES = 512 * 2**20  # a snapshot file larger than this is refused
+MAX_HEADER_BYTES = 4 * 2**20      # its safetensors header (tensor table + statistics' JSON)
 CHUNK = 1 << 20
 
 
@@ -109,6 +109,14 @@ def read_snapshot(folder: Path, entry: SnapshotEntry, run: RunRecord) -> Snapsho
             raise StorageError(f"{name} is damaged: its checksum does not match run.json "
                                "(the file changed after it was written).")
     try:
+        with open(path, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+    except OSError as exc:
+        raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+    if header_len > MAX_HEADER_BYTES:
+        raise StorageError(f"{name} is damaged: its header declares {header_len} bytes, over "
+                           f"the {MAX_HEADER_BYTES // 2**20} MiB limit.")
+    try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
             shapes = {k: (f.get_slice(k).get_shape(), f.get_slice(k).get_dtype())
@@ -116,7 +124,7 @@ def read_snapshot(folder: Path, entry: SnapshotEntry, run: RunRecord) -> Snapsho
     except Exception as exc:  # safetensors' own errors: a damaged header
         raise StorageError(f"{name} is damaged ({_short(exc)}).") from None
     text = meta.get("nnviz")
-    if not isinstance(text, str) or len(text) > MAX_STATS_JSON:
+    if not isinstance(text, str):
         raise StorageError(f"{name} is damaged (no statistics).")
     try:
         obj = json.loads(text)
