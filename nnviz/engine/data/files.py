@@ -195,7 +195,7 @@ class _DataFile:
             if not chunk:
                 return extra, False
             extra += len(chunk)
-        return extra, True
+        return limit, True
 
     def close(self) -> None:
         self._file.close()
@@ -305,8 +305,8 @@ def read_cifar_bin(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     with _DataFile(path) as f:
         raw = f.read(MAX_CIFAR_BYTES)
-        extra, _ = f.rest(0)
-    if extra:
+        _, more = f.rest(0)
+    if more:
         raise DataError(
             f"{path.name}: the data is over {MAX_CIFAR_BYTES // 2**20} MiB; a binary CIFAR-10 "
             f"batch is {10_000 * CIFAR_RECORD} bytes. It is not a CIFAR-10 batch."
