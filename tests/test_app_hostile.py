@@ -86,6 +86,12 @@ def _run(at: AppTest) -> AppTest:
     return at
 
 
+def _runs_page() -> AppTest:
+    at = _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    at.switch_page("pages/4_Runs.py")
+    return _run(at)
+
+
 @pytest.fixture()
 def env(hostile_root, monkeypatch):
     root, ids, broken = hostile_root
@@ -129,7 +135,7 @@ def test_damaged_run_exports_and_deletes_from_the_runs_page(env, tmp_path, monke
     mine = tmp_path / "runs"
     shutil.copytree(root / broken, mine / broken)
     monkeypatch.setenv("NNVIZ_RUNS_DIR", str(mine))
-    at = _run(AppTest.from_file("../pages/4_Runs.py", default_timeout=TIMEOUT))
+    at = _runs_page()
     at.button(key=f"runs_dmg_zip_{broken}_prepare").click()
     _run(at)
     assert at.get("download_button")  # the raw files, ready to download
@@ -138,3 +144,24 @@ def test_damaged_run_exports_and_deletes_from_the_runs_page(env, tmp_path, monke
     at.button(key=f"runs_dmg_yes_{broken}").click()
     _run(at)
     assert not (mine / broken).exists()
+
+
+def test_runs_page_download_says_why_an_export_fails(env, tmp_path, monkeypatch):
+    import shutil
+
+    root, ids, _broken = env
+    run_id = ids[1]
+    mine = tmp_path / "runs"
+    shutil.copytree(root / run_id, mine / run_id)
+    monkeypatch.setenv("NNVIZ_RUNS_DIR", str(mine))
+    at = _runs_page()
+    at.selectbox(key="runs_pick").select(run_id)
+    at.button(key="runs_download_prepare").click()
+    _run(at)
+    assert at.get("download_button") and not at.error  # ready: the zip is built
+    (mine / run_id / "snapshots" / "s0001.safetensors").unlink()
+    at = _runs_page()
+    at.button(key="runs_download_prepare").click()
+    _run(at)
+    assert not at.get("download_button")
+    assert any("snapshot 1" in e.value and "missing" in e.value for e in at.error)

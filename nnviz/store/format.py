@@ -819,7 +819,8 @@ def _parse_param_stats(v: Any, info: ParamInfo, where: str) -> ParamStats:
                  lambda x: None if x is None else [_num(p) for p in _list(x, N_PERCENTILES)],
                  d, None)
     if pct is not None:
-        if len(pct) != N_PERCENTILES or any(b < a for a, b in zip(pct, pct[1:], strict=False)):
+        if len(pct) != N_PERCENTILES or any(  # non-decreasing, up to rounding
+                b < a - 1e-12 * max(abs(a), abs(b)) for a, b in zip(pct, pct[1:], strict=False)):
             raise StorageError(f"{where}.percentiles: not {N_PERCENTILES} non-decreasing "
                                "numbers")
         s.percentiles = tuple(pct)
