@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,10 @@ from nnviz.store.format import RunRecord, SnapshotEntry, SnapshotStats, parse_sn
 MAX_SNAPSHOT_BYTES = 512 * 2**20  # a snapshot file larger than this is refused
 MAX_HEADER_BYTES = 4 * 2**20      # its safetensors header (tensor table + statistics' JSON)
 CHUNK = 1 << 20
+CHECKED_CACHE = 1024  # snapshots whose checks passed, remembered by file identity
+
+_checked: OrderedDict[tuple, SnapshotStats] = OrderedDict()
+_lock = threading.Lock()
 
 
 def encode_snapshot(tensors: dict[str, torch.Tensor], stats: dict[str, Any]) -> bytes:
@@ -88,15 +94,41 @@ class Snapshot:
 
 
 def read_snapshot(folder: Path, entry: SnapshotEntry, run: RunRecord) -> Snapshot:
-    """Open and check a snapshot file; StorageError naming it if anything is wrong."""
+    """Open and check a snapshot file; StorageError naming it if anything is wrong.
+
+    Files are never changed in place (they are written once, atomically), so a file already
+    checked with the same size, mtime, inode, entry and parameter layout is not read again:
+    pages that reload a run while it trains cost one ``stat`` per snapshot."""
     path = folder / entry.file
     name = f"snapshot {entry.index} ({entry.file})"
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
         raise StorageError(f"{name} is missing.") from None
     except OSError as exc:
         raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, entry.index, entry.epoch,
+           entry.step, entry.sha256, _layout(run))
+    with _lock:
+        hit = _checked.get(key)
+        if hit is not None:
+            _checked.move_to_end(key)
+            return Snapshot(entry, path, hit)
+    snap = _read_checked(path, name, st.st_size, entry, run)
+    with _lock:
+        _checked[key] = snap.record
+        while len(_checked) > CHECKED_CACHE:
+            _checked.popitem(last=False)
+    return snap
+
+
+def _layout(run: RunRecord) -> tuple:
+    """What a snapshot is checked against: each parameter's size, storage and bins."""
+    return tuple((n, p.numel, p.stored, len(p.edges)) for n, p in run.params.items())
+
+
+def _read_checked(path: Path, name: str, size: int, entry: SnapshotEntry, run: RunRecord
+                  ) -> Snapshot:
     if size > MAX_SNAPSHOT_BYTES:
         raise StorageError(f"{name} is {size / 2**20:.0f} MiB, over the "
                            f"{MAX_SNAPSHOT_BYTES // 2**20} MiB limit.")
