@@ -28,7 +28,7 @@ def good_files(tmp_path_factory) -> dict[str, bytes]:
 def test_fuzzed_imports_keep_every_promise(good_files, tmp_path_factory):
     outcomes = []
 
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=30, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(seed=st.integers(0, 2**32 - 1))
     def case(seed: int) -> None:
