@@ -215,6 +215,7 @@ def _meta(runs):
     (("params", "fc1.weight", "edges"), [-1e308, 1e308], "overflows"),
     (("params", "fc1.weight", "stored"), "sample of 1000000", "stored"),
     (("params", "fc1.weight", "theory", "std"), -1.0, "theory"),
+    (("params", "fc1.weight", "theory", "high"), None, "low and high"),  # fuzz seed 2470
     (("layers", 0), "fc1", "layers"),
     (("data",), 3, "data"),
     (("environment",), {"x": [1]}, "environment"),

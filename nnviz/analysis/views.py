@@ -315,8 +315,9 @@ def theory_curve(theory: Theory | None, edges: np.ndarray, n: int,
     edges = np.asarray(edges, dtype=np.float64)
     width = float(edges[1] - edges[0])
     x = np.linspace(edges[0], edges[-1], points)
-    if theory.kind in ("uniform", "trunc_normal") and theory.low is not None:
-        eps = 1e-9 * max(abs(theory.low), abs(theory.high or 0.0), width)
+    if theory.kind in ("uniform", "trunc_normal") and theory.low is not None \
+            and theory.high is not None:
+        eps = 1e-9 * max(abs(theory.low), abs(theory.high), width)
         ends = [theory.low - eps, theory.low, theory.high, theory.high + eps]
         ends = [e for e in ends if edges[0] <= e <= edges[-1]]
         x = np.unique(np.concatenate([x, ends]))

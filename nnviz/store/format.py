@@ -738,6 +738,8 @@ def _parse_theory(v: Any, where: str) -> Theory:
                     high=_field(where, "high", opt, d, None),
                     scale=_field(where, "scale", lambda x: _num(x, 1e-300, none=True), d, None),
                     formula=_field(where, "formula", _text, d, ""))
+    if (theory.low is None) != (theory.high is None):
+        raise StorageError(f"{where}: low and high are given together or not at all")
     if theory.low is not None and theory.high is not None and theory.high < theory.low:
         raise StorageError(f"{where}: high {theory.high:g} is below low {theory.low:g}")
     return theory
