@@ -195,8 +195,11 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build and validate a config; unknown keys and wrong types are ConfigErrors."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"A config must be a JSON object of options, not "
+                              f"{type(data).__name__}.")
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(str(k)[:40] for k in set(data) - set(known))
         if unknown:
             raise ConfigError(
                 f"Unknown option(s) {', '.join(unknown)}. Valid options: {', '.join(known)}."
@@ -296,7 +299,16 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         kind_name = {bool: "true or false", int: "a whole number", float: "a number"}.get(
             kind, "text"
         )
-        raise ConfigError(f"{name}: expected {kind_name}, got {value!r}.") from None
+        raise ConfigError(f"{name}: expected {kind_name}, got {_brief(value)}.") from None
+
+
+def _brief(value: Any) -> str:
+    """repr of a user's value, cut to 60 characters (huge ints cannot even be printed)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a number too large to show"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _DEFAULTS = RunConfig()

@@ -105,7 +105,7 @@ with st.expander("What differs: config and initial weights", expanded=True):
         st.dataframe(diff, hide_index=True, width="stretch")
     else:
         st.write("The two configs are identical.")
-    da, db = run_a.meta.get("init_digest", ""), run_b.meta.get("init_digest", "")
+    da, db = run_a.record.init_digest, run_b.record.init_digest
     same = "identical" if da and da == db else "different"
     st.markdown(f"Initial-weight digests (SHA-256 of every parameter at init): A "
                 f"{literal(da) or '—'}, B {literal(db) or '—'}: {same}.")

@@ -8,19 +8,20 @@ import pandas as pd
 import streamlit as st
 
 from nnviz.errors import NnvizError
-from nnviz.store.runs import MAX_IMPORT_BYTES
+from nnviz.store.archive import MAX_IMPORT_BYTES
 from ui import ownership as own
 from ui import shell
 from ui.links import explore_link
 from ui.runs import run_picker
 from ui.state import job_manager, run_store
-from ui.text import show_error
+from ui.text import literal, show_error
 
 shell.page("runs")
 state = st.session_state
 state.setdefault("runs_confirm_delete", None)  # run id waiting for "Yes, delete"
 state.setdefault("runs_message", None)         # (kind, text) shown once after an action
 state.setdefault("runs_import", None)          # (file id, kind, text) of the last upload
+state.setdefault("runs_zip", None)             # (run id, zip bytes) prepared for download
 
 store = run_store()
 manager = job_manager()
@@ -34,11 +35,12 @@ if state.runs_message:
     state.runs_message = None
 
 try:
-    rows, problems = store.list_runs()
+    runs, damaged = store.scan()
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
-    rows, problems = [], []
-rows = own.visible_rows(rows, manager)  # never other people's runs, unless shared by link
+    runs, damaged = [], []
+# never other people's runs, unless shared by link
+rows = own.visible_rows([r.summary() for r in runs], manager)
 
 
 def _fmt(x: object, digits: int = 4) -> object:
@@ -64,6 +66,26 @@ if rows:
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
     })
 
+
+
+def _zip_button(area: object, run_id: str, key: str) -> None:
+    """'Prepare zip', then 'Download <id>.zip'; an export that fails says why."""
+    ready = state.runs_zip if state.runs_zip and state.runs_zip[0] == run_id else None
+    if ready is None:
+        if area.button("Prepare zip", key=f"{key}_prepare",
+                       help="run.json and every snapshot; another nnviz can import it below."):
+            try:
+                state.runs_zip = (run_id, store.export_zip(run_id))
+            except NnvizError as exc:
+                area.error(literal(exc), icon=":material/block:")
+                return
+            st.rerun()
+        return
+    area.download_button("Download as zip", data=ready[1], file_name=f"{run_id}.zip",
+                         mime="application/zip", key=key, on_click="ignore",
+                         help="run.json and every snapshot; another nnviz can import it.")
+
+
 st.subheader("One run")
 run_id = run_picker("runs_pick", "Run", rows=rows)
 if run_id is not None:
@@ -71,10 +93,7 @@ if run_id is not None:
     col_open, col_zip, col_delete = st.columns(3)
     with col_open:
         explore_link(run_id)
-    col_zip.download_button(
-        "Download as zip", data=lambda: store.export_zip(run_id), file_name=f"{run_id}.zip",
-        mime="application/zip", key="runs_download", on_click="ignore",
-        help="run.json and every snapshot; another nnviz can import it below.")
+    _zip_button(col_zip, run_id, "runs_download")
     if not own.can_delete(row, manager):
         col_delete.caption("Lessons, the server's runs and other people's runs are read-only "
                            "to you (the teacher can delete them).")
@@ -130,10 +149,28 @@ if upload is not None:
     _, kind, text = state.runs_import
     (st.success if kind == "success" else st.error)(text)
 
-if problems:
-    with st.expander(f"{len(problems)} folder(s) in the runs folder could not be read",
-                     expanded=True):
-        for text in problems:
-            st.warning(text)
+if damaged and own.actor().admin:  # folder names are the teacher's to see
+    st.subheader(f"Damaged runs ({len(damaged)})")
+    st.caption("These folders fail nnviz's checks, so they cannot be opened. Download one to "
+               "keep what is on disk, or delete it.")
+    for d in damaged:
+        with st.container(border=True):
+            st.text(f"{d.run_id} — damaged: {d.reason}")
+            col_zip, col_delete = st.columns(2)
+            _zip_button(col_zip, d.run_id, f"runs_dmg_zip_{d.run_id}")
+            if state.runs_confirm_delete == d.run_id:
+                if col_delete.button("Yes, delete it", key=f"runs_dmg_yes_{d.run_id}",
+                                     type="primary"):
+                    state.runs_confirm_delete = None
+                    try:
+                        store.delete(d.run_id)
+                    except NnvizError as exc:
+                        show_error(exc)
+                    else:
+                        state.runs_message = ("success", f"Deleted run {d.run_id}.")
+                        st.rerun()
+            elif col_delete.button("Delete…", key=f"runs_dmg_del_{d.run_id}"):
+                state.runs_confirm_delete = d.run_id
+                st.rerun()
 
 own.teacher_box(manager)

@@ -494,3 +494,58 @@ def test_malformed_cifar_named(tmp_path: Path, content: bytes, words: str) -> No
     with pytest.raises(DataError) as info:
         load_dataset("cifar10", data_dir=str(tmp_path))
     assert "data_batch_3.bin" in str(info.value) and words in str(info.value)
+
+
+# --- hostile local files: sizes checked before and while reading ------------------------------
+
+
+def test_mnist_names_with_dots_are_accepted(tmp_path: Path) -> None:
+    write_fake_dataset("mnist", tmp_path, n_train=12, n_test=6, seed=0)
+    plain = load_dataset("mnist", data_dir=str(tmp_path))
+    for p in tmp_path.iterdir():  # train-images-idx3-ubyte -> train-images.idx3-ubyte
+        p.rename(p.with_name(p.name.replace("-idx", ".idx", 1)))
+    dotted = load_dataset("mnist", data_dir=str(tmp_path))
+    np.testing.assert_array_equal(plain.x_train.numpy(), dotted.x_train.numpy())
+    for p in tmp_path.iterdir():  # and gzipped with dots
+        p.with_name(p.name + ".gz").write_bytes(__import__("gzip").compress(p.read_bytes()))
+        p.unlink()
+    gz = load_dataset("mnist", data_dir=str(tmp_path))
+    np.testing.assert_array_equal(plain.y_train.numpy(), gz.y_train.numpy())
+
+
+def test_huge_sparse_file_is_refused_before_reading(tmp_path: Path) -> None:
+    import time
+
+    write_fake_dataset("mnist", tmp_path, n_train=12, n_test=6, seed=0)
+    path = tmp_path / "train-images-idx3-ubyte"
+    with open(path, "r+b") as f:
+        f.truncate(3 * 2**30)  # 3 GiB, sparse: nothing is written to disk
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: the file is 3072 MiB"):
+        load_dataset("mnist", data_dir=str(tmp_path))
+    assert time.perf_counter() - t0 < 5
+
+
+def test_gzip_bomb_is_refused_while_reading(tmp_path: Path) -> None:
+    import zlib
+
+    write_fake_dataset("mnist", tmp_path, n_train=12, n_test=6, seed=0)
+    (tmp_path / "train-labels-idx1-ubyte").unlink()
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    head = _header(0x801, 12) + bytes(12)  # a valid label file, then 100 MiB of zeros
+    with open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(comp.compress(head))
+        for _ in range(100):
+            f.write(comp.compress(bytes(2**20)))
+        f.write(comp.flush())
+    with pytest.raises(DataError, match="over 67108864 bytes more than its header"):
+        load_dataset("mnist", data_dir=str(tmp_path))
+
+
+def test_cifar_over_size_is_refused(tmp_path: Path) -> None:
+    write_fake_dataset("cifar10", tmp_path, n_train=10, n_test=4)
+    path = tmp_path / "data_batch_2.bin"
+    with open(path, "r+b") as f:
+        f.truncate(2 * 10_000 * 3073 + 3073)  # within the file limit, over a batch's size
+    with pytest.raises(DataError, match="data_batch_2.bin: the data is over"):
+        load_dataset("cifar10", data_dir=str(tmp_path))

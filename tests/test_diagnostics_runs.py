@@ -310,5 +310,5 @@ def test_panel_shows_a_damaged_run_as_a_plain_error(trained, tmp_path):
     at = AppTest.from_function(_panel_app, args=(str(root), ids["zeros"], 2),
                                default_timeout=60)
     at.run()
-    assert not at.exception
-    assert at.error and "could not read this run" in at.error[0].value
+    assert not at.exception  # a damaged snapshot hides only its epoch (nnviz.store.runs.Run)
+    assert not any("could not read this run" in e.value for e in at.error)

@@ -70,9 +70,10 @@ def test_truncated_snapshot_is_an_error_not_garbage(store, run_id):
     snap_file = run.folder / run.meta["snapshots"][1]["file"]
     snap_file.write_bytes(snap_file.read_bytes()[:100])
     fresh = store.load(run_id)
-    fresh.snapshot(0)  # the others still load
-    with pytest.raises(StorageError, match="damaged"):
-        fresh.snapshot(1)
+    assert fresh.n_snapshots == 2  # only that epoch is hidden; the others still load
+    [(entry, reason)] = fresh.damaged_snapshots
+    assert entry.index == 1 and "damaged" in reason
+    assert [s.epoch for s in fresh.snapshots()] == [0.0, 2.0]
 
 
 def test_unlisted_snapshot_is_reported_incomplete(store, run_id):
@@ -157,7 +158,7 @@ def test_hostile_imports_are_refused_and_change_nothing(store, run_id):
 
 
 def test_import_size_limits(store, monkeypatch):
-    import nnviz.store.runs as storage
+    import nnviz.store.archive as storage
 
     monkeypatch.setattr(storage, "MAX_IMPORT_BYTES", 10)
     with pytest.raises(StorageError, match="MiB"):

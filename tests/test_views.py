@@ -45,7 +45,8 @@ def make_run(store: RunStore, snapshots: list[dict[str, np.ndarray]], *, stored:
         for pname, arr in snap.items():
             t = torch.from_numpy(np.asarray(arr, dtype=np.float32))
             hist = stats.histogram(arr, np.asarray(info[pname]["edges"]))
-            tensors[f"values/{pname}"] = t.reshape(-1)
+            n = int(stored.removeprefix("sample of ")) if stored != "all" else t.numel()
+            tensors[f"values/{pname}"] = t.reshape(-1)[:n]  # a sample stores N values
             tensors[f"hist/{pname}"] = torch.from_numpy(hist.counts)
             entry = stats.tensor_stats(t)
             entry["hist_outside"] = {"underflow": hist.underflow, "overflow": hist.overflow,

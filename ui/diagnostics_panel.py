@@ -152,10 +152,10 @@ def render_signal(run: Run, index: int, key: str = "") -> None:
 
 
 def _label(run: Run, index: int) -> str:
-    entries = run.meta.get("snapshots", [])
+    entries = run.entries
     if not entries:
         return "no snapshots"
     i = index + len(entries) if index < 0 else index
     i = max(0, min(i, len(entries) - 1))
-    epoch = float(entries[i]["epoch"])
+    epoch = entries[i].epoch
     return "at init" if i == 0 and epoch == 0 else f"epoch {epoch:g}"

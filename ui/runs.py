@@ -74,7 +74,7 @@ def run_header(run: Run) -> None:
         f"**{literal(cfg.name or run.run_id)}** — model `{cfg.model}`, init `{cfg.init}`, "
         f"seed `{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` "
         f"(lr {fmt(cfg.lr)}), {icon} {status} ({len(run.history)}/{cfg.epochs} epochs)")
-    detail = run.meta.get("status_detail")
+    detail = run.record.status_detail
     if status in ("diverged", "failed") and detail:
         error(f"This run {status}: {detail}")
     elif detail:

@@ -24,8 +24,16 @@ def runs_root() -> Path:
 
 
 def run_store() -> RunStore:
-    """The run store of the runs folder."""
-    return RunStore(runs_root())
+    """The run store of the runs folder (its crash leftovers removed once per server start)."""
+    store = RunStore(runs_root())
+    _cleaned_once(str(store.root))
+    return store
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _cleaned_once(root: str) -> bool:
+    RunStore(root).clean_orphans()
+    return True
 
 
 def _release_manager(manager: JobManager) -> None:

@@ -32,6 +32,7 @@ from nnviz.analysis import stats
 from nnviz.analysis.diagnostics.flags import UPDATE_RATIO_REF  # noqa: F401 (re-export)
 from nnviz.config import RunConfig
 from nnviz.engine.initializers import Theory
+from nnviz.store.format import HistOutside, ParamStats, finite_or_none
 from nnviz.store.runs import Run
 
 THEORY_POINTS = 400          # x samples of the theoretical density curve
@@ -43,16 +44,18 @@ DELTA_BINS = 60              # bins of the W_t - W_0 histogram
 
 def param_names(run: Run) -> list[str]:
     """Parameters in model order."""
-    return sorted(run.params, key=lambda n: run.params[n].get("order", 0))
+    params = run.record.params
+    return sorted(params, key=lambda n: params[n].order)
 
 
 def layer_params(run: Run) -> dict[str, list[str]]:
     """Module name -> its parameters (weight first), modules in model order."""
+    params = run.record.params
     out: dict[str, list[str]] = {}
     for name in param_names(run):
-        out.setdefault(run.params[name]["module"], []).append(name)
+        out.setdefault(params[name].module, []).append(name)
     for names in out.values():
-        names.sort(key=lambda n: (run.params[n]["kind"] != "weight", n))
+        names.sort(key=lambda n: (params[n].kind != "weight", n))
     return out
 
 
@@ -76,23 +79,26 @@ def feature_shape(run: Run, param: str) -> tuple[int, int, int] | None:
     (simple_cnn: 16 × 16 × 16 = 4096); a Linear reading the raw input of an image data set
     reads (C, H, W) of the image. Anything else: None.
     """
-    info = run.params.get(param)
-    if not info or info["module_type"] != "Linear" or info["kind"] != "weight":
+    params = run.record.params
+    info = params.get(param)
+    if not info or info.module_type != "Linear" or info.kind != "weight" or \
+            len(info.shape) != 2:
         return None
-    in_features = int(info["shape"][1])
-    earlier = [run.params[n] for n in param_names(run)
-               if run.params[n]["order"] < info["order"]]
-    linears_before = [i for i in earlier if i["module_type"] == "Linear"]
+    in_features = info.shape[1]
+    earlier = [params[n] for n in param_names(run) if params[n].order < info.order]
+    linears_before = [i for i in earlier if i.module_type == "Linear"]
     if linears_before:
         return None
-    convs = [i for i in earlier if i["module_type"] == "Conv2d" and i["kind"] == "weight"]
+    convs = [i for i in earlier if i.module_type == "Conv2d" and i.kind == "weight"
+             and i.shape]
     if convs:
-        channels = int(convs[-1]["shape"][0])
+        channels = convs[-1].shape[0]
         if channels <= 0 or in_features % channels:
             return None
         side = math.isqrt(in_features // channels)
         return (channels, side, side) if side * side * channels == in_features else None
-    shape = [int(s) for s in (run.meta.get("data") or {}).get("input_shape", [])]
+    data = run.record.data
+    shape = list(data.input_shape) if data else []
     if len(shape) == 3 and math.prod(shape) == in_features:
         return (shape[0], shape[1], shape[2])
     return None
@@ -105,8 +111,7 @@ def figures_for(run: Run, param: str) -> list[str]:
     channels); linear weights: 'neurons' (+ 'spatial' when ``feature_shape`` knows the map);
     1-D parameters (biases, BatchNorm): 'bars'.
     """
-    info = run.params[param]
-    shape = info["shape"]
+    shape = run.param(param).shape
     views = ["histogram"]
     if len(shape) == 4:
         views.append("filters")
@@ -124,10 +129,10 @@ def figures_for(run: Run, param: str) -> list[str]:
 
 def snapshot_label(run: Run, index: int) -> str:
     """'init' for snapshot 0, else 'epoch 2' or 'epoch 1.5'."""
-    entries = run.meta.get("snapshots", [])
+    entries = run.entries
     if not 0 <= index < len(entries):
         return f"#{index}"
-    epoch = float(entries[index]["epoch"])
+    epoch = entries[index].epoch
     if index == 0 and epoch == 0.0:
         return "init (epoch 0)"
     return f"epoch {epoch:g}"
@@ -135,13 +140,13 @@ def snapshot_label(run: Run, index: int) -> str:
 
 def snapshot_epochs(run: Run) -> list[float]:
     """Epoch of every committed snapshot."""
-    return [float(e["epoch"]) for e in run.meta.get("snapshots", [])]
+    return [e.epoch for e in run.entries]
 
 
 def theory_of(run: Run, param: str) -> Theory | None:
     """The initializer's theoretical distribution of a parameter, if recorded."""
-    d = run.params.get(param, {}).get("theory")
-    return Theory.from_dict(d) if d else None
+    info = run.record.params.get(param)
+    return info.theory if info else None
 
 
 # ------------------------------------------------------------------------------- param track
@@ -182,18 +187,24 @@ class ParamTrack:
 
 def run_key(run: Run) -> str:
     """'run_id@n_snapshots@created': changes when a snapshot is added or the id is reused."""
-    return f"{run.run_id}@{run.n_snapshots}@{run.meta.get('created', '')}"
+    return f"{run.run_id}@{run.n_snapshots}@{run.record.created}"
 
 
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
+_finite = finite_or_none
 
 
 def _stored_whole(run: Run, param: str) -> bool:
-    return run.params[param].get("stored", "all") == "all"
+    return run.param(param).stored_whole
+
+
+def _pstats(snap: Any, param: str) -> ParamStats | None:
+    return snap.record.params.get(param)
+
+
+def _recorded(edges: np.ndarray, counts: np.ndarray, out: HistOutside) -> stats.Histogram:
+    return stats.Histogram(edges=edges, counts=counts, underflow=out.underflow,
+                           overflow=out.overflow, nan=out.nan, posinf=out.posinf,
+                           neginf=out.neginf)
 
 
 def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BINS) -> ParamTrack:
@@ -201,16 +212,16 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
     if not runs:
         raise ValueError("param_track needs at least one run")
     for run in runs:
-        if param not in run.params:
+        if param not in run.record.params:
             raise KeyError(f"Run {run.run_id} has no parameter {param!r}.")
-    numel = int(runs[0].params[param]["numel"])
+    numel = runs[0].param(param).numel
     lows: list[float | None] = []
     highs: list[float | None] = []
     for run in runs:
         for snap in run.snapshots():
-            s = snap.stats["params"].get(param, {})
-            lows.append(_finite(s.get("min")))
-            highs.append(_finite(s.get("max")))
+            s = _pstats(snap, param)
+            lows.append(_finite(s.min) if s else None)
+            highs.append(_finite(s.max) if s else None)
     finite_lows = [v for v in lows if v is not None]
     finite_highs = [v for v in highs if v is not None]
     low = min(finite_lows) if finite_lows else 0.0
@@ -225,7 +236,7 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
         source = "values"
     else:
         # Sampled parameters: the recorded counts cover the whole tensor, on the run's own edges.
-        edges = np.asarray(runs[0].params[param]["edges"], dtype=np.float64)
+        edges = np.asarray(runs[0].param(param).edges, dtype=np.float64)
         source = "recorded"
         notes.append("Over a million elements: the counts were recorded on the run's bins "
                      "fixed at init; heatmaps and W_t − W_0 use a fixed sample.")
@@ -233,7 +244,7 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
         per_run: list[stats.Histogram] = []
         deltas: list[np.ndarray] = []
         w0: np.ndarray | None = None
-        run_edges = edges if whole else np.asarray(run.params[param]["edges"], np.float64)
+        run_edges = edges if whole else np.asarray(run.param(param).edges, np.float64)
         if not whole and not np.array_equal(run_edges, edges):
             notes.append(f"{run.run_id} recorded its counts on its own bins.")
         for snap in run.snapshots():
@@ -241,12 +252,8 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
             if whole:
                 per_run.append(stats.histogram(values, edges))
             else:
-                out = snap.stats["params"][param].get("hist_outside", {})
-                per_run.append(stats.Histogram(
-                    edges=run_edges, counts=snap.hist_counts(param),
-                    underflow=out.get("underflow", 0), overflow=out.get("overflow", 0),
-                    nan=out.get("nan", 0), posinf=out.get("posinf", 0),
-                    neginf=out.get("neginf", 0)))
+                per_run.append(_recorded(run_edges, snap.hist_counts(param),
+                                         snap.record.params[param].hist_outside))
             if w0 is None:
                 w0 = values
             deltas.append(values - w0 if values.shape == w0.shape else np.full_like(values, np.nan))
@@ -279,13 +286,10 @@ def snapshot_histogram(run: Run, index: int, param: str, n_bins: int = stats.DEF
     parameters stored as a sample keep the counts recorded on the run's fixed bins."""
     snap = run.snapshot(index)
     if not _stored_whole(run, param):
-        out = snap.stats["params"][param].get("hist_outside", {})
-        return stats.Histogram(edges=np.asarray(run.params[param]["edges"], np.float64),
-                               counts=snap.hist_counts(param), **{
-                                   k: out.get(k, 0) for k in
-                                   ("underflow", "overflow", "nan", "posinf", "neginf")})
-    s = snap.stats["params"][param]
-    edges = stats.run_edges([_finite(s.get("min"))], [_finite(s.get("max"))], n_bins)
+        return _recorded(np.asarray(run.param(param).edges, np.float64),
+                         snap.hist_counts(param), snap.record.params[param].hist_outside)
+    s = snap.record.params[param]
+    edges = stats.run_edges([_finite(s.min)], [_finite(s.max)], n_bins)
     return stats.histogram(snap.values(param), edges)
 
 
@@ -311,8 +315,9 @@ def theory_curve(theory: Theory | None, edges: np.ndarray, n: int,
     edges = np.asarray(edges, dtype=np.float64)
     width = float(edges[1] - edges[0])
     x = np.linspace(edges[0], edges[-1], points)
-    if theory.kind in ("uniform", "trunc_normal") and theory.low is not None:
-        eps = 1e-9 * max(abs(theory.low), abs(theory.high or 0.0), width)
+    if theory.kind in ("uniform", "trunc_normal") and theory.low is not None \
+            and theory.high is not None:
+        eps = 1e-9 * max(abs(theory.low), abs(theory.high), width)
         ends = [theory.low - eps, theory.low, theory.high, theory.high + eps]
         ends = [e for e in ends if edges[0] <= e <= edges[-1]]
         x = np.unique(np.concatenate([x, ends]))
@@ -335,28 +340,26 @@ def theory_point(theory: Theory | None) -> float | None:
 
 def stats_row(run: Run, index: int, param: str) -> dict[str, Any]:
     """The stats row of one parameter: mean, std, theoretical std, min, max, zeros, NaN, Inf."""
-    s = run.snapshot(index).stats["params"][param]
+    s = run.snapshot(index).record.params[param]
     theory = theory_of(run, param)
-    numel = int(s.get("numel", run.params[param]["numel"]))
-    zero_frac = s.get("zero_frac")
-    out = s.get("hist_outside", {})
+    numel = s.numel
     return {
         "param": param,
-        "shape": shape_text(run.params[param]["shape"]),
+        "shape": shape_text(run.param(param).shape),
         "numel": numel,
-        "mean": s.get("mean"),
-        "std": s.get("std"),
+        "mean": s.mean,
+        "std": s.std,
         "theory_std": theory.std if theory else None,
-        "min": s.get("min"),
-        "max": s.get("max"),
-        "zeros": int(round(zero_frac * numel)) if zero_frac is not None else None,
-        "nan": int(s.get("nan_count", 0)),
-        "inf": int(s.get("inf_count", 0)),
-        "drift": s.get("drift"),
-        "spectral_norm": s.get("spectral_norm"),
-        "stable_rank": s.get("stable_rank"),
-        "recorded_below": int(out.get("underflow", 0)),
-        "recorded_above": int(out.get("overflow", 0)),
+        "min": s.min,
+        "max": s.max,
+        "zeros": int(round(s.zero_frac * numel)) if s.zero_frac is not None else None,
+        "nan": s.nan_count,
+        "inf": s.inf_count,
+        "drift": s.drift,
+        "spectral_norm": s.spectral_norm,
+        "stable_rank": s.stable_rank,
+        "recorded_below": s.hist_outside.underflow,
+        "recorded_above": s.hist_outside.overflow,
     }
 
 
@@ -381,17 +384,17 @@ def grad_table(run: Run, index: int, params: Sequence[str] | None = None) -> pd.
     rows = []
     snap = run.snapshot(index)
     for p in params or param_names(run):
-        s = snap.stats["params"].get(p, {})
-        g = s.get("grad") or {}
+        s = _pstats(snap, p)
+        g = s.grad if s else None
         rows.append({
             "parameter": p,
-            "grad norm ‖g‖": g.get("norm"),
-            "mean |g|": g.get("mean_abs"),
-            "grad std": g.get("std"),
-            "last ‖g‖": g.get("last_norm"),
-            "update ratio ‖ΔW‖/‖W‖": s.get("update_ratio"),
-            "last update ratio": s.get("update_ratio_last"),
-            "steps": g.get("steps"),
+            "grad norm ‖g‖": g.norm if g else None,
+            "mean |g|": g.mean_abs if g else None,
+            "grad std": g.std if g else None,
+            "last ‖g‖": g.last_norm if g else None,
+            "update ratio ‖ΔW‖/‖W‖": s.update_ratio if s else None,
+            "last update ratio": s.update_ratio_last if s else None,
+            "steps": g.steps if g else None,
         })
     return pd.DataFrame(rows, columns=["parameter", "grad norm ‖g‖", "mean |g|", "grad std",
                                        "last ‖g‖", "update ratio ‖ΔW‖/‖W‖", "last update ratio",
@@ -400,18 +403,17 @@ def grad_table(run: Run, index: int, params: Sequence[str] | None = None) -> pd.
 
 def activation_table(run: Run, index: int) -> pd.DataFrame:
     """Activation statistics of every probed layer (probe batch, eval mode), forward order."""
-    acts = run.snapshot(index).stats.get("activations", {})
-    order = [layer["name"] for layer in run.layers] or list(acts)
+    acts = run.snapshot(index).record.activations
+    order = [layer.name for layer in run.record.layers] or list(acts)
     rows = []
     for name in order:
         a = acts.get(name)
         if a is None:
             continue
         rows.append({
-            "layer": name, "kind": a.get("kind"), "mean": a.get("mean"), "std": a.get("std"),
-            "zero fraction": a.get("zero_frac"), "dead fraction": a.get("dead_frac"),
-            "saturated fraction": a.get("saturated_frac"), "NaN": a.get("nan_count", 0),
-            "Inf": a.get("inf_count", 0),
+            "layer": name, "kind": a.kind, "mean": a.mean, "std": a.std,
+            "zero fraction": a.zero_frac, "dead fraction": a.dead_frac,
+            "saturated fraction": a.saturated_frac, "NaN": a.nan_count, "Inf": a.inf_count,
         })
     return pd.DataFrame(rows, columns=["layer", "kind", "mean", "std", "zero fraction",
                                        "dead fraction", "saturated fraction", "NaN", "Inf"])
@@ -421,7 +423,8 @@ def history_frame(run: Run) -> pd.DataFrame:
     """Per-epoch training history: losses, accuracies, learning rate, speed."""
     cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
             "samples_per_s"]
-    return pd.DataFrame([{c: h.get(c) for c in cols} for h in run.history], columns=cols)
+    return pd.DataFrame([{c: getattr(h, c) for c in cols} for h in run.record.history],
+                        columns=cols)
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
@@ -432,18 +435,16 @@ def to_csv(df: pd.DataFrame) -> bytes:
 def health_numbers(run: Run, index: int) -> dict[str, Any]:
     """Raw health numbers of a snapshot: NaN/Inf totals and the extremes of the per-layer
     signals (used while the diagnostics engine is not available)."""
-    snap = run.snapshot(index).stats
-    params = snap.get("params", {})
-    acts = snap.get("activations", {})
-    ratios = [p["update_ratio"] for p in params.values()
-              if p.get("update_ratio") is not None and math.isfinite(p["update_ratio"])]
-    norms = [p["grad"]["norm"] for p in params.values()
-             if p.get("grad") and p["grad"].get("norm") is not None]
+    snap = run.snapshot(index).record
+    params, acts = snap.params, snap.activations
+    ratios = [p.update_ratio for p in params.values()
+              if p.update_ratio is not None and math.isfinite(p.update_ratio)]
+    norms = [p.grad.norm for p in params.values() if p.grad and p.grad.norm is not None]
     return {
-        "nan_weights": sum(int(p.get("nan_count", 0)) for p in params.values()),
-        "inf_weights": sum(int(p.get("inf_count", 0)) for p in params.values()),
-        "nan_activations": sum(int(a.get("nan_count", 0)) for a in acts.values()),
-        "inf_activations": sum(int(a.get("inf_count", 0)) for a in acts.values()),
+        "nan_weights": sum(p.nan_count for p in params.values()),
+        "inf_weights": sum(p.inf_count for p in params.values()),
+        "nan_activations": sum(a.nan_count for a in acts.values()),
+        "inf_activations": sum(a.inf_count for a in acts.values()),
         "min_update_ratio": min(ratios) if ratios else None,
         "max_update_ratio": max(ratios) if ratios else None,
         "min_grad_norm": min(norms) if norms else None,
@@ -460,7 +461,8 @@ def percentile_series(run: Run, param: str) -> tuple[list[float], np.ndarray]:
     k = len(stats.PERCENTILES)
     for snap in run.snapshots():
         epochs.append(snap.epoch)
-        pct = snap.stats["params"].get(param, {}).get("percentiles")
+        s = _pstats(snap, param)
+        pct = s.percentiles if s else None
         rows.append([np.nan if v is None else v for v in pct] if pct else [np.nan] * k)
     return epochs, np.asarray(rows, dtype=np.float64).reshape(len(rows), k)
 
@@ -474,7 +476,9 @@ def param_series(run: Run, key: str, params: Sequence[str] | None = None
     for snap in run.snapshots():
         epochs.append(snap.epoch)
         for n in names:
-            series[n].append(snap.stats["params"].get(n, {}).get(key))
+            s = _pstats(snap, n)
+            series[n].append(None if s is None else
+                             getattr(s, key) if hasattr(s, key) else s.extra.get(key))
     return epochs, series
 
 
@@ -492,7 +496,7 @@ def comparable_layers(a: Run, b: Run) -> list[str]:
     out = []
     for layer, names in la.items():
         if layer in lb and lb[layer] == names and all(
-                a.params[n]["shape"] == b.params[n]["shape"] for n in names):
+                a.param(n).shape == b.param(n).shape for n in names):
             out.append(layer)
     return out
 

@@ -60,16 +60,15 @@ def snapshot_at(run: Run, epoch: float | None) -> Snapshot:
 def layer_table(run: Run, snap: Snapshot) -> list[dict[str, Any]]:
     """One row per parameter of a snapshot: statistics beside the theoretical std."""
     rows = []
-    for name, info in run.params.items():
-        s = snap.stats["params"][name]
-        theory = info.get("theory") or {}
+    for name, info in run.record.params.items():
+        s = snap.record.params[name]
         rows.append({
-            "param": name, "shape": "×".join(map(str, info["shape"])), "numel": info["numel"],
-            "mean": s["mean"], "std": s["std"], "theory_std": theory.get("std"),
-            "min": s["min"], "max": s["max"], "zero_frac": s["zero_frac"],
-            "nan": s["nan_count"], "inf": s["inf_count"], "spectral_norm": s["spectral_norm"],
-            "drift": s.get("drift"), "update_ratio": s.get("update_ratio"),
-            "grad_norm": (s.get("grad") or {}).get("norm"),
+            "param": name, "shape": "×".join(map(str, info.shape)), "numel": info.numel,
+            "mean": s.mean, "std": s.std, "theory_std": info.theory.std if info.theory else None,
+            "min": s.min, "max": s.max, "zero_frac": s.zero_frac,
+            "nan": s.nan_count, "inf": s.inf_count, "spectral_norm": s.spectral_norm,
+            "drift": s.drift, "update_ratio": s.update_ratio,
+            "grad_norm": s.grad.norm if s.grad else None,
         })
     return rows
 
@@ -92,11 +91,12 @@ def _show(args: argparse.Namespace, store: RunStore) -> int:
     rows = layer_table(run, snap)
     if args.json:
         print(json.dumps({"run_id": run.run_id, "status": run.status, "epoch": snap.epoch,
-                          "snapshot": snap.index, "layers": rows, "history": run.history},
+                          "snapshot": snap.index, "layers": rows,
+                          "history": [h.to_json() for h in run.record.history]},
                          default=str))
         return 0
     print(f"{run.run_id} [{run.status}] snapshot {snap.index}, epoch {snap.epoch:g}; "
-          f"init digest {run.meta.get('init_digest')}")
+          f"init digest {run.record.init_digest}")
     print_table(rows)
     missing = run.incomplete_snapshots()
     if missing:

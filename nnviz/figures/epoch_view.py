@@ -66,19 +66,18 @@ def stats_line(row: dict[str, Any]) -> str:
 def epoch_line(run: Run, index: int) -> str:
     """'After epoch 2: train loss **…** · val loss **…** · val accuracy **…**' (Markdown)."""
     epoch = views.current_epoch(run, index)
-    done = [h for h in run.history if float(h["epoch"]) <= epoch + 1e-9]
+    done = [h for h in run.record.history if h.epoch <= epoch + 1e-9]
     if not done and epoch > 0:  # a snapshot inside the first epoch
-        step = run.meta["snapshots"][index].get("step", 0)
+        step = run.entries[index].step if index < len(run.entries) else 0
         return (f"Epoch {epoch:g}, after step {step}: the first epoch has not finished, so no "
                 "epoch loss is recorded yet.")
     if not done:
         return "At init: no training yet; scrub forward to watch the weights move."
     h = done[-1]
-    parts = [f"train loss **{fmt(h.get('train_loss'))}**",
-             f"val loss **{fmt(h.get('val_loss'))}**"]
-    if h.get("val_acc") is not None:
-        parts.append(f"val accuracy **{float(h['val_acc']):.1%}**")
-    return f"After epoch {h['epoch']}: " + " · ".join(parts)
+    parts = [f"train loss **{fmt(h.train_loss)}**", f"val loss **{fmt(h.val_loss)}**"]
+    if h.val_acc is not None:
+        parts.append(f"val accuracy **{h.val_acc:.1%}**")
+    return f"After epoch {h.epoch}: " + " · ".join(parts)
 
 
 _MD = [(re.compile(r":(red|orange|green|blue|gray)\[(.+?)\]"), r'<span class="\1">\2</span>'),
@@ -101,9 +100,9 @@ def md_html(text: str) -> str:
 
 def stored_values(run: Run, index: int, param: str) -> np.ndarray:
     """Stored values of a parameter at a snapshot (in its shape when stored whole)."""
-    info = run.params[param]
+    info = run.param(param)
     v = run.snapshot(index).values(param)
-    return v.reshape(info["shape"]) if info.get("stored", "all") == "all" else v
+    return v.reshape(info.shape) if info.stored_whole else v
 
 
 def histogram_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
@@ -131,8 +130,8 @@ def histogram_notes(run: Run, index: int, param: str, tr: views.ParamTrack,
         return ["Re-binned on this snapshot's own range (like W&B): good for reading its "
                 "shape, but bars are not comparable across epochs. Switch back to fixed bins "
                 "to see movement."]
-    row = run.snapshot(index).stats["params"][param]
-    if views.squeezed(tr.edges, row.get("min"), row.get("max")):
+    row = run.snapshot(index).record.params[param]
+    if views.squeezed(tr.edges, row.min, row.max):
         return [":orange[Nearly all values fall in one or two of the run's bins: another "
                 "snapshot spreads far wider (an explosion?). Switch *Histogram bins* to "
                 "*this snapshot* to read this one's shape.]"]
@@ -142,7 +141,7 @@ def histogram_notes(run: Run, index: int, param: str, tr: views.ParamTrack,
 def histogram_caption(run: Run, param: str, tr: views.ParamTrack) -> list[str]:
     """The histogram's fixed caption (and the default-init note, and the track's notes)."""
     text = CAPTIONS["histogram"]
-    if run.config.init == "default" and run.params[param]["module_type"] in ("Conv2d", "Linear"):
+    if run.config.init == "default" and run.param(param).module_type in ("Conv2d", "Linear"):
         text += " " + CAPTIONS["default_init"]
     return [text, *tr.notes]
 
@@ -167,7 +166,7 @@ def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
         if theory is not None and theory.kind == "uniform" and theory.low is not None:
             bounds = (theory.low, theory.high)
         return fw.bias_bars(w, (tr.low, tr.high), title=f"{param} per element",
-                            name=run.params[param]["kind"], theory_bounds=bounds)
+                            name=run.param(param).kind, theory_bounds=bounds)
     return None
 
 
@@ -281,7 +280,7 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
     blocks.append(_per_frame([epoch_line(run, i) for i in frames]))
     for p in params:
         tr = tracks[p]
-        shape = views.shape_text(run.params[p]["shape"])
+        shape = views.shape_text(run.param(p).shape)
         head = f"<h4><code>{html.escape(p)}</code> · {html.escape(shape)}</h4>"
         theory = views.theory_of(run, p)
         if theory is not None and theory.formula:

@@ -1,54 +1,62 @@
-"""Runs on disk: one folder per run, JSON metadata and safetensors snapshots.
+"""Runs on disk: one folder per run, ``run.json`` plus one safetensors file per snapshot.
 
 Layout of ``<runs>/<run_id>/``::
 
-    run.json                  schema_version, config, config_hash, status, history, params,
-                              layers, environment, init_digest, snapshots (the committed list)
-    snapshots/s0000.safetensors   one per snapshot: tensors ``values/<param>`` (all values up to
-                              VALUE_LIMIT elements, else a fixed-size sample) and ``hist/<param>``
-                              (counts on the run's recording edges); the snapshot's statistics as
-                              JSON in the safetensors metadata key ``nnviz``.
-    CANCEL                    present while a cancel is requested (any process may create it)
+    run.json                      the run's record (``nnviz.store.format``: every field stated
+                                  and checked there), listing the committed snapshots
+    snapshots/s0000.safetensors   one per snapshot (``nnviz.store.snapshots``)
+    CANCEL                        present while a cancel is requested (any process may create it)
 
 Every file is written atomically (temp file, fsync, rename). A snapshot file is written before
 ``run.json`` lists it, so a process killed in between leaves a file that is not listed: it is
-reported as an incomplete snapshot, never loaded as data. Nothing here unpickles: safetensors and
-JSON only.
+reported as an incomplete snapshot, never loaded as data, and removed by ``clean_orphans``.
+Every read goes through the format's validating reader: a run that fails it is *damaged* (listed
+with its reason, still deletable and exportable) and never breaks a listing; a snapshot that fails
+hides only its epoch. Nothing here unpickles: safetensors and JSON only.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
 import shutil
+import socket
 import tempfile
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save as st_save
 
 from nnviz.config import RunConfig
-from nnviz.errors import ConfigError, StorageError
+from nnviz.errors import StorageError
+from nnviz.store.format import (
+    FORMAT_VERSION,
+    RUN_ID_MAX,
+    RUN_ID_RE,
+    SNAP_RE,
+    LayerInfo,
+    ParamInfo,
+    RunRecord,
+    SnapshotEntry,
+    parse_run,
+)
+from nnviz.store.snapshots import Snapshot, encode_snapshot, read_snapshot, sha256_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = FORMAT_VERSION
 RUN_FILE = "run.json"
 CANCEL_FILE = "CANCEL"
 SNAP_DIR = "snapshots"
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
-SNAP_RE = re.compile(r"^snapshots/s(\d{4})\.safetensors$")
-MAX_IMPORT_BYTES = 200 * 2**20      # zip file size accepted for import
-MAX_UNPACKED_BYTES = 1024 * 2**20   # total size once unpacked (zip-bomb guard)
-MAX_IMPORT_FILES = 2000
-HEARTBEAT_STALE_S = 120  # a "running" run not updated for this long is shown as interrupted
+MAX_RUN_JSON = 2 * 2**20    # a larger run.json is damaged: parsed whole, JSON costs up to ~25x
+                            # its size in memory; nnviz's biggest runs write a few hundred KB
+HEARTBEAT_STALE_S = 120     # a "running" run not updated for this long is shown as interrupted
+ORPHAN_AGE_S = 600          # temp files and run-less folders older than this are leftovers
+HOST = socket.gethostname()[:200]
+
+__all__ = ["RUN_ID_RE", "SNAP_RE", "RUN_ID_MAX", "Run", "RunStore", "RunWriter", "DamagedRun",
+           "Snapshot", "default_root", "atomic_write"]
 
 
 def default_root() -> Path:
@@ -85,185 +93,214 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def encode_snapshot(tensors: dict[str, torch.Tensor], stats: dict[str, Any]) -> bytes:
-    """Serialise one snapshot: tensors plus its statistics as JSON metadata."""
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    return st_save(tensors, metadata={"nnviz": json.dumps(stats, allow_nan=True)})
+def dump_json(obj: Any) -> bytes:
+    """run.json bytes (NaN / Infinity written as JSON's common extension, as the reader reads)."""
+    return json.dumps(obj, indent=1, allow_nan=True).encode()
 
 
-@dataclass
-class Snapshot:
-    """One recorded moment: statistics for every parameter and layer, values on demand."""
-
-    index: int
-    path: Path
-    stats: dict[str, Any]
-
-    @property
-    def epoch(self) -> float:
-        return float(self.stats["epoch"])
-
-    def values(self, param: str) -> np.ndarray:
-        """The recorded values of a parameter (all of them, or the fixed-size sample)."""
-        return self._tensor(f"values/{param}").numpy()
-
-    def hist_counts(self, param: str) -> np.ndarray:
-        """Counts on the run's recording edges (see Run.params[param]['edges'])."""
-        return self._tensor(f"hist/{param}").numpy()
-
-    def _tensor(self, key: str) -> torch.Tensor:
-        try:
-            with safe_open(self.path, framework="pt") as f:
-                return f.get_tensor(key)
-        except FileNotFoundError:
-            raise StorageError(f"Snapshot file {self.path} is missing.") from None
-        except Exception as exc:  # safetensors raises its own error types
-            raise StorageError(f"Snapshot {self.path.name} has no tensor {key!r}: {exc}") from None
-
-
-def read_snapshot(path: Path, index: int) -> Snapshot:
-    """Open a snapshot file, checking its header; raise StorageError if it is damaged."""
+def read_record(folder: Path, name: str | None = None) -> RunRecord:
+    """Read and validate ``folder/run.json``; StorageError with the reason if it is damaged."""
+    label = name or folder.name
+    path = folder / RUN_FILE
     try:
-        with safe_open(path, framework="pt") as f:
-            meta = f.metadata() or {}
-        stats = json.loads(meta["nnviz"])
+        size = path.stat().st_size
+        if size > MAX_RUN_JSON:
+            raise StorageError(f"{label}: {RUN_FILE} is {size / 2**20:.0f} MiB, over the "
+                               f"{MAX_RUN_JSON // 2**20} MiB limit.")
+        obj = json.loads(path.read_bytes())
     except FileNotFoundError:
-        raise StorageError(f"Snapshot file {path.name} is missing.") from None
-    except Exception as exc:
-        raise StorageError(f"Snapshot file {path.name} is damaged ({exc}).") from None
-    return Snapshot(index=index, path=path, stats=stats)
+        raise StorageError(f"{label}: {RUN_FILE} is missing (not an nnviz run).") from None
+    except StorageError:
+        raise
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8, huge ints
+        text = str(exc)[:200] or type(exc).__name__
+        raise StorageError(f"{label}: {RUN_FILE} is damaged ({text}).") from None
+    try:
+        return parse_run(obj)
+    except StorageError as exc:
+        raise StorageError(f"{label}: {exc}") from None
+    except RecursionError:
+        raise StorageError(f"{label}: {RUN_FILE} is nested too deeply.") from None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    try:  # a killed child its parent has not reaped yet is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def effective_status(rec: RunRecord, now: float | None = None) -> str:
+    """The status to show: a "running" run whose process is gone is "interrupted"."""
+    if rec.status != "running":
+        return rec.status
+    now = time.time() if now is None else now
+    if now - (rec.updated or rec.created) > HEARTBEAT_STALE_S:
+        return "interrupted"
+    if rec.pid and rec.host == HOST and not _pid_alive(rec.pid):
+        return "interrupted"  # killed on this machine: no need to wait for the heartbeat
+    return "running"
 
 
 class Run:
-    """A run loaded from disk: its metadata, and snapshots read on demand."""
+    """A run loaded from disk: its validated record, and snapshots read (and checked) on demand.
 
-    def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
+    Snapshots are numbered by position among the *readable* ones: the first use of a snapshot
+    opens and checks them all once, and a damaged one is left out (``damaged_snapshots`` says
+    why), so one bad file hides one epoch and never the run.
+    """
+
+    def __init__(self, folder: Path, record: RunRecord) -> None:
         self.folder = folder
-        self.meta = meta
-        self._cache: dict[int, Snapshot] = {}
+        self.record = record
+        self._usable: list[Snapshot] | None = None
+        self._damaged: list[tuple[SnapshotEntry, str]] = []
+        self._meta: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> str:
-        return self.meta["run_id"]
+        return self.record.run_id
 
     @property
     def config(self) -> RunConfig:
-        return RunConfig.from_dict(self.meta["config"])
+        return self.record.config
 
     @property
     def status(self) -> str:
-        return _effective_status(self.meta)
+        return effective_status(self.record)
+
+    def _open_all(self) -> list[Snapshot]:
+        if self._usable is None:
+            usable, damaged = [], []
+            for entry in self.record.snapshots:
+                try:
+                    usable.append(read_snapshot(self.folder, entry, self.record))
+                except StorageError as exc:
+                    damaged.append((entry, str(exc)))
+            self._usable, self._damaged = usable, damaged
+        return self._usable
 
     @property
-    def history(self) -> list[dict[str, Any]]:
-        return self.meta.get("history", [])
+    def entries(self) -> list[SnapshotEntry]:
+        """The readable snapshots' entries, in order (position = snapshot number)."""
+        return [s.entry for s in self._open_all()]
 
     @property
-    def params(self) -> dict[str, dict[str, Any]]:
-        return self.meta.get("params", {})
-
-    @property
-    def layers(self) -> list[dict[str, Any]]:
-        return self.meta.get("layers", [])
+    def damaged_snapshots(self) -> list[tuple[SnapshotEntry, str]]:
+        """Listed snapshots that failed their checks, with the reason."""
+        self._open_all()
+        return list(self._damaged)
 
     @property
     def n_snapshots(self) -> int:
-        return len(self.meta.get("snapshots", []))
+        return len(self._open_all())
 
     def snapshot(self, index: int) -> Snapshot:
-        """Snapshot number ``index`` (0 = at init); negative indices count from the end."""
-        entries = self.meta.get("snapshots", [])
-        if not entries:
-            raise StorageError(f"Run {self.run_id} has no snapshots yet.")
+        """Snapshot number ``index`` (0 = the first readable); negative counts from the end."""
+        snaps = self._open_all()
+        if not snaps:
+            raise StorageError(f"Run {self.run_id} has no readable snapshots yet.")
         if index < 0:
-            index += len(entries)
-        if not 0 <= index < len(entries):
+            index += len(snaps)
+        if not 0 <= index < len(snaps):
             raise StorageError(
-                f"Run {self.run_id} has snapshots 0 to {len(entries) - 1}; {index} does not exist."
+                f"Run {self.run_id} has snapshots 0 to {len(snaps) - 1}; {index} does not exist."
             )
-        if index not in self._cache:
-            self._cache[index] = read_snapshot(self.folder / entries[index]["file"], index)
-        return self._cache[index]
+        return snaps[index]
 
     def snapshots(self) -> Iterator[Snapshot]:
-        for i in range(self.n_snapshots):
-            yield self.snapshot(i)
+        yield from self._open_all()
 
     def snapshot_for_epoch(self, epoch: float) -> Snapshot:
         """The last snapshot taken at or before ``epoch``."""
-        entries = self.meta.get("snapshots", [])
         best = 0
-        for i, entry in enumerate(entries):
-            if entry["epoch"] <= epoch + 1e-9:
+        for i, entry in enumerate(self.entries):
+            if entry.epoch <= epoch + 1e-9:
                 best = i
         return self.snapshot(best)
 
     def incomplete_snapshots(self) -> list[str]:
         """Snapshot files on disk that run.json does not list (a write cut off mid-way)."""
-        listed = {e["file"] for e in self.meta.get("snapshots", [])}
+        listed = {e.file for e in self.record.snapshots}
         folder = self.folder / SNAP_DIR
         if not folder.is_dir():
             return []
         return sorted(
-            f"{SNAP_DIR}/{p.name}" for p in folder.glob("s*.safetensors")
+            f"{SNAP_DIR}/{p.name}" for p in folder.iterdir()
             if f"{SNAP_DIR}/{p.name}" not in listed
         )
 
+    # -- compat: diagnostics/tuning read run.json by string keys; the typed record is the API
+    @property
+    def meta(self) -> dict[str, Any]:  # compat: diagnostics/tuning
+        """run.json as JSON, listing the readable snapshots only (positions match ``snapshot``)."""
+        if self._meta is None:
+            meta = self.record.to_json()
+            meta["snapshots"] = [e.to_json() for e in self.entries]
+            self._meta = meta
+        return self._meta
+
+    @property
+    def params(self) -> dict[str, dict[str, Any]]:  # compat: diagnostics/tuning
+        return self.meta["params"]
+
+    @property
+    def layers(self) -> list[dict[str, Any]]:  # compat: diagnostics/tuning
+        return self.meta["layers"]
+
+    @property
+    def history(self) -> list[dict[str, Any]]:  # compat: diagnostics/tuning, training curves
+        return self.meta["history"]
+
+    def param(self, name: str) -> ParamInfo:
+        """The typed facts of a parameter; StorageError if the run has no such parameter."""
+        try:
+            return self.record.params[name]
+        except KeyError:
+            raise StorageError(f"Run {self.run_id} has no parameter {name!r}.") from None
+
+    @property
+    def layer_infos(self) -> list[LayerInfo]:
+        return self.record.layers
+
     def summary(self) -> dict[str, Any]:
         """One row for lists: id, label, status, epochs done, last losses."""
-        cfg = self.meta["config"]
-        last = self.history[-1] if self.history else {}
+        rec, cfg = self.record, self.record.config
+        last = rec.history[-1] if rec.history else None
         return {
-            "run_id": self.run_id,
-            "name": cfg.get("name") or "",
-            "model": cfg["model"],
-            "init": cfg["init"],
-            "dataset": cfg["dataset"],
-            "seed": cfg["seed"],
-            "status": self.status,
-            "status_detail": self.meta.get("status_detail", ""),
-            "epochs_done": len(self.history),
-            "epochs": cfg["epochs"],
-            "train_loss": last.get("train_loss"),
-            "val_loss": last.get("val_loss"),
-            "val_acc": last.get("val_acc"),
-            "created": self.meta.get("created"),
-            "config_hash": self.meta.get("config_hash", ""),
-            "init_digest": self.meta.get("init_digest", ""),
+            "run_id": rec.run_id,
+            "name": cfg.name or "",
+            "model": cfg.model,
+            "init": cfg.init,
+            "dataset": cfg.dataset,
+            "seed": cfg.seed,
+            "status": effective_status(rec),
+            "status_detail": rec.status_detail,
+            "epochs_done": len(rec.history),
+            "epochs": cfg.epochs,
+            "train_loss": last.train_loss if last else None,
+            "val_loss": last.val_loss if last else None,
+            "val_acc": last.val_acc if last else None,
+            "created": rec.created,
+            "config_hash": rec.config_hash,
+            "init_digest": rec.init_digest,
+            "source": rec.source.kind,
         }
 
 
-def _effective_status(meta: dict[str, Any]) -> str:
-    status = meta.get("status", "failed")
-    if status == "running" and time.time() - float(meta.get("updated", 0)) > HEARTBEAT_STALE_S:
-        return "interrupted"
-    return status
+@dataclass
+class DamagedRun:
+    """A run folder whose run.json fails the format's checks."""
 
-
-def _read_meta(folder: Path) -> dict[str, Any]:
-    path = folder / RUN_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StorageError(f"{folder.name}: {RUN_FILE} is missing (not an nnviz run).") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StorageError(f"{folder.name}: {RUN_FILE} is damaged ({exc}).") from None
-    if not isinstance(meta, dict):
-        raise StorageError(f"{folder.name}: {RUN_FILE} is not a JSON object.")
-    version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise StorageError(
-            f"{folder.name}: saved with schema version {version!r}; this nnviz reads version "
-            f"{SCHEMA_VERSION}."
-        )
-    for key in ("run_id", "config", "snapshots", "status"):
-        if key not in meta:
-            raise StorageError(f"{folder.name}: {RUN_FILE} lacks {key!r}.")
-    try:
-        RunConfig.from_dict(meta["config"])
-    except ConfigError as exc:
-        raise StorageError(f"{folder.name}: its config is invalid ({exc}).") from None
-    return meta
+    run_id: str
+    reason: str
 
 
 class RunWriter:
@@ -284,18 +321,21 @@ class RunWriter:
         self.flush()
 
     def flush(self) -> None:
+        """Save run.json; what is written always passes the reader (checked here)."""
         self.meta["updated"] = time.time()
-        atomic_write(self.folder / RUN_FILE, json.dumps(self.meta, indent=1, allow_nan=True)
-                     .encode())
+        data = dump_json(self.meta)
+        parse_run(json.loads(data), where=f"{self.folder.name}/{RUN_FILE}")
+        atomic_write(self.folder / RUN_FILE, data)
 
     def add_snapshot(self, tensors: dict[str, torch.Tensor], stats: dict[str, Any]) -> int:
-        """Write a snapshot file, then list it in run.json (in that order)."""
+        """Write a snapshot file, then list it (with its checksum) in run.json, in that order."""
         index = len(self.meta["snapshots"])
         rel = f"{SNAP_DIR}/s{index:04d}.safetensors"
-        atomic_write(self.folder / rel, encode_snapshot(tensors, {**stats, "index": index}))
-        self.meta["snapshots"].append(
-            {"index": index, "epoch": stats["epoch"], "step": stats["step"], "file": rel}
-        )
+        data = encode_snapshot(tensors, {**stats, "index": index})
+        atomic_write(self.folder / rel, data)
+        self.meta["snapshots"].append({"index": index, "epoch": stats["epoch"],
+                                       "step": stats["step"], "file": rel,
+                                       "sha256": sha256_bytes(data)})
         self.flush()
         return index
 
@@ -315,14 +355,14 @@ class RunStore:
 
     def _folder(self, run_id: str) -> Path:
         if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
-            raise StorageError(f"{run_id!r} is not a valid run id.")
+            raise StorageError(f"{str(run_id)[:100]!r} is not a valid run id.")
         return self.root / run_id
 
     def create(self, cfg: RunConfig, config_hash: str, extra: dict[str, Any]) -> RunWriter:
         """A new run folder with status 'running'."""
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}-{cfg.model}-{cfg.init}-s{cfg.seed}".replace("_", "-")
+        base = f"{stamp}-{cfg.model}-{cfg.init}-s{cfg.seed}".replace("_", "-")[:RUN_ID_MAX - 8]
         run_id, n = base, 1
         while True:
             try:
@@ -332,14 +372,19 @@ class RunStore:
                 n += 1
                 run_id = f"{base}-{n}"
         folder = self.root / run_id
+        from nnviz import __version__
+
         meta = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": FORMAT_VERSION,
             "run_id": run_id,
+            "source": {"kind": "trained", "tool": "nnviz", "version": __version__},
             "config": cfg.to_dict(),
             "config_hash": config_hash,
             "created": time.time(),
             "status": "running",
             "status_detail": "",
+            "host": HOST,
+            "pid": os.getpid(),
             "history": [],
             "snapshots": [],
             **extra,
@@ -349,31 +394,38 @@ class RunStore:
         return writer
 
     def run_ids(self) -> list[str]:
+        """Every folder holding a run.json (readable or not), newest id first."""
         if not self.root.is_dir():
             return []
         return sorted(
             (p.name for p in self.root.iterdir()
-             if p.is_dir() and RUN_ID_RE.match(p.name) and (p / RUN_FILE).exists()),
+             if RUN_ID_RE.match(p.name) and p.is_dir() and (p / RUN_FILE).exists()),
             reverse=True,
         )
 
     def load(self, run_id: str) -> Run:
-        """Load a run's metadata; StorageError if missing or damaged."""
+        """Load and validate a run's record; StorageError if missing or damaged."""
         folder = self._folder(run_id)
         if not folder.is_dir():
             raise StorageError(f"No run named {run_id!r} in {self.root}.")
-        return Run(folder, _read_meta(folder))
+        return Run(folder, read_record(folder))
 
-    def list_runs(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """(summaries newest first, messages about folders that could not be read)."""
-        rows, problems = [], []
+    def scan(self) -> tuple[list[Run], list[DamagedRun]]:
+        """(readable runs newest first, damaged runs with their reasons)."""
+        runs, damaged = [], []
         for run_id in self.run_ids():
             try:
-                rows.append(self.load(run_id).summary())
+                runs.append(self.load(run_id))
             except StorageError as exc:
-                problems.append(str(exc))
-        rows.sort(key=lambda r: r.get("created") or 0, reverse=True)
-        return rows, problems
+                reason = str(exc).removeprefix(f"{run_id}: ")
+                damaged.append(DamagedRun(run_id, reason))
+        runs.sort(key=lambda r: r.record.created, reverse=True)
+        return runs, damaged
+
+    def list_runs(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """(summaries newest first, "<id>: damaged: <reason>" for runs that fail the checks)."""
+        runs, damaged = self.scan()
+        return [r.summary() for r in runs], [f"{d.run_id}: damaged: {d.reason}" for d in damaged]
 
     def find_by_hash(self, config_hash: str, statuses: tuple[str, ...] = ("completed",)
                      ) -> dict[str, Any] | None:
@@ -391,7 +443,8 @@ class RunStore:
             atomic_write(folder / CANCEL_FILE, b"cancel\n")
 
     def delete(self, run_id: str) -> None:
-        """Remove a run folder (renamed away first, so a half-deleted run never lists)."""
+        """Remove a run folder, damaged or not (renamed away first: a half-deleted run never
+        lists)."""
         folder = self._folder(run_id)
         if not folder.is_dir():
             raise StorageError(f"No run named {run_id!r} to delete.")
@@ -400,103 +453,77 @@ class RunStore:
         shutil.rmtree(trash, ignore_errors=True)
 
     def export_zip(self, run_id: str) -> bytes:
-        """The run as one zip file (run.json and its listed snapshots)."""
-        run = self.load(run_id)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(RUN_FILE, json.dumps(run.meta, indent=1, allow_nan=True))
-            for entry in run.meta["snapshots"]:
-                zf.write(run.folder / entry["file"], entry["file"])
-        return buf.getvalue()
+        """The run as one zip (see ``nnviz.store.archive.export_run``)."""
+        from nnviz.store.archive import export_run
+
+        return export_run(self, run_id)
 
     def import_zip(self, data: bytes) -> str:
-        """Validate and add a run from a zip; returns its id. A bad file changes nothing."""
-        if len(data) > MAX_IMPORT_BYTES:
-            raise StorageError(
-                f"The file is {len(data) / 2**20:.0f} MiB; runs up to "
-                f"{MAX_IMPORT_BYTES // 2**20} MiB can be imported."
-            )
-        try:
-            zf = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            raise StorageError("This is not a zip file exported by nnviz.") from None
-        with zf:
-            infos = zf.infolist()
-            _check_members(infos)
-            staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self._ensure_root()))
+        """Validate and add a run from a zip; returns its id (``archive.import_run``)."""
+        from nnviz.store.archive import import_run
+
+        return import_run(self, data)
+
+    def clean_orphans(self, min_age_s: float = ORPHAN_AGE_S, dry_run: bool = False
+                      ) -> list[str]:
+        """Remove leftovers of crashes; returns what was (or would be) removed.
+
+        Leftovers: import staging folders and half-deleted runs whose process is gone (or older
+        than ``min_age_s``), temp files older than ``min_age_s``, folders without run.json older
+        than it, and snapshot files run.json does not list in runs that are not running.
+        """
+        if not self.root.is_dir():
+            return []
+        now, removed = time.time(), []
+
+        def old(p: Path) -> bool:
             try:
-                for info in infos:
-                    if info.is_dir():
-                        continue
-                    target = staging / info.filename
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                meta = _read_meta(staging)
-                _check_snapshots(staging, meta)
-                run_id = self._free_id(str(meta["run_id"]))
-                meta["run_id"] = run_id
-                if meta.get("status") == "running":
-                    meta["status"] = "interrupted"
-                atomic_write(staging / RUN_FILE, json.dumps(meta, indent=1, allow_nan=True)
-                             .encode())
-                os.replace(staging, self.root / run_id)
-                return run_id
-            except (StorageError, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-                shutil.rmtree(staging, ignore_errors=True)
-                if isinstance(exc, StorageError):
-                    raise StorageError(f"Import refused: {exc}") from None
-                raise StorageError(f"Import refused: the zip is damaged ({exc}).") from None
+                return now - p.lstat().st_mtime >= min_age_s
+            except OSError:
+                return False
 
-    def _ensure_root(self) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return self.root
+        def drop(p: Path, label: str) -> None:
+            removed.append(label)
+            if dry_run:
+                return
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
-    def _free_id(self, wanted: str) -> str:
-        if not RUN_ID_RE.match(wanted):
-            raise StorageError(f"run id {wanted!r} is not valid.")
-        run_id, n = wanted, 1
-        while (self.root / run_id).exists():
-            n += 1
-            run_id = f"{wanted}-imported{'' if n == 2 else n - 1}"
-        return run_id
-
-
-def _check_members(infos: list[zipfile.ZipInfo]) -> None:
-    if len(infos) > MAX_IMPORT_FILES:
-        raise StorageError(f"Import refused: {len(infos)} files in the zip is too many.")
-    total = 0
-    names = set()
-    for info in infos:
-        name = info.filename
-        if info.is_dir():
-            if name not in (f"{SNAP_DIR}/",):
-                raise StorageError(f"Import refused: unexpected folder {name!r} in the zip.")
-            continue
-        if name != RUN_FILE and not SNAP_RE.match(name):
-            raise StorageError(
-                f"Import refused: unexpected file {name!r} (an nnviz run holds run.json and "
-                "snapshots/sNNNN.safetensors only)."
-            )
-        if info.flag_bits & 0x1:
-            raise StorageError("Import refused: encrypted zip files are not supported.")
-        total += info.file_size
-        names.add(name)
-    if total > MAX_UNPACKED_BYTES:
-        raise StorageError(
-            f"Import refused: it unpacks to {total / 2**20:.0f} MiB, over the "
-            f"{MAX_UNPACKED_BYTES // 2**20} MiB limit."
-        )
-    if RUN_FILE not in names:
-        raise StorageError("Import refused: the zip has no run.json (not an nnviz run).")
+        for p in sorted(self.root.iterdir()):
+            name = p.name
+            if name.startswith((".import-", ".deleting-")):
+                pid = _pid_in(name)
+                if old(p) or (pid is not None and not _pid_alive(pid)):
+                    drop(p, name)
+            elif name.endswith(".tmp"):
+                if old(p):
+                    drop(p, name)
+            elif p.is_dir() and not p.is_symlink() and not (p / RUN_FILE).exists():
+                if RUN_ID_RE.match(name) and old(p):
+                    drop(p, f"{name}/ (no {RUN_FILE})")
+            elif p.is_dir() and RUN_ID_RE.match(name):
+                for tmp in p.rglob("*.tmp"):
+                    if old(tmp):
+                        drop(tmp, f"{name}/{tmp.relative_to(p)}")
+                try:
+                    run = self.load(name)
+                except StorageError:
+                    continue  # damaged: reported, kept for the user to export or delete
+                if effective_status(run.record) == "running":
+                    continue
+                for rel in run.incomplete_snapshots():
+                    if not rel.endswith(".tmp"):
+                        drop(p / rel, f"{name}/{rel} (not listed)")
+        return removed
 
 
-def _check_snapshots(folder: Path, meta: dict[str, Any]) -> None:
-    entries = meta["snapshots"]
-    if not isinstance(entries, list):
-        raise StorageError("run.json: 'snapshots' is not a list.")
-    for i, entry in enumerate(entries):
-        rel = entry.get("file") if isinstance(entry, dict) else None
-        if not isinstance(rel, str) or not SNAP_RE.match(rel):
-            raise StorageError(f"run.json: snapshot {i} has a bad file name {rel!r}.")
-        read_snapshot(folder / rel, i)
+def _pid_in(name: str) -> int | None:
+    """The pid in '.import-<pid>-xxxx' / '.deleting-<id>-<pid>'."""
+    parts = name.split("-")
+    for part in (parts[1] if name.startswith(".import-") and len(parts) > 1 else "",
+                 parts[-1]):
+        if part.isdigit():
+            return int(part)
+    return None

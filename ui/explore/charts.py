@@ -112,4 +112,4 @@ def _values(run: str, index: int, param: str, _run: Run) -> np.ndarray:
 
 def values(run: Run, index: int, param: str) -> np.ndarray:
     """Stored values of a parameter at a snapshot (in its shape when stored whole)."""
-    return _values(f"{run.run_id}@{run.meta.get('created', '')}", index, param, run)
+    return _values(f"{run.run_id}@{run.record.created}", index, param, run)

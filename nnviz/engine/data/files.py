@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zlib
 from pathlib import Path
 
@@ -39,6 +40,10 @@ from nnviz.engine.data.spec import (
     describe,
 )
 from nnviz.errors import ConfigError, DataError
+
+MAX_FILE_BYTES = 64 * 2**20   # a data file (or its gunzipped data) larger than this is refused
+MAX_CIFAR_BYTES = 2 * 10_000 * CIFAR_RECORD  # a CIFAR-10 batch is 10,000 records
+CHUNK = 1 << 20
 
 
 def _load_local(
@@ -108,9 +113,18 @@ def _find_folder(spec: DatasetSpec, data_dir: str | Path | None) -> Path:
     return root
 
 
+def _names_of(filename: str) -> tuple[str, ...]:
+    """The spellings a file may have: as given, MNIST's dotted form ('train-images.idx3-ubyte',
+    as some mirrors unpack it), each optionally with '.gz'."""
+    forms = [filename]
+    if "-idx" in filename:
+        forms.append(filename.replace("-idx", ".idx", 1))
+    return tuple(f + ext for f in forms for ext in ("", ".gz"))
+
+
 def _locate(folder: Path, filename: str) -> Path | None:
-    """The path of filename (or filename.gz) in folder, if present."""
-    for candidate in (filename, filename + ".gz"):
+    """The path of filename (or another accepted spelling of it) in folder, if present."""
+    for candidate in _names_of(filename):
         path = folder / candidate
         if path.is_file():
             return path
@@ -129,72 +143,130 @@ def _require_file(spec: DatasetSpec, folder: Path, filename: str) -> Path:
     return path
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip-compressed (detected by content)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path.name}: cannot read the file ({exc.strerror or exc}).") from exc
-    if raw[:2] == _GZIP_MAGIC:
+class _DataFile:
+    """A local data file opened for bounded, streamed reading, gunzipped when it is gzip
+    (detected by content). Sizes are checked before reading (the file's size on disk) and while
+    reading (every byte counted), so a sparse file or a gzip bomb is refused after at most
+    ``MAX_FILE_BYTES`` of output, never read whole."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.name = path, path.name
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
+            self._file = open(path, "rb")  # noqa: SIM115 (closed in close())
+            size = os.fstat(self._file.fileno()).st_size
+            self.gz = self._file.read(2) == _GZIP_MAGIC
+            self._file.seek(0)
+        except OSError as exc:
+            raise DataError(f"{path.name}: cannot read the file ({exc.strerror or exc}).") \
+                from exc
+        if size > MAX_FILE_BYTES:
+            self.close()
             raise DataError(
-                f"{path.name}: the gzip file is damaged or incomplete ({exc}); "
+                f"{path.name}: the file is {size / 2**20:.0f} MiB; data files up to "
+                f"{MAX_FILE_BYTES // 2**20} MiB are read (the largest MNIST or CIFAR-10 file is "
+                "47 MB). It is not one of those files."
+            )
+        self._stream = gzip.GzipFile(fileobj=self._file, mode="rb") if self.gz else self._file
+
+    def read(self, n: int) -> memoryview:
+        """Up to ``n`` bytes (fewer only at the end of the data), read into one buffer."""
+        buf = bytearray(n)  # pages are only touched as data arrives
+        view, got = memoryview(buf), 0
+        try:
+            while got < n:
+                k = self._stream.readinto(view[got:got + CHUNK])
+                if not k:
+                    break
+                got += k
+        except (OSError, EOFError, zlib.error) as exc:
+            if not self.gz:
+                raise DataError(f"{self.name}: cannot read the file ({exc}).") from exc
+            raise DataError(
+                f"{self.name}: the gzip file is damaged or incomplete ({exc}); "
                 "download it again or unpack it with another tool."
             ) from exc
-    return raw
+        return view[:got]
+
+    def rest(self, limit: int) -> tuple[int, bool]:
+        """(bytes left, True if there are more than ``limit``), without keeping them."""
+        extra = 0
+        while extra <= limit:
+            chunk = self.read(CHUNK)
+            if not chunk:
+                return extra, False
+            extra += len(chunk)
+        return limit, True
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> _DataFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
-    """Read an unsigned-byte IDX file (plain or gzip) into a uint8 array; DataError if malformed."""
+    """Read an unsigned-byte IDX file (plain or gzip) into a uint8 array; DataError if malformed.
+
+    Streamed: the header is read first and only the bytes it announces are kept (at most
+    ``MAX_FILE_BYTES``); trailing bytes are counted, not kept."""
     path = Path(path)
     name = path.name
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(
-            f"{name}: the file is only {len(raw)} bytes long, too short to be an IDX file "
-            "(it must start with a 4-byte magic number)."
-        )
-    magic = int.from_bytes(raw[:4], "big")
-    kinds = {_IDX_IMAGES_MAGIC: "images", _IDX_LABELS_MAGIC: "labels"}
-    if expect_magic is not None and magic != expect_magic:
-        found = (
-            f", which is the number of an IDX {kinds[magic]} file" if magic in kinds else ""
-        )
-        raise DataError(
-            f"{name}: wrong magic number 0x{magic:08x}{found}; an IDX {kinds[expect_magic]} "
-            f"file starts with 0x{expect_magic:08x}. The file is not what its name says, "
-            "or it is damaged."
-        )
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(
-            f"{name}: wrong magic number 0x{magic:08x}; an IDX file of unsigned bytes starts "
-            "with 0x000008 followed by the number of dimensions. This is not an IDX file, "
-            "or it is damaged."
-        )
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(
-            f"{name}: the IDX header is incomplete (it announces {ndim} dimensions but the "
-            f"file has only {len(raw)} bytes). The file is damaged or truncated."
-        )
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = math.prod(dims)
-    actual = len(raw) - header
-    if actual < expected:
-        raise DataError(
-            f"{name}: the file is truncated: its header announces {' x '.join(map(str, dims))} "
-            f"= {expected} bytes of data, but only {actual} are there (an interrupted "
-            "download?)."
-        )
-    if actual > expected:
-        raise DataError(
-            f"{name}: the file has {actual - expected} bytes more than its header "
-            f"({' x '.join(map(str, dims))}) announces; it is damaged or not an IDX file."
-        )
-    return np.frombuffer(raw, dtype=np.uint8, count=expected, offset=header).reshape(dims)
+    with _DataFile(path) as f:
+        raw = f.read(4)
+        if len(raw) < 4:
+            raise DataError(
+                f"{name}: the file is only {len(raw)} bytes long, too short to be an IDX file "
+                "(it must start with a 4-byte magic number)."
+            )
+        raw = bytes(raw)
+        magic = int.from_bytes(raw[:4], "big")
+        kinds = {_IDX_IMAGES_MAGIC: "images", _IDX_LABELS_MAGIC: "labels"}
+        if expect_magic is not None and magic != expect_magic:
+            found = (
+                f", which is the number of an IDX {kinds[magic]} file" if magic in kinds else ""
+            )
+            raise DataError(
+                f"{name}: wrong magic number 0x{magic:08x}{found}; an IDX {kinds[expect_magic]} "
+                f"file starts with 0x{expect_magic:08x}. The file is not what its name says, "
+                "or it is damaged."
+            )
+        if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+            raise DataError(
+                f"{name}: wrong magic number 0x{magic:08x}; an IDX file of unsigned bytes "
+                "starts with 0x000008 followed by the number of dimensions. This is not an IDX "
+                "file, or it is damaged."
+            )
+        ndim = raw[3]
+        dims_raw = f.read(4 * ndim)
+        if ndim == 0 or len(dims_raw) < 4 * ndim:
+            raise DataError(
+                f"{name}: the IDX header is incomplete (it announces {ndim} dimensions but the "
+                f"file has only {4 + len(dims_raw)} bytes). The file is damaged or truncated."
+            )
+        dims = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4", count=ndim))
+        expected = math.prod(dims)
+        shape = " x ".join(map(str, dims))
+        if expected > MAX_FILE_BYTES:
+            raise DataError(
+                f"{name}: its header announces {shape} = {expected} bytes of data, over the "
+                f"{MAX_FILE_BYTES // 2**20} MiB nnviz reads; it is damaged or not an MNIST file."
+            )
+        data = f.read(expected)
+        if len(data) < expected:
+            raise DataError(
+                f"{name}: the file is truncated: its header announces {shape} = {expected} "
+                f"bytes of data, but only {len(data)} are there (an interrupted download?)."
+            )
+        extra, more = f.rest(MAX_FILE_BYTES)
+        if extra:
+            raise DataError(
+                f"{name}: the file has {'over ' if more else ''}{extra} bytes more than its "
+                f"header ({shape}) announces; it is damaged or not an IDX file."
+            )
+    return np.frombuffer(data, dtype=np.uint8, count=expected).reshape(dims)
 
 
 def _read_idx_pair(
@@ -231,7 +303,14 @@ def _read_idx_pair(
 def read_cifar_bin(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a binary CIFAR-10 batch: images (N, 3, 32, 32) uint8 and labels (N,) uint8."""
     path = Path(path)
-    raw = _read_bytes(path)
+    with _DataFile(path) as f:
+        raw = f.read(MAX_CIFAR_BYTES)
+        _, more = f.rest(0)
+    if more:
+        raise DataError(
+            f"{path.name}: the data is over {MAX_CIFAR_BYTES // 2**20} MiB; a binary CIFAR-10 "
+            f"batch is {10_000 * CIFAR_RECORD} bytes. It is not a CIFAR-10 batch."
+        )
     if len(raw) == 0:
         raise DataError(f"{path.name}: the file is empty.")
     if len(raw) % CIFAR_RECORD:

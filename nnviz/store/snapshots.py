@@ -1,0 +1,203 @@
+"""Snapshot files: one safetensors file per recorded moment, checked whole before use.
+
+A file holds ``values/<param>`` and ``hist/<param>`` tensors and, in the safetensors metadata
+key ``nnviz``, the snapshot's statistics as JSON (``nnviz.store.format.SnapshotStats``). Opening
+a snapshot checks, before any number is used: the file's SHA-256 against run.json's entry (when
+the entry has one), the statistics with the format's validating reader, and every tensor's
+dtype and size against the run's declared shapes and edges. Any failure is a ``StorageError``
+that names the snapshot; it hides that epoch only, never the run. Nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as st_save
+
+from nnviz.errors import StorageError
+from nnviz.store.format import RunRecord, SnapshotEntry, SnapshotStats, parse_snapshot_stats
+
+MAX_SNAPSHOT_BYTES = 512 * 2**20  # a snapshot file larger than this is refused
+MAX_HEADER_BYTES = 4 * 2**20      # its safetensors header (tensor table + statistics' JSON)
+CHUNK = 1 << 20
+CHECKED_CACHE = 1024  # snapshots whose checks passed, remembered by file identity
+
+_checked: OrderedDict[tuple, SnapshotStats] = OrderedDict()
+_lock = threading.Lock()
+
+
+def encode_snapshot(tensors: dict[str, torch.Tensor], stats: dict[str, Any]) -> bytes:
+    """Serialise one snapshot: tensors plus its statistics as JSON metadata."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    return st_save(tensors, metadata={"nnviz": json.dumps(stats, allow_nan=True)})
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Snapshot:
+    """One recorded moment: validated statistics, tensors read on demand."""
+
+    def __init__(self, entry: SnapshotEntry, path: Path, record: SnapshotStats) -> None:
+        self.index = entry.index
+        self.entry = entry
+        self.path = path
+        self.record = record
+        self._stats_json: dict[str, Any] | None = None
+
+    @property
+    def epoch(self) -> float:
+        return self.record.epoch
+
+    @property
+    def stats(self) -> dict[str, Any]:  # compat: diagnostics/tuning (read by string keys)
+        """The statistics as plain JSON (what the typed record was read from)."""
+        if self._stats_json is None:
+            self._stats_json = self.record.to_json()
+        return self._stats_json
+
+    def values(self, param: str) -> np.ndarray:
+        """The recorded values of a parameter (all of them, or the fixed-size sample)."""
+        return self._tensor(f"values/{param}").numpy()
+
+    def hist_counts(self, param: str) -> np.ndarray:
+        """Counts on the run's recording edges (``ParamInfo.edges``)."""
+        return self._tensor(f"hist/{param}").numpy()
+
+    def _tensor(self, key: str) -> torch.Tensor:
+        try:
+            with safe_open(self.path, framework="pt") as f:
+                return f.get_tensor(key)
+        except FileNotFoundError:
+            raise StorageError(f"Snapshot file {self.path.name} is missing.") from None
+        except Exception as exc:  # safetensors raises its own error types
+            raise StorageError(f"Snapshot {self.path.name} has no tensor {key!r}: {exc}") \
+                from None
+
+
+def read_snapshot(folder: Path, entry: SnapshotEntry, run: RunRecord) -> Snapshot:
+    """Open and check a snapshot file; StorageError naming it if anything is wrong.
+
+    Files are never changed in place (they are written once, atomically), so a file already
+    checked with the same size, mtime, inode, entry and parameter layout is not read again:
+    pages that reload a run while it trains cost one ``stat`` per snapshot."""
+    path = folder / entry.file
+    name = f"snapshot {entry.index} ({entry.file})"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise StorageError(f"{name} is missing.") from None
+    except OSError as exc:
+        raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, entry.index, entry.epoch,
+           entry.step, entry.sha256, _layout(run))
+    with _lock:
+        hit = _checked.get(key)
+        if hit is not None:
+            _checked.move_to_end(key)
+            return Snapshot(entry, path, hit)
+    snap = _read_checked(path, name, st.st_size, entry, run)
+    with _lock:
+        _checked[key] = snap.record
+        while len(_checked) > CHECKED_CACHE:
+            _checked.popitem(last=False)
+    return snap
+
+
+def _layout(run: RunRecord) -> tuple:
+    """What a snapshot is checked against: each parameter's size, storage and bins."""
+    return tuple((n, p.numel, p.stored, len(p.edges)) for n, p in run.params.items())
+
+
+def _read_checked(path: Path, name: str, size: int, entry: SnapshotEntry, run: RunRecord
+                  ) -> Snapshot:
+    if size > MAX_SNAPSHOT_BYTES:
+        raise StorageError(f"{name} is {size / 2**20:.0f} MiB, over the "
+                           f"{MAX_SNAPSHOT_BYTES // 2**20} MiB limit.")
+    if entry.sha256 is not None:
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+        if digest != entry.sha256:
+            raise StorageError(f"{name} is damaged: its checksum does not match run.json "
+                               "(the file changed after it was written).")
+    try:
+        with open(path, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+    except OSError as exc:
+        raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+    if header_len > MAX_HEADER_BYTES:
+        raise StorageError(f"{name} is damaged: its header declares {header_len} bytes, over "
+                           f"the {MAX_HEADER_BYTES // 2**20} MiB limit.")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            shapes = {k: (f.get_slice(k).get_shape(), f.get_slice(k).get_dtype())
+                      for k in f.keys()}
+    except Exception as exc:  # safetensors' own errors: a damaged header
+        raise StorageError(f"{name} is damaged ({_short(exc)}).") from None
+    text = meta.get("nnviz")
+    if not isinstance(text, str):
+        raise StorageError(f"{name} is damaged (no statistics).")
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise StorageError(f"{name} is damaged ({_short(exc)}).") from None
+    record = parse_snapshot_stats(obj, run, entry, where=name)
+    _check_tensors(name, shapes, run)
+    snap = Snapshot(entry, path, record)
+    _check_counts(name, snap, run)
+    return snap
+
+
+def _check_tensors(name: str, shapes: dict[str, tuple[list[int], str]], run: RunRecord) -> None:
+    """Every parameter has 1-D float32 values of the stored size and int64 counts per bin."""
+    expected = set()
+    for param, info in run.params.items():
+        for key, want_len, dtypes in ((f"values/{param}", info.stored_count, ("F32",)),
+                                      (f"hist/{param}", len(info.edges) - 1, ("I64",))):
+            expected.add(key)
+            if key not in shapes:
+                raise StorageError(f"{name} is damaged: tensor {key!r} is missing.")
+            shape, dtype = shapes[key]
+            if dtype not in dtypes or len(shape) != 1 or shape[0] != want_len:
+                raise StorageError(f"{name} is damaged: {key!r} is {dtype} {list(shape)}, "
+                                   f"expected {dtypes[0]} [{want_len}].")
+    unknown = sorted(set(shapes) - expected)
+    if unknown:
+        raise StorageError(f"{name} is damaged: unexpected tensor {unknown[0]!r}.")
+
+
+def _check_counts(name: str, snap: Snapshot, run: RunRecord) -> None:
+    """Bin counts are >= 0 and, with the values outside the bins, add up to numel."""
+    for param, info in run.params.items():
+        counts = snap.hist_counts(param)
+        total = int(counts.sum()) if counts.size else 0
+        outside = snap.record.params[param].hist_outside.total()
+        if (counts < 0).any() or total + outside != info.numel:
+            raise StorageError(f"{name} is damaged: the counts of {param!r} add up to "
+                               f"{total + outside}, not {info.numel}.")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 200 else text[:197] + "..."
