@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_extra_commands(sub: Any) -> None:
     """Commands of other modules (diagnose, lr-find) register themselves here."""
-    for module_name in ("nnviz.analysis.diagnostics", "nnviz.engine.lrfind"):
+    for module_name in ("nnviz.analysis.diagnostics", "nnviz.engine.lrfind",
+                        "nnviz.cli.inspect"):
         try:
             module = __import__(module_name, fromlist=["register_cli"])
         except ImportError:

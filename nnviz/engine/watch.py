@@ -145,9 +145,43 @@ def _f(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
-def _run_id_base(model: nn.Module, name: str) -> str:
-    label = re.sub(r"[^A-Za-z0-9]+", "-", name or type(model).__name__).strip("-").lower()
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-watch-{label[:40] or 'model'}"
+@torch.no_grad()
+def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor, edges: np.ndarray, seed: int,
+                 tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """A parameter's snapshot statistics (as the Recorder stores them); adds its two tensors."""
+    entry = stats.tensor_stats(w)
+    small = w.numel() <= VALUE_LIMIT
+    values = stats.sample_values(w, VALUE_LIMIT if small else SAMPLE_SIZE, seed=seed)
+    tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
+    hist = stats.histogram(values if small else w.cpu(), edges)
+    tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
+    entry["hist_outside"] = {
+        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
+        "posinf": hist.posinf, "neginf": hist.neginf,
+    }
+    entry["drift"] = _f(stats.drift(w0, w))
+    return entry
+
+
+def run_id_base(label: str, kind: str) -> str:
+    """'20260101-120000-watch-my-resnet': a run id that says what the run is."""
+    label = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{label[:40] or 'model'}"
+
+
+def rename_run(writer: RunWriter, store: RunStore, base: str) -> None:
+    """Rename a just-created run folder (RunStore names runs after nnviz's own models)."""
+    run_id, k = base, 1
+    while (store.root / run_id).exists():
+        k += 1
+        run_id = f"{base}-{k}"
+    try:
+        writer.folder.rename(store.root / run_id)
+    except OSError:
+        return  # keep RunStore's name
+    writer.folder = store.root / run_id
+    writer.meta["run_id"] = run_id
+    writer.flush()
 
 
 class Watcher:
@@ -234,22 +268,7 @@ class Watcher:
             },
             "data": {},
         })
-        self._rename(store, _run_id_base(self.model, name))
-
-    def _rename(self, store: RunStore, base: str) -> None:
-        """Give the folder a name that says what it is (RunStore names runs by nnviz model)."""
-        w = self.writer
-        run_id, k = base, 1
-        while (store.root / run_id).exists():
-            k += 1
-            run_id = f"{base}-{k}"
-        try:
-            w.folder.rename(store.root / run_id)
-        except OSError:
-            return  # keep RunStore's name
-        w.folder = store.root / run_id
-        w.meta["run_id"] = run_id
-        w.flush()
+        rename_run(self.writer, store, run_id_base(name or type(self.model).__name__, 'watch'))
 
     def _attach(self) -> None:
         for i, p in enumerate(self.params):
@@ -365,18 +384,7 @@ class Watcher:
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
         for i, (name, p) in enumerate(zip(self.names, self.params, strict=True)):
-            w = p.detach()
-            entry = stats.tensor_stats(w)
-            small = w.numel() <= VALUE_LIMIT
-            values = stats.sample_values(w, VALUE_LIMIT if small else SAMPLE_SIZE, seed=i)
-            tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
-            hist = stats.histogram(values if small else w.cpu(), self.edges[name])
-            tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
-            entry["hist_outside"] = {
-                "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
-                "posinf": hist.posinf, "neginf": hist.neginf,
-            }
-            entry["drift"] = _f(stats.drift(self.w0[i], w))
+            entry = weight_entry(name, p.detach(), self.w0[i], self.edges[name], i, tensors)
             count = self._grad_count[i]
             if count:
                 entry["grad"] = {
