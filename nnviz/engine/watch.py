@@ -190,7 +190,8 @@ class Watcher:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                  params: ParamSelector = None, every: str | int = "epoch",
                  probe: Any = None, name: str = "", runs_dir: Any = None,
-                 source: dict[str, Any] | None = None, enabled: bool = True) -> None:
+                 source: dict[str, Any] | None = None, enabled: bool = True,
+                 manual_steps: bool = False) -> None:
         if every != "epoch" and not (isinstance(every, int) and not isinstance(every, bool)
                                      and every >= 1):
             raise ConfigError(f"every={every!r}: use 'epoch' (you call snapshot()) or a "
@@ -203,6 +204,7 @@ class Watcher:
         self.every = every
         self.probe = probe
         self.enabled = enabled
+        self.manual_steps = manual_steps  # the caller calls before_step() / after_step()
         self.closed = False
         self.step = 0
         self.epoch = 0.0
@@ -225,6 +227,7 @@ class Watcher:
         # stride doubles after each UPDATE_SAMPLES samples (a few dozen samples at most)
         self._stride, self._stride_known = 1, False
         self._interval_steps, self._last_beat = 0, time.monotonic()
+        self._pending = False  # before_step() ran, after_step() not yet
         self.w0 = [p.detach().clone() for p in self.params]
         self.layers = measured_layers(self.model)
         self._write_header(name, runs_dir, wrapper, source or {})
@@ -274,9 +277,11 @@ class Watcher:
         for i, p in enumerate(self.params):
             if p.requires_grad:
                 self._hooks.append(p.register_post_accumulate_grad_hook(self._grad_hook(i)))
-        if self.optimizer is not None:
-            self._hooks.append(self.optimizer.register_step_pre_hook(self._pre_step))
-            self._hooks.append(self.optimizer.register_step_post_hook(self._post_step))
+        if self.optimizer is not None and not self.manual_steps:
+            self._hooks.append(self.optimizer.register_step_pre_hook(
+                lambda *_: self.before_step()))
+            self._hooks.append(self.optimizer.register_step_post_hook(
+                lambda *_: self.after_step()))
 
     def _detach(self) -> None:
         for h in self._hooks:
@@ -287,7 +292,7 @@ class Watcher:
 
     def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
         def hook(p: torch.Tensor) -> None:
-            if self.optimizer is not None:
+            if self.optimizer is not None or self.manual_steps:
                 self._marked[i] = True
                 return
             with torch.no_grad():  # no optimizer: every backward is a step
@@ -298,7 +303,11 @@ class Watcher:
         return hook
 
     @torch.no_grad()
-    def _pre_step(self, _opt: Any, _args: Any, _kwargs: Any) -> None:
+    def before_step(self) -> None:
+        """Read the gradients an optimizer step is about to use (the step pre-hook calls it)."""
+        if self.closed or not self.enabled:
+            return
+        self._pending = True
         idx = [i for i, m in enumerate(self._marked) if m and self.params[i].grad is not None]
         if idx:
             rows = _grad_triplets([self.params[i].grad for i in idx])
@@ -313,7 +322,11 @@ class Watcher:
             self._before = [p.detach().clone() for p in self.params]
 
     @torch.no_grad()
-    def _post_step(self, _opt: Any, _args: Any, _kwargs: Any) -> None:
+    def after_step(self) -> None:
+        """Count the step and measure its update (the step post-hook calls it)."""
+        if self.closed or not self.enabled or not self._pending:
+            return
+        self._pending = False
         self.step += 1
         if self._before is not None:
             num = torch.stack([torch.linalg.vector_norm((p.detach() - b).double())
