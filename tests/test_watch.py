@@ -173,6 +173,9 @@ def test_theory_follows_pytorch_defaults_per_layer_type(runs_dir):
     in_proj = t["tf.enc.layers.0.self_attn.in_proj_weight"]
     assert close(in_proj["high"], math.sqrt(6 / (32 + 96)))
     assert t["tf.enc.layers.0.self_attn.out_proj.bias"]["kind"] == "point"
+    out_proj = params["tf.enc.layers.0.self_attn.out_proj.weight"]
+    assert out_proj["module_type"] == "Linear"  # a Linear subclass: counted as a Linear layer
+    assert out_proj["module_class"] == "NonDynamicallyQuantizableLinear"
     assert t["tf.enc.layers.0.self_attn.in_proj_bias"]["kind"] == "point"
     assert t["gn.weight"]["mean"] == 1.0 and t["ln.bias"]["mean"] == 0.0
     assert t["seq.scale"]["kind"] == "unknown"  # a bare nn.Parameter
@@ -331,5 +334,9 @@ def test_watched_run_works_with_diagnostics_and_the_cli(runs_dir, capsys):
     # a frozen layer is not reported as a vanishing gradient
     assert not any("frozen.weight" in str(getattr(f, "layers", "")) and "vanish" in f.code
                    for f in flags)
+    assert not any(f.code == "non_finite" for f in flags)  # no val_loss logged is no flag
+    with nnviz.watch(model, runs_dir=runs_dir) as bad:
+        bad.snapshot(epoch=1, metrics={"train_loss": math.nan})
+    assert any(f.code == "non_finite" for f in diagnose(RunStore(runs_dir).load(bad.run_id)))
     assert cli_main(["--runs-dir", str(runs_dir), "show", rec.run_id]) == 0
     assert "lstm.weight_hh_l0" in capsys.readouterr().out

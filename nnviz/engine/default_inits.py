@@ -38,6 +38,15 @@ _RNNS = (nn.RNNBase, nn.RNNCellBase)
 DEFAULT_NOTE = "PyTorch's default for {type} (if the model keeps it)"
 
 
+def torch_type(module: nn.Module) -> str:
+    """The torch layer class a module is (subclasses such as MultiheadAttention's
+    NonDynamicallyQuantizableLinear map to Linear), else its own class name."""
+    for cls in (*_LINEAR_LIKE, nn.Embedding, nn.MultiheadAttention):
+        if isinstance(module, cls):
+            return cls.__name__
+    return type(module).__name__
+
+
 def _point(value: float, why: str) -> Theory:
     return Theory("point", float(value), 0.0, float(value), float(value), None, why)
 

@@ -49,7 +49,7 @@ from torch import nn
 
 from nnviz.analysis import stats
 from nnviz.config import RunConfig
-from nnviz.engine.default_inits import default_theory
+from nnviz.engine.default_inits import default_theory, torch_type
 from nnviz.engine.recorder import (
     ACTIVATION_TYPES,
     SAMPLE_SIZE,
@@ -245,7 +245,10 @@ class Watcher:
                       source: dict[str, Any]) -> None:
         theories = {n: default_theory(self.model, n) for n in self.names}
         info_all = describe_params(self.model, {n: theories[n] for n in self.names})
+        modules = dict(self.model.named_modules())
         info = {n: {**info_all[n], "requires_grad": bool(p.requires_grad),
+                    "module_type": torch_type(modules[info_all[n]["module"]]),
+                    "module_class": info_all[n]["module_type"],
                     "theory_source": "pytorch_default"
                     if theories[n].kind != "unknown" else "unknown"}
                 for n, p in zip(self.names, self.params, strict=True)}
