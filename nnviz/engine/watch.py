@@ -15,12 +15,17 @@ What is recorded, and how (torch's own hooks, no change to the loop):
   fixed-bin histogram, values and drift from snapshot 0 as a run nnviz trains itself
   (``nnviz.analysis.stats``; the run format of ``nnviz.store.runs``).
 * gradients: ``Tensor.register_post_accumulate_grad_hook`` marks each parameter that received a
-  gradient; with an optimizer, ``Optimizer.register_step_pre_hook`` reads (‖g‖, mean |g|, std g)
-  of the marked ones right before each step (after AMP's unscaling and any clipping), without one
-  every backward counts. A parameter that never got a gradient since the last snapshot (frozen,
-  unused) is stored with ``grad_status: "no gradient"`` and no ``grad`` entry, never zeros.
-* update ratio ‖ΔW‖/‖W‖ of single optimizer steps (pre / post step hooks), at up to
-  UPDATE_SAMPLES steps per snapshot interval (every step until the interval's length is known).
+  gradient; with an optimizer, ``Optimizer.register_step_pre_hook`` counts the marked ones right
+  before every step (after AMP's unscaling and any clipping: ``grad.steps``) and measures
+  (‖g‖, mean |g|, std g) on sampled steps (``grad.sampled_steps``; ``norm`` etc. are their
+  means, ``last_*`` the last sampled step). Without an optimizer every backward is measured.
+  A parameter that got no gradient since the last snapshot (frozen, unused) is stored with
+  ``grad_status: "no gradient"`` and no ``grad`` entry, never zeros.
+* sampled steps: UPDATE_SAMPLES per snapshot interval, evenly spread once the interval's length
+  is known (from the previous interval); before that every step, the stride doubling after
+  each UPDATE_SAMPLES samples. On them the update ratio ‖ΔW‖/‖W‖ of that single step is measured
+  too (step pre / post hooks). Per-step work is then a few Python flags, so recording costs
+  little against the step itself (``benchmarks/bench_watch.py``).
 * activations: forward hooks on every module with parameters of its own and every activation
   module, on the probe batch, in eval mode under ``no_grad``; hooks removed and the training
   mode restored in a ``finally``.
@@ -220,7 +225,8 @@ class Watcher:
         self._marked = [False] * n
         self._grad_sum = torch.zeros(n, 3, dtype=torch.float64, device=device)
         self._grad_last = torch.zeros(n, 3, dtype=torch.float64, device=device)
-        self._grad_count = [0] * n
+        self._grad_count = [0] * n    # steps in which the parameter got a gradient
+        self._grad_samples = [0] * n  # of them, sampled steps whose gradient was measured
         self._ratios: list[torch.Tensor] = []
         self._before: list[torch.Tensor] | None = None
         # update ratios: every `_stride`-th step; until an interval's length is known the
@@ -303,26 +309,31 @@ class Watcher:
                 self._grad_sum[i] += row
                 self._grad_last[i] = row
                 self._grad_count[i] += 1
+                self._grad_samples[i] += 1
         return hook
 
     @torch.no_grad()
     def before_step(self) -> None:
-        """Read the gradients an optimizer step is about to use (the step pre-hook calls it)."""
+        """Count the gradients a step is about to use; on sampled steps, measure them and keep
+        the weights for the update ratio (the optimizer's step pre-hook calls this)."""
         if self.closed or not self.enabled:
             return
         self._pending = True
         idx = [i for i, m in enumerate(self._marked) if m and self.params[i].grad is not None]
+        for i in idx:
+            self._grad_count[i] += 1
+        self._marked = [False] * len(self.params)
+        self._interval_steps += 1
+        if self._interval_steps % self._stride:
+            return
         if idx:
             rows = _grad_triplets([self.params[i].grad for i in idx])
             where = torch.tensor(idx, device=rows.device)
             self._grad_sum.index_add_(0, where, rows)
             self._grad_last[where] = rows
             for i in idx:
-                self._grad_count[i] += 1
-        self._marked = [False] * len(self.params)
-        self._interval_steps += 1
-        if self._interval_steps % self._stride == 0:
-            self._before = [p.detach().clone() for p in self.params]
+                self._grad_samples[i] += 1
+        self._before = [p.detach().clone() for p in self.params]
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -401,13 +412,14 @@ class Watcher:
         per_param: dict[str, Any] = {}
         for i, (name, p) in enumerate(zip(self.names, self.params, strict=True)):
             entry = weight_entry(name, p.detach(), self.w0[i], self.edges[name], i, tensors)
-            count = self._grad_count[i]
+            count, k = self._grad_count[i], self._grad_samples[i]
             if count:
+                mean = grad_sum[i] / k if k else [None] * 3
+                last = grad_last[i] if k else [None] * 3
                 entry["grad"] = {
-                    "norm": _f(grad_sum[i, 0] / count), "mean_abs": _f(grad_sum[i, 1] / count),
-                    "std": _f(grad_sum[i, 2] / count), "last_norm": _f(grad_last[i, 0]),
-                    "last_mean_abs": _f(grad_last[i, 1]), "last_std": _f(grad_last[i, 2]),
-                    "steps": count,
+                    "norm": _f(mean[0]), "mean_abs": _f(mean[1]), "std": _f(mean[2]),
+                    "last_norm": _f(last[0]), "last_mean_abs": _f(last[1]),
+                    "last_std": _f(last[2]), "steps": count, "sampled_steps": k,
                 }
             elif epoch > 0:
                 entry["grad_status"] = NO_GRADIENT
@@ -422,6 +434,7 @@ class Watcher:
             per_param[name] = entry
         self._grad_sum.zero_()
         self._grad_count = [0] * len(self.params)
+        self._grad_samples = [0] * len(self.params)
         self._ratios = []
         return tensors, {"epoch": epoch, "step": self.step, "params": per_param,
                          "activations": self.activations()}
