@@ -19,6 +19,7 @@ PAGES = [
     st.Page(HERE / "pages" / "3_Compare.py", title="Compare", icon="⚖️"),
     st.Page(HERE / "pages" / "4_Runs.py", title="Runs", icon="🗂️"),
     st.Page(HERE / "pages" / "5_Tuning_guide.py", title="Tuning guide", icon="🎛️"),
+    st.Page(HERE / "pages" / "6_Overview.py", title="Overview", icon="📋"),
 ]
 
 job_manager()  # start the training workers on the first visit to any page (a shared link too)
