@@ -70,6 +70,10 @@ def test_explore_opens_a_watched_run(own_runs):
     no_exception(at)
     assert player(at) is not None
     assert histograms(at, "enc.layers.0.self_attn.in_proj_weight")
+    header = " ".join(m.value for m in at.markdown)
+    assert "recorded with nnviz.watch" in header and "TinyTransformer" in header
+    row = next(r for r in own_runs["store"].list_runs()[0] if r["run_id"] == own_runs["tf"])
+    assert row["model"] == "TinyTransformer" and row["init"] == "(own)"
     at = explore(run=own_runs["seq"], epoch="1", layer="frozen")
     no_exception(at)
     assert player(at) is not None

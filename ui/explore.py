@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from nnviz.analysis import views
+from nnviz.analysis.overview import source_line
 from nnviz.config import RunConfig
 from nnviz.errors import NnvizError, StorageError
 from nnviz.figures import captions
@@ -364,7 +365,9 @@ def share_view(run: Run, index: int, layer: str) -> None:
     by_config = {**urlstate.config_to_query(run.config), **view}
     by_run = urlstate.view_to_query(run_id=run.run_id, epoch=index, layer=layer)
     link = peer("ui.common", "share_link")
-    if link is not None:
+    if link is not None and source_line(run):  # not trained by nnviz: no settings to share
+        link(by_run, label="This run (on this server)")
+    elif link is not None:
         link(by_run, label="This run (on this server)")
         link(by_config, label="Its settings: any nnviz trains the same seeded run and opens "
                               "this view")
@@ -457,10 +460,15 @@ def run_header(run: Run, where: Any = None) -> None:
     status = run.status
     badge = {"completed": "✅", "running": "⏳", "diverged": "💥", "cancelled": "⏹",
              "failed": "❌", "interrupted": "⚠️"}.get(status, "")
-    area.markdown(
-        f"**{cfg.name or run.run_id}** — model `{cfg.model}`, init `{cfg.init}`, seed "
-        f"`{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` (lr {fmt(cfg.lr)}), "
-        f"{badge} {status} ({len(run.history)}/{cfg.epochs} epochs)")
+    own = source_line(run)  # a user's own model or checkpoints: its config is a placeholder
+    if own:
+        area.markdown(f"**{cfg.name or run.run_id}** — {own}, {badge} {status} "
+                      f"({len(run.history)} epochs recorded)")
+    else:
+        area.markdown(
+            f"**{cfg.name or run.run_id}** — model `{cfg.model}`, init `{cfg.init}`, seed "
+            f"`{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` (lr "
+            f"{fmt(cfg.lr)}), {badge} {status} ({len(run.history)}/{cfg.epochs} epochs)")
     detail = run.meta.get("status_detail")
     if status in ("diverged", "failed") and detail:
         area.error(f"This run {status}: {detail}")

@@ -89,6 +89,25 @@ def overview(run: Run, index: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def source_line(run: Run) -> str | None:
+    """What a run nnviz did not train is ('recorded with nnviz.watch: ...'); None for its own."""
+    source = run.meta.get("source") or {}
+    kind = source.get("kind")
+    if kind == "watch":
+        via = f" via {source['integration']}" if source.get("integration") else ""
+        wrapper = f", {source['wrapper']}-wrapped" if source.get("wrapper") else ""
+        return (f"recorded with nnviz.watch{via}: `{source.get('model_class')}`{wrapper}, "
+                f"{int(source.get('n_params', 0)):,} parameters "
+                f"({int(source.get('n_watched', 0)):,} watched), optimizer "
+                f"`{source.get('optimizer') or 'not given'}`")
+    if kind == "checkpoint":
+        n = len(source.get("paths", []))
+        return (f"{n} checkpoint{'s' if n != 1 else ''} ({source.get('format')}), "
+                f"{int(source.get('n_params', 0)):,} values, weights only: no gradients or "
+                "activations")
+    return None
+
+
 def filter_rows(df: pd.DataFrame, text: str) -> pd.DataFrame:
     """Rows whose param or layer contains every word of ``text`` (case-insensitive)."""
     words = [w.lower() for w in (text or "").split()]

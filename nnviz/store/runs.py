@@ -213,11 +213,13 @@ class Run:
         """One row for lists: id, label, status, epochs done, last losses."""
         cfg = self.meta["config"]
         last = self.history[-1] if self.history else {}
+        own = self.meta.get("source") or {}  # nnviz.watch / checkpoints: the config is a stand-in
         return {
             "run_id": self.run_id,
             "name": cfg.get("name") or "",
-            "model": cfg["model"],
-            "init": cfg["init"],
+            "model": str(own.get("model_class", own.get("kind", ""))).rpartition(".")[2]
+            if own else cfg["model"],
+            "init": "(own)" if own else cfg["init"],
             "dataset": cfg["dataset"],
             "seed": cfg["seed"],
             "status": self.status,
