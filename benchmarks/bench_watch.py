@@ -195,9 +195,29 @@ def snapshot_size_and_time() -> None:
           f"statistics + probe before it {t_stats:.2f} s")
 
 
+def overview_timing() -> None:
+    """How long the Overview page's table takes for ResNet-18 and a 12-block transformer."""
+    from nnviz.analysis.overview import overview
+    from nnviz.store.runs import RunStore
+
+    layer = nn.TransformerEncoderLayer(64, 4, 256, batch_first=True)
+    models = {"ResNet-18": (resnet18(), torch.randn(2, 3, 32, 32)),
+              "12-block transformer": (nn.TransformerEncoder(layer, 12,
+                                                             enable_nested_tensor=False),
+                                       torch.randn(2, 16, 64))}
+    for label, (model, probe) in models.items():
+        with tempfile.TemporaryDirectory() as root:
+            with nnviz.watch(model, probe=probe, runs_dir=root) as rec:
+                rec.snapshot(epoch=1)
+            run = RunStore(root).load(rec.run_id)
+            t0 = time.perf_counter()
+            df = overview(run, 1)
+            print(f"Overview table, {label}: {len(df)} rows in {time.perf_counter() - t0:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["simple_cnn", "resnet18"])
+    parser.add_argument("--models", nargs="+", default=["simple_cnn", "resnet18", "overview"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--examples", type=int, default=10_000, help="SimpleCNN examples")
@@ -214,6 +234,8 @@ def main() -> None:
         x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 1000, (256,))
         bench("ResNet-18", resnet18(), x, y, 8, args.steps, args.rounds, 8)
         snapshot_size_and_time()
+    if "overview" in args.models:
+        overview_timing()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import TrainerCallback
+try:
+    from transformers import TrainerCallback
+except ImportError as exc:  # an optional extra: say how to get it
+    raise ImportError(f"{__name__} needs transformers: pip install -r requirements-extras.txt "
+                      f"({exc})") from exc
 
 from nnviz.engine.watch import ParamSelector, Watcher
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning.pytorch.callbacks import Callback
+try:
+    from lightning.pytorch.callbacks import Callback
+except ImportError as exc:  # an optional extra: say how to get it
+    raise ImportError(f"{__name__} needs lightning: pip install -r requirements-extras.txt "
+                      f"({exc})") from exc
 
 from nnviz.engine.watch import ParamSelector, Watcher
 
