@@ -182,3 +182,15 @@ def test_cli_inspect(tmp_path, runs_dir, capsys):
     assert cli_main(["--runs-dir", str(runs_dir), "inspect", str(evil)]) == 2
     assert "full unpickling" in capsys.readouterr().err
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_legacy_and_damaged_torch_files(tmp_path):
+    sd = floats(small_model().state_dict())
+    torch.save(sd, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    w = load_weights(tmp_path / "legacy.pth")  # the pre-zip format: read without mmap
+    assert torch.equal(w.tensors["0.weight"], sd["0.weight"])
+    torch.save(sd, tmp_path / "full.pt")
+    data = (tmp_path / "full.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(StorageError, match="not a readable PyTorch checkpoint"):
+        load_weights(tmp_path / "cut.pt")

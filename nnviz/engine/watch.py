@@ -134,6 +134,17 @@ def measured_layers(model: nn.Module) -> list[dict[str, str]]:
     return layers
 
 
+def _to_device(probe: Any, device: torch.device) -> Any:
+    """The probe (a tensor, a tuple / list or dict of them) on the model's device."""
+    if isinstance(probe, torch.Tensor):
+        return probe.to(device)
+    if isinstance(probe, dict):
+        return {k: _to_device(v, device) for k, v in probe.items()}
+    if isinstance(probe, list | tuple):
+        return type(probe)(_to_device(v, device) for v in probe)
+    return probe
+
+
 def _grad_triplets(grads: list[torch.Tensor]) -> torch.Tensor:
     """(k, 3) float64 on the grads' device: ‖g‖, mean |g|, std g (unbiased) per gradient."""
     grads = [(g.coalesce().values() if g.is_sparse else g) for g in grads]
@@ -222,6 +233,7 @@ class Watcher:
             return
         n = len(self.params)
         device = self.params[0].device
+        self.probe = _to_device(probe, device)
         self._marked = [False] * n
         self._grad_sum = torch.zeros(n, 3, dtype=torch.float64, device=device)
         self._grad_last = torch.zeros(n, 3, dtype=torch.float64, device=device)

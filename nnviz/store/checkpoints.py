@@ -9,9 +9,10 @@ Accepted (``load_weights(path)``):
 * ``model.safetensors.index.json`` (a sharded checkpoint): its ``weight_map`` names shard files
   in the same folder (plain file names only), each read as above.
 * ``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt``: ``torch.load(map_location="cpu",
-  weights_only=True)`` only, whose unpickler accepts tensors and plain containers and refuses
-  every other Python object before anything runs. A file that needs full unpickling is refused
-  with how to re-save it as safetensors. The weights are the dict itself, or its
+  weights_only=True, mmap=True)`` only (without mmap for the legacy non-zip format), whose
+  unpickler accepts tensors and plain containers and refuses every other Python object before
+  anything runs. A file that needs full unpickling is refused with how to re-save it as
+  safetensors. The weights are the dict itself, or its
   ``state_dict`` (Lightning), ``model_state_dict``, ``model`` or ``module`` entry.
 
 Names lose a leading ``module.`` (DataParallel / DDP) and ``_orig_mod.`` (torch.compile);
@@ -168,7 +169,12 @@ def _load_index(path: Path) -> dict[str, torch.Tensor]:
 
 def _load_torch(path: Path) -> tuple[dict[str, Any], list[str]]:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # memory-mapped: a large checkpoint is not read into memory at once
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # the legacy format
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()
         why = next((line for line in first if "GLOBAL" in line or "global" in line),
