@@ -251,6 +251,8 @@ def test_params_by_pattern_or_predicate(runs_dir):
         nnviz.watch(model, params="nothing.*", runs_dir=runs_dir)
     with pytest.raises(ConfigError, match="every="):
         nnviz.watch(model, every=0, runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match="pass the optimizer"):
+        nnviz.watch(model, every=5, runs_dir=runs_dir)
     with pytest.raises(ConfigError, match="nn.Module"):
         nnviz.watch("not a model", runs_dir=runs_dir)
 

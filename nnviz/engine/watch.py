@@ -212,6 +212,9 @@ class Watcher:
                                      and every >= 1):
             raise ConfigError(f"every={every!r}: use 'epoch' (you call snapshot()) or a "
                               "number of optimizer steps >= 1.")
+        if isinstance(every, int) and optimizer is None and not manual_steps:
+            raise ConfigError(f"every={every} counts optimizer steps: pass the optimizer too "
+                              "(nnviz.watch(model, optimizer, every=...)).")
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise ConfigError(f"optimizer= must be a torch.optim.Optimizer, got "
                               f"{type(optimizer).__name__}.")
@@ -252,9 +255,10 @@ class Watcher:
         try:
             self._attach()
             self._add_snapshot(0.0)
-        except BaseException:
+        except BaseException as exc:
             self._detach()
-            self.writer.finish("failed", "could not take the first snapshot")
+            self.writer.finish("failed", f"the first snapshot failed: {type(exc).__name__}: "
+                                         f"{exc}")
             raise
 
     # --- set-up ------------------------------------------------------------------------------
