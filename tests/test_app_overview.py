@@ -124,3 +124,17 @@ def test_overview_page_opens_checkpoint_uploads(own_runs):
     at = AppTest.from_file(OVERVIEW, default_timeout=TIMEOUT).run()
     no_exception(at)
     assert "Open checkpoints as a run" in [e.label for e in at.expander]
+
+
+@pytest.mark.parametrize("which", ["tf", "ckpt"])
+def test_explore_health_and_all_epochs_views(own_runs, which):
+    at = explore(run=own_runs[which], epoch="1", layer="head")
+    for mode in ("Health", "All epochs", "Tables"):
+        at.segmented_control(key="explore_mode").set_value(mode).run()
+        no_exception(at)
+    at.segmented_control(key="explore_mode").set_value("Health").run()
+    infos = " ".join(i.value for i in at.info)
+    if which == "ckpt":
+        assert "checkpoints hold weights only" in infos
+    else:
+        assert "checkpoints" not in infos

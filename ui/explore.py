@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from nnviz.analysis import views
-from nnviz.analysis.overview import source_line
+from nnviz.analysis.overview import missing_text, source_line
 from nnviz.config import RunConfig
 from nnviz.errors import NnvizError, StorageError
 from nnviz.figures import captions
@@ -658,7 +658,8 @@ def render_health(run: Run, index: int, key: str, charts: bool = True) -> None:
     grads = views.grad_table(run, index)
     acts = views.activation_table(run, index)
     if charts:
-        _health_charts(grads, acts, key)
+        _health_charts(grads, acts, key, missing_text(run, "gradients"),
+                       missing_text(run, "activations"))
     st.markdown("**Gradients and updates**")
     st.dataframe(grads, hide_index=True, width="stretch")
     csv_button(grads, f"{run.run_id}-s{index}-gradients.csv", key=f"{key}_gcsv")
@@ -667,7 +668,7 @@ def render_health(run: Run, index: int, key: str, charts: bool = True) -> None:
     csv_button(acts, f"{run.run_id}-s{index}-activations.csv", key=f"{key}_acsv")
 
 
-def _health_charts(grads: Any, acts: Any, key: str) -> None:
+def _health_charts(grads: Any, acts: Any, key: str, no_grads: str, no_acts: str) -> None:
     """Per-parameter gradient norm and update ratio; per-layer activation std and fractions."""
     left, right = st.columns(2)
     with left:
@@ -683,7 +684,7 @@ def _health_charts(grads: Any, acts: Any, key: str) -> None:
                   key=f"{key}_ratio")
             st.caption(CAPTIONS["update_ratio"])
         else:
-            st.info("No gradients at init: they appear from the first recorded epoch on.")
+            st.info(no_grads)
     with right:
         if len(acts):
             names = list(acts["layer"])
@@ -693,6 +694,8 @@ def _health_charts(grads: Any, acts: Any, key: str) -> None:
                                           list(acts["saturated fraction"]),
                                           list(acts["zero fraction"])), key=f"{key}_afrac")
             st.caption(CAPTIONS["activations"])
+        else:
+            st.info(no_acts)
 
 
 def render_stats_table(run: Run, index: int, key: str) -> None:

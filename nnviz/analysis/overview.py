@@ -108,6 +108,18 @@ def source_line(run: Run) -> str | None:
     return None
 
 
+def missing_text(run: Run, what: str) -> str:
+    """Why a run shows no ``what`` ("gradients" or "activations"), said plainly."""
+    kind = (run.meta.get("source") or {}).get("kind")
+    if kind == "checkpoint":
+        return (f"No {what}: checkpoints hold weights only. Record training with "
+                "nnviz.watch(model, optimizer, probe=...) to see them.")
+    if what == "activations":
+        return ("No activations: this run was recorded without a probe batch (nnviz.watch("
+                "..., probe=x[:64]))." if kind == "watch" else "No activations recorded.")
+    return "No gradients at init: they appear from the first recorded epoch on."
+
+
 def filter_rows(df: pd.DataFrame, text: str) -> pd.DataFrame:
     """Rows whose param or layer contains every word of ``text`` (case-insensitive)."""
     words = [w.lower() for w in (text or "").split()]
