@@ -138,3 +138,11 @@ def test_explore_health_and_all_epochs_views(own_runs, which):
         assert "checkpoints hold weights only" in infos
     else:
         assert "checkpoints" not in infos
+
+
+def test_explore_opens_a_sampled_resnet_layer(own_runs):
+    """layer4's 512x512x3x3 kernels (2.4 M values) are stored as a sample: histogram and
+    W_t - W_0 only, no filter tiles (a sample cannot be reshaped into kernels)."""
+    at = explore(run=own_runs["resnet"], layer="layer4.1.conv2")
+    no_exception(at)
+    assert histograms(at, "layer4.1.conv2.weight")
