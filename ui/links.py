@@ -38,6 +38,7 @@ PAGES = {
     "compare": Page("pages/3_Compare.py", "Compare", ":material/compare:"),
     "runs": Page("pages/4_Runs.py", "Runs", ":material/folder_open:"),
     "tuning": Page("pages/5_Tuning_guide.py", "Tuning guide", ":material/tune:"),
+    "overview": Page("pages/6_Overview.py", "Overview", ":material/table_rows:"),
 }
 EXPLORE_PAGE = PAGES["explore"].path
 

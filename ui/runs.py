@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from nnviz.analysis.overview import source_line
 from nnviz.figures.epoch_view import fmt
 from nnviz.store.runs import Run
 from ui import state
@@ -70,10 +71,15 @@ def run_header(run: Run) -> None:
     cfg = run.config
     status = run.status
     icon = STATUS_ICONS.get(status, "")
-    st.markdown(
-        f"**{literal(cfg.name or run.run_id)}** — model `{cfg.model}`, init `{cfg.init}`, "
-        f"seed `{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` "
-        f"(lr {fmt(cfg.lr)}), {icon} {status} ({len(run.history)}/{cfg.epochs} epochs)")
+    own = source_line(run)  # a user's own model or checkpoints: its config is a placeholder
+    if own:
+        st.markdown(f"**{literal(cfg.name or run.run_id)}** — {literal(own)}, {icon} {status} "
+                    f"({len(run.history)} epochs recorded)")
+    else:
+        st.markdown(
+            f"**{literal(cfg.name or run.run_id)}** — model `{cfg.model}`, init `{cfg.init}`, "
+            f"seed `{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` "
+            f"(lr {fmt(cfg.lr)}), {icon} {status} ({len(run.history)}/{cfg.epochs} epochs)")
     detail = run.record.status_detail
     if status in ("diverged", "failed") and detail:
         error(f"This run {status}: {detail}")

@@ -109,11 +109,15 @@ def figures_for(run: Run, param: str) -> list[str]:
 
     'histogram' and 'delta' for every parameter; conv weights: 'filters' (+ 'rgb' with 3 input
     channels); linear weights: 'neurons' (+ 'spatial' when ``feature_shape`` knows the map);
-    1-D parameters (biases, BatchNorm): 'bars'.
+    1-D parameters (biases, BatchNorm): 'bars'. A parameter stored as a sample (over
+    VALUE_LIMIT elements) gets the histogram and 'delta' only.
     """
-    shape = run.param(param).shape
+    info = run.param(param)
+    shape = info.shape
     views = ["histogram"]
-    if len(shape) == 4:
+    if not info.stored_whole:  # a sample of a large tensor: no tiles, no bars
+        pass
+    elif len(shape) == 4:
         views.append("filters")
         if shape[1] == 3:
             views.append("rgb")

@@ -274,11 +274,13 @@ class Run:
         """One row for lists: id, label, status, epochs done, last losses."""
         rec, cfg = self.record, self.record.config
         last = rec.history[-1] if rec.history else None
+        own = rec.source.kind != "trained"  # nnviz.watch / checkpoints: the config is a stand-in
+        model_class = str(rec.source.extra.get("model_class", rec.source.kind))
         return {
             "run_id": rec.run_id,
             "name": cfg.name or "",
-            "model": cfg.model,
-            "init": cfg.init,
+            "model": model_class.rpartition(".")[2] if own else cfg.model,
+            "init": "(own)" if own else cfg.init,
             "dataset": cfg.dataset,
             "seed": cfg.seed,
             "status": effective_status(rec),

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from nnviz.analysis import views
+from nnviz.analysis.overview import missing_text
 from nnviz.figures import captions
 from nnviz.figures import curves as fc
 from nnviz.store.runs import Run
@@ -51,7 +52,7 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
                   key=f"{key}_ratio", png=png_name(run.run_id, at, "update_ratio"))
             st.caption(CAPTIONS["update_ratio"])
         else:
-            st.info("No gradients at init: they appear from the first recorded epoch on.")
+            st.info(missing_text(run, "gradients"))
     with right:
         if len(acts):
             names = list(acts["layer"])
@@ -62,6 +63,8 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
                                           list(acts["zero fraction"])), key=f"{key}_afrac",
                   png=png_name(run.run_id, at, "activation_fractions"))
             st.caption(CAPTIONS["activations"])
+        else:
+            st.info(missing_text(run, "activations"))
 
 
 def render_stats_table(run: Run, index: int, key: str) -> None:

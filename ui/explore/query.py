@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from nnviz.analysis.overview import source_line
 from nnviz.config import RunConfig
 from nnviz.errors import NnvizError
 from nnviz.store.runs import Run
@@ -73,5 +74,7 @@ def share_view(run: Run, index: int, layer: str) -> None:
     by_config = {**urlstate.config_to_query(run.config), **view}
     by_run = urlstate.view_to_query(run_id=run.run_id, epoch=index, layer=layer)
     share_link(by_run, label="This run (on this server)")
+    if source_line(run):  # not trained by nnviz: no settings to share
+        return
     share_link(by_config, label="Its settings: any nnviz trains the same seeded run and opens "
                                 "this view")

@@ -1,0 +1,242 @@
+"""Cost of recording a user's own loop: nnviz.watch vs TensorBoard histograms vs wandb.watch.
+
+The same loop (SGD with momentum, cross-entropy) runs in four variants, interleaved epoch by
+epoch in one process so machine load hits all of them alike:
+
+    bare         the loop alone
+    nnviz        nnviz.watch(model, opt, probe=x[:probe]): weights, gradients (every step, on
+                 the device), update ratios and probe activations, one snapshot per epoch
+    tensorboard  SummaryWriter.add_histogram of every weight and its gradient, once per epoch
+    wandb        wandb.watch(model, log="all", log_freq=steps per epoch), offline
+
+Each variant has its own copy of the same initial model. Printed: the median epoch time per
+variant and its ratio to bare (target for nnviz: <= 1.05 and below the other two), and for
+nnviz the time spent inside its own code as a share of the rest of the epoch (less noisy than
+the A/B ratio on a busy machine). The snapshot cost is fixed per epoch, so the ratio shrinks
+as epochs grow: ``--steps`` sets the epoch length for ResNet-18. Finally a ResNet-18 snapshot's
+size on disk (against the fp32 size of its parameters) and its write time.
+
+    python benchmarks/bench_watch.py [--models simple_cnn resnet18] [--rounds 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+import nnviz  # noqa: E402
+from nnviz.engine.models import SimpleCNN  # noqa: E402
+from nnviz.engine.watch import Watcher  # noqa: E402
+from tests.fixtures.resnet import resnet18  # noqa: E402
+
+
+class CodeTimer:
+    """Adds up the wall time spent inside Watcher's step hooks and snapshots."""
+
+    NAMES = ("before_step", "after_step", "snapshot")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._saved = [(n, getattr(Watcher, n)) for n in self.NAMES]
+        for name, fn in self._saved:
+            setattr(Watcher, name, self._wrap(fn))
+
+    def restore(self) -> None:
+        for name, fn in self._saved:
+            setattr(Watcher, name, fn)
+
+    def _wrap(self, fn):  # noqa: ANN001, ANN202
+        timer = self
+
+        def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                timer.seconds += time.perf_counter() - t0
+        return timed
+
+
+class Variant:
+    """One copy of the model and optimizer, and how it records an epoch."""
+
+    def __init__(self, kind: str, model: nn.Module, x: torch.Tensor, probe: int,
+                 steps: int, root: str) -> None:
+        self.kind, self.model = kind, copy.deepcopy(model)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.times: list[float] = []
+        self.epoch = 0
+        if kind == "nnviz":
+            self.rec = nnviz.watch(self.model, self.opt, probe=x[:probe], name="bench",
+                                   runs_dir=os.path.join(root, "runs"))
+        elif kind == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(os.path.join(root, "tb"))
+        elif kind == "wandb":
+            import wandb
+            os.environ.setdefault("WANDB_SILENT", "true")
+            self.run = wandb.init(mode="offline", dir=root, project="bench", reinit=True)
+            self.run.watch(self.model, log="all", log_freq=steps)
+
+    def end_epoch(self, loss: float) -> None:
+        self.epoch += 1
+        if self.kind == "nnviz":
+            self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": loss})
+        elif self.kind == "tensorboard":
+            for name, p in self.model.named_parameters():
+                self.writer.add_histogram(name, p.detach(), self.epoch)
+                if p.grad is not None:
+                    self.writer.add_histogram(f"{name}/grad", p.grad, self.epoch)
+            self.writer.flush()
+        elif self.kind == "wandb":
+            self.run.log({"train_loss": loss})
+
+    def close(self) -> None:
+        if self.kind == "nnviz":
+            self.rec.close()
+        elif self.kind == "tensorboard":
+            self.writer.close()
+        elif self.kind == "wandb":
+            self.run.finish()
+
+
+def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int) -> float:
+    """One timed epoch of `steps` batches, recording included."""
+    t0 = time.perf_counter()
+    loss = torch.zeros(())
+    for i in range(steps):
+        lo = (i * batch) % len(x)
+        xb, yb = x[lo:lo + batch], y[lo:lo + batch]
+        v.opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(v.model(xb), yb)
+        loss.backward()
+        v.opt.step()
+    v.end_epoch(float(loss.detach()))
+    return time.perf_counter() - t0
+
+
+def available(kinds: list[str]) -> list[str]:
+    out = []
+    for kind in kinds:
+        try:
+            if kind == "tensorboard":
+                import tensorboard  # noqa: F401
+            elif kind == "wandb":
+                import wandb  # noqa: F401
+        except ImportError:
+            print(f"  ({kind} is not installed: pip install -r requirements-extras.txt)")
+            continue
+        out.append(kind)
+    return out
+
+
+def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
+          steps: int, rounds: int, probe: int) -> None:
+    kinds = available(["bare", "nnviz", "tensorboard", "wandb"])
+    with tempfile.TemporaryDirectory() as root:
+        variants = [Variant(k, model, x, probe, steps, root) for k in kinds]
+        for v in variants:  # warm-up epoch (allocator, lazy imports), not timed
+            epoch(v, x, y, batch, min(steps, 5))
+        nnviz_share = []
+        for r in range(rounds):
+            for v in variants[r % len(variants):] + variants[:r % len(variants)]:
+                timer = CodeTimer() if v.kind == "nnviz" else None
+                try:
+                    t = epoch(v, x, y, batch, steps)
+                finally:
+                    if timer:
+                        timer.restore()
+                v.times.append(t)
+                if timer:
+                    nnviz_share.append(timer.seconds / (t - timer.seconds))
+        for v in variants:
+            v.close()
+    base = statistics.median(variants[0].times)
+    print(f"{label}: {steps} steps of batch {batch} per epoch, {rounds} rounds, "
+          f"bare epoch {base:.2f} s (median)")
+    cells = []
+    for v in variants[1:]:
+        cells.append(f"{v.kind} {statistics.median(v.times) / base:.3f}x")
+    print("  ratio to the bare loop:  " + "   ".join(cells))
+    print(f"  time inside nnviz code: {statistics.median(nnviz_share) * 100:.1f}% of the rest "
+          "of the epoch (median)")
+    for v in variants:
+        print(f"    {v.kind:<12} " + ", ".join(f"{t:.2f}" for t in v.times))
+
+
+def snapshot_size_and_time() -> None:
+    torch.manual_seed(0)
+    model = resnet18()
+    n = sum(p.numel() for p in model.parameters())
+    x = torch.randn(8, 3, 32, 32)
+    with tempfile.TemporaryDirectory() as root:
+        rec = nnviz.watch(model, probe=x, runs_dir=root)
+        t0 = time.perf_counter()
+        tensors, snap = rec.collect(1.0)
+        t_stats = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        index = rec.writer.add_snapshot(tensors, snap)
+        t_write = time.perf_counter() - t0
+        size = (rec.writer.folder / rec.writer.meta["snapshots"][index]["file"]).stat().st_size
+        rec.close()
+    print(f"ResNet-18 snapshot: {size / 2**20:.1f} MiB on disk vs {n * 4 / 2**20:.1f} MiB fp32 "
+          f"parameters ({size / (n * 4):.2f}x); write {t_write:.3f} s (target <= 1 s); "
+          f"statistics + probe before it {t_stats:.2f} s")
+
+
+def overview_timing() -> None:
+    """How long the Overview page's table takes for ResNet-18 and a 12-block transformer."""
+    from nnviz.analysis.overview import overview
+    from nnviz.store.runs import RunStore
+
+    layer = nn.TransformerEncoderLayer(64, 4, 256, batch_first=True)
+    models = {"ResNet-18": (resnet18(), torch.randn(2, 3, 32, 32)),
+              "12-block transformer": (nn.TransformerEncoder(layer, 12,
+                                                             enable_nested_tensor=False),
+                                       torch.randn(2, 16, 64))}
+    for label, (model, probe) in models.items():
+        with tempfile.TemporaryDirectory() as root:
+            with nnviz.watch(model, probe=probe, runs_dir=root) as rec:
+                rec.snapshot(epoch=1)
+            run = RunStore(root).load(rec.run_id)
+            t0 = time.perf_counter()
+            df = overview(run, 1)
+            print(f"Overview table, {label}: {len(df)} rows in {time.perf_counter() - t0:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["simple_cnn", "resnet18", "overview"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--examples", type=int, default=10_000, help="SimpleCNN examples")
+    parser.add_argument("--steps", type=int, default=200, help="ResNet-18 steps per epoch")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {args.threads} threads, CPU")
+    if "simple_cnn" in args.models:
+        x, y = torch.randn(args.examples, 3, 32, 32), torch.randint(0, 10, (args.examples,))
+        bench(f"SimpleCNN, {args.examples} examples", SimpleCNN(), x, y, 64,
+              -(-args.examples // 64), args.rounds, 64)
+    if "resnet18" in args.models:
+        x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 1000, (256,))
+        bench("ResNet-18", resnet18(), x, y, 8, args.steps, args.rounds, 8)
+        snapshot_size_and_time()
+    if "overview" in args.models:
+        overview_timing()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,538 @@
+"""Record any PyTorch training loop as an ordinary nnviz run: ``nnviz.watch(model, optimizer)``.
+
+Two lines in the user's loop::
+
+    rec = nnviz.watch(model, optimizer, probe=x_val[:64], name="my resnet")
+    for epoch in range(1, epochs + 1):
+        ...                                   # the loop as it was
+        rec.snapshot(epoch=epoch, metrics={"val_loss": val_loss})
+    rec.close()                               # or: with nnviz.watch(...) as rec:
+
+What is recorded, and how (torch's own hooks, no change to the loop):
+
+* snapshot 0 at ``watch()`` (the weights as they are then), then one per ``snapshot()`` call
+  (or every N optimizer steps with ``every=N``): for each watched parameter the same statistics,
+  fixed-bin histogram, values and drift from snapshot 0 as a run nnviz trains itself
+  (``nnviz.analysis.stats``; the run format of ``nnviz.store.runs``).
+* gradients: ``Tensor.register_post_accumulate_grad_hook`` marks each parameter that received a
+  gradient; with an optimizer, ``Optimizer.register_step_pre_hook`` counts the marked ones right
+  before every step (after AMP's unscaling and any clipping: ``grad.steps``) and measures
+  (‖g‖, mean |g|, std g) on sampled steps (``grad.sampled_steps``; ``norm`` etc. are their
+  means, ``last_*`` the last sampled step). Without an optimizer every backward is measured.
+  A parameter that got no gradient since the last snapshot (frozen, unused) is stored with
+  ``grad_status: "no gradient"`` and no ``grad`` entry, never zeros.
+* sampled steps: UPDATE_SAMPLES per snapshot interval, evenly spread once the interval's length
+  is known (from the previous interval); before that every step, the stride doubling after
+  each UPDATE_SAMPLES samples. On them the update ratio ‖ΔW‖/‖W‖ of that single step is measured
+  too (step pre / post hooks). Per-step work is then a few Python flags, so recording costs
+  little against the step itself (``benchmarks/bench_watch.py``).
+* activations: forward hooks on every module with parameters of its own and every activation
+  module, on the probe batch, in eval mode under ``no_grad``; hooks removed and the training
+  mode restored in a ``finally``.
+* ``torch.compile``d (``_orig_mod``) and ``DataParallel`` / ``DistributedDataParallel``
+  (``.module``) models are unwrapped: parameters keep their plain names. Under
+  ``torch.distributed`` only rank 0 records (other ranks get a recorder that does nothing).
+
+``params=`` picks parameters: a glob pattern on the name (``"layer4.*"``), a list of them, or a
+predicate ``(name, parameter) -> bool``. The run's ``source`` says where it came from:
+``{"kind": "watch", "model_class", "n_params", "n_watched", "wrapper", "optimizer"}``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nnviz.analysis import stats
+from nnviz.config import RunConfig
+from nnviz.engine.default_inits import default_theory, torch_type
+from nnviz.engine.recorder import (
+    ACTIVATION_TYPES,
+    SAMPLE_SIZE,
+    UPDATE_SAMPLES,
+    VALUE_LIMIT,
+    describe_params,
+    init_digest,
+    signal_std,
+)
+from nnviz.engine.training import environment
+from nnviz.errors import ConfigError
+from nnviz.store.runs import RunStore, RunWriter
+
+ParamSelector = str | Sequence[str] | Callable[[str, nn.Parameter], bool] | None
+HEARTBEAT_S = 30.0  # run.json is touched at least this often while the loop runs
+NO_GRADIENT = "no gradient"
+
+
+def unwrap(model: nn.Module) -> tuple[nn.Module, str | None]:
+    """The module under torch.compile / DataParallel / DDP wrappers, and the outermost wrapper."""
+    wrapper = None
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if isinstance(inner, nn.Module):
+            wrapper = wrapper or "torch.compile"
+            model = inner
+        elif isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel):
+            wrapper = wrapper or type(model).__name__
+            model = model.module
+        else:
+            return model, wrapper
+
+
+def select_params(model: nn.Module, params: ParamSelector) -> list[tuple[str, nn.Parameter]]:
+    """The (name, parameter) pairs ``params`` picks, in named_parameters order."""
+    named = list(model.named_parameters())
+    if params is None:
+        chosen = named
+    elif callable(params):
+        chosen = [(n, p) for n, p in named if params(n, p)]
+    else:
+        patterns = [params] if isinstance(params, str) else list(params)
+        if not patterns or not all(isinstance(s, str) for s in patterns):
+            raise ConfigError("params= takes a name pattern, a list of them, or a function "
+                              "(name, parameter) -> bool.")
+        chosen = [(n, p) for n, p in named if any(fnmatch.fnmatchcase(n, s) for s in patterns)]
+    if not chosen:
+        some = ", ".join(n for n, _ in named[:6]) or "none: the model has no parameters"
+        raise ConfigError(f"params={params!r} selects no parameter of the model; its "
+                          f"parameters are named like: {some}.")
+    return chosen
+
+
+def _first_tensor(out: Any) -> torch.Tensor | None:
+    """The first floating tensor of a module's output (tensor, tuple, list, dict, ModelOutput)."""
+    if isinstance(out, torch.Tensor):
+        return out if out.is_floating_point() else None
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, list | tuple):
+        for item in out:
+            t = _first_tensor(item)
+            if t is not None:
+                return t
+    return None
+
+
+def measured_layers(model: nn.Module) -> list[dict[str, str]]:
+    """Modules whose outputs are measured on the probe: own parameters, or an activation."""
+    layers = []
+    for name, module in model.named_modules():
+        kind = ACTIVATION_TYPES.get(type(module))
+        if kind is None and any(True for _ in module.parameters(recurse=False)):
+            kind = "linear"
+        if kind is not None and name:
+            layers.append({"name": name, "kind": kind, "type": type(module).__name__})
+    return layers
+
+
+def _to_device(probe: Any, device: torch.device) -> Any:
+    """The probe (a tensor, a tuple / list or dict of them) on the model's device."""
+    if isinstance(probe, torch.Tensor):
+        return probe.to(device)
+    if isinstance(probe, dict):
+        return {k: _to_device(v, device) for k, v in probe.items()}
+    if isinstance(probe, list | tuple):
+        return type(probe)(_to_device(v, device) for v in probe)
+    return probe
+
+
+def _grad_triplets(grads: list[torch.Tensor]) -> torch.Tensor:
+    """(k, 3) float64 on the grads' device: ‖g‖, mean |g|, std g (unbiased) per gradient."""
+    grads = [(g.coalesce().values() if g.is_sparse else g) for g in grads]
+    grads = [g if g.dtype in (torch.float32, torch.float64) else g.float() for g in grads]
+    l2 = torch.stack(torch._foreach_norm(grads, 2)).double()
+    l1 = torch.stack(torch._foreach_norm(grads, 1)).double()
+    total = torch.stack([g.sum() for g in grads]).double()
+    n = torch.tensor([float(g.numel()) for g in grads], dtype=torch.float64, device=l2.device)
+    var = (l2 * l2 - total * total / n) / (n - 1).clamp_min(1)
+    return torch.stack((l2, l1 / n, var.clamp_min(0).sqrt()), dim=1)
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+@torch.no_grad()
+def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor, edges: np.ndarray, seed: int,
+                 tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """A parameter's snapshot statistics (as the Recorder stores them); adds its two tensors."""
+    entry = stats.tensor_stats(w)
+    small = w.numel() <= VALUE_LIMIT
+    values = stats.sample_values(w, VALUE_LIMIT if small else SAMPLE_SIZE, seed=seed)
+    tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
+    hist = stats.histogram(values if small else w.cpu(), edges)
+    tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
+    entry["hist_outside"] = {
+        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
+        "posinf": hist.posinf, "neginf": hist.neginf,
+    }
+    entry["drift"] = _f(stats.drift(w0, w))
+    return entry
+
+
+def run_id_base(label: str, kind: str) -> str:
+    """'20260101-120000-watch-my-resnet': a run id that says what the run is."""
+    label = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{label[:40] or 'model'}"
+
+
+def rename_run(writer: RunWriter, store: RunStore, base: str) -> None:
+    """Rename a just-created run folder (RunStore names runs after nnviz's own models)."""
+    run_id, k = base, 1
+    while (store.root / run_id).exists():
+        k += 1
+        run_id = f"{base}-{k}"
+    try:
+        writer.folder.rename(store.root / run_id)
+    except OSError:
+        return  # keep RunStore's name
+    writer.folder = store.root / run_id
+    writer.meta["run_id"] = run_id
+    writer.flush()
+
+
+class Watcher:
+    """Records a user's training loop into one nnviz run; see the module docstring."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                 params: ParamSelector = None, every: str | int = "epoch",
+                 probe: Any = None, name: str = "", runs_dir: Any = None,
+                 source: dict[str, Any] | None = None, enabled: bool = True,
+                 manual_steps: bool = False) -> None:
+        if every != "epoch" and not (isinstance(every, int) and not isinstance(every, bool)
+                                     and every >= 1):
+            raise ConfigError(f"every={every!r}: use 'epoch' (you call snapshot()) or a "
+                              "number of optimizer steps >= 1.")
+        if isinstance(every, int) and optimizer is None and not manual_steps:
+            raise ConfigError(f"every={every} counts optimizer steps: pass the optimizer too "
+                              "(nnviz.watch(model, optimizer, every=...)).")
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise ConfigError(f"optimizer= must be a torch.optim.Optimizer, got "
+                              f"{type(optimizer).__name__}.")
+        self.model, wrapper = unwrap(model)
+        self.optimizer = optimizer
+        self.every = every
+        self.probe = probe
+        self.enabled = enabled
+        self.manual_steps = manual_steps  # the caller calls before_step() / after_step()
+        self.closed = False
+        self.step = 0
+        self.epoch = 0.0
+        self.writer: RunWriter | None = None
+        self._hooks: list[Any] = []
+        chosen = select_params(self.model, params)
+        self.names = [n for n, _ in chosen]
+        self.params = [p for _, p in chosen]
+        if not enabled:
+            return
+        n = len(self.params)
+        device = self.params[0].device
+        self.probe = _to_device(probe, device)
+        self._marked = [False] * n
+        self._grad_sum = torch.zeros(n, 3, dtype=torch.float64, device=device)
+        self._grad_last = torch.zeros(n, 3, dtype=torch.float64, device=device)
+        self._grad_count = [0] * n    # steps in which the parameter got a gradient
+        self._grad_samples = [0] * n  # of them, sampled steps whose gradient was measured
+        self._ratios: list[torch.Tensor] = []
+        self._before: list[torch.Tensor] | None = None
+        # update ratios: every `_stride`-th step; until an interval's length is known the
+        # stride doubles after each UPDATE_SAMPLES samples (a few dozen samples at most)
+        self._stride, self._stride_known = 1, False
+        self._interval_steps, self._last_beat = 0, time.monotonic()
+        self._pending = False  # before_step() ran, after_step() not yet
+        self.w0 = [p.detach().clone() for p in self.params]
+        self.layers = measured_layers(self.model)
+        self._write_header(name, runs_dir, wrapper, source or {})
+        try:
+            self._attach()
+            self._add_snapshot(0.0)
+        except BaseException as exc:
+            self._detach()
+            self.writer.finish("failed", f"the first snapshot failed: {type(exc).__name__}: "
+                                         f"{exc}")
+            raise
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def _write_header(self, name: str, runs_dir: Any, wrapper: str | None,
+                      source: dict[str, Any]) -> None:
+        theories = {n: default_theory(self.model, n) for n in self.names}
+        info_all = describe_params(self.model, {n: theories[n] for n in self.names})
+        modules = dict(self.model.named_modules())
+        info = {n: {**info_all[n], "requires_grad": bool(p.requires_grad),
+                    "module_type": torch_type(modules[info_all[n]["module"]]),
+                    "module_class": info_all[n]["module_type"],
+                    "theory_source": "pytorch_default"
+                    if theories[n].kind != "unknown" else "unknown"}
+                for n, p in zip(self.names, self.params, strict=True)}
+        self.edges = {n: np.asarray(i["edges"]) for n, i in info.items()}
+        device = self.params[0].device
+        cfg = RunConfig(name=name or type(self.model).__name__, epochs=1,
+                        device=device.type if device.type in ("cpu", "cuda", "mps") else "auto")
+        store = RunStore(runs_dir)
+        self.writer = store.create(cfg, f"watch-{uuid.uuid4().hex}", {
+            "params": info,
+            "layers": self.layers,
+            "environment": environment(device),
+            "init_digest": init_digest(self.model),
+            "source": {
+                "kind": "watch",
+                "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+                "n_params": int(sum(p.numel() for p in self.model.parameters())),
+                "n_watched": int(sum(p.numel() for p in self.params)),
+                "wrapper": wrapper,
+                "optimizer": type(self.optimizer).__name__ if self.optimizer else None,
+                "every": self.every,
+                **source,
+            },
+            "data": {},
+        })
+        rename_run(self.writer, store, run_id_base(name or type(self.model).__name__, 'watch'))
+
+    def _attach(self) -> None:
+        for i, p in enumerate(self.params):
+            if p.requires_grad:
+                self._hooks.append(p.register_post_accumulate_grad_hook(self._grad_hook(i)))
+        if self.optimizer is not None and not self.manual_steps:
+            self._hooks.append(self.optimizer.register_step_pre_hook(
+                lambda *_: self.before_step()))
+            self._hooks.append(self.optimizer.register_step_post_hook(
+                lambda *_: self.after_step()))
+
+    def _detach(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        def hook(p: torch.Tensor) -> None:
+            if self.optimizer is not None or self.manual_steps:
+                self._marked[i] = True
+                return
+            with torch.no_grad():  # no optimizer: every backward is a step
+                row = _grad_triplets([p.grad])[0]
+                self._grad_sum[i] += row
+                self._grad_last[i] = row
+                self._grad_count[i] += 1
+                self._grad_samples[i] += 1
+        return hook
+
+    @torch.no_grad()
+    def before_step(self) -> None:
+        """Count the gradients a step is about to use; on sampled steps, measure them and keep
+        the weights for the update ratio (the optimizer's step pre-hook calls this)."""
+        if self.closed or not self.enabled:
+            return
+        self._pending = True
+        idx = [i for i, m in enumerate(self._marked) if m and self.params[i].grad is not None]
+        for i in idx:
+            self._grad_count[i] += 1
+        self._marked = [False] * len(self.params)
+        self._interval_steps += 1
+        if self._interval_steps % self._stride:
+            return
+        if idx:
+            rows = _grad_triplets([self.params[i].grad for i in idx])
+            where = torch.tensor(idx, device=rows.device)
+            self._grad_sum.index_add_(0, where, rows)
+            self._grad_last[where] = rows
+            for i in idx:
+                self._grad_samples[i] += 1
+        self._before = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Count the step and measure its update (the step post-hook calls it)."""
+        if self.closed or not self.enabled or not self._pending:
+            return
+        self._pending = False
+        self.step += 1
+        if self._before is not None:
+            num = torch.stack([torch.linalg.vector_norm((p.detach() - b).double())
+                               for p, b in zip(self.params, self._before, strict=True)])
+            den = torch.stack([torch.linalg.vector_norm(b.double()) for b in self._before])
+            self._ratios.append(num / den)
+            self._before = None
+            if not self._stride_known and len(self._ratios) % UPDATE_SAMPLES == 0:
+                self._stride *= 2
+        if isinstance(self.every, int) and self.step % self.every == 0:
+            self.snapshot(epoch=self.step / self.every)
+        elif time.monotonic() - self._last_beat > HEARTBEAT_S:
+            self._last_beat = time.monotonic()
+            self.writer.flush()  # keeps the run "running", not "interrupted"
+
+    # --- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self, epoch: float | None = None, metrics: dict[str, Any] | None = None,
+                 step: int | None = None) -> int | None:
+        """Record this moment (default epoch: the last one + 1); returns the snapshot index."""
+        if self.closed:
+            raise ConfigError("This nnviz recorder is closed; call nnviz.watch() again.")
+        if not self.enabled:
+            return None
+        epoch = self.epoch + 1 if epoch is None else epoch
+        try:
+            epoch = float(epoch)
+        except (TypeError, ValueError):
+            raise ConfigError(f"epoch={epoch!r} is not a number.") from None
+        if not math.isfinite(epoch) or epoch <= self.epoch:
+            raise ConfigError(f"epoch={epoch:g} must be finite and after the last snapshot's "
+                              f"epoch {self.epoch:g} (snapshot 0 holds the weights as they "
+                              "were at watch(); in a loop counting from 0 pass epoch + 1).")
+        row = {"epoch": epoch, "step": self.step if step is None else int(step)}
+        for key, value in (metrics or {}).items():
+            if not isinstance(key, str):
+                raise ConfigError(f"metrics keys are names (str), got {key!r}.")
+            if key in ("epoch", "step"):
+                raise ConfigError(f"metrics[{key!r}]: pass epoch= and step= as arguments.")
+            try:
+                row[key] = float(value.detach() if isinstance(value, torch.Tensor) else value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"metrics[{key!r}] = {value!r} is not a number.") from None
+        if step is not None:
+            self.step = int(step)
+        self.writer.meta["history"].append(row)
+        index = self._add_snapshot(epoch)
+        if self._interval_steps:
+            self._stride = max(1, self._interval_steps // UPDATE_SAMPLES)
+            self._stride_known = True
+        self._interval_steps = 0
+        self._last_beat = time.monotonic()
+        return index
+
+    def _add_snapshot(self, epoch: float) -> int:
+        tensors, snap = self.collect(epoch)
+        self.epoch = epoch
+        cfg = self.writer.meta["config"]
+        cfg["epochs"] = max(1, math.ceil(epoch))
+        return self.writer.add_snapshot(tensors, snap)
+
+    @torch.no_grad()
+    def collect(self, epoch: float) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors and statistics of this moment; resets the per-step accumulators."""
+        grad_sum = self._grad_sum.cpu().numpy()
+        grad_last = self._grad_last.cpu().numpy()
+        ratios = [r.cpu().numpy() for r in self._ratios]
+        tensors: dict[str, torch.Tensor] = {}
+        per_param: dict[str, Any] = {}
+        for i, (name, p) in enumerate(zip(self.names, self.params, strict=True)):
+            entry = weight_entry(name, p.detach(), self.w0[i], self.edges[name], i, tensors)
+            count, k = self._grad_count[i], self._grad_samples[i]
+            if count:
+                mean = grad_sum[i] / k if k else [None] * 3
+                last = grad_last[i] if k else [None] * 3
+                entry["grad"] = {
+                    "norm": _f(mean[0]), "mean_abs": _f(mean[1]), "std": _f(mean[2]),
+                    "last_norm": _f(last[0]), "last_mean_abs": _f(last[1]),
+                    "last_std": _f(last[2]), "steps": count, "sampled_steps": k,
+                }
+            elif epoch > 0:
+                entry["grad_status"] = NO_GRADIENT
+                entry["grad_reason"] = "frozen (requires_grad=False)" if not p.requires_grad \
+                    else "unused: no gradient reached it since the last snapshot"
+            if ratios and count:
+                col = np.array([r[i] for r in ratios])
+                finite = col[np.isfinite(col)]
+                entry["update_ratio"] = _f(np.exp(np.mean(np.log(finite[finite > 0])))) \
+                    if (finite > 0).any() else (0.0 if finite.size else None)
+                entry["update_ratio_last"] = _f(col[-1])
+            per_param[name] = entry
+        self._grad_sum.zero_()
+        self._grad_count = [0] * len(self.params)
+        self._grad_samples = [0] * len(self.params)
+        self._ratios = []
+        return tensors, {"epoch": epoch, "step": self.step, "params": per_param,
+                         "activations": self.activations()}
+
+    @torch.no_grad()
+    def activations(self) -> dict[str, Any]:
+        """Activation statistics of every measured layer on the probe batch (eval mode)."""
+        if self.probe is None:
+            return {}
+        modules = dict(self.model.named_modules())
+        out: dict[str, Any] = {}
+        hooks = []
+
+        def hook_for(name: str, kind: str) -> Callable[..., None]:
+            def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
+                a = _first_tensor(output)
+                if a is not None and name not in out:
+                    a = a.detach()
+                    out[name] = {"kind": kind, **stats.activation_stats(a, kind),
+                                 "signal_std": signal_std(a)}
+            return hook
+
+        was_training = self.model.training
+        try:
+            for layer in self.layers:
+                hooks.append(modules[layer["name"]].register_forward_hook(
+                    hook_for(layer["name"], layer["kind"])))
+            self.model.eval()
+            probe = self.probe
+            if isinstance(probe, dict):
+                self.model(**probe)
+            elif isinstance(probe, tuple | list):
+                self.model(*probe)
+            else:
+                self.model(probe)
+        finally:
+            for h in hooks:
+                h.remove()
+            self.model.train(was_training)
+        return out
+
+    # --- the end -----------------------------------------------------------------------------
+
+    def close(self, status: str = "completed", detail: str = "") -> None:
+        """Remove every hook and mark the run finished (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._detach()
+        if self.writer is not None:
+            self.writer.finish(status, detail)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.writer.run_id if self.writer else None
+
+    def __enter__(self) -> Watcher:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, _tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.close("failed", f"{exc_type.__name__}: {exc}")
+
+    def __del__(self) -> None:
+        try:
+            self._detach()
+        except Exception:
+            pass
+
+
+def _rank_zero() -> bool:
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+          params: ParamSelector = None, every: str | int = "epoch", probe: Any = None,
+          name: str = "", runs_dir: Any = None) -> Watcher:
+    """Start recording ``model``'s training into a new nnviz run (see nnviz.engine.watch)."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"nnviz.watch needs a torch.nn.Module, got {type(model).__name__}.")
+    return Watcher(model, optimizer, params, every, probe, name, runs_dir,
+                   enabled=_rank_zero())

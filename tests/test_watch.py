@@ -1,0 +1,344 @@
+"""nnviz.watch on real models built here (ResNet-18, a TransformerEncoder, an Embedding + LSTM
+model), with torch as the reference for every recorded number."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import nnviz
+from nnviz.analysis.diagnostics import diagnose
+from nnviz.cli.main import main as cli_main
+from nnviz.engine.watch import NO_GRADIENT
+from nnviz.errors import ConfigError
+from nnviz.store.runs import RunStore
+from tests.fixtures.resnet import resnet18
+
+
+class SeqModel(nn.Module):
+    """Embedding(40, 16) -> LSTM(16, 24) -> Linear(24, 3) on the last step, plus a bare scale
+    parameter, a frozen Linear and an unused Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(40, 16)
+        self.lstm = nn.LSTM(16, 24, batch_first=True)
+        self.head = nn.Linear(24, 3)
+        self.scale = nn.Parameter(torch.ones(1))
+        self.frozen = nn.Linear(24, 24)
+        self.frozen.requires_grad_(False)
+        self.unused = nn.Linear(5, 5)
+
+    def forward(self, x):  # (B, T) token ids
+        out, _ = self.lstm(self.emb(x))
+        return self.head(self.frozen(out[:, -1]) * self.scale)
+
+
+class TinyTransformer(nn.Module):
+    """Embedding -> 2-layer nn.TransformerEncoder (d=32, 4 heads) -> mean -> Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(30, 32)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x):  # (B, T)
+        return self.head(self.enc(self.emb(x)).mean(1))
+
+
+def hooks_left(model: nn.Module, opt: torch.optim.Optimizer) -> int:
+    """Every hook nnviz could have left: on parameters, the optimizer and the modules."""
+    n = sum(len(p._post_accumulate_grad_hooks or {}) for p in model.parameters())
+    n += len(opt._optimizer_step_pre_hooks) + len(opt._optimizer_step_post_hooks)
+    return n + sum(len(m._forward_hooks) for m in model.modules())
+
+
+def train_steps(model, opt, x, y, steps, grads=None):
+    """`steps` optimizer steps; `grads` (if given) gets each step's gradients, as torch has them."""
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        if grads is not None:
+            grads.append({n: p.grad.detach().clone() for n, p in model.named_parameters()
+                          if p.grad is not None})
+        opt.step()
+
+
+def keep(store: dict, key: str, out: torch.Tensor) -> None:
+    """A forward hook's body: remember the first output (returns None: output unchanged)."""
+    store.setdefault(key, out.detach().double())
+
+
+def close(a, b, rel=1e-9):
+    return a == pytest.approx(b, rel=rel, abs=1e-12)
+
+
+def test_resnet18_statistics_equal_torch(runs_dir):
+    torch.manual_seed(0)
+    model = resnet18()  # 1000 classes: torchvision's 11,689,512 parameters
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 1000, (4,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
+    reference = {}
+    handle = model.layer1[0].conv1.register_forward_hook(
+        lambda _m, _i, out: keep(reference, "out", out))
+    rec = nnviz.watch(model, opt, probe=x[:2], name="resnet")
+    handle.remove()
+    grads: list = []
+    train_steps(model, opt, x, y, 1, grads)
+    rec.snapshot(epoch=1, metrics={"train_loss": 1.5})
+    rec.close()
+    assert hooks_left(model, opt) == 0
+    run = RunStore(runs_dir).load(rec.run_id)
+    assert run.status == "completed" and run.n_snapshots == 2
+    assert len(run.params) == 62
+    assert run.meta["source"]["n_params"] == 11_689_512
+    assert run.meta["source"]["kind"] == "watch" and run.history[0]["train_loss"] == 1.5
+    s = run.snapshot(1).stats["params"]
+    for name, p in model.named_parameters():
+        w = p.detach().double()
+        assert close(s[name]["mean"], float(w.mean())), name
+        assert close(s[name]["std"], float(w.std()), 1e-7), name
+        assert close(s[name]["l2"], float(torch.linalg.vector_norm(w)), 1e-7), name
+        # per-step gradient reductions run in the gradient's own float32, as torch's do (their
+        # error against float64 is ~4e-5 on a 512x512x3x3 kernel): torch's float32 is the reference
+        g = grads[0][name]
+        assert close(s[name]["grad"]["norm"], float(torch.linalg.vector_norm(g)), 1e-6), name
+        # torch's fused L1 sums float32 sequentially (~2e-5 from float64 on 2.4M values)
+        assert close(s[name]["grad"]["mean_abs"], float(g.double().abs().mean()), 1e-4), name
+        assert s[name]["grad"]["std"] == pytest.approx(float(g.double().std()), rel=1e-3)
+        delta = float(torch.linalg.vector_norm(w - w0[name].double()))
+        base = float(torch.linalg.vector_norm(w0[name].double()))
+        if base == 0:  # BatchNorm biases start at 0: no finite ratio to a zero norm
+            assert s[name]["drift"] == (math.inf if delta else None), name
+            continue
+        ref = delta / base
+        assert close(s[name]["drift"], ref, 1e-6), name
+        assert close(s[name]["update_ratio"], ref, 1e-6), name  # one step: update == drift
+    # activations: the probe's forward (eval mode) seen by torch's own hook on the same layer
+    act = run.snapshot(0).stats["activations"]["layer1.0.conv1"]
+    assert close(act["std"], float(reference["out"].std()), 1e-7)
+    assert close(act["mean"], float(reference["out"].mean()), 1e-7)
+    assert len(run.snapshot(0).stats["activations"]) == len(run.layers) > 40
+    # PyTorch's default for the Linear head; torchvision's own conv init is not PyTorch's
+    fc = run.params["fc.weight"]["theory"]
+    assert close(fc["std"], 1 / math.sqrt(3 * 512))
+    assert run.params["bn1.weight"]["theory"]["kind"] == "point"
+
+
+def test_probe_activations_equal_a_torch_forward_hook(runs_dir):
+    torch.manual_seed(1)
+    model = TinyTransformer()
+    x = torch.randint(0, 30, (8, 6))
+    seen = {}
+    hooks = [model.get_submodule(n).register_forward_hook(
+        lambda _m, _i, o, n=n: keep(seen, n, o[0] if isinstance(o, tuple) else o))
+        for n in ("emb", "enc.layers.0.linear1", "enc.layers.1.self_attn", "head")]
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    model.train()
+    with nnviz.watch(model, probe=x, runs_dir=runs_dir) as rec:
+        pass
+    assert model.training
+    acts = RunStore(runs_dir).load(rec.run_id).snapshot(0).stats["activations"]
+    for name, out in seen.items():
+        a = out.double()
+        assert close(acts[name]["mean"], float(a.mean()), 1e-7), name
+        assert close(acts[name]["std"], float(a.std()), 1e-7), name
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 0
+
+
+def test_theory_follows_pytorch_defaults_per_layer_type(runs_dir):
+    torch.manual_seed(2)
+    model = nn.ModuleDict({
+        "seq": SeqModel(), "tf": TinyTransformer(), "c1": nn.Conv1d(3, 5, 4),
+        "c3": nn.Conv3d(2, 3, 3), "gn": nn.GroupNorm(2, 4), "ln": nn.LayerNorm(6),
+    })
+    with nnviz.watch(model, runs_dir=runs_dir) as rec:
+        pass
+    params = RunStore(runs_dir).load(rec.run_id).params
+    t = {n: i["theory"] for n, i in params.items()}
+    assert close(t["c1.weight"]["std"], 1 / math.sqrt(3 * 3 * 4))
+    assert close(t["c3.bias"]["high"], 1 / math.sqrt(2 * 27))
+    assert t["seq.emb.weight"]["kind"] == "normal" and t["seq.emb.weight"]["std"] == 1.0
+    assert close(t["seq.lstm.weight_hh_l0"]["high"], 1 / math.sqrt(24))
+    in_proj = t["tf.enc.layers.0.self_attn.in_proj_weight"]
+    assert close(in_proj["high"], math.sqrt(6 / (32 + 96)))
+    assert t["tf.enc.layers.0.self_attn.out_proj.bias"]["kind"] == "point"
+    out_proj = params["tf.enc.layers.0.self_attn.out_proj.weight"]
+    assert out_proj["module_type"] == "Linear"  # a Linear subclass: counted as a Linear layer
+    assert out_proj["module_class"] == "NonDynamicallyQuantizableLinear"
+    assert t["tf.enc.layers.0.self_attn.in_proj_bias"]["kind"] == "point"
+    assert t["gn.weight"]["mean"] == 1.0 and t["ln.bias"]["mean"] == 0.0
+    assert t["seq.scale"]["kind"] == "unknown"  # a bare nn.Parameter
+    assert params["seq.scale"]["theory_source"] == "unknown"
+    # the theory is right: freshly built layers' measured std is close to it
+    snap = RunStore(runs_dir).load(rec.run_id).snapshot(0).stats["params"]
+    for name in ("tf.enc.layers.0.self_attn.in_proj_weight", "seq.emb.weight",
+                 "seq.lstm.weight_ih_l0", "tf.enc.layers.1.linear1.weight"):
+        assert snap[name]["std"] == pytest.approx(t[name]["std"], rel=0.1), name
+
+
+def test_no_gradient_is_recorded_as_such_never_zeros(runs_dir):
+    torch.manual_seed(3)
+    model = SeqModel()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    x, y = torch.randint(0, 40, (8, 5)), torch.randint(0, 3, (8,))
+    with nnviz.watch(model, opt, probe=x, runs_dir=runs_dir) as rec:
+        # zero_grad(set_to_none=False) leaves zero tensors in .grad: still "no gradient"
+        for _ in range(3):
+            opt.zero_grad(set_to_none=False)
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        rec.snapshot(epoch=1)
+    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).stats["params"]
+    for name in ("frozen.weight", "unused.weight", "unused.bias"):
+        assert "grad" not in s[name] and s[name]["grad_status"] == NO_GRADIENT, name
+        assert "update_ratio" not in s[name]
+    assert "frozen" in s["frozen.weight"]["grad_reason"]
+    assert s["lstm.weight_hh_l0"]["grad"]["steps"] == 3
+    assert s["scale"]["grad"]["norm"] > 0
+
+
+def test_hooks_are_removed_after_an_exception(runs_dir):
+    model = SeqModel()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randint(0, 40, (4, 5))
+    with pytest.raises(RuntimeError, match="boom"):
+        with nnviz.watch(model, opt, probe=x, runs_dir=runs_dir) as rec:
+            raise RuntimeError("boom")
+    assert hooks_left(model, opt) == 0
+    run = RunStore(runs_dir).load(rec.run_id)
+    assert run.status == "failed" and "boom" in run.meta["status_detail"]
+    with pytest.raises(ConfigError, match="closed"):
+        rec.snapshot(epoch=1)
+
+    class Broken(nn.Module):
+        """A Linear whose forward fails on the probe: the probe's hooks must still go."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            raise ValueError("bad probe")
+
+    broken = Broken()
+    with pytest.raises(ValueError, match="bad probe"):
+        nnviz.watch(broken, probe=torch.zeros(1, 3), runs_dir=runs_dir)
+    assert sum(len(m._forward_hooks) for m in broken.modules()) == 0
+    assert all(not p._post_accumulate_grad_hooks for p in broken.parameters())
+
+
+def test_params_by_pattern_or_predicate(runs_dir):
+    model = SeqModel()
+    with nnviz.watch(model, params="lstm.*", runs_dir=runs_dir) as rec:
+        pass
+    assert set(RunStore(runs_dir).load(rec.run_id).params) == {
+        n for n, _ in model.named_parameters() if n.startswith("lstm.")}
+    with nnviz.watch(model, params=lambda n, p: p.ndim == 1, runs_dir=runs_dir) as rec:
+        pass
+    assert all(len(i["shape"]) == 1 for i in RunStore(runs_dir).load(rec.run_id).params.values())
+    with pytest.raises(ConfigError, match="selects no parameter"):
+        nnviz.watch(model, params="nothing.*", runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match="every="):
+        nnviz.watch(model, every=0, runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match="pass the optimizer"):
+        nnviz.watch(model, every=5, runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match="nn.Module"):
+        nnviz.watch("not a model", runs_dir=runs_dir)
+
+
+def test_wrapped_models_record_plain_names_and_every_n_steps(runs_dir):
+    torch.manual_seed(4)
+    inner = TinyTransformer()
+    plain = {n for n, _ in inner.named_parameters()}
+    x, y = torch.randint(0, 30, (8, 6)), torch.randint(0, 4, (8,))
+    for wrapped, label in ((nn.DataParallel(inner), "DataParallel"),
+                           (torch.compile(inner, backend="eager"), "torch.compile")):
+        opt = torch.optim.SGD(wrapped.parameters(), lr=0.05)
+        with nnviz.watch(wrapped, opt, every=2, runs_dir=runs_dir) as rec:
+            train_steps(wrapped, opt, x, y, 4)
+        run = RunStore(runs_dir).load(rec.run_id)
+        assert set(run.params) == plain and run.meta["source"]["wrapper"] == label
+        assert [e["step"] for e in run.meta["snapshots"]] == [0, 2, 4]
+        assert run.snapshot(2).stats["params"]["head.weight"]["grad"]["steps"] == 2
+
+
+def test_mixed_precision_gradients_are_unscaled(runs_dir):
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    x, y = torch.randn(16, 8), torch.randint(0, 2, (16,))
+    unscaled = {}
+    with nnviz.watch(model, opt, runs_dir=runs_dir) as rec:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = nn.functional.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        unscaled = {n: float(torch.linalg.vector_norm(p.grad.double()))
+                    for n, p in model.named_parameters()}
+        scaler.step(opt)
+        scaler.update()
+        rec.snapshot(epoch=1)
+    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).stats["params"]
+    for name, ref in unscaled.items():
+        assert close(s[name]["grad"]["norm"], ref, 1e-6), name
+
+
+def test_without_optimizer_each_backward_counts(runs_dir):
+    model = nn.Linear(4, 2)
+    x = torch.randn(8, 4)
+    with nnviz.watch(model, runs_dir=runs_dir) as rec:
+        norms = []
+        for _ in range(2):
+            model.zero_grad()
+            model(x).pow(2).sum().backward()
+            norms.append(float(torch.linalg.vector_norm(model.weight.grad.double())))
+        rec.snapshot(epoch=1)
+    g = RunStore(runs_dir).load(rec.run_id).snapshot(1).stats["params"]["weight"]["grad"]
+    assert g["steps"] == 2 and close(g["norm"], sum(norms) / 2, 1e-6)
+    assert close(g["last_norm"], norms[-1], 1e-6)
+
+
+def test_snapshot_arguments_are_checked(runs_dir):
+    rec = nnviz.watch(nn.Linear(2, 2), runs_dir=runs_dir)
+    with pytest.raises(ConfigError, match="epoch \\+ 1"):
+        rec.snapshot(epoch=0)
+    with pytest.raises(ConfigError, match="not a number"):
+        rec.snapshot(epoch=1, metrics={"val_loss": "low"})
+    assert rec.snapshot(metrics={"val_loss": torch.tensor(0.5)}) == 1  # default: epoch 1
+    rec.close()
+    rec.close()  # idempotent
+
+
+def test_watched_run_works_with_diagnostics_and_the_cli(runs_dir, capsys):
+    torch.manual_seed(6)
+    model = SeqModel()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.randint(0, 40, (16, 5)), torch.randint(0, 3, (16,))
+    with nnviz.watch(model, opt, probe=x[:8], runs_dir=runs_dir) as rec:
+        for epoch in range(1, 3):
+            train_steps(model, opt, x, y, 3)
+            rec.snapshot(epoch=epoch, metrics={"train_loss": 1.0 / epoch})
+    run = RunStore(runs_dir).load(rec.run_id)
+    flags = diagnose(run)
+    assert all(f.code for f in flags)
+    # a frozen layer is not reported as a vanishing gradient
+    assert not any("frozen.weight" in str(getattr(f, "layers", "")) and "vanish" in f.code
+                   for f in flags)
+    assert not any(f.code == "non_finite" for f in flags)  # no val_loss logged is no flag
+    with nnviz.watch(model, runs_dir=runs_dir) as bad:
+        bad.snapshot(epoch=1, metrics={"train_loss": math.nan})
+    assert any(f.code == "non_finite" for f in diagnose(RunStore(runs_dir).load(bad.run_id)))
+    assert cli_main(["--runs-dir", str(runs_dir), "show", rec.run_id]) == 0
+    assert "lstm.weight_hh_l0" in capsys.readouterr().out
