@@ -79,7 +79,8 @@ def check_non_finite(ctx: Context, i: int) -> Flag | None:
         evidence["first layer with NaN/Inf output"] = bad_acts[0][0]
     epoch = ctx.epochs[i]
     bad_loss = [h for h in ctx.history_upto(epoch)  # a loss not logged (own loops) is no flag
-                if any(k in h and num(h[k]) is None for k in ("train_loss", "val_loss"))]
+                if any(h.get(k) is not None and num(h[k]) is None
+                       for k in ("train_loss", "val_loss"))]
     diverged = ctx.run.meta.get("diverged_at")
     if diverged and i == len(ctx.epochs) - 1 and ctx.run.status == "diverged":
         what.append(str(diverged.get("what", "loss")))
