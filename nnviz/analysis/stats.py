@@ -497,28 +497,70 @@ class Histogram:
 def histogram(values: np.ndarray | torch.Tensor, edges: np.ndarray) -> Histogram:
     """Count values on edges; out-of-range and non-finite values are counted separately."""
     e = _check_edges(edges)
+    x = _flat_real(values)
+    if x.size and np.isfinite(np.min(x)) and np.isfinite(np.max(x)):  # NaN propagates: all finite
+        finite, nan, posinf, neginf = x, 0, 0, 0
+    else:
+        finite_mask = np.isfinite(x)
+        finite = x[finite_mask]
+        nan = int(np.count_nonzero(np.isnan(x)))
+        posinf = int(np.count_nonzero(x == np.inf))
+        neginf = int(np.count_nonzero(x == -np.inf))
+    counts, below, above = _bin_counts(finite, e)
+    return Histogram(edges=e, counts=counts, underflow=below, overflow=above, nan=nan,
+                     posinf=posinf, neginf=neginf)
+
+
+def _flat_real(x: Any) -> np.ndarray:
+    """Flat array of x in its own float dtype (float16/32/64), or float64 for anything else.
+
+    Binning compares each value with the float64 edges (numpy promotes exactly), so no float64
+    copy of a float32 tensor is needed.
+    """
+    if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.float32, torch.float64):
+        t = x.detach()
+        return (t.cpu() if t.device.type != "cpu" else t).numpy(force=True).reshape(-1)
+    if isinstance(x, np.ndarray) and x.dtype in (np.float16, np.float32, np.float64):
+        return x.reshape(-1)
+    return _flat_float64(x)
+
+
+_BIN_BLOCK = 1 << 16  # elements per block of _bin_counts (its temporaries stay in cache)
+_UNIFORM_TOL = 1e-6  # edges within this fraction of a bin of uniform use arithmetic binning
+
+
+def _bin_counts(x: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(counts, below, above) of finite x on strictly increasing edges e.
+
+    Bin i counts e[i] <= x < e[i + 1], the last bin also x == e[-1] (numpy's convention). On
+    uniform edges (all of weight_edges, run_edges and linspace), the bin is first computed by
+    arithmetic, then corrected by one comparison with each neighbouring edge, as numpy's own
+    np.histogram does for bins=int: exact, since the arithmetic guess is off by less than one
+    bin; other edges use a binary search.
+    """
     n_bins = e.size - 1
-    x = _flat_float64(values)
-    finite_mask = np.isfinite(x)
-    all_finite = bool(finite_mask.all())
-    finite = x if all_finite else x[finite_mask]
-    nan = 0 if all_finite else int(np.count_nonzero(np.isnan(x)))
-    posinf = 0 if all_finite else int(np.count_nonzero(x == np.inf))
-    neginf = 0 if all_finite else int(np.count_nonzero(x == -np.inf))
-    below = finite < e[0]
-    above = finite > e[-1]
-    inside = finite[~(below | above)]
-    idx = np.minimum(np.searchsorted(e, inside, side="right") - 1, n_bins - 1)
-    counts = np.bincount(idx, minlength=n_bins).astype(np.int64)
-    return Histogram(
-        edges=e,
-        counts=counts,
-        underflow=int(np.count_nonzero(below)),
-        overflow=int(np.count_nonzero(above)),
-        nan=nan,
-        posinf=posinf,
-        neginf=neginf,
-    )
+    widths = np.diff(e)
+    step = (e[-1] - e[0]) / n_bins
+    uniform = bool(np.all(np.abs(widths - step) <= _UNIFORM_TOL * step))
+    counts = np.zeros(n_bins + 1, dtype=np.int64)  # the extra slot collects out-of-range values
+    lo, hi = e[0], e[-1]
+    norm = n_bins / (hi - lo)
+    for i in range(0, x.size, _BIN_BLOCK):
+        b = x[i : i + _BIN_BLOCK]
+        if uniform:
+            # the guess, clipped into [0, n_bins - 1] (NaN-free: x is finite; huge values clip)
+            g = (b.astype(np.float64, copy=False) - lo) * norm
+            np.clip(g, 0, n_bins - 1, out=g)
+            idx = g.astype(np.intp)
+            idx -= b < e[idx]  # comparisons in float64: exact for every input dtype
+            idx += (b >= e[idx + 1]) & (idx != n_bins - 1)
+        else:
+            idx = np.searchsorted(e, b, side="right") - 1
+            np.minimum(idx, n_bins - 1, out=idx)
+        idx[(b < lo) | (b > hi)] = n_bins
+        counts += np.bincount(idx, minlength=n_bins + 1)
+    below = int(np.count_nonzero(x < lo))
+    return counts[:n_bins], below, int(counts[n_bins]) - below
 
 
 # -------------------------------------------------------------------------------- sampling
