@@ -219,7 +219,7 @@ class WandbRun:
         return time.perf_counter() - t0
 
     def close(self) -> None:
-        self.run.finish(quiet=True)
+        self.run.finish()
 
 
 @contextlib.contextmanager

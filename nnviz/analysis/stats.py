@@ -119,6 +119,7 @@ __all__ = [
     "run_edges",
     "sample_values",
     "tensor_stats",
+    "tensor_stats_and_histogram",
     "update_ratio",
     "weight_edges",
 ]
@@ -130,6 +131,7 @@ PERCENTILES: tuple[int, ...] = (0, 7, 16, 31, 50, 69, 84, 93, 100)
 DEFAULT_BINS = 60
 
 SPECTRAL_EXACT_MAX_DIM = 256  # above this min(rows, cols), spectral_norm uses Lanczos
+LANCZOS_FLOAT32_ABOVE = 1 << 20  # float32 matrices with more elements: float32 mat-vecs
 LANCZOS_STEPS = 30  # Golub-Kahan-Lanczos steps (two mat-vecs each, like power iteration)
 
 WEIGHT_EDGE_FLOOR = 1e-6  # smallest half-width of weight_edges (all-zero tensors)
@@ -267,7 +269,7 @@ def _lanczos_top_singular_value(m: torch.Tensor, fro: float, steps: int = LANCZO
     tol = 1e-12 * fro  # a smaller alpha / beta means an invariant subspace: Ritz values exact
     u_basis = m.new_zeros((steps, rows))
     v_basis = m.new_zeros((steps + 1, cols))
-    start = torch.from_numpy(np.random.default_rng(0).standard_normal(cols))  # fixed start
+    start = torch.from_numpy(np.random.default_rng(0).standard_normal(cols)).to(m.dtype)
     v_basis[0] = start / torch.linalg.vector_norm(start)
     alphas: list[float] = []
     betas: list[float] = []
@@ -318,6 +320,82 @@ def _spectral_norm(m: np.ndarray, fro: float) -> float:
 
 def tensor_stats(t: torch.Tensor) -> dict:
     """Summary statistics of a tensor as plain Python numbers (see the module docstring)."""
+    return tensor_stats_and_histogram(t, None)[0]
+
+
+def tensor_stats_and_histogram(t: torch.Tensor, edges: np.ndarray | None
+                               ) -> tuple[dict, Histogram | None]:
+    """``tensor_stats(t)`` and ``histogram(t, edges)`` (None without edges) from one sort."""
+    fast = _stats_sorted(t, edges)
+    if fast is not None:
+        return fast
+    return _tensor_stats_exact(t), (histogram(t, edges) if edges is not None else None)
+
+
+def _stats_sorted(t: torch.Tensor, edges: np.ndarray | None
+                  ) -> tuple[dict, Histogram | None] | None:
+    """The common case (a float tensor, all finite, ordinary magnitudes) from one sort.
+
+    Sorting in the tensor's own dtype gives the same order as sorting its float64 values; the
+    sorted float64 copy then yields min, max, percentiles and exact-zero count (by bisection),
+    the histogram (each edge bisected: the same counts as comparing every value) and, by torch
+    float64 reductions, mean, std and l2. None (use the general path) for anything else.
+    """
+    if not isinstance(t, torch.Tensor) or t.dtype not in (torch.float16, torch.float32,
+                                                          torch.float64) or t.numel() < 2:
+        return None
+    shape = tuple(t.shape)
+    a = _flat_real(t)
+    srt = np.sort(a)
+    lo, hi = float(srt[0]), float(srt[-1])  # NaN sorts last, -inf first
+    if not (math.isfinite(lo) and math.isfinite(hi)) or _pow2_scale(max(-lo, hi)) != 1.0:
+        return None
+    e = _check_edges(edges) if edges is not None else None
+    y = srt.astype(np.float64, copy=False)  # (n,) sorted
+    n = y.size
+    ty = torch.from_numpy(y)
+    zeros = int(np.searchsorted(y, 0.0, side="right") - np.searchsorted(y, 0.0, side="left"))
+    with _one_thread():  # torch's vectorised float64 sums; threads stall on a busy machine
+        l2 = float(torch.linalg.vector_norm(ty))
+        if lo == hi:
+            mean, std = lo, 0.0
+        else:  # two passes, as _moments
+            mean = float(torch.mean(ty))
+            std = float(torch.linalg.vector_norm(ty - mean)) / math.sqrt(n - 1)
+    if len(shape) >= 2:
+        spectral = _spectral_norm_of(t, shape, l2)
+    else:
+        spectral = l2
+    out = {
+        "numel": n, "mean": mean, "std": std, "min": lo, "max": hi,
+        "percentiles": [float(p) for p in _percentiles_sorted(y)],
+        "l2": l2, "spectral_norm": spectral,
+        "stable_rank": max(1.0, (l2 / spectral) ** 2) if spectral > 0.0 else None,
+        "zero_frac": zeros / n, "nan_count": 0, "inf_count": 0, "finite_count": n,
+    }
+    hist = None
+    if e is not None:
+        cut = np.searchsorted(y, e, side="left")
+        cut[-1] = np.searchsorted(y, e[-1], side="right")  # the last bin holds its right edge
+        hist = Histogram(edges=e, counts=np.diff(cut), underflow=int(cut[0]),
+                         overflow=int(n - cut[-1]))
+    return out, hist
+
+
+def _spectral_norm_of(t: torch.Tensor, shape: tuple[int, ...], fro: float) -> float:
+    """spectral_norm of a finite tensor: float32 mat-vecs for large float32 matrices."""
+    rows = shape[0]
+    cols = t.numel() // rows
+    if t.dtype == torch.float32 and t.numel() > LANCZOS_FLOAT32_ABOVE and \
+            min(rows, cols) > SPECTRAL_EXACT_MAX_DIM:
+        m = t.detach().cpu().reshape(rows, cols)
+        with _one_thread():
+            return _lanczos_top_singular_value(m, fro)
+    return _spectral_norm(_flat_float64(t).reshape(rows, cols), fro)
+
+
+def _tensor_stats_exact(t: torch.Tensor) -> dict:
+    """tensor_stats for every input (NaN / Inf, huge or tiny values, integer dtypes)."""
     shape = tuple(t.shape)
     x = _flat_float64(t, copy=True)  # private: sorted in place below
     n = int(x.size)
@@ -674,6 +752,9 @@ def _activation_stats_torch(a: torch.Tensor, kind: str) -> dict | None:
 def _relative_change(ref: torch.Tensor, new: torch.Tensor) -> float | None:
     if tuple(ref.shape) != tuple(new.shape):
         raise ValueError(f"shapes differ: {tuple(ref.shape)} vs {tuple(new.shape)}")
+    fast = _relative_change_float32(ref, new)
+    if fast is not None:
+        return fast
     r = _flat_float64(ref)
     w = _flat_float64(new)
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(w))):
@@ -686,6 +767,32 @@ def _relative_change(ref: torch.Tensor, new: torch.Tensor) -> float | None:
     num = _norm(w, r)
     if den == 0.0:
         return None if num == 0.0 else float("inf")
+    return num / den
+
+
+_F32_SAFE = (1e-15, 1e15)  # float32 squares of values in this range neither under- nor overflow
+
+
+def _relative_change_float32(ref: Any, new: Any) -> float | None:
+    """Large float32 tensors in torch: difference and norms in float32 (~1e-6 relative).
+
+    A float32 difference of nearby values is exact (Sterbenz), and torch's float32 norms are
+    vectorised cascade sums; float64 copies of millions of values cost ten times more. None
+    (use the float64 path) for small, non-float32, non-finite or extreme inputs, and 0/0.
+    """
+    if not (isinstance(ref, torch.Tensor) and isinstance(new, torch.Tensor)) or \
+            ref.dtype != torch.float32 or new.dtype != torch.float32 or ref.numel() < _CHUNK:
+        return None
+    r, w = ref.detach().reshape(-1), new.detach().reshape(-1).to(ref.device)
+    with _one_thread():
+        bounds = torch.stack([*torch.aminmax(r), *torch.aminmax(w)]).abs().cpu()
+        top = float(bounds.max())  # NaN propagates
+        if not (math.isfinite(top) and _F32_SAFE[0] < top < _F32_SAFE[1]):
+            return None
+        den = float(torch.linalg.vector_norm(r))
+        num = float(torch.linalg.vector_norm(w - r))
+    if den == 0.0 or not (_F32_SAFE[0] < den < _F32_SAFE[1]):
+        return None
     return num / den
 
 

@@ -169,13 +169,12 @@ class Recorder:
         if self._defer:  # one fused copy; reduced at the snapshot
             copies = iter(torch._foreach_mul(present, 1.0) if present else ())
             self._grad_copies.append([next(copies) if g is not None else None for g in grads])
-        elif present:  # three fused passes, accumulated in float64
+        elif present:  # three fused passes (float32 cascade sums: ~1e-6 relative)
             full = [g if g is not None else torch.zeros_like(p)
                     for g, p in zip(grads, self.params, strict=True)]
             self._grad_sums.append((
-                torch._foreach_norm(full, 2, dtype=torch.float64),
-                torch._foreach_norm(full, 1, dtype=torch.float64),
-                [g.sum(dtype=torch.float64) for g in full],
+                torch._foreach_norm(full, 2), torch._foreach_norm(full, 1),
+                [g.sum() for g in full],
             ))
         else:
             self._grad_sums.append(([], [], []))
@@ -192,8 +191,8 @@ class Recorder:
             return
         if self.params:
             diff = torch._foreach_sub(self.params, self._before)
-            self._ratios.append((torch._foreach_norm(diff, 2, dtype=torch.float64),
-                                 torch._foreach_norm(self._before, 2, dtype=torch.float64)))
+            self._ratios.append((torch._foreach_norm(diff, 2),
+                                 torch._foreach_norm(self._before, 2)))
         self._before = None
 
     @torch.no_grad()
@@ -218,17 +217,19 @@ class Recorder:
         grad_mean, grad_last = _grad_table(m, self.params)
         ratios = None
         if m.ratios:
-            ratios = torch.stack([torch.stack(num) / torch.stack(den)
+            ratios = torch.stack([torch.stack(num).double() / torch.stack(den).double()
                                   for num, den in m.ratios]).cpu().numpy()
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
-            entry = stats.tensor_stats(w)
             whole = w.numel() <= VALUE_LIMIT
             values = stats.sample_values(w, VALUE_LIMIT if whole else SAMPLE_SIZE,
                                          seed=self.sample_seed + i)
             tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
-            hist = stats.histogram(values if whole else w, self.edges[name])
+            if whole and w.dtype != torch.float32:  # the stored float32 values are binned
+                entry, hist = stats.tensor_stats(w), stats.histogram(values, self.edges[name])
+            else:  # the same values: one sort gives both
+                entry, hist = stats.tensor_stats_and_histogram(w, self.edges[name])
             tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
             entry["hist_outside"] = {
                 "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
@@ -339,7 +340,7 @@ def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.n
         for k, (l2, l1, total) in enumerate(m.grad_sums):
             if not l2:
                 continue
-            a = torch.stack([*l2, *l1, *total]).reshape(3, n).cpu().numpy()
+            a = torch.stack([*l2, *l1, *total]).reshape(3, n).double().cpu().numpy()
             rows[k, :, 0] = a[0]
             rows[k, :, 1] = a[1] / numel
             var = (a[0] * a[0] - a[2] * a[2] / numel) / np.maximum(numel - 1, 1)

@@ -59,6 +59,7 @@ from nnviz.store.runs import RunStore, RunWriter
 
 Progress = Callable[[dict[str, Any]], None]
 CANCEL_POLL_S = 0.1  # the CANCEL file is looked for at most this often (and at every epoch end)
+HISTORY_SAVE_S = 1.0  # unrecorded runs save run.json's history at most this often (and at the end)
 
 
 class CancelFlag(Protocol):
@@ -319,6 +320,7 @@ class _Loop:
         self.cancel, self.loss_name, self.task, self.record = cancel, loss_name, task, record
         self.step = 0
         self._next_poll = 0.0
+        self._next_save = time.perf_counter() + HISTORY_SAVE_S
 
     def cancelled(self, now: float | None = None) -> bool:
         """The cancel flag (every call); the CANCEL file when ``now`` is None or it is due."""
@@ -449,10 +451,12 @@ class _Loop:
         return "completed", ""
 
     def _add_history(self, row: dict[str, Any]) -> None:
-        """On the queue's thread: the epoch's row; run.json is saved now or by its snapshot."""
+        """On the queue's thread: the epoch's row, saved by the epoch's snapshot or, unrecorded,
+        at most every HISTORY_SAVE_S (``finish`` saves the rest)."""
         self.writer.meta["history"].append(row)
-        if not self.record:
+        if not self.record and time.perf_counter() >= self._next_save:
             self.writer.flush()
+            self._next_save = time.perf_counter() + HISTORY_SAVE_S
 
 
 def _jsonable(obj: Any) -> Any:
