@@ -118,6 +118,7 @@ __all__ = [
     "histogram",
     "run_edges",
     "sample_values",
+    "sum_of_squares",
     "tensor_stats",
     "tensor_stats_and_histogram",
     "update_ratio",
@@ -132,6 +133,7 @@ DEFAULT_BINS = 60
 
 SPECTRAL_EXACT_MAX_DIM = 256  # above this min(rows, cols), spectral_norm uses Lanczos
 LANCZOS_FLOAT32_ABOVE = 1 << 20  # float32 matrices with more elements: float32 mat-vecs
+LANCZOS_RTOL = (1e-12, 1e-8)  # (float64, float32): stop once a step adds less than this
 LANCZOS_STEPS = 30  # Golub-Kahan-Lanczos steps (two mat-vecs each, like power iteration)
 
 WEIGHT_EDGE_FLOOR = 1e-6  # smallest half-width of weight_edges (all-zero tensors)
@@ -260,6 +262,33 @@ def _tnorm(v: torch.Tensor) -> torch.Tensor:
     return torch.sum(v * v).sqrt()
 
 
+_DOT_BLOCK = 1 << 16  # elements per block of sum_of_squares (no large temporaries)
+
+
+def sum_of_squares(t: torch.Tensor, minus: torch.Tensor | None = None) -> float:
+    """Σ (t − minus)² of a real tensor: a dot product per block of _DOT_BLOCK elements, the
+    blocks summed in float64 (float32 blocks stay within ~1e-7 relative, float64 ~1e-15).
+
+    No temporary larger than a block: fresh multi-megabyte buffers cost page faults that
+    dominate a single pass over a large tensor. On a GPU, one reduction on the device.
+    """
+    a = t.detach().reshape(-1)
+    b = minus.detach().reshape(-1).to(a.device) if minus is not None else None
+    if not a.is_floating_point():
+        a = a.double()
+    if a.device.type != "cpu":
+        d = a if b is None else a - b
+        return float(torch.sum(d * d, dtype=torch.float64))
+    parts = []
+    with _one_thread():
+        for i in range(0, a.numel(), _DOT_BLOCK):
+            d = a[i : i + _DOT_BLOCK]
+            if b is not None:
+                d = d - b[i : i + _DOT_BLOCK]
+            parts.append(float(torch.dot(d, d)))
+    return math.fsum(parts)
+
+
 def _orthogonalize(w: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """Remove from w its components along the orthonormal rows of basis (twice is enough)."""
     if basis.shape[0]:
@@ -273,6 +302,8 @@ def _lanczos_top_singular_value(m: torch.Tensor, fro: float, steps: int = LANCZO
     rows, cols = m.shape
     steps = min(steps, rows, cols)
     tol = 1e-12 * fro  # a smaller alpha / beta means an invariant subspace: Ritz values exact
+    rtol = LANCZOS_RTOL[m.dtype == torch.float32]
+    last = 0.0
     u_basis = m.new_zeros((steps, rows))
     v_basis = m.new_zeros((steps + 1, cols))
     start = torch.from_numpy(np.random.default_rng(0).standard_normal(cols)).to(m.dtype)
@@ -295,15 +326,27 @@ def _lanczos_top_singular_value(m: torch.Tensor, fro: float, steps: int = LANCZO
             break
         betas.append(beta)
         v_basis[j + 1] = w / beta
-    k = len(alphas)
-    if k == 0:
+        if j >= 3:  # converged: the estimate has stopped growing
+            now = _ritz_top(alphas, betas)
+            if now - last <= rtol * now:
+                return now
+            last = now
+        elif j == 2:
+            last = _ritz_top(alphas, betas)
+    if not alphas:
         return 0.0
-    # U_k^T M V_{k+1}: upper bidiagonal k x (k+1); its singular values are lower bounds
+    return _ritz_top(alphas, betas)
+
+
+def _ritz_top(alphas: list[float], betas: list[float]) -> float:
+    """Largest singular value of U_k^T M V_{k+1}, the k x (k+1) upper bidiagonal of the
+    Lanczos steps so far: a lower bound of the matrix's, growing with k."""
+    k = len(alphas)
     b = np.zeros((k, k + 1))
     b[np.arange(k), np.arange(k)] = alphas
     nb = min(len(betas), k)
     b[np.arange(nb), np.arange(nb) + 1] = betas[:nb]
-    return float(torch.linalg.svdvals(torch.from_numpy(b))[0])
+    return float(np.linalg.svd(b, compute_uv=False)[0])
 
 
 def _spectral_norm(m: np.ndarray, fro: float) -> float:
@@ -361,13 +404,17 @@ def _stats_sorted(t: torch.Tensor, edges: np.ndarray | None
     n = y.size
     ty = torch.from_numpy(y)
     zeros = int(np.searchsorted(y, 0.0, side="right") - np.searchsorted(y, 0.0, side="left"))
-    with _one_thread():  # torch's vectorised float64 sums; threads stall on a busy machine
-        l2 = float(_tnorm(ty))
+    with _one_thread():  # single-threaded: threads stall on a busy machine
+        sq = float(torch.dot(ty, ty))
+        l2 = math.sqrt(sq)
         if lo == hi:
             mean, std = lo, 0.0
-        else:  # two passes, as _moments
+        else:
             mean = float(torch.mean(ty))
-            std = float(_tnorm(ty - mean)) / math.sqrt(n - 1)
+            ss = sq - n * mean * mean  # exact to ~1e-13 unless mean² dominates the squares
+            if not ss > 1e-3 * sq:
+                ss = float(_tnorm(ty - mean)) ** 2  # then two passes, as _moments
+            std = math.sqrt(max(ss, 0.0) / (n - 1))
     if len(shape) >= 2:
         spectral = _spectral_norm_of(t, shape, l2)
     else:
@@ -795,8 +842,8 @@ def _relative_change_float32(ref: Any, new: Any) -> float | None:
         top = float(bounds.max())  # NaN propagates
         if not (math.isfinite(top) and _F32_SAFE[0] < top < _F32_SAFE[1]):
             return None
-        den = float(_tnorm(r))
-        num = float(_tnorm(w - r))
+        den = math.sqrt(sum_of_squares(r))
+        num = math.sqrt(sum_of_squares(w, r))
     if den == 0.0 or not (_F32_SAFE[0] < den < _F32_SAFE[1]):
         return None
     return num / den

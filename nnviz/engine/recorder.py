@@ -332,7 +332,7 @@ def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
     values, where torch.linalg.vector_norm and torch._foreach_norm drift by ~1e-4."""
     if order == 1:
         return [t.abs().sum() for t in tensors]
-    return [torch.sum(t * t).sqrt() for t in tensors]
+    return [torch.tensor(math.sqrt(stats.sum_of_squares(t))) for t in tensors]
 
 
 def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.ndarray]:
