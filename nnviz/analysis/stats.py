@@ -39,10 +39,10 @@ Edge cases of ``tensor_stats``:
   so nothing overflows; only l2 / std / spectral_norm of values near the float64 limit
   (~1.8e308) can be inf, when the true result itself is beyond it.
 * spectral_norm: exact (eigenvalues of the smaller Gram matrix, correct to rounding) when
-  min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM; above that, LANCZOS_STEPS steps of Golub-Kahan-
-  Lanczos bidiagonalisation (a Krylov refinement of power iteration, same two mat-vecs per
-  step, deterministic fixed start vector): a lower bound, typically within 1e-5 relative on
-  random matrices and exact when the rank is at most LANCZOS_STEPS.
+  min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM; above that, up to LANCZOS_STEPS steps of Golub-
+  Kahan-Lanczos bidiagonalisation (a Krylov refinement of power iteration, same two mat-vecs
+  per step, deterministic fixed start vector, stopped once converged): a lower bound, typically
+  within 1e-5 relative on random matrices and exact when the rank is at most LANCZOS_STEPS.
 
 ``Histogram`` (from ``histogram(values, edges)``)::
 
@@ -87,11 +87,29 @@ numel <= k, else exactly k values at k distinct positions drawn uniformly withou
 their original order; the positions depend only on (seed, numel, k). k == 0 gives an empty
 array, k < 0 raises ``ValueError``.
 
-Performance: a 40,960-element tensor takes about 1 ms in ``tensor_stats`` (0.2 ms if 1-D). The
-percentiles come from one in-place sort of a private float64 copy (torch.quantile refuses more
-than 16M elements). Norms are pairwise sums, not BLAS: a multi-threaded BLAS stalls for
-milliseconds per call when the cores are busy, so the spectral norm runs in torch with
-``torch.set_num_threads(1)`` for its duration (restored afterwards).
+``tensor_stats_and_histogram(t, edges)`` returns ``(tensor_stats(t), histogram(t, edges))``
+(the histogram None without edges), the same numbers from one sort. ``sum_of_squares(t,
+minus=None)`` is the float64-accumulated sum of (t - minus)^2 used for large-tensor norms.
+
+Performance (the recorder calls these at every snapshot; ``benchmarks/bench_recording.py``
+measures it). The common case (a float tensor, all finite, ordinary magnitudes) sorts one copy
+in the tensor's own dtype (the same order as its float64 values): min, max, the percentiles and
+the exact-zero count come from the sorted copy (exactly as np.percentile and ``== 0``), and the
+histogram by bisecting each edge in it (exactly np.histogram's counts); mean, std and l2 are
+float64 dot products and sums (std from sum(x^2) - n mean^2 when that keeps ~13 digits, else two
+passes). Everything else (NaN / Inf, integers, bool, values beyond 2**+-300) takes the general
+path: float64 copies, as described above. ``histogram`` alone bins by arithmetic on uniform
+edges, corrected by one comparison with each neighbouring edge (numpy's own method for
+bins=int, exact), and by binary search on other edges. Float32 matrices above
+LANCZOS_FLOAT32_ABOVE elements run Lanczos with float32 mat-vecs (about 1e-7 relative
+rounding); every Lanczos stops early once a step changes the estimate by less than
+LANCZOS_RTOL. ``drift`` / ``update_ratio`` of float32 tensors with at least 2**20 elements take
+the difference in float32 (exact for nearby values) and sum the squares in float64 per block.
+torch's float32 ``vector_norm`` is avoided on large tensors: its running sum drifts by ~1e-4
+relative over millions of elements. Norms are not numpy BLAS calls and torch reductions run
+with ``torch.set_num_threads(1)`` for their duration (restored afterwards): a multi-threaded
+BLAS stalls for milliseconds per call when the cores are busy. torch.quantile refuses more than
+16M elements, so percentiles never use it.
 """
 
 from __future__ import annotations
