@@ -284,16 +284,19 @@ _DOT_BLOCK = 1 << 16  # elements per block of sum_of_squares (no large temporari
 
 
 def sum_of_squares(t: torch.Tensor, minus: torch.Tensor | None = None) -> float:
-    """Σ (t − minus)² of a real tensor: a dot product per block of _DOT_BLOCK elements, the
-    blocks summed in float64 (float32 blocks stay within ~1e-7 relative, float64 ~1e-15).
+    """Σ (t − minus)² of a real tensor, per block of _DOT_BLOCK elements, the blocks summed in
+    float64 (float32 blocks stay within ~1e-7 relative, float64 ~1e-15).
 
     No temporary larger than a block: fresh multi-megabyte buffers cost page faults that
     dominate a single pass over a large tensor. On a GPU, one reduction on the device.
     """
     a = t.detach().reshape(-1)
     b = minus.detach().reshape(-1).to(a.device) if minus is not None else None
-    if not a.is_floating_point():
+    if a.dtype not in (torch.float32, torch.float64):  # ints, bool, float16 / bfloat16
         a = a.double()
+    if b is not None and b.dtype != a.dtype:
+        b = b.to(a.dtype) if b.dtype in (torch.float32, torch.float64) else b.double()
+        a = a.to(b.dtype)
     if a.device.type != "cpu":
         d = a if b is None else a - b
         return float(torch.sum(d * d, dtype=torch.float64))
@@ -303,7 +306,8 @@ def sum_of_squares(t: torch.Tensor, minus: torch.Tensor | None = None) -> float:
             d = a[i : i + _DOT_BLOCK]
             if b is not None:
                 d = d - b[i : i + _DOT_BLOCK]
-            parts.append(float(torch.dot(d, d)))
+            # float64: a dot product; float32: a cascade sum (torch's float32 dot drifts ~1e-6)
+            parts.append(float(torch.dot(d, d) if d.dtype == torch.float64 else (d * d).sum()))
     return math.fsum(parts)
 
 
