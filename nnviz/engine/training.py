@@ -289,6 +289,7 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
         if record:
             queue.snapshot(0.0, 0)
         if progress is not None:
+            queue.wait()  # "started" promises the init snapshot is on disk (ui/services/jobs)
             progress({"event": "started", "run_id": writer.run_id, "epoch": 0,
                       "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch})
         status, detail = loop.run(x_train, y_train, x_val, y_val, gens.order, steps_per_epoch)
