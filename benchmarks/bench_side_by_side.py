@@ -287,6 +287,33 @@ def bench_case(name: str, rounds: int, epochs: int, threads: int, loops: list[st
     return times
 
 
+def profile_case(name: str, loop: str, epochs: int, threads: int) -> None:
+    """cProfile of one run of ``loop`` (after a warm-up run), the top functions by own time."""
+    import cProfile
+    import pstats
+
+    label, fields = CASES[name]
+    cfg = RunConfig.from_dict({**fields, "epochs": epochs, "device": "cpu", "threads": threads})
+    runner: Callable[[Case], float] = {
+        "recorder": run_recorder, "nnviz off": lambda c: run_nnviz(c, False),
+        "nnviz on": lambda c: run_nnviz(c, True)}[loop]
+    with tempfile.TemporaryDirectory(prefix="nnviz-bench-") as tmp:
+        case = Case(cfg, Path(tmp))
+        run_floor(case)
+        runner(case)
+        floor = run_floor(case)
+        prof = cProfile.Profile()
+        prof.enable()
+        took = runner(case)
+        prof.disable()
+    print(f"\n{label}: {loop} {took * 1e3:.0f} ms under cProfile (floor {floor * 1e3:.0f} ms "
+          "without it); top 20 by own time:")
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(20)
+    text = out.getvalue()
+    print(text[text.find("ncalls"):])
+
+
 def available_loops() -> list[str]:
     loops = list(LOOPS)
     for loop, module in (("tensorboard", "tensorboard"), ("wandb", "wandb")):
@@ -305,9 +332,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--profile", choices=["recorder", "nnviz off", "nnviz on"],
+                        help="instead of the table: cProfile one run of this loop per case "
+                             "and print where its time goes")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
+    if args.profile:
+        for name in args.cases:
+            profile_case(name, args.profile, args.epochs, args.threads)
+        return
     loops = available_loops()
     print(f"{args.epochs} epochs per run, batch 64, Adam, {args.threads} torch thread(s), "
           f"{args.rounds} interleaved rounds; medians; load {os.getloadavg()[0]:.2f} "
