@@ -49,6 +49,7 @@ from nnviz.engine.models import MODELS, build_model
 from nnviz.engine.recorder import (
     Recorder,
     SnapshotQueue,
+    describe_layers,
     describe_params,
     init_digest,
     sample_steps,
@@ -262,14 +263,15 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     probe_x = x_val[: cfg.probe_size]
     params = list(model.parameters())
-    recorder = Recorder(model, probe_x, gens.sample_seed)
+    recorder = Recorder(model, probe_x, gens.sample_seed) if record else None
     info = describe_params(model, theories(model, init_params(cfg), activation))
-    recorder.set_edges(info)
+    if recorder is not None:
+        recorder.set_edges(info)
     n_train = len(x_train)
     steps_per_epoch = math.ceil(n_train / cfg.batch_size)
     writer = store.create(cfg, config_hash(cfg), {
         "params": info,
-        "layers": recorder.layers,
+        "layers": describe_layers(model),
         "environment": environment(device),
         "init_digest": init_digest(model),
         "loss": loss_name,
@@ -282,7 +284,7 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
         "steps_per_epoch": steps_per_epoch,
         "pid": os.getpid(),
     })
-    queue = SnapshotQueue(writer, recorder if record else None)
+    queue = SnapshotQueue(writer, recorder)
     loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
                  data.task, record)
     try:
@@ -312,7 +314,7 @@ class _Loop:
     """The epoch loop with its divergence, cancel and early-stopping checks."""
 
     def __init__(self, cfg: RunConfig, model: nn.Module, params: list[nn.Parameter],
-                 recorder: Recorder, writer: RunWriter, queue: SnapshotQueue,
+                 recorder: Recorder | None, writer: RunWriter, queue: SnapshotQueue,
                  progress: Progress | None, cancel: CancelFlag | None, loss_name: str,
                  task: str, record: bool) -> None:
         self.cfg, self.model, self.params = cfg, model, params
@@ -355,7 +357,7 @@ class _Loop:
         k = cfg.snapshots_per_epoch
         snap_steps = {round(steps_per_epoch * j / k) for j in range(1, k + 1)}
         grad_steps, update_steps = sample_steps(steps_per_epoch, snap_steps)
-        if not self.record:
+        if recorder is None:
             grad_steps, update_steps = set(), set()
         classify = self.task == "classification"
         model.train()
@@ -384,11 +386,11 @@ class _Loop:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if i in grad_steps:
-                    recorder.after_backward()
+                    recorder.after_backward()  # type: ignore[union-attr]  # set when recording
                 if i in update_steps:
-                    recorder.before_step()
+                    recorder.before_step()  # type: ignore[union-attr]
                     opt.step()
-                    recorder.after_step()
+                    recorder.after_step()  # type: ignore[union-attr]
                 else:
                     opt.step()
                 loss_sum += loss_v * len(yb)
