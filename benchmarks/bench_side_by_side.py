@@ -130,18 +130,28 @@ class Case:
                 after_epoch(epoch)
 
 
-def run_floor(case: Case) -> float:
+class Clock:
+    """Wall and CPU (process_time: every thread of the process) seconds since it started."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def run_floor(case: Case) -> tuple[float, float]:
     model, opt, order = case.fresh()
-    t0 = time.perf_counter()
+    clock = Clock()
     case.bare_loop(model, opt, order)
-    return time.perf_counter() - t0
+    return clock.stop()
 
 
-def run_recorder(case: Case) -> float:
+def run_recorder(case: Case) -> tuple[float, float]:
     """The floor with nnviz's Recorder and a run writer, as a user would add them."""
     model, opt, order = case.fresh()
     gens = run_generators(case.cfg.seed)
-    t0 = time.perf_counter()
+    clock = Clock()
     rec = Recorder(model, case.xv[: case.cfg.probe_size], gens.sample_seed)
     info = describe_params(model, theories(model, training.init_params(case.cfg),
                                            case.activation))
@@ -163,15 +173,15 @@ def run_recorder(case: Case) -> float:
     case.bare_loop(model, opt, order, after_backward, lambda _i: rec.after_step(), after_epoch)
     queue.close()
     writer.finish("completed")
-    return time.perf_counter() - t0
+    return clock.stop()
 
 
-def run_tensorboard(case: Case) -> float:
+def run_tensorboard(case: Case) -> tuple[float, float]:
     from torch.utils.tensorboard import SummaryWriter
 
     model, opt, order = case.fresh()
     with tempfile.TemporaryDirectory(dir=case.root) as logdir:
-        t0 = time.perf_counter()
+        clock = Clock()
         tb = SummaryWriter(logdir)
         named = list(model.named_parameters())
 
@@ -184,7 +194,7 @@ def run_tensorboard(case: Case) -> float:
         after_epoch(0)
         case.bare_loop(model, opt, order, after_epoch=after_epoch)
         tb.close()
-        return time.perf_counter() - t0
+        return clock.stop()
 
 
 class WandbRun:
@@ -202,10 +212,10 @@ class WandbRun:
                               settings=wandb.Settings(console="off", quiet=True))
         self.step = 0
 
-    def __call__(self, case: Case) -> float:
+    def __call__(self, case: Case) -> tuple[float, float]:
         wandb = self.wandb
         model, opt, order = case.fresh()
-        t0 = time.perf_counter()
+        clock = Clock()
         wandb.watch(model, log="all", log_freq=case.steps)
 
         def after_step(_i: int) -> None:
@@ -216,7 +226,7 @@ class WandbRun:
 
         case.bare_loop(model, opt, order, after_step=after_step, after_epoch=after_epoch)
         wandb.unwatch(model)
-        return time.perf_counter() - t0
+        return clock.stop()
 
     def close(self) -> None:
         self.run.finish()
@@ -233,14 +243,16 @@ def quiet() -> object:
 def prepare_timer() -> object:
     """Measures the time train() spends in prepare() (data and model set-up)."""
     original = training.prepare
-    spent = {"s": 0.0}
+    spent = {"wall": 0.0, "cpu": 0.0}
 
     def timed(cfg: RunConfig):  # noqa: ANN202
-        t0 = time.perf_counter()
+        clock = Clock()
         try:
             return original(cfg)
         finally:
-            spent["s"] += time.perf_counter() - t0
+            wall, cpu = clock.stop()
+            spent["wall"] += wall
+            spent["cpu"] += cpu
 
     training.prepare = timed
     try:
@@ -249,21 +261,21 @@ def prepare_timer() -> object:
         training.prepare = original
 
 
-def run_nnviz(case: Case, record: bool) -> float:
+def run_nnviz(case: Case, record: bool) -> tuple[float, float]:
     with prepare_timer() as spent:
-        t0 = time.perf_counter()
+        clock = Clock()
         training.train(case.cfg, case.store, record=record)
-        total = time.perf_counter() - t0
-    return total - spent["s"]
+        wall, cpu = clock.stop()
+    return wall - spent["wall"], cpu - spent["cpu"]
 
 
 def bench_case(name: str, rounds: int, epochs: int, threads: int, loops: list[str]
-               ) -> dict[str, list[float]]:
+               ) -> dict[str, list[tuple[float, float]]]:
     label, fields = CASES[name]
     cfg = RunConfig.from_dict({**fields, "epochs": epochs, "device": "cpu", "threads": threads})
     with tempfile.TemporaryDirectory(prefix="nnviz-bench-") as tmp:
         case = Case(cfg, Path(tmp))
-        runners: dict[str, Callable[[Case], float]] = {
+        runners: dict[str, Callable[[Case], tuple[float, float]]] = {
             "floor": run_floor, "recorder": run_recorder, "tensorboard": run_tensorboard,
             "nnviz off": lambda c: run_nnviz(c, False), "nnviz on": lambda c: run_nnviz(c, True),
         }
@@ -272,7 +284,7 @@ def bench_case(name: str, rounds: int, epochs: int, threads: int, loops: list[st
             with quiet():
                 wb = WandbRun(Path(tmp))
             runners["wandb"] = wb
-        times: dict[str, list[float]] = {k: [] for k in loops}
+        times: dict[str, list[tuple[float, float]]] = {k: [] for k in loops}
         for loop in loops:  # warm-up: imports, allocator, first-call costs
             runners[loop](case)
             torch.set_num_threads(threads)  # train() restores the caller's count; be sure
@@ -294,17 +306,17 @@ def profile_case(name: str, loop: str, epochs: int, threads: int) -> None:
 
     label, fields = CASES[name]
     cfg = RunConfig.from_dict({**fields, "epochs": epochs, "device": "cpu", "threads": threads})
-    runner: Callable[[Case], float] = {
+    runner: Callable[[Case], tuple[float, float]] = {
         "recorder": run_recorder, "nnviz off": lambda c: run_nnviz(c, False),
         "nnviz on": lambda c: run_nnviz(c, True)}[loop]
     with tempfile.TemporaryDirectory(prefix="nnviz-bench-") as tmp:
         case = Case(cfg, Path(tmp))
         run_floor(case)
         runner(case)
-        floor = run_floor(case)
+        floor = run_floor(case)[0]
         prof = cProfile.Profile()
         prof.enable()
-        took = runner(case)
+        took = runner(case)[0]
         prof.disable()
     print(f"\n{label}: {loop} {took * 1e3:.0f} ms under cProfile (floor {floor * 1e3:.0f} ms "
           "without it); top 20 by own time:")
@@ -346,25 +358,28 @@ def main() -> None:
     print(f"{args.epochs} epochs per run, batch 64, Adam, {args.threads} torch thread(s), "
           f"{args.rounds} interleaved rounds; medians; load {os.getloadavg()[0]:.2f} "
           f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} cores")
-    results = {}
+    results: dict[str, dict[str, float]] = {}
+    cpu_results: dict[str, dict[str, float]] = {}
     for name in args.cases:
         times = bench_case(name, args.rounds, args.epochs, args.threads, loops)
-        floor = statistics.median(times["floor"])
-        results[name] = {k: statistics.median(v) / floor for k, v in times.items()}
-        print(f"{CASES[name][0]}: floor median {floor * 1e3:.0f} ms per run; all runs (s): "
-              + "; ".join(f"{k} " + ",".join(f"{t:.3f}" for t in v) for k, v in times.items()))
-    width = 38
-    print()
-    print("| loop".ljust(width) + " | " + " | ".join(CASES[n][0] for n in args.cases) + " |")
-    print("| " + "-" * (width - 2) + " | " + " | ".join("---" for _ in args.cases) + " |")
+        floor = statistics.median(t[0] for t in times["floor"])
+        floor_cpu = statistics.median(t[1] for t in times["floor"])
+        results[name] = {k: statistics.median(t[0] for t in v) / floor for k, v in times.items()}
+        cpu_results[name] = {k: statistics.median(t[1] for t in v) / floor_cpu
+                             for k, v in times.items()}
+        print(f"{CASES[name][0]}: floor median {floor * 1e3:.0f} ms per run; wall (s) of every "
+              "run: " + "; ".join(f"{k} " + ",".join(f"{t[0]:.3f}" for t in v)
+                                  for k, v in times.items()), flush=True)
     targets = {"nnviz off": 1.03, "nnviz on": 1.05}
-    for loop in loops:
-        cells = []
-        for n in args.cases:
-            v = results[n][loop]
-            cells.append(f"{v:.2f}")
-        note = f" (target <= {targets[loop]:.2f})" if loop in targets else ""
-        print(f"| {loop}{note}".ljust(width) + " | " + " | ".join(cells) + " |")
+    for title, table in (("wall time / floor's (the targets)", results),
+                         ("CPU time / floor's (all threads of the process)", cpu_results)):
+        print(f"\n{title}\n")
+        print("| loop | " + " | ".join(CASES[n][0] for n in args.cases) + " |")
+        print("| --- | " + " | ".join("---" for _ in args.cases) + " |")
+        for loop in loops:
+            note = f" (target <= {targets[loop]:.2f})" if loop in targets else ""
+            print(f"| {loop}{note} | " + " | ".join(f"{table[n][loop]:.2f}" for n in args.cases)
+                  + " |")
     print()
     for n in args.cases:
         r = results[n]
@@ -374,6 +389,7 @@ def main() -> None:
             ok = r[loop] <= target and all(r[loop] < p for p in peers)
             verdict.append(f"{loop} {r[loop]:.3f} {'meets' if ok else 'MISSES'} its target")
         print(f"{CASES[n][0]}: " + "; ".join(verdict))
+    print(f"load after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
