@@ -4,8 +4,8 @@
 init (epoch 0) and after every epoch (or ``snapshots_per_epoch`` times per epoch), and saves
 each one before going on, so finished epochs can be explored while later ones train.
 
-A step whose loss is not finite stops the run before its update: it is marked ``diverged`` at
-that epoch and step, with a last snapshot of the weights that gave that loss (NaN / Inf counts
+A step whose loss is not finite stops the run after its update: it is marked ``diverged`` at
+that epoch and step, with a last snapshot of the weights that step left (their NaN / Inf counts
 are evidence, never dropped). Weights are checked too (one fused reduction) before every
 snapshot and at every epoch's end; weights that turn non-finite in between make the next loss
 non-finite, which stops the run at that step. A cancel (``threading.Event``-like object, looked
@@ -380,9 +380,6 @@ class _Loop:
                 out = model(xb)
                 loss = compute_loss(self.loss_name, out, yb, cfg.focal_gamma)
                 self.step += 1
-                loss_v = loss.detach().item()
-                if not math.isfinite(loss_v):
-                    return self.diverged(epoch, "loss", epoch - 1 + i / steps_per_epoch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if i in grad_steps:
@@ -393,6 +390,9 @@ class _Loop:
                     recorder.after_step()  # type: ignore[union-attr]
                 else:
                     opt.step()
+                loss_v = loss.detach().item()
+                if not math.isfinite(loss_v):  # the step is taken: its weights are evidence
+                    return self.diverged(epoch, "loss", epoch - 1 + (i + 1) / steps_per_epoch)
                 loss_sum += loss_v * len(yb)
                 seen += len(yb)
                 if classify:
