@@ -753,3 +753,85 @@ def test_update_ratio_huge_and_tiny_float64() -> None:
         assert stats.update_ratio(before, after) == pytest.approx(0.5, rel=1e-12)
         before, after = before * 1e-300 * 1e-300, after * 1e-300 * 1e-300  # ~1e-300
         assert stats.drift(before, after) == pytest.approx(0.5, rel=1e-12)
+
+
+# ------------------------------------------------------- fast paths (one sort, arithmetic bins)
+
+_EDGE_SETS = {
+    "weight": stats.weight_edges(np.array([-0.3, 0.2]), n_bins=60),
+    "run": stats.run_edges([-1.7, -0.2], [0.4, 2.9], n_bins=40),
+    "uneven": np.array([-1.0, -0.5, -0.4, 0.0, 0.01, 0.3, 2.0]),
+}
+
+
+@FAST
+@given(hnp.arrays(np.float32, st.integers(2, 400),
+                  elements=st.sampled_from([0.0, -0.0, 0.25, -0.3, 1e-30, 0.3, 2.0])
+                  | st.floats(-3, 3, width=32)),
+       st.sampled_from(sorted(_EDGE_SETS)))
+def test_one_sort_gives_the_general_paths_numbers(values: np.ndarray, edges_name: str) -> None:
+    """The sorted fast path agrees with the general float64 path and with numpy, edge values
+    (exactly on bin edges, +-0.0, all equal) included."""
+    edges = _EDGE_SETS[edges_name]
+    values = np.concatenate([values, edges[::7].astype(np.float32)])  # values on edges
+    t = torch.from_numpy(values).reshape(-1, 1 + (values.size % 2 == 0))
+    got, hist = stats.tensor_stats_and_histogram(t, edges)
+    want = stats._tensor_stats_exact(t)
+    for key in ("numel", "finite_count", "nan_count", "inf_count", "min", "max", "zero_frac",
+                "percentiles"):
+        assert got[key] == want[key], key  # bit for bit
+    for key in ("mean", "std", "l2", "spectral_norm"):
+        assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-300), key
+    x = values.astype(np.float64)
+    np.testing.assert_array_equal(got["percentiles"], np.percentile(x, stats.PERCENTILES))
+    assert hist == stats.histogram(values, edges)  # the arithmetic / bisection binning
+    np.testing.assert_array_equal(hist.counts, np.histogram(x, edges)[0])
+    assert hist.underflow == int((x < edges[0]).sum()) and hist.overflow == int(
+        (x > edges[-1]).sum())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_arithmetic_binning_exact_at_every_edge(dtype) -> None:
+    """Values at, just below and just above every edge land where np.histogram puts them."""
+    for edges in _EDGE_SETS.values():
+        e = edges.astype(dtype).astype(np.float64)  # edges representable in the dtype
+        e = np.unique(e)
+        near = np.concatenate([e, np.nextafter(e.astype(dtype), dtype(-np.inf)),
+                               np.nextafter(e.astype(dtype), dtype(np.inf))]).astype(dtype)
+        h = stats.histogram(near, e)
+        np.testing.assert_array_equal(h.counts, np.histogram(near.astype(np.float64), e)[0])
+        assert h.total() == near.size
+
+
+def test_non_finite_and_huge_inputs_leave_the_fast_path() -> None:
+    t = torch.tensor([1.0, float("nan"), -2.0, float("inf")])
+    s, h = stats.tensor_stats_and_histogram(t, np.linspace(-3, 3, 7))
+    assert (s["nan_count"], s["inf_count"], h.nan, h.posinf) == (1, 1, 1, 1)
+    assert stats._stats_sorted(t, None) is None
+    assert stats._stats_sorted(torch.tensor([1e-310, 2e-310], dtype=torch.float64), None) is None
+    assert stats._stats_sorted(torch.tensor([1, 2, 3]), None) is None  # integers
+
+
+def test_sum_of_squares_blocks_match_numpy() -> None:
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(3 * stats._DOT_BLOCK + 17, generator=g) * 1e-3 + 1e-4
+    b = a + 1e-6 * torch.randn(a.shape, generator=g)
+    x, y = a.double().numpy(), b.double().numpy()
+    assert stats.sum_of_squares(a) == pytest.approx(float(np.sum(x * x)), rel=1e-7)
+    assert stats.sum_of_squares(a.double()) == pytest.approx(float(np.sum(x * x)), rel=1e-14)
+    assert stats.sum_of_squares(b, a) == pytest.approx(float(np.sum((y - x) ** 2)), rel=1e-6)
+    assert stats.sum_of_squares(torch.tensor([3, 4])) == 25.0
+
+
+def test_drift_float32_path_matches_numpy() -> None:
+    g = torch.Generator().manual_seed(5)
+    w0 = torch.randn(1 << 20, generator=g) * 0.02
+    wt = w0 + 1e-4 * torch.randn(w0.shape, generator=g)
+    x0, xt = w0.double().numpy(), wt.double().numpy()
+    want = np.linalg.norm(xt - x0) / np.linalg.norm(x0)
+    assert stats._relative_change_float32(w0, wt) is not None  # the fast path is taken
+    assert stats.drift(w0, wt) == pytest.approx(want, rel=1e-6)
+    bad = wt.clone()
+    bad[7] = float("nan")
+    assert math.isnan(stats.drift(w0, bad))
+    assert stats.drift(torch.zeros(1 << 20), torch.zeros(1 << 20)) is None

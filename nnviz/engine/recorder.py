@@ -3,20 +3,38 @@
 Per parameter: values (all up to VALUE_LIMIT elements, else a SAMPLE_SIZE sample), exact
 statistics (``stats.tensor_stats``), counts on bin edges fixed at init for the whole run
 (``stats.weight_edges``; values outside them are counted as under/overflow, never dropped),
-gradient statistics (norm, mean |g|, std: averaged over the steps since the last snapshot and at
-the last step), the update ratio ‖ΔW‖/‖W‖ of single optimizer steps (sampled at up to
-UPDATE_SAMPLES steps per epoch, as CS231n and Karpathy plot it), and drift from init
-‖W_t − W_0‖/‖W_0‖. Per layer, on a fixed probe batch: activation mean, std, exact-zero, dead and
-saturated fractions, and ``signal_std`` (the spread across examples, which biases do not
-add to).
+gradient statistics (norm, mean |g|, std: averaged over the sampled steps since the last
+snapshot, and at the last of them), the update ratio ‖ΔW‖/‖W‖ of single optimizer steps, and
+drift from init ‖W_t − W_0‖/‖W_0‖. Per layer, on a fixed probe batch: activation mean, std,
+exact-zero, dead and saturated fractions, and ``signal_std`` (the spread across examples, which
+biases do not add to).
 
-Per-step work stays on the device and is read back only at a snapshot, so recording every
-epoch costs little against training (``benchmarks/bench_recording.py`` measures it).
+Which steps are measured: the caller decides (every call of ``after_backward`` is one sampled
+step, every ``before_step`` / ``after_step`` pair one update ratio). nnviz's trainer samples, per
+epoch, GRAD_SAMPLES evenly spaced steps for gradients (every step when an epoch has no more,
+always the last step before each snapshot) and UPDATE_SAMPLES for update ratios (as CS231n and
+Karpathy plot it); ``sample_steps`` gives those steps.
+
+Cost. A sampled step is one fused copy of the gradients (models up to DEFER_LIMIT parameters,
+reduced in float64 at the snapshot) or three vectorised reductions per tensor (larger models,
+float32 cascade sums, ~1e-7 relative); nothing is read back before the snapshot. A snapshot
+is taken in two parts: ``capture`` (on the training
+thread: one fused copy of the weights and buffers, the accumulators handed over) and
+``compute`` (statistics, histograms, the probe pass on a private copy of the model, so the
+training model is never touched). ``SnapshotQueue`` runs ``compute`` and the writes on one
+background thread, in order, one file at a time, so training goes on meanwhile
+(``benchmarks/bench_side_by_side.py`` and ``benchmarks/bench_recording.py`` measure it).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import math
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +48,8 @@ VALUE_LIMIT = 1_000_000   # parameters up to this many elements are stored whole
 SAMPLE_SIZE = 65_536      # above it, a fixed-size uniform sample (exact statistics still kept)
 SIGNAL_UNITS = 4096       # signal_std averages over at most this many units (evenly spread)
 UPDATE_SAMPLES = 8        # optimizer steps per epoch at which ‖ΔW‖/‖W‖ is measured
+GRAD_SAMPLES = 16         # steps per epoch at which gradient statistics are measured
+DEFER_LIMIT = 1 << 18     # models up to this many parameters copy gradients, reduce later
 ACTIVATION_TYPES = {
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
     nn.GELU: "gelu",
@@ -82,8 +102,43 @@ def describe_layers(model: nn.Module) -> list[dict[str, Any]]:
     return layers
 
 
+def sample_steps(steps_per_epoch: int, snapshot_steps: Iterable[int] = ()
+                 ) -> tuple[set[int], set[int]]:
+    """(gradient steps, update-ratio steps): 0-based steps of an epoch that are measured.
+
+    GRAD_SAMPLES and UPDATE_SAMPLES evenly spaced steps (all of them when the epoch has no more);
+    the gradient steps also hold the step before every snapshot (``snapshot_steps`` counts steps
+    from 1, as the snapshot after step s of the epoch).
+    """
+    last = steps_per_epoch - 1
+
+    def even(k: int) -> set[int]:
+        if last <= 0:
+            return {0} if steps_per_epoch > 0 else set()
+        return {round(last * j / max(k - 1, 1)) for j in range(k)}
+
+    grads = even(GRAD_SAMPLES) | {s - 1 for s in snapshot_steps if 1 <= s <= steps_per_epoch}
+    return grads, even(UPDATE_SAMPLES)
+
+
+@dataclass
+class Moment:
+    """What ``capture`` takes on the training thread for ``compute`` to turn into a snapshot."""
+
+    epoch: float
+    step: int
+    params: list[torch.Tensor]                    # copies of the weights
+    buffers: list[torch.Tensor]                   # copies of the buffers (BatchNorm statistics)
+    grad_copies: list[list[torch.Tensor | None]]  # small models: gradients per sampled step
+    grad_sums: list[tuple[list[torch.Tensor], ...]]  # large models: (l2, l1, sum) per step
+    grad_steps: int
+    ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]]  # (ΔW, W) or their norms
+    raw_ratios: bool = False                      # ratios hold (ΔW, W), not their norms
+    activations: dict[str, Any] | None = None     # probed at capture when no model copy exists
+
+
 class Recorder:
-    """Accumulates per-step gradient and update statistics and takes snapshots."""
+    """Accumulates sampled gradient and update statistics and takes snapshots."""
 
     def __init__(self, model: nn.Module, probe_x: torch.Tensor, sample_seed: int) -> None:
         self.model = model
@@ -92,84 +147,103 @@ class Recorder:
         self.probe_x = probe_x
         self.sample_seed = sample_seed
         self.w0 = [p.detach().clone() for p in self.params]
-        self._numel = torch.tensor([float(p.numel()) for p in self.params],
-                                   dtype=torch.float64,
-                                   device=self.params[0].device if self.params else "cpu")
         self.layers = describe_layers(model)
         self.edges: dict[str, np.ndarray] = {}
+        self._defer = sum(p.numel() for p in self.params) <= DEFER_LIMIT
+        self._shadow = _private_copy(model)
+        self._buffers = [b for _, b in model.named_buffers()]
         self._reset_grads()
         self._before: list[torch.Tensor] | None = None
-        self._ratios: list[torch.Tensor] = []
+        self._ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
 
     def set_edges(self, params_info: dict[str, dict[str, Any]]) -> None:
         self.edges = {n: np.asarray(i["edges"]) for n, i in params_info.items()}
 
     def _reset_grads(self) -> None:
-        n = len(self.params)
-        device = self.params[0].device if self.params else "cpu"
-        self._grad_sum = torch.zeros(n, 3, dtype=torch.float64, device=device)
-        self._grad_last = torch.zeros(n, 3, dtype=torch.float64, device=device)
+        self._grad_copies: list[list[torch.Tensor | None]] = []
+        self._grad_sums: list[tuple[list[torch.Tensor], ...]] = []
         self._grad_steps = 0
 
     @torch.no_grad()
     def after_backward(self) -> None:
-        """Accumulate (‖g‖, mean |g|, std g) for every parameter; stays on the device."""
-        grads = [p.grad.detach() if p.grad is not None else torch.zeros_like(p)
-                 for p in self.params]
-        if grads:
-            # fused reductions (one kernel per norm for all parameters); std from the same sums
-            l2 = torch.stack(torch._foreach_norm(grads, 2)).double()
-            l1 = torch.stack(torch._foreach_norm(grads, 1)).double()
-            total = torch.stack([g.sum() for g in grads]).double()
-            n = self._numel
-            var = (l2 * l2 - total * total / n) / (n - 1).clamp_min(1)
-            self._grad_last = torch.stack((l2, l1 / n, var.clamp_min(0).sqrt()), dim=1)
-            self._grad_sum += self._grad_last
+        """Measure this step's gradients (‖g‖, mean |g|, std g); nothing is read back."""
+        grads = [p.grad for p in self.params]
+        present = [g for g in grads if g is not None]
+        if self._defer:  # one fused copy; reduced at the snapshot
+            copies = iter(torch._foreach_mul(present, 1.0) if present else ())
+            self._grad_copies.append([next(copies) if g is not None else None for g in grads])
+        elif present:  # three passes per tensor, vectorised cascade sums (~1e-7 relative)
+            full = [g if g is not None else torch.zeros_like(p)
+                    for g, p in zip(grads, self.params, strict=True)]
+            self._grad_sums.append((_norms(full, 2), _norms(full, 1), [g.sum() for g in full]))
+        else:
+            self._grad_sums.append(([], [], []))
         self._grad_steps += 1
 
     @torch.no_grad()
     def before_step(self) -> None:
         """Keep a copy of the weights so the next ``after_step`` can measure ‖ΔW‖/‖W‖."""
-        self._before = [p.detach().clone() for p in self.params]
+        self._before = torch._foreach_mul(self.params, 1.0) if self.params else []
 
     @torch.no_grad()
     def after_step(self) -> None:
         if self._before is None:
             return
-        num = torch.stack([torch.linalg.vector_norm((p.detach() - b).double())
-                           for p, b in zip(self.params, self._before, strict=True)])
-        den = torch.stack([torch.linalg.vector_norm(b.double()) for b in self._before])
-        self._ratios.append(num / den)
+        if self.params:
+            diff = torch._foreach_sub(self.params, self._before)
+            if self._defer:  # the difference and the old weights; norms in float64 later
+                self._ratios.append((diff, self._before))
+            else:
+                self._ratios.append((_norms(diff, 2), _norms(self._before, 2)))
         self._before = None
 
     @torch.no_grad()
-    def snapshot(self, epoch: float, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Tensors and statistics of this moment; resets the per-step accumulators."""
-        grad_mean = (self._grad_sum / max(self._grad_steps, 1)).cpu().numpy()
-        grad_last = self._grad_last.cpu().numpy()
-        ratios = torch.stack(self._ratios).cpu().numpy() if self._ratios else None
+    def capture(self, epoch: float, step: int) -> Moment:
+        """This moment's weights and accumulators (cheap; resets the accumulators)."""
+        moment = Moment(
+            epoch=epoch, step=step,
+            params=torch._foreach_mul(self.params, 1.0) if self.params else [],
+            buffers=[b.detach().clone() for b in self._buffers],
+            grad_copies=self._grad_copies, grad_sums=self._grad_sums,
+            grad_steps=self._grad_steps, ratios=self._ratios, raw_ratios=self._defer,
+        )
+        if self._shadow is None:
+            moment.activations = self.probe()
+        self._reset_grads()
+        self._ratios = []
+        return moment
+
+    @torch.no_grad()
+    def compute(self, m: Moment) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors and statistics of a captured moment (may run on another thread)."""
+        grad_mean, grad_last = _grad_table(m, self.params)
+        ratios = None
+        if m.ratios:
+            ratios = np.array([[_ratio(a, b, m.raw_ratios) for a, b in zip(num, den, strict=True)]
+                               for num, den in m.ratios])  # (samples, params)
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
-        for i, (name, p) in enumerate(zip(self.names, self.params, strict=True)):
-            w = p.detach()
-            entry = stats.tensor_stats(w)
-            values = stats.sample_values(w, VALUE_LIMIT if w.numel() <= VALUE_LIMIT
-                                         else SAMPLE_SIZE, seed=self.sample_seed + i)
+        for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
+            whole = w.numel() <= VALUE_LIMIT
+            values = stats.sample_values(w, VALUE_LIMIT if whole else SAMPLE_SIZE,
+                                         seed=self.sample_seed + i)
             tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
-            hist = stats.histogram(values if w.numel() <= VALUE_LIMIT else w.cpu(),
-                                   self.edges[name])
+            if whole and w.dtype != torch.float32:  # the stored float32 values are binned
+                entry, hist = stats.tensor_stats(w), stats.histogram(values, self.edges[name])
+            else:  # the same values: one sort gives both
+                entry, hist = stats.tensor_stats_and_histogram(w, self.edges[name])
             tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
             entry["hist_outside"] = {
                 "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
                 "posinf": hist.posinf, "neginf": hist.neginf,
             }
             entry["drift"] = _f(stats.drift(self.w0[i], w))
-            if self._grad_steps:
+            if m.grad_steps:
                 entry["grad"] = {
                     "norm": _f(grad_mean[i, 0]), "mean_abs": _f(grad_mean[i, 1]),
                     "std": _f(grad_mean[i, 2]), "last_norm": _f(grad_last[i, 0]),
                     "last_mean_abs": _f(grad_last[i, 1]), "last_std": _f(grad_last[i, 2]),
-                    "steps": self._grad_steps,
+                    "steps": m.grad_steps,
                 }
             if ratios is not None:
                 col = ratios[:, i]
@@ -178,15 +252,33 @@ class Recorder:
                     if (finite > 0).any() else (0.0 if finite.size else None)
                 entry["update_ratio_last"] = _f(col[-1])
             per_param[name] = entry
-        self._reset_grads()
-        self._ratios = []
-        return tensors, {"epoch": epoch, "step": step, "params": per_param,
-                         "activations": self.probe()}
+        activations = m.activations
+        if activations is None:
+            activations = self._probe_copy(m)
+        return tensors, {"epoch": m.epoch, "step": m.step, "params": per_param,
+                         "activations": activations}
 
     @torch.no_grad()
-    def probe(self) -> dict[str, Any]:
+    def snapshot(self, epoch: float, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors and statistics of this moment; resets the per-step accumulators."""
+        return self.compute(self.capture(epoch, step))
+
+    def _probe_copy(self, m: Moment) -> dict[str, Any]:
+        """The probe pass on the private model copy, loaded with the moment's weights."""
+        shadow = self._shadow
+        assert shadow is not None
+        params = list(shadow.parameters())
+        if params:
+            torch._foreach_copy_(params, m.params)
+        for b, v in zip(shadow.buffers(), m.buffers, strict=True):
+            b.copy_(v)
+        return self.probe(shadow)
+
+    @torch.no_grad()
+    def probe(self, model: nn.Module | None = None) -> dict[str, Any]:
         """Activation statistics of every measured layer on the probe batch (eval mode)."""
-        modules = dict(self.model.named_modules())
+        model = self.model if model is None else model
+        modules = dict(model.named_modules())
         out: dict[str, Any] = {}
         hooks = []
 
@@ -196,18 +288,158 @@ class Recorder:
                              "signal_std": signal_std(output.detach())}
             return hook
 
-        was_training = self.model.training
+        was_training = model.training
         try:
             for layer in self.layers:
                 hooks.append(modules[layer["name"]].register_forward_hook(
                     hook_for(layer["name"], layer["kind"])))
-            self.model.eval()
-            self.model(self.probe_x)
+            model.eval()
+            model(self.probe_x)
         finally:
             for h in hooks:
                 h.remove()
-            self.model.train(was_training)
+            model.train(was_training)
         return out
+
+
+def _private_copy(model: nn.Module) -> nn.Module | None:
+    """A copy of the model for the probe pass (None if it cannot be copied: probe the live one)."""
+    try:
+        shadow = copy.deepcopy(model)
+    except Exception:  # a model holding something deepcopy refuses: probe on the live model
+        return None
+    for p in shadow.parameters():
+        p.requires_grad_(False)
+        p.grad = None
+    for module in shadow.modules():
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+        module._backward_hooks.clear()
+    return shadow
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor, raw: bool) -> float:
+    """‖ΔW‖ / ‖W‖ from their norms, or (raw) from ΔW and W themselves (norms in float64)."""
+    if raw:
+        num = torch.linalg.vector_norm(num.double())
+        den = torch.linalg.vector_norm(den.double())
+    n, d = float(num), float(den)
+    return n / d if d != 0.0 else (math.nan if n == 0.0 else math.inf)
+
+
+def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
+    """Per-tensor 1- or 2-norms by torch's cascade sums: ~1e-7 relative on millions of float32
+    values, where torch.linalg.vector_norm and torch._foreach_norm drift by ~1e-4."""
+    if order == 1:
+        return [t.abs().sum() for t in tensors]
+    return [torch.tensor(math.sqrt(stats.sum_of_squares(t))) for t in tensors]
+
+
+def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.ndarray]:
+    """(mean over the sampled steps, last sampled step) of (‖g‖, mean |g|, std g) per parameter.
+
+    Norms and sums are accumulated in float64; std is the unbiased one (0.0 for one element).
+    """
+    n = len(params)
+    if not m.grad_steps or not n:
+        empty = np.zeros((n, 3))
+        return empty, empty
+    rows = np.zeros((m.grad_steps, n, 3))  # (steps, params, [l2, mean_abs, std])
+    numel = np.array([float(p.numel()) for p in params])
+    if m.grad_copies:
+        for i, p in enumerate(params):
+            gs = [step[i] if step[i] is not None else torch.zeros_like(p)
+                  for step in m.grad_copies]
+            g = torch.stack(gs).reshape(len(gs), -1).double()  # (steps, numel)
+            rows[:, i, 0] = torch.linalg.vector_norm(g, dim=1).cpu().numpy()
+            rows[:, i, 1] = (g.abs().sum(dim=1) / max(g.shape[1], 1)).cpu().numpy()
+            if g.shape[1] > 1:
+                rows[:, i, 2] = g.std(dim=1).cpu().numpy()
+    else:
+        for k, (l2, l1, total) in enumerate(m.grad_sums):
+            if not l2:
+                continue
+            a = torch.stack([*l2, *l1, *total]).reshape(3, n).double().cpu().numpy()
+            rows[k, :, 0] = a[0]
+            rows[k, :, 1] = a[1] / numel
+            var = (a[0] * a[0] - a[2] * a[2] / numel) / np.maximum(numel - 1, 1)
+            rows[k, :, 2] = np.sqrt(np.maximum(var, 0.0))
+    return rows.mean(axis=0), rows[-1]
+
+
+class SnapshotQueue:
+    """Snapshots and run.json updates of one run, written in order by one background thread.
+
+    ``snapshot`` captures the moment on the caller's thread (cheap) and queues the rest:
+    ``Recorder.compute`` and ``RunWriter.add_snapshot`` (a snapshot file, then its line in
+    run.json, each written atomically). ``call`` queues any other writer call (history, status),
+    so every write happens in the order it was asked for. At most ``max_pending`` items wait
+    (the caller blocks beyond that, bounding memory). An error in the worker is raised on the
+    caller's thread at its next call or at ``close``. ``background=False`` does everything on
+    the caller's thread; so does a process whose torch runs more than one thread (the training
+    then uses the cores itself, and torch's thread setting is process-wide).
+    """
+
+    def __init__(self, writer: Any, recorder: Recorder | None = None,
+                 background: bool = True, max_pending: int = 2) -> None:
+        self.writer, self.recorder = writer, recorder
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=max_pending)
+        self._thread: threading.Thread | None = None
+        if background and torch.get_num_threads() == 1:
+            self._thread = threading.Thread(target=self._work, name="nnviz-snapshots",
+                                            daemon=True)
+            self._thread.start()
+
+    def snapshot(self, epoch: float, step: int) -> None:
+        """Capture this moment now; compute and write it in order."""
+        assert self.recorder is not None
+        moment = self.recorder.capture(epoch, step)
+        recorder, writer = self.recorder, self.writer
+        self._put(lambda: writer.add_snapshot(*recorder.compute(moment)))
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue ``fn(*args, **kwargs)`` behind everything asked before."""
+        self._put(lambda: fn(*args, **kwargs))
+
+    def wait(self) -> None:
+        """Block until everything queued is written; raise the worker's error if any."""
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread; raise the worker's error if any."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise()
+
+    def _put(self, job: Callable[[], Any]) -> None:
+        self._raise()
+        if self._thread is None:
+            job()
+        else:
+            self._queue.put(job)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:  # after an error, drop the rest (the run fails)
+                    job()
+            except BaseException as exc:  # handed to the training thread
+                self._error = exc
+            finally:
+                self._queue.task_done()
 
 
 @torch.no_grad()

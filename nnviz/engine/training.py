@@ -4,10 +4,26 @@
 init (epoch 0) and after every epoch (or ``snapshots_per_epoch`` times per epoch), and saves
 each one before going on, so finished epochs can be explored while later ones train.
 
-A step whose loss or weights are not finite stops the run: it is marked ``diverged`` at that
-epoch and step, with a last snapshot holding the non-finite weights (their NaN / Inf counts are
-evidence, never dropped). A cancel (``threading.Event``-like object or the run's CANCEL file,
-which any process may create) stops within one step and keeps what was recorded.
+A step whose loss is not finite stops the run after its update: it is marked ``diverged`` at
+that epoch and step, with a last snapshot of the weights that step left (their NaN / Inf counts
+are evidence, never dropped). Weights are checked too (one fused reduction) before every
+snapshot and at every epoch's end; weights that turn non-finite in between make the next loss
+non-finite, which stops the run at that step. A cancel (``threading.Event``-like object, looked
+at every step, or the run's CANCEL file, which any process may create, looked for every
+CANCEL_POLL_S seconds and before every epoch is recorded) stops the run and keeps what was
+recorded.
+
+Reproducibility: with ``deterministic`` (the default) a CPU run trains on one torch thread,
+whatever ``threads`` or the machine say, because torch's multi-threaded CPU kernels (conv and
+matmul backward, reductions) add in an order that depends on the thread count; so one config
+gives bit-identical weights, losses and snapshots at any thread count on the same kind of CPU
+and torch version. ``deterministic=False`` uses ``threads`` (or the caller's setting), faster on
+an idle multi-core machine, reproducible only at the same thread count.
+
+Speed: the loop does what a bare PyTorch loop does plus, per step, one host read of the loss
+(and, when recording, the sampled steps of ``recorder.sample_steps``); training accuracy is
+counted once per epoch from the kept outputs; snapshots and run.json writes go to a
+``SnapshotQueue`` that writes them in order on a background thread while training goes on.
 """
 
 from __future__ import annotations
@@ -30,12 +46,21 @@ from nnviz.config import RunConfig, config_hash
 from nnviz.engine.data import DataBundle, load_dataset
 from nnviz.engine.initializers import InitParams, apply_init, theories
 from nnviz.engine.models import MODELS, build_model
-from nnviz.engine.recorder import UPDATE_SAMPLES, Recorder, describe_params, init_digest
+from nnviz.engine.recorder import (
+    Recorder,
+    SnapshotQueue,
+    describe_layers,
+    describe_params,
+    init_digest,
+    sample_steps,
+)
 from nnviz.engine.seeding import run_generators, seed_globals
 from nnviz.errors import ConfigError, DeviceError
 from nnviz.store.runs import RunStore, RunWriter
 
 Progress = Callable[[dict[str, Any]], None]
+CANCEL_POLL_S = 0.1  # the CANCEL file is looked for at most this often (and at every epoch end)
+HISTORY_SAVE_S = 1.0  # unrecorded runs save run.json's history at most this often (and at the end)
 
 
 class CancelFlag(Protocol):
@@ -194,7 +219,7 @@ def prepare(cfg: RunConfig) -> tuple[DataBundle, nn.Module, str, str]:
     (dropout) are seeded after the model is built, so building it cannot shift them.
     """
     cfg.validate()
-    if cfg.threads:
+    if cfg.threads and not cfg.deterministic:  # a deterministic run trains on one thread
         torch.set_num_threads(cfg.threads)
     data = load_dataset(
         cfg.dataset, n_samples=cfg.n_samples, seed=cfg.seed, noise=cfg.noise,
@@ -214,11 +239,28 @@ def init_params(cfg: RunConfig) -> InitParams:
                       value=cfg.init_value, bias=cfg.bias_init, bias_value=cfg.bias_value)
 
 
+def training_threads(cfg: RunConfig, device: torch.device) -> int:
+    """torch threads a run trains on: 1 for a deterministic CPU run, else ``threads`` or now."""
+    if cfg.deterministic and device.type == "cpu":
+        return 1
+    return cfg.threads or torch.get_num_threads()
+
+
 def train(cfg: RunConfig, store: RunStore | None = None, progress: Progress | None = None,
           cancel: CancelFlag | None = None, record: bool = True) -> TrainResult:
     """Train one run and record it; returns its id and final status."""
     store = store or RunStore()
     device = resolve_device(cfg.device)
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(training_threads(cfg, device))
+    try:
+        return _train(cfg, store, device, progress, cancel, record)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Progress | None,
+           cancel: CancelFlag | None, record: bool) -> TrainResult:
     data, model, loss_name, activation = prepare(cfg)
     gens = run_generators(cfg.seed)
     model.to(device)
@@ -226,14 +268,15 @@ def train(cfg: RunConfig, store: RunStore | None = None, progress: Progress | No
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     probe_x = x_val[: cfg.probe_size]
     params = list(model.parameters())
-    recorder = Recorder(model, probe_x, gens.sample_seed)
+    recorder = Recorder(model, probe_x, gens.sample_seed) if record else None
     info = describe_params(model, theories(model, init_params(cfg), activation))
-    recorder.set_edges(info)
+    if recorder is not None:
+        recorder.set_edges(info)
     n_train = len(x_train)
     steps_per_epoch = math.ceil(n_train / cfg.batch_size)
     writer = store.create(cfg, config_hash(cfg), {
         "params": info,
-        "layers": recorder.layers,
+        "layers": describe_layers(model),
         "environment": environment(device),
         "init_digest": init_digest(model),
         "loss": loss_name,
@@ -246,20 +289,29 @@ def train(cfg: RunConfig, store: RunStore | None = None, progress: Progress | No
         "steps_per_epoch": steps_per_epoch,
         "pid": os.getpid(),
     })
-    emit = progress or (lambda _e: None)
-    loop = _Loop(cfg, model, params, recorder, writer, emit, cancel, loss_name, data.task,
-                 record)
+    queue = SnapshotQueue(writer, recorder)
+    loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
+                 data.task, record)
     try:
         if record:
-            writer.add_snapshot(*recorder.snapshot(0.0, 0))
-        emit({"event": "started", "run_id": writer.run_id, "epoch": 0, "epochs": cfg.epochs,
-              "steps_per_epoch": steps_per_epoch})
+            queue.snapshot(0.0, 0)
+        if progress is not None:
+            queue.wait()  # "started" promises the init snapshot is on disk (ui/services/jobs)
+            progress({"event": "started", "run_id": writer.run_id, "epoch": 0,
+                      "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch})
         status, detail = loop.run(x_train, y_train, x_val, y_val, gens.order, steps_per_epoch)
+        queue.close()
     except BaseException as exc:
+        try:
+            queue.close()
+        except BaseException:  # noqa: S110  # the first error is the one to report
+            pass
         writer.finish("failed", f"{type(exc).__name__}: {exc}")
         raise
     writer.finish(status, detail)
-    emit({"event": "finished", "run_id": writer.run_id, "status": status, "detail": detail})
+    if progress is not None:
+        progress({"event": "finished", "run_id": writer.run_id, "status": status,
+                  "detail": detail})
     return TrainResult(writer.run_id, status, detail)
 
 
@@ -267,27 +319,52 @@ class _Loop:
     """The epoch loop with its divergence, cancel and early-stopping checks."""
 
     def __init__(self, cfg: RunConfig, model: nn.Module, params: list[nn.Parameter],
-                 recorder: Recorder, writer: RunWriter, emit: Progress,
-                 cancel: CancelFlag | None, loss_name: str, task: str, record: bool) -> None:
+                 recorder: Recorder | None, writer: RunWriter, queue: SnapshotQueue,
+                 progress: Progress | None, cancel: CancelFlag | None, loss_name: str,
+                 task: str, record: bool) -> None:
         self.cfg, self.model, self.params = cfg, model, params
-        self.recorder, self.writer, self.emit = recorder, writer, emit
+        self.recorder, self.writer, self.queue = recorder, writer, queue
+        self.progress = progress
         self.cancel, self.loss_name, self.task, self.record = cancel, loss_name, task, record
         self.step = 0
+        self._next_poll = 0.0
+        self._next_save = time.perf_counter() + HISTORY_SAVE_S
 
-    def cancelled(self) -> bool:
-        return bool(self.cancel is not None and self.cancel.is_set()) or \
-            self.writer.cancel_requested()
+    def cancelled(self, now: float | None = None) -> bool:
+        """The cancel flag (every call); the CANCEL file when ``now`` is None or it is due."""
+        if self.cancel is not None and self.cancel.is_set():
+            return True
+        if now is not None and now < self._next_poll:
+            return False
+        self._next_poll = time.perf_counter() + CANCEL_POLL_S
+        return self.writer.cancel_requested()
+
+    def weights_finite(self) -> bool:
+        """One fused max-|w| per tensor (NaN propagates), read back once."""
+        if not self.params:
+            return True
+        top = torch.stack(torch._foreach_norm(self.params, math.inf))
+        return bool(torch.isfinite(top).all())
+
+    def diverged(self, epoch: int, what: str, snapshot_epoch: float) -> tuple[str, str]:
+        self.queue.call(self.writer.update, diverged_at={"epoch": epoch, "step": self.step,
+                                                         "what": what})
+        if self.record:
+            self.queue.snapshot(snapshot_epoch, self.step)
+        return "diverged", f"diverged at epoch {epoch}, step {self.step} (non-finite {what})"
 
     def run(self, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
             order_gen: torch.Generator, steps_per_epoch: int) -> tuple[str, str]:
-        cfg, model = self.cfg, self.model
+        cfg, model, recorder, progress = self.cfg, self.model, self.recorder, self.progress
         opt = make_optimizer(cfg, self.params, 1)
         sched = make_scheduler(cfg, opt)
         best_val, bad_epochs = math.inf, 0
         k = cfg.snapshots_per_epoch
         snap_steps = {round(steps_per_epoch * j / k) for j in range(1, k + 1)}
-        sample_steps = {round((steps_per_epoch - 1) * j / max(UPDATE_SAMPLES - 1, 1))
-                        for j in range(UPDATE_SAMPLES)}
+        grad_steps, update_steps = sample_steps(steps_per_epoch, snap_steps)
+        if recorder is None:
+            grad_steps, update_steps = set(), set()
+        classify = self.task == "classification"
         model.train()
         for epoch in range(1, cfg.epochs + 1):
             if cfg.optimizer == "adam_then_sgd" and epoch == cfg.switch_epoch:
@@ -298,64 +375,71 @@ class _Loop:
                 sched = make_scheduler(cfg, opt) if cfg.scheduler != "none" else None
             t0 = time.perf_counter()
             perm = torch.randperm(len(x), generator=order_gen).to(x.device)
-            loss_sum, correct, seen = 0.0, 0, 0
+            loss_sum, seen = 0.0, 0
+            outs: list[torch.Tensor] = []  # this epoch's outputs: accuracy counted once
             for i in range(steps_per_epoch):
-                if self.cancelled():
+                if self.cancelled(time.perf_counter()):
                     return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
                 idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
                 xb, yb = x[idx], y[idx]
                 out = model(xb)
                 loss = compute_loss(self.loss_name, out, yb, cfg.focal_gamma)
+                self.step += 1
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                self.step += 1
-                if self.record:
-                    self.recorder.after_backward()
-                    if i in sample_steps:
-                        self.recorder.before_step()
-                opt.step()
-                if self.record:
-                    self.recorder.after_step()
-                wsum = torch.stack([p.detach().sum() for p in self.params]).sum()
-                loss_v, w_v = torch.stack((loss.detach().float(), wsum.float())).tolist()
-                if not (math.isfinite(loss_v) and math.isfinite(w_v)):
-                    where = f"diverged at epoch {epoch}, step {self.step}"
-                    what = "loss" if not math.isfinite(loss_v) else "weights"
-                    self.writer.update(diverged_at={"epoch": epoch, "step": self.step,
-                                                    "what": what})
-                    if self.record:
-                        self.writer.add_snapshot(*self.recorder.snapshot(
-                            epoch - 1 + (i + 1) / steps_per_epoch, self.step))
-                    return "diverged", f"{where} (non-finite {what})"
+                if i in grad_steps:
+                    recorder.after_backward()  # type: ignore[union-attr]  # set when recording
+                if i in update_steps:
+                    recorder.before_step()  # type: ignore[union-attr]
+                    opt.step()
+                    recorder.after_step()  # type: ignore[union-attr]
+                else:
+                    opt.step()
+                loss_v = loss.detach().item()
+                if not math.isfinite(loss_v):  # the step is taken: its weights are evidence
+                    return self.diverged(epoch, "loss", epoch - 1 + (i + 1) / steps_per_epoch)
                 loss_sum += loss_v * len(yb)
                 seen += len(yb)
-                if self.task == "classification":
-                    correct += int((predictions(out.detach()) == yb).sum())
-                self.emit({"event": "step", "epoch": epoch, "epochs": cfg.epochs,
-                           "step": i + 1, "steps_per_epoch": steps_per_epoch, "loss": loss_v,
-                           "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9)})
+                if classify:
+                    outs.append(out.detach())
+                if progress is not None:
+                    progress({"event": "step", "epoch": epoch, "epochs": cfg.epochs,
+                              "step": i + 1, "steps_per_epoch": steps_per_epoch,
+                              "loss": loss_v,
+                              "samples_per_s": seen / max(time.perf_counter() - t0, 1e-9)})
                 if self.record and (i + 1) in snap_steps and (i + 1) != steps_per_epoch:
-                    self.writer.add_snapshot(*self.recorder.snapshot(
-                        epoch - 1 + (i + 1) / steps_per_epoch, self.step))
+                    at = epoch - 1 + (i + 1) / steps_per_epoch
+                    if not self.weights_finite():
+                        return self.diverged(epoch, "weights", at)
+                    self.queue.snapshot(at, self.step)
             seconds = time.perf_counter() - t0
+            if not self.weights_finite():
+                return self.diverged(epoch, "weights", float(epoch))
+            correct = 0
+            if classify and outs:
+                labels = y[perm[:seen]]
+                correct = int((predictions(torch.cat(outs)) == labels).sum())
+            del outs
             val_loss, val_acc = evaluate(model, x_val, y_val, self.loss_name, cfg.focal_gamma,
                                          self.task)
+            if self.cancelled():
+                return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
             lr_now = opt.param_groups[0]["lr"]
-            self.writer.meta["history"].append({
+            row = {
                 "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-                "train_acc": correct / seen if self.task == "classification" and seen else None,
+                "train_acc": correct / seen if classify and seen else None,
                 "val_loss": val_loss, "val_acc": val_acc, "lr": lr_now, "seconds": seconds,
                 "samples_per_s": seen / max(seconds, 1e-9), "step": self.step,
-            })
+            }
+            self.queue.call(self._add_history, row)
             if self.record:
-                self.writer.add_snapshot(*self.recorder.snapshot(float(epoch), self.step))
-            else:
-                self.writer.flush()
-            self.emit({"event": "epoch", "epoch": epoch, "epochs": cfg.epochs,
-                       "val_loss": val_loss, "val_acc": val_acc})
+                self.queue.snapshot(float(epoch), self.step)
+            if progress is not None:
+                progress({"event": "epoch", "epoch": epoch, "epochs": cfg.epochs,
+                          "val_loss": val_loss, "val_acc": val_acc})
             if not math.isfinite(val_loss):
-                self.writer.update(diverged_at={"epoch": epoch, "step": self.step,
-                                                "what": "validation loss"})
+                self.queue.call(self.writer.update, diverged_at={
+                    "epoch": epoch, "step": self.step, "what": "validation loss"})
                 return "diverged", f"diverged at epoch {epoch}, step {self.step} " \
                                    "(non-finite validation loss)"
             if sched is not None:
@@ -368,10 +452,19 @@ class _Loop:
             else:
                 bad_epochs += 1
             if cfg.early_stopping and bad_epochs >= cfg.early_stopping:
-                self.writer.update(stopped_early={"epoch": epoch, "best_val_loss": best_val})
+                self.queue.call(self.writer.update, stopped_early={
+                    "epoch": epoch, "best_val_loss": best_val})
                 return "completed", f"stopped early at epoch {epoch}: validation loss did " \
                                     f"not improve for {bad_epochs} epochs"
         return "completed", ""
+
+    def _add_history(self, row: dict[str, Any]) -> None:
+        """On the queue's thread: the epoch's row, saved by the epoch's snapshot or, unrecorded,
+        at most every HISTORY_SAVE_S (``finish`` saves the rest)."""
+        self.writer.meta["history"].append(row)
+        if not self.record and time.perf_counter() >= self._next_save:
+            self.writer.flush()
+            self._next_save = time.perf_counter() + HISTORY_SAVE_S
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,0 +1,318 @@
+"""The recorder after its speed-ups: every recorded statistic against numpy / torch.
+
+Each test records a few real optimizer steps of a small model, keeps its own copies of the
+weights, gradients and activations on the side, and compares every number of the snapshot with
+numpy (float64) or torch computed the obvious way on those same tensors: percentiles against
+np.percentile and histogram counts against np.histogram on the run's edges (exactly), norms,
+std, drift, update ratios, gradient statistics and activation statistics (to rounding). Also
+the large-tensor paths (sampled values, float32 Lanczos, non-deferred gradients), NaN / Inf and
+all-equal weights, the background queue (same bytes, same order, errors surface) and the
+sampled steps.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nnviz.analysis import stats
+from nnviz.config import RunConfig
+from nnviz.engine import recorder as rec_mod
+from nnviz.engine.initializers import InitParams, apply_init, theories
+from nnviz.engine.recorder import Recorder, SnapshotQueue, describe_params, sample_steps
+from tests.fixtures.models import TinyConv
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().cpu().numpy().reshape(-1)
+
+
+def _recorder(model: nn.Module, probe: torch.Tensor) -> Recorder:
+    rec = Recorder(model, probe, sample_seed=5)
+    rec.set_edges(describe_params(model, theories(model, InitParams(), "tanh")))
+    return rec
+
+
+def _train_steps(model, rec, x, steps=4, update_at=(0, 2), grad_at=None, lr=0.05):
+    """SGD steps with the recorder's hooks; returns the side copies of what it measured."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    grads, ratios = [], []
+    for i in range(steps):
+        opt.zero_grad()
+        (model(x) ** 2).mean().mul(i + 1).backward()
+        if grad_at is None or i in grad_at:
+            rec.after_backward()
+            grads.append({n: p.grad.detach().clone() for n, p in model.named_parameters()})
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        if i in update_at:
+            rec.before_step()
+        opt.step()
+        if i in update_at:
+            rec.after_step()
+            ratios.append({n: np.linalg.norm(_np(p) - _np(before[n])) / np.linalg.norm(
+                _np(before[n])) for n, p in model.named_parameters()})
+    return grads, ratios
+
+
+def _check_param(entry, w: torch.Tensor, w0: torch.Tensor, counts: np.ndarray,
+                 edges: np.ndarray, rtol: float = 1e-9) -> None:
+    x = _np(w)
+    finite = x[np.isfinite(x)]
+    assert entry["numel"] == x.size and entry["finite_count"] == finite.size
+    assert entry["nan_count"] == int(np.isnan(x).sum())
+    assert entry["inf_count"] == int(np.isinf(x).sum())
+    assert entry["zero_frac"] == pytest.approx(float((x == 0).mean()), abs=1e-15)
+    assert entry["min"] == finite.min() and entry["max"] == finite.max()
+    np.testing.assert_array_equal(entry["percentiles"],
+                                  np.percentile(finite, stats.PERCENTILES))  # exact
+    assert entry["mean"] == pytest.approx(finite.mean(), rel=rtol, abs=1e-15)
+    assert entry["std"] == pytest.approx(finite.std(ddof=1), rel=rtol, abs=1e-15)
+    assert entry["l2"] == pytest.approx(np.linalg.norm(finite), rel=rtol)
+    m = np.where(np.isfinite(x), x, 0.0).reshape(w.shape[0], -1) if w.ndim >= 2 else None
+    spectral = np.linalg.svd(m, compute_uv=False)[0] if m is not None else np.linalg.norm(finite)
+    assert entry["spectral_norm"] == pytest.approx(spectral, rel=max(rtol, 1e-9))
+    np.testing.assert_array_equal(counts, np.histogram(finite, edges)[0])  # exact
+    outside = entry["hist_outside"]
+    assert outside["underflow"] == int((finite < edges[0]).sum())
+    assert outside["overflow"] == int((finite > edges[-1]).sum())
+    assert outside["nan"] == int(np.isnan(x).sum())
+    assert outside["posinf"] == int((x == np.inf).sum())
+    assert outside["neginf"] == int((x == -np.inf).sum())
+    if np.all(np.isfinite(x)) and np.linalg.norm(_np(w0)) > 0:
+        want = np.linalg.norm(x - _np(w0)) / np.linalg.norm(_np(w0))
+        assert entry["drift"] == pytest.approx(want, rel=1e-6, abs=1e-12)
+    elif np.all(np.isfinite(x)) and np.all(x == _np(w0)):
+        assert entry["drift"] is None  # 0 / 0
+
+
+def test_every_statistic_of_a_snapshot_matches_numpy():
+    torch.manual_seed(0)
+    model = TinyConv()
+    apply_init(model, InitParams(), "tanh", torch.Generator().manual_seed(0))
+    x = torch.randn(8, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    rec = _recorder(model, x[:6])
+    w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads, ratios = _train_steps(model, rec, x)
+    acts = {}
+    hooks = [getattr(model, name).register_forward_hook(
+        lambda _m, _i, out, name=name: acts.__setitem__(name, out.detach().clone()))
+        for name in ("conv1", "act1", "fc")]
+    model.eval()
+    with torch.no_grad():
+        model(x[:6])
+    model.train()
+    for h in hooks:
+        h.remove()
+    tensors, snap = rec.compute(rec.capture(1.0, 4))
+    for name, p in model.named_parameters():
+        entry = snap["params"][name]
+        _check_param(entry, p, w0[name], tensors[f"hist/{name}"].numpy(), rec.edges[name])
+        np.testing.assert_array_equal(tensors[f"values/{name}"].numpy(),
+                                      p.detach().reshape(-1).numpy())
+        # gradients: every sampled step, mean of the per-step figures and the last one
+        per_step = [(np.linalg.norm(_np(g[name])), np.abs(_np(g[name])).mean(),
+                     _np(g[name]).std(ddof=1)) for g in grads]
+        got = entry["grad"]
+        assert got["steps"] == len(grads) == 4
+        for key, col in (("norm", 0), ("mean_abs", 1), ("std", 2)):
+            assert got[key] == pytest.approx(np.mean([s[col] for s in per_step]), rel=1e-9)
+            assert got[f"last_{key}"] == pytest.approx(per_step[-1][col], rel=1e-9)
+        # update ratios: geometric mean over the sampled steps, and the last one
+        col = np.array([r[name] for r in ratios])
+        assert entry["update_ratio"] == pytest.approx(float(np.exp(np.log(col).mean())),
+                                                      rel=1e-5)
+        assert entry["update_ratio_last"] == pytest.approx(col[-1], rel=1e-5)
+    for name, kind in (("conv1", "linear"), ("act1", "tanh"), ("fc", "linear")):
+        a, got = _np(acts[name]), snap["activations"][name]
+        assert got["kind"] == kind
+        assert got["mean"] == pytest.approx(a.mean(), rel=1e-5, abs=1e-7)
+        assert got["std"] == pytest.approx(a.std(ddof=1), rel=1e-5)
+        assert got["zero_frac"] == pytest.approx(float((a == 0).mean()))
+        if kind == "tanh":
+            assert got["saturated_frac"] == pytest.approx(float((np.abs(a) > 0.97).mean()))
+        units = acts[name].reshape(acts[name].shape[0], -1).double()
+        want_signal = float(units.var(dim=0).mean().sqrt())
+        assert got["signal_std"] == pytest.approx(want_signal, rel=1e-5)
+        assert got["nan_count"] == got["inf_count"] == 0
+
+
+def test_large_tensors_sampled_values_float32_paths_and_direct_gradients():
+    """Above VALUE_LIMIT values are sampled but statistics and histogram cover every value."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(1100, 1000), nn.ReLU(), nn.Linear(1000, 3))
+    assert sum(p.numel() for p in model.parameters()) > rec_mod.DEFER_LIMIT
+    x = torch.randn(16, 1100)
+    rec = _recorder(model, x[:8])
+    w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads, ratios = _train_steps(model, rec, x, steps=3, update_at=(1,), lr=0.01)
+    tensors, snap = rec.compute(rec.capture(1.0, 3))
+    big = model[0].weight
+    assert big.numel() > rec_mod.VALUE_LIMIT
+    assert tensors["values/0.weight"].numel() == rec_mod.SAMPLE_SIZE
+    entry = snap["params"]["0.weight"]
+    x64 = _np(big)
+    np.testing.assert_array_equal(entry["percentiles"], np.percentile(x64, stats.PERCENTILES))
+    np.testing.assert_array_equal(tensors["hist/0.weight"].numpy(),
+                                  np.histogram(x64, rec.edges["0.weight"])[0])
+    assert entry["mean"] == pytest.approx(x64.mean(), rel=1e-9)
+    assert entry["std"] == pytest.approx(x64.std(ddof=1), rel=1e-9)
+    # float32 Lanczos: a lower bound close to the largest singular value
+    top = float(torch.linalg.svdvals(big.detach().double())[0])
+    assert entry["spectral_norm"] <= top * (1 + 1e-6)
+    assert entry["spectral_norm"] == pytest.approx(top, rel=1e-3)
+    w0_64 = _np(w0["0.weight"])
+    want_drift = np.linalg.norm(x64 - w0_64) / np.linalg.norm(w0_64)
+    assert entry["drift"] == pytest.approx(want_drift, rel=1e-5)
+    for name in snap["params"]:
+        g = [(np.linalg.norm(_np(s[name])), np.abs(_np(s[name])).mean(),
+              _np(s[name]).std(ddof=1)) for s in grads]
+        got = snap["params"][name]["grad"]
+        assert got["norm"] == pytest.approx(np.mean([r[0] for r in g]), rel=1e-5)
+        assert got["last_mean_abs"] == pytest.approx(g[-1][1], rel=1e-5)
+        assert got["last_std"] == pytest.approx(g[-1][2], rel=1e-4)
+        assert snap["params"][name]["update_ratio"] == pytest.approx(ratios[0][name], rel=1e-5)
+
+
+def test_nan_inf_and_all_equal_weights_are_counted_exactly():
+    model = TinyConv()
+    with torch.no_grad():
+        model.conv1.weight.fill_(0.25)       # all equal
+        model.conv1.bias.zero_()             # all zero
+        w = model.fc.weight
+        w.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+        w[0, :3] = float("nan")
+        w[1, :2] = float("inf")
+        w[2, 0] = float("-inf")
+    rec = _recorder(model, torch.randn(4, 3, 8, 8))
+    tensors, snap = rec.snapshot(0.0, 0)
+    for name, p in model.named_parameters():
+        _check_param(snap["params"][name], p, p, tensors[f"hist/{name}"].numpy(),
+                     rec.edges[name])
+    conv = snap["params"]["conv1.weight"]
+    assert conv["std"] == 0.0 and conv["percentiles"] == [0.25] * 9
+    assert snap["params"]["conv1.bias"]["zero_frac"] == 1.0
+    fc = snap["params"]["fc.weight"]
+    assert (fc["nan_count"], fc["inf_count"]) == (3, 3)
+    assert fc["hist_outside"]["nan"] == 3 and fc["hist_outside"]["posinf"] == 2
+    assert math.isnan(fc["drift"])  # non-finite weights: NaN, never a number
+    assert snap["activations"]["fc"]["nan_count"] > 0  # the probe sees them too
+
+
+def test_the_probe_runs_on_a_copy_and_leaves_the_model_alone():
+    model = TinyConv()
+    x = torch.randn(4, 3, 8, 8)
+    rec = _recorder(model, x)
+    calls = []
+    model.act1.register_forward_hook(lambda *_: calls.append(1))
+    moment = rec.capture(0.0, 0)
+    with torch.no_grad():
+        model.fc.weight.add_(1.0)  # training goes on after the capture
+    _, snap = rec.compute(moment)
+    assert not calls and model.training
+    _, now = rec.snapshot(0.0, 0)
+    assert snap["params"]["fc.weight"]["mean"] == pytest.approx(
+        now["params"]["fc.weight"]["mean"] - 1.0)
+    assert snap["activations"]["fc"]["mean"] != now["activations"]["fc"]["mean"]
+
+
+class _Writer:
+    """A RunWriter stand-in that remembers what it was given, in order, and on which thread."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.items: list = []
+        self.threads: set[str] = set()
+        self.fail_at = fail_at
+
+    def add_snapshot(self, tensors, stats_):
+        if self.fail_at is not None and len(self.items) == self.fail_at:
+            raise OSError("disk full")
+        self.threads.add(threading.current_thread().name)
+        self.items.append(("snapshot", stats_["epoch"], tensors, stats_))
+
+    def note(self, text):
+        self.items.append(("note", text))
+
+
+def _fresh(seed: int = 0):
+    torch.manual_seed(seed)
+    model = TinyConv()
+    return model, _recorder(model, torch.randn(4, 3, 8, 8, generator=torch.Generator()
+                                                .manual_seed(1)))
+
+
+def test_background_queue_writes_the_same_snapshots_in_order():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = {}
+        for background in (False, True):
+            model, rec = _fresh()
+            writer = _Writer()
+            q = SnapshotQueue(writer, rec, background=background)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(3):
+                (model(torch.ones(2, 3, 8, 8)) ** 2).mean().backward()
+                rec.after_backward()
+                opt.step()
+                q.snapshot(float(epoch), epoch)
+                q.call(writer.note, f"after {epoch}")
+            q.close()
+            results[background] = writer
+        sync, bg = results[False], results[True]
+        assert "nnviz-snapshots" in bg.threads and "nnviz-snapshots" not in sync.threads
+        assert [i[:2] for i in bg.items] == [i[:2] for i in sync.items] == [
+            ("snapshot", 0.0), ("note", "after 0"), ("snapshot", 1.0), ("note", "after 1"),
+            ("snapshot", 2.0), ("note", "after 2")]
+        for a, b in zip(sync.items, bg.items, strict=True):
+            if a[0] == "snapshot":
+                assert a[3] == b[3]
+                for key in a[2]:
+                    assert torch.equal(a[2][key], b[2][key])
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_an_error_in_the_worker_reaches_the_training_thread():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _, rec = _fresh()
+        q = SnapshotQueue(_Writer(fail_at=1), rec)
+        q.snapshot(0.0, 0)
+        q.snapshot(1.0, 1)
+        with pytest.raises(OSError, match="disk full"):
+            q.close()
+    finally:
+        torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5, 16, 17, 25, 157, 1000])
+def test_sampled_steps(steps):
+    grads, updates = sample_steps(steps, [steps])
+    assert grads <= set(range(steps)) and updates <= set(range(steps))
+    assert len(grads) == min(steps, rec_mod.GRAD_SAMPLES)
+    assert len(updates) == min(steps, rec_mod.UPDATE_SAMPLES)
+    assert 0 in grads and steps - 1 in grads and steps - 1 in updates
+    mid = sample_steps(steps, [steps // 2, steps])[0]
+    if steps >= 2:
+        assert steps // 2 - 1 in mid  # the step before a mid-epoch snapshot is measured
+
+
+def test_training_records_sampled_steps_per_snapshot(store):
+    from nnviz.engine.training import train
+
+    cfg = RunConfig(model="mlp", dataset="moons", n_samples=1500, batch_size=16, epochs=2,
+                    depth=2, width=8, device="cpu", snapshots_per_epoch=2)
+    run = store.load(train(cfg, store).run_id)
+    spe = run.meta["steps_per_epoch"]
+    grads, _ = sample_steps(spe, {round(spe / 2), spe})
+    first_half = sum(1 for s in grads if s < round(spe / 2))
+    snap = run.snapshot(1).stats["params"]["fc1.weight"]
+    assert snap["grad"]["steps"] == first_half
+    assert run.snapshot(2).stats["params"]["fc1.weight"]["grad"]["steps"] == \
+        len(grads) - first_half
