@@ -91,8 +91,9 @@ PRESETS: dict[str, Preset] = {
                 "In This epoch, set Histogram bins to \"this snapshot\" and step from epoch 0 "
                 "to 0.4: the two weights grow from about 0.5 to about 10^5, flipping sign as "
                 "each step overshoots. The last snapshot, epoch 1.28 (step 32), is where the "
-                "loss overflowed: the panel shows non-finite (critical) and exploding."),
-            flags=("non_finite", "exploding"),
+                "loss overflowed: the panel shows non-finite (critical), exploding, and the "
+                "learning rate as the cause (lr too high)."),
+            flags=("non_finite", "exploding", "lr_too_high"),
         ),
         Preset(
             "xavier_deep_relu", "Xavier on a 30-layer ReLU MLP",

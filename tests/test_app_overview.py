@@ -18,6 +18,7 @@ from nnviz.store.runs import RunStore
 from tests.fixtures.resnet import resnet18
 from tests.test_app_explore_compare import histograms, no_exception, player
 from tests.test_watch import SeqModel, TinyTransformer, train_steps
+from ui.text import unescape
 
 EXPLORE = "../pages/2_Explore.py"
 OVERVIEW = "../pages/6_Overview.py"
@@ -70,7 +71,7 @@ def test_explore_opens_a_watched_run(own_runs):
     no_exception(at)
     assert player(at) is not None
     assert histograms(at, "enc.layers.0.self_attn.in_proj_weight")
-    header = " ".join(m.value for m in at.markdown)
+    header = unescape(" ".join(m.value for m in at.markdown))
     assert "recorded with nnviz.watch" in header and "TinyTransformer" in header
     row = next(r for r in own_runs["store"].list_runs()[0] if r["run_id"] == own_runs["tf"])
     assert row["model"] == "TinyTransformer" and row["init"] == "(own)"

@@ -74,7 +74,7 @@ def test_symmetry_rows_stay_identical_copies_while_they_change(lessons):
         w = last.values(param).reshape(shape)
         assert np.all(w0 == 0.3)
         np.testing.assert_allclose(w, np.broadcast_to(w[0], w.shape), rtol=1e-6, atol=0)
-        assert np.max(np.abs(w - w0)) > 0.05  # the copies moved
+        assert np.max(np.abs(w - w0)) > 0.02  # the copies moved (0.3 -> about 0.25)
     fc2 = last.values("fc2.weight")
     assert np.ptp(fc2) <= 1e-6 * np.max(np.abs(fc2))  # one value: a single histogram bar
     sym = {f.code: f for f in d.diagnose(run)}["symmetry"]

@@ -56,9 +56,10 @@ def _add_nonfinite_snapshot(store: RunStore, run_id: str) -> None:
 
     run = store.load(run_id)
     last = run.snapshot(-1)
+    finite = run.snapshot(0)  # the trainer's own last snapshot may already hold NaN / Inf
     tensors, per_param = {}, {}
     for name, info in run.record.params.items():
-        v = torch.from_numpy(last.values(name).copy())
+        v = torch.from_numpy(finite.values(name).copy())
         v[-1], v[0] = float("inf"), float("nan")
         if v.numel() > 2:
             v[1] = -float("inf")
