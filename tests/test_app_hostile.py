@@ -86,8 +86,9 @@ def _run(at: AppTest) -> AppTest:
     return at
 
 
-def _runs_page() -> AppTest:
+def _runs_page(teacher: bool = False) -> AppTest:
     at = _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    at.session_state["nnviz_admin"] = teacher  # damaged folders are listed to the teacher
     at.switch_page("pages/4_Runs.py")
     return _run(at)
 
@@ -106,6 +107,8 @@ def test_home_and_runs_render(env):
     _run(at)
     listed = set(at.dataframe[0].value["run"])
     assert listed == set(ids)
+    assert not any(broken in t.value for t in at.text)  # a student sees no folder names
+    at = _runs_page(teacher=True)
     assert any(t.value.startswith(f"{broken} — damaged:") for t in at.text)
 
 
@@ -135,7 +138,7 @@ def test_damaged_run_exports_and_deletes_from_the_runs_page(env, tmp_path, monke
     mine = tmp_path / "runs"
     shutil.copytree(root / broken, mine / broken)
     monkeypatch.setenv("NNVIZ_RUNS_DIR", str(mine))
-    at = _runs_page()
+    at = _runs_page(teacher=True)
     at.button(key=f"runs_dmg_zip_{broken}_prepare").click()
     _run(at)
     assert at.get("download_button")  # the raw files, ready to download

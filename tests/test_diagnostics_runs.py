@@ -33,11 +33,11 @@ CASES = {
                       init="too_large", optimizer="sgd", lr=0.01, epochs=2),
     # a Kaiming net blown up by a huge learning rate: its weights go rank 1, not symmetric
     "kaiming_lr_huge": dict(model="mlp", dataset="spiral", depth=4, width=32,
-                            init="kaiming_normal", optimizer="sgd", lr=3.0),
+                            init="kaiming_normal", optimizer="sgd", lr=10.0),
     "tanh_large": dict(model="mlp", dataset="spiral", depth=5, width=64, activation="tanh",
                        init="too_large", optimizer="sgd", lr=0.01),
-    "tanh_xavier": dict(model="mlp", dataset="spiral", depth=5, width=64, activation="tanh",
-                        init="xavier_normal", optimizer="sgd", lr=0.01),
+    "tanh_xavier": dict(model="mlp", dataset="moons", depth=5, width=64, activation="tanh",
+                        init="xavier_normal", optimizer="sgd", lr=0.1),
     "sgd_lr_tiny": dict(MOONS, init="kaiming_normal", optimizer="sgd", lr=1e-5),
     "adam_lr_tiny": dict(MOONS, init="kaiming_normal", optimizer="adam", lr=1e-7),
     # every ReLU dead (bias -10) and a tiny learning rate: raising it would not help
