@@ -43,3 +43,10 @@ def test_the_console_script_is_the_cli_main():
     module, _, attr = _project()["scripts"]["nnviz"].partition(":")
     main = getattr(importlib.import_module(module), attr)
     assert main(["models", "--json"]) == 0
+
+
+def test_the_own_model_and_bench_extras_are_their_requirements_files():
+    extras = _project()["optional-dependencies"]
+    assert set(extras["lightning"]) | set(extras["huggingface"]) == _requirements(
+        "requirements-extras.txt")
+    assert set(extras["bench"]) == _requirements("requirements-bench.txt")
