@@ -31,7 +31,7 @@ from tests.browser.harness import (  # noqa: E402
 PAGES = {"Home": "", "Train": "Train", "Explore": "Explore", "Explore-fc": "Explore?layer=fc",
          "Explore@All epochs": "Explore", "Explore@Health": "Explore",
          "Explore@Tables": "Explore", "Compare": "Compare", "Runs": "Runs",
-         "Tuning_guide": "Tuning_guide"}
+         "Tuning_guide": "Tuning_guide", "Overview": "Overview"}
 
 
 def main() -> None:

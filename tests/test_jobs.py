@@ -11,6 +11,7 @@ from nnviz.config import RunConfig
 from nnviz.engine.data import load_dataset
 from nnviz.errors import DataError, NnvizError
 from nnviz.store.runs import RunStore
+from tests.fixtures.waiting import wait_until as _wait_until
 from ui.services.jobs import WORKER_DIED, JobManager, default_concurrency
 
 TINY = dict(model="mlp", dataset="moons", n_samples=200, batch_size=50, epochs=1, depth=2,
@@ -30,13 +31,7 @@ def long(**changes) -> RunConfig:
 
 
 def wait_until(predicate, timeout=WAIT, every=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
+    return _wait_until(predicate, timeout, every)
 
 
 def run_folders(root) -> set[str]:

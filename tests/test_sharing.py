@@ -1,7 +1,6 @@
 """One server, many sessions: ownership, the teacher token, the per-session queue limit, wait
 estimates, the status word, CPU sizing from cgroups, idle workers and the lesson warm-up."""
 
-import time
 
 import pytest
 
@@ -9,6 +8,7 @@ from nnviz.config import RunConfig, config_hash
 from nnviz.errors import NnvizError
 from nnviz.presets import PRESETS
 from nnviz.store.runs import RunStore
+from tests.fixtures.waiting import wait_until as _wait_until
 from ui.services import jobs as jobs_module
 from ui.services.jobs import JobManager, QueueFull, available_cpus, cgroup_cpu_quota
 from ui.services.sessions import (
@@ -41,13 +41,7 @@ def cfg(base=TINY, **changes) -> RunConfig:
 
 
 def wait_until(predicate, timeout=WAIT, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
+    return _wait_until(predicate, timeout, every)
 
 
 # --- CPU sizing from a faked cgroup ------------------------------------------------------

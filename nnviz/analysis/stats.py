@@ -469,14 +469,19 @@ def _spectral_norm_of(t: torch.Tensor, shape: tuple[int, ...], fro: float) -> fl
     return _spectral_norm(_flat_float64(t).reshape(rows, cols), fro)
 
 
+def _finite_counts(x: np.ndarray) -> tuple[int, np.ndarray, int, int]:
+    """(size, finite mask, finite count, NaN count) of a flat array."""
+    n = int(x.size)
+    finite_mask = np.isfinite(x)
+    nf = int(np.count_nonzero(finite_mask))
+    return n, finite_mask, nf, int(np.count_nonzero(np.isnan(x))) if nf < n else 0
+
+
 def _tensor_stats_exact(t: torch.Tensor) -> dict:
     """tensor_stats for every input (NaN / Inf, huge or tiny values, integer dtypes)."""
     shape = tuple(t.shape)
     x = _flat_float64(t, copy=True)  # private: sorted in place below
-    n = int(x.size)
-    finite_mask = np.isfinite(x)
-    nf = int(np.count_nonzero(finite_mask))
-    nan_count = int(np.count_nonzero(np.isnan(x))) if nf < n else 0
+    n, finite_mask, nf, nan_count = _finite_counts(x)
     out: dict[str, Any] = {
         "numel": n,
         "mean": None,
@@ -747,10 +752,7 @@ def activation_stats(a: torch.Tensor, kind: str) -> dict:
     if fast is not None:
         return fast
     x = _flat_float64(a)
-    n = int(x.size)
-    finite_mask = np.isfinite(x)
-    nf = int(np.count_nonzero(finite_mask))
-    nan_count = int(np.count_nonzero(np.isnan(x))) if nf < n else 0
+    n, finite_mask, nf, nan_count = _finite_counts(x)
     out: dict[str, Any] = {
         "mean": None,
         "std": None,

@@ -7,6 +7,7 @@ accuracy history, and chooses its advice from the run's optimizer and other evid
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,19 @@ def _not_tiny(ctx: Context, i: int) -> set[str]:
     return out
 
 
+def _step_evidence(ctx: Context, trend: dict[str, Any],
+                   evidence: dict[str, float | str]) -> dict[str, float | str]:
+    """The update-ratio evidence plus what the step size depends on: optimizer, learning rate
+    and the last epoch's change of the training loss."""
+    if ctx.optimizer:
+        evidence["optimizer"] = ctx.optimizer
+    if ctx.lr is not None:
+        evidence["learning rate"] = ctx.lr
+    if "change" in trend:
+        evidence["train loss change, last epoch"] = trend["change"]
+    return evidence
+
+
 def check_lr_high(ctx: Context, i: int) -> Flag | None:
     params = ctx.stats(i)["params"]
     # every layer's ratio counts, 0 included: when most layers barely move (vanishing
@@ -73,15 +87,9 @@ def check_lr_high(ctx: Context, i: int) -> Flag | None:
         return None
     if explodes_at_init(ctx):
         return None  # the steps are big because the init already blew the signal up
-    evidence: dict[str, float | str] = {
+    evidence = _step_evidence(ctx, trend, {
         "median update ratio": median, "healthy update ratio": UPDATE_RATIO_REF,
-        "largest update ratio": max(r for _, r in ratios)}
-    if ctx.optimizer:
-        evidence["optimizer"] = ctx.optimizer
-    if ctx.lr is not None:
-        evidence["learning rate"] = ctx.lr
-    if "change" in trend:
-        evidence["train loss change, last epoch"] = trend["change"]
+        "largest update ratio": max(r for _, r in ratios)})
     if trend["spiked"]:
         evidence["epoch train loss / val loss"] = trend["spike"]
     if trend["diverged"]:
@@ -110,14 +118,8 @@ def check_lr_low(ctx: Context, i: int) -> Flag | None:
     if all_dead(ctx, i):
         return None  # dead ReLUs block the gradient: a larger step would not revive them
     trend = loss_trend(ctx, ctx.epochs[i])
-    evidence: dict[str, float | str] = {
-        "largest update ratio": largest, "healthy update ratio": UPDATE_RATIO_REF}
-    if ctx.optimizer:
-        evidence["optimizer"] = ctx.optimizer
-    if ctx.lr is not None:
-        evidence["learning rate"] = ctx.lr
-    if "change" in trend:
-        evidence["train loss change, last epoch"] = trend["change"]
+    evidence = _step_evidence(ctx, trend, {
+        "largest update ratio": largest, "healthy update ratio": UPDATE_RATIO_REF})
     fix = "Raise the learning rate (3-10x)"
     fix += ("." if ctx.adaptive or not ctx.optimizer else
             ", or use Adam, which adapts the step size per weight.")
