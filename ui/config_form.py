@@ -22,6 +22,7 @@ from nnviz.config import Option, RunConfig, field_type, option
 from nnviz.engine.fitting import fit_problem, fitting_datasets, unchecked
 from nnviz.errors import ConfigError
 from ui.services.urlstate import config_to_query
+from ui.text import literal
 
 
 def _registry(field_name: str) -> dict[str, Any]:
@@ -210,11 +211,11 @@ def config_form(prefix: str, initial: RunConfig) -> RunConfig | None:
     try:
         cfg = RunConfig.from_dict(values)
     except ConfigError as exc:
-        st.sidebar.error(str(exc))
+        st.sidebar.error(literal(exc))  # it can echo a URL value: text, never Markdown
         return None
     why = fit_problem(cfg)
     if why:
-        st.sidebar.error(why)
+        st.sidebar.error(literal(why))
         return None
     state[f"{prefix}__valid"] = cfg.to_dict()
     state[seen_key] = _signature(cfg)

@@ -15,7 +15,7 @@ from nnviz.store.checkpoints import checkpoint_run
 from nnviz.store.runs import Run, RunStore
 from ui.links import EXPLORE_PAGE
 from ui.services.urlstate import view_to_query
-from ui.text import show_error
+from ui.text import literal, show_error
 
 CHECKPOINT_TYPES = ["safetensors", "json", "pt", "pth", "bin", "ckpt"]
 FORMATS = {
@@ -63,7 +63,7 @@ def render_table(run: Run, index: int, key: str) -> None:
             st.switch_page(EXPLORE_PAGE, query_params=view_to_query(
                 run_id=run.run_id, epoch=index, layer=layer or None))
         except StreamlitPageNotFoundError:  # the page run on its own (tests): no Explore
-            st.info(f"Open layer {layer} on the Explore page.")
+            st.info(f"Open layer {literal(layer)} on the Explore page.")
 
 
 def render_checkpoint_upload(store: RunStore, key: str) -> str | None:
