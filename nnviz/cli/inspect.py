@@ -20,20 +20,20 @@ def run_inspect(args: argparse.Namespace, store: RunStore) -> int:
     run = store.load(run_id)
     snap = run.snapshot(-1)
     rows = []
-    for name, info in run.params.items():
-        s = snap.stats["params"][name]
-        rows.append({"name": name, "shape": info["shape"], "mean": s.get("mean"),
-                     "std": s.get("std"), "spectral_norm": s.get("spectral_norm"),
-                     "stable_rank": s.get("stable_rank"), "nan": s.get("nan_count"),
-                     "inf": s.get("inf_count"), "drift": s.get("drift")})
-    source = run.meta.get("source", {})
+    for name, info in run.record.params.items():
+        s = snap.record.params[name]
+        rows.append({"name": name, "shape": list(info.shape), "mean": s.mean, "std": s.std,
+                     "spectral_norm": s.spectral_norm, "stable_rank": s.stable_rank,
+                     "nan": s.nan_count, "inf": s.inf_count, "drift": s.drift})
+    source = run.record.source
     if args.json:
-        print(json.dumps({"run_id": run_id, "snapshots": run.n_snapshots, "source": source,
-                          "tensors": rows}, indent=1, allow_nan=True))
+        print(json.dumps({"run_id": run_id, "snapshots": run.n_snapshots,
+                          "source": source.to_json(), "tensors": rows}, indent=1, allow_nan=True))
         return 0
-    print(f"{run_id}: {run.n_snapshots} snapshot(s) from {len(source.get('paths', []))} "
-          f"checkpoint(s), {source.get('format')}, {source.get('n_params', 0):,} values")
-    for note in source.get("notes", []):
+    extra = source.extra  # the checkpoint reader's facts (paths, format, n_params, notes)
+    print(f"{run_id}: {run.n_snapshots} snapshot(s) from {len(extra.get('paths', []))} "
+          f"checkpoint(s), {extra.get('format')}, {extra.get('n_params', 0):,} values")
+    for note in extra.get("notes", []):
         print(f"  note: {note}")
     width = max(len(r["name"]) for r in rows)
     print(f"{'tensor':<{width}}  {'shape':<18} {'mean':>10} {'std':>10} {'spectral':>10} "
