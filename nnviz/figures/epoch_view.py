@@ -296,7 +296,7 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
             notes = [[structure_note(load(i, p))] for i in frames] if kind == "filters" else None
             row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr: _compact(main_figure(
                 run, i, p, tr, load(i, p))), frames),
-                [main_caption(kind, run.params[p]["module_type"])], notes))
+                [main_caption(kind, run.param(p).module_type)], notes))
         blocks.append({"row": row})
         if not more:
             continue
