@@ -27,7 +27,6 @@ numeric and sort as numbers.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pandas as pd
 
@@ -38,12 +37,9 @@ COLUMNS = ["param", "layer", "type", "shape", "numel", "std", "theory_std", "std
            "grad_norm", "gradient", "update_ratio", "drift", "nan", "inf", "flags"]
 
 
-def _num(x: Any) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return math.nan
-    return v
+def _nan(v: float | None) -> float:
+    """A typed statistic for a numeric column: NaN where it was not measured (None)."""
+    return math.nan if v is None else v
 
 
 def _flags_by_layer(run: Run, index: int) -> dict[str, list[str]]:
@@ -59,30 +55,31 @@ def _flags_by_layer(run: Run, index: int) -> dict[str, list[str]]:
 def overview(run: Run, index: int) -> pd.DataFrame:
     """One row per parameter of snapshot ``index`` (see the module docstring)."""
     snap = run.snapshot(index)
-    stats = snap.stats.get("params", {})
+    stats = snap.record.params
     flags = _flags_by_layer(run, snap.index)
     rows = []
     for name in views.param_names(run):
-        info = run.params[name]
-        s = stats.get(name, {})
-        theory = info.get("theory") or {}
-        theory_std = _num(theory.get("std")) if theory.get("kind") != "unknown" else math.nan
-        std = _num(s.get("std"))
+        info = run.param(name)
+        s = stats[name]  # the format holds stats for every parameter of the run
+        theory = info.theory
+        theory_std = (_nan(theory.std) if theory is not None and theory.kind != "unknown"
+                      else math.nan)
+        std = _nan(s.std)
         ratio = std / theory_std if theory_std and math.isfinite(theory_std) else math.nan
-        if s.get("grad"):
+        if s.grad is not None:
             gradient = "yes"
-        elif s.get("grad_status"):
-            gradient = s["grad_status"]
+        elif s.extra.get("grad_status"):  # nnviz.watch: a parameter that got no gradient
+            gradient = s.extra["grad_status"]
         else:
             gradient = "not recorded"
-        module = info.get("module", "")
+        module = info.module
         rows.append({
-            "param": name, "layer": module, "type": info.get("module_type", ""),
-            "shape": views.shape_text(info["shape"]), "numel": int(info["numel"]),
+            "param": name, "layer": module, "type": info.module_type,
+            "shape": views.shape_text(info.shape), "numel": info.numel,
             "std": std, "theory_std": theory_std, "std_vs_theory": ratio,
-            "grad_norm": _num((s.get("grad") or {}).get("norm")), "gradient": gradient,
-            "update_ratio": _num(s.get("update_ratio")), "drift": _num(s.get("drift")),
-            "nan": int(s.get("nan_count") or 0), "inf": int(s.get("inf_count") or 0),
+            "grad_norm": _nan(s.grad.norm if s.grad is not None else None),
+            "gradient": gradient, "update_ratio": _nan(s.update_ratio), "drift": _nan(s.drift),
+            "nan": s.nan_count, "inf": s.inf_count,
             "flags": ", ".join(flags.get(module, []) + [c for c in flags.get(name, [])
                                                         if c not in flags.get(module, [])]),
         })
@@ -91,8 +88,8 @@ def overview(run: Run, index: int) -> pd.DataFrame:
 
 def source_line(run: Run) -> str | None:
     """What a run nnviz did not train is ('recorded with nnviz.watch: ...'); None for its own."""
-    source = run.meta.get("source") or {}
-    kind = source.get("kind")
+    kind = run.record.source.kind
+    source = run.record.source.extra  # what nnviz.watch / the checkpoint reader recorded
     if kind == "watch":
         via = f" via {source['integration']}" if source.get("integration") else ""
         wrapper = f", {source['wrapper']}-wrapped" if source.get("wrapper") else ""
@@ -110,7 +107,7 @@ def source_line(run: Run) -> str | None:
 
 def missing_text(run: Run, what: str) -> str:
     """Why a run shows no ``what`` ("gradients" or "activations"), said plainly."""
-    kind = (run.meta.get("source") or {}).get("kind")
+    kind = run.record.source.kind
     if kind == "checkpoint":
         return (f"No {what}: checkpoints hold weights only. Record training with "
                 "nnviz.watch(model, optimizer, probe=...) to see them.")
