@@ -19,6 +19,7 @@ import torch
 from nnviz.analysis.tuning.steps import _step
 from nnviz.config import RunConfig
 from nnviz.errors import ConfigError
+from nnviz.store.format import HistoryRow
 
 LabelledRuns = list[tuple[str, Any]]  # [(label, nnviz.store.runs.Run)]
 
@@ -27,11 +28,11 @@ def history_frame(runs: LabelledRuns) -> pd.DataFrame:
     """One row per run and epoch: label, run_id, status, epoch and the history's numbers."""
     rows = []
     for label, run in runs:
-        for h in run.history:
+        for h in run.record.history:
             rows.append({"label": label, "run_id": run.run_id, "status": run.status,
-                         "epoch": h["epoch"], "train_loss": _num(h.get("train_loss")),
-                         "val_loss": _num(h.get("val_loss")), "val_acc": _num(h.get("val_acc")),
-                         "lr": _num(h.get("lr")), "seconds": _num(h.get("seconds"))})
+                         "epoch": h.epoch, "train_loss": _nan(h.train_loss),
+                         "val_loss": _nan(h.val_loss), "val_acc": _nan(h.val_acc),
+                         "lr": _nan(h.lr), "seconds": _nan(h.seconds)})
     cols = ["label", "run_id", "status", "epoch", "train_loss", "val_loss", "val_acc", "lr",
             "seconds"]
     return pd.DataFrame(rows, columns=cols)
@@ -41,22 +42,23 @@ def summary_frame(runs: LabelledRuns) -> pd.DataFrame:
     """One row per run: its config's main options, final and best losses, time per epoch."""
     rows = []
     for label, run in runs:
-        cfg, hist = run.config, run.history
-        last = hist[-1] if hist else {}
-        vals = [_num(h.get("val_loss")) for h in hist]
+        rec = run.record
+        cfg, hist = run.config, rec.history
+        last = hist[-1] if hist else HistoryRow(epoch=0)  # no epoch done: every number NaN
+        vals = [_nan(h.val_loss) for h in hist]
         finite = [v for v in vals if math.isfinite(v)]
         rows.append({
             "label": label, "run_id": run.run_id, "status": run.status,
-            "detail": run.meta.get("status_detail", ""), "epochs_done": len(hist),
+            "detail": rec.status_detail, "epochs_done": len(hist),
             "batch_size": cfg.batch_size, "width": cfg.width, "depth": cfg.depth,
-            "dropout": cfg.dropout, "weight_decay": cfg.weight_decay, "loss": run.meta.get(
-                "loss", cfg.loss), "n_params": int(sum(p["numel"] for p in run.params.values())),
-            "n_classes": int(run.meta.get("data", {}).get("n_classes") or 0),
-            "train_loss": _num(last.get("train_loss")), "val_loss": _num(last.get("val_loss")),
-            "val_acc": _num(last.get("val_acc")),
+            "dropout": cfg.dropout, "weight_decay": cfg.weight_decay, "loss": rec.loss,
+            "n_params": sum(p.numel for p in rec.params.values()),
+            "n_classes": rec.data.n_classes if rec.data is not None else 0,
+            "train_loss": _nan(last.train_loss), "val_loss": _nan(last.val_loss),
+            "val_acc": _nan(last.val_acc),
             "best_val_loss": min(finite) if finite else math.nan,
-            "best_epoch": hist[int(np.nanargmin(vals))]["epoch"] if finite else None,
-            "seconds_per_epoch": float(np.mean([_num(h.get("seconds")) for h in hist]))
+            "best_epoch": hist[int(np.nanargmin(vals))].epoch if finite else None,
+            "seconds_per_epoch": float(np.mean([_nan(h.seconds) for h in hist]))
             if hist else math.nan,
         })
     frame = pd.DataFrame(rows)
@@ -75,12 +77,13 @@ def layer_std_frame(runs: LabelledRuns, snapshot: int = 0) -> pd.DataFrame:
     for label, run in runs:
         if not run.n_snapshots:
             continue
-        acts = run.snapshot(snapshot).stats.get("activations", {})
-        layers = [layer["name"] for layer in run.layers if layer["kind"] == "linear"]
+        acts = run.snapshot(snapshot).record.activations
+        layers = [layer.name for layer in run.record.layers if layer.kind == "linear"]
         for depth, name in enumerate(layers, start=1):
-            std = acts.get(name, {}).get("std")
+            act = acts.get(name)
             rows.append({"label": label, "run_id": run.run_id, "layer": name, "depth": depth,
-                         "std": _num(std), "output": depth == len(layers)})
+                         "std": _nan(act.std if act is not None else None),
+                         "output": depth == len(layers)})
     return pd.DataFrame(rows, columns=["label", "run_id", "layer", "depth", "std", "output"])
 
 
@@ -91,15 +94,16 @@ def activation_health_frame(runs: LabelledRuns, snapshot: int = -1) -> pd.DataFr
         if not run.n_snapshots:
             continue
         snap = run.snapshot(snapshot)
-        acts = snap.stats.get("activations", {})
-        layers = [layer for layer in run.layers if layer["kind"] != "linear"]
+        acts = snap.record.activations
+        layers = [layer for layer in run.record.layers if layer.kind != "linear"]
         for depth, layer in enumerate(layers, start=1):
-            s = acts.get(layer["name"], {})
-            dead, sat = s.get("dead_frac"), s.get("saturated_frac")
+            s = acts.get(layer.name)
+            dead = s.dead_frac if s is not None else None
+            sat = s.saturated_frac if s is not None else None
             measure, value = ("dead", dead) if dead is not None else ("saturated", sat)
-            rows.append({"label": label, "run_id": run.run_id, "layer": layer["name"],
-                         "kind": layer["kind"], "depth": depth, "measure": measure,
-                         "fraction": _num(value), "epoch": snap.epoch})
+            rows.append({"label": label, "run_id": run.run_id, "layer": layer.name,
+                         "kind": layer.kind, "depth": depth, "measure": measure,
+                         "fraction": _nan(value), "epoch": snap.epoch})
     return pd.DataFrame(rows, columns=["label", "run_id", "layer", "kind", "depth", "measure",
                                        "fraction", "epoch"])
 
@@ -114,14 +118,15 @@ def early_stopping_marks(runs: LabelledRuns) -> dict[str, Any]:
     for _label, run in runs:
         cfg = run.config
         if cfg.early_stopping:
-            stopped = run.meta.get("stopped_early") or {}
-            marks["stop_epoch"] = stopped.get("epoch")  # None: it never triggered
+            stopped = run.record.stopped_early
+            marks["stop_epoch"] = stopped.epoch if stopped is not None else None  # never triggered
             marks["patience"] = cfg.early_stopping
             marks["epochs"] = cfg.epochs
-        elif run.history:
-            vals = [_num(h.get("val_loss")) for h in run.history]
+        elif run.record.history:
+            hist = run.record.history
+            vals = [_nan(h.val_loss) for h in hist]
             if any(math.isfinite(v) for v in vals):
-                marks["best_epoch"] = run.history[int(np.nanargmin(vals))]["epoch"]
+                marks["best_epoch"] = hist[int(np.nanargmin(vals))].epoch
     return marks
 
 
@@ -133,13 +138,15 @@ def loss_choice_frame(runs: LabelledRuns) -> pd.DataFrame:
     """
     rows = []
     for label, run in runs:
+        # compat accessors kept: tests/test_tuning.py drives this with a stub run that has
+        # only meta/params/history (not one of this migration's files)
         data = run.meta.get("data", {})
         task = data.get("task")
         row = {"label": label, "run_id": run.run_id, "status": run.status, "task": task,
                "loss": run.meta.get("loss"), "metric": "", "value": math.nan}
         if task == "classification":
-            last = run.history[-1] if run.history else {}
-            row.update(metric="validation accuracy", value=_num(last.get("val_acc")))
+            last = run.history[-1].get("val_acc") if run.history else None
+            row.update(metric="validation accuracy", value=_nan(last))
         elif task == "regression" and run.n_snapshots:
             row.update(metric="distance to the true (w, b)", value=_param_error(run))
         rows.append(row)
@@ -149,7 +156,7 @@ def loss_choice_frame(runs: LabelledRuns) -> pd.DataFrame:
 
 def _param_error(run: Any) -> float:
     """‖(w, b) − (w_true, b_true)‖ of a SimpleNet regression run, at its last snapshot."""
-    extra = run.meta.get("data", {}).get("extra", {})
+    extra = run.meta.get("data", {}).get("extra", {})  # compat: see loss_choice_frame
     if "true_w" not in extra or "linear.weight" not in run.params:
         return math.nan
     snap = run.snapshot(-1)
@@ -178,12 +185,9 @@ def step_frames(step: int, runs: LabelledRuns) -> dict[str, Any]:
     return frames
 
 
-def _num(value: Any) -> float:
-    """A float, with None (and anything not a number) as NaN."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+def _nan(value: float | None) -> float:
+    """A typed number for a frame column: NaN where it was not measured (None)."""
+    return math.nan if value is None else value
 
 
 # --- the LR tools
