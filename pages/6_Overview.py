@@ -47,14 +47,14 @@ if run_id is not None:
     if run.n_snapshots == 0:
         st.info("This run has no snapshots yet.")
         st.stop()
-    source = run.meta.get("source") or {}
-    if source.get("kind") == "checkpoint":
+    source = run.record.source
+    if source.kind == "checkpoint":
         st.caption("From checkpoints: weights only. Gradient, update-ratio and activation "
                    "columns stay empty; weight diagnostics (spectral norm, stable rank, drift "
                    "between checkpoints, NaN/Inf) still apply.")
-    elif source.get("kind") == "watch":
-        st.caption(f"Recorded with nnviz.watch: {literal(source.get('model_class'))}, "
-                   f"{source.get('n_params', 0):,} parameters.")
+    elif source.kind == "watch":
+        st.caption(f"Recorded with nnviz.watch: {literal(source.extra.get('model_class'))}, "
+                   f"{source.extra.get('n_params', 0):,} parameters.")
     n = run.n_snapshots
     index = st.select_slider("Snapshot", options=list(range(n)), value=n - 1,
                              key=f"{P}_index_{run_id}",

@@ -41,7 +41,7 @@ def _table(run_key: str, index: int, _run: Run) -> pd.DataFrame:
 
 def render_table(run: Run, index: int, key: str) -> None:
     """Search box, the sortable table, and a click on a row opening that layer in Explore."""
-    run_key = f"{run.run_id}@{run.n_snapshots}@{run.meta.get('created', '')}"
+    run_key = f"{run.run_id}@{run.n_snapshots}@{run.record.created}"
     df = _table(run_key, index, run)
     text = st.text_input("Search parameters and layers", key=f"{key}_search",
                          placeholder="e.g. layer4 conv  ·  several words must all match")

@@ -74,12 +74,12 @@ def run_header(run: Run) -> None:
     own = source_line(run)  # a user's own model or checkpoints: its config is a placeholder
     if own:
         st.markdown(f"**{literal(cfg.name or run.run_id)}** — {literal(own)}, {icon} {status} "
-                    f"({len(run.history)} epochs recorded)")
+                    f"({len(run.record.history)} epochs recorded)")
     else:
         st.markdown(
             f"**{literal(cfg.name or run.run_id)}** — model `{cfg.model}`, init `{cfg.init}`, "
             f"seed `{cfg.seed}`, data `{cfg.dataset}`, optimizer `{cfg.optimizer}` "
-            f"(lr {fmt(cfg.lr)}), {icon} {status} ({len(run.history)}/{cfg.epochs} epochs)")
+            f"(lr {fmt(cfg.lr)}), {icon} {status} ({len(run.record.history)}/{cfg.epochs} epochs)")
     detail = run.record.status_detail
     if status in ("diverged", "failed") and detail:
         error(f"This run {status}: {detail}")

@@ -61,7 +61,7 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
     heavy = 0
     for p in params:
         if ev.main_kind(run_a, p) in ("filters", "neurons"):
-            heavy += 2 * int(np.prod(run_a.params[p]["shape"]))  # both runs' tiles
+            heavy += 2 * int(np.prod(run_a.param(p).shape))  # both runs' tiles
     most = ev.PLAYER_MAX_FRAMES if not heavy else min(ev.PLAYER_MAX_FRAMES,
                                                       ev.PLAYER_MAX_CELLS // heavy)
     frames = ev.spaced(len(aligned), max(2, most))
@@ -73,7 +73,7 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
     for p in params:
         tr = track([run_a, run_b], p)
         top = shared_y_top([run_a, run_b], p, tr)
-        shape = views.shape_text(run_a.params[p]["shape"])
+        shape = views.shape_text(run_a.param(p).shape)
         blocks.append({"html": f"<h4><code>{html.escape(p)}</code> · {html.escape(shape)}"
                                "</h4>"})
         blocks.append(_per_frame(["".join(_stats(run, aligned[k][i], p, side)
@@ -87,7 +87,7 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
             blocks.append({"row": [_cell(fp.chart_frames(
                 lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(ev.main_figure(
                     run, aligned[k][i], p, tr, values(run, aligned[k][i], p)), side), frames),
-                [captions.main_caption(kind, run_a.params[p]["module_type"])])
+                [captions.main_caption(kind, run_a.param(p).module_type)])
                 for run, i, side in sides]})
         blocks.append({"row": [_cell(fp.chart_frames(
             lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(

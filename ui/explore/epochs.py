@@ -51,19 +51,20 @@ def render_all_epochs(run: Run, index: int, layer: str, key: str) -> None:
 def render_curves(run: Run, index: int, key: str) -> None:
     """Loss and accuracy per epoch with the epoch shown marked; history as CSV."""
     current = views.current_epoch(run, index)
-    has_acc = any(h.get("val_acc") is not None or h.get("train_acc") is not None
-                  for h in run.history)
+    history = run.record.history
+    has_acc = any(h.val_acc is not None or h.train_acc is not None for h in history)
+    rows = [h.to_json() for h in history]  # the curve figures take JSON rows
     cols = st.columns(2 if has_acc else 1)
-    at = f"{run.run_id}|{len(run.history)}|{current}"
+    at = f"{run.run_id}|{len(history)}|{current}"
     with cols[0]:
-        chart(lambda: fc.training_curve(run.history, "loss", current), key=f"{key}_loss",
+        chart(lambda: fc.training_curve(rows, "loss", current), key=f"{key}_loss",
               cache=f"loss|{at}", png=png_name(run.run_id, "loss"))
         st.caption(CAPTIONS["loss"])
     if has_acc:
         with cols[1]:
-            chart(lambda: fc.training_curve(run.history, "acc", current), key=f"{key}_acc",
+            chart(lambda: fc.training_curve(rows, "acc", current), key=f"{key}_acc",
                   cache=f"acc|{at}", png=png_name(run.run_id, "accuracy"))
             st.caption(CAPTIONS["acc"])
-    if run.history:
+    if history:
         csv_button(views.history_frame(run), f"{run.run_id}-history.csv", key=f"{key}_hcsv",
                    label="Download history CSV")

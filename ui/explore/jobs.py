@@ -102,7 +102,7 @@ def watch_run(run: Run) -> None:
             return
         if (fresh.n_snapshots, fresh.status) != seen:
             st.rerun()
-        st.caption(f"Training: {len(fresh.history)} of {fresh.config.epochs} epochs done; "
+        st.caption(f"Training: {len(fresh.record.history)} of {fresh.config.epochs} epochs done; "
                    "new epochs appear here as they finish.")
 
     _watch()

@@ -39,7 +39,7 @@ def extra_controls(run: Run, param: str, control_key: str) -> tuple[str, int]:
                  "its own range.") or "global"
         return scale, 0
     if kind == "spatial":
-        n_out = int(run.params[param]["shape"][0])
+        n_out = int(run.param(param).shape[0])
         neuron = st.number_input("Output neuron", 0, n_out - 1, 0, step=1,
                                  key=f"{control_key}_neuron",
                                  help="Which output neuron's weights to fold back onto the "

@@ -1009,7 +1009,8 @@ class JobManager:
         store = RunStore(self.root)
         try:
             run = store.load(run_id)
-            if run.meta.get("status") == "running":
+            if run.record.status == "running":
+                # RunWriter takes run.json as a dict: the compat run.meta (readable snapshots)
                 RunWriter(store, run.folder, run.meta).finish(status, message)
         except (StorageError, OSError) as exc:
             log.warning("could not mark run %s failed: %s", run_id, exc)
