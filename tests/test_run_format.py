@@ -267,6 +267,23 @@ def test_bit_flip_in_tensor_data_is_detected(runs, tmp_path):
     assert views.param_track([run], "fc1.weight").hist(run.run_id, 1).total() == 16
 
 
+def _unchecked_snapshot(runs, tmp_path, index: int):
+    """A copy of the normal run without checksums (so the other checks are what catch a
+    change): the path of snapshot ``index``, its tensors and its statistics."""
+    store, ids = runs
+    folder = tmp_path / "r"
+    shutil.copytree(store.root / ids["normal"], folder)
+    meta = json.loads((folder / "run.json").read_text())
+    for e in meta["snapshots"]:
+        e.pop("sha256")
+    (folder / "run.json").write_text(json.dumps(meta))
+    snap = folder / "snapshots" / f"s{index:04d}.safetensors"
+    with safe_open(snap, framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        stats = json.loads(f.metadata()["nnviz"])
+    return snap, tensors, stats
+
+
 def test_snapshot_sizes_checked_against_declared_shapes(runs, tmp_path):
     """A snapshot whose tensors disagree with the run's shapes is damaged (no checksum here,
     so the size check itself is what catches it)."""
@@ -274,17 +291,7 @@ def test_snapshot_sizes_checked_against_declared_shapes(runs, tmp_path):
 
     from nnviz.store.snapshots import encode_snapshot
 
-    store, ids = runs
-    shutil.copytree(store.root / ids["normal"], tmp_path / "r")
-    folder = tmp_path / "r"
-    meta = json.loads((folder / "run.json").read_text())
-    for e in meta["snapshots"]:
-        e.pop("sha256")
-    (folder / "run.json").write_text(json.dumps(meta))
-    snap = folder / "snapshots" / "s0001.safetensors"
-    with safe_open(snap, framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-        stats = json.loads(f.metadata()["nnviz"])
+    snap, tensors, stats = _unchecked_snapshot(runs, tmp_path, 1)
     tensors["values/fc1.weight"] = torch.zeros(5)
     snap.write_bytes(encode_snapshot(tensors, stats))
     run = RunStore(tmp_path).load("r")
@@ -297,17 +304,7 @@ def test_hist_counts_must_add_up(runs, tmp_path):
 
     from nnviz.store.snapshots import encode_snapshot
 
-    store, ids = runs
-    shutil.copytree(store.root / ids["normal"], tmp_path / "r")
-    folder = tmp_path / "r"
-    meta = json.loads((folder / "run.json").read_text())
-    for e in meta["snapshots"]:
-        e.pop("sha256")
-    (folder / "run.json").write_text(json.dumps(meta))
-    snap = folder / "snapshots" / "s0002.safetensors"
-    with safe_open(snap, framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-        stats = json.loads(f.metadata()["nnviz"])
+    snap, tensors, stats = _unchecked_snapshot(runs, tmp_path, 2)
     tensors["hist/fc1.bias"] = tensors["hist/fc1.bias"] + torch.ones_like(
         tensors["hist/fc1.bias"])
     snap.write_bytes(encode_snapshot(tensors, stats))
