@@ -12,9 +12,11 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from nnviz.i18n import t
 from ui import state
+from ui.i18n import lang_query, language_picker, use_language
 from ui.links import PAGES
-from ui.text import show_error
+from ui.text import show_error, warning
 
 
 def start() -> None:
@@ -31,16 +33,21 @@ def sidebar_nav() -> None:
     with st.sidebar:
         try:
             for page in PAGES.values():
-                st.page_link(page.path, label=page.title, icon=page.icon)
+                st.page_link(page.path, label=t(page.title), icon=page.icon,
+                             query_params=lang_query())
         except StreamlitPageNotFoundError:
-            return
+            pass
+        language_picker()
         st.divider()
 
 
 def page(name: str) -> None:
     """Call first on every page (``name``: a key of ui.links.PAGES)."""
     target = PAGES[name]
-    title = "nnviz" if name == "home" else f"nnviz · {target.title}"
+    problem = use_language()  # before any text: every t() of this run uses the language
+    title = "nnviz" if name == "home" else f"nnviz · {t(target.title)}"
     st.set_page_config(page_title=title, page_icon=target.icon, layout="wide")
     start()
     sidebar_nav()
+    if problem:
+        warning(problem, icon=":material/translate:")
