@@ -24,8 +24,9 @@ STATUS_ICONS = {"completed": ":material/check_circle:", "running": ":material/ho
 
 NO_RUNS = N_("No runs yet: train one on the Train page or pick a lesson on the Home page.")
 # The words of a run's status and a job's state, as shown (translated by status_word).
-STATUS_WORDS = {w: N_(w) for w in ("running", "completed", "failed", "cancelled", "diverged",
-                                   "interrupted", "queued", "done")}
+STATUS_WORDS = {"running": N_("running"), "completed": N_("completed"), "failed": N_("failed"),
+                "cancelled": N_("cancelled"), "diverged": N_("diverged"),
+                "interrupted": N_("interrupted"), "queued": N_("queued"), "done": N_("done")}
 
 
 def status_word(word: str) -> str:
