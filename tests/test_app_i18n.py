@@ -350,3 +350,63 @@ def test_the_epoch_player_gets_its_words_in_the_language(runs):
     args = json.loads(at.get("component_instance")[0].proto.json_args)
     assert args["labels"]["play"] == "播放" and args["labels"]["pause"] == "暂停"
     assert "{k}" in args["labels"]["of"] and "{n}" in args["labels"]["of"]
+
+
+# --------------------------------------------------------------------------- work in Chinese
+
+
+def _until(at: AppTest, done, seconds: float = 150.0) -> None:
+    """Rerun the page (as its polling fragment would) until ``done(at)`` or time is up."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at) or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
+
+
+def test_training_a_run_in_chinese(runs):
+    """Train: the form, the job's progress and result, the queue table, all in zh-Hans."""
+    at = open_page("pages/1_Train.py", "zh-Hans")
+    at.sidebar.selectbox(key="train_model").set_value("mlp").run()
+    for key, value in (("train_n_samples", 200), ("train_epochs", 1), ("train_width", 8),
+                       ("train_depth", 2), ("train_seed", 23)):
+        at.sidebar.number_input(key=key).set_value(value).run()
+    assert at.query_params["lang"] == "zh-Hans"  # the form's URL keeps the language
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    _until(at, lambda at: bool(at.success))
+    assert any("已完成" in s.value for s in at.success), [s.value for s in at.success]
+    table = at.dataframe[0].value
+    assert {"状态", "模型", "种子"} <= set(table.columns), list(table.columns)
+    assert_no_english(at, "Train after a run in zh-Hans")
+
+
+def test_a_tuning_step_and_the_lr_test_in_chinese(runs, monkeypatch):
+    from nnviz.analysis import tuning
+
+    monkeypatch.setenv(tuning.TINY_ENV, "1")
+    at = open_page("pages/5_Tuning_guide.py", "zh-Hans")
+    with i18n.language("zh-Hans"):  # AppTest formats the translated options in this thread
+        at.button(key="tune_try_1").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        _until(at, lambda at: any("这组扫描说明了什么" in m.value for m in at.markdown))
+        assert any("这组扫描说明了什么" in m.value for m in at.markdown)
+        assert_no_english(at, "Tuning step 1 results in zh-Hans")
+        at.button(key="tune_lr_run").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("建议学习率" in m.value or "没有建议值" in m.value for m in at.markdown)
+        assert_no_english(at, "LR range test in zh-Hans")
+
+
+def test_deleting_a_run_asks_in_chinese(runs):
+    at = open_page("pages/4_Runs.py", "zh-Hant")
+    at.session_state["nnviz_admin"] = True
+    at.run()
+    at.button(key="runs_delete").click().run()
+    assert any("無法恢復" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert_no_english(at, "Runs delete confirmation in zh-Hant")
+    at.button(key="runs_delete_no").click().run()
