@@ -26,10 +26,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nnviz import i18n
-from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.i18n.extract import messages
 from nnviz.store.runs import RunStore
+from tests.test_app_explore_compare import tiny  # the tutorial's SimpleCNN, two epochs
+from tests.test_app_tuning import _wait_for as _until  # rerun as a polling fragment would
 from ui.text import unescape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,11 +44,6 @@ TITLES = {"en": "Explore a run", "zh-Hans": "探索一次运行", "zh-Hant": "�
 # The library's strings are translated once it marks them (t / N_) and library.po has them.
 LIBRARY_DONE = any(m.domain == "library" for m in messages()) and bool(
     set(i18n.catalogue("zh-Hans")) & {m.msgid for m in messages() if m.domain == "library"})
-
-
-def tiny(init: str) -> RunConfig:
-    return RunConfig(model="simple_cnn", dataset="shapes32", init=init, n_samples=200, epochs=2,
-                     batch_size=64, probe_size=32, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -353,19 +349,6 @@ def test_the_epoch_player_gets_its_words_in_the_language(runs):
 
 
 # --------------------------------------------------------------------------- work in Chinese
-
-
-def _until(at: AppTest, done, seconds: float = 150.0) -> None:
-    """Rerun the page (as its polling fragment would) until ``done(at)`` or time is up."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while True:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at) or time.monotonic() > deadline:
-            return
-        time.sleep(0.5)
 
 
 def test_training_a_run_in_chinese(runs):
