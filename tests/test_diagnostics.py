@@ -18,7 +18,16 @@ import torch
 
 from nnviz.analysis import diagnostics as d
 from nnviz.analysis import stats
+from nnviz.config import RunConfig
 from nnviz.figures import health
+from nnviz.store.format import (
+    FORMAT_VERSION,
+    RunRecord,
+    SnapshotEntry,
+    SnapshotStats,
+    parse_run,
+    parse_snapshot_stats,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -27,49 +36,47 @@ RNG = np.random.default_rng(0)
 
 
 class FakeSnapshot:
-    """What diagnostics reads of a storage.Snapshot: index, stats and values."""
+    """A storage.Snapshot without its file: the typed statistics, the values from arrays."""
 
-    def __init__(self, index: int, stats_: dict[str, Any], values: dict[str, np.ndarray]):
-        self.index = index
-        self.stats = stats_
+    def __init__(self, entry: SnapshotEntry, record: SnapshotStats,
+                 values: dict[str, np.ndarray]):
+        self.index = entry.index
+        self.entry = entry
+        self.record = record
         self._values = values
 
     @property
     def epoch(self) -> float:
-        return float(self.stats["epoch"])
+        return self.record.epoch
 
     def values(self, param: str) -> np.ndarray:
         return self._values[param]
 
 
 class FakeRun:
-    """What diagnostics reads of a storage.Run, built from arrays and dicts."""
+    """A storage.Run without its folder: a RunRecord and snapshot statistics that went through
+    the format's validating readers (``parse_run``, ``parse_snapshot_stats``)."""
 
-    def __init__(self, snaps: list[FakeSnapshot], params: dict[str, Any],
-                 layers: list[dict[str, str]], history: list[dict[str, Any]], status: str,
-                 extra: dict[str, Any]):
+    def __init__(self, record: RunRecord, snaps: list[FakeSnapshot]):
+        self.record = record
         self._snaps = snaps
-        self.run_id = "fake"
         self.folder = "/nowhere"
-        self.status = status
-        self.meta = {
-            "run_id": "fake", "status": status, "params": params, "layers": layers,
-            "history": history, "loss": "cross_entropy",
-            "snapshots": [{"index": s.index, "epoch": s.stats["epoch"], "step": s.stats["step"]}
-                          for s in snaps], **extra,
-        }
 
     @property
-    def params(self) -> dict[str, Any]:
-        return self.meta["params"]
+    def run_id(self) -> str:
+        return self.record.run_id
 
     @property
-    def layers(self) -> list[dict[str, str]]:
-        return self.meta["layers"]
+    def config(self) -> RunConfig:
+        return self.record.config
 
     @property
-    def history(self) -> list[dict[str, Any]]:
-        return self.meta["history"]
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def entries(self) -> list[SnapshotEntry]:
+        return [s.entry for s in self._snaps]
 
     @property
     def n_snapshots(self) -> int:
@@ -77,6 +84,9 @@ class FakeRun:
 
     def snapshot(self, index: int) -> FakeSnapshot:
         return self._snaps[index]
+
+
+CONFIG = RunConfig(model="mlp", init="kaiming_normal", optimizer="sgd", lr=0.01)
 
 
 def act(kind: str = "linear", signal: float | None = 1.0, **kw: Any) -> dict[str, Any]:
@@ -113,7 +123,7 @@ def build(weights: list[dict[str, np.ndarray]], *, acts: list[dict[str, Any]] | 
                         "order": order, "theory": None, "edges": [-1.0, 1.0], "stored": "all"}
     epochs = epochs or [float(i) for i in range(len(weights))]
     acts = acts or [{} for _ in weights]
-    snaps = []
+    stats_json = []
     for i, ws in enumerate(weights):
         per = {}
         for name, w in ws.items():
@@ -126,12 +136,21 @@ def build(weights: list[dict[str, np.ndarray]], *, acts: list[dict[str, Any]] | 
                                  "last_std": g, "steps": 10}
                 entry["update_ratio"] = (ratios[i] if ratios else {}).get(name, 1e-3)
             per[name] = entry
-        snaps.append(FakeSnapshot(i, {"epoch": epochs[i], "step": 10 * i, "params": per,
-                                      "activations": acts[i]}, ws))
+        stats_json.append({"index": i, "epoch": epochs[i], "step": 10 * i, "params": per,
+                           "activations": acts[i]})
     hist = [{"epoch": k + 1, "train_loss": t, "val_loss": v, "train_acc": None,
              "val_acc": None} for k, (t, v) in enumerate(history)]
     layers = [{"name": n, "kind": a["kind"], "type": "x"} for n, a in acts[0].items()]
-    return FakeRun(snaps, params, layers, hist, status, extra or {})
+    record = parse_run({
+        "schema_version": FORMAT_VERSION, "run_id": "fake", "config": CONFIG.to_dict(),
+        "status": status, "created": 0.0, "loss": "cross_entropy", "history": hist,
+        "params": params, "layers": layers,
+        "snapshots": [{"index": i, "epoch": epochs[i], "step": 10 * i,
+                       "file": f"snapshots/s{i:04d}.safetensors"} for i in range(len(weights))],
+        **(extra or {})})
+    snaps = [FakeSnapshot(entry, parse_snapshot_stats(st, record, entry), ws)
+             for entry, st, ws in zip(record.snapshots, stats_json, weights, strict=True)]
+    return FakeRun(record, snaps)
 
 
 def mlp(widths: list[int], std: float | None = None, bias: float | None = None
@@ -493,7 +512,6 @@ def test_guide_steps_and_format_value():
 def test_empty_run_has_no_flags():
     run = build([mlp(W4)])
     run._snaps = []
-    run.meta["snapshots"] = []
     assert d.diagnose(run) == [] and d.flags_at(run, 0) == [] and d.timeline(run) == []
     assert list(d.signal_profile(run, 0).columns)[:3] == ["depth", "layer", "type"]
 
