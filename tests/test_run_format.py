@@ -78,7 +78,7 @@ def _add_nonfinite_snapshot(store: RunStore, run_id: str) -> None:
     entry = run.record.snapshots[-1]
     RunWriter(store, run.folder, meta).add_snapshot(
         tensors, {"epoch": entry.epoch, "step": entry.step + 1, "params": per_param,
-                  "activations": last.stats["activations"]})
+                  "activations": last.record.to_json()["activations"]})
 
 
 def _same_json(a, b) -> bool:
@@ -160,7 +160,7 @@ def test_incomplete_snapshot_record_round_trips(runs):
     snap0 = store.load(ids["normal"]).snapshot(0)
     p = next(iter(snap0.record.params.values()))
     assert p.grad is None and p.update_ratio is None
-    assert "grad" not in snap0.stats["params"][next(iter(snap0.record.params))]
+    assert "grad" not in snap0.record.to_json()["params"][next(iter(snap0.record.params))]
 
 
 def test_run_of_the_previous_layout_loads():
@@ -263,7 +263,7 @@ def test_bit_flip_in_tensor_data_is_detected(runs, tmp_path):
     [(entry, reason)] = run.damaged_snapshots
     assert entry.index == 1 and "checksum" in reason
     assert run.n_snapshots == 2 and [s.index for s in run.snapshots()] == [0, 2]
-    assert run.meta["snapshots"][1]["index"] == 2  # the compat view lists what is readable
+    assert run.entries[1].index == 2  # entries list what is readable
     assert views.param_track([run], "fc1.weight").hist(run.run_id, 1).total() == 16
 
 

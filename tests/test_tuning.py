@@ -17,6 +17,7 @@ from nnviz.engine.fitting import fit_problem
 from nnviz.engine.training import prepare, train
 from nnviz.errors import ConfigError
 from nnviz.figures import tuning as ft
+from nnviz.store.format import FORMAT_VERSION, parse_run
 from nnviz.store.runs import RunStore
 
 # The option each step varies (with what its lesson must also fix).
@@ -153,7 +154,7 @@ def test_scheduler_preview_equals_what_training_does(store):
                     scheduler="step", step_size=2, gamma=0.3, lr=0.02, seed=1)
     run = store.load(train(cfg, store).run_id)
     preview = tuning.scheduler_preview(cfg, schedulers=("step",))
-    np.testing.assert_allclose([h["lr"] for h in run.history], preview["lr"].to_numpy())
+    np.testing.assert_allclose([h.lr for h in run.record.history], preview["lr"].to_numpy())
     fig = ft.scheduler_figure(tuning.scheduler_preview(cfg))
     assert {t.name for t in fig.data} >= {"StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"}
 
@@ -183,7 +184,7 @@ def test_each_step_draws_its_runs(tiny_runs, step):
     assert list(summary["label"]) == [label for label, _ in runs]
     for label, run in runs:
         got = history[history.label == label]["val_loss"].to_numpy()
-        np.testing.assert_allclose(got, [h["val_loss"] for h in run.history])
+        np.testing.assert_allclose(got, [h.val_loss for h in run.record.history])
     np.testing.assert_allclose(summary["gap"], summary["val_loss"] - summary["train_loss"])
     findings = tuning.step_findings(step, frames)
     assert findings and all(isinstance(f, str) and f for f in findings)
@@ -201,7 +202,7 @@ def test_summary_counts_parameters_like_torch(tiny_runs):
         row = tuning.summary_frame([(label, run)]).iloc[0]
         assert row["n_params"] == sum(p.numel() for p in model.parameters())
         assert row["seconds_per_epoch"] == pytest.approx(
-            np.mean([h["seconds"] for h in run.history]))
+            np.mean([h.seconds for h in run.record.history]))
 
 
 def test_layer_std_is_the_std_of_each_layer_output_at_init(tiny_runs):
@@ -265,17 +266,18 @@ def test_early_stopping_marks(tiny_runs):
     runs = tiny_runs[3]
     marks = tuning.early_stopping_marks(runs)
     full = runs[0][1]
-    vals = [h["val_loss"] for h in full.history]
+    vals = [h.val_loss for h in full.record.history]
     assert marks["best_epoch"] == int(np.argmin(vals)) + 1
     stopped = runs[1][1]
     assert marks["patience"] == 1 and marks["epochs"] == 4
-    assert marks["stop_epoch"] == (stopped.meta.get("stopped_early") or {}).get("epoch")
+    early = stopped.record.stopped_early
+    assert marks["stop_epoch"] == (early.epoch if early is not None else None)
     if marks["stop_epoch"] is not None:  # it stopped: the full run did not improve right after
-        assert len(stopped.history) == marks["stop_epoch"] < 4
+        assert len(stopped.record.history) == marks["stop_epoch"] < 4
         assert vals[marks["stop_epoch"] - 1] >= min(vals[: marks["stop_epoch"] - 1])
     fig = ft.early_stopping_figure(tuning.history_frame(runs), marks)
     assert [t.name for t in fig.data] == ["training loss", "validation loss"]
-    assert len(fig.data[1].y) == len(full.history)
+    assert len(fig.data[1].y) == len(full.record.history)
 
 
 def test_loss_choice_metric(tiny_runs):
@@ -284,28 +286,32 @@ def test_loss_choice_metric(tiny_runs):
     assert error["MAE"] < error["MSE"]  # the outliers pull MSE's line, not MAE's
     assert list(frame["task"]) == ["classification"] * 2 + ["regression"] * 2
     for label, run in tiny_runs[6][2:]:
-        extra = run.meta["data"]["extra"]
+        extra = run.record.data.extra
         snap = run.snapshot(-1)
         learned = np.r_[snap.values("linear.weight").ravel(), snap.values("linear.bias")]
         truth = np.r_[extra["true_w"], extra["true_b"]]
         value = frame[frame.label == label]["value"].iloc[0]
         assert value == pytest.approx(math.dist(learned, truth), rel=1e-6)
     for label, run in tiny_runs[6][:2]:
-        assert frame[frame.label == label]["value"].iloc[0] == run.history[-1]["val_acc"]
+        assert frame[frame.label == label]["value"].iloc[0] == run.record.history[-1].val_acc
     figs = ft.loss_choice_figures(frame)
     assert [f.layout.meta["kind"] for f in figs] == ["tuning_loss_classification",
                                                      "tuning_loss_regression"]
 
 
 def test_param_error_of_a_known_line():
-    """‖(w, b) − (w_true, b_true)‖ on a stub run whose line is off by (3, 4, 0)."""
+    """‖(w, b) − (w_true, b_true)‖ on a run record whose line is off by (3, 4, 0)."""
     values = {"linear.weight": np.array([[4.0, 2.0]]), "linear.bias": np.array([0.5])}
-    snap = SimpleNamespace(values=lambda name: values[name])
-    run = SimpleNamespace(run_id="x", status="completed", history=[], n_snapshots=1,
-                          params={"linear.weight": {}, "linear.bias": {}},
-                          meta={"data": {"task": "regression",
-                                         "extra": {"true_w": [1.0, -2.0], "true_b": 0.5}},
-                                "loss": "mse"},
+    info = {"module": "linear", "module_type": "Linear", "edges": [-1.0, 1.0]}
+    record = parse_run({
+        "schema_version": FORMAT_VERSION, "run_id": "x", "status": "completed", "created": 0.0,
+        "config": RunConfig(model="simple_net", dataset="regression").to_dict(), "loss": "mse",
+        "snapshots": [], "params": {
+            "linear.weight": {**info, "shape": [1, 2], "numel": 2, "kind": "weight", "order": 0},
+            "linear.bias": {**info, "shape": [1], "numel": 1, "kind": "bias", "order": 1}},
+        "data": {"task": "regression", "extra": {"true_w": [1.0, -2.0], "true_b": 0.5}}})
+    snap = SimpleNamespace(values=lambda name: values[name])  # a Snapshot's tensors
+    run = SimpleNamespace(record=record, run_id="x", status="completed", n_snapshots=1,
                           snapshot=lambda i: snap)
     frame = tuning.loss_choice_frame([("line", run)])
     assert frame["value"].iloc[0] == pytest.approx(5.0)
@@ -317,9 +323,9 @@ def test_activation_health(tiny_runs):
     assert measures == {"relu": "dead", "leaky_relu": "dead", "sigmoid": "saturated",
                         "tanh": "saturated"}
     label, run = tiny_runs[7][3]  # tanh
-    acts = run.snapshot(-1).stats["activations"]
+    acts = run.snapshot(-1).record.activations
     got = frame[frame.label == label].sort_values("depth")
-    assert got["fraction"].tolist() == [acts[n]["saturated_frac"] for n in got["layer"]]
+    assert got["fraction"].tolist() == [acts[n].saturated_frac for n in got["layer"]]
     assert ((frame["fraction"] >= 0) & (frame["fraction"] <= 1)).all()
 
 
@@ -335,7 +341,7 @@ def test_diverged_runs_are_shown_not_dropped(tmp_path):
     cfg = RunConfig(model="simple_net", dataset="regression", n_samples=1000, epochs=2,
                     batch_size=16, optimizer="sgd", lr=50.0, momentum=0.0)  # ×99 per step
     run = store.load(train(cfg, store).run_id)
-    assert run.status == "diverged" and run.history == []  # diverged within epoch 1
+    assert run.status == "diverged" and run.record.history == []  # diverged within epoch 1
     frames = tuning.step_frames(1, [("too_large", run)])
     findings = tuning.step_findings(1, frames)
     assert findings[0].startswith("**too_large** diverged at epoch 1")

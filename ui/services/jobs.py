@@ -528,7 +528,7 @@ class JobManager:
         now = time.time()
         plans: list[tuple[RunConfig, str, tuple[str, str, int] | None, str | None]] = []
         for cfg in cfgs:
-            try:
+            try:  # a RunConfig is valid once made; this catches ``unchecked`` copies
                 cfg.validate()
             except ConfigError as exc:
                 plans.append((cfg, "", None, str(exc)))
