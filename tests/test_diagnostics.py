@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import pytest
 import torch
 
 from nnviz.analysis import diagnostics as d
 from nnviz.analysis import stats
 from nnviz.config import RunConfig
-from nnviz.figures import health
 from nnviz.store.format import (
     FORMAT_VERSION,
     RunRecord,
@@ -537,48 +531,6 @@ def test_signal_profile_matches_numpy():
     assert d.signal_profile(run, 0)["grad_std"].isna().all()
 
 
-# -------------------------------------------------------------------------------- figures
-
-
-def test_health_timeline_cells_follow_severity():
-    rows = [(0, 0.0, {}), (1, 1.0, {"vanishing": "warning"}),
-            (2, 2.0, {"vanishing": "warning", "non_finite": "critical"}),
-            (3, 2.5, {"overfitting": "info"})]
-    fig = health.health_timeline(rows, current_index=2)
-    heat = next(t for t in fig.data if isinstance(t, go.Heatmap))
-    assert list(heat.y) == ["non finite", "vanishing", "overfitting"]  # engine's code order
-    assert list(heat.x) == ["init", "1", "2", "2.5"]
-    assert [list(r) for r in heat.z] == [[0, 0, 3, 0], [0, 2, 2, 0], [0, 0, 0, 1]]
-    rect = fig.layout.shapes[0]
-    assert (rect.x0, rect.x1) == (1.5, 2.5)
-    legend = {t.name: t.showlegend for t in fig.data if isinstance(t, go.Scatter)}
-    assert legend == {"info": True, "warning": True, "critical": True}
-    empty = health.health_timeline([(0, 0.0, {})], 0)
-    assert not [t for t in empty.data if isinstance(t, go.Heatmap)]
-    assert "Nothing flagged" in empty.layout.annotations[0].text
-    assert empty.layout.yaxis.visible is False and empty.layout.xaxis.visible is False
-    assert health.CODE_ORDER == d.CODES
-
-
-def test_signal_chart_log_axis_zero_markers_and_gaps():
-    df = pd.DataFrame({"depth": [1, 2, 3], "layer": ["fc1", "fc2", "out"],
-                       "weight_std": [0.5, 0.2, 0.1], "activation_std": [1.0, 1e-4, 0.0],
-                       "grad_std": [np.nan, 1e-3, 1e-2], "norm_after": [True, False, False]})
-    fig = health.signal_chart(df)
-    assert fig.layout.yaxis.type == "log"
-    lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
-    assert list(lines["weights (std)"].y) == [0.5, 0.2, 0.1]
-    assert list(lines["activation signal (std)"].y) == [1.0, 1e-4, None]
-    assert list(lines["gradients (std)"].y) == [None, 1e-3, 1e-2]
-    zeros = [t for t in fig.data if t.mode == "markers"]
-    assert len(zeros) == 1 and list(zeros[0].x) == [3]
-    assert zeros[0].y[0] == pytest.approx(1e-5)  # a decade below the smallest positive value
-    assert "exactly 0" in fig.layout.xaxis.title.text
-    assert [s.x0 for s in fig.layout.shapes] == [1.5]  # normalization after fc1
-    assert health.profile_ratio(df, "weight_std") == pytest.approx(0.2)
-    assert "No layers" in health.signal_chart(df.iloc[:0]).layout.annotations[0].text
-
-
 # ------------------------------------------------------------------ recorder: signal_std
 
 
@@ -616,11 +568,3 @@ def test_a_network_that_does_not_learn_is_not_overfitting():
     chance = [(1.1068, 1.1081), (1.1135, 1.0969), (1.1098, 1.1715)]  # val jitters at chance
     flags = d.diagnose(build([w] * 4, history=chance))
     assert "overfitting" not in codes(flags)
-
-
-def test_engine_and_figures_do_not_import_streamlit():
-    code = ("import sys, nnviz.analysis.diagnostics, nnviz.figures.health; "
-            "print('streamlit' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parents[1])
-    assert out.stdout.strip() == "False"
