@@ -31,7 +31,7 @@ st.title(t("Explore a run"))
 
 def _leave_link() -> None:
     """on_change of the run picker after a linked run failed: drop the link's settings."""
-    query.set_query(**{k: None for k in query.query_dict() if k not in ("run",)})
+    query.set_query(**{k: None for k in query.query_dict() if k not in ("run", "lang")})
     query.set_query(run=ss[f"{P}_run_pick"])
 
 
@@ -64,7 +64,8 @@ def run_from_config() -> None:
     ss[f"{P}_run_pick"] = run_id
     ss[f"{P}_url_run"] = run_id
     state.list_runs(fresh=True)
-    query.set_query(**{k: None for k in query.query_dict() if k not in ("run", "epoch", "layer")},
+    query.set_query(**{k: None for k in query.query_dict()
+                       if k not in ("run", "epoch", "layer", "lang")},
                     run=run_id)
 
 

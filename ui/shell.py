@@ -29,7 +29,7 @@ def start() -> None:
 
 def sidebar_nav() -> None:
     """The app's page links at the top of the sidebar (none for a page file run on its own,
-    which has no other pages)."""
+    which has no other pages), then the language picker."""
     with st.sidebar:
         try:
             for page in PAGES.values():
