@@ -103,7 +103,8 @@ def render_flag(flag: diagnostics.Flag) -> None:
     body.append(guide_markdown(flag))
     box("\n\n".join(body), icon=ICONS[flag.severity])
     if flag.evidence:
-        with st.expander(t("Evidence for {code}", code=flag.code), expanded=False):
+        with st.expander(t("Evidence for {code}", code=flag.code.replace("_", " ")),
+                         expanded=False):
             st.markdown(evidence_markdown(flag.evidence))
 
 
