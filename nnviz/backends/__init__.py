@@ -14,9 +14,11 @@ __all__ = ["RAY_ADDRESS_ENV", "Backend", "LocalPool", "WorkerDied", "make_backen
            "ray_address", "run_job"]
 
 
-def make_backend(slots: int, threads_per_job: int, ray: str | None = None) -> Backend:
-    """A Ray backend when ``ray`` (or $NNVIZ_RAY_ADDRESS) names a cluster, else a LocalPool of
-    ``slots`` workers with ``threads_per_job`` torch threads each."""
+def make_backend(slots: int, threads_per_job: int, ray: str | None = None,
+                 ray_cpus: float | None = None, ray_gpus: float | None = None) -> Backend:
+    """A Ray backend when ``ray`` (or $NNVIZ_RAY_ADDRESS) names a cluster (``ray_cpus`` /
+    ``ray_gpus`` per job, default $NNVIZ_RAY_CPUS / $NNVIZ_RAY_GPUS or 1 / 0), else a LocalPool
+    of ``slots`` workers with ``threads_per_job`` torch threads each."""
     address = ray_address(ray)
     if address is None:
         return LocalPool(slots, threads_per_job)
@@ -25,4 +27,4 @@ def make_backend(slots: int, threads_per_job: int, ray: str | None = None) -> Ba
     except ImportError as exc:
         raise NnvizError(f"Training on Ray was asked for ({RAY_ADDRESS_ENV} or --ray = "
                          f"{address!r}), but {exc}") from None
-    return RayBackend(address)
+    return RayBackend(address, num_cpus=ray_cpus, num_gpus=ray_gpus)

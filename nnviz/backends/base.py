@@ -127,6 +127,16 @@ def run_job(cfg_data: dict[str, Any], root: str, threads: int, emit: Emit | None
             "detail": result.detail}
 
 
+def mark_unfinished(store: Any, run_id: str, status: str, message: str) -> None:
+    """A run whose worker stopped still says 'running' on disk: record how it ended."""
+    from nnviz.store.runs import RunWriter  # store: a RunStore
+
+    run = store.load(run_id)
+    if run.record.status == "running":
+        # RunWriter takes run.json as a dict: the compat run.meta (readable snapshots)
+        RunWriter(store, run.folder, run.meta).finish(status, message)
+
+
 def release_memory(collect: bool = True) -> None:
     """Collect garbage (optionally) and hand freed heap pages back to the OS.
 

@@ -152,13 +152,15 @@ class LocalPool(Backend):
         args = (job_id, cfg_data, root, self._threads)
         with self._lock:
             try:
+                pool = self._ensure_pool()  # outside _spawn_safe: it takes the same lock
                 with _spawn_safe():
-                    future = self._ensure_pool().submit(_run_job, *args)
+                    future = pool.submit(_run_job, *args)
             except (BrokenProcessPool, RuntimeError):
                 self._replace_pool()
                 try:
+                    pool = self._ensure_pool()
                     with _spawn_safe():
-                        future = self._ensure_pool().submit(_run_job, *args)
+                        future = pool.submit(_run_job, *args)
                 except (BrokenProcessPool, RuntimeError, OSError) as exc:
                     raise WorkerDied(f"Could not start a training process: {exc}") from exc
             self._future_pool[future] = self._pool  # type: ignore[assignment]

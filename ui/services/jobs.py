@@ -842,14 +842,11 @@ class JobManager:
 
     def _mark_run(self, run_id: str, status: str, message: str) -> None:
         """A run whose worker was stopped still says 'running' on disk: record how it ended."""
-        from nnviz.store.runs import RunStore, RunWriter
+        from nnviz.backends.base import mark_unfinished
+        from nnviz.store.runs import RunStore
 
-        store = RunStore(self.root)
         try:
-            run = store.load(run_id)
-            if run.record.status == "running":
-                # RunWriter takes run.json as a dict: the compat run.meta (readable snapshots)
-                RunWriter(store, run.folder, run.meta).finish(status, message)
+            mark_unfinished(RunStore(self.root), run_id, status, message)
         except (StorageError, OSError) as exc:
             log.warning("could not mark run %s failed: %s", run_id, exc)
 
