@@ -142,6 +142,7 @@ class RayBackend(Backend):
         return max(1, int(self.num_cpus))
 
     def submit(self, job_id: str, cfg_data: dict[str, Any], root: str) -> Future:
+        Path(root).mkdir(parents=True, exist_ok=True)  # so a node can tell "not mounted"
         try:
             ref = _remote_job().options(
                 num_cpus=self.num_cpus, num_gpus=self.num_gpus, name=f"nnviz-{job_id}",
