@@ -175,3 +175,43 @@ def test_the_train_page_submits_to_ray(cluster, tmp_path, monkeypatch):
         assert not at.exception, at.exception
     finally:
         _manager.clear(str(tmp_path.resolve()))  # this folder's manager only
+
+
+def test_the_tuning_guides_try_it_runs_its_sweep_on_ray(cluster, tmp_path, monkeypatch):
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from nnviz.analysis import tuning
+    from ui.state import _manager, job_manager
+
+    monkeypatch.setenv("NNVIZ_RAY_ADDRESS", "auto")
+    monkeypatch.setenv("NNVIZ_RUNS_DIR", str(tmp_path))
+    monkeypatch.setenv(tuning.TINY_ENV, "1")
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/5_Tuning_guide.py").run()
+    assert not at.exception, at.exception
+    try:
+        at.button(key="tune_try_2").click().run()  # step 2: two batch sizes
+        assert not at.exception, at.exception
+        manager = job_manager()
+        assert manager.backend == "ray"
+        jobs = [j for j in manager.jobs() if j.owner is not None]
+        assert len(jobs) == 2
+        deadline = time.monotonic() + WAIT
+        while any(manager.get(j.job_id).active for j in jobs) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        store = RunStore(tmp_path)
+        for job in jobs:
+            done = manager.get(job.job_id)
+            assert done.state == "done", done.status_detail
+            assert parent_pid(store.load(done.run_id).meta["pid"]) != os.getpid()
+        def drawn() -> bool:
+            at.run()
+            assert not at.exception, at.exception
+            return any(c.proto.id.endswith("tune_fig_2_0") for c in at.get("plotly_chart"))
+
+        wait_until(drawn, 60, every=0.5)  # the step's chart, drawn from the Ray-trained runs
+    finally:
+        _manager.clear(str(tmp_path.resolve()))
