@@ -51,6 +51,7 @@ class Timing:
 
     kind: str          # "open", "scrub", "page", "fragment" (a timer rerun), ...
     seconds: float
+    started: float = 0.0  # time.monotonic() when it was sent
 
 
 @dataclass
@@ -137,15 +138,19 @@ class Session:
         self._before = set(self._seen_runs)
         self._want_fragment = fragment_id
         self._waiting = True
-        start = time.perf_counter()
+        start, sent = time.perf_counter(), time.monotonic()
         self._pending = (kind, start)
         await self._ws.send(msg.SerializeToString())
         try:
             await asyncio.wait_for(self._finished.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.name}: a {kind!r} request's script did not finish within "
+                               f"{timeout:.0f} s (errors {self.errors[-2:]}; exceptions "
+                               f"{self.exceptions[-2:]})") from None
         finally:
             self._waiting = False
         seconds = time.perf_counter() - start
-        self.timings.append(Timing(kind, seconds))
+        self.timings.append(Timing(kind, seconds, sent))
         return seconds
 
     async def wait_for_component(self, name: str, timeout: float) -> dict[str, Any]:

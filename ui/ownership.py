@@ -16,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from ui.runs import POLL_SLOW_S
 from ui.services.jobs import JobInfo, JobManager
 from ui.services.sessions import (
     SERVER_RUN,
@@ -188,7 +189,7 @@ def warm_progress(manager: JobManager) -> None:
     if progress is None or progress.finished and not progress.failed:
         return
 
-    @st.fragment(run_every=2.0 if not progress.finished else None)
+    @st.fragment(run_every=POLL_SLOW_S if not progress.finished else None)
     def _panel() -> None:
         now = manager.lesson_progress()
         if now is None:
