@@ -64,7 +64,8 @@ def start_server(port: int, runs: Path, env_extra: dict[str, str], ttl: int,
         launcher = [str(HERE / "profile_server.py")]
     cmd = [sys.executable, *launcher, f"--server.port={port}",
            "--server.address=127.0.0.1", "--server.headless=true",
-           f"--server.disconnectedSessionTTL={ttl}", "--browser.gatherUsageStats=false"]
+           f"--server.disconnectedSessionTTL={ttl}", "--browser.gatherUsageStats=false",
+           "--server.fileWatcherType=none"]  # an edit meanwhile must not re-import the app
     proc = subprocess.Popen(cmd, cwd=APP_DIR, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(runs.parent / "server.log", "wb"))
     deadline = time.monotonic() + 120
@@ -340,6 +341,8 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
                                  and watch.training_at(t.started)]
     results["training_share"] = watch.share(t0, t0 + phase)
     results["most_running"] = watch.most
+    results["slowest"] = sorted(((t.seconds, t.started - t0, t.kind, t.page, s.name)
+                                 for s in live for t in s.timings), reverse=True)[:8]
     results["fragment_runs"] = sum(s.fragment_runs for s in students + trainers)
     print(f"  load phase {phase:.0f} s; run statuses at its end: {statuses}", flush=True)
 
@@ -469,6 +472,8 @@ def main() -> int:
           f"{results['most_running']} at once ({args.trainings} submitted)")
     for kind, values in results["timings"].items():
         print(f"  {kind:6s}: {percentiles(values)}")
+    print("  slowest: " + "; ".join(f"{kind} {page or '?'} {sec:.1f} s at +{at:.0f} s ({who})"
+                                    for sec, at, kind, page, who in results["slowest"]))
     print(f"fragment timer reruns sent (browser polling): {results['fragment_runs']}")
     n_requests = max(1, len(results["interaction"]))
     server, phase = results["server_cpu_s"], results["phase_s"]

@@ -52,6 +52,7 @@ class Timing:
     kind: str          # "open", "scrub", "page", "fragment" (a timer rerun), ...
     seconds: float
     started: float = 0.0  # time.monotonic() when it was sent
+    page: str = ""        # the page it asked for (the session's page for a fragment)
 
 
 @dataclass
@@ -150,7 +151,8 @@ class Session:
         finally:
             self._waiting = False
         seconds = time.perf_counter() - start
-        self.timings.append(Timing(kind, seconds, sent))
+        here = next((name for name, h in self.pages.items() if h == self.page_hash), "")
+        self.timings.append(Timing(kind, seconds, sent, here))
         return seconds
 
     async def wait_for_component(self, name: str, timeout: float) -> dict[str, Any]:
