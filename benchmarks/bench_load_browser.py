@@ -6,8 +6,9 @@ button a few times in each tab (the player reports the epoch; Streamlit reruns t
 fragment). The browser's own websocket frames are read with Playwright and decoded with
 Streamlit's protobuf classes, so a request's time is measured exactly as bench_load.py measures
 it: from the BackMsg that asks for a run to the ``script_finished`` of a run that started after
-it. Then as many stclient sessions do the same on the same server. Printed per client kind:
-trainings started for the link, sessions failed, link -> player, scrub p50 / max.
+it. Then as many stclient sessions do the same on the same server, then the tabs once more (the
+run now exists for both, so the link -> player figures compare too). Printed per round:
+sessions failed, link -> player, scrub p50 / max; and trainings started for the link.
 
     python benchmarks/bench_load_browser.py --tabs 3 --port 8670
 """
@@ -128,7 +129,7 @@ async def stclient_sessions(base: str, query: str, n: int, clicks: int, timeout:
         if s.components:
             s.timings.clear()
             for _ in range(clicks):
-                await scrub(s, rng)
+                await scrub(s, rng, timeout)
                 await asyncio.sleep(rng.uniform(0.4, 0.9))
             out["scrub"] += [t.seconds for t in s.timings]
         await s.close()
@@ -167,7 +168,10 @@ def main() -> int:
         own = asyncio.run(stclient_sessions(base, query, args.tabs, args.clicks,
                                             args.timeout))
         print(line("stclient", own), f"| {uptime()}", flush=True)
-        print(f"trainings started for the link after both: {count_trainings(runs, cfg)}")
+        # once more, now that the link's run exists for both: their opens compare too
+        again = browser_tabs(base, query, args.tabs, args.clicks, args.timeout)
+        print(line("chromium", again), f"(again, the run trained) | {uptime()}", flush=True)
+        print(f"trainings started for the link after all three: {count_trainings(runs, cfg)}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

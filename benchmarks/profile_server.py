@@ -7,7 +7,8 @@ server exits (``bench_load.py --profile`` stops it with SIGTERM) it writes to ``
 - ``runs.json``: per key, the number of runs and their CPU seconds; and the server process's
   total CPU seconds, so what is left over is Streamlit's own event loop, the job listener and
   the garbage collector;
-- ``scripts.pstats``: the merged cProfile of every script run (read it with ``pstats``).
+- ``scripts.pstats``: the merged cProfile of every script run (read it with ``pstats``);
+- ``main.pstats``: the main thread's, where Streamlit's event loop sends every message.
 
 Only the server process is profiled; the training workers are other processes.
 
@@ -44,6 +45,7 @@ def _key(rerun_data: object) -> str:
 
 
 _PAGES: dict[str, str] = {}
+_MAIN = cProfile.Profile(time.thread_time)  # the main thread: Streamlit's event loop
 
 
 def _patch() -> None:
@@ -90,6 +92,8 @@ def _dump() -> None:
                                                  for k, v in sorted(_cpu.items())}}, indent=1))
         if _stats[0] is not None:
             _stats[0].dump_stats(str(OUT / "scripts.pstats"))
+        _MAIN.disable()
+        _MAIN.dump_stats(str(OUT / "main.pstats"))
 
 
 def main() -> None:
@@ -100,6 +104,7 @@ def main() -> None:
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", "app.py", *sys.argv[1:]]
+    _MAIN.enable()
     cli.main()
 
 

@@ -175,16 +175,22 @@ def load_run(run_id: str) -> Run:
 
 
 @st.cache_data(max_entries=32, ttl=5, show_spinner=False)
-def _list_runs(root: str) -> tuple[list[dict[str, Any]], list[str]]:
+def _list_runs(root: str, folder_stamp: int) -> tuple[list[dict[str, Any]], list[str]]:
     return RunStore(root).list_runs()
 
 
 def list_runs(fresh: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run summaries newest first and the folders that could not be read (cached a few
-    seconds; ``fresh`` re-reads the folder)."""
+    """Run summaries newest first and the folders that could not be read: re-read at once
+    when a run was added or deleted (the folder's mtime), a status change within a few
+    seconds; ``fresh`` re-reads now."""
     if fresh:
         _list_runs.clear()
-    return _list_runs(str(runs_root()))
+    root = runs_root()
+    try:
+        folder_stamp = root.stat().st_mtime_ns
+    except OSError:
+        folder_stamp = 0
+    return _list_runs(str(root), folder_stamp)
 
 
 JOB_KEY = "nnviz_job_id"  # session key: the job this user started last (Explore opens it)
