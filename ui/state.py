@@ -11,10 +11,12 @@ seconds.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
 import types
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,12 @@ from ui.services.jobs import JobManager
 
 def runs_root() -> Path:
     """The runs folder: $NNVIZ_RUNS_DIR or ./runs, as an absolute path."""
-    return default_root().resolve()
+    return _resolved(str(default_root()), os.getcwd())
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str, cwd: str) -> Path:
+    return (Path(cwd) / path).resolve()  # once, not a stat per folder level on every call
 
 
 def run_store() -> RunStore:
@@ -55,10 +62,15 @@ def _manager(root: str) -> JobManager:
     return JobManager(root)
 
 
+_WARMED: weakref.WeakSet[JobManager] = weakref.WeakSet()
+
+
 def job_manager() -> JobManager:
     """The app-wide job manager for the runs folder (one per server; workers start on demand)."""
     manager = _manager(str(runs_root()))
-    manager.warm()  # returns at once; the first Train click then finds warm workers
+    if manager not in _WARMED:  # once: warm() takes the manager's lock, every page asks
+        manager.warm()  # returns at once; the first Train click then finds warm workers
+        _WARMED.add(manager)
     return manager
 
 
