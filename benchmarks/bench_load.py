@@ -13,10 +13,14 @@ Starts ``streamlit run app.py`` on 127.0.0.1 with a fresh runs folder, then:
 4. close: every session leaves; after Streamlit's disconnected-session TTL the memory is the
    after-close figure.
 
-Printed: trainings started for the lesson link, sessions that failed (an exception on the page,
-no player in time, or a request that never finished), p50/p95 of request -> script-finished per
-kind of request, and server + worker RSS (from /proc) idle / peak / after close, with
-``uptime`` (the machine is shared). Localhost only; every loop is bounded.
+Printed: trainings started for the lesson link and for each training link (each must be 1);
+sessions that failed (an exception on the page, or a request whose script had not finished
+after ``--timeout`` seconds: a real failure, never a short wait of the harness); p50/p95 of
+request -> script-finished for the requests sent while a training ran (and per kind); the
+slowest requests; the server's CPU per request; server + worker RSS (from /proc) idle / peak /
+after close (the trainings finish first), with ``uptime`` (the machine is shared). Sessions
+answer fragment timers as the browser does (``stclient``). ``--profile DIR`` runs the server
+under ``profile_server.py`` and prints where its CPU went. Localhost only; every loop is bounded.
 
     python benchmarks/bench_load.py --sessions 30 --port 8660
 """
@@ -159,12 +163,18 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def settle(pid: int, seconds: float, label: str) -> float:
-    """Wait ``seconds``, then the tree's RSS (the median of five samples a second apart)."""
+def settle(pid: int, seconds: float, label: str, most: float = 180.0) -> float:
+    """Wait ``seconds``, then until the tree's RSS holds still (five samples a second apart
+    within 1%: a niced worker on a busy machine may still be importing; at most ``most``
+    seconds more); their median."""
     time.sleep(max(0.0, seconds - 5))
-    samples = []
-    for _ in range(5):
-        samples.append(rss_mb(pid)[0])
+    samples: list[float] = []
+    deadline = time.monotonic() + most
+    while True:
+        samples = [*samples[-4:], rss_mb(pid)[0]]
+        if len(samples) == 5 and max(samples) - min(samples) <= 0.01 * max(samples) \
+                or time.monotonic() > deadline:
+            break
         time.sleep(1)
     mb = statistics.median(samples)
     print(f"  memory {label}: {mb:.0f} MB ({rss_mb(pid)[1]} processes; the server alone "
@@ -205,9 +215,20 @@ class TrainingWatch(threading.Thread):
         inside = [n for t, n in self.samples if start <= t <= end]
         return sum(1 for n in inside if n) / max(1, len(inside))
 
-    def wait_done(self, timeout: float) -> None:
+    def wait_done(self, digests: list[str], timeout: float) -> None:
+        """Until a finished run exists for each of these config hashes (bounded)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.running():
+        while time.monotonic() < deadline:
+            done = set()
+            for meta in self.runs.glob("*/run.json"):
+                try:
+                    data = json.loads(meta.read_text())
+                except (OSError, ValueError):
+                    continue
+                if data.get("status") not in (None, "running"):
+                    done.add(data.get("config_hash"))
+            if set(digests) <= done:
+                return
             time.sleep(1)
 
 
@@ -319,7 +340,8 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
     results["server_cpu_s"] = cpu1[0] - cpu0[0]
     results["worker_cpu_s"] = cpu1[1] - cpu0[1]
     # the trainings finish before everyone leaves: the after-close figure is the idle server
-    await asyncio.to_thread(watch.wait_done, args.timeout)
+    await asyncio.to_thread(watch.wait_done, [config_hash(c) for c in trainer_configs(args)],
+                            args.timeout)
     watch.stop.set()
     for s, o in zip(live, outcomes, strict=True):
         if isinstance(o, BaseException):
