@@ -70,7 +70,7 @@ for start in range(0, len(presets), 3):
 
 st.header(t("Recent runs"))
 try:
-    rows, problems = state.list_runs(fresh=True)
+    rows, problems = state.list_runs()  # new runs at once, statuses within 5 s: no re-read per view
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
     rows, problems = [], []

@@ -17,9 +17,9 @@ from ui import shell
 from ui import state as shared
 from ui.config_form import config_form, last_config
 from ui.explore.query import query_dict
-from ui.i18n import with_lang
+from ui.i18n import apply_language, with_lang
 from ui.links import explore_link, share_link
-from ui.runs import job_status, status_word
+from ui.runs import job_status, poll_every, status_word
 from ui.services.jobs import JobInfo
 from ui.services.urlstate import config_to_query, has_config, query_to_config
 from ui.text import show_error, warning
@@ -120,25 +120,23 @@ def _job_row(j: JobInfo) -> dict[str, object]:
     }
 
 
-polling = bool(job and job.active) or any(j.active for j in manager.jobs())
-# Until the user's run has its first snapshot (the moment it can be explored), look four
-# times a second (a cheap check of one file); then once a second is enough for the progress.
-waiting = bool(job and job.active and state.train_ready_run != job.run_id) or \
-    bool(job and job.active and not job.run_id)
+every = poll_every(job)  # only this session's own job is polled, never other people's
 
 
-@st.fragment(run_every=(0.25 if waiting else 1.0) if polling else None)
+@st.fragment(run_every=every)
 def progress_panel() -> None:
-    """The job's progress and the server's queue, refreshed while work is left."""
+    """The job's progress and the server's queue, refreshed while this session's job is
+    queued or running (otherwise with the Refresh button)."""
+    apply_language()  # a timer rerun of the fragment may run in a fresh thread
     mine = current_job()
     job_status(mine)
     if mine is not None and mine.state == "queued":
         st.caption(t("Queue: {wait} (from how fast this server trained its last runs).",
                      wait=own.wait_text(mine)))
     if mine is not None and mine.run_id:
-        if state.train_ready_run != mine.run_id:  # read the run once, not every second
+        if state.train_ready_run != mine.run_id:  # read the run once, not at every poll
             try:
-                if shared.run_store().load(mine.run_id).n_snapshots > 0:
+                if shared.load_run(mine.run_id).n_snapshots > 0:
                     state.train_ready_run = mine.run_id
             except NnvizError:
                 pass
@@ -152,11 +150,10 @@ def progress_panel() -> None:
     else:
         st.dataframe(pd.DataFrame([_job_row(j) for j in jobs[:30]]), hide_index=True,
                      width="stretch")
-    still_active = bool(mine and mine.active) or any(j.active for j in jobs)
-    if polling and not still_active:
-        st.rerun()  # stop polling and refresh the buttons
-    elif waiting and state.train_ready_run == (mine.run_id if mine else None):
-        st.rerun()  # the run can be explored: poll at the slower pace
+    if every is None:
+        st.button(t("Refresh the queue"), key="train_refresh", icon=":material/refresh:")
+    elif poll_every(mine) != every:
+        st.rerun()  # the job ended (refresh the buttons) or is now checked at another pace
 
 
 progress_panel()

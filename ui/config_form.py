@@ -166,9 +166,12 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
 ]
 
 
+_OPTION_NAMES = frozenset(RunConfig().to_dict())  # once: not a config per key per widget
+
+
 def _loose(values: dict[str, Any], **changes: Any) -> RunConfig:
     """An unvalidated config from form values (for fit checks)."""
-    known = {k: v for k, v in values.items() if k in RunConfig().to_dict()}
+    known = {k: v for k, v in values.items() if k in _OPTION_NAMES}
     return unchecked(RunConfig(), **{**known, **changes})
 
 

@@ -10,6 +10,7 @@ session's run appears only when a link names it.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ import streamlit as st
 
 from nnviz.i18n import t
 from ui.i18n import apply_language
+from ui.runs import POLL_SLOW_S
 from ui.services.jobs import JobInfo, JobManager
 from ui.services.sessions import (
     SERVER_RUN,
@@ -46,17 +48,30 @@ def actor() -> Actor:
     return Actor(session_id(), admin=bool(st.session_state.get(ADMIN_KEY)))
 
 
+SECRETS_CHECK_S = 30.0  # a missing secrets file is looked for again after this long
+
+
 def expected_token() -> str | None:
     """The teacher token set by the deployer ($NNVIZ_ADMIN_TOKEN or the secret of that name)."""
     secrets = st.secrets if _has_secrets() else None
     return configured_token(secrets, os.environ)
 
 
+_SECRETS_SEEN: list[tuple[float, bool]] = []  # (when, found) of the last look
+
+
 def _has_secrets() -> bool:
+    # Without a secrets file, st.secrets searches for one (and raises) on every call: look
+    # again only every SECRETS_CHECK_S seconds. A file found stays found (Streamlit keeps it).
+    now = time.monotonic()
+    if _SECRETS_SEEN and (_SECRETS_SEEN[-1][1] or now - _SECRETS_SEEN[-1][0] < SECRETS_CHECK_S):
+        return _SECRETS_SEEN[-1][1]
     try:
-        return st.secrets.load_if_toml_exists()
+        found = st.secrets.load_if_toml_exists()
     except Exception:  # an unreadable secrets file: treat as none
-        return False
+        found = False
+    _SECRETS_SEEN[:] = [(now, found)]
+    return found
 
 
 def remember_shared(run_id: str | None) -> None:
@@ -190,7 +205,7 @@ def warm_progress(manager: JobManager) -> None:
     if progress is None or progress.finished and not progress.failed:
         return
 
-    @st.fragment(run_every=2.0 if not progress.finished else None)
+    @st.fragment(run_every=POLL_SLOW_S if not progress.finished else None)
     def _panel() -> None:
         apply_language()  # a timer rerun of the fragment may run in a fresh thread
         now = manager.lesson_progress()

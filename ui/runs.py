@@ -1,10 +1,17 @@
 """Runs and jobs as the pages show them: run labels, the run picker, a run's header line and
 a training job's progress. Every name and detail a user or a file supplied is shown literally.
+
+Polling: a page re-checks a job (a ``st.fragment(run_every=poll_every(job))``) only while that
+job is queued or running, and reads the job manager's in-memory table, never the runs folder.
+It looks every POLL_FAST_S for the first BACK_OFF_AFTER_S of a run, when the user waits for its
+first snapshot, then every POLL_SLOW_S (and a queued job every POLL_SLOW_S): thirty sessions
+that watch trainings cost the server a few page runs a second, not thirty.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +28,10 @@ from ui.text import error, info, literal
 STATUS_ICONS = {"completed": ":material/check_circle:", "running": ":material/hourglass_top:",
                 "diverged": ":material/error:", "cancelled": ":material/stop_circle:",
                 "failed": ":material/cancel:", "interrupted": ":material/warning:"}
+
+POLL_FAST_S = 1.0         # seconds between checks while a run has just started
+POLL_SLOW_S = 3.0         # ... once it has trained a while, and while a job is queued
+BACK_OFF_AFTER_S = 20.0   # a running job is checked at the slow pace after this long
 
 NO_RUNS = N_("No runs yet: train one on the Train page or pick a lesson on the Home page.")
 # The words of a run's status and a job's state, as shown (translated by status_word).
@@ -104,6 +115,18 @@ def run_header(run: Run) -> None:
         st.caption(literal(detail))
     else:
         st.empty()  # one element either way: what follows keeps its place
+
+
+def poll_every(job: JobInfo | None, now: float | None = None) -> float | None:
+    """Seconds between re-checks of a job a page shows; None (do not poll) unless it is queued
+    or running. A fragment polling at one pace reruns its page when this says another."""
+    if job is None or not job.active:
+        return None
+    if job.state == "queued":
+        return POLL_SLOW_S
+    now = time.time() if now is None else now
+    since = job.started or job.submitted
+    return POLL_FAST_S if now - since < BACK_OFF_AFTER_S else POLL_SLOW_S
 
 
 def job_status(job: JobInfo | None) -> None:

@@ -76,7 +76,12 @@ from typing import Any
 
 from nnviz.backends import Backend, WorkerDied, make_backend
 from nnviz.backends.base import STEP_EVENT_INTERVAL_S, release_memory  # noqa: F401  (re-exported)
-from nnviz.backends.local import WORKER_DIED  # noqa: F401  (re-exported: the message shown)
+from nnviz.backends.local import (  # noqa: F401  (re-exported: the message shown, the niceness)
+    WORKER_DIED,
+    WORKER_NICE,
+    WORKER_NICE_ENV,
+    worker_nice,
+)
 from nnviz.config import RunConfig, config_hash
 from nnviz.errors import ConfigError, NnvizError, StorageError
 from nnviz.i18n import N_, t
