@@ -20,6 +20,7 @@ import plotly
 import streamlit.components.v1 as components
 
 from nnviz.figures.style import PLOT_CONFIG
+from nnviz.i18n import t
 
 _HERE = Path(__file__).resolve().parent
 _FRONTEND = components.declare_component("epoch_player", path=str(_HERE / "player"))
@@ -27,6 +28,20 @@ _FRONTEND = components.declare_component("epoch_player", path=str(_HERE / "playe
 _PLOTLY = components.declare_component(
     "plotly_js", path=str(Path(plotly.__file__).resolve().parent / "package_data"))
 PLOTLY_SRC = f"../{_PLOTLY.name}/plotly.min.js"
+
+
+def labels() -> dict[str, str]:
+    """The player's own words in the reader's language (its {fields} are filled in the browser)."""
+    return {
+        "play": t("Play"), "pause": t("Pause"), "of": t("{k} of {n}"), "epoch": t("Epoch"),
+        "prev": t("Previous snapshot"), "next": t("Next snapshot"),
+        "auto": t("Step through the snapshots automatically"),
+        "note": t("The player carries {n} of the {total} snapshots, evenly spaced (first and "
+                  "last included), so the page stays light; the Tables and All-epochs views "
+                  "reach every one."),
+        "error": t("The charts could not be drawn in this browser ({error}). Switch the view "
+                   "to “Tables” or reload the page."),
+    }
 
 
 def encode(payload: dict[str, Any]) -> str:
@@ -45,4 +60,4 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     """
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
-                     png_prefix=png_prefix, key=key, default=None)
+                     png_prefix=png_prefix, labels=labels(), key=key, default=None)

@@ -14,9 +14,11 @@ import gc
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from nnviz.i18n import t
 from ui import state
+from ui.i18n import lang_query, language_picker, use_language
 from ui.links import PAGES
-from ui.text import show_error
+from ui.text import show_error, warning
 
 _FROZEN: list[bool] = []  # once per server process
 
@@ -39,20 +41,25 @@ def start() -> None:
 
 def sidebar_nav() -> None:
     """The app's page links at the top of the sidebar (none for a page file run on its own,
-    which has no other pages)."""
+    which has no other pages), then the language picker."""
     with st.sidebar:
         try:
             for page in PAGES.values():
-                st.page_link(page.path, label=page.title, icon=page.icon)
+                st.page_link(page.path, label=t(page.title), icon=page.icon,
+                             query_params=lang_query())
         except StreamlitPageNotFoundError:
-            return
+            pass
+        language_picker()
         st.divider()
 
 
 def page(name: str) -> None:
     """Call first on every page (``name``: a key of ui.links.PAGES)."""
     target = PAGES[name]
-    title = "nnviz" if name == "home" else f"nnviz · {target.title}"
+    problem = use_language()  # before any text: every t() of this run uses the language
+    title = "nnviz" if name == "home" else f"nnviz · {t(target.title)}"
     st.set_page_config(page_title=title, page_icon=target.icon, layout="wide")
     start()
     sidebar_nav()
+    if problem:
+        warning(problem, icon=":material/translate:")

@@ -10,10 +10,12 @@ import time
 import streamlit as st
 
 from nnviz.errors import NnvizError, StorageError
+from nnviz.i18n import t
 from nnviz.store.runs import Run
 from ui import state
+from ui.i18n import apply_language
 from ui.links import page_link
-from ui.runs import POLL_SLOW_S, job_status, poll_every
+from ui.runs import POLL_SLOW_S, job_status, poll_every, status_word
 from ui.services.jobs import JobManager
 from ui.text import error, info, show_error
 
@@ -35,7 +37,7 @@ def run_or_stop(run_id: str | None, no_runs: str) -> Run:
     """The run to show, or stop the page with ``no_runs`` (and a Train link) or the load error."""
     if run_id is None:
         st.info(no_runs)
-        page_link("train", "Train a run")
+        page_link("train", t("Train a run"))
         st.stop()
     try:
         return state.load_run(run_id)
@@ -67,13 +69,15 @@ def wait_for_job(job_id: str) -> tuple[str | None, bool]:
     if job.run_id and _has_snapshot(job.run_id):
         return job.run_id, False
     if job.state in ENDED:
-        error(f"Training {job.state}: {job.status_detail or 'no details given'}")
+        error(t("Training {state}: {detail}", state=status_word(job.state),
+                detail=job.status_detail or t("no details given")))
         return None, False
 
     every = poll_every(job)
 
     @st.fragment(run_every=every)
     def _poll() -> None:
+        apply_language()  # a timer rerun of the fragment may run in a fresh thread
         try:
             current = mgr.get(job_id)  # the manager's table in memory: no disk read
         except NnvizError as exc:
@@ -84,7 +88,7 @@ def wait_for_job(job_id: str) -> tuple[str | None, bool]:
                 or poll_every(current) != every:
             st.rerun()  # the whole page: the run can be explored, the job ended, or a new pace
 
-    info("Training this run; its epochs appear here as soon as they are recorded.",
+    info(t("Training this run; its epochs appear here as soon as they are recorded."),
          icon=":material/model_training:")
     _poll()
     return None, True
@@ -106,6 +110,7 @@ def watch_run(run: Run) -> None:
 
     @st.fragment(run_every=POLL_EVERY_S)
     def _watch() -> None:
+        apply_language()  # a timer rerun of the fragment may run in a fresh thread
         try:
             fresh = state.load_run(run.run_id)  # one stat; re-read only when run.json changed
         except StorageError:
@@ -114,7 +119,7 @@ def watch_run(run: Run) -> None:
         if fresh.status != seen[1] or grown and (
                 seen[0] == 0 or time.monotonic() - drawn >= FOLLOW_EVERY_S):
             st.rerun()  # finished, its first snapshot, or new epochs to show
-        st.caption(f"Training: {len(fresh.record.history)} of {fresh.config.epochs} epochs done; "
-                   "new epochs appear here as they finish.")
+        st.caption(t("Training: {done} of {epochs} epochs done; new epochs appear here as they "
+                     "finish.", done=len(fresh.record.history), epochs=fresh.config.epochs))
 
     _watch()

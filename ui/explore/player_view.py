@@ -16,6 +16,7 @@ import streamlit as st
 from nnviz.analysis import views
 from nnviz.errors import NnvizError
 from nnviz.figures import epoch_view as ev
+from nnviz.i18n import get_language, t
 from nnviz.store.runs import Run
 from ui import diagnostics_panel, player
 from ui.explore.charts import track, values
@@ -23,7 +24,7 @@ from ui.explore.scrubber import scrubber_state
 from ui.text import show_error
 
 
-@st.cache_resource(max_entries=16, show_spinner="Preparing every snapshot for the player…")
+@st.cache_resource(max_entries=16, show_spinner=False)
 def _player_payload(cache: str, _build: Callable[[], str]) -> str:
     # Shared read-only by every session: a class scrubbing one run builds it once.
     return _build()
@@ -50,7 +51,8 @@ def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: 
         ss[at_key] = index
         ss[f"{prefix}_pl_key"] = cache
     try:
-        payload = _player_payload(cache, build)
+        with st.spinner(t("Preparing every snapshot for the player…")):
+            payload = _player_payload(f"{cache}|{get_language()}", build)  # texts in it
     except (NnvizError, OSError, ValueError) as exc:
         show_error(exc)
         return index

@@ -115,10 +115,7 @@ function build(payload) {
   ticks.innerHTML = "";
   if (n <= 12) for (const lab of payload.labels) ticks.appendChild(el("span", "", lab));
   const total = payload.n_snapshots;
-  $("note").textContent = n < total
-    ? `The player carries ${n} of the ${total} snapshots, evenly spaced (first and last ` +
-      "included), so the page stays light; the Tables and All-epochs views reach every one."
-    : "";
+  $("note").textContent = n < total ? word("note", { n, total }) : "";
   $("note").hidden = n >= total;
 }
 
@@ -173,7 +170,7 @@ function show(k) {
   slider.value = String(k);
   const label = state.payload.labels[k];
   slider.setAttribute("aria-valuetext", label);
-  $("label").textContent = `${label}  (${k + 1} of ${n})`;
+  $("label").textContent = `${label}  (${word("of", { k: k + 1, n })})`;
   $("prev").disabled = k === 0;
   $("next").disabled = k === n - 1;
   draw(k);
@@ -188,7 +185,8 @@ function setPlaying(on) {
   clearInterval(state.timer);
   state.timer = null;
   // Icons drawn as SVG: they need no emoji font (an empty box on many Linux machines).
-  $("play").innerHTML = on ? `${ICON.pause} Pause` : `${ICON.play} Play`;
+  $("play").innerHTML = on ? `${ICON.pause} ` : `${ICON.play} `;
+  $("play").append(word(on ? "pause" : "play"));
   $("play").setAttribute("aria-pressed", on ? "true" : "false");
   if (!on) return;
   const n = state.payload.labels.length;
@@ -211,8 +209,7 @@ function nearestFrame(index) {
 function showError(err) {
   const box = $("error");
   box.hidden = false;
-  box.textContent = "The charts could not be drawn in this browser (" + (err && err.message
-    ? err.message : String(err)) + "). Switch the view to “Tables” or reload the page.";
+  box.textContent = word("error", { error: err && err.message ? err.message : String(err) });
   setHeight();
 }
 
@@ -239,8 +236,35 @@ function applyTheme(theme) {
   if (theme.font) root.setProperty("--font", theme.font);
 }
 
+// The visible words, in the reader's language: Python sends them as args.labels (ui.player).
+const WORDS = {
+  play: "Play", pause: "Pause", of: "{k} of {n}", epoch: "Epoch",
+  prev: "Previous snapshot", next: "Next snapshot", auto: "Step through the snapshots automatically",
+  note: "The player carries {n} of the {total} snapshots, evenly spaced (first and last " +
+    "included), so the page stays light; the Tables and All-epochs views reach every one.",
+  error: "The charts could not be drawn in this browser ({error}). Switch the view to " +
+    "“Tables” or reload the page.",
+};
+
+function word(name, fields) {
+  return String(WORDS[name]).replace(/\{(\w+)\}/g, (m, f) => (fields && f in fields ? fields[f] : m));
+}
+
+function applyWords(labels) {
+  if (!labels || labels === state.labels) return;
+  state.labels = labels;
+  Object.assign(WORDS, labels);
+  for (const [id, name] of [["prev", "prev"], ["next", "next"], ["slider", "epoch"]]) {
+    $(id).setAttribute("aria-label", word(name));
+    if (id !== "slider") $(id).title = word(name);
+  }
+  $("bar").setAttribute("aria-label", word("epoch"));
+  $("play").title = word("auto");
+}
+
 async function onRender(msg) {
   const args = msg.args || {};
+  applyWords(args.labels);
   applyTheme(msg.theme);
   try {
     await loadPlotly(args.plotly_src);
