@@ -145,10 +145,14 @@ if mode != "This epoch":
 
 
 def epoch_view() -> None:
-    """Scrubber and every chart that depends on the snapshot shown."""
+    """Scrubber and every chart that depends on the snapshot shown.
+
+    The player keeps its place (the second element here) in every view, hidden in the others,
+    so its frame and the payloads it holds survive a view switch."""
+    options, slot = st.container(), st.container()
     if mode == "This epoch":
         # One line of options, so that a phone's first screen reaches the charts.
-        with st.popover("Chart options", icon=":material/tune:"):
+        with options, st.popover("Chart options", icon=":material/tune:"):
             rebin = param.bins_control(f"{P}_bins")
             more = param.more_views_control(f"{P}_more")
             rgb_scale, neuron = "global", 0
@@ -156,12 +160,15 @@ def epoch_view() -> None:
                 for name in views.layer_params(run).get(layer, []):
                     if ev.extra_kind(run, name):
                         rgb_scale, neuron = param.extra_controls(run, name, f"{P}_{name}")
-        index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
-                              neuron=neuron)
+        with slot:
+            index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
+                                  neuron=neuron)
         query.set_query(run=run.run_id, epoch=index, layer=layer)
         with st.expander("Share this view"):
             query.share_view(run, index, layer)
         return
+    with slot:
+        render_player(run, layer, P, hidden=True)
     index = scrubber(P, labels)
     query.set_query(run=run.run_id, epoch=index, layer=layer)
     if mode == "All epochs":

@@ -145,9 +145,14 @@ if not in_player:
 
 def compare_view() -> None:
     """The shared scrubber (or the player) and both runs' charts at the aligned snapshots."""
+    slot = st.container()  # the player's place in both views (hidden in Health: kept mounted)
     if in_player:
-        pos = render_compare_player(run_a, run_b, aligned, layer, P)
+        with slot:
+            pos = render_compare_player(run_a, run_b, aligned, layer, P)
     else:
+        if layer is not None:
+            with slot:
+                render_compare_player(run_a, run_b, aligned, layer, P, hidden=True)
         pos = scrubber(P, labels)
     epoch, ia, ib = aligned[pos]
     query.set_query(run=run_a.run_id, run_b=run_b.run_id, epoch=pos, layer=layer)

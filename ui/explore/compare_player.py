@@ -98,10 +98,11 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
 
 
 def render_compare_player(run_a: Run, run_b: Run, aligned: Aligned, layer: str,
-                          prefix: str) -> int:
-    """Both runs side by side in the epoch player; returns the aligned position shown."""
+                          prefix: str, hidden: bool = False) -> int:
+    """Both runs side by side in the epoch player; returns the aligned position shown
+    (``hidden``: kept mounted out of sight while another view is shown)."""
     cache = (f"compare|{views.run_key(run_a)}|{run_a.status}|{views.run_key(run_b)}|"
              f"{run_b.status}|{layer}")
     return play(prefix, len(aligned), cache,
                 lambda: player.encode(compare_payload(run_a, run_b, aligned, layer)),
-                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}")
+                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}", hidden=hidden)
