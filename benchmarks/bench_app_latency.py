@@ -106,7 +106,7 @@ class Floor:
     def rerun(self) -> float:
         step = 1 if self.at < 9 else -1
         self.at += step
-        thumb = self.page.locator('[data-testid="stSlider"] [role="slider"]')
+        thumb = self.page.locator('[data-testid="stSlider"] input[type="range"]')
         thumb.focus()
         self.page.evaluate(ARM)
         thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
@@ -131,7 +131,8 @@ class Explore:
         return player(self.page)
 
     def layer(self, name: str) -> float:
-        box = self.page.locator('[data-testid="stSelectbox"]').first
+        box = self.page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
+                                has_text="Layer").first
         box.click()
         option = self.page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}\b"))
         option.wait_for()
@@ -141,11 +142,15 @@ class Explore:
         frame = self.frame()
         until(frame, f"(window.nnvizPlayer.key || '').includes('|{name}|') && "
                      f"window.nnvizPlayer.drawnEpoch >= {act} && window.nnvizPlayer.visible")
-        until(self.page, IDLE)  # and the rerun it started has ended
-        return float(frame.evaluate("window.nnvizPlayer.drawnEpoch")) - act
+        idle = until(self.page, IDLE)  # and the rerun it started has ended
+        p = frame.evaluate("window.nnvizPlayer")
+        self.last = {"render": p["renderEpoch"] - act, "drawn": p["drawnEpoch"] - act,
+                     "idle": idle - act}
+        return p["drawnEpoch"] - act
 
     def view(self, name: str) -> float:
-        button = self.page.get_by_role("button", name=name, exact=True)
+        button = self.page.locator('button[data-variant="segmented_control"]',
+                                   has_text=re.compile(rf"^{re.escape(name)}$")).first
         self.page.evaluate(ARM)
         button.click()
         act = acted(self.page)

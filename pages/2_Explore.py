@@ -129,28 +129,32 @@ if ss.get(f"{P}_shown_run") != run.run_id:
 if ss.get(f"{P}_layer") not in layers:
     ss[f"{P}_layer"] = layers[0]
 
-top = st.columns([1, 1])
-with top[0]:
-    layer = st.selectbox("Layer", layers, key=f"{P}_layer",
-                         format_func=lambda m: f"{m} ({', '.join(views.layer_params(run)[m])})")
-with top[1]:
-    mode = st.segmented_control("View", VIEWS, default=VIEWS[0], key=f"{P}_mode",
-                                help="This epoch: the layer's histograms, tiles and bars at one "
-                                     "snapshot; its scrubber and Play run in your browser. "
-                                     "All epochs draws every snapshot at once; Health holds "
-                                     "the diagnostics; Tables every number, as CSV.")
-    mode = mode or VIEWS[0]
-if mode != "This epoch":
-    play_button(P, n)
+
+def layer_label(name: str) -> str:
+    return f"{name} ({', '.join(views.layer_params(run)[name])})"
 
 
 def epoch_view() -> None:
-    """Scrubber and every chart that depends on the snapshot shown.
+    """The layer and view pickers, the scrubber and every chart that depends on the snapshot
+    shown: one fragment, so a layer or view switch reruns only this part of the page.
 
-    The player keeps its place (the second element here) in every view, hidden in the others,
-    so its frame and the payloads it holds survive a view switch."""
+    The player keeps its place (after the pickers and the options) in every view, hidden in
+    the others, so its frame and the payloads it holds survive a view switch."""
+    top = st.columns([1, 1])
+    with top[0]:
+        layer = st.selectbox("Layer", layers, key=f"{P}_layer", format_func=layer_label)
+    with top[1]:
+        mode = st.segmented_control(
+            "View", VIEWS, default=VIEWS[0], key=f"{P}_mode",
+            help="This epoch: the layer's histograms, tiles and bars at one snapshot; its "
+                 "scrubber and Play run in your browser. All epochs draws every snapshot at "
+                 "once; Health holds the diagnostics; Tables every number, as CSV.")
+        mode = mode or VIEWS[0]
     options, slot = st.container(), st.container()
-    if mode == "This epoch":
+    if mode != "This epoch":
+        with options:
+            play_button(P, n)
+    else:
         # One line of options, so that a phone's first screen reaches the charts.
         with options, st.popover("Chart options", icon=":material/tune:"):
             rebin = param.bins_control(f"{P}_bins")

@@ -138,16 +138,20 @@ def wait_for_frame(frame, want: int, timeout_ms: int = 10_000) -> None:
                             timeout=timeout_ms, polling="raf")
 
 
+# The charts of the payload the player shows (it keeps other layers' charts built, hidden).
+SHOWN = ".payload:not([hidden]) .chart"
+
+
 def chart_data(frame, chart: int, key: str) -> list:
     """``_fullData[0][key]`` of the player's ``chart``-th plotly chart as drawn (typed arrays
     decoded), as a flat list."""
     return frame.evaluate(
-        """([i, key]) => { const v = document.querySelectorAll(".chart")[i]._fullData[0][key];
-                           return Array.from(v, r => (r && r.length !== undefined)
-                                                       ? Array.from(r) : r).flat(); }""",
-        [chart, key])
+        """([i, key, shown]) => { const v = document.querySelectorAll(shown)[i]._fullData[0][key];
+                                  return Array.from(v, r => (r && r.length !== undefined)
+                                                              ? Array.from(r) : r).flat(); }""",
+        [chart, key, SHOWN])
 
 
 def chart_titles(frame) -> list[str]:
     """The titles of the player's charts, as drawn."""
-    return frame.eval_on_selector_all(".chart .gtitle", "els => els.map(e => e.textContent)")
+    return frame.eval_on_selector_all(f"{SHOWN} .gtitle", "els => els.map(e => e.textContent)")

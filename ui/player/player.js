@@ -342,6 +342,7 @@ function applyTheme(theme) {
 }
 
 async function onRender(msg) {
+  window.nnvizPlayer.renderEpoch = performance.timeOrigin + performance.now();
   const args = msg.args || {};
   applyTheme(msg.theme);
   try {
