@@ -172,7 +172,12 @@ class Explore:
         frame.evaluate(ARM)
         slider.press("ArrowRight" if want > at else "ArrowLeft")
         until(frame, f"window.nnvizPlayer.frame === {want}")
-        return float(frame.evaluate("window.nnvizPlayer.drawnEpoch")) - acted(frame)
+        ms = float(frame.evaluate("window.nnvizPlayer.drawnEpoch")) - acted(frame)
+        # the move is reported to Python a moment later (the URL's epoch): wait for that rerun
+        # to end, so that it does not delay the next figure
+        until(self.page, f"new URLSearchParams(location.search).get('epoch') === '{want}' "
+                         f"&& {IDLE}")
+        return ms
 
 
 def lesson_click(page, url: str, index: int) -> float:

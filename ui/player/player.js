@@ -25,8 +25,8 @@ const state = {
 };
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
 // was last drawn or shown (performance.now() and, comparable across frames, epoch ms).
-window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, draws: 0, builds: 0,
-                       visible: false, key: null };
+window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
+                       draws: 0, builds: 0, visible: false, key: null };
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
@@ -54,7 +54,9 @@ function sendValue(extra) {
 function report() {
   clearTimeout(state.reportTimer);
   state.reportTimer = null;
-  if (state.entry) sendValue({});
+  if (!state.entry) return;
+  sendValue({});
+  window.nnvizPlayer.reportedEpoch = performance.timeOrigin + performance.now();
 }
 
 function reportSoon() {
