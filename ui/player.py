@@ -41,8 +41,8 @@ def encode(payload: dict[str, Any]) -> str:
 
 
 def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int,
-                 key: str, png_prefix: str = "nnviz", hidden: bool = False
-                 ) -> dict[str, Any] | None:
+                 key: str, png_prefix: str = "nnviz", hidden: bool = False,
+                 family: str | None = None) -> dict[str, Any] | None:
     """Draw the player; returns its last report {"index", "seq", "key", "instance", "have",
     "need"} or None.
 
@@ -50,8 +50,10 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     ``payload_key`` names the payload (a new one shows other charts); ``start`` is the
     snapshot to show when the payload is new or when ``start_seq`` changes (Python moving the
     player: a link, another view's scrubber). Otherwise the browser keeps its own position.
-    PNG downloads are named ``<png_prefix>_<chart title>.png``.
+    PNG downloads are named ``<png_prefix>_<chart title>.png``. A new payload of ``family``
+    (the same view of a run that has grown) replaces the frame's older one of that family.
     """
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
-                     png_prefix=png_prefix, hidden=bool(hidden), key=key, default=None)
+                     png_prefix=png_prefix, hidden=bool(hidden), family=family or payload_key,
+                     key=key, default=None)

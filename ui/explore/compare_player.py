@@ -105,4 +105,5 @@ def render_compare_player(run_a: Run, run_b: Run, aligned: Aligned, layer: str,
              f"{run_b.status}|{layer}")
     return play(prefix, len(aligned), cache,
                 lambda: player.encode(compare_payload(run_a, run_b, aligned, layer)),
-                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}", hidden=hidden)
+                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}", hidden=hidden,
+                family=f"compare|{run_a.run_id}|{run_b.run_id}|{layer}")

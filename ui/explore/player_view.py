@@ -56,12 +56,14 @@ def _browser_holds(prefix: str, value: Any) -> set[str]:
 
 
 def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: str,
-         hidden: bool = False) -> int:
+         hidden: bool = False, family: str | None = None) -> int:
     """Draw the player for the payload ``build`` makes (built once per server for ``cache``);
     returns the index it shows (of ``n``), also kept in ``session_state[prefix + "_index"]``.
 
     ``hidden``: another view is shown; the player stays mounted (out of sight) with the
-    payload it showed last, so coming back to it redraws nothing."""
+    payload it showed last, so coming back to it redraws nothing. ``family`` names the view
+    without the run's length: a new payload of the family (a training run's next snapshot)
+    replaces the old one in the browser instead of adding to what it keeps."""
     index_key, at_key, key = f"{prefix}_index", f"{prefix}_pl_at", f"{prefix}_player"
     ss = st.session_state
     value = ss.get(key)  # the frame's last report (it started this rerun, if it is new)
@@ -95,7 +97,8 @@ def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: 
             show_error(exc)
             return index
     player.epoch_player(payload, cache, start=ss[f"{prefix}_pl_start"],
-                        start_seq=ss[f"{prefix}_pl_seq"], key=key, png_prefix=png_prefix)
+                        start_seq=ss[f"{prefix}_pl_seq"], key=key, png_prefix=png_prefix,
+                        family=family or cache)
     sent.add(cache)
     return index
 
@@ -114,4 +117,5 @@ def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
             run, layer, tracks, values=lambda i, p: values(run, i, p), rebin=rebin, more=more,
             rgb_scale=rgb_scale, neuron=neuron, timeline=_timeline_rows(run)))
 
-    return play(prefix, run.n_snapshots, cache, build, png_prefix=run.run_id, hidden=hidden)
+    return play(prefix, run.n_snapshots, cache, build, png_prefix=run.run_id, hidden=hidden,
+                family=f"player|{run.run_id}|{layer}|{rebin}|{more}|{rgb_scale}|{neuron}")

@@ -177,8 +177,10 @@ function switchTo(entry, k) {
   // Show another payload: its DOM is built once and kept, so a layer seen before comes back
   // without a rebuild (and without a redraw when it still shows snapshot k).
   setPlaying(false);
-  if (state.entry && state.entry !== entry && state.entry.root) state.entry.root.hidden = true;
+  const before = state.entry;
+  if (before && before !== entry && before.root) before.root.hidden = true;
   state.entry = entry;
+  if (before && before !== entry && before.family === entry.family) release(before);
   state.key = entry.key;
   if (!entry.root) build(entry);
   entry.root.hidden = false;
@@ -357,8 +359,14 @@ async function onRender(msg) {
   state.pngPrefix = args.png_prefix || "nnviz";
   const key = args.payload_key;
   if (args.payload && !state.cache.has(key)) {
-    state.cache.set(key, { key, payload: JSON.parse(args.payload), root: null, drawn: -1 });
+    const family = args.family || key;
+    state.cache.set(key, { key, family, payload: JSON.parse(args.payload), root: null,
+                           drawn: -1 });
     state.needed.delete(key);
+    // the same view of a run that has grown (a new snapshot): the older one is not kept
+    for (const old of [...state.cache.values()]) {
+      if (old.key !== key && old.family === family && old !== state.entry) release(old);
+    }
   }
   const moved = args.start_seq !== state.startSeq;
   state.startSeq = args.start_seq;
