@@ -10,7 +10,6 @@ from nnviz.presets import PRESETS
 from ui import ownership as own
 from ui import shell, state
 from ui.links import open_explore, page_link
-from ui.runs import STATUS_ICONS, run_label
 from ui.services.urlstate import view_to_query
 from ui.text import error, show_error
 
@@ -69,6 +68,9 @@ for start in range(0, len(presets), 3):
                         open_explore(job=job, preset=lesson.name)
 
 st.header(t("Recent runs"))
+# Imported here, after the lessons are drawn: reading runs loads torch (~1.5 s on a cold server)
+from ui.runs import STATUS_ICONS, run_label  # noqa: E402
+
 try:
     rows, problems = state.list_runs()  # new runs at once, statuses within 5 s: no re-read per view
 except OSError as exc:  # the runs folder itself cannot be read

@@ -133,27 +133,35 @@ if ss.get(f"{P}_shown_run") != run.run_id:
 if ss.get(f"{P}_layer") not in layers:
     ss[f"{P}_layer"] = layers[0]
 
-top = st.columns([1, 1])
-with top[0]:
-    layer = st.selectbox(t("Layer"), layers, key=f"{P}_layer",
-                         format_func=lambda m: f"{m} ({', '.join(views.layer_params(run)[m])})")
-with top[1]:
-    mode = st.segmented_control(t("View"), VIEWS, default=VIEWS[0], key=f"{P}_mode",
-                                format_func=t,
-                                help=t("This epoch: the layer's histograms, tiles and bars at "
-                                       "one snapshot; its scrubber and Play run in your browser. "
-                                       "All epochs draws every snapshot at once; Health holds "
-                                       "the diagnostics; Tables every number, as CSV."))
-    mode = mode or VIEWS[0]
-if mode != "This epoch":
-    play_button(P, n)
+
+def layer_label(name: str) -> str:
+    return f"{name} ({', '.join(views.layer_params(run)[name])})"
 
 
 def epoch_view() -> None:
-    """Scrubber and every chart that depends on the snapshot shown."""
-    if mode == "This epoch":
+    """The layer and view pickers, the scrubber and every chart that depends on the snapshot
+    shown: one fragment, so a layer or view switch reruns only this part of the page.
+
+    The player keeps its place (after the pickers and the options) in every view, hidden in
+    the others, so its frame and the payloads it holds survive a view switch."""
+    top = st.columns([1, 1])
+    with top[0]:
+        layer = st.selectbox(t("Layer"), layers, key=f"{P}_layer", format_func=layer_label)
+    with top[1]:
+        mode = st.segmented_control(
+            t("View"), VIEWS, default=VIEWS[0], key=f"{P}_mode", format_func=t,
+            help=t("This epoch: the layer's histograms, tiles and bars at "
+                   "one snapshot; its scrubber and Play run in your browser. "
+                   "All epochs draws every snapshot at once; Health holds "
+                   "the diagnostics; Tables every number, as CSV."))
+        mode = mode or VIEWS[0]
+    options, slot = st.container(), st.container()
+    if mode != "This epoch":
+        with options:
+            play_button(P, n)
+    else:
         # One line of options, so that a phone's first screen reaches the charts.
-        with st.popover(t("Chart options"), icon=":material/tune:"):
+        with options, st.popover(t("Chart options"), icon=":material/tune:"):
             rebin = param.bins_control(f"{P}_bins")
             more = param.more_views_control(f"{P}_more")
             rgb_scale, neuron = "global", 0
@@ -161,12 +169,15 @@ def epoch_view() -> None:
                 for name in views.layer_params(run).get(layer, []):
                     if ev.extra_kind(run, name):
                         rgb_scale, neuron = param.extra_controls(run, name, f"{P}_{name}")
-        index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
-                              neuron=neuron)
+        with slot:
+            index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
+                                  neuron=neuron)
         query.set_query(run=run.run_id, epoch=index, layer=layer)
         with st.expander(t("Share this view")):
             query.share_view(run, index, layer)
         return
+    with slot:
+        render_player(run, layer, P, hidden=True)
     index = scrubber(P, labels)
     query.set_query(run=run.run_id, epoch=index, layer=layer)
     if mode == "All epochs":

@@ -129,29 +129,35 @@ if st.session_state.get(f"{P}_shown") != (run_a.run_id, run_b.run_id):
     st.session_state[f"{P}_n"] = len(aligned)
     st.session_state[f"{P}_playing"] = False
 
-top = st.columns([3, 1])
-with top[0]:
-    if layers:
-        if st.session_state.get(f"{P}_layer") not in layers:
-            st.session_state[f"{P}_layer"] = layers[0]
-        layer = st.selectbox(t("Layer"), layers, key=f"{P}_layer")
-    else:
-        layer = None
-        st.info(t("These runs have different layers (different models or sizes), so only their "
-                  "curves and health can be compared."))
-with top[1]:
-    mode = st.segmented_control(t("View"), MODES, default=MODES[0], key=f"{P}_mode",
-                                format_func=t) or MODES[0]
-in_player = mode == "Side by side" and layer is not None  # scrubbed in the browser
-if not in_player:
-    play_button(P, len(aligned))
-
-
 def compare_view() -> None:
-    """The shared scrubber (or the player) and both runs' charts at the aligned snapshots."""
+    """The layer and view pickers, the shared scrubber (or the player) and both runs' charts at
+    the aligned snapshots: one fragment, so a layer or view switch reruns only this part."""
+    top = st.columns([3, 1])
+    with top[0]:
+        if layers:
+            if st.session_state.get(f"{P}_layer") not in layers:
+                st.session_state[f"{P}_layer"] = layers[0]
+            layer = st.selectbox(t("Layer"), layers, key=f"{P}_layer")
+        else:
+            layer = None
+            st.info(t("These runs have different layers (different models or sizes), so only their "
+                      "curves and health can be compared."))
+    with top[1]:
+        mode = st.segmented_control(t("View"), MODES, default=MODES[0], key=f"{P}_mode",
+                                    format_func=t) or MODES[0]
+    in_player = mode == "Side by side" and layer is not None  # scrubbed in the browser
+    bar = st.container()  # Play, in the views Python draws (a fixed place, like the player's)
+    if not in_player:
+        with bar:
+            play_button(P, len(aligned))
+    slot = st.container()  # the player's place in both views (hidden in Health: kept mounted)
     if in_player:
-        pos = render_compare_player(run_a, run_b, aligned, layer, P)
+        with slot:
+            pos = render_compare_player(run_a, run_b, aligned, layer, P)
     else:
+        if layer is not None:
+            with slot:
+                render_compare_player(run_a, run_b, aligned, layer, P, hidden=True)
         pos = scrubber(P, labels)
     epoch, ia, ib = aligned[pos]
     query.set_query(run=run_a.run_id, run_b=run_b.run_id, epoch=pos, layer=layer)

@@ -19,7 +19,7 @@ from nnviz.analysis import views
 from nnviz.figures import captions
 from nnviz.figures import epoch_view as ev
 from nnviz.figures import player as fp
-from nnviz.i18n import t
+from nnviz.i18n import get_language, t
 from nnviz.store.runs import Run
 from ui import player
 from ui.explore.charts import track, values
@@ -103,10 +103,13 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
 
 
 def render_compare_player(run_a: Run, run_b: Run, aligned: Aligned, layer: str,
-                          prefix: str) -> int:
-    """Both runs side by side in the epoch player; returns the aligned position shown."""
-    cache = (f"compare|{views.run_key(run_a)}|{run_a.status}|{views.run_key(run_b)}|"
+                          prefix: str, hidden: bool = False) -> int:
+    """Both runs side by side in the epoch player; returns the aligned position shown
+    (``hidden``: kept mounted out of sight while another view is shown)."""
+    lang = get_language()  # the payload holds texts: one per language
+    cache = (f"compare|{lang}|{views.run_key(run_a)}|{run_a.status}|{views.run_key(run_b)}|"
              f"{run_b.status}|{layer}")
     return play(prefix, len(aligned), cache,
                 lambda: player.encode(compare_payload(run_a, run_b, aligned, layer)),
-                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}")
+                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}", hidden=hidden,
+                family=f"compare|{lang}|{run_a.run_id}|{run_b.run_id}|{layer}")

@@ -97,7 +97,9 @@ def playing_fragment(prefix: str, body: Callable[[], None]) -> None:
     def _frame() -> None:
         apply_language()  # a timer rerun of the fragment may run in a fresh thread
         body()
-        if playing and not st.session_state.get(f"{prefix}_playing", False):
-            st.rerun()  # stopped at the end (or paused): redraw the page without the timer
+        if playing != st.session_state.get(f"{prefix}_playing", False):
+            # started (a Play button inside the fragment), stopped at the end or paused:
+            # rerun the whole page, to set the fragment's timer on or off
+            st.rerun()
 
     st.fragment(_frame, run_every=PLAY_EVERY_S if playing else None)()
