@@ -25,7 +25,7 @@ def test_defaults_validate_and_round_trip():
         ({"epochs": 2.5}, "whole number"),
         ({"epochs": 0}, "1 to 500"),
         ({"batch_norm": "maybe"}, "true or false"),
-        ({"model": "cnn", "depth": 7}, "2 to 4"),
+        ({"model": "cnn", "depth": 7}, "1 to 4"),
         ({"colour": "red"}, "Unknown option"),
         ({"device": "tpu"}, "auto, cpu, cuda, mps"),
     ],

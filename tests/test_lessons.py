@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from nnviz.analysis import diagnostics as d
-from nnviz.analysis.filters import neighbour_correlation, structure_scores
+from nnviz.analysis.filters import (
+    neighbour_correlation,
+    orientation_coherence,
+    orientation_scores,
+    structure_scores,
+)
 from nnviz.engine.training import train
 from nnviz.figures.epoch_view import epoch_line
 from nnviz.presets import PRESETS
@@ -83,14 +88,23 @@ def test_symmetry_rows_stay_identical_copies_while_they_change(lessons):
     assert sym.snapshots == list(range(run.n_snapshots))  # from init to the last epoch
 
 
-def test_filters_acquire_structure(lessons):
+def test_filters_become_oriented_edge_detectors(lessons):
     run = lessons["filters"]
     scores = structure_scores(run, "conv1.weight")
+    orient = orientation_scores(run, "conv1.weight")
     assert [e for e, _ in scores] == [float(e) for e in range(run.config.epochs + 1)]
+    assert run.params["conv1.weight"]["shape"] == [8, 1, 7, 7]
     start, end = scores[0][1], scores[-1][1]
-    assert abs(start) < 0.3  # random taps: no structure at init
-    assert end > 0.4 and end - start > 0.4  # the lesson's promise: rises by at least 0.4
-    assert run.history[-1]["val_acc"] > 0.8  # the structure does the job
+    assert abs(start) < 0.1  # random taps: no structure at init (measured 0.005)
+    assert end > 0.6 and end - start > 0.5  # smooth: rises by more than 0.5 (measured 0.70)
+    o_start, o_end = orient[0][1], orient[-1][1]
+    assert o_start < 0.3  # random 7×7 taps: about 0.22
+    assert o_end > 0.65 and o_end - o_start > 0.4  # oriented: rises by more than 0.4 (0.55)
+    # each filter is an edge: most filters' own coherence is high, not a few carrying the mean
+    w = run.snapshot(run.n_snapshots - 1).values("conv1.weight").reshape(8, 1, 7, 7)
+    per_filter = [orientation_coherence(w[i:i + 1]) for i in range(8)]
+    assert sum(c > 0.6 for c in per_filter) >= 6, per_filter
+    assert run.history[-1]["val_acc"] > 0.9  # the edges do the job
 
 
 def test_every_lesson_says_which_chart_and_epoch_to_look_at():
@@ -100,8 +114,9 @@ def test_every_lesson_says_which_chart_and_epoch_to_look_at():
         assert any(c in p.look for c in charts), p.name
         assert re.search(r"epoch \d", p.look), p.name
         assert set(p.flags) <= set(d.CODES), p.name
-    everything = " ".join(p.lesson + p.look for p in PRESETS.values())
-    assert "edge detector" not in everything
+    # edge detectors are claimed only by the lesson whose test above measures them
+    assert [p.name for p in PRESETS.values() if "edge detector" in p.lesson + p.look] \
+        == ["filters"]
 
 
 def test_neighbour_correlation_against_a_direct_computation():
@@ -127,6 +142,46 @@ def test_neighbour_correlation_against_a_direct_computation():
     assert neighbour_correlation(np.ones((3, 3))) is None
     # independent random taps score about 0
     assert abs(neighbour_correlation(rng.normal(size=(256, 3, 3, 3)))) < 0.05
+
+
+def _coherence_by_eigenvalues(w: np.ndarray) -> float:
+    """The structure tensor's (λ1 − λ2) / (λ1 + λ2) per kernel, from numpy's eigvalsh, looped."""
+    out = []
+    for k in w.reshape(-1, w.shape[2], w.shape[3]):
+        tensor = np.zeros((2, 2))
+        for i in range(k.shape[0] - 1):
+            for j in range(k.shape[1] - 1):
+                gx = (k[i, j + 1] - k[i, j] + k[i + 1, j + 1] - k[i + 1, j]) / 2
+                gy = (k[i + 1, j] - k[i, j] + k[i + 1, j + 1] - k[i, j + 1]) / 2
+                tensor += np.outer([gx, gy], [gx, gy])
+        lo, hi = np.linalg.eigvalsh(tensor)
+        out.append((hi - lo) / (hi + lo) if hi + lo > 0 else 0.0)
+    return float(np.mean(out))
+
+
+def test_orientation_coherence_against_numpy_eigenvalues():
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(6, 2, 7, 5))
+    assert orientation_coherence(w) == pytest.approx(_coherence_by_eigenvalues(w), rel=1e-12)
+    x, y = np.meshgrid(np.arange(7) - 3.0, np.arange(7) - 3.0)
+    for edge in (np.sign(x), np.sign(y), np.sign(x + y), np.cos(2 * np.pi * (x - y) / 5)):
+        assert orientation_coherence(edge[None, None]) == pytest.approx(1.0)  # straight edges
+    # an edge at another angle, sampled on the grid: nearly 1
+    assert orientation_coherence(np.tanh(x - 2 * y)[None, None]) > 0.95
+    blob = np.exp(-(x ** 2 + y ** 2) / 4)
+    assert orientation_coherence(blob[None, None]) == pytest.approx(0.0, abs=1e-12)
+    # random taps: about 0.22 for 7×7 kernels, higher for 3×3 (few directions)
+    assert 0.17 < orientation_coherence(rng.normal(size=(512, 1, 7, 7))) < 0.27
+    assert 0.5 < orientation_coherence(rng.normal(size=(512, 1, 3, 3))) < 0.65
+    # a mix: the mean over kernels
+    both = np.stack([np.sign(x), blob])[:, None]
+    assert orientation_coherence(both) == pytest.approx(0.5)
+    # edge cases: no gradient (a constant kernel counts 0), no scale, not finite, one tap
+    assert orientation_coherence(np.ones((2, 1, 3, 3))) == 0.0
+    assert orientation_coherence(np.zeros((2, 1, 3, 3))) is None
+    assert orientation_coherence(np.full((2, 1, 3, 3), np.inf)) is None
+    assert orientation_coherence(np.ones((4, 3, 1, 1))) is None
+    assert orientation_coherence(np.ones((3, 3))) is None
 
 
 def test_exploding_drift_is_drawn_on_a_log_axis(lessons):

@@ -21,9 +21,11 @@ CAPTIONS = {
         "white = 0, on one colour scale fixed for the whole run (±max |w| over every epoch), so "
         "colours that fade or sharpen are real changes."),
     "structure": (
-        "Structure score **{score}**: the correlation of neighbouring taps of these filters. "
-        "About 0 for random noise (every init), 0.5 for an ideal edge filter such as "
-        "[−1, 0, 1] on every row, 1 for a flat patch."),
+        "Structure score **{score}**: the correlation of neighbouring taps of these filters, "
+        "about 0 for random noise (every init), 0.5 for an ideal edge filter such as "
+        "[−1, 0, 1] on every row, 1 for a flat patch. Orientation score **{orientation}**: "
+        "how much of each filter's light-to-dark change runs one way, 1 for a straight edge, "
+        "0 for a round blob, about 0.2 for random 7×7 noise (0.6 for 3×3: few taps)."),
     "rgb": (
         "Each first-layer filter as an RGB image (its kernels on the red, green and blue input "
         "channels). Global scale: grey = 0 and colours comparable across filters and epochs; "

@@ -20,7 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nnviz.analysis import views
-from nnviz.analysis.filters import neighbour_correlation
+from nnviz.analysis.filters import neighbour_correlation, orientation_coherence
 from nnviz.figures import health
 from nnviz.figures import player as fp
 from nnviz.figures import weights as fw
@@ -171,9 +171,12 @@ def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
 
 
 def structure_note(w: np.ndarray) -> str:
-    """'Structure score **0.28** …': the filters' neighbour-tap correlation at this snapshot."""
-    score = neighbour_correlation(w)
-    return CAPTIONS["structure"].format(score="—" if score is None else f"{score:.2f}")
+    """'Structure score **0.28** …': the filters' neighbour-tap correlation and orientation
+    coherence at this snapshot."""
+    score, orientation = neighbour_correlation(w), orientation_coherence(w)
+    return CAPTIONS["structure"].format(
+        score="—" if score is None else f"{score:.2f}",
+        orientation="—" if orientation is None else f"{orientation:.2f}")
 
 
 def extra_kind(run: Run, param: str) -> str | None:
