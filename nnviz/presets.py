@@ -88,11 +88,13 @@ PRESETS: dict[str, Preset] = {
                 "Snapshots are taken 20 times per epoch. Open Explore's All epochs view: the "
                 "drift chart (log scale) climbs about ×3 per snapshot from epoch 0.04 to "
                 "epoch 1.28, and the health timeline turns orange (exploding) from epoch 0.16. "
-                "In This epoch, set Histogram bins to \"this snapshot\" and step from epoch 0 "
-                "to 0.4: the two weights grow from about 0.5 to about 10^5, flipping sign as "
-                "each step overshoots. The last snapshot, epoch 1.28 (step 32), is where the "
-                "loss overflowed: the panel shows non-finite (critical), exploding, and the "
-                "learning rate as the cause (lr too high)."),
+                "In This epoch, step from epoch 0 to 0.4: the histograms are binned on each "
+                "snapshot's own range (chosen automatically, the note under them says why: the "
+                "run's range grows by about 10^19), and the two weights grow from about 0.5 "
+                "to about 10^5, flipping sign as each step overshoots. The last snapshot, "
+                "epoch 1.28 (step 32), is where the loss overflowed: the panel shows "
+                "non-finite (critical), exploding, and the learning rate as the cause (lr too "
+                "high)."),
             flags=("non_finite", "exploding", "lr_too_high"),
         ),
         Preset(

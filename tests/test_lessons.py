@@ -184,6 +184,31 @@ def test_orientation_coherence_against_numpy_eigenvalues():
     assert orientation_coherence(np.ones((3, 3))) is None
 
 
+def test_exploding_histograms_are_readable_by_default(lessons):
+    """The run's bins would span ±1e19: by default every snapshot gets its own, and says so."""
+    from nnviz.analysis import views
+    from nnviz.figures import epoch_view as ev
+    from nnviz.figures import player as fp
+
+    run = lessons["exploding"]
+    reason = views.auto_bins(run, "linear.weight")
+    assert reason is not None
+    tracks = {p: views.param_track([run], p) for p in ("linear.weight", "linear.bias")}
+    payload = ev.player_payload(run, "linear", tracks)
+    hist = [c for b in payload["blocks"] if "row" in b for c in b["row"]
+            if c["chart"]["base"]["layout"]["meta"]["kind"] == "weight_histogram"]
+    assert len(hist) == 2
+    cell = hist[0]  # linear.weight: two values, so each snapshot has a spread
+    assert all("chosen automatically" in n for n in cell["notes"])
+    for k, i in enumerate(payload["snapshots"][:-1]):  # every finite snapshot
+        lo, hi = fp.frame_figure(cell["chart"], k)["layout"]["xaxis"]["range"]
+        s = run.snapshot(i).record.params["linear.weight"]
+        # the bins fit this snapshot: its values span most of the axis, not one bar of it
+        assert lo <= s.min and hi >= s.max and (s.max - s.min) > 0.5 * (hi - lo)
+    for name in ("symmetry", "filters"):  # calm lessons keep the run's bins
+        assert all(views.auto_bins(lessons[name], p) is None for p in lessons[name].params)
+
+
 def test_exploding_drift_is_drawn_on_a_log_axis(lessons):
     from nnviz.analysis import views
     from nnviz.figures.curves import drift_curves

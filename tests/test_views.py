@@ -162,6 +162,25 @@ def test_snapshot_histogram_rebins_on_its_own_range(synth):
     assert h2.total() == 20 and (h2.nan, h2.posinf) == (1, 1)
 
 
+def test_auto_bins_per_snapshot_when_the_range_spans_orders_of_magnitude(store, synth):
+    rng = np.random.default_rng(1)
+    w0 = rng.uniform(-0.5, 0.5, (4, 5))
+    calm = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 3.0, 30.0)])
+    assert views.auto_bins(calm, "fc1.weight") is None  # ×30: the run's bins still read
+    grown = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 30.0, 3e4)])
+    reason = views.auto_bins(grown, "fc1.weight")
+    span = float(np.ptp(w0))
+    assert reason is not None and "×3e+04" in reason and f"{span:.3g}" in reason
+    # NaN / Inf in a snapshot: a diverged run, whatever its finite spread
+    assert "NaN / Inf from epoch 2" in views.auto_bins(synth, "fc1.weight")
+    # no spread anywhere (a constant init that stays constant): nothing to re-bin
+    flat = make_run(store, [{"fc1.weight": np.full((4, 5), 0.3)}] * 2)
+    assert views.auto_bins(flat, "fc1.weight") is None
+    # a parameter stored as a sample keeps the counts recorded on the run's bins
+    sampled = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 3e4)], stored="sample of 8")
+    assert views.auto_bins(sampled, "fc1.weight") is None
+
+
 def test_squeezed_when_a_snapshot_spans_at_most_two_bins():
     edges = np.linspace(-100, 100, 61)  # bin width 3.33
     assert views.squeezed(edges, -1.0, 2.0)

@@ -297,6 +297,51 @@ def snapshot_histogram(run: Run, index: int, param: str, n_bins: int = stats.DEF
     return stats.histogram(snap.values(param), edges)
 
 
+AUTO_REBIN_SPAN = 1e3  # widest / narrowest snapshot range from which bins go per snapshot
+
+
+def auto_bins(run: Run, param: str) -> str | None:
+    """Why the histograms of ``param`` should be binned per snapshot by default, or None.
+
+    Bins fixed for the run keep bar heights comparable across epochs, and are the default.
+    They cannot show every snapshot when the run's range spans orders of magnitude: when the
+    widest snapshot's range (max − min of its finite values) is ``AUTO_REBIN_SPAN`` times the
+    narrowest one's (the run exploded, or collapsed), or when a snapshot holds NaN / Inf
+    (a diverged run), the early snapshots fall into one or two of the run's bins. Then each
+    snapshot is binned on its own range, and the reason says so. Parameters stored as a sample
+    keep the counts recorded on the run's bins (None).
+    """
+    if not _stored_whole(run, param):
+        return None
+    spans: list[float] = []
+    bad_at: float | None = None
+    for snap in run.snapshots():
+        s = _pstats(snap, param)
+        if s is None:
+            continue
+        if (s.nan_count or s.inf_count) and bad_at is None:
+            bad_at = snap.epoch
+        lo, hi = _finite(s.min), _finite(s.max)
+        if lo is not None and hi is not None and hi > lo:
+            spans.append(hi - lo)
+    if not spans:
+        return None
+    narrow, wide = min(spans), max(spans)
+    if bad_at is not None:
+        return (f"{param} holds NaN / Inf from epoch {bad_at:g} (the run diverged), and its "
+                f"finite values spread from {_short(narrow)} to {_short(wide)} wide")
+    if wide >= AUTO_REBIN_SPAN * narrow:
+        return (f"the range of {param} grows from {_short(narrow)} to {_short(wide)} wide over "
+                f"the run, ×{_short(wide / narrow)}: on bins fixed for the whole run the "
+                f"narrow snapshots would fall into one bar")
+    return None
+
+
+def _short(x: float) -> str:
+    """A width or ratio in 3 significant digits: 0.0123, 4.5e+07."""
+    return f"{x:.3g}"
+
+
 def squeezed(edges: np.ndarray, low: float | None, high: float | None) -> bool:
     """True when a snapshot with some spread (low < high) spans at most two of the run's bins:
     the run-wide range dwarfs it (a later explosion), so its shape cannot be read there."""

@@ -124,8 +124,13 @@ def histogram_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
 
 
 def histogram_notes(run: Run, index: int, param: str, tr: views.ParamTrack,
-                    rebin: bool = False) -> list[str]:
-    """Markdown notes under the histogram at this snapshot (squeezed bins, re-binning)."""
+                    rebin: bool = False, auto: str | None = None) -> list[str]:
+    """Markdown notes under the histogram at this snapshot (squeezed bins, re-binning; ``auto``:
+    why the bins were chosen per snapshot automatically)."""
+    if rebin and auto:
+        return [f"**Bins: this snapshot's own range**, chosen automatically: {auto}. Bar "
+                "heights are not comparable across epochs; set *Histogram bins* to *fixed "
+                "for the run* to compare them."]
     if rebin:
         return ["Re-binned on this snapshot's own range (like W&B): good for reading its "
                 "shape, but bars are not comparable across epochs. Switch back to fixed bins "
@@ -253,13 +258,15 @@ def _per_frame(texts: Sequence[str]) -> dict[str, Any]:
 
 
 def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
-                   values: Values | None = None, rebin: bool = False, more: bool = False,
+                   values: Values | None = None, rebin: bool | None = None, more: bool = False,
                    rgb_scale: str = "global", neuron: int = 0,
                    timeline: Sequence[tuple[int, float, dict[str, str]]] | None = None
                    ) -> dict[str, Any]:
     """Everything the "This epoch" view shows for ``layer``, at every snapshot the player
     carries: the health timeline, the loss line, and per parameter its title, stats row,
     histogram and main view (with ``more``: the RGB / spatial view and W_t − W_0).
+    ``rebin``: histograms on each snapshot's own bins (True), on the run's (False), or chosen
+    per parameter by ``views.auto_bins`` (None, the default).
 
     ``values(index, param)`` loads stored values (a cache in the app); ``tracks`` holds each
     parameter's run-wide axes. Returns {"labels", "snapshots", "blocks"}: a block is
@@ -290,10 +297,12 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
             head += f'<p class="caption">Init theory: {md_html(theory.formula)}</p>'
         blocks.append({"html": head})
         blocks.append(_per_frame([stats_line(views.stats_row(run, i, p)) for i in frames]))
-        row = [_cell(fp.chart_frames(lambda i, p=p, tr=tr: histogram_figure(
-                         run, i, p, tr, rebin=rebin), frames),
-                     histogram_caption(run, p, tr) if not rebin else (),
-                     [histogram_notes(run, i, p, tr, rebin=rebin) for i in frames])]
+        auto = views.auto_bins(run, p) if rebin is None else None
+        own = bool(rebin) or auto is not None
+        row = [_cell(fp.chart_frames(lambda i, p=p, tr=tr, own=own: histogram_figure(
+                         run, i, p, tr, rebin=own), frames),
+                     histogram_caption(run, p, tr) if not own else (),
+                     [histogram_notes(run, i, p, tr, rebin=own, auto=auto) for i in frames])]
         kind = main_kind(run, p)
         if kind is not None:
             notes = [[structure_note(load(i, p))] for i in frames] if kind == "filters" else None

@@ -11,7 +11,7 @@ from nnviz.analysis import views
 from nnviz.figures import epoch_view as ev
 from nnviz.store.runs import Run
 
-BINS = ["fixed for the run", "this snapshot"]
+BINS = ["automatic", "fixed for the run", "this snapshot"]
 MORE_VIEWS_HELP = ("Adds the RGB view of first-layer filters (or one neuron's weights on its "
                    "input feature map) and the histogram of W_t − W_0 (how far each weight "
                    "moved since init). Off by default: fewer charts keep the page light.")
@@ -48,14 +48,18 @@ def extra_controls(run: Run, param: str, control_key: str) -> tuple[str, int]:
     return "global", 0
 
 
-def bins_control(key: str) -> bool:
-    """The histogram-bins switch; True when the histograms are re-binned per snapshot."""
+def bins_control(key: str) -> bool | None:
+    """The histogram-bins switch: True re-bins per snapshot, False keeps the run's bins,
+    None (automatic, the default) keeps the run's bins unless the run spans orders of
+    magnitude or holds NaN / Inf (``views.auto_bins``), and says so under the chart."""
     choice = st.segmented_control(
         "Histogram bins", BINS, default=BINS[0], key=key,
         help="Fixed: the same bins and y axis for every epoch, so movement is real. This "
              "snapshot: re-binned on its own range, to read the shape of a histogram that a "
-             "later explosion squeezed into a few bins.")
-    return choice == BINS[1]
+             "later explosion squeezed into a few bins. Automatic: fixed, unless the run's "
+             "range grows a thousandfold or holds NaN / Inf (the note under the chart says "
+             "which).")
+    return {BINS[1]: False, BINS[2]: True}.get(choice)
 
 
 def more_views_control(key: str) -> bool:

@@ -66,7 +66,7 @@ def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: 
     return index
 
 
-def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
+def render_player(run: Run, layer: str, prefix: str, *, rebin: bool | None = None,
                   more: bool = False, rgb_scale: str = "global", neuron: int = 0) -> int:
     """The "This epoch" view as the epoch player; returns the snapshot index it shows."""
     cache = f"player|{views.run_key(run)}|{run.status}|{layer}|{rebin}|{more}|{rgb_scale}|{neuron}"

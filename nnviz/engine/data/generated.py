@@ -203,9 +203,10 @@ def _render_edges(y: np.ndarray, size: int, noise: float, rng: np.random.Generat
 
     Each image is bands of light and dark with sharp (one-pixel) edges between them: a random
     spacing (5-9 pixels per light + dark pair), place (phase), contrast (0.3-0.7) and mean
-    brightness (0.35-0.65, so every pixel is in [0, 1] before the noise), so neither where the edges are, nor which side is light, nor how bright
-    the image is tells the class: only the edges' orientation does. The best first-layer filters
-    for it are oriented edge detectors, not brightness blobs.
+    brightness (0.35-0.65, so every pixel is in [0, 1] before the noise), so neither where the
+    edges are, nor which side is light, nor how bright the image is tells the class: only the
+    edges' orientation does. The best first-layer filters for it are oriented edge detectors,
+    not brightness blobs.
     """
     n = y.shape[0]
     angle = y * (math.pi / 4) + rng.uniform(-0.15, 0.15, n)  # direction of the edges' normal
