@@ -224,6 +224,17 @@ def test_stats_row_and_table(synth):
     assert back["std"].tolist() == pytest.approx(df["std"].tolist(), rel=1e-9)
 
 
+def test_stats_table_shows_its_main_columns_and_nan_inf_when_they_count(synth):
+    df = views.stats_table(synth, 1)
+    assert len(df.columns) == 13
+    shown = views.stats_shown_columns(df)
+    assert shown == list(views.STATS_MAIN)  # 8 columns: fits 1400 px
+    assert views.stats_shown_columns(df, ["stable rank", "NaN"]) == \
+        [*views.STATS_MAIN[:7], "NaN", "drift ‖W−W₀‖/‖W₀‖", "stable rank"]  # table order
+    bad = views.stats_table(synth, 2)  # a NaN and an Inf in fc1.weight: shown unasked
+    assert {"NaN", "Inf"} <= set(views.stats_shown_columns(bad))
+
+
 def test_grad_and_activation_tables(synth):
     g0 = views.grad_table(synth, 0)
     assert g0["grad norm ‖g‖"].isna().all()

@@ -420,6 +420,19 @@ STATS_COLUMNS = {
 }
 
 
+# The columns a screen shows first (the rest behind a column picker; the CSV has them all).
+STATS_MAIN = ("parameter", "shape", "mean", "std", "theoretical std", "min", "max",
+              "drift ‖W−W₀‖/‖W₀‖")
+
+
+def stats_shown_columns(df: pd.DataFrame, extra: Sequence[str] = ()) -> list[str]:
+    """The columns of ``stats_table``'s frame to show: ``STATS_MAIN``, any of NaN / Inf that
+    holds a non-zero count (a diverged run), and the ``extra`` ones asked for, in table order."""
+    wanted = set(STATS_MAIN) | set(extra)
+    wanted |= {c for c in ("NaN", "Inf") if c in df and (df[c].fillna(0) > 0).any()}
+    return [c for c in df.columns if c in wanted]
+
+
 def stats_table(run: Run, index: int, params: Sequence[str] | None = None) -> pd.DataFrame:
     """Weight statistics of every (or the given) parameter at one snapshot."""
     rows = [stats_row(run, index, p) for p in (params or param_names(run))]
