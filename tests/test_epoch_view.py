@@ -133,6 +133,13 @@ def test_automatic_bins_go_per_snapshot_only_for_a_run_that_blew_up(cnn, diverge
     assert all("chosen automatically" in n and "NaN / Inf" in n for n in cell["notes"])
     for k in range(len(payload["snapshots"])):
         assert fp.frame_figure(cell["chart"], k)["layout"]["title"]["text"].endswith("(own bins)")
+    # the tiles beside it follow: this snapshot's own colour scale, and the note says so
+    tiles = next(b for b in payload["blocks"] if "row" in b and b["row"][0] is cell)["row"]
+    assert tiles[1]["chart"]["base"]["layout"]["meta"]["kind"] == "neurons"  # fc1.weight
+    assert all(ev.OWN_SCALE_NOTE.split("**")[1] in n for n in tiles[1]["notes"])
+    w = diverged.snapshot(payload["snapshots"][0]).values(views.layer_params(diverged)[layer][0])
+    zmax = fp.frame_figure(tiles[1]["chart"], 0)["data"][0]["zmax"]
+    assert zmax == pytest.approx(float(np.abs(w).max()), rel=1e-6)
     # an explicit choice wins over the automatic one
     fixed = ev.player_payload(diverged, layer, tracks(diverged, layer), rebin=False)
     assert not fp.frame_figure(charts(fixed)[0], 0)["layout"]["title"]["text"].endswith(

@@ -332,14 +332,23 @@ def auto_bins(run: Run, param: str) -> str | None:
                 f"finite values spread from {_short(narrow)} to {_short(wide)} wide")
     if wide >= AUTO_REBIN_SPAN * narrow:
         return (f"the range of {param} grows from {_short(narrow)} to {_short(wide)} wide over "
-                f"the run, ×{_short(wide / narrow)}: on bins fixed for the whole run the "
-                f"narrow snapshots would fall into one bar")
+                f"the run ({_short(wide / narrow)} times wider): on bins fixed for the whole "
+                f"run the narrow snapshots would fall into one bar")
     return None
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
 def _short(x: float) -> str:
-    """A width or ratio in 3 significant digits: 0.0123, 4.5e+07."""
-    return f"{x:.3g}"
+    """A width or ratio in 3 significant digits, powers of ten as a student writes them:
+    0.0123, 41.5, 4.5×10⁷."""
+    text = f"{x:.3g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+    return power if mantissa == "1" else f"{mantissa}×{power}"
 
 
 def squeezed(edges: np.ndarray, low: float | None, high: float | None) -> bool:

@@ -158,13 +158,18 @@ def main_kind(run: Run, param: str) -> str | None:
 
 
 def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
-                w: np.ndarray) -> go.Figure | None:
-    """Conv filter tiles, the tutorial's neuron tiles, or bias bars, by the parameter's shape."""
+                w: np.ndarray, own_scale: bool = False) -> go.Figure | None:
+    """Conv filter tiles, the tutorial's neuron tiles, or bias bars, by the parameter's shape;
+    tiles on the run's colour scale, or (``own_scale``) on this snapshot's ±max |w|."""
     kind = main_kind(run, param)
+    zmax = tr.abs_max
+    if own_scale and kind in ("filters", "neurons"):
+        finite = np.abs(w[np.isfinite(w)])
+        zmax = float(finite.max()) if finite.size and finite.max() > 0 else tr.abs_max
     if kind == "filters":
-        return fw.conv_filter_grid(w, tr.abs_max)
+        return fw.conv_filter_grid(w, zmax)
     if kind == "neurons":
-        return fw.neuron_grid(w, tr.abs_max)
+        return fw.neuron_grid(w, zmax)
     if kind == "bars":
         theory = views.theory_of(run, param)
         bounds = None
@@ -173,6 +178,10 @@ def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
         return fw.bias_bars(w, (tr.low, tr.high), title=f"{param} per element",
                             name=run.param(param).kind, theory_bounds=bounds)
     return None
+
+
+OWN_SCALE_NOTE = ("**Colours: this snapshot's own scale** (±its max |w|), chosen with the bins: "
+                  "on the run's scale the early snapshots would be blank.")
 
 
 def structure_note(w: np.ndarray) -> str:
@@ -305,9 +314,13 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
                      [histogram_notes(run, i, p, tr, rebin=own, auto=auto) for i in frames])]
         kind = main_kind(run, p)
         if kind is not None:
-            notes = [[structure_note(load(i, p))] for i in frames] if kind == "filters" else None
-            row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr: _compact(main_figure(
-                run, i, p, tr, load(i, p))), frames),
+            tiles = own and kind in ("filters", "neurons")  # a colour scale each snapshot reads
+            notes = None
+            if kind == "filters" or tiles:
+                notes = [([structure_note(load(i, p))] if kind == "filters" else [])
+                         + ([OWN_SCALE_NOTE] if tiles else []) for i in frames]
+            row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr, tiles=tiles: _compact(
+                main_figure(run, i, p, tr, load(i, p), own_scale=tiles)), frames),
                 [main_caption(kind, run.param(p).module_type)], notes))
         blocks.append({"row": row})
         if not more:
