@@ -87,7 +87,8 @@ PRESETS: dict[str, Preset] = {
             look=(
                 "Snapshots are taken 20 times per epoch. Open Explore's All epochs view: the "
                 "drift chart (log scale) climbs about ×3 per snapshot from epoch 0.04 to "
-                "epoch 1.28, and the health timeline turns orange (exploding) from epoch 0.16. "
+                "epoch 1.28, and the health timeline is orange (exploding) at epoch 0.04 and at "
+                "every snapshot from 0.16 on. "
                 "In This epoch, step from epoch 0 to 0.4: the histograms are binned on each "
                 "snapshot's own range (chosen automatically, the note under them says why: the "
                 "run's range grows by about 10^19), and the two weights grow from about 0.5 "
@@ -117,7 +118,7 @@ PRESETS: dict[str, Preset] = {
             "Kaiming doubles the variance to make up for ReLU: the signal keeps its size "
             "through all 30 layers.",
             {"model": "mlp", "dataset": "spiral", "depth": 30, "width": 64,
-             "activation": "relu", "init": "kaiming_normal", "optimizer": "sgd", "lr": 0.01,
+             "activation": "relu", "init": "kaiming_normal", "optimizer": "sgd", "lr": 0.005,
              "epochs": 5},
             look=(
                 "Open Explore's Health view at init (epoch 0): the activation line of \"Signal "

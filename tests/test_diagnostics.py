@@ -558,6 +558,15 @@ def test_signal_chart_log_axis_zero_markers_and_gaps():
     assert "exactly 0" in fig.layout.xaxis.title.text
     assert [s.x0 for s in fig.layout.shapes] == [1.5]  # normalization after fc1
     assert health.profile_ratio(df, "weight_std") == pytest.approx(0.2)
+    assert health.signal_change_text(df) == \
+        " Here the activation signal falls to exactly 0 at out."
+    assert health.signal_change_text(df.assign(activation_std=[None, None, 1.0])) == ""
+    calm = df.assign(activation_std=[1.0, 1e-4, 1e-3])
+    assert "changes by ×0.001 from the first layer to the last" in health.signal_change_text(calm)
+    dead = df.assign(activation_std=[1.0, 0.0, 0.0])  # "×0" told a student nothing
+    assert health.signal_change_text(dead) == (
+        " Here the activation signal falls to exactly 0 at fc2: every later layer gets no "
+        "signal.")
     assert "No layers" in health.signal_chart(df.iloc[:0]).layout.annotations[0].text
 
 

@@ -22,7 +22,12 @@ from nnviz.figures.epoch_view import epoch_line
 from nnviz.presets import PRESETS
 from nnviz.store.runs import RunStore
 
-FAST = ("exploding", "symmetry", "filters")
+# Trained whole here (a few seconds each); the CNN lessons tutorial_cnn and healthy are pinned
+# on fewer examples in test_diagnostics_runs.py. The deep MLP lessons run whole because their
+# flags at full size once differed from the reduced run's (kaiming_deep_relu at lr 0.01 had a
+# one-epoch validation bump read as overfitting).
+FAST = ("exploding", "symmetry", "filters", "vanishing", "xavier_deep_relu",
+        "kaiming_deep_relu")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from nnviz.analysis.diagnostics.flags import CODES
+from nnviz.analysis.diagnostics.flags import CODES, format_value
 from nnviz.figures.style import (
     ACT_COLOR,
     GRAD_COLOR,
@@ -149,6 +149,22 @@ def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") 
         fig.add_annotation(text="No finite values to draw", xref="paper", yref="paper", x=0.5,
                            y=0.5, showarrow=False, font={"color": MUTED})
     return fig
+
+
+def signal_change_text(profile: pd.DataFrame) -> str:
+    """' Here the activation signal changes by ×0.001 from the first layer to the last.', or
+    where it dies on the way: ' Here the activation signal falls to exactly 0 at fc5.'"""
+    ratio = profile_ratio(profile, "activation_std") if len(profile) else None
+    if ratio is None:
+        return ""
+    if ratio == 0:
+        values = [float(v) if v is not None else math.nan for v in profile["activation_std"]]
+        first_zero = next(k for k, v in enumerate(values) if v == 0)
+        later = ": every later layer gets no signal" if first_zero < len(values) - 1 else ""
+        return (f" Here the activation signal falls to exactly 0 at "
+                f"{profile['layer'].iloc[first_zero]}{later}.")
+    return (f" Here the activation signal changes by ×{format_value(ratio)} from the first "
+            "layer to the last.")
 
 
 def profile_ratio(profile: pd.DataFrame, column: str) -> float | None:

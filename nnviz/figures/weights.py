@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from nnviz.analysis.stats import PERCENTILES, Histogram
 from nnviz.figures.style import (
     DIVERGING,
+    FONT_SIZE,
     MUTED,
     SEVERITY_COLORS,
     THEORY_COLOR,
@@ -103,7 +104,8 @@ def weight_histogram(
                        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
                        "posinf": hist.posinf, "neginf": hist.neginf})
     fig.update_layout(
-        title={"subtitle": {"text": outside_text(hist), "font": {"size": 14, "color": color}}},
+        title={"subtitle": {"text": outside_text(hist),
+                            "font": {"size": FONT_SIZE, "color": color}}},
         margin={"t": 75},
         legend={"orientation": "v", "x": 0.99, "xanchor": "right", "y": 0.99,
                 "yanchor": "top", "bgcolor": "rgba(255,255,255,0.75)"},
