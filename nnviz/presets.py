@@ -70,10 +70,11 @@ PRESETS: dict[str, Preset] = {
              "epochs": 5},
             look=(
                 "Open Explore's Health view at epoch 1: in \"Signal through depth\" the "
-                "gradient line falls by many orders of magnitude from the output layer back to "
-                "fc1. Pick "
-                "fc1.weight and scrub epochs 0 to 5: its histogram and W_t − W_0 do not move. "
-                "The panel shows vanishing, with frozen layers near the input."),
+                "gradient line falls by about 40 orders of magnitude from the output layer back "
+                "to fc5 and is exactly 0 (the × marks) at fc1-fc4, and the activation signal "
+                "is exactly 0 from fc5 on. Pick fc1.weight and scrub epochs 0 to 5: its "
+                "histogram and W_t − W_0 do not move. The panel shows vanishing, with frozen "
+                "layers near the input."),
             flags=("vanishing", "frozen"),
         ),
         Preset(
