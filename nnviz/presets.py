@@ -131,23 +131,25 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "filters", "Filters that learn edge detectors",
-            "A one-block CNN with 7×7 filters on images of parallel light/dark edges in four "
-            "orientations, at random spacing, place, contrast and brightness, under pixel "
-            "noise: only the edges' orientation tells the class, so its eight first-layer "
-            "filters turn from random noise into oriented edge detectors in six epochs "
-            "(under 10 s on a CPU).",
+            "A one-block CNN with eight 7×7 filters on images of parallel light/dark edges in "
+            "four orientations, at random spacing, place, contrast and brightness, under "
+            "pixel noise: only the edges' orientation tells the class, so the filters turn "
+            "into oriented edge detectors within two epochs (seconds on a CPU). They start "
+            "from small N(0, 0.01²) noise, so what training draws is not hidden under the "
+            "init's noise (a weight no gradient reaches keeps its initial value).",
             {"model": "cnn", "dataset": "edges16", "noise": 0.5, "depth": 1, "width": 8,
-             "kernel_size": 7, "init": "default", "optimizer": "adam", "lr": 3e-3,
-             "n_samples": 3000, "epochs": 6},
+             "kernel_size": 7, "init": "normal", "init_std": 0.01, "optimizer": "adam",
+             "lr": 1e-3, "n_samples": 3000, "epochs": 4},
             look=(
-                "Open Explore, pick conv1.weight and look at its filters: at init (epoch 0) "
-                "the eight 7×7 tiles are salt-and-pepper noise; under them the structure score "
-                "(correlation of neighbouring taps) is about 0.0 and the orientation score "
-                "(how much of each filter's light-to-dark change runs one way) about 0.2. Play "
-                "to epoch 6: by epoch 3 most tiles are a red band beside a blue one, each a "
-                "straight edge detector at one of the four orientations; the structure score "
-                "climbs to about 0.7 and the orientation score to about 0.75, most of it in "
-                "epochs 2 and 3. The panel stays green."),
+                "Open Explore, pick conv1 and look at conv1.weight's filters: at init (epoch 0) "
+                "the eight 7×7 tiles are almost white (small random weights); under them the "
+                "structure score (correlation of neighbouring taps) is about 0.0 and the "
+                "orientation score (how much of each filter's light-to-dark change runs one "
+                "way) about 0.25. Step to epoch 1: faint bands appear (scores about 0.6); by "
+                "epoch 2 each tile is a red band beside a blue one, a straight edge detector "
+                "at one of the four orientations (vertical, horizontal and both diagonals), "
+                "and the scores reach about 0.8 and 0.9, then hold to epoch 4 while the "
+                "validation accuracy climbs to about 98%. The panel stays green."),
         ),
         Preset(
             "healthy", "Healthy baseline",
