@@ -17,7 +17,8 @@ CAPTIONS = {
         "U(±1/√fan_in), std = 1/√(3·fan_in); biases U(±1/√fan_in). It is not \"Kaiming for "
         "conv, Xavier for linear\"."),
     "filters": (
-        "One tile per filter (row) × input channel (column). Red = positive, blue = negative, "
+        "One tile per filter (row) × input channel (column); a layer with one input channel "
+        "lays its filters left to right, four per row. Red = positive, blue = negative, "
         "white = 0, on one colour scale fixed for the whole run (±max |w| over every epoch), so "
         "colours that fade or sharpen are real changes."),
     "structure": (
@@ -83,8 +84,21 @@ CAPTIONS = {
 }
 
 
-def main_caption(kind: str, module_type: str) -> str:
-    """The caption of a parameter's main view: a normalization layer's bars get their own."""
+# The colour-scale clause of the tile captions, and what replaces it when the tiles are drawn on
+# each snapshot's own scale (a run whose range grows a thousandfold: views.auto_bins).
+_RUN_SCALE = {
+    "filters": "on one colour scale fixed for the whole run (±max |w| over every epoch), so "
+               "colours that fade or sharpen are real changes",
+    "neurons": "on a symmetric colour scale fixed for the run",
+}
+_OWN_SCALE = "on this snapshot's own symmetric colour scale (±its max |w|)"
+
+
+def main_caption(kind: str, module_type: str, own_scale: bool = False) -> str:
+    """The caption of a parameter's main view: a normalization layer's bars get their own;
+    tiles drawn on the snapshot's own colour scale (``own_scale``) say so."""
     if kind == "bars" and "Norm" in module_type:
         return CAPTIONS["norm_bars"]
+    if own_scale and kind in _RUN_SCALE:
+        return CAPTIONS[kind].replace(_RUN_SCALE[kind], _OWN_SCALE)
     return CAPTIONS[kind]

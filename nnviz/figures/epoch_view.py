@@ -321,7 +321,7 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
                          + ([OWN_SCALE_NOTE] if tiles else []) for i in frames]
             row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr, tiles=tiles: _compact(
                 main_figure(run, i, p, tr, load(i, p), own_scale=tiles)), frames),
-                [main_caption(kind, run.param(p).module_type)], notes))
+                [main_caption(kind, run.param(p).module_type, own_scale=tiles)], notes))
         blocks.append({"row": row})
         if not more:
             continue
