@@ -16,11 +16,11 @@ from ui import state
 from ui.links import PAGES
 from ui.text import show_error
 
-# Captions at a projector: Streamlit's st.caption is 14 px at 60 % grey, too faint from the back
-# of a room for the numbers and explanations it carries. The same size and grey as the epoch
-# player's captions (ui/player/player.css): 16 px, 78 % of the text colour. A style-only
-# st.html goes to Streamlit's event container and takes no space on the page.
-CAPTION_CSS = ("<style>[data-testid='stCaptionContainer'] { font-size: 1rem; "
+# Captions at a projector: Streamlit's st.caption is 14 px grey at opacity 0.6, too faint from
+# the back of a room for the numbers and explanations it carries. The same size and grey as the
+# epoch player's captions (ui/player/player.css): 16 px, 78 % of the text colour, opaque. A
+# style-only st.html goes to Streamlit's event container and takes no space on the page.
+CAPTION_CSS = ("<style>[data-testid='stCaptionContainer'] { font-size: 1rem; opacity: 1; "
                "color: rgba(27, 36, 48, 0.78); }</style>")
 
 
