@@ -60,7 +60,9 @@ def test_histogram_counts_every_element_including_outside_and_nonfinite():
     assert (meta["underflow"], meta["overflow"], meta["nan"], meta["posinf"], meta["neginf"]) \
         == (np.count_nonzero(fin < -3), np.count_nonzero(fin > 3), 7, 3, 2)
     assert meta["underflow"] >= 5 and meta["overflow"] >= 8
-    assert "NaN 7" in fig.layout.title.subtitle.text
+    assert fig.layout.title.subtitle.text == \
+        f"{meta['underflow']} below the bins · {meta['overflow']} above the bins · NaN 7 · " \
+        "+Inf 3 · −Inf 2"
     assert tuple(fig.layout.yaxis.range) == pytest.approx((0, 400 * 1.08))
 
 
@@ -70,6 +72,7 @@ def test_histogram_without_outside_values_has_one_bar_trace():
     assert [t.type for t in fig.data] == ["bar"]
     assert bars_total(fig) == 3
     assert fig.layout.meta["numel"] == 3
+    assert fig.layout.title.subtitle.text == "all in the bins, no NaN / Inf"
 
 
 @pytest.mark.parametrize("theory", [

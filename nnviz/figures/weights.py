@@ -39,9 +39,13 @@ MAX_RIDGES = 40           # snapshots drawn in a ridgeline (evenly spaced, curre
 
 
 def outside_text(hist: Histogram) -> str:
-    """'below 0 · above 3 · NaN 0 · +Inf 0 · −Inf 0': what the bins do not show."""
-    return (f"below range {hist.underflow} · above range {hist.overflow} · NaN {hist.nan} · "
-            f"+Inf {hist.posinf} · −Inf {hist.neginf}")
+    """What the bins do not show, short enough for a phone: 'all in the bins, no NaN / Inf',
+    or only the counts that are not 0: '3 above the bins · NaN 7 · +Inf 3'."""
+    parts = [f"{n:,} {where} the bins" for n, where in ((hist.underflow, "below"),
+                                                       (hist.overflow, "above")) if n]
+    parts += [f"{name} {n:,}" for name, n in (("NaN", hist.nan), ("+Inf", hist.posinf),
+                                               ("−Inf", hist.neginf)) if n]
+    return " · ".join(parts) if parts else "all in the bins, no NaN / Inf"
 
 
 def weight_histogram(
