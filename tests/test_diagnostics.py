@@ -558,6 +558,12 @@ def test_signal_chart_log_axis_zero_markers_and_gaps():
     assert "exactly 0" in fig.layout.xaxis.title.text
     assert [s.x0 for s in fig.layout.shapes] == [1.5]  # normalization after fc1
     assert health.profile_ratio(df, "weight_std") == pytest.approx(0.2)
+    assert health.short_log_ticks(0.17, 1.1) == [0.2, 0.3, 0.5, 1.0]  # no 0.9, 1, 1.1 pile-up
+    assert health.short_log_ticks(0.01, 0.5) == [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+    assert health.short_log_ticks(1e-5, 1.0) is None  # many decades: powers of ten
+    narrow = health.signal_chart(df.assign(activation_std=[0.6, 0.3, 0.4],
+                                           weight_std=[0.9, 0.2, 0.17], grad_std=[None] * 3))
+    assert list(narrow.layout.yaxis.tickvals) == [0.2, 0.3, 0.5, 1.0]
     assert health.signal_change_text(df) == \
         " Here the activation signal falls to exactly 0 at out."
     assert health.signal_change_text(df.assign(activation_std=[None, None, 1.0])) == ""

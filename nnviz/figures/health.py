@@ -103,6 +103,20 @@ def _positive(values: Sequence[Any]) -> list[float]:
     return out
 
 
+def short_log_ticks(low: float, high: float) -> list[float] | None:
+    """Ticks 1, 2, 5 × 10^k (1, 2, 3, 5 under one decade) for a log axis from ``low`` to
+    ``high`` (both > 0) spanning less than two decades; None for a wider axis, whose
+    power-of-ten ticks read well."""
+    if not (0 < low <= high) or math.log10(high / low) >= 2:
+        return None
+    steps = (1, 2, 5) if math.log10(high / low) >= 1 else (1, 2, 3, 5)
+    out = []
+    for k in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1):
+        out += [float(f"{m * 10.0 ** k:.12g}") for m in steps]
+    inside = [t for t in out if low / 1.25 <= t <= high * 1.25]
+    return inside if len(inside) >= 2 else None
+
+
 def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") -> go.Figure:
     """Std of weights, activation signal and gradients per layer against depth (log y)."""
     fig = go.Figure()
@@ -141,6 +155,10 @@ def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") 
                 fig.add_vline(x=d + 0.5, line={"color": MUTED, "dash": "dot", "width": 1})
     apply_layout(fig, title)
     fig.update_yaxes(type="log", title_text="std (log scale)", exponentformat="power")
+    shown = positive + ([floor] if any_zero else [])
+    ticks = short_log_ticks(min(shown), max(shown)) if shown else None
+    if ticks is not None:  # under two decades plotly labels 0.2, 0.3 … 0.9, 1, 1.1, overlapping
+        fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     x_title = "layer (input → output)"
     if any_zero:  # a log axis has no 0: say what the crosses at the bottom are
         x_title += " · × = exactly 0"
