@@ -131,18 +131,17 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "filters", "Filters that learn edge detectors",
-            "A one-block CNN with eight 7×7 filters on images of parallel light/dark edges in "
-            "four orientations, at random spacing, place, contrast and brightness, under "
-            "pixel noise: only the edges' orientation tells the class, so the filters turn "
-            "into oriented edge detectors within two epochs (seconds on a CPU). They start "
-            "from small N(0, 0.01²) noise, so what training draws is not hidden under the "
-            "init's noise (a weight no gradient reaches keeps its initial value).",
+            "A one-block CNN with eight 7×7 filters on noisy images whose class is the "
+            "orientation of their light/dark edges: within two epochs each filter becomes an "
+            "oriented edge detector (seconds on a CPU).",
             {"model": "cnn", "dataset": "edges16", "noise": 0.5, "depth": 1, "width": 8,
              "kernel_size": 7, "init": "normal", "init_std": 0.01, "optimizer": "adam",
              "lr": 1e-3, "n_samples": 3000, "epochs": 4},
             look=(
                 "Open Explore, pick conv1 and look at conv1.weight's filters: at init (epoch 0) "
-                "the eight 7×7 tiles are almost white (small random weights); under them the "
+                "the eight 7×7 tiles are almost white (the lesson starts from small N(0, 0.01²) "
+                "weights, so that the init's noise does not hide what training draws); under "
+                "them the "
                 "structure score (correlation of neighbouring taps) is about 0.0 and the "
                 "orientation score (how much of each filter's light-to-dark change runs one "
                 "way) about 0.25. Step to epoch 1: faint bands appear (scores about 0.6); by "
