@@ -549,9 +549,10 @@ def test_signal_chart_log_axis_zero_markers_and_gaps():
     fig = health.signal_chart(df)
     assert fig.layout.yaxis.type == "log"
     lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
-    assert list(lines["weights (std)"].y) == [0.5, 0.2, 0.1]
-    assert list(lines["activation signal (std)"].y) == [1.0, 1e-4, None]
-    assert list(lines["gradients (std)"].y) == [None, 1e-3, 1e-2]
+    assert list(lines["weights"].y) == [0.5, 0.2, 0.1]
+    assert list(lines["activation signal"].y) == [1.0, 1e-4, None]
+    assert list(lines["gradients"].y) == [None, 1e-3, 1e-2]
+    assert list(fig.layout.xaxis.ticktext) == ["fc1", "fc2", "out"]  # few layers: every name
     zeros = [t for t in fig.data if t.mode == "markers"]
     assert len(zeros) == 1 and list(zeros[0].x) == [3]
     assert zeros[0].y[0] == pytest.approx(1e-5)  # a decade below the smallest positive value
@@ -564,6 +565,10 @@ def test_signal_chart_log_axis_zero_markers_and_gaps():
     narrow = health.signal_chart(df.assign(activation_std=[0.6, 0.3, 0.4],
                                            weight_std=[0.9, 0.2, 0.17], grad_std=[None] * 3))
     assert list(narrow.layout.yaxis.tickvals) == [0.2, 0.3, 0.5, 1.0]
+    deep = pd.DataFrame({"depth": range(1, 22), "layer": [f"fc{k}" for k in range(1, 21)] + ["out"],
+                         "weight_std": [0.1] * 21})
+    names = list(health.signal_chart(deep).layout.xaxis.ticktext)
+    assert len(names) <= 12 and names[0] == "fc1" and names[-1] == "out"
     assert health.signal_change_text(df) == \
         " Here the activation signal falls to exactly 0 at out."
     assert health.signal_change_text(df.assign(activation_std=[None, None, 1.0])) == ""

@@ -45,9 +45,9 @@ TIMELINE_COLORSCALE = [
     [5 / 6, SEVERITY_COLORS["critical"]], [1.0, SEVERITY_COLORS["critical"]],
 ]
 SERIES = (  # (profile column, legend name, colour)
-    ("weight_std", "weights (std)", WEIGHT_COLOR),
-    ("activation_std", "activation signal (std)", ACT_COLOR),
-    ("grad_std", "gradients (std)", GRAD_COLOR),
+    ("weight_std", "weights", WEIGHT_COLOR),  # the y axis says it is their std
+    ("activation_std", "activation signal", ACT_COLOR),
+    ("grad_std", "gradients", GRAD_COLOR),
 )
 
 
@@ -101,6 +101,9 @@ def _positive(values: Sequence[Any]) -> list[float]:
         if v is not None and isinstance(v, int | float) and math.isfinite(v) and v > 0:
             out.append(float(v))
     return out
+
+
+SIGNAL_MAX_TICKS = 12  # layer names on the signal chart's x axis
 
 
 def short_log_ticks(low: float, high: float) -> list[float] | None:
@@ -162,7 +165,13 @@ def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") 
     x_title = "layer (input → output)"
     if any_zero:  # a log axis has no 0: say what the crosses at the bottom are
         x_title += " · × = exactly 0"
-    fig.update_xaxes(title_text=x_title, tickmode="array", tickvals=depth, ticktext=names)
+    # At most about 12 layer names (every k-th, and the output layer): 21 rotated names
+    # overlapped on a phone; hovering a point names its layer.
+    step = max(1, math.ceil(len(depth) / SIGNAL_MAX_TICKS))
+    keep = sorted(set(range(0, len(depth), step)) | {len(depth) - 1})
+    fig.update_xaxes(title_text=x_title, tickmode="array", tickvals=[depth[k] for k in keep],
+                     ticktext=[names[k] for k in keep])
+    fig.update_layout(margin={"t": 96})  # a legend wrapped on a phone stays under the title
     if not fig.data:
         fig.add_annotation(text="No finite values to draw", xref="paper", yref="paper", x=0.5,
                            y=0.5, showarrow=False, font={"color": MUTED})
