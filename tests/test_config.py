@@ -82,3 +82,23 @@ def test_every_field_declares_what_it_accepts():
             assert opt.valid_choices() is not None or opt.max_len, name
             if opt.valid_choices() is not None:
                 assert getattr(RunConfig(), name) in opt.valid_choices(), name
+
+
+def test_kernel_size_is_odd_and_leaves_older_hashes_alone():
+    import hashlib
+    import json
+
+    from nnviz.engine.models import build_model
+
+    with pytest.raises(ConfigError, match="kernel_size: 4 is even"):
+        RunConfig.from_dict({"model": "cnn", "kernel_size": 4})
+    # a run recorded before kernel_size existed keeps its hash (lesson and reuse matches)
+    cfg = RunConfig()
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("threads", "name", "kernel_size")}
+    blob = json.dumps(old, sort_keys=True, separators=(",", ":")).encode()
+    assert config_hash(cfg) == hashlib.sha256(blob).hexdigest()
+    assert config_hash(cfg.replace(kernel_size=7)) != config_hash(cfg)
+    net = build_model(RunConfig(model="cnn", depth=2, width=4, kernel_size=7), (1, 16, 16), 4,
+                      "classification", "cross_entropy")
+    assert net.conv1.kernel_size == (7, 7) and net.conv2.kernel_size == (3, 3)
+    assert net.fc.in_features == 8 * 4 * 4  # padding keeps the size: 16 -> 8 -> 4
