@@ -569,6 +569,8 @@ def test_signal_chart_log_axis_zero_markers_and_gaps():
                          "weight_std": [0.1] * 21})
     names = list(health.signal_chart(deep).layout.xaxis.ticktext)
     assert len(names) <= 12 and names[0] == "fc1" and names[-1] == "out"
+    # the title sits at the top, above room for a legend wrapped to 3 rows (a phone)
+    assert fig.layout.title.yref == "container" and fig.layout.margin.t >= 130
     assert health.signal_change_text(df) == \
         " Here the activation signal falls to exactly 0 at out."
     assert health.signal_change_text(df.assign(activation_std=[None, None, 1.0])) == ""

@@ -171,7 +171,10 @@ def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") 
     keep = sorted(set(range(0, len(depth), step)) | {len(depth) - 1})
     fig.update_xaxes(title_text=x_title, tickmode="array", tickvals=[depth[k] for k in keep],
                      ticktext=[names[k] for k in keep])
-    fig.update_layout(margin={"t": 96})  # a legend wrapped on a phone stays under the title
+    # The title at the very top and room for a legend that wraps to three rows on a phone
+    # (it grows upward from the plot): the legend never covers the title.
+    fig.update_layout(height=450, margin={"t": 136},
+                      title={"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 10}})
     if not fig.data:
         fig.add_annotation(text="No finite values to draw", xref="paper", yref="paper", x=0.5,
                            y=0.5, showarrow=False, font={"color": MUTED})
