@@ -204,8 +204,8 @@ def test_exploding_histograms_are_readable_by_default(lessons):
     hist = [c for b in payload["blocks"] if "row" in b for c in b["row"]
             if c["chart"]["base"]["layout"]["meta"]["kind"] == "weight_histogram"]
     assert len(hist) == 2
+    assert all("chosen automatically" in n for c in hist for n in c["notes"])  # the bias too
     cell = hist[0]  # linear.weight: two values, so each snapshot has a spread
-    assert all("chosen automatically" in n for n in cell["notes"])
     for k, i in enumerate(payload["snapshots"][:-1]):  # every finite snapshot
         lo, hi = fp.frame_figure(cell["chart"], k)["layout"]["xaxis"]["range"]
         s = run.snapshot(i).record.params["linear.weight"]

@@ -170,12 +170,15 @@ def test_auto_bins_per_snapshot_when_the_range_spans_orders_of_magnitude(store, 
     grown = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 30.0, 3e4)])
     reason = views.auto_bins(grown, "fc1.weight")
     span = float(np.ptp(w0))
-    assert reason is not None and "(3×10⁴ times wider)" in reason and f"{span:.3g}" in reason
+    assert reason is not None and "(3×10⁴ times larger)" in reason and f"{span:.3g}" in reason
     # NaN / Inf in a snapshot: a diverged run, whatever its finite spread
     assert "NaN / Inf from epoch 2" in views.auto_bins(synth, "fc1.weight")
     # no spread anywhere (a constant init that stays constant): nothing to re-bin
     flat = make_run(store, [{"fc1.weight": np.full((4, 5), 0.3)}] * 2)
     assert views.auto_bins(flat, "fc1.weight") is None
+    # one value (a Linear(2, 1) bias) that explodes: its size counts, not its zero spread
+    bias = make_run(store, [{"fc1.bias": np.array([v])} for v in (0.4, -30.0, 2e4)])
+    assert "(5×10⁴ times larger)" in views.auto_bins(bias, "fc1.bias")
     # a parameter stored as a sample keeps the counts recorded on the run's bins
     sampled = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 3e4)], stored="sample of 8")
     assert views.auto_bins(sampled, "fc1.weight") is None
@@ -205,6 +208,10 @@ def test_theory_curve_scaled_to_counts(synth):
     width = tr.edges[1] - tr.edges[0]
     assert y[np.argmin(np.abs(x))] == pytest.approx(20 * width / 1.0)  # pdf = 1 on U(±0.5)
     assert views.theory_point(views.theory_of(synth, "fc1.weight")) is None
+    # bins far wider than the density (an exploded run's): a bin holds at most n values
+    x, y = views.theory_curve(views.theory_of(synth, "fc1.weight"), np.linspace(-1e6, 1e6, 41),
+                              20)
+    assert y.max() == 20.0
 
 
 def test_stats_row_and_table(synth):

@@ -305,8 +305,9 @@ def auto_bins(run: Run, param: str) -> str | None:
 
     Bins fixed for the run keep bar heights comparable across epochs, and are the default.
     They cannot show every snapshot when the run's range spans orders of magnitude: when the
-    widest snapshot's range (max − min of its finite values) is ``AUTO_REBIN_SPAN`` times the
-    narrowest one's (the run exploded, or collapsed), or when a snapshot holds NaN / Inf
+    widest snapshot's size (the larger of max − min and max |value| of its finite values, so a
+    one-value bias counts too) is ``AUTO_REBIN_SPAN`` times the narrowest non-zero one's (the
+    run exploded, or collapsed), or when a snapshot holds NaN / Inf
     (a diverged run), the early snapshots fall into one or two of the run's bins. Then each
     snapshot is binned on its own range, and the reason says so. Parameters stored as a sample
     keep the counts recorded on the run's bins (None).
@@ -322,8 +323,8 @@ def auto_bins(run: Run, param: str) -> str | None:
         if (s.nan_count or s.inf_count) and bad_at is None:
             bad_at = snap.epoch
         lo, hi = _finite(s.min), _finite(s.max)
-        if lo is not None and hi is not None and hi > lo:
-            spans.append(hi - lo)
+        if lo is not None and hi is not None and max(hi - lo, abs(lo), abs(hi)) > 0:
+            spans.append(max(hi - lo, abs(lo), abs(hi)))
     if not spans:
         return None
     narrow, wide = min(spans), max(spans)
@@ -331,8 +332,8 @@ def auto_bins(run: Run, param: str) -> str | None:
         return (f"{param} holds NaN / Inf from epoch {bad_at:g} (the run diverged), and its "
                 f"finite values spread from {_short(narrow)} to {_short(wide)} wide")
     if wide >= AUTO_REBIN_SPAN * narrow:
-        return (f"the range of {param} grows from {_short(narrow)} to {_short(wide)} wide over "
-                f"the run ({_short(wide / narrow)} times wider): on bins fixed for the whole "
+        return (f"the size of {param}'s values grows from {_short(narrow)} to {_short(wide)} "
+                f"over the run ({_short(wide / narrow)} times larger): on bins fixed for the whole "
                 f"run the narrow snapshots would fall into one bar")
     return None
 
@@ -382,7 +383,9 @@ def theory_curve(theory: Theory | None, edges: np.ndarray, n: int,
     pdf = theory.pdf(x)
     if pdf is None:
         return None
-    return x, np.asarray(pdf, dtype=np.float64) * n * width
+    # A bin holds at most n values: bins far wider than the density (a run that exploded)
+    # would otherwise scale it to far more.
+    return x, np.minimum(np.asarray(pdf, dtype=np.float64) * n * width, float(n))
 
 
 def theory_point(theory: Theory | None) -> float | None:
