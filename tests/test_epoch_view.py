@@ -136,7 +136,7 @@ def test_automatic_bins_go_per_snapshot_only_for_a_run_that_blew_up(cnn, diverge
     # the tiles beside it follow: this snapshot's own colour scale, and the note says so
     tiles = next(b for b in payload["blocks"] if "row" in b and b["row"][0] is cell)["row"]
     assert tiles[1]["chart"]["base"]["layout"]["meta"]["kind"] == "neurons"  # fc1.weight
-    assert all(ev.OWN_SCALE_NOTE.split("**")[1] in n for n in tiles[1]["notes"])
+    assert all(ev.OWN_SCALE_NOTE[0].split("**")[1] in n for n in tiles[1]["notes"])
     assert "own symmetric colour scale" in tiles[1]["caption"][0]
     assert "fixed for the run" not in tiles[1]["caption"][0]
     w = diverged.snapshot(payload["snapshots"][0]).values(views.layer_params(diverged)[layer][0])

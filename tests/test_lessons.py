@@ -205,6 +205,12 @@ def test_exploding_histograms_are_readable_by_default(lessons):
             if c["chart"]["base"]["layout"]["meta"]["kind"] == "weight_histogram"]
     assert len(hist) == 2
     assert all("chosen automatically" in n for c in hist for n in c["notes"])  # the bias too
+    bars = [c for b in payload["blocks"] if "row" in b for c in b["row"]
+            if c["chart"]["base"]["layout"]["meta"]["kind"] == "bars"]  # linear.bias per element
+    assert all("own range" in n for n in bars[0]["notes"])
+    lo, hi = fp.frame_figure(bars[0]["chart"], 8)["layout"]["yaxis"]["range"]
+    b = float(run.snapshot(payload["snapshots"][8]).values("linear.bias")[0])
+    assert lo <= min(b, 0) and hi >= max(b, 0) and max(abs(lo), abs(hi)) < 2 * abs(b) + 1
     cell = hist[0]  # linear.weight: two values, so each snapshot has a spread
     for k, i in enumerate(payload["snapshots"][:-1]):  # every finite snapshot
         lo, hi = fp.frame_figure(cell["chart"], k)["layout"]["xaxis"]["range"]

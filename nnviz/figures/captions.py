@@ -90,15 +90,19 @@ _RUN_SCALE = {
     "filters": "on one colour scale fixed for the whole run (±max |w| over every epoch), so "
                "colours that fade or sharpen are real changes",
     "neurons": "on a symmetric colour scale fixed for the run",
+    "bars": "on a y axis fixed for the whole run",
 }
-_OWN_SCALE = "on this snapshot's own symmetric colour scale (±its max |w|)"
+_OWN_SCALE = {
+    "filters": "on this snapshot's own symmetric colour scale (±its max |w|)",
+    "neurons": "on this snapshot's own symmetric colour scale (±its max |w|)",
+    "bars": "on this snapshot's own y range",
+}
 
 
 def main_caption(kind: str, module_type: str, own_scale: bool = False) -> str:
     """The caption of a parameter's main view: a normalization layer's bars get their own;
     tiles drawn on the snapshot's own colour scale (``own_scale``) say so."""
-    if kind == "bars" and "Norm" in module_type:
-        return CAPTIONS["norm_bars"]
+    text = CAPTIONS["norm_bars" if kind == "bars" and "Norm" in module_type else kind]
     if own_scale and kind in _RUN_SCALE:
-        return CAPTIONS[kind].replace(_RUN_SCALE[kind], _OWN_SCALE)
-    return CAPTIONS[kind]
+        text = text.replace(_RUN_SCALE[kind], _OWN_SCALE[kind])
+    return text

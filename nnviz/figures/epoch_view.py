@@ -160,12 +160,14 @@ def main_kind(run: Run, param: str) -> str | None:
 def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
                 w: np.ndarray, own_scale: bool = False) -> go.Figure | None:
     """Conv filter tiles, the tutorial's neuron tiles, or bias bars, by the parameter's shape;
-    tiles on the run's colour scale, or (``own_scale``) on this snapshot's ±max |w|."""
+    on the run's colour scale and y range, or (``own_scale``) on this snapshot's."""
     kind = main_kind(run, param)
-    zmax = tr.abs_max
-    if own_scale and kind in ("filters", "neurons"):
-        finite = np.abs(w[np.isfinite(w)])
-        zmax = float(finite.max()) if finite.size and finite.max() > 0 else tr.abs_max
+    zmax, y_range = tr.abs_max, (tr.low, tr.high)
+    finite = w[np.isfinite(w)]
+    if own_scale and finite.size:
+        if np.abs(finite).max() > 0:
+            zmax = float(np.abs(finite).max())
+        y_range = (float(finite.min()), float(finite.max()))
     if kind == "filters":
         return fw.conv_filter_grid(w, zmax)
     if kind == "neurons":
@@ -175,13 +177,16 @@ def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
         bounds = None
         if theory is not None and theory.kind == "uniform" and theory.low is not None:
             bounds = (theory.low, theory.high)
-        return fw.bias_bars(w, (tr.low, tr.high), title=f"{param} per element",
+        return fw.bias_bars(w, y_range, title=f"{param} per element",
                             name=run.param(param).kind, theory_bounds=bounds)
     return None
 
 
-OWN_SCALE_NOTE = ("**Colours: this snapshot's own scale** (±its max |w|), chosen with the bins: "
-                  "on the run's scale the early snapshots would be blank.")
+OWN_SCALE_NOTE = (  # [tiles, bars]
+    "**Colours: this snapshot's own scale** (±its max |w|), chosen with the bins: on the run's "
+    "scale the early snapshots would be blank.",
+    "**Y axis: this snapshot's own range**, chosen with the bins: on the run's range the early "
+    "snapshots' bars would be too short to see.")
 
 
 def structure_note(w: np.ndarray) -> str:
@@ -314,11 +319,11 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
                      [histogram_notes(run, i, p, tr, rebin=own, auto=auto) for i in frames])]
         kind = main_kind(run, p)
         if kind is not None:
-            tiles = own and kind in ("filters", "neurons")  # a colour scale each snapshot reads
+            tiles = own  # colours / y axis each snapshot reads, as its bins
             notes = None
             if kind == "filters" or tiles:
                 notes = [([structure_note(load(i, p))] if kind == "filters" else [])
-                         + ([OWN_SCALE_NOTE] if tiles else []) for i in frames]
+                         + ([OWN_SCALE_NOTE[kind == "bars"]] if tiles else []) for i in frames]
             row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr, tiles=tiles: _compact(
                 main_figure(run, i, p, tr, load(i, p), own_scale=tiles)), frames),
                 [main_caption(kind, run.param(p).module_type, own_scale=tiles)], notes))
