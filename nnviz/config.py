@@ -33,9 +33,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 INIT_MODES = ("fan_in", "fan_out")
 # Fields that do not change what a run computes: left out of the hash.
 _NOT_HASHED = ("threads", "name")
-# Options added after runs were recorded: hashed only when set away from this default, so the
-# runs recorded before they existed keep their hash (and their lesson / reuse matches).
-_HASHED_IF_CHANGED = {"kernel_size": 3}
+# Options added after runs were recorded, with the value those runs had: hashed only when set
+# away from it, so the runs recorded before they existed keep their hash (and their lesson /
+# reuse matches); a record read back fills them in.
+ADDED_LATER = {"kernel_size": 3}
 
 
 def _models() -> tuple[str, ...]:
@@ -265,7 +266,7 @@ def config_hash(cfg: RunConfig) -> str:
     """SHA-256 of the canonical JSON of every field that changes the outcome."""
     data = {k: v for k, v in cfg.to_dict().items()
             if k not in _NOT_HASHED
-            and not (k in _HASHED_IF_CHANGED and v == _HASHED_IF_CHANGED[k])}
+            and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()
 
