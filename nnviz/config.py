@@ -36,6 +36,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 INIT_MODES = ("fan_in", "fan_out")
 # Fields that do not change what a run computes: left out of the hash.
 _NOT_HASHED = ("threads", "name")
+# Options added after runs were recorded, with the value those runs had: hashed only when set
+# away from it, so the runs recorded before they existed keep their hash (and their lesson /
+# reuse matches); a record read back fills them in.
+ADDED_LATER = {"kernel_size": 3}
 
 
 def _models() -> tuple[str, ...]:
@@ -108,7 +112,7 @@ class RunConfig:
 
     # --- model ---
     model: str = _opt("simple_cnn", "The network to train.", "Model", choices=_models)
-    depth: int = _opt(3, "mlp: hidden layers; cnn: conv blocks (2-4).", "Depth", low=1, high=40,
+    depth: int = _opt(3, "mlp: hidden layers; cnn: conv blocks (1-4).", "Depth", low=1, high=40,
                       step=1)
     width: int = _opt(64, "mlp: units per hidden layer; cnn: channels of the first block.",
                       "Width", low=1, high=2048, step=8)
@@ -116,6 +120,8 @@ class RunConfig:
                            choices=_activations)
     batch_norm: bool = _opt(False, "cnn only: BatchNorm after each conv.",
                             "BatchNorm after each conv")
+    kernel_size: int = _opt(3, "cnn: kernel size of the first conv layer (odd; later blocks "
+                            "stay 3×3).", "First conv kernel size", low=3, high=11, step=2)
     dropout: float = _opt(0.0, "mlp / cnn: dropout probability before the output layer(s).",
                           "Dropout", low=0.0, high=0.95, step=0.05, slider=True)
     # --- initialization ---
@@ -221,9 +227,12 @@ class RunConfig:
         """Raise ConfigError on the first bad value, naming the option and what it accepts."""
         for name, opt in options().items():
             check_value(name, getattr(self, name), opt)
-        if self.model == "cnn" and not 2 <= self.depth <= 4:
-            raise ConfigError(f"depth: {self.depth} is out of range; use 2 to 4 (the cnn model "
-                              f"has 2 to 4 conv blocks).")
+        if self.model == "cnn" and not 1 <= self.depth <= 4:
+            raise ConfigError(f"depth: {self.depth} is out of range; use 1 to 4 (the cnn model "
+                              f"has 1 to 4 conv blocks).")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"kernel_size: {self.kernel_size} is even; use an odd size (3, 5, "
+                              f"7, 9 or 11) so the conv keeps the image's size.")
 
 
 def options() -> dict[str, Option]:
@@ -259,7 +268,9 @@ def check_value(name: str, value: Any, opt: Option | None = None) -> None:
 
 def config_hash(cfg: RunConfig) -> str:
     """SHA-256 of the canonical JSON of every field that changes the outcome."""
-    data = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED}
+    data = {k: v for k, v in cfg.to_dict().items()
+            if k not in _NOT_HASHED
+            and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()
 

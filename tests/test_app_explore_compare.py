@@ -345,6 +345,10 @@ def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
         assert totals[p] == run.record.params[p].numel  # NaN / Inf counted, never dropped
     meta = [f["layout"]["meta"] for f in figs if f["layout"]["title"]["text"].startswith(bad[0])]
     assert meta[0]["nan"] + meta[0]["posinf"] + meta[0]["neginf"] > 0
+    # by default each snapshot gets its own bins, and the note says why
+    assert "chosen automatically" in player_texts(at, frame=0)
+    at.segmented_control(key="explore_bins").set_value("fixed for the run").run()
+    no_exception(at)
     assert "Nearly all values" in player_texts(at, frame=0)  # init, on the exploded run's bins
 
 

@@ -81,3 +81,15 @@ def test_user_text_is_literal_on_every_page(hostile, page, query, wanted):
     seen = " ".join(unescape(t) for t in texts)
     for text in wanted:  # ... and the reader still sees every character
         assert text in seen, (text, seen[:2000])
+
+
+def test_pages_send_the_projector_caption_style(hostile):
+    """Captions at 16 px, opaque (Streamlit's are 14 px at opacity 0.6): one style per page."""
+    from ui.shell import CAPTION_CSS
+
+    root, run_id = hostile
+    for page in ("pages/0_Home.py", "pages/2_Explore.py"):
+        at = open_page(page, run=run_id)
+        bodies = [h.proto.body for h in at.get("html")]
+        assert bodies.count(CAPTION_CSS) == 1, (page, bodies)
+        assert "opacity: 1" in CAPTION_CSS and "font-size: 1rem" in CAPTION_CSS

@@ -27,7 +27,7 @@ def test_defaults_validate_and_round_trip():
         ({"epochs": 2.5}, "whole number"),
         ({"epochs": 0}, "1 to 500"),
         ({"batch_norm": "maybe"}, "true or false"),
-        ({"model": "cnn", "depth": 7}, "2 to 4"),
+        ({"model": "cnn", "depth": 7}, "1 to 4"),
         ({"colour": "red"}, "Unknown option"),
         ({"device": "tpu"}, "auto, cpu, cuda, mps"),
     ],
@@ -100,9 +100,29 @@ def test_a_config_is_validated_once_when_made_and_then_cannot_change():
 def test_unchecked_is_the_one_bypass_and_validate_still_catches_it():
     loose = unchecked(RunConfig(), model="cnn", depth=7)
     assert (loose.model, loose.depth, loose.lr) == ("cnn", 7, RunConfig().lr)
-    with pytest.raises(ConfigError, match="2 to 4"):
+    with pytest.raises(ConfigError, match="1 to 4"):
         loose.validate()
-    with pytest.raises(ConfigError, match="2 to 4"):
+    with pytest.raises(ConfigError, match="1 to 4"):
         RunConfig.from_dict(loose.to_dict())
     with pytest.raises(TypeError, match="colour"):
         unchecked(RunConfig(), colour="red")
+
+
+def test_kernel_size_is_odd_and_leaves_older_hashes_alone():
+    import hashlib
+    import json
+
+    from nnviz.engine.models import build_model
+
+    with pytest.raises(ConfigError, match="kernel_size: 4 is even"):
+        RunConfig.from_dict({"model": "cnn", "kernel_size": 4})
+    # a run recorded before kernel_size existed keeps its hash (lesson and reuse matches)
+    cfg = RunConfig()
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("threads", "name", "kernel_size")}
+    blob = json.dumps(old, sort_keys=True, separators=(",", ":")).encode()
+    assert config_hash(cfg) == hashlib.sha256(blob).hexdigest()
+    assert config_hash(cfg.replace(kernel_size=7)) != config_hash(cfg)
+    net = build_model(RunConfig(model="cnn", depth=2, width=4, kernel_size=7), (1, 16, 16), 4,
+                      "classification", "cross_entropy")
+    assert net.conv1.kernel_size == (7, 7) and net.conv2.kernel_size == (3, 3)
+    assert net.fc.in_features == 8 * 4 * 4  # padding keeps the size: 16 -> 8 -> 4

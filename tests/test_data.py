@@ -33,7 +33,7 @@ LOCALS = [name for name, spec in DATASETS.items() if not spec.builtin]
 # --------------------------------------------------------------------------- registry
 
 
-def test_edges16_draws_one_oriented_edge_per_image() -> None:
+def test_edges16_draws_parallel_oriented_edges_per_image() -> None:
     from nnviz.engine.data import load_dataset
 
     a = load_dataset("edges16", n_samples=400, seed=3, noise=0.0, standardize=False)
@@ -49,6 +49,10 @@ def test_edges16_draws_one_oriented_edge_per_image() -> None:
     y = a.y_train.numpy()
     assert np.all(dx[y == 0] > 3 * dy[y == 0]) and np.all(dy[y == 2] > 3 * dx[y == 2])
     assert np.allclose(dx[y == 1], dy[y == 1], rtol=0.5)  # diagonals change along both
+    # the edges are sharp with flat bands between them, several per image
+    change = np.abs(np.diff(x[y == 0], axis=2))  # (n, 16 rows, 15 steps) across vertical edges
+    assert np.all((change < 0.01).mean(axis=(1, 2)) > 0.2)  # flat bands in every image
+    assert np.all((change > 0.05).sum(axis=2).min(axis=1) >= 2)  # every row crosses edges
 
 
 def test_registry_has_every_data_set() -> None:

@@ -104,14 +104,48 @@ def test_a_diverged_runs_frames_are_the_builders_figures(diverged):
         hists = [c for c in charts(payload) if c["base"]["layout"]["meta"]["kind"]
                  == "weight_histogram"]
         for p, chart in zip(views.layer_params(diverged)[layer], hists, strict=True):
+            own = views.auto_bins(diverged, p) is not None  # the default: automatic bins
             for k, i in enumerate(payload["snapshots"]):
                 assert fp.frame_figure(chart, k) == fp.figure_dict(
-                    ev.histogram_figure(diverged, i, p, tr[p]))
+                    ev.histogram_figure(diverged, i, p, tr[p], rebin=own))
             first = fp.frame_figure(chart, 0)["layout"]["meta"]
             last = fp.frame_figure(chart, len(payload["snapshots"]) - 1)["layout"]["meta"]
             assert first["nan"] + first["posinf"] + first["neginf"] == 0
             bad += last["nan"] + last["posinf"] + last["neginf"]
     assert bad > 0
+
+
+def test_automatic_bins_go_per_snapshot_only_for_a_run_that_blew_up(cnn, diverged):
+    """The default: a calm run keeps the run's bins; a diverged one gets each snapshot's own
+    bins, and the note under the chart says so and why, at every frame."""
+    payload = ev.player_payload(cnn, "conv1", tracks(cnn, "conv1"))
+    fig = fp.frame_figure(charts(payload)[0], 1)
+    assert not fig["layout"]["title"]["text"].endswith("(own bins)")
+    assert views.auto_bins(cnn, "conv1.weight") is None
+    assert "notes" not in next(b for b in payload["blocks"] if "row" in b and len(b["row"]) > 1
+                               )["row"][0]
+    layer = views.layer_names(diverged)[0]
+    payload = ev.player_payload(diverged, layer, tracks(diverged, layer))
+    cell = next(b for b in payload["blocks"] if "row" in b and b["row"][0]["chart"]["base"]
+                ["layout"]["meta"]["kind"] == "weight_histogram")["row"][0]
+    assert cell["caption"] == []  # not the fixed-bins caption
+    assert len(cell["notes"]) == len(payload["snapshots"])
+    assert all("chosen automatically" in n and "NaN / Inf" in n for n in cell["notes"])
+    for k in range(len(payload["snapshots"])):
+        assert fp.frame_figure(cell["chart"], k)["layout"]["title"]["text"].endswith("(own bins)")
+    # the tiles beside it follow: this snapshot's own colour scale, and the note says so
+    tiles = next(b for b in payload["blocks"] if "row" in b and b["row"][0] is cell)["row"]
+    assert tiles[1]["chart"]["base"]["layout"]["meta"]["kind"] == "neurons"  # fc1.weight
+    assert all(ev.OWN_SCALE_NOTE[0].split("**")[1] in n for n in tiles[1]["notes"])
+    assert "own symmetric colour scale" in tiles[1]["caption"][0]
+    assert "fixed for the run" not in tiles[1]["caption"][0]
+    w = diverged.snapshot(payload["snapshots"][0]).values(views.layer_params(diverged)[layer][0])
+    zmax = fp.frame_figure(tiles[1]["chart"], 0)["data"][0]["zmax"]
+    assert zmax == pytest.approx(float(np.abs(w).max()), rel=1e-6)
+    # an explicit choice wins over the automatic one
+    fixed = ev.player_payload(diverged, layer, tracks(diverged, layer), rebin=False)
+    assert not fp.frame_figure(charts(fixed)[0], 0)["layout"]["title"]["text"].endswith(
+        "(own bins)")
 
 
 def test_rebinned_frames_carry_their_own_bins(cnn):

@@ -39,13 +39,35 @@ def test_signal_chart_log_axis_zero_markers_and_gaps():
     fig = health.signal_chart(df)
     assert fig.layout.yaxis.type == "log"
     lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
-    assert list(lines["weights (std)"].y) == [0.5, 0.2, 0.1]
-    assert list(lines["activation signal (std)"].y) == [1.0, 1e-4, None]
-    assert list(lines["gradients (std)"].y) == [None, 1e-3, 1e-2]
+    assert list(lines["weights"].y) == [0.5, 0.2, 0.1]
+    assert list(lines["activation signal"].y) == [1.0, 1e-4, None]
+    assert list(lines["gradients"].y) == [None, 1e-3, 1e-2]
+    assert list(fig.layout.xaxis.ticktext) == ["fc1", "fc2", "out"]  # few layers: every name
     zeros = [t for t in fig.data if t.mode == "markers"]
     assert len(zeros) == 1 and list(zeros[0].x) == [3]
     assert zeros[0].y[0] == pytest.approx(1e-5)  # a decade below the smallest positive value
     assert "exactly 0" in fig.layout.xaxis.title.text
     assert [s.x0 for s in fig.layout.shapes] == [1.5]  # normalization after fc1
     assert health.profile_ratio(df, "weight_std") == pytest.approx(0.2)
+    assert health.short_log_ticks(0.17, 1.1) == [0.2, 0.3, 0.5, 1.0]  # no 0.9, 1, 1.1 pile-up
+    assert health.short_log_ticks(0.01, 0.5) == [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+    assert health.short_log_ticks(1e-5, 1.0) is None  # many decades: powers of ten
+    narrow = health.signal_chart(df.assign(activation_std=[0.6, 0.3, 0.4],
+                                           weight_std=[0.9, 0.2, 0.17], grad_std=[None] * 3))
+    assert list(narrow.layout.yaxis.tickvals) == [0.2, 0.3, 0.5, 1.0]
+    deep = pd.DataFrame({"depth": range(1, 22), "layer": [f"fc{k}" for k in range(1, 21)] + ["out"],
+                         "weight_std": [0.1] * 21})
+    names = list(health.signal_chart(deep).layout.xaxis.ticktext)
+    assert len(names) <= 12 and names[0] == "fc1" and names[-1] == "out"
+    # the title sits at the top, above room for a legend wrapped to 3 rows (a phone)
+    assert fig.layout.title.yref == "container" and fig.layout.margin.t >= 130
+    assert health.signal_change_text(df) == \
+        " Here the activation signal falls to exactly 0 at out."
+    assert health.signal_change_text(df.assign(activation_std=[None, None, 1.0])) == ""
+    calm = df.assign(activation_std=[1.0, 1e-4, 1e-3])
+    assert "changes by ×0.001 from the first layer to the last" in health.signal_change_text(calm)
+    dead = df.assign(activation_std=[1.0, 0.0, 0.0])  # "×0" told a student nothing
+    assert health.signal_change_text(dead) == (
+        " Here the activation signal falls to exactly 0 at fc2: every later layer gets no "
+        "signal.")
     assert "No layers" in health.signal_chart(df.iloc[:0]).layout.annotations[0].text

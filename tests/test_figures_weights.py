@@ -61,7 +61,9 @@ def test_histogram_counts_every_element_including_outside_and_nonfinite():
     assert (meta["underflow"], meta["overflow"], meta["nan"], meta["posinf"], meta["neginf"]) \
         == (np.count_nonzero(fin < -3), np.count_nonzero(fin > 3), 7, 3, 2)
     assert meta["underflow"] >= 5 and meta["overflow"] >= 8
-    assert "NaN 7" in fig.layout.title.subtitle.text
+    assert fig.layout.title.subtitle.text == \
+        f"{meta['underflow']} below the bins · {meta['overflow']} above the bins · NaN 7 · " \
+        "+Inf 3 · −Inf 2"
     assert tuple(fig.layout.yaxis.range) == pytest.approx((0, 400 * 1.08))
 
 
@@ -71,6 +73,7 @@ def test_histogram_without_outside_values_has_one_bar_trace():
     assert [t.type for t in fig.data] == ["bar"]
     assert bars_total(fig) == 3
     assert fig.layout.meta["numel"] == 3
+    assert fig.layout.title.subtitle.text == "all in the bins, no NaN / Inf"
 
 
 @pytest.mark.parametrize("theory", [
@@ -141,6 +144,21 @@ def test_conv_grid_has_one_tile_per_filter_and_channel_on_a_symmetric_scale():
     for o in range(5):
         for i in range(3):
             np.testing.assert_array_equal(z[o * 4:o * 4 + 3, i * 4:i * 4 + 3], w[o, i])
+
+
+def test_a_one_channel_conv_grid_wraps_its_filters_into_rows_of_four():
+    """Grey-image filters (8, 1, 7, 7): two rows of four big tiles, not a column of eight."""
+    w = np.random.default_rng(4).normal(size=(8, 1, 7, 7))
+    fig = fw.conv_filter_grid(w, zmax=3.0)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (2 * 8 - 1, 4 * 8 - 1)
+    for f in range(8):
+        r, c = divmod(f, 4)
+        np.testing.assert_array_equal(z[r * 8:r * 8 + 7, c * 8:c * 8 + 7], w[f, 0])
+    assert fig.data[0].text[8 + 2, 8 * 3 + 5] == "filter 7, in-channel 0, (2,5)"
+    assert list(fig.layout.yaxis.ticktext) == ["f0", "f4"]
+    assert fig.layout.meta["cols"] == 4 and fig.layout.meta["n_tiles"] == 8
+    assert "8 filters × 1 input channel)" in fig.layout.title.text
 
 
 def test_conv_grid_scale_does_not_follow_the_data():

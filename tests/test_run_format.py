@@ -13,7 +13,7 @@ import pytest
 from safetensors import safe_open
 
 from nnviz.analysis import views
-from nnviz.config import RunConfig
+from nnviz.config import ADDED_LATER, RunConfig
 from nnviz.engine.training import train
 from nnviz.errors import StorageError
 from nnviz.store.format import FORMAT_VERSION, RunRecord, parse_run, parse_snapshot_stats
@@ -171,6 +171,9 @@ def test_run_of_the_previous_layout_loads():
     on_disk = json.loads((run.folder / "run.json").read_text())
     got = run.record.to_json()
     got.pop("source")  # the one field v1 lacks: filled in as "trained by nnviz"
+    for key, value in ADDED_LATER.items():  # options added since: filled in with v1's value
+        if key not in on_disk["config"]:
+            assert got["config"].pop(key) == value
     assert _same_json(got, on_disk)
     assert views.param_track([run], "fc1.weight").hist(run.run_id, 2).total() == 12
     rows, problems = store.list_runs()

@@ -127,7 +127,7 @@ def test_repeated_keys_use_the_last_value_and_say_so():
 def test_a_bad_value_is_checked_against_the_earlier_keys_of_the_link():
     cfg, warnings = query_to_config({"model": "cnn", "depth": "10"})
     assert (cfg.model, cfg.depth) == ("cnn", 3)
-    assert "2 to 4" in warnings[0]
+    assert "1 to 4" in warnings[0]
     cfg, warnings = query_to_config({"model": "mlp", "depth": "10"})
     assert (cfg.depth, warnings) == (10, [])
 

@@ -162,6 +162,28 @@ def test_snapshot_histogram_rebins_on_its_own_range(synth):
     assert h2.total() == 20 and (h2.nan, h2.posinf) == (1, 1)
 
 
+def test_auto_bins_per_snapshot_when_the_range_spans_orders_of_magnitude(store, synth):
+    rng = np.random.default_rng(1)
+    w0 = rng.uniform(-0.5, 0.5, (4, 5))
+    calm = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 3.0, 30.0)])
+    assert views.auto_bins(calm, "fc1.weight") is None  # ×30: the run's bins still read
+    grown = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 30.0, 3e4)])
+    reason = views.auto_bins(grown, "fc1.weight")
+    span = float(np.ptp(w0))
+    assert reason is not None and "(3×10⁴ times larger)" in reason and f"{span:.3g}" in reason
+    # NaN / Inf in a snapshot: a diverged run, whatever its finite spread
+    assert "NaN / Inf from epoch 2" in views.auto_bins(synth, "fc1.weight")
+    # no spread anywhere (a constant init that stays constant): nothing to re-bin
+    flat = make_run(store, [{"fc1.weight": np.full((4, 5), 0.3)}] * 2)
+    assert views.auto_bins(flat, "fc1.weight") is None
+    # one value (a Linear(2, 1) bias) that explodes: its size counts, not its zero spread
+    bias = make_run(store, [{"fc1.bias": np.array([v])} for v in (0.4, -30.0, 2e4)])
+    assert "(5×10⁴ times larger)" in views.auto_bins(bias, "fc1.bias")
+    # a parameter stored as a sample keeps the counts recorded on the run's bins
+    sampled = make_run(store, [{"fc1.weight": w0 * g} for g in (1.0, 3e4)], stored="sample of 8")
+    assert views.auto_bins(sampled, "fc1.weight") is None
+
+
 def test_squeezed_when_a_snapshot_spans_at_most_two_bins():
     edges = np.linspace(-100, 100, 61)  # bin width 3.33
     assert views.squeezed(edges, -1.0, 2.0)
@@ -186,6 +208,10 @@ def test_theory_curve_scaled_to_counts(synth):
     width = tr.edges[1] - tr.edges[0]
     assert y[np.argmin(np.abs(x))] == pytest.approx(20 * width / 1.0)  # pdf = 1 on U(±0.5)
     assert views.theory_point(views.theory_of(synth, "fc1.weight")) is None
+    # bins far wider than the density (an exploded run's): a bin holds at most n values
+    x, y = views.theory_curve(views.theory_of(synth, "fc1.weight"), np.linspace(-1e6, 1e6, 41),
+                              20)
+    assert y.max() == 20.0
 
 
 def test_stats_row_and_table(synth):
@@ -203,6 +229,17 @@ def test_stats_row_and_table(synth):
     assert "theoretical std" in df.columns
     back = pd.read_csv(io.BytesIO(views.to_csv(df)))
     assert back["std"].tolist() == pytest.approx(df["std"].tolist(), rel=1e-9)
+
+
+def test_stats_table_shows_its_main_columns_and_nan_inf_when_they_count(synth):
+    df = views.stats_table(synth, 1)
+    assert len(df.columns) == 13
+    shown = views.stats_shown_columns(df)
+    assert shown == list(views.STATS_MAIN)  # 8 columns: fits 1400 px
+    assert views.stats_shown_columns(df, ["stable rank", "NaN"]) == \
+        [*views.STATS_MAIN[:7], "NaN", "drift ‖W−W₀‖/‖W₀‖", "stable rank"]  # table order
+    bad = views.stats_table(synth, 2)  # a NaN and an Inf in fc1.weight: shown unasked
+    assert {"NaN", "Inf"} <= set(views.stats_shown_columns(bad))
 
 
 def test_grad_and_activation_tables(synth):

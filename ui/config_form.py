@@ -118,6 +118,7 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
         _Field("width", shown=_model_uses("width")),
         _Field("activation", shown=_model_uses("activation")),
         _Field("batch_norm", shown=_model_uses("batch_norm")),
+        _Field("kernel_size", shown=_model_uses("kernel_size")),
         _Field("dropout", shown=_model_uses("dropout")),
     ]),
     (N_("Initialization"), True, [
@@ -270,7 +271,7 @@ def _widget(prefix: str, spec: _Field, values: dict[str, Any]) -> Any:
         return st.text_input(label, max_chars=opt.max_len, **common)
     low, high = opt.low, opt.high
     if spec.name == "depth" and values["model"] == "cnn":
-        low, high = 2, 4  # RunConfig.validate: the cnn model has 2 to 4 conv blocks
+        low, high = 1, 4  # RunConfig.validate: the cnn model has 1 to 4 conv blocks
     if spec.name == "n_samples" and _builtin(values):
         from nnviz.engine.data.spec import MIN_BUILTIN_SAMPLES
 

@@ -156,9 +156,7 @@ def render_signal(run: Run, index: int, key: str = "") -> None:
                                                at=_label(run, index)))
     st.plotly_chart(fig, key=f"{key or 'diag'}_signal_{run.run_id}", config=PLOT_CONFIG,
                     theme=None)
-    ratio = health.profile_ratio(profile, "activation_std") if len(profile) else None
-    change = (t(" Here the activation signal changes by ×{ratio} from the first layer to the "
-                "last.", ratio=diagnostics.format_value(ratio)) if ratio is not None else "")
+    change = health.signal_change_text(profile)
     st.caption(t("A healthy network keeps each line roughly flat from input to output (Glorot & "
                  "Bengio 2010; He et al. 2015). A line falling by orders of magnitude shows where "
                  "the signal or the gradient dies; a rising one, where it explodes. Activation "

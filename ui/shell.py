@@ -22,6 +22,13 @@ from ui.text import show_error, warning
 
 _FROZEN: list[bool] = []  # once per server process
 
+# Captions at a projector: Streamlit's st.caption is 14 px grey at opacity 0.6, too faint from
+# the back of a room for the numbers and explanations it carries. The same size and grey as the
+# epoch player's captions (ui/player/player.css): 16 px, 78 % of the text colour, opaque. A
+# style-only st.html goes to Streamlit's event container and takes no space on the page.
+CAPTION_CSS = ("<style>[data-testid='stCaptionContainer'] { font-size: 1rem; opacity: 1; "
+               "color: rgba(27, 36, 48, 0.78); }</style>")
+
 
 def start() -> None:
     """Start the training workers (once per server; later calls return at once), and on the
@@ -59,6 +66,7 @@ def page(name: str) -> None:
     problem = use_language()  # before any text: every t() of this run uses the language
     title = "nnviz" if name == "home" else f"nnviz · {t(target.title)}"
     st.set_page_config(page_title=title, page_icon=target.icon, layout="wide")
+    st.html(CAPTION_CSS)
     start()
     sidebar_nav()
     if problem:

@@ -294,6 +294,61 @@ def snapshot_histogram(run: Run, index: int, param: str, n_bins: int = stats.DEF
     return stats.histogram(snap.values(param), edges)
 
 
+AUTO_REBIN_SPAN = 1e3  # widest / narrowest snapshot range from which bins go per snapshot
+
+
+def auto_bins(run: Run, param: str) -> str | None:
+    """Why the histograms of ``param`` should be binned per snapshot by default, or None.
+
+    Bins fixed for the run keep bar heights comparable across epochs, and are the default.
+    They cannot show every snapshot when the run's range spans orders of magnitude: when the
+    widest snapshot's size (the larger of max − min and max |value| of its finite values, so a
+    one-value bias counts too) is ``AUTO_REBIN_SPAN`` times the narrowest non-zero one's (the
+    run exploded, or collapsed), or when a snapshot holds NaN / Inf
+    (a diverged run), the early snapshots fall into one or two of the run's bins. Then each
+    snapshot is binned on its own range, and the reason says so. Parameters stored as a sample
+    keep the counts recorded on the run's bins (None).
+    """
+    if not _stored_whole(run, param):
+        return None
+    spans: list[float] = []
+    bad_at: float | None = None
+    for snap in run.snapshots():
+        s = _pstats(snap, param)
+        if s is None:
+            continue
+        if (s.nan_count or s.inf_count) and bad_at is None:
+            bad_at = snap.epoch
+        lo, hi = finite_or_none(s.min), finite_or_none(s.max)
+        if lo is not None and hi is not None and max(hi - lo, abs(lo), abs(hi)) > 0:
+            spans.append(max(hi - lo, abs(lo), abs(hi)))
+    if not spans:
+        return None
+    narrow, wide = min(spans), max(spans)
+    if bad_at is not None:
+        return (f"{param} holds NaN / Inf from epoch {bad_at:g} (the run diverged), and its "
+                f"finite values spread from {_short(narrow)} to {_short(wide)} wide")
+    if wide >= AUTO_REBIN_SPAN * narrow:
+        return (f"the size of {param}'s values grows from {_short(narrow)} to {_short(wide)} "
+                f"over the run ({_short(wide / narrow)} times larger): on bins fixed for the whole "
+                f"run the narrow snapshots would fall into one bar")
+    return None
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _short(x: float) -> str:
+    """A width or ratio in 3 significant digits, powers of ten as a student writes them:
+    0.0123, 41.5, 4.5×10⁷."""
+    text = f"{x:.3g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+    return power if mantissa == "1" else f"{mantissa}×{power}"
+
+
 def squeezed(edges: np.ndarray, low: float | None, high: float | None) -> bool:
     """True when a snapshot with some spread (low < high) spans at most two of the run's bins:
     the run-wide range dwarfs it (a later explosion), so its shape cannot be read there."""
@@ -325,7 +380,9 @@ def theory_curve(theory: Theory | None, edges: np.ndarray, n: int,
     pdf = theory.pdf(x)
     if pdf is None:
         return None
-    return x, np.asarray(pdf, dtype=np.float64) * n * width
+    # A bin holds at most n values: bins far wider than the density (a run that exploded)
+    # would otherwise scale it to far more.
+    return x, np.minimum(np.asarray(pdf, dtype=np.float64) * n * width, float(n))
 
 
 def theory_point(theory: Theory | None) -> float | None:
@@ -370,6 +427,19 @@ STATS_COLUMNS = {
     "nan": "NaN", "inf": "Inf", "drift": "drift ‖W−W₀‖/‖W₀‖", "spectral_norm": "spectral norm",
     "stable_rank": "stable rank",
 }
+
+
+# The columns a screen shows first (the rest behind a column picker; the CSV has them all).
+STATS_MAIN = ("parameter", "shape", "mean", "std", "theoretical std", "min", "max",
+              "drift ‖W−W₀‖/‖W₀‖")
+
+
+def stats_shown_columns(df: pd.DataFrame, extra: Sequence[str] = ()) -> list[str]:
+    """The columns of ``stats_table``'s frame to show: ``STATS_MAIN``, any of NaN / Inf that
+    holds a non-zero count (a diverged run), and the ``extra`` ones asked for, in table order."""
+    wanted = set(STATS_MAIN) | set(extra)
+    wanted |= {c for c in ("NaN", "Inf") if c in df and (df[c].fillna(0) > 0).any()}
+    return [c for c in df.columns if c in wanted]
 
 
 def stats_table(run: Run, index: int, params: Sequence[str] | None = None) -> pd.DataFrame:

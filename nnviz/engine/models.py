@@ -83,16 +83,21 @@ class MLP(nn.Module):
 
 
 class CNN(nn.Module):
-    """``depth`` blocks of conv 3×3 -> [BatchNorm] -> activation -> MaxPool 2, then a Linear."""
+    """``depth`` blocks of conv -> [BatchNorm] -> activation -> MaxPool 2, then a Linear.
+
+    The first conv is ``kernel_size`` × ``kernel_size`` (odd, padded to keep the image's size),
+    the later ones 3×3.
+    """
 
     def __init__(self, in_shape: tuple[int, ...], out_features: int, depth: int, width: int,
-                 activation: str, batch_norm: bool, dropout: float) -> None:
+                 activation: str, batch_norm: bool, dropout: float, kernel_size: int = 3) -> None:
         super().__init__()
         channels, height, width_px = in_shape
         self.depth = depth
         for i in range(1, depth + 1):
             out_ch = width * 2 ** (i - 1)
-            self.add_module(f"conv{i}", nn.Conv2d(channels, out_ch, 3, padding=1))
+            k = kernel_size if i == 1 else 3
+            self.add_module(f"conv{i}", nn.Conv2d(channels, out_ch, k, padding=k // 2))
             if batch_norm:
                 self.add_module(f"bn{i}", nn.BatchNorm2d(out_ch))
             self.add_module(f"act{i}", make_activation(activation))
@@ -173,11 +178,12 @@ MODELS: dict[str, ModelSpec] = {
                                               cfg.activation, cfg.dropout),
                   lambda shape, n, out: None,
                   uses=("depth", "width", "activation", "dropout")),
-        ModelSpec("cnn", "Small CNN", "2-4 conv blocks (conv, optional BatchNorm, activation, "
+        ModelSpec("cnn", "Small CNN", "1-4 conv blocks (conv, optional BatchNorm, activation, "
                   "max-pool) and a Linear classifier.", "32×32 RGB or 28×28 grey images",
                   lambda cfg, shape, out: CNN(shape, out, cfg.depth, cfg.width, cfg.activation,
-                                              cfg.batch_norm, cfg.dropout), _check_cnn,
-                  uses=("depth", "width", "activation", "batch_norm", "dropout")),
+                                              cfg.batch_norm, cfg.dropout, cfg.kernel_size),
+                  _check_cnn,
+                  uses=("depth", "width", "activation", "batch_norm", "kernel_size", "dropout")),
     )
 }
 

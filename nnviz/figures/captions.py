@@ -17,13 +17,16 @@ CAPTIONS = {
         "U(±1/√fan_in), std = 1/√(3·fan_in); biases U(±1/√fan_in). It is not \"Kaiming for "
         "conv, Xavier for linear\"."),
     "filters": (
-        "One tile per filter (row) × input channel (column). Red = positive, blue = negative, "
+        "One tile per filter (row) × input channel (column); a layer with one input channel "
+        "lays its filters left to right, four per row. Red = positive, blue = negative, "
         "white = 0, on one colour scale fixed for the whole run (±max |w| over every epoch), so "
         "colours that fade or sharpen are real changes."),
     "structure": (
-        "Structure score **{score}**: the correlation of neighbouring taps of these filters. "
-        "About 0 for random noise (every init), 0.5 for an ideal edge filter such as "
-        "[−1, 0, 1] on every row, 1 for a flat patch."),
+        "Structure score **{score}**: the correlation of neighbouring taps of these filters, "
+        "about 0 for random noise (every init), 0.5 for an ideal edge filter such as "
+        "[−1, 0, 1] on every row, 1 for a flat patch. Orientation score **{orientation}**: "
+        "how much of each filter's light-to-dark change runs one way, 1 for a straight edge, "
+        "0 for a round blob, about 0.2 for random 7×7 noise (0.6 for 3×3: few taps)."),
     "rgb": (
         "Each first-layer filter as an RGB image (its kernels on the red, green and blue input "
         "channels). Global scale: grey = 0 and colours comparable across filters and epochs; "
@@ -81,8 +84,25 @@ CAPTIONS = {
 }
 
 
-def main_caption(kind: str, module_type: str) -> str:
-    """The caption of a parameter's main view: a normalization layer's bars get their own."""
-    if kind == "bars" and "Norm" in module_type:
-        return CAPTIONS["norm_bars"]
-    return CAPTIONS[kind]
+# The colour-scale clause of the tile captions, and what replaces it when the tiles are drawn on
+# each snapshot's own scale (a run whose range grows a thousandfold: views.auto_bins).
+_RUN_SCALE = {
+    "filters": "on one colour scale fixed for the whole run (±max |w| over every epoch), so "
+               "colours that fade or sharpen are real changes",
+    "neurons": "on a symmetric colour scale fixed for the run",
+    "bars": "on a y axis fixed for the whole run",
+}
+_OWN_SCALE = {
+    "filters": "on this snapshot's own symmetric colour scale (±its max |w|)",
+    "neurons": "on this snapshot's own symmetric colour scale (±its max |w|)",
+    "bars": "on this snapshot's own y range",
+}
+
+
+def main_caption(kind: str, module_type: str, own_scale: bool = False) -> str:
+    """The caption of a parameter's main view: a normalization layer's bars get their own;
+    tiles drawn on the snapshot's own colour scale (``own_scale``) say so."""
+    text = CAPTIONS["norm_bars" if kind == "bars" and "Norm" in module_type else kind]
+    if own_scale and kind in _RUN_SCALE:
+        text = text.replace(_RUN_SCALE[kind], _OWN_SCALE[kind])
+    return text

@@ -20,7 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nnviz.analysis import views
-from nnviz.analysis.filters import neighbour_correlation
+from nnviz.analysis.filters import neighbour_correlation, orientation_coherence
 from nnviz.figures import health
 from nnviz.figures import player as fp
 from nnviz.figures import weights as fw
@@ -124,8 +124,13 @@ def histogram_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
 
 
 def histogram_notes(run: Run, index: int, param: str, tr: views.ParamTrack,
-                    rebin: bool = False) -> list[str]:
-    """Markdown notes under the histogram at this snapshot (squeezed bins, re-binning)."""
+                    rebin: bool = False, auto: str | None = None) -> list[str]:
+    """Markdown notes under the histogram at this snapshot (squeezed bins, re-binning; ``auto``:
+    why the bins were chosen per snapshot automatically)."""
+    if rebin and auto:
+        return [f"**Bins: this snapshot's own range**, chosen automatically: {auto}. Bar "
+                "heights are not comparable across epochs; set *Histogram bins* to *fixed "
+                "for the run* to compare them."]
     if rebin:
         return ["Re-binned on this snapshot's own range (like W&B): good for reading its "
                 "shape, but bars are not comparable across epochs. Switch back to fixed bins "
@@ -153,27 +158,44 @@ def main_kind(run: Run, param: str) -> str | None:
 
 
 def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
-                w: np.ndarray) -> go.Figure | None:
-    """Conv filter tiles, the tutorial's neuron tiles, or bias bars, by the parameter's shape."""
+                w: np.ndarray, own_scale: bool = False) -> go.Figure | None:
+    """Conv filter tiles, the tutorial's neuron tiles, or bias bars, by the parameter's shape;
+    on the run's colour scale and y range, or (``own_scale``) on this snapshot's."""
     kind = main_kind(run, param)
+    zmax, y_range = tr.abs_max, (tr.low, tr.high)
+    finite = w[np.isfinite(w)]
+    if own_scale and finite.size:
+        if np.abs(finite).max() > 0:
+            zmax = float(np.abs(finite).max())
+        y_range = (float(finite.min()), float(finite.max()))
     if kind == "filters":
-        return fw.conv_filter_grid(w, tr.abs_max)
+        return fw.conv_filter_grid(w, zmax)
     if kind == "neurons":
-        return fw.neuron_grid(w, tr.abs_max)
+        return fw.neuron_grid(w, zmax)
     if kind == "bars":
         theory = views.theory_of(run, param)
         bounds = None
         if theory is not None and theory.kind == "uniform" and theory.low is not None:
             bounds = (theory.low, theory.high)
-        return fw.bias_bars(w, (tr.low, tr.high), title=f"{param} per element",
+        return fw.bias_bars(w, y_range, title=f"{param} per element",
                             name=run.param(param).kind, theory_bounds=bounds)
     return None
 
 
+OWN_SCALE_NOTE = (  # [tiles, bars]
+    "**Colours: this snapshot's own scale** (±its max |w|), chosen with the bins: on the run's "
+    "scale the early snapshots would be blank.",
+    "**Y axis: this snapshot's own range**, chosen with the bins: on the run's range the early "
+    "snapshots' bars would be too short to see.")
+
+
 def structure_note(w: np.ndarray) -> str:
-    """'Structure score **0.28** …': the filters' neighbour-tap correlation at this snapshot."""
-    score = neighbour_correlation(w)
-    return CAPTIONS["structure"].format(score="—" if score is None else f"{score:.2f}")
+    """'Structure score **0.28** …': the filters' neighbour-tap correlation and orientation
+    coherence at this snapshot."""
+    score, orientation = neighbour_correlation(w), orientation_coherence(w)
+    return CAPTIONS["structure"].format(
+        score="—" if score is None else f"{score:.2f}",
+        orientation="—" if orientation is None else f"{orientation:.2f}")
 
 
 def extra_kind(run: Run, param: str) -> str | None:
@@ -250,13 +272,15 @@ def _per_frame(texts: Sequence[str]) -> dict[str, Any]:
 
 
 def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
-                   values: Values | None = None, rebin: bool = False, more: bool = False,
+                   values: Values | None = None, rebin: bool | None = None, more: bool = False,
                    rgb_scale: str = "global", neuron: int = 0,
                    timeline: Sequence[tuple[int, float, dict[str, str]]] | None = None
                    ) -> dict[str, Any]:
     """Everything the "This epoch" view shows for ``layer``, at every snapshot the player
     carries: the health timeline, the loss line, and per parameter its title, stats row,
     histogram and main view (with ``more``: the RGB / spatial view and W_t − W_0).
+    ``rebin``: histograms on each snapshot's own bins (True), on the run's (False), or chosen
+    per parameter by ``views.auto_bins`` (None, the default).
 
     ``values(index, param)`` loads stored values (a cache in the app); ``tracks`` holds each
     parameter's run-wide axes. Returns {"labels", "snapshots", "blocks"}: a block is
@@ -287,16 +311,22 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
             head += f'<p class="caption">Init theory: {md_html(theory.formula)}</p>'
         blocks.append({"html": head})
         blocks.append(_per_frame([stats_line(views.stats_row(run, i, p)) for i in frames]))
-        row = [_cell(fp.chart_frames(lambda i, p=p, tr=tr: histogram_figure(
-                         run, i, p, tr, rebin=rebin), frames),
-                     histogram_caption(run, p, tr) if not rebin else (),
-                     [histogram_notes(run, i, p, tr, rebin=rebin) for i in frames])]
+        auto = views.auto_bins(run, p) if rebin is None else None
+        own = bool(rebin) or auto is not None
+        row = [_cell(fp.chart_frames(lambda i, p=p, tr=tr, own=own: histogram_figure(
+                         run, i, p, tr, rebin=own), frames),
+                     histogram_caption(run, p, tr) if not own else (),
+                     [histogram_notes(run, i, p, tr, rebin=own, auto=auto) for i in frames])]
         kind = main_kind(run, p)
         if kind is not None:
-            notes = [[structure_note(load(i, p))] for i in frames] if kind == "filters" else None
-            row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr: _compact(main_figure(
-                run, i, p, tr, load(i, p))), frames),
-                [main_caption(kind, run.param(p).module_type)], notes))
+            tiles = own  # colours / y axis each snapshot reads, as its bins
+            notes = None
+            if kind == "filters" or tiles:
+                notes = [([structure_note(load(i, p))] if kind == "filters" else [])
+                         + ([OWN_SCALE_NOTE[kind == "bars"]] if tiles else []) for i in frames]
+            row.append(_cell(fp.chart_frames(lambda i, p=p, tr=tr, tiles=tiles: _compact(
+                main_figure(run, i, p, tr, load(i, p), own_scale=tiles)), frames),
+                [main_caption(kind, run.param(p).module_type, own_scale=tiles)], notes))
         blocks.append({"row": row})
         if not more:
             continue

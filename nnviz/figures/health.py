@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from nnviz.analysis.diagnostics.flags import CODES
+from nnviz.analysis.diagnostics.flags import CODES, format_value
 from nnviz.figures.style import (
     ACT_COLOR,
     GRAD_COLOR,
@@ -45,9 +45,9 @@ TIMELINE_COLORSCALE = [
     [5 / 6, SEVERITY_COLORS["critical"]], [1.0, SEVERITY_COLORS["critical"]],
 ]
 SERIES = (  # (profile column, legend name, colour)
-    ("weight_std", "weights (std)", WEIGHT_COLOR),
-    ("activation_std", "activation signal (std)", ACT_COLOR),
-    ("grad_std", "gradients (std)", GRAD_COLOR),
+    ("weight_std", "weights", WEIGHT_COLOR),  # the y axis says it is their std
+    ("activation_std", "activation signal", ACT_COLOR),
+    ("grad_std", "gradients", GRAD_COLOR),
 )
 
 
@@ -103,6 +103,23 @@ def _positive(values: Sequence[Any]) -> list[float]:
     return out
 
 
+SIGNAL_MAX_TICKS = 12  # layer names on the signal chart's x axis
+
+
+def short_log_ticks(low: float, high: float) -> list[float] | None:
+    """Ticks 1, 2, 5 × 10^k (1, 2, 3, 5 under one decade) for a log axis from ``low`` to
+    ``high`` (both > 0) spanning less than two decades; None for a wider axis, whose
+    power-of-ten ticks read well."""
+    if not (0 < low <= high) or math.log10(high / low) >= 2:
+        return None
+    steps = (1, 2, 5) if math.log10(high / low) >= 1 else (1, 2, 3, 5)
+    out = []
+    for k in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1):
+        out += [float(f"{m * 10.0 ** k:.12g}") for m in steps]
+    inside = [t for t in out if low / 1.25 <= t <= high * 1.25]
+    return inside if len(inside) >= 2 else None
+
+
 def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") -> go.Figure:
     """Std of weights, activation signal and gradients per layer against depth (log y)."""
     fig = go.Figure()
@@ -141,14 +158,43 @@ def signal_chart(profile: pd.DataFrame, *, title: str = "Signal through depth") 
                 fig.add_vline(x=d + 0.5, line={"color": MUTED, "dash": "dot", "width": 1})
     apply_layout(fig, title)
     fig.update_yaxes(type="log", title_text="std (log scale)", exponentformat="power")
+    shown = positive + ([floor] if any_zero else [])
+    ticks = short_log_ticks(min(shown), max(shown)) if shown else None
+    if ticks is not None:  # under two decades plotly labels 0.2, 0.3 … 0.9, 1, 1.1, overlapping
+        fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     x_title = "layer (input → output)"
     if any_zero:  # a log axis has no 0: say what the crosses at the bottom are
         x_title += " · × = exactly 0"
-    fig.update_xaxes(title_text=x_title, tickmode="array", tickvals=depth, ticktext=names)
+    # At most about 12 layer names (every k-th, and the output layer): 21 rotated names
+    # overlapped on a phone; hovering a point names its layer.
+    step = max(1, math.ceil(len(depth) / SIGNAL_MAX_TICKS))
+    keep = sorted(set(range(0, len(depth), step)) | {len(depth) - 1})
+    fig.update_xaxes(title_text=x_title, tickmode="array", tickvals=[depth[k] for k in keep],
+                     ticktext=[names[k] for k in keep])
+    # The title at the very top and room for a legend that wraps to three rows on a phone
+    # (it grows upward from the plot): the legend never covers the title.
+    fig.update_layout(height=450, margin={"t": 136},
+                      title={"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 10}})
     if not fig.data:
         fig.add_annotation(text="No finite values to draw", xref="paper", yref="paper", x=0.5,
                            y=0.5, showarrow=False, font={"color": MUTED})
     return fig
+
+
+def signal_change_text(profile: pd.DataFrame) -> str:
+    """' Here the activation signal changes by ×0.001 from the first layer to the last.', or
+    where it dies on the way: ' Here the activation signal falls to exactly 0 at fc5.'"""
+    ratio = profile_ratio(profile, "activation_std") if len(profile) else None
+    if ratio is None:
+        return ""
+    if ratio == 0:
+        values = [float(v) if v is not None else math.nan for v in profile["activation_std"]]
+        first_zero = next(k for k, v in enumerate(values) if v == 0)
+        later = ": every later layer gets no signal" if first_zero < len(values) - 1 else ""
+        return (f" Here the activation signal falls to exactly 0 at "
+                f"{profile['layer'].iloc[first_zero]}{later}.")
+    return (f" Here the activation signal changes by ×{format_value(ratio)} from the first "
+            "layer to the last.")
 
 
 def profile_ratio(profile: pd.DataFrame, column: str) -> float | None:

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from nnviz.analysis.stats import PERCENTILES, Histogram
 from nnviz.figures.style import (
     DIVERGING,
+    FONT_SIZE,
     MUTED,
     SEVERITY_COLORS,
     THEORY_COLOR,
@@ -29,6 +30,7 @@ from nnviz.figures.style import (
 OUTSIDE_COLOR = SEVERITY_COLORS["warning"]
 HOVER_TEXT_LIMIT = 6000   # heatmap cells above which per-cell hover labels are left out
 MAX_FILTERS = 64          # filters (rows) drawn in a conv grid
+SINGLE_CHANNEL_COLS = 4   # filters per row when a conv layer reads one input channel
 MAX_CHANNELS = 32         # input channels (columns) drawn in a conv grid
 MAX_RIDGES = 40           # snapshots drawn in a ridgeline (evenly spaced, current one kept)
 
@@ -37,9 +39,13 @@ MAX_RIDGES = 40           # snapshots drawn in a ridgeline (evenly spaced, curre
 
 
 def outside_text(hist: Histogram) -> str:
-    """'below 0 · above 3 · NaN 0 · +Inf 0 · −Inf 0': what the bins do not show."""
-    return (f"below range {hist.underflow} · above range {hist.overflow} · NaN {hist.nan} · "
-            f"+Inf {hist.posinf} · −Inf {hist.neginf}")
+    """What the bins do not show, short enough for a phone: 'all in the bins, no NaN / Inf',
+    or only the counts that are not 0: '3 above the bins · NaN 7 · +Inf 3'."""
+    parts = [f"{n:,} {where} the bins" for n, where in ((hist.underflow, "below"),
+                                                       (hist.overflow, "above")) if n]
+    parts += [f"{name} {n:,}" for name, n in (("NaN", hist.nan), ("+Inf", hist.posinf),
+                                               ("−Inf", hist.neginf)) if n]
+    return " · ".join(parts) if parts else "all in the bins, no NaN / Inf"
 
 
 def weight_histogram(
@@ -102,7 +108,8 @@ def weight_histogram(
                        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
                        "posinf": hist.posinf, "neginf": hist.neginf})
     fig.update_layout(
-        title={"subtitle": {"text": outside_text(hist), "font": {"size": 14, "color": color}}},
+        title={"subtitle": {"text": outside_text(hist),
+                            "font": {"size": FONT_SIZE, "color": color}}},
         margin={"t": 75},
         legend={"orientation": "v", "x": 0.99, "xanchor": "right", "y": 0.99,
                 "yanchor": "top", "bgcolor": "rgba(255,255,255,0.75)"},
@@ -157,15 +164,22 @@ def _tick_positions(n: int, size: int, gap: int, prefix: str, most: int = 16
     return [k * (size + gap) + (size - 1) / 2 for k in idx], [f"{prefix}{k}" for k in idx]
 
 
+def _conv_cols(n_filters: int, n_channels: int) -> int:
+    """Tiles per row: one per input channel; a one-channel layer (grey images) wraps its
+    filters into rows of SINGLE_CHANNEL_COLS, so a column of tiles does not shrink each one."""
+    return min(n_filters, SINGLE_CHANNEL_COLS) if n_channels == 1 else n_channels
+
+
 def conv_image(w: np.ndarray, max_filters: int = MAX_FILTERS, max_channels: int = MAX_CHANNELS,
                gap: int = 1) -> np.ndarray:
-    """A conv weight (O, I, kh, kw) as one image: filters down, input channels across."""
+    """A conv weight (O, I, kh, kw) as one image: filters down, input channels across (one
+    input channel: the filters left to right in rows of SINGLE_CHANNEL_COLS)."""
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 4:
         raise ValueError(f"conv_filter_grid needs a (out, in, kh, kw) weight, got {w.shape}")
     n_out, n_in, kh, kw = w.shape
     o, i = min(n_out, max_filters), min(n_in, max_channels)
-    return tile_grid(w[:o, :i].reshape(o * i, kh, kw), cols=i, gap=gap)
+    return tile_grid(w[:o, :i].reshape(o * i, kh, kw), cols=_conv_cols(o, i), gap=gap)
 
 
 def neuron_image(w: np.ndarray, n_neurons: int = 10, cols: int = 5) -> np.ndarray:
@@ -187,15 +201,17 @@ def conv_filter_grid(w: np.ndarray, zmax: float, *, title: str = "",
     n_out, n_in, kh, kw = w.shape
     o, i = min(n_out, max_filters), min(n_in, max_channels)
     zmax = float(zmax) if zmax and math.isfinite(zmax) and zmax > 0 else 1.0
+    cols = _conv_cols(o, i)
     text = None
     if img.size <= HOVER_TEXT_LIMIT:
         text = np.full(img.shape, "", dtype=object)
-        for f in range(o):
-            for c in range(i):
-                for r in range(kh):
-                    for s in range(kw):
-                        text[f * (kh + gap) + r, c * (kw + gap) + s] = \
-                            f"filter {f}, in-channel {c}, ({r},{s})"
+        for k in range(o * i):
+            f, c = divmod(k, i)
+            row, col = divmod(k, cols)
+            for r in range(kh):
+                for s in range(kw):
+                    text[row * (kh + gap) + r, col * (kw + gap) + s] = \
+                        f"filter {f}, in-channel {c}, ({r},{s})"
     fig = go.Figure(go.Heatmap(
         z=img, zmin=-zmax, zmax=zmax, colorscale=DIVERGING, text=text,
         hovertemplate=("%{text}: %{z:.4g}<extra></extra>" if text is not None
@@ -204,13 +220,22 @@ def conv_filter_grid(w: np.ndarray, zmax: float, *, title: str = "",
         colorbar={"title": {"text": "weight", "side": "right"}, "thickness": 14},
     ))
     shown = f"first {o} of {n_out} filters" if o < n_out else f"{n_out} filters"
-    shown += f", first {i} of {n_in} input channels" if i < n_in else f" × {n_in} input channels"
+    channels = "1 input channel" if n_in == 1 else f"{n_in} input channels"
+    shown += f", first {i} of {n_in} input channels" if i < n_in else f" × {channels}"
     full_title = title or f"Filters ({shown})"
+    if i == 1:  # wrapped rows: each row starts at filter f, the columns count on from it
+        rows = math.ceil(o / cols)
+        x_ticks = _tick_positions(cols, kw, gap, "+")
+        y_ticks = ([r * (kh + gap) + (kh - 1) / 2 for r in range(rows)],
+                   [f"f{r * cols}" for r in range(rows)])
+    else:
+        x_ticks = _tick_positions(i, kw, gap, "in ")
+        y_ticks = _tick_positions(o, kh, gap, "f")
     return _heatmap_layout(
         fig, full_title, img.shape,
         meta={"kind": "conv_filters", "n_tiles": o * i, "filters": o, "channels": i,
-              "zmax": zmax, "shown": shown},
-        x_ticks=_tick_positions(i, kw, gap, "in "), y_ticks=_tick_positions(o, kh, gap, "f"),
+              "zmax": zmax, "shown": shown, "cols": cols},
+        x_ticks=x_ticks, y_ticks=y_ticks,
     )
 
 

@@ -69,9 +69,15 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
 
 
 def render_stats_table(run: Run, index: int, key: str) -> None:
-    """Weight statistics of every parameter at the snapshot, with a CSV download."""
+    """Weight statistics of every parameter at the snapshot: the main columns, the others on
+    request (so the table fits a projector's width), and a CSV download of them all."""
     df = views.stats_table(run, index)
-    table(df)
+    main = views.stats_shown_columns(df)
+    extra = st.multiselect("More columns", [c for c in df.columns if c not in main],
+                           key=f"{key}_cols", placeholder="exact zeros, NaN, spectral norm, …",
+                           help="Columns left out so the table fits the screen; the CSV "
+                                "download holds every column.")
+    table(df[views.stats_shown_columns(df, extra)])
     csv_button(df, f"{run.run_id}-s{index}-weights.csv", key=f"{key}_wcsv")
 
 

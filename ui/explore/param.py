@@ -12,7 +12,7 @@ from nnviz.figures import epoch_view as ev
 from nnviz.i18n import N_, t
 from nnviz.store.runs import Run
 
-BINS = [N_("fixed for the run"), N_("this snapshot")]
+BINS = [N_("automatic"), N_("fixed for the run"), N_("this snapshot")]
 RGB_SCALE_WORDS = [N_("global"), N_("per filter")]  # the choices of ev.RGB_SCALES, as shown
 MORE_VIEWS_HELP = N_("Adds the RGB view of first-layer filters (or one neuron's weights on its "
                      "input feature map) and the histogram of W_t − W_0 (how far each weight "
@@ -50,14 +50,18 @@ def extra_controls(run: Run, param: str, control_key: str) -> tuple[str, int]:
     return "global", 0
 
 
-def bins_control(key: str) -> bool:
-    """The histogram-bins switch; True when the histograms are re-binned per snapshot."""
+def bins_control(key: str) -> bool | None:
+    """The histogram-bins switch: True re-bins per snapshot, False keeps the run's bins,
+    None (automatic, the default) keeps the run's bins unless the run spans orders of
+    magnitude or holds NaN / Inf (``views.auto_bins``), and says so under the chart."""
     choice = st.segmented_control(
         t("Histogram bins"), BINS, default=BINS[0], key=key, format_func=t,
         help=t("Fixed: the same bins and y axis for every epoch, so movement is real. This "
                "snapshot: re-binned on its own range, to read the shape of a histogram that a "
-               "later explosion squeezed into a few bins."))
-    return choice == BINS[1]
+               "later explosion squeezed into a few bins. Automatic: fixed, unless the run's "
+               "range grows a thousandfold or holds NaN / Inf (the note under the chart says "
+               "which)."))
+    return {BINS[1]: False, BINS[2]: True}.get(choice)
 
 
 def more_views_control(key: str) -> bool:

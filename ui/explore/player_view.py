@@ -105,11 +105,12 @@ def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: 
     return index
 
 
-def render_player(run: Run, layer: str, prefix: str, *, rebin: bool = False,
+def render_player(run: Run, layer: str, prefix: str, *, rebin: bool | None = None,
                   more: bool = False, rgb_scale: str = "global", neuron: int = 0,
                   hidden: bool = False) -> int:
     """The "This epoch" view as the epoch player; returns the snapshot index it shows
-    (``hidden``: mounted out of sight while another view is shown, see ``play``)."""
+    (``rebin`` None: automatic bins; ``hidden``: mounted out of sight while another view is
+    shown, see ``play``)."""
     lang = get_language()  # the payload holds texts: one per language, in the browser too
     cache = (f"player|{lang}|{views.run_key(run)}|{run.status}|{layer}|{rebin}|{more}|"
              f"{rgb_scale}|{neuron}")

@@ -199,23 +199,30 @@ def _render_shapes(
 
 def _render_edges(y: np.ndarray, size: int, noise: float, rng: np.random.Generator
                   ) -> np.ndarray:
-    """Images (N, 1, S, S): one soft step edge per image, class k at angle k·45° (±8°).
+    """Images (N, 1, S, S): parallel straight light/dark edges, class k at angle k·45° (±8°).
 
-    The edge crosses the image at a random offset (up to 0.3 of the side from the centre) with a
-    random polarity (light on either side), so only the edge's orientation tells the class.
+    Each image is bands of light and dark with sharp (one-pixel) edges between them: a random
+    spacing (5-9 pixels per light + dark pair), place (phase), contrast (0.3-0.7) and mean
+    brightness (0.35-0.65, so every pixel is in [0, 1] before the noise), so neither where the
+    edges are, nor which side is light, nor how bright the image is tells the class: only the
+    edges' orientation does. The best first-layer filters for it are oriented edge detectors,
+    not brightness blobs.
     """
     n = y.shape[0]
-    angle = y * (math.pi / 4) + rng.uniform(-0.15, 0.15, n)  # direction of the edge's normal
-    offset = rng.uniform(-0.3, 0.3, n)
-    flip = rng.random(n) < 0.5
+    angle = y * (math.pi / 4) + rng.uniform(-0.15, 0.15, n)  # direction of the edges' normal
+    period = rng.uniform(5.0, 9.0, n)[:, None, None]  # pixels per light + dark pair
+    phase = rng.uniform(0.0, 2.0 * math.pi, n)[:, None, None]
+    contrast = rng.uniform(0.3, 0.7, n)[:, None, None]
+    mean = rng.uniform(0.35, 0.65, n)[:, None, None]  # so that mean ± contrast / 2 is in [0, 1]
     pixel_noise = rng.standard_normal((n, size, size), dtype=np.float32)
-    c = ((np.arange(size) + 0.5) / size - 0.5).astype(np.float32)
+    c = (np.arange(size) + 0.5 - size / 2).astype(np.float32)  # pixels from the centre
     yy, xx = c[None, :, None], c[None, None, :]  # (1, S, 1), (1, 1, S)
     nx, ny = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    dist = (xx * nx + yy * ny - offset[:, None, None]) * size  # signed distance in pixels
-    img = _soft(dist)  # (N, S, S) in [0, 1]
-    img = np.where(flip[:, None, None], 1.0 - img, img)
-    img = img + np.float32(noise) * pixel_noise
+    wave = np.sin(2.0 * math.pi * (xx * nx + yy * ny) / period + phase)  # (N, S, S)
+    # sin crosses 0 with slope 2π/period per pixel: scaling by period/π makes each edge go from
+    # dark to light over about one pixel, flat in between
+    level = np.clip(wave * period / math.pi, -1.0, 1.0)
+    img = mean + 0.5 * contrast * level + np.float32(noise) * pixel_noise
     return img[:, None].astype(np.float32)
 
 

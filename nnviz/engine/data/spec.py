@@ -117,9 +117,9 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             "edges16", "Oriented edges 16x16 (grey)",
-            "One straight light/dark edge per image in 4 orientations (vertical, /, horizontal, "
-            "\\), at a random place and with a random light side, under pixel noise "
-            "(1x16x16): only the orientation tells the classes apart.",
+            "Parallel straight light/dark edges in 4 orientations (vertical, /, horizontal, \\) "
+            "at a random spacing, place, contrast and brightness, under pixel noise (1x16x16): "
+            "only the orientation tells the classes apart.",
             "classification", (1, 16, 16), 4, True,
         ),
         DatasetSpec(
