@@ -98,7 +98,7 @@ def test_filters_become_oriented_edge_detectors(lessons):
     scores = structure_scores(run, "conv1.weight")
     orient = orientation_scores(run, "conv1.weight")
     assert [e for e, _ in scores] == [float(e) for e in range(run.config.epochs + 1)]
-    assert run.params["conv1.weight"]["shape"] == [8, 1, 7, 7]
+    assert run.record.params["conv1.weight"].shape == (8, 1, 7, 7)
     start, end = scores[0][1], scores[-1][1]
     assert abs(start) < 0.1  # random taps: no structure at init (measured 0.016)
     assert end > 0.7 and end - start > 0.6  # smooth: rises by more than 0.6 (measured 0.77)
@@ -218,7 +218,7 @@ def test_exploding_histograms_are_readable_by_default(lessons):
         # the bins fit this snapshot: its values span most of the axis, not one bar of it
         assert lo <= s.min and hi >= s.max and (s.max - s.min) > 0.5 * (hi - lo)
     for name in ("symmetry", "filters"):  # calm lessons keep the run's bins
-        assert all(views.auto_bins(lessons[name], p) is None for p in lessons[name].params)
+        assert all(views.auto_bins(lessons[name], p) is None for p in lessons[name].record.params)
 
 
 def test_exploding_drift_is_drawn_on_a_log_axis(lessons):

@@ -73,10 +73,10 @@ def render_stats_table(run: Run, index: int, key: str) -> None:
     request (so the table fits a projector's width), and a CSV download of them all."""
     df = views.stats_table(run, index)
     main = views.stats_shown_columns(df)
-    extra = st.multiselect("More columns", [c for c in df.columns if c not in main],
-                           key=f"{key}_cols", placeholder="exact zeros, NaN, spectral norm, …",
-                           help="Columns left out so the table fits the screen; the CSV "
-                                "download holds every column.")
+    extra = st.multiselect(t("More columns"), [c for c in df.columns if c not in main],
+                           key=f"{key}_cols", placeholder=t("exact zeros, NaN, spectral norm, …"),
+                           help=t("Columns left out so the table fits the screen; the CSV "
+                                  "download holds every column."))
     table(df[views.stats_shown_columns(df, extra)])
     csv_button(df, f"{run.run_id}-s{index}-weights.csv", key=f"{key}_wcsv")
 
