@@ -152,6 +152,7 @@ class Recorder:
         self._defer = sum(p.numel() for p in self.params) <= DEFER_LIMIT
         self._shadow = _private_copy(model)
         self._buffers = [b for _, b in model.named_buffers()]
+        self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
         self._reset_grads()
         self._before: list[torch.Tensor] | None = None
         self._ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
@@ -224,20 +225,8 @@ class Recorder:
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
-            whole = w.numel() <= VALUE_LIMIT
-            values = stats.sample_values(w, VALUE_LIMIT if whole else SAMPLE_SIZE,
-                                         seed=self.sample_seed + i)
-            tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
-            if whole and w.dtype != torch.float32:  # the stored float32 values are binned
-                entry, hist = stats.tensor_stats(w), stats.histogram(values, self.edges[name])
-            else:  # the same values: one sort gives both
-                entry, hist = stats.tensor_stats_and_histogram(w, self.edges[name])
-            tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
-            entry["hist_outside"] = {
-                "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
-                "posinf": hist.posinf, "neginf": hist.neginf,
-            }
-            entry["drift"] = _f(stats.drift(self.w0[i], w))
+            entry = weight_entry(name, w, self.w0[i], self.edges[name], self.sample_seed + i,
+                                 tensors, self._hints[i])
             if m.grad_steps:
                 entry["grad"] = {
                     "norm": _f(grad_mean[i, 0]), "mean_abs": _f(grad_mean[i, 1]),
@@ -300,6 +289,29 @@ class Recorder:
                 h.remove()
             model.train(was_training)
         return out
+
+
+@torch.no_grad()
+def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor, edges: np.ndarray, seed: int,
+                 tensors: dict[str, torch.Tensor], hint: dict | None = None) -> dict[str, Any]:
+    """A parameter's snapshot statistics, histogram and drift; adds its two tensors (values,
+    counts) to ``tensors``. Used by the trainer, ``nnviz.watch`` and checkpoint folders;
+    ``hint`` is the parameter's own dict, kept across snapshots (its spectral norm's warm
+    start: ``stats.tensor_stats_and_histogram``)."""
+    whole = w.numel() <= VALUE_LIMIT
+    values = stats.sample_values(w, VALUE_LIMIT if whole else SAMPLE_SIZE, seed=seed)
+    tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
+    if whole and w.dtype != torch.float32:  # the stored float32 values are binned
+        entry, hist = stats.tensor_stats(w), stats.histogram(values, edges)
+    else:  # the same values as the tensor's: one sort gives both
+        entry, hist = stats.tensor_stats_and_histogram(w, edges, hint)
+    tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
+    entry["hist_outside"] = {
+        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
+        "posinf": hist.posinf, "neginf": hist.neginf,
+    }
+    entry["drift"] = _f(stats.drift(w0, w))
+    return entry
 
 
 def _private_copy(model: nn.Module) -> nn.Module | None:
@@ -428,9 +440,22 @@ class SnapshotQueue:
             error, self._error = self._error, None
             raise error
 
+    @property
+    def background(self) -> bool:
+        """Whether a background thread does the work (else the caller's thread does)."""
+        return self._thread is not None
+
     def _work(self) -> None:
+        due_in = getattr(self.writer, "save_due_in", lambda: None)
         while True:
-            job = self._queue.get()
+            try:  # waiting for work, save the run.json a writer deferred once it is due
+                job = self._queue.get(timeout=due_in())
+            except queue.Empty:
+                try:
+                    self.writer.save_soon()
+                except BaseException as exc:  # handed to the training thread
+                    self._error = exc
+                continue
             try:
                 if job is None:
                     return

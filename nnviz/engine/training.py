@@ -60,7 +60,8 @@ from nnviz.store.runs import RunStore, RunWriter
 
 Progress = Callable[[dict[str, Any]], None]
 CANCEL_POLL_S = 0.1  # the CANCEL file is looked for at most this often (and at every epoch end)
-HISTORY_SAVE_S = 1.0  # unrecorded runs save run.json's history at most this often (and at the end)
+SAVE_S = 1.0  # run.json is saved at most this often while training (after the first snapshot
+             # at once, and at the end): new epochs and snapshots are listed within SAVE_S
 
 
 class CancelFlag(Protocol):
@@ -290,6 +291,8 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
         "pid": os.getpid(),
     })
     queue = SnapshotQueue(writer, recorder)
+    if queue.background:  # its thread saves a deferred run.json when due
+        writer.save_interval_s = SAVE_S
     loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
                  data.task, record)
     try:
@@ -328,7 +331,6 @@ class _Loop:
         self.cancel, self.loss_name, self.task, self.record = cancel, loss_name, task, record
         self.step = 0
         self._next_poll = 0.0
-        self._next_save = time.perf_counter() + HISTORY_SAVE_S
 
     def cancelled(self, now: float | None = None) -> bool:
         """The cancel flag (every call); the CANCEL file when ``now`` is None or it is due."""
@@ -459,12 +461,10 @@ class _Loop:
         return "completed", ""
 
     def _add_history(self, row: dict[str, Any]) -> None:
-        """On the queue's thread: the epoch's row, saved by the epoch's snapshot or, unrecorded,
-        at most every HISTORY_SAVE_S (``finish`` saves the rest)."""
+        """On the queue's thread: the epoch's row; run.json is saved at most every SAVE_S
+        (``finish`` saves the rest)."""
         self.writer.meta["history"].append(row)
-        if not self.record and time.perf_counter() >= self._next_save:
-            self.writer.flush()
-            self._next_save = time.perf_counter() + HISTORY_SAVE_S
+        self.writer.save_soon()
 
 
 def _jsonable(obj: Any) -> Any:

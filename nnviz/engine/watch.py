@@ -55,14 +55,13 @@ from torch import nn
 from nnviz.analysis import stats
 from nnviz.config import RunConfig
 from nnviz.engine.default_inits import default_theory, torch_type
-from nnviz.engine.recorder import (
+from nnviz.engine.recorder import (  # weight_entry: also checkpoints' import from here
     ACTIVATION_TYPES,
-    SAMPLE_SIZE,
     UPDATE_SAMPLES,
-    VALUE_LIMIT,
     describe_params,
     init_digest,
     signal_std,
+    weight_entry,
 )
 from nnviz.engine.training import environment
 from nnviz.errors import ConfigError
@@ -157,26 +156,25 @@ def _grad_triplets(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack((l2, l1 / n, var.clamp_min(0).sqrt()), dim=1)
 
 
+def _update_ratios(params: list[torch.Tensor], before: list[torch.Tensor]) -> torch.Tensor:
+    """‖W − W_before‖ / ‖W_before‖ per parameter (NaN for 0/0, inf for x/0).
+
+    On the CPU by ``stats.sum_of_squares`` block by block (float64 sums of float32 blocks, no
+    full-size temporaries: a fresh ΔW of a ResNet costs more in page faults than its norms); on
+    a device, float64 norms there, read back at the snapshot."""
+    if params and params[0].device.type == "cpu":
+        num = [stats.sum_of_squares(p.detach(), b) for p, b in zip(params, before, strict=True)]
+        den = [stats.sum_of_squares(b) for b in before]
+        return torch.tensor(num, dtype=torch.float64).sqrt() / \
+            torch.tensor(den, dtype=torch.float64).sqrt()
+    num = torch.stack([torch.linalg.vector_norm((p.detach() - b).double())
+                       for p, b in zip(params, before, strict=True)])
+    den = torch.stack([torch.linalg.vector_norm(b.double()) for b in before])
+    return num / den
+
+
 def _f(x: Any) -> float | None:
     return None if x is None else float(x)
-
-
-@torch.no_grad()
-def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor, edges: np.ndarray, seed: int,
-                 tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """A parameter's snapshot statistics (as the Recorder stores them); adds its two tensors."""
-    entry = stats.tensor_stats(w)
-    small = w.numel() <= VALUE_LIMIT
-    values = stats.sample_values(w, VALUE_LIMIT if small else SAMPLE_SIZE, seed=seed)
-    tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
-    hist = stats.histogram(values if small else w.cpu(), edges)
-    tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
-    entry["hist_outside"] = {
-        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
-        "posinf": hist.posinf, "neginf": hist.neginf,
-    }
-    entry["drift"] = _f(stats.drift(w0, w))
-    return entry
 
 
 def run_id_base(label: str, kind: str) -> str:
@@ -250,6 +248,7 @@ class Watcher:
         self._interval_steps, self._last_beat = 0, time.monotonic()
         self._pending = False  # before_step() ran, after_step() not yet
         self.w0 = [p.detach().clone() for p in self.params]
+        self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
         self.layers = measured_layers(self.model)
         self._write_header(name, runs_dir, wrapper, source or {})
         try:
@@ -359,10 +358,7 @@ class Watcher:
         self._pending = False
         self.step += 1
         if self._before is not None:
-            num = torch.stack([torch.linalg.vector_norm((p.detach() - b).double())
-                               for p, b in zip(self.params, self._before, strict=True)])
-            den = torch.stack([torch.linalg.vector_norm(b.double()) for b in self._before])
-            self._ratios.append(num / den)
+            self._ratios.append(_update_ratios(self.params, self._before))
             self._before = None
             if not self._stride_known and len(self._ratios) % UPDATE_SAMPLES == 0:
                 self._stride *= 2
@@ -427,7 +423,8 @@ class Watcher:
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
         for i, (name, p) in enumerate(zip(self.names, self.params, strict=True)):
-            entry = weight_entry(name, p.detach(), self.w0[i], self.edges[name], i, tensors)
+            entry = weight_entry(name, p.detach(), self.w0[i], self.edges[name], i, tensors,
+                                 self._hints[i])
             count, k = self._grad_count[i], self._grad_samples[i]
             if count:
                 mean = grad_sum[i] / k if k else [None] * 3
