@@ -245,9 +245,12 @@ def _fresh(seed: int = 0):
                                                 .manual_seed(1)))
 
 
-def test_background_queue_writes_the_same_snapshots_in_order():
+def test_background_queue_writes_the_same_snapshots_in_order(monkeypatch):
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
+    _, small = _fresh()
+    assert not SnapshotQueue(_Writer(), small).background  # tiny: on the training thread
+    monkeypatch.setattr(rec_mod, "INLINE_BELOW", 0)  # TinyConv in the background too
     try:
         results = {}
         for background in (False, True):
@@ -277,9 +280,10 @@ def test_background_queue_writes_the_same_snapshots_in_order():
         torch.set_num_threads(saved)
 
 
-def test_an_error_in_the_worker_reaches_the_training_thread():
+def test_an_error_in_the_worker_reaches_the_training_thread(monkeypatch):
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
+    monkeypatch.setattr(rec_mod, "INLINE_BELOW", 0)
     try:
         _, rec = _fresh()
         q = SnapshotQueue(_Writer(fail_at=1), rec)

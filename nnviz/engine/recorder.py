@@ -50,6 +50,7 @@ SIGNAL_UNITS = 4096       # signal_std averages over at most this many units (ev
 UPDATE_SAMPLES = 8        # optimizer steps per epoch at which ‖ΔW‖/‖W‖ is measured
 GRAD_SAMPLES = 16         # steps per epoch at which gradient statistics are measured
 DEFER_LIMIT = 1 << 18     # models up to this many parameters copy gradients, reduce later
+INLINE_BELOW = 20_000     # models with fewer parameters snapshot on the training thread
 ACTIVATION_TYPES = {
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
     nn.GELU: "gelu",
@@ -129,10 +130,10 @@ class Moment:
     step: int
     params: list[torch.Tensor]                    # copies of the weights
     buffers: list[torch.Tensor]                   # copies of the buffers (BatchNorm statistics)
-    grad_copies: list[list[torch.Tensor | None]]  # small models: gradients per sampled step
+    grad_copies: list[torch.Tensor]               # small models: all gradients, flat, per step
     grad_sums: list[tuple[list[torch.Tensor], ...]]  # large models: (l2, l1, sum) per step
     grad_steps: int
-    ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]]  # (ΔW, W) or their norms
+    ratios: list[tuple[Any, Any]]  # per update step: (ΔW, W) flat (small models), or norms
     raw_ratios: bool = False                      # ratios hold (ΔW, W), not their norms
     activations: dict[str, Any] | None = None     # probed at capture when no model copy exists
 
@@ -161,7 +162,7 @@ class Recorder:
         self.edges = {n: np.asarray(i["edges"]) for n, i in params_info.items()}
 
     def _reset_grads(self) -> None:
-        self._grad_copies: list[list[torch.Tensor | None]] = []
+        self._grad_copies: list[torch.Tensor] = []
         self._grad_sums: list[tuple[list[torch.Tensor], ...]] = []
         self._grad_steps = 0
 
@@ -170,9 +171,8 @@ class Recorder:
         """Measure this step's gradients (‖g‖, mean |g|, std g); nothing is read back."""
         grads = [p.grad for p in self.params]
         present = [g for g in grads if g is not None]
-        if self._defer:  # one fused copy; reduced at the snapshot
-            copies = iter(torch._foreach_mul(present, 1.0) if present else ())
-            self._grad_copies.append([next(copies) if g is not None else None for g in grads])
+        if self._defer:  # one flat copy; reduced at the snapshot, all parameters at once
+            self._grad_copies.append(_flat(grads, self.params))
         elif present:  # three passes per tensor, vectorised cascade sums (~1e-7 relative)
             full = [g if g is not None else torch.zeros_like(p)
                     for g, p in zip(grads, self.params, strict=True)]
@@ -184,18 +184,21 @@ class Recorder:
     @torch.no_grad()
     def before_step(self) -> None:
         """Keep a copy of the weights so the next ``after_step`` can measure ‖ΔW‖/‖W‖."""
-        self._before = torch._foreach_mul(self.params, 1.0) if self.params else []
+        if self._defer:
+            self._before = [_flat(self.params, self.params)] if self.params else []
+        else:
+            self._before = torch._foreach_mul(self.params, 1.0) if self.params else []
 
     @torch.no_grad()
     def after_step(self) -> None:
         if self._before is None:
             return
-        if self.params:
+        if self.params and self._defer:  # flat ΔW and old W; norms in float64 later
+            before = self._before[0]
+            self._ratios.append((_flat(self.params, self.params) - before, before))
+        elif self.params:
             diff = torch._foreach_sub(self.params, self._before)
-            if self._defer:  # the difference and the old weights; norms in float64 later
-                self._ratios.append((diff, self._before))
-            else:
-                self._ratios.append((_norms(diff, 2), _norms(self._before, 2)))
+            self._ratios.append((_norms(diff, 2), _norms(self._before, 2)))
         self._before = None
 
     @torch.no_grad()
@@ -219,9 +222,11 @@ class Recorder:
         """Tensors and statistics of a captured moment (may run on another thread)."""
         grad_mean, grad_last = _grad_table(m, self.params)
         ratios = None
-        if m.ratios:
-            ratios = np.array([[_ratio(a, b, m.raw_ratios) for a, b in zip(num, den, strict=True)]
-                               for num, den in m.ratios])  # (samples, params)
+        if m.ratios and m.raw_ratios:
+            ratios = _flat_ratios(m.ratios, self.params)  # (samples, params)
+        elif m.ratios:
+            ratios = np.array([[_ratio(a, b) for a, b in zip(num, den, strict=True)]
+                               for num, den in m.ratios])
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
@@ -330,13 +335,64 @@ def _private_copy(model: nn.Module) -> nn.Module | None:
     return shadow
 
 
-def _ratio(num: torch.Tensor, den: torch.Tensor, raw: bool) -> float:
-    """‖ΔW‖ / ‖W‖ from their norms, or (raw) from ΔW and W themselves (norms in float64)."""
-    if raw:
-        num = torch.linalg.vector_norm(num.double())
-        den = torch.linalg.vector_norm(den.double())
+def _ratio(num: Any, den: Any) -> float:
+    """‖ΔW‖ / ‖W‖ from their norms (NaN for 0/0, inf for x/0)."""
     n, d = float(num), float(den)
     return n / d if d != 0.0 else (math.nan if n == 0.0 else math.inf)
+
+
+def _flat(tensors: list[torch.Tensor | None], params: list[nn.Parameter]) -> torch.Tensor:
+    """One flat copy of every tensor in order (zeros for a missing gradient), in their common
+    dtype (float64 when they differ)."""
+    parts = [(t if t is not None else torch.zeros_like(p)).detach().reshape(-1)
+             for t, p in zip(tensors, params, strict=True)]
+    if len({t.dtype for t in parts}) > 1:
+        parts = [t.double() for t in parts]
+    return torch.cat(parts)
+
+
+class _Segments:
+    """Per-parameter sums over (rows, total) arrays of flat concatenations, by np.add.reduceat
+    (one call for all parameters; empty parameters get 0)."""
+
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.sizes = np.array([p.numel() for p in params], dtype=np.intp)
+        self.nonempty = self.sizes > 0
+        self.starts = (np.cumsum(self.sizes) - self.sizes)[self.nonempty]
+
+    def spread(self, a: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """Per parameter Σ (a − its mean)² (two passes: exact where sums of squares are not)."""
+        out = np.zeros((a.shape[0], self.sizes.size))
+        ends = np.cumsum(self.sizes)
+        for j, (lo, hi) in enumerate(zip(ends - self.sizes, ends, strict=True)):
+            if hi > lo:
+                out[:, j] = np.square(a[:, lo:hi] - mean[:, j:j + 1]).sum(axis=1)
+        return out
+
+    def sum(self, a: np.ndarray) -> np.ndarray:
+        out = np.zeros((a.shape[0], self.sizes.size))
+        if self.starts.size:
+            out[:, self.nonempty] = np.add.reduceat(a, self.starts, axis=1)
+        return out
+
+
+def _rows(flats: list[torch.Tensor]) -> np.ndarray:
+    """(len(flats), total) float64 array of flat copies (cast by numpy: torch's casts are
+    several times slower on a busy machine)."""
+    t = torch.stack(flats).cpu()
+    if t.dtype not in (torch.float16, torch.float32, torch.float64):  # bfloat16: no numpy
+        t = t.double()
+    return t.numpy().astype(np.float64)
+
+
+def _flat_ratios(pairs: list[tuple[torch.Tensor, torch.Tensor]], params: list[nn.Parameter]
+                 ) -> np.ndarray:
+    """(samples, params) ‖ΔW‖ / ‖W‖ from flat (ΔW, W) pairs, norms summed in float64."""
+    seg = _Segments(params)
+    num = np.sqrt(seg.sum(np.square(_rows([d for d, _ in pairs]))))
+    den = np.sqrt(seg.sum(np.square(_rows([w for _, w in pairs]))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num / den  # 0/0 is NaN, x/0 inf, as _ratio
 
 
 def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
@@ -358,15 +414,15 @@ def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.n
         return empty, empty
     rows = np.zeros((m.grad_steps, n, 3))  # (steps, params, [l2, mean_abs, std])
     numel = np.array([float(p.numel()) for p in params])
-    if m.grad_copies:
-        for i, p in enumerate(params):
-            gs = [step[i] if step[i] is not None else torch.zeros_like(p)
-                  for step in m.grad_copies]
-            g = torch.stack(gs).reshape(len(gs), -1).double()  # (steps, numel)
-            rows[:, i, 0] = torch.linalg.vector_norm(g, dim=1).cpu().numpy()
-            rows[:, i, 1] = (g.abs().sum(dim=1) / max(g.shape[1], 1)).cpu().numpy()
-            if g.shape[1] > 1:
-                rows[:, i, 2] = g.std(dim=1).cpu().numpy()
+    if m.grad_copies:  # all parameters at once: (steps, total) float64, summed per parameter
+        seg = _Segments(params)
+        g = _rows(m.grad_copies)
+        size = np.maximum(seg.sizes, 1)
+        rows[:, :, 0] = np.sqrt(seg.sum(np.square(g)))
+        rows[:, :, 1] = seg.sum(np.abs(g)) / size
+        mean = seg.sum(g) / size  # then the unbiased std in two passes, as torch.std
+        rows[:, :, 2] = np.sqrt(seg.spread(g, mean) / np.maximum(seg.sizes - 1, 1))
+        rows[:, seg.sizes <= 1, 2] = 0.0
     else:
         for k, (l2, l1, total) in enumerate(m.grad_sums):
             if not l2:
@@ -389,7 +445,12 @@ class SnapshotQueue:
     (the caller blocks beyond that, bounding memory). An error in the worker is raised on the
     caller's thread at its next call or at ``close``. ``background=False`` does everything on
     the caller's thread; so does a process whose torch runs more than one thread (the training
-    then uses the cores itself, and torch's thread setting is process-wide).
+    then uses the cores itself, and torch's thread setting is process-wide), and a recorder of
+    fewer than INLINE_BELOW parameters: its snapshot is a few milliseconds of Python that a
+    second thread cannot overlap with a Python-bound training loop (one GIL), only delay with
+    hand-offs. While idle, the thread saves a run.json the writer deferred once it is due
+    (``RunWriter.save_due_in``); without a thread, ``tick`` does (the trainer calls it as it
+    polls for a cancel).
     """
 
     def __init__(self, writer: Any, recorder: Recorder | None = None,
@@ -398,7 +459,8 @@ class SnapshotQueue:
         self._error: BaseException | None = None
         self._queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        if background and torch.get_num_threads() == 1:
+        small = recorder is not None and sum(p.numel() for p in recorder.params) < INLINE_BELOW
+        if background and torch.get_num_threads() == 1 and not small:
             self._thread = threading.Thread(target=self._work, name="nnviz-snapshots",
                                             daemon=True)
             self._thread.start()
@@ -413,6 +475,13 @@ class SnapshotQueue:
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Queue ``fn(*args, **kwargs)`` behind everything asked before."""
         self._put(lambda: fn(*args, **kwargs))
+
+    def tick(self) -> None:
+        """Without a thread: save a deferred run.json if it is due (cheap when it is not)."""
+        if self._thread is None:
+            due = getattr(self.writer, "save_due_in", lambda: None)()
+            if due is not None and due <= 0.0:
+                self.writer.save_soon()
 
     def wait(self) -> None:
         """Block until everything queued is written; raise the worker's error if any."""

@@ -290,9 +290,8 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
         "steps_per_epoch": steps_per_epoch,
         "pid": os.getpid(),
     })
+    writer.save_interval_s = SAVE_S  # deferred saves: done by the queue's thread or its tick
     queue = SnapshotQueue(writer, recorder)
-    if queue.background:  # its thread saves a deferred run.json when due
-        writer.save_interval_s = SAVE_S
     loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
                  data.task, record)
     try:
@@ -339,6 +338,7 @@ class _Loop:
         if now is not None and now < self._next_poll:
             return False
         self._next_poll = time.perf_counter() + CANCEL_POLL_S
+        self.queue.tick()
         return self.writer.cancel_requested()
 
     def weights_finite(self) -> bool:
