@@ -28,12 +28,13 @@ background thread, in order, one file at a time, so training goes on meanwhile
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +155,7 @@ class Recorder:
         self._shadow = _private_copy(model)
         self._buffers = [b for _, b in model.named_buffers()]
         self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
+        self._probed: dict[str, Any] | None = None  # from probe_within, for the next capture
         self._reset_grads()
         self._before: list[torch.Tensor] | None = None
         self._ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
@@ -211,7 +213,9 @@ class Recorder:
             grad_copies=self._grad_copies, grad_sums=self._grad_sums,
             grad_steps=self._grad_steps, ratios=self._ratios, raw_ratios=self._defer,
         )
-        if self._shadow is None:
+        if self._probed is not None:  # measured in the validation pass just before
+            moment.activations, self._probed = self._probed, None
+        elif self._shadow is None:
             moment.activations = self.probe()
         self._reset_grads()
         self._ratios = []
@@ -272,28 +276,63 @@ class Recorder:
     def probe(self, model: nn.Module | None = None) -> dict[str, Any]:
         """Activation statistics of every measured layer on the probe batch (eval mode)."""
         model = self.model if model is None else model
+        was_training = model.training
+        with self._probe_hooks(model) as out:
+            try:
+                model.eval()
+                model(self.probe_x)
+            finally:
+                model.train(was_training)
+        return out
+
+    @contextlib.contextmanager
+    def probe_within(self, batch: int) -> Iterator[None]:
+        """Measure the probe's activations inside the live model's next forward pass, whose
+        first rows are the probe batch (the trainer's validation pass: its first batch of
+        ``batch`` rows starts with the probe's, in eval mode, with the weights the next
+        ``capture`` takes). That capture then needs no probe pass of its own. If the pass
+        does not fit (a layer's output is not batch-first), the capture probes as usual."""
+        n = len(self.probe_x)
+        seen: list[int] = []
+        with self._probe_hooks(self.model, rows=n, batch=batch, calls=seen) as out:
+            yield
+        if seen and all(k == batch for k in seen) and len(out) == len(self.layers):
+            self._probed = out
+
+    @contextlib.contextmanager
+    def _probe_hooks(self, model: nn.Module, rows: int | None = None, batch: int | None = None,
+                     calls: list[int] | None = None) -> Iterator[dict[str, Any]]:
+        """Forward hooks measuring every layer's output (its first ``rows`` rows, only in the
+        first forward pass), removed on exit."""
         modules = dict(model.named_modules())
         out: dict[str, Any] = {}
         hooks = []
+        done: set[str] = set()
 
         def hook_for(name: str, kind: str):
-            def hook(_module: nn.Module, _inp: Any, output: torch.Tensor) -> None:
+            def hook(module: nn.Module, _inp: Any, output: torch.Tensor) -> None:
+                if rows is not None:
+                    if name in done:  # a later batch of the same pass
+                        return
+                    calls.append(output.shape[0] if output.ndim else -1)  # type: ignore[union-attr]
+                    if output.ndim == 0 or output.shape[0] != batch:
+                        return
+                    output = output[:rows]
                 out[name] = {"kind": kind, **stats.activation_stats(output.detach(), kind),
                              "signal_std": signal_std(output.detach())}
             return hook
 
-        was_training = model.training
         try:
             for layer in self.layers:
                 hooks.append(modules[layer["name"]].register_forward_hook(
                     hook_for(layer["name"], layer["kind"])))
-            model.eval()
-            model(self.probe_x)
+            if rows is not None:  # the first pass is over once the model's forward returns
+                hooks.append(model.register_forward_hook(
+                    lambda *_: done.update(x["name"] for x in self.layers)))
+            yield out
         finally:
             for h in hooks:
                 h.remove()
-            model.train(was_training)
-        return out
 
 
 @torch.no_grad()

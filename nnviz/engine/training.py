@@ -28,6 +28,7 @@ counted once per epoch from the kept outputs; snapshots and run.json writes go t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -59,6 +60,7 @@ from nnviz.errors import ConfigError, DeviceError
 from nnviz.store.runs import RunStore, RunWriter
 
 Progress = Callable[[dict[str, Any]], None]
+VAL_BATCH = 1024  # examples per forward pass of the validation set
 CANCEL_POLL_S = 0.1  # the CANCEL file is looked for at most this often (and at every epoch end)
 SAVE_S = 1.0  # run.json is saved at most this often while training (after the first snapshot
              # at once, and at the end): new epochs and snapshots are listed within SAVE_S
@@ -194,7 +196,8 @@ class TrainResult:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_name: str,
-             focal_gamma: float, task: str, batch: int = 1024) -> tuple[float, float | None]:
+             focal_gamma: float, task: str, batch: int = VAL_BATCH
+             ) -> tuple[float, float | None]:
     """(mean loss, accuracy or None) over a data set, in eval mode."""
     was_training = model.training
     model.eval()
@@ -422,8 +425,13 @@ class _Loop:
                 labels = y[perm[:seen]]
                 correct = int((predictions(torch.cat(outs)) == labels).sum())
             del outs
-            val_loss, val_acc = evaluate(model, x_val, y_val, self.loss_name, cfg.focal_gamma,
-                                         self.task)
+            batch = min(len(x_val), VAL_BATCH)
+            with recorder.probe_within(batch) if recorder is not None and \
+                    0 < len(recorder.probe_x) <= batch else contextlib.nullcontext():
+                # the probe is the validation set's head: its activations are measured in
+                # this pass, for the epoch's snapshot (same weights, eval mode)
+                val_loss, val_acc = evaluate(model, x_val, y_val, self.loss_name,
+                                             cfg.focal_gamma, self.task, batch=VAL_BATCH)
             if self.cancelled():
                 return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
             lr_now = opt.param_groups[0]["lr"]
