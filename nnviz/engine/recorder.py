@@ -598,7 +598,10 @@ def signal_std(a: torch.Tensor) -> float | None:
         return None
     if x.dtype == torch.float32 and amax != 0 and not 1e-15 <= amax <= 1e15:
         x = x.double()  # float32 squares would under/overflow
-    value = float(x.var(dim=0).mean().sqrt())  # var over examples, mean over units
+    # var over examples (two passes, as torch.var; not its slow Welford loop), mean over units
+    d = x - x.mean(dim=0, keepdim=True)
+    value = math.sqrt(float(torch.sum(d.mul_(d), dtype=torch.float64)) / (d.shape[0] - 1)
+                      / d.shape[1])
     return value if np.isfinite(value) else None
 
 
