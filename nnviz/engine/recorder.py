@@ -15,14 +15,17 @@ epoch, GRAD_SAMPLES evenly spaced steps for gradients (every step when an epoch 
 always the last step before each snapshot) and UPDATE_SAMPLES for update ratios (as CS231n and
 Karpathy plot it); ``sample_steps`` gives those steps.
 
-Cost. A sampled step is one fused copy of the gradients (models up to DEFER_LIMIT parameters,
-reduced in float64 at the snapshot) or three vectorised reductions per tensor (larger models,
-float32 cascade sums, ~1e-7 relative); nothing is read back before the snapshot. A snapshot
-is taken in two parts: ``capture`` (on the training
-thread: one fused copy of the weights and buffers, the accumulators handed over) and
-``compute`` (statistics, histograms, the probe pass on a private copy of the model, so the
-training model is never touched). ``SnapshotQueue`` runs ``compute`` and the writes on one
-background thread, in order, one file at a time, so training goes on meanwhile
+Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters,
+reduced in float64 at the snapshot for all parameters at once) or three vectorised reductions
+per tensor (larger models, float32 cascade sums, ~1e-7 relative); nothing is read back before
+the snapshot. A snapshot is taken in two parts: ``capture`` (on the training thread: one fused
+copy of the weights and buffers, the accumulators handed over) and ``compute`` (statistics,
+histograms, the probe pass on a private copy of the model, so the training model is never
+touched; ``probe_within`` lets the trainer measure the probe inside its validation pass
+instead). Spectral norms by Lanczos start from each parameter's Ritz vector of the snapshot
+before (``weight_entry``'s hint): a few steps instead of up to 30. ``SnapshotQueue`` runs
+``compute`` and the writes in order, one file at a time, on one background thread for models
+of INLINE_BELOW parameters or more, so training goes on meanwhile
 (``benchmarks/bench_side_by_side.py`` and ``benchmarks/bench_recording.py`` measure it).
 """
 

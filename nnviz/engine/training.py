@@ -22,8 +22,12 @@ an idle multi-core machine, reproducible only at the same thread count.
 
 Speed: the loop does what a bare PyTorch loop does plus, per step, one host read of the loss
 (and, when recording, the sampled steps of ``recorder.sample_steps``); training accuracy is
-counted once per epoch from the kept outputs; snapshots and run.json writes go to a
-``SnapshotQueue`` that writes them in order on a background thread while training goes on.
+counted once per epoch from the kept outputs; the epoch snapshot's probe activations are
+measured inside the validation pass (the probe is the validation set's head), not by a second
+forward pass; snapshots and run.json writes go to a ``SnapshotQueue`` that writes them in
+order (on a background thread for models of INLINE_BELOW parameters or more), run.json at
+most every SAVE_S, and the run's files are fsynced once at its end
+(``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
 """
 
 from __future__ import annotations
