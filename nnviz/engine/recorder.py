@@ -560,7 +560,7 @@ class SnapshotQueue:
         due_in = getattr(self.writer, "save_due_in", lambda: None)
         while True:
             try:  # waiting for work, save the run.json a writer deferred once it is due
-                job = self._queue.get(timeout=due_in())
+                job = self._queue.get(timeout=due_in() if self._error is None else None)
             except queue.Empty:
                 try:
                     self.writer.save_soon()

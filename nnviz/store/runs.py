@@ -376,7 +376,7 @@ class RunWriter:
         self._saved_at = -math.inf
         self._dirty = False
         self._checked: int | None = None  # id of the params object the reader checked
-        self._written: list[Path] = []  # files written since the last sync
+        self._written: dict[Path, None] = {}  # files written since the last sync, in order
         self._sync: threading.Thread | None = None
 
     @property
@@ -432,7 +432,7 @@ class RunWriter:
 
     def _write(self, path: Path, data: bytes) -> None:
         atomic_write(path, data, durable=False)
-        self._written.append(path)
+        self._written[path] = None
 
     def cancel_requested(self) -> bool:
         return (self.folder / CANCEL_FILE).exists()
@@ -446,7 +446,7 @@ class RunWriter:
 
     def make_durable(self, background: bool = False) -> None:
         """fsync every file written since the last call, then their folders."""
-        files, self._written = self._written, []
+        files, self._written = list(self._written), {}
         if not files:
             return
         self.wait_durable()
@@ -467,9 +467,9 @@ class RunWriter:
 
 
 def _sync_files(files: list[Path], folders: list[Path]) -> None:
-    """fsync each file once (run.json's newest version: it is replaced, never appended to),
-    then each folder once (the renames)."""
-    for path in dict.fromkeys(files):
+    """fsync each file (run.json's newest version: it is replaced, never appended to), then each
+    folder once (the renames)."""
+    for path in files:
         _fsync_file(path)
     for folder in dict.fromkeys(folders):
         _fsync_dir(folder)
