@@ -95,10 +95,11 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
-        _fsync_dir(path.parent)
+        _fsync_path(path.parent)
 
 
-def _fsync_file(path: Path) -> None:
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a folder (its entries: renames); one gone since is skipped."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # deleted or renamed since: nothing left to make durable
@@ -111,17 +112,6 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def dump_json(obj: Any) -> bytes:
@@ -470,9 +460,9 @@ def _sync_files(files: list[Path], folders: list[Path]) -> None:
     """fsync each file (run.json's newest version: it is replaced, never appended to), then each
     folder once (the renames)."""
     for path in files:
-        _fsync_file(path)
+        _fsync_path(path)
     for folder in dict.fromkeys(folders):
-        _fsync_dir(folder)
+        _fsync_path(folder)
 
 
 class RunStore:
