@@ -431,10 +431,10 @@ def _flat_ratios(pairs: list[tuple[torch.Tensor, torch.Tensor]], params: list[nn
                  ) -> np.ndarray:
     """(samples, params) ‖ΔW‖ / ‖W‖ from flat (ΔW, W) pairs, norms summed in float64."""
     seg = _Segments(params)
-    num = np.sqrt(seg.sum(np.square(_rows([d for d, _ in pairs]))))
-    den = np.sqrt(seg.sum(np.square(_rows([w for _, w in pairs]))))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return num / den  # 0/0 is NaN, x/0 inf, as _ratio
+    with np.errstate(all="ignore"):  # 0/0 is NaN, x/0 inf, as _ratio; NaN / Inf propagate
+        num = np.sqrt(seg.sum(np.square(_rows([d for d, _ in pairs]))))
+        den = np.sqrt(seg.sum(np.square(_rows([w for _, w in pairs]))))
+        return num / den
 
 
 def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
@@ -443,6 +443,19 @@ def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
     if order == 1:
         return [t.abs().sum() for t in tensors]
     return [torch.tensor(math.sqrt(stats.sum_of_squares(t))) for t in tensors]
+
+
+def _flat_grad_rows(m: Moment, params: list[nn.Parameter], rows: np.ndarray) -> np.ndarray:
+    """rows[step, param] = (‖g‖, mean |g|, std g) from the flat gradient copies."""
+    seg = _Segments(params)
+    g = _rows(m.grad_copies)
+    size = np.maximum(seg.sizes, 1)
+    rows[:, :, 0] = np.sqrt(seg.sum(np.square(g)))
+    rows[:, :, 1] = seg.sum(np.abs(g)) / size
+    mean = seg.sum(g) / size  # then the unbiased std in two passes, as torch.std
+    rows[:, :, 2] = np.sqrt(seg.spread(g, mean) / np.maximum(seg.sizes - 1, 1))
+    rows[:, seg.sizes <= 1, 2] = 0.0
+    return rows
 
 
 def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.ndarray]:
@@ -457,14 +470,8 @@ def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.n
     rows = np.zeros((m.grad_steps, n, 3))  # (steps, params, [l2, mean_abs, std])
     numel = np.array([float(p.numel()) for p in params])
     if m.grad_copies:  # all parameters at once: (steps, total) float64, summed per parameter
-        seg = _Segments(params)
-        g = _rows(m.grad_copies)
-        size = np.maximum(seg.sizes, 1)
-        rows[:, :, 0] = np.sqrt(seg.sum(np.square(g)))
-        rows[:, :, 1] = seg.sum(np.abs(g)) / size
-        mean = seg.sum(g) / size  # then the unbiased std in two passes, as torch.std
-        rows[:, :, 2] = np.sqrt(seg.spread(g, mean) / np.maximum(seg.sizes - 1, 1))
-        rows[:, seg.sizes <= 1, 2] = 0.0
+        with np.errstate(all="ignore"):  # NaN / Inf gradients give NaN / Inf, as torch's do
+            rows = _flat_grad_rows(m, params, rows)
     else:
         for k, (l2, l1, total) in enumerate(m.grad_sums):
             if not l2:
