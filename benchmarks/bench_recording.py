@@ -9,8 +9,9 @@ so its CPU time (process_time) is what it takes on an idle core; on a shared mac
 time is longer by the wait for a core.
 
 Part 2: nnviz's trainer with recording on against the same trainer with recording off
-(interleaved rounds in one process, medians) at each size, on 10,000 training examples.
-Target: <= 1.05.
+(interleaved rounds in one process, medians) at each size, on 10,000 training examples, in
+wall time (the target: <= 1.05) and in CPU time (all threads of the process; steadier than
+wall time on a shared machine, and it counts the background snapshot thread's work).
 
 Both parts run on ``--threads`` torch threads (1, like every deterministic nnviz run on CPU).
 The machine's load is printed with the figures.
@@ -86,18 +87,19 @@ def snapshot_cost(fields: dict, repeats: int) -> dict[str, float]:
 
 
 def recording_ratio(fields: dict, rounds: int, epochs: int, root: Path
-                    ) -> tuple[list[float], list[float]]:
-    """Wall times of interleaved recorded and unrecorded runs on 10,000 training examples."""
+                    ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(wall, CPU) seconds of interleaved recorded and unrecorded runs on 10,000 training
+    examples (CPU: process_time, every thread of the process)."""
     cfg = RunConfig.from_dict({**fields, "dataset": "shapes32", "n_samples": 12500,
                                "epochs": epochs, "device": "cpu"})
     store = RunStore(root)
     train(cfg.replace(epochs=1, n_samples=400), store)  # warm-up
-    times: dict[bool, list[float]] = {True: [], False: []}
+    times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for r in range(rounds):
         for record in ((True, False) if r % 2 == 0 else (False, True)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             train(cfg, store, record=record)
-            times[record].append(time.perf_counter() - t0)
+            times[record].append((time.perf_counter() - t0, time.process_time() - c0))
     return times[True], times[False]
 
 
@@ -127,15 +129,18 @@ def main() -> None:
     print(f"recording on / off, nnviz's trainer, 10,000 train, {args.epochs} epochs, "
           f"{args.rounds} interleaved rounds (target <= 1.05)")
     print()
-    print("| model | on (s, median) | off (s, median) | ratio | all on | all off |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| model | on (s, median) | off (s, median) | ratio (wall) | ratio (CPU) | all on "
+          "(wall/CPU) | all off (wall/CPU) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="nnviz-bench-") as tmp:
         for label, fields in MODELS.items():
             on, off = recording_ratio(fields, args.rounds, args.epochs, Path(tmp))
-            a, b = statistics.median(on), statistics.median(off)
-            print(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.3f} | "
-                  f"{', '.join(f'{t:.2f}' for t in on)} | {', '.join(f'{t:.2f}' for t in off)} |",
-                  flush=True)
+            a, b = statistics.median(t[0] for t in on), statistics.median(t[0] for t in off)
+            ca = statistics.median(t[1] for t in on)
+            cb = statistics.median(t[1] for t in off)
+            print(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.3f} | {ca / cb:.3f} | "
+                  f"{', '.join(f'{w:.2f}/{c:.2f}' for w, c in on)} | "
+                  f"{', '.join(f'{w:.2f}/{c:.2f}' for w, c in off)} |", flush=True)
     print(f"\nload after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

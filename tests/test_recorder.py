@@ -245,9 +245,12 @@ def _fresh(seed: int = 0):
                                                 .manual_seed(1)))
 
 
-def test_background_queue_writes_the_same_snapshots_in_order():
+def test_background_queue_writes_the_same_snapshots_in_order(monkeypatch):
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
+    _, small = _fresh()
+    assert not SnapshotQueue(_Writer(), small).background  # tiny: on the training thread
+    monkeypatch.setattr(rec_mod, "INLINE_BELOW", 0)  # TinyConv in the background too
     try:
         results = {}
         for background in (False, True):
@@ -277,9 +280,10 @@ def test_background_queue_writes_the_same_snapshots_in_order():
         torch.set_num_threads(saved)
 
 
-def test_an_error_in_the_worker_reaches_the_training_thread():
+def test_an_error_in_the_worker_reaches_the_training_thread(monkeypatch):
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
+    monkeypatch.setattr(rec_mod, "INLINE_BELOW", 0)
     try:
         _, rec = _fresh()
         q = SnapshotQueue(_Writer(fail_at=1), rec)
@@ -316,3 +320,29 @@ def test_training_records_sampled_steps_per_snapshot(store):
     assert snap.grad.steps == first_half
     assert run.snapshot(2).record.params["fc1.weight"].grad.steps == \
         len(grads) - first_half
+
+
+def test_probe_measured_inside_the_validation_pass_equals_a_probe_pass():
+    """The trainer measures the probe (the validation set's head) in its validation pass; the
+    snapshot's activations equal a probe pass of their own on the same weights."""
+    model, rec = _fresh(4)
+    x_val = torch.cat([rec.probe_x, torch.randn(30, 3, 8, 8)])
+    own = rec.probe()
+    model.eval()
+    with rec.probe_within(len(x_val)):
+        model(x_val[:len(x_val)])  # the first (here only) batch of the pass
+        model(x_val[:5])           # later batches are not measured
+    model.train()
+    tensors, snap = rec.compute(rec.capture(1.0, 1))
+    assert set(snap["activations"]) == set(own)
+    for name, want in own.items():
+        got = snap["activations"][name]
+        for key, value in want.items():
+            if isinstance(value, float):
+                assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-7), (name, key)
+            else:
+                assert got[key] == value, (name, key)
+    # a pass that does not start with a batch of the stated size leaves the probe to capture
+    with rec.probe_within(len(x_val)):
+        model(x_val[:7])
+    assert rec._probed is None

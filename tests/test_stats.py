@@ -835,3 +835,27 @@ def test_drift_float32_path_matches_numpy() -> None:
     bad[7] = float("nan")
     assert math.isnan(stats.drift(w0, bad))
     assert stats.drift(torch.zeros(1 << 20), torch.zeros(1 << 20)) is None
+
+
+def test_spectral_norm_warm_start_from_a_hint() -> None:
+    """A hint (kept per parameter across snapshots) starts Lanczos from the last Ritz vector:
+    the result stays a lower bound as close to the true value; a hint of the wrong shape or
+    with NaN is ignored."""
+    g = torch.Generator().manual_seed(3)
+    m = torch.randn(600, 700, generator=g, dtype=torch.float64) / 30
+    hint: dict = {}
+    for k in range(3):  # weights that move a little between snapshots
+        m = m + 1e-3 * torch.randn(600, 700, generator=g, dtype=torch.float64)
+        want = torch.linalg.svdvals(m)[0].item()
+        got = stats.tensor_stats_and_histogram(m, None, hint)[0]["spectral_norm"]
+        assert got <= want * (1 + 1e-12), k
+        assert got == pytest.approx(want, rel=1e-5), k
+        assert hint["v"].shape == (700,)
+    for bad in ({"v": torch.ones(3)}, {"v": torch.full((700,), math.nan)}):
+        got = stats.tensor_stats_and_histogram(m, None, bad)[0]["spectral_norm"]
+        assert got == pytest.approx(torch.linalg.svdvals(m)[0].item(), rel=1e-5)
+    big = torch.randn(1100, 1000, generator=g) / 30  # float32 Lanczos, warm
+    hint32: dict = {}
+    for _ in range(2):
+        got = stats.tensor_stats_and_histogram(big, None, hint32)[0]["spectral_norm"]
+    assert got == pytest.approx(torch.linalg.svdvals(big.double())[0].item(), rel=1e-4)

@@ -213,3 +213,63 @@ def test_gradient_statistics_match_torch():
         assert g["last_std"] == pytest.approx(float(grads[-1].std()), rel=1e-4)
         assert g["norm"] == pytest.approx(float(np.mean([float(t.norm()) for t in grads])),
                                           rel=1e-5)
+
+
+def _tiny_snapshot(writer, epoch):
+    info = writer.meta["params"]
+    tensors = {}
+    for name, p in info.items():
+        tensors[f"values/{name}"] = torch.zeros(p["numel"])
+        counts = torch.zeros(len(p["edges"]) - 1, dtype=torch.int64)
+        counts[len(counts) // 2] = p["numel"]  # every value 0.0 sits in the middle bin
+        tensors[f"hist/{name}"] = counts
+    return tensors
+
+
+def test_run_json_saves_are_deferred_and_files_made_durable_once_at_the_end(
+        store, monkeypatch):
+    """While training, run.json is saved after the first snapshot and then at most every
+    save_interval_s (a deferred save is listed on disk once due); no fsync happens until
+    finish, which fsyncs each file the run wrote once, then its folders, off the caller's
+    thread; the finished run lists everything."""
+    import os
+
+    from nnviz.store.runs import read_record
+
+    cfg = RunConfig.from_dict(TINY_MLP)
+    src = store.load(train(cfg, store).run_id)
+    for t in threading.enumerate():  # that run's own durability pass, still under way
+        if t.name == "nnviz-fsync":
+            t.join()
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    meta = src.record.to_json()
+    writer = store.create(cfg, "x", {"params": meta["params"], "layers": meta["layers"]})
+    writer.save_interval_s = 60.0
+    stats0 = src.snapshot(0).record.to_json()
+    for i in range(3):
+        writer.add_snapshot(_tiny_snapshot(writer, i), {**stats0, "epoch": float(i), "step": i})
+    assert len(read_record(writer.folder).snapshots) == 1  # the first at once, the rest later
+    assert 0 < writer.save_due_in() <= 60.0
+    writer.save_interval_s = 0.0
+    assert writer.save_due_in() == 0.0
+    writer.save_soon()  # what SnapshotQueue's thread (or tick) does once it is due
+    assert len(read_record(writer.folder).snapshots) == 3 and writer.save_due_in() is None
+    assert synced == []  # nothing fsynced while the run is written
+    writer.finish("completed")
+    writer.wait_durable()
+    files = 1 + 3  # run.json (many versions: the newest, once) and three snapshot files
+    folders = 3    # snapshots/, the run's folder, the runs folder
+    assert len(synced) == files + folders
+    run = store.load(writer.run_id)
+    assert run.status == "completed" and run.n_snapshots == 3
+
+
+def test_a_trained_run_lists_every_snapshot_and_epoch(store):
+    cfg = RunConfig.from_dict({**TINY_MLP, "epochs": 4, "snapshots_per_epoch": 2})
+    run = store.load(train(cfg, store).run_id)
+    assert run.n_snapshots == 1 + 4 * 2 and len(run.record.history) == 4
+    epochs = [e.epoch for e in run.entries]
+    assert epochs == sorted(set(epochs)) and epochs[0] == 0.0
+    assert [e for e in epochs if e == int(e)] == [0.0, 1.0, 2.0, 3.0, 4.0]

@@ -109,8 +109,8 @@ def test_resnet18_statistics_equal_torch(runs_dir):
         # error against float64 is ~4e-5 on a 512x512x3x3 kernel): torch's float32 is the reference
         g = grads[0][name]
         assert close(s[name].grad.norm, float(torch.linalg.vector_norm(g)), 1e-6), name
-        # torch's fused L1 sums float32 sequentially (~2e-5 from float64 on 2.4M values)
-        assert close(s[name].grad.mean_abs, float(g.double().abs().mean()), 1e-4), name
+        # mean |g|: a float32 cascade sum (~1e-7 from float64 on 2.4M values)
+        assert close(s[name].grad.mean_abs, float(g.double().abs().mean()), 1e-6), name
         assert s[name].grad.std == pytest.approx(float(g.double().std()), rel=1e-3)
         delta = float(torch.linalg.vector_norm(w - w0[name].double()))
         base = float(torch.linalg.vector_norm(w0[name].double()))

@@ -106,7 +106,10 @@ rounding); every Lanczos stops early once a step changes the estimate by less th
 LANCZOS_RTOL. ``drift`` / ``update_ratio`` of float32 tensors with at least 2**20 elements take
 the difference in float32 (exact for nearby values) and sum the squares in float64 per block.
 torch's float32 ``vector_norm`` is avoided on large tensors: its running sum drifts by ~1e-4
-relative over millions of elements. Norms are not numpy BLAS calls and torch reductions run
+relative over millions of elements. Percentiles use a full sort on purpose: numpy's SIMD sort
+of 2.4M float32 values takes ~7 ms here, np.partition at the 18 needed ranks ~47 ms.
+``tensor_stats_and_histogram(..., hint)`` warm-starts Lanczos from the last call's Ritz vector
+(a parameter across snapshots). Norms are not numpy BLAS calls and torch reductions run
 with ``torch.set_num_threads(1)`` for their duration (restored afterwards): a multi-threaded
 BLAS stalls for milliseconds per call when the cores are busy. torch.quantile refuses more than
 16M elements, so percentiles never use it.
@@ -319,8 +322,16 @@ def _orthogonalize(w: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     return w
 
 
-def _lanczos_top_singular_value(m: torch.Tensor, fro: float, steps: int = LANCZOS_STEPS) -> float:
-    """Largest singular value by Golub-Kahan-Lanczos with full reorthogonalisation."""
+def _lanczos_top_singular_value(m: torch.Tensor, fro: float, steps: int = LANCZOS_STEPS,
+                                hint: dict | None = None) -> float:
+    """Largest singular value by Golub-Kahan-Lanczos with full reorthogonalisation.
+
+    ``hint`` (a dict the caller keeps per matrix, e.g. per parameter across snapshots): its
+    "v", the top right Ritz vector of an earlier call on a matrix of the same shape, is the
+    start (with a 1e-3 share of the fixed random start, so no direction is missing), and the
+    new Ritz vector is stored back. Weights move little between snapshots, so a warm start
+    converges in a few steps where a random one needs up to LANCZOS_STEPS; the result is a
+    lower bound either way (Ritz values never overshoot)."""
     rows, cols = m.shape
     steps = min(steps, rows, cols)
     tol = 1e-12 * fro  # a smaller alpha / beta means an invariant subspace: Ritz values exact
@@ -329,6 +340,14 @@ def _lanczos_top_singular_value(m: torch.Tensor, fro: float, steps: int = LANCZO
     u_basis = m.new_zeros((steps, rows))
     v_basis = m.new_zeros((steps + 1, cols))
     start = torch.from_numpy(np.random.default_rng(0).standard_normal(cols)).to(m.dtype)
+    start = start / _tnorm(start)
+    warm = hint.get("v") if hint is not None else None
+    if isinstance(warm, torch.Tensor) and tuple(warm.shape) == (cols,) and \
+            bool(torch.isfinite(warm).all()) and float(_tnorm(warm)) > 0:
+        start = warm.to(m.dtype) / _tnorm(warm.to(m.dtype)) + 1e-3 * start
+        first_check = 1
+    else:
+        first_check = 3
     v_basis[0] = start / _tnorm(start)
     alphas: list[float] = []
     betas: list[float] = []
@@ -348,30 +367,38 @@ def _lanczos_top_singular_value(m: torch.Tensor, fro: float, steps: int = LANCZO
             break
         betas.append(beta)
         v_basis[j + 1] = w / beta
-        if j >= 3:  # converged: the estimate has stopped growing
+        if j >= first_check:  # converged: the estimate has stopped growing
             now = _ritz_top(alphas, betas)
             if now - last <= rtol * now:
-                return now
+                break
             last = now
-        elif j == 2:
+        elif j == first_check - 1:
             last = _ritz_top(alphas, betas)
     if not alphas:
         return 0.0
-    return _ritz_top(alphas, betas)
+    if hint is None:
+        return _ritz_top(alphas, betas)
+    top, y = _ritz_top(alphas, betas, vector=True)
+    hint["v"] = (v_basis[: y.size].T @ torch.from_numpy(y).to(m.dtype)).clone()
+    return top
 
 
-def _ritz_top(alphas: list[float], betas: list[float]) -> float:
+def _ritz_top(alphas: list[float], betas: list[float], vector: bool = False) -> Any:
     """Largest singular value of U_k^T M V_{k+1}, the k x (k+1) upper bidiagonal of the
-    Lanczos steps so far: a lower bound of the matrix's, growing with k."""
+    Lanczos steps so far: a lower bound of the matrix's, growing with k. ``vector``: also its
+    right singular vector (k + 1 coefficients on the V basis)."""
     k = len(alphas)
     b = np.zeros((k, k + 1))
     b[np.arange(k), np.arange(k)] = alphas
     nb = min(len(betas), k)
     b[np.arange(nb), np.arange(nb) + 1] = betas[:nb]
+    if vector:
+        _, sv, vt = np.linalg.svd(b)
+        return float(sv[0]), vt[0]
     return float(np.linalg.svd(b, compute_uv=False)[0])
 
 
-def _spectral_norm(m: np.ndarray, fro: float) -> float:
+def _spectral_norm(m: np.ndarray, fro: float, hint: dict | None = None) -> float:
     """Largest singular value of a finite 2-D float64 matrix with Frobenius norm fro."""
     rows, cols = m.shape
     if fro == 0.0:
@@ -383,7 +410,7 @@ def _spectral_norm(m: np.ndarray, fro: float) -> float:
         if min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM:
             gram = t @ t.T if rows <= cols else t.T @ t
             return math.sqrt(max(float(torch.linalg.eigvalsh(gram)[-1]), 0.0))
-        return _lanczos_top_singular_value(t, fro)
+        return _lanczos_top_singular_value(t, fro, hint=hint)
 
 
 # ------------------------------------------------------------------------------ tensor_stats
@@ -394,16 +421,20 @@ def tensor_stats(t: torch.Tensor) -> dict:
     return tensor_stats_and_histogram(t, None)[0]
 
 
-def tensor_stats_and_histogram(t: torch.Tensor, edges: np.ndarray | None
-                               ) -> tuple[dict, Histogram | None]:
-    """``tensor_stats(t)`` and ``histogram(t, edges)`` (None without edges) from one sort."""
-    fast = _stats_sorted(t, edges)
+def tensor_stats_and_histogram(t: torch.Tensor, edges: np.ndarray | None,
+                               hint: dict | None = None) -> tuple[dict, Histogram | None]:
+    """``tensor_stats(t)`` and ``histogram(t, edges)`` (None without edges) from one sort.
+
+    ``hint``: a dict kept by the caller per tensor across calls (a parameter over a run's
+    snapshots); a Lanczos spectral norm starts from the Ritz vector it holds and stores the new
+    one (see ``_lanczos_top_singular_value``)."""
+    fast = _stats_sorted(t, edges, hint)
     if fast is not None:
         return fast
     return _tensor_stats_exact(t), (histogram(t, edges) if edges is not None else None)
 
 
-def _stats_sorted(t: torch.Tensor, edges: np.ndarray | None
+def _stats_sorted(t: torch.Tensor, edges: np.ndarray | None, hint: dict | None = None
                   ) -> tuple[dict, Histogram | None] | None:
     """The common case (a float tensor, all finite, ordinary magnitudes) from one sort.
 
@@ -438,7 +469,7 @@ def _stats_sorted(t: torch.Tensor, edges: np.ndarray | None
                 ss = float(_tnorm(ty - mean)) ** 2  # then two passes, as _moments
             std = math.sqrt(max(ss, 0.0) / (n - 1))
     if len(shape) >= 2:
-        spectral = _spectral_norm_of(t, shape, l2)
+        spectral = _spectral_norm_of(t, shape, l2, hint)
     else:
         spectral = l2
     out = {
@@ -457,7 +488,8 @@ def _stats_sorted(t: torch.Tensor, edges: np.ndarray | None
     return out, hist
 
 
-def _spectral_norm_of(t: torch.Tensor, shape: tuple[int, ...], fro: float) -> float:
+def _spectral_norm_of(t: torch.Tensor, shape: tuple[int, ...], fro: float,
+                      hint: dict | None = None) -> float:
     """spectral_norm of a finite tensor: float32 mat-vecs for large float32 matrices."""
     rows = shape[0]
     cols = t.numel() // rows
@@ -465,8 +497,8 @@ def _spectral_norm_of(t: torch.Tensor, shape: tuple[int, ...], fro: float) -> fl
             min(rows, cols) > SPECTRAL_EXACT_MAX_DIM:
         m = t.detach().cpu().reshape(rows, cols)
         with _one_thread():
-            return _lanczos_top_singular_value(m, fro)
-    return _spectral_norm(_flat_float64(t).reshape(rows, cols), fro)
+            return _lanczos_top_singular_value(m, fro, hint=hint)
+    return _spectral_norm(_flat_float64(t).reshape(rows, cols), fro, hint)
 
 
 def _finite_counts(x: np.ndarray) -> tuple[int, np.ndarray, int, int]:
@@ -791,8 +823,10 @@ def _activation_stats_torch(a: torch.Tensor, kind: str) -> dict | None:
 
     Runs in torch float32 on the tensor's own device: the recorder calls this on every probed
     layer at every snapshot, and float64 numpy copies of a (256, 16, 32, 32) probe output cost
-    tens of milliseconds. torch's float32 reductions are pairwise: ~1e-7 relative error.
-    Returns None (use the exact float64 path) for NaN/Inf, empty or non-float input.
+    tens of milliseconds. Mean and the centred sum of squares (two passes) are float32 values
+    summed in float64 (~1e-8 relative); not torch.var_mean, whose single-threaded Welford loop
+    takes 30x longer. Returns None (use the exact float64 path) for NaN/Inf, empty or non-float
+    input.
     """
     if a.numel() == 0 or not a.is_floating_point() or a.numel() > 2**26:
         return None
@@ -802,16 +836,25 @@ def _activation_stats_torch(a: torch.Tensor, kind: str) -> dict | None:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
     n = x32.numel()
-    var, mean_t = torch.var_mean(x32) if n > 1 else (x32.new_zeros(()), x32.mean())
-    std = 0.0 if lo == hi else float(var.clamp_min(0).sqrt())
+    mean_t = torch.sum(x32, dtype=torch.float64) / n
+    mean = float(mean_t)
+    if lo == hi:
+        std = 0.0
+    else:
+        d = x32 - mean_t.float()
+        ss = float(torch.sum(d.mul_(d), dtype=torch.float64))
+        std = math.sqrt(ss / (n - 1))
+    if x32.device.type == "cpu":  # numpy counts ten times faster than torch's count_nonzero
+        zeros = n - int(np.count_nonzero(x32.numpy(force=True)))
+    else:
+        zeros = n - int(torch.count_nonzero(x32))
     out: dict[str, Any] = {
-        "mean": float(mean_t), "std": std,
-        "zero_frac": (n - int(torch.count_nonzero(x32))) / n,
+        "mean": mean, "std": std, "zero_frac": zeros / n,
         "dead_frac": None, "saturated_frac": None, "nan_count": 0, "inf_count": 0,
     }
     if kind in DEAD_KINDS:
         if x32.dim() >= 2:  # a unit (feature or channel) is alive if > 0 anywhere in the batch
-            unit_max = x32.transpose(0, 1).reshape(x32.shape[1], -1).amax(dim=1)
+            unit_max = x32.amax(dim=[0, *range(2, x32.dim())])
             out["dead_frac"] = float((unit_max <= 0).sum()) / unit_max.numel()
         else:
             out["dead_frac"] = 0.0 if hi > 0 else 1.0

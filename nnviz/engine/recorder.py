@@ -15,25 +15,29 @@ epoch, GRAD_SAMPLES evenly spaced steps for gradients (every step when an epoch 
 always the last step before each snapshot) and UPDATE_SAMPLES for update ratios (as CS231n and
 Karpathy plot it); ``sample_steps`` gives those steps.
 
-Cost. A sampled step is one fused copy of the gradients (models up to DEFER_LIMIT parameters,
-reduced in float64 at the snapshot) or three vectorised reductions per tensor (larger models,
-float32 cascade sums, ~1e-7 relative); nothing is read back before the snapshot. A snapshot
-is taken in two parts: ``capture`` (on the training
-thread: one fused copy of the weights and buffers, the accumulators handed over) and
-``compute`` (statistics, histograms, the probe pass on a private copy of the model, so the
-training model is never touched). ``SnapshotQueue`` runs ``compute`` and the writes on one
-background thread, in order, one file at a time, so training goes on meanwhile
+Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters,
+reduced in float64 at the snapshot for all parameters at once) or three vectorised reductions
+per tensor (larger models, float32 cascade sums, ~1e-7 relative); nothing is read back before
+the snapshot. A snapshot is taken in two parts: ``capture`` (on the training thread: one fused
+copy of the weights and buffers, the accumulators handed over) and ``compute`` (statistics,
+histograms, the probe pass on a private copy of the model, so the training model is never
+touched; ``probe_within`` lets the trainer measure the probe inside its validation pass
+instead). Spectral norms by Lanczos start from each parameter's Ritz vector of the snapshot
+before (``weight_entry``'s hint): a few steps instead of up to 30. ``SnapshotQueue`` runs
+``compute`` and the writes in order, one file at a time, on one background thread for models
+of INLINE_BELOW parameters or more, so training goes on meanwhile
 (``benchmarks/bench_side_by_side.py`` and ``benchmarks/bench_recording.py`` measure it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +54,7 @@ SIGNAL_UNITS = 4096       # signal_std averages over at most this many units (ev
 UPDATE_SAMPLES = 8        # optimizer steps per epoch at which ‖ΔW‖/‖W‖ is measured
 GRAD_SAMPLES = 16         # steps per epoch at which gradient statistics are measured
 DEFER_LIMIT = 1 << 18     # models up to this many parameters copy gradients, reduce later
+INLINE_BELOW = 20_000     # models with fewer parameters snapshot on the training thread
 ACTIVATION_TYPES = {
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid",
     nn.GELU: "gelu",
@@ -129,10 +134,10 @@ class Moment:
     step: int
     params: list[torch.Tensor]                    # copies of the weights
     buffers: list[torch.Tensor]                   # copies of the buffers (BatchNorm statistics)
-    grad_copies: list[list[torch.Tensor | None]]  # small models: gradients per sampled step
+    grad_copies: list[torch.Tensor]               # small models: all gradients, flat, per step
     grad_sums: list[tuple[list[torch.Tensor], ...]]  # large models: (l2, l1, sum) per step
     grad_steps: int
-    ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]]  # (ΔW, W) or their norms
+    ratios: list[tuple[Any, Any]]  # per update step: (ΔW, W) flat (small models), or norms
     raw_ratios: bool = False                      # ratios hold (ΔW, W), not their norms
     activations: dict[str, Any] | None = None     # probed at capture when no model copy exists
 
@@ -152,6 +157,8 @@ class Recorder:
         self._defer = sum(p.numel() for p in self.params) <= DEFER_LIMIT
         self._shadow = _private_copy(model)
         self._buffers = [b for _, b in model.named_buffers()]
+        self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
+        self._probed: dict[str, Any] | None = None  # from probe_within, for the next capture
         self._reset_grads()
         self._before: list[torch.Tensor] | None = None
         self._ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
@@ -160,7 +167,7 @@ class Recorder:
         self.edges = {n: np.asarray(i["edges"]) for n, i in params_info.items()}
 
     def _reset_grads(self) -> None:
-        self._grad_copies: list[list[torch.Tensor | None]] = []
+        self._grad_copies: list[torch.Tensor] = []
         self._grad_sums: list[tuple[list[torch.Tensor], ...]] = []
         self._grad_steps = 0
 
@@ -169,9 +176,8 @@ class Recorder:
         """Measure this step's gradients (‖g‖, mean |g|, std g); nothing is read back."""
         grads = [p.grad for p in self.params]
         present = [g for g in grads if g is not None]
-        if self._defer:  # one fused copy; reduced at the snapshot
-            copies = iter(torch._foreach_mul(present, 1.0) if present else ())
-            self._grad_copies.append([next(copies) if g is not None else None for g in grads])
+        if self._defer:  # one flat copy; reduced at the snapshot, all parameters at once
+            self._grad_copies.append(_flat(grads, self.params))
         elif present:  # three passes per tensor, vectorised cascade sums (~1e-7 relative)
             full = [g if g is not None else torch.zeros_like(p)
                     for g, p in zip(grads, self.params, strict=True)]
@@ -183,18 +189,21 @@ class Recorder:
     @torch.no_grad()
     def before_step(self) -> None:
         """Keep a copy of the weights so the next ``after_step`` can measure ‖ΔW‖/‖W‖."""
-        self._before = torch._foreach_mul(self.params, 1.0) if self.params else []
+        if self._defer:
+            self._before = [_flat(self.params, self.params)] if self.params else []
+        else:
+            self._before = torch._foreach_mul(self.params, 1.0) if self.params else []
 
     @torch.no_grad()
     def after_step(self) -> None:
         if self._before is None:
             return
-        if self.params:
+        if self.params and self._defer:  # flat ΔW and old W; norms in float64 later
+            before = self._before[0]
+            self._ratios.append((_flat(self.params, self.params) - before, before))
+        elif self.params:
             diff = torch._foreach_sub(self.params, self._before)
-            if self._defer:  # the difference and the old weights; norms in float64 later
-                self._ratios.append((diff, self._before))
-            else:
-                self._ratios.append((_norms(diff, 2), _norms(self._before, 2)))
+            self._ratios.append((_norms(diff, 2), _norms(self._before, 2)))
         self._before = None
 
     @torch.no_grad()
@@ -207,7 +216,9 @@ class Recorder:
             grad_copies=self._grad_copies, grad_sums=self._grad_sums,
             grad_steps=self._grad_steps, ratios=self._ratios, raw_ratios=self._defer,
         )
-        if self._shadow is None:
+        if self._probed is not None:  # measured in the validation pass just before
+            moment.activations, self._probed = self._probed, None
+        elif self._shadow is None:
             moment.activations = self.probe()
         self._reset_grads()
         self._ratios = []
@@ -218,26 +229,16 @@ class Recorder:
         """Tensors and statistics of a captured moment (may run on another thread)."""
         grad_mean, grad_last = _grad_table(m, self.params)
         ratios = None
-        if m.ratios:
-            ratios = np.array([[_ratio(a, b, m.raw_ratios) for a, b in zip(num, den, strict=True)]
-                               for num, den in m.ratios])  # (samples, params)
+        if m.ratios and m.raw_ratios:
+            ratios = _flat_ratios(m.ratios, self.params)  # (samples, params)
+        elif m.ratios:
+            ratios = np.array([[_ratio(a, b) for a, b in zip(num, den, strict=True)]
+                               for num, den in m.ratios])
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
-            whole = w.numel() <= VALUE_LIMIT
-            values = stats.sample_values(w, VALUE_LIMIT if whole else SAMPLE_SIZE,
-                                         seed=self.sample_seed + i)
-            tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
-            if whole and w.dtype != torch.float32:  # the stored float32 values are binned
-                entry, hist = stats.tensor_stats(w), stats.histogram(values, self.edges[name])
-            else:  # the same values: one sort gives both
-                entry, hist = stats.tensor_stats_and_histogram(w, self.edges[name])
-            tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
-            entry["hist_outside"] = {
-                "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
-                "posinf": hist.posinf, "neginf": hist.neginf,
-            }
-            entry["drift"] = _f(stats.drift(self.w0[i], w))
+            entry = weight_entry(name, w, self.w0[i], self.edges[name], self.sample_seed + i,
+                                 tensors, self._hints[i])
             if m.grad_steps:
                 entry["grad"] = {
                     "norm": _f(grad_mean[i, 0]), "mean_abs": _f(grad_mean[i, 1]),
@@ -278,28 +279,86 @@ class Recorder:
     def probe(self, model: nn.Module | None = None) -> dict[str, Any]:
         """Activation statistics of every measured layer on the probe batch (eval mode)."""
         model = self.model if model is None else model
+        was_training = model.training
+        with self._probe_hooks(model) as out:
+            try:
+                model.eval()
+                model(self.probe_x)
+            finally:
+                model.train(was_training)
+        return out
+
+    @contextlib.contextmanager
+    def probe_within(self, batch: int) -> Iterator[None]:
+        """Measure the probe's activations inside the live model's next forward pass, whose
+        first rows are the probe batch (the trainer's validation pass: its first batch of
+        ``batch`` rows starts with the probe's, in eval mode, with the weights the next
+        ``capture`` takes). That capture then needs no probe pass of its own. If the pass
+        does not fit (a layer's output is not batch-first), the capture probes as usual."""
+        n = len(self.probe_x)
+        seen: list[int] = []
+        with self._probe_hooks(self.model, rows=n, batch=batch, calls=seen) as out:
+            yield
+        if seen and all(k == batch for k in seen) and len(out) == len(self.layers):
+            self._probed = out
+
+    @contextlib.contextmanager
+    def _probe_hooks(self, model: nn.Module, rows: int | None = None, batch: int | None = None,
+                     calls: list[int] | None = None) -> Iterator[dict[str, Any]]:
+        """Forward hooks measuring every layer's output (its first ``rows`` rows, only in the
+        first forward pass), removed on exit."""
         modules = dict(model.named_modules())
         out: dict[str, Any] = {}
         hooks = []
+        done: set[str] = set()
 
         def hook_for(name: str, kind: str):
-            def hook(_module: nn.Module, _inp: Any, output: torch.Tensor) -> None:
+            def hook(module: nn.Module, _inp: Any, output: torch.Tensor) -> None:
+                if rows is not None:
+                    if name in done:  # a later batch of the same pass
+                        return
+                    calls.append(output.shape[0] if output.ndim else -1)  # type: ignore[union-attr]
+                    if output.ndim == 0 or output.shape[0] != batch:
+                        return
+                    output = output[:rows]
                 out[name] = {"kind": kind, **stats.activation_stats(output.detach(), kind),
                              "signal_std": signal_std(output.detach())}
             return hook
 
-        was_training = model.training
         try:
             for layer in self.layers:
                 hooks.append(modules[layer["name"]].register_forward_hook(
                     hook_for(layer["name"], layer["kind"])))
-            model.eval()
-            model(self.probe_x)
+            if rows is not None:  # the first pass is over once the model's forward returns
+                hooks.append(model.register_forward_hook(
+                    lambda *_: done.update(x["name"] for x in self.layers)))
+            yield out
         finally:
             for h in hooks:
                 h.remove()
-            model.train(was_training)
-        return out
+
+
+@torch.no_grad()
+def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor, edges: np.ndarray, seed: int,
+                 tensors: dict[str, torch.Tensor], hint: dict | None = None) -> dict[str, Any]:
+    """A parameter's snapshot statistics, histogram and drift; adds its two tensors (values,
+    counts) to ``tensors``. Used by the trainer, ``nnviz.watch`` and checkpoint folders;
+    ``hint`` is the parameter's own dict, kept across snapshots (its spectral norm's warm
+    start: ``stats.tensor_stats_and_histogram``)."""
+    whole = w.numel() <= VALUE_LIMIT
+    values = stats.sample_values(w, VALUE_LIMIT if whole else SAMPLE_SIZE, seed=seed)
+    tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
+    if whole and w.dtype != torch.float32:  # the stored float32 values are binned
+        entry, hist = stats.tensor_stats(w), stats.histogram(values, edges)
+    else:  # the same values as the tensor's: one sort gives both
+        entry, hist = stats.tensor_stats_and_histogram(w, edges, hint)
+    tensors[f"hist/{name}"] = torch.from_numpy(hist.counts.astype(np.int64))
+    entry["hist_outside"] = {
+        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
+        "posinf": hist.posinf, "neginf": hist.neginf,
+    }
+    entry["drift"] = _f(stats.drift(w0, w))
+    return entry
 
 
 def _private_copy(model: nn.Module) -> nn.Module | None:
@@ -318,13 +377,64 @@ def _private_copy(model: nn.Module) -> nn.Module | None:
     return shadow
 
 
-def _ratio(num: torch.Tensor, den: torch.Tensor, raw: bool) -> float:
-    """‖ΔW‖ / ‖W‖ from their norms, or (raw) from ΔW and W themselves (norms in float64)."""
-    if raw:
-        num = torch.linalg.vector_norm(num.double())
-        den = torch.linalg.vector_norm(den.double())
+def _ratio(num: Any, den: Any) -> float:
+    """‖ΔW‖ / ‖W‖ from their norms (NaN for 0/0, inf for x/0)."""
     n, d = float(num), float(den)
     return n / d if d != 0.0 else (math.nan if n == 0.0 else math.inf)
+
+
+def _flat(tensors: list[torch.Tensor | None], params: list[nn.Parameter]) -> torch.Tensor:
+    """One flat copy of every tensor in order (zeros for a missing gradient), in their common
+    dtype (float64 when they differ)."""
+    parts = [(t if t is not None else torch.zeros_like(p)).detach().reshape(-1)
+             for t, p in zip(tensors, params, strict=True)]
+    if len({t.dtype for t in parts}) > 1:
+        parts = [t.double() for t in parts]
+    return torch.cat(parts)
+
+
+class _Segments:
+    """Per-parameter sums over (rows, total) arrays of flat concatenations, by np.add.reduceat
+    (one call for all parameters; empty parameters get 0)."""
+
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.sizes = np.array([p.numel() for p in params], dtype=np.intp)
+        self.nonempty = self.sizes > 0
+        self.starts = (np.cumsum(self.sizes) - self.sizes)[self.nonempty]
+
+    def spread(self, a: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """Per parameter Σ (a − its mean)² (two passes: exact where sums of squares are not)."""
+        out = np.zeros((a.shape[0], self.sizes.size))
+        ends = np.cumsum(self.sizes)
+        for j, (lo, hi) in enumerate(zip(ends - self.sizes, ends, strict=True)):
+            if hi > lo:
+                out[:, j] = np.square(a[:, lo:hi] - mean[:, j:j + 1]).sum(axis=1)
+        return out
+
+    def sum(self, a: np.ndarray) -> np.ndarray:
+        out = np.zeros((a.shape[0], self.sizes.size))
+        if self.starts.size:
+            out[:, self.nonempty] = np.add.reduceat(a, self.starts, axis=1)
+        return out
+
+
+def _rows(flats: list[torch.Tensor]) -> np.ndarray:
+    """(len(flats), total) float64 array of flat copies (cast by numpy: torch's casts are
+    several times slower on a busy machine)."""
+    t = torch.stack(flats).cpu()
+    if t.dtype not in (torch.float16, torch.float32, torch.float64):  # bfloat16: no numpy
+        t = t.double()
+    return t.numpy().astype(np.float64)
+
+
+def _flat_ratios(pairs: list[tuple[torch.Tensor, torch.Tensor]], params: list[nn.Parameter]
+                 ) -> np.ndarray:
+    """(samples, params) ‖ΔW‖ / ‖W‖ from flat (ΔW, W) pairs, norms summed in float64."""
+    seg = _Segments(params)
+    with np.errstate(all="ignore"):  # 0/0 is NaN, x/0 inf, as _ratio; NaN / Inf propagate
+        num = np.sqrt(seg.sum(np.square(_rows([d for d, _ in pairs]))))
+        den = np.sqrt(seg.sum(np.square(_rows([w for _, w in pairs]))))
+        return num / den
 
 
 def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
@@ -333,6 +443,19 @@ def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
     if order == 1:
         return [t.abs().sum() for t in tensors]
     return [torch.tensor(math.sqrt(stats.sum_of_squares(t))) for t in tensors]
+
+
+def _flat_grad_rows(m: Moment, params: list[nn.Parameter], rows: np.ndarray) -> np.ndarray:
+    """rows[step, param] = (‖g‖, mean |g|, std g) from the flat gradient copies."""
+    seg = _Segments(params)
+    g = _rows(m.grad_copies)
+    size = np.maximum(seg.sizes, 1)
+    rows[:, :, 0] = np.sqrt(seg.sum(np.square(g)))
+    rows[:, :, 1] = seg.sum(np.abs(g)) / size
+    mean = seg.sum(g) / size  # then the unbiased std in two passes, as torch.std
+    rows[:, :, 2] = np.sqrt(seg.spread(g, mean) / np.maximum(seg.sizes - 1, 1))
+    rows[:, seg.sizes <= 1, 2] = 0.0
+    return rows
 
 
 def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.ndarray]:
@@ -346,15 +469,9 @@ def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.n
         return empty, empty
     rows = np.zeros((m.grad_steps, n, 3))  # (steps, params, [l2, mean_abs, std])
     numel = np.array([float(p.numel()) for p in params])
-    if m.grad_copies:
-        for i, p in enumerate(params):
-            gs = [step[i] if step[i] is not None else torch.zeros_like(p)
-                  for step in m.grad_copies]
-            g = torch.stack(gs).reshape(len(gs), -1).double()  # (steps, numel)
-            rows[:, i, 0] = torch.linalg.vector_norm(g, dim=1).cpu().numpy()
-            rows[:, i, 1] = (g.abs().sum(dim=1) / max(g.shape[1], 1)).cpu().numpy()
-            if g.shape[1] > 1:
-                rows[:, i, 2] = g.std(dim=1).cpu().numpy()
+    if m.grad_copies:  # all parameters at once: (steps, total) float64, summed per parameter
+        with np.errstate(all="ignore"):  # NaN / Inf gradients give NaN / Inf, as torch's do
+            rows = _flat_grad_rows(m, params, rows)
     else:
         for k, (l2, l1, total) in enumerate(m.grad_sums):
             if not l2:
@@ -377,7 +494,12 @@ class SnapshotQueue:
     (the caller blocks beyond that, bounding memory). An error in the worker is raised on the
     caller's thread at its next call or at ``close``. ``background=False`` does everything on
     the caller's thread; so does a process whose torch runs more than one thread (the training
-    then uses the cores itself, and torch's thread setting is process-wide).
+    then uses the cores itself, and torch's thread setting is process-wide), and a recorder of
+    fewer than INLINE_BELOW parameters: its snapshot is a few milliseconds of Python that a
+    second thread cannot overlap with a Python-bound training loop (one GIL), only delay with
+    hand-offs. While idle, the thread saves a run.json the writer deferred once it is due
+    (``RunWriter.save_due_in``); without a thread, ``tick`` does (the trainer calls it as it
+    polls for a cancel).
     """
 
     def __init__(self, writer: Any, recorder: Recorder | None = None,
@@ -386,7 +508,8 @@ class SnapshotQueue:
         self._error: BaseException | None = None
         self._queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        if background and torch.get_num_threads() == 1:
+        small = recorder is not None and sum(p.numel() for p in recorder.params) < INLINE_BELOW
+        if background and torch.get_num_threads() == 1 and not small:
             self._thread = threading.Thread(target=self._work, name="nnviz-snapshots",
                                             daemon=True)
             self._thread.start()
@@ -401,6 +524,13 @@ class SnapshotQueue:
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Queue ``fn(*args, **kwargs)`` behind everything asked before."""
         self._put(lambda: fn(*args, **kwargs))
+
+    def tick(self) -> None:
+        """Without a thread: save a deferred run.json if it is due (cheap when it is not)."""
+        if self._thread is None:
+            due = getattr(self.writer, "save_due_in", lambda: None)()
+            if due is not None and due <= 0.0:
+                self.writer.save_soon()
 
     def wait(self) -> None:
         """Block until everything queued is written; raise the worker's error if any."""
@@ -428,9 +558,22 @@ class SnapshotQueue:
             error, self._error = self._error, None
             raise error
 
+    @property
+    def background(self) -> bool:
+        """Whether a background thread does the work (else the caller's thread does)."""
+        return self._thread is not None
+
     def _work(self) -> None:
+        due_in = getattr(self.writer, "save_due_in", lambda: None)
         while True:
-            job = self._queue.get()
+            try:  # waiting for work, save the run.json a writer deferred once it is due
+                job = self._queue.get(timeout=due_in() if self._error is None else None)
+            except queue.Empty:
+                try:
+                    self.writer.save_soon()
+                except BaseException as exc:  # handed to the training thread
+                    self._error = exc
+                continue
             try:
                 if job is None:
                     return
@@ -465,7 +608,10 @@ def signal_std(a: torch.Tensor) -> float | None:
         return None
     if x.dtype == torch.float32 and amax != 0 and not 1e-15 <= amax <= 1e15:
         x = x.double()  # float32 squares would under/overflow
-    value = float(x.var(dim=0).mean().sqrt())  # var over examples, mean over units
+    # var over examples (two passes, as torch.var; not its slow Welford loop), mean over units
+    d = x - x.mean(dim=0, keepdim=True)
+    value = math.sqrt(float(torch.sum(d.mul_(d), dtype=torch.float64)) / (d.shape[0] - 1)
+                      / d.shape[1])
     return value if np.isfinite(value) else None
 
 

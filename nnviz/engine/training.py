@@ -22,12 +22,17 @@ an idle multi-core machine, reproducible only at the same thread count.
 
 Speed: the loop does what a bare PyTorch loop does plus, per step, one host read of the loss
 (and, when recording, the sampled steps of ``recorder.sample_steps``); training accuracy is
-counted once per epoch from the kept outputs; snapshots and run.json writes go to a
-``SnapshotQueue`` that writes them in order on a background thread while training goes on.
+counted once per epoch from the kept outputs; the epoch snapshot's probe activations are
+measured inside the validation pass (the probe is the validation set's head), not by a second
+forward pass; snapshots and run.json writes go to a ``SnapshotQueue`` that writes them in
+order (on a background thread for models of INLINE_BELOW parameters or more), run.json at
+most every SAVE_S, and the run's files are fsynced once at its end
+(``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -59,8 +64,10 @@ from nnviz.errors import ConfigError, DeviceError
 from nnviz.store.runs import RunStore, RunWriter
 
 Progress = Callable[[dict[str, Any]], None]
+VAL_BATCH = 1024  # examples per forward pass of the validation set
 CANCEL_POLL_S = 0.1  # the CANCEL file is looked for at most this often (and at every epoch end)
-HISTORY_SAVE_S = 1.0  # unrecorded runs save run.json's history at most this often (and at the end)
+SAVE_S = 1.0  # run.json is saved at most this often while training (after the first snapshot
+             # at once, and at the end): new epochs and snapshots are listed within SAVE_S
 
 
 class CancelFlag(Protocol):
@@ -193,7 +200,8 @@ class TrainResult:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_name: str,
-             focal_gamma: float, task: str, batch: int = 1024) -> tuple[float, float | None]:
+             focal_gamma: float, task: str, batch: int = VAL_BATCH
+             ) -> tuple[float, float | None]:
     """(mean loss, accuracy or None) over a data set, in eval mode."""
     was_training = model.training
     model.eval()
@@ -288,6 +296,7 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
         "steps_per_epoch": steps_per_epoch,
         "pid": os.getpid(),
     })
+    writer.save_interval_s = SAVE_S  # deferred saves: done by the queue's thread or its tick
     queue = SnapshotQueue(writer, recorder)
     loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
                  data.task, record)
@@ -327,7 +336,6 @@ class _Loop:
         self.cancel, self.loss_name, self.task, self.record = cancel, loss_name, task, record
         self.step = 0
         self._next_poll = 0.0
-        self._next_save = time.perf_counter() + HISTORY_SAVE_S
 
     def cancelled(self, now: float | None = None) -> bool:
         """The cancel flag (every call); the CANCEL file when ``now`` is None or it is due."""
@@ -336,6 +344,7 @@ class _Loop:
         if now is not None and now < self._next_poll:
             return False
         self._next_poll = time.perf_counter() + CANCEL_POLL_S
+        self.queue.tick()
         return self.writer.cancel_requested()
 
     def weights_finite(self) -> bool:
@@ -419,8 +428,13 @@ class _Loop:
                 labels = y[perm[:seen]]
                 correct = int((predictions(torch.cat(outs)) == labels).sum())
             del outs
-            val_loss, val_acc = evaluate(model, x_val, y_val, self.loss_name, cfg.focal_gamma,
-                                         self.task)
+            batch = min(len(x_val), VAL_BATCH)
+            with recorder.probe_within(batch) if recorder is not None and \
+                    0 < len(recorder.probe_x) <= batch else contextlib.nullcontext():
+                # the probe is the validation set's head: its activations are measured in
+                # this pass, for the epoch's snapshot (same weights, eval mode)
+                val_loss, val_acc = evaluate(model, x_val, y_val, self.loss_name,
+                                             cfg.focal_gamma, self.task, batch=VAL_BATCH)
             if self.cancelled():
                 return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
             lr_now = opt.param_groups[0]["lr"]
@@ -458,12 +472,10 @@ class _Loop:
         return "completed", ""
 
     def _add_history(self, row: dict[str, Any]) -> None:
-        """On the queue's thread: the epoch's row, saved by the epoch's snapshot or, unrecorded,
-        at most every HISTORY_SAVE_S (``finish`` saves the rest)."""
+        """On the queue's thread: the epoch's row; run.json is saved at most every SAVE_S
+        (``finish`` saves the rest)."""
         self.writer.meta["history"].append(row)
-        if not self.record and time.perf_counter() >= self._next_save:
-            self.writer.flush()
-            self._next_save = time.perf_counter() + HISTORY_SAVE_S
+        self.writer.save_soon()
 
 
 def _jsonable(obj: Any) -> Any:
