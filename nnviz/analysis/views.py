@@ -32,6 +32,7 @@ from nnviz.analysis import stats
 from nnviz.analysis.diagnostics.flags import UPDATE_RATIO_REF  # noqa: F401 (re-export)
 from nnviz.config import RunConfig
 from nnviz.engine.initializers import Theory
+from nnviz.i18n import t
 from nnviz.store.format import HistOutside, ParamStats, finite_or_none
 from nnviz.store.runs import Run
 
@@ -138,8 +139,8 @@ def snapshot_label(run: Run, index: int) -> str:
         return f"#{index}"
     epoch = entries[index].epoch
     if index == 0 and epoch == 0.0:
-        return "init (epoch 0)"
-    return f"epoch {epoch:g}"
+        return t("init (epoch 0)")
+    return t("epoch {epoch}", epoch=f"{epoch:g}")
 
 
 def snapshot_epochs(run: Run) -> list[float]:
@@ -242,15 +243,15 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
         # Sampled parameters: the recorded counts cover the whole tensor, on the run's own edges.
         edges = np.asarray(runs[0].param(param).edges, dtype=np.float64)
         source = "recorded"
-        notes.append("Over a million elements: the counts were recorded on the run's bins "
-                     "fixed at init; heatmaps and W_t − W_0 use a fixed sample.")
+        notes.append(t("Over a million elements: the counts were recorded on the run's bins "
+                       "fixed at init; heatmaps and W_t − W_0 use a fixed sample."))
     for run in runs:
         per_run: list[stats.Histogram] = []
         deltas: list[np.ndarray] = []
         w0: np.ndarray | None = None
         run_edges = edges if whole else np.asarray(run.param(param).edges, np.float64)
         if not whole and not np.array_equal(run_edges, edges):
-            notes.append(f"{run.run_id} recorded its counts on its own bins.")
+            notes.append(t("{run} recorded its counts on its own bins.", run=run.run_id))
         for snap in run.snapshots():
             values = snap.values(param).astype(np.float64).reshape(-1)
             if whole:
