@@ -167,8 +167,8 @@ def detail_words(detail: str) -> str:
 
 
 def _status_words(status: str, detail: str) -> str:
-    detail = detail_words(detail)
+    words = detail_words(detail)
     if status == "diverged":
-        return detail if detail.startswith(t("diverged")) else \
-            t("diverged ({detail})", detail=detail) if detail else t("diverged")
-    return t("ended {status}", status=status_word(status)) + (f" ({detail})" if detail else "")
+        return words if detail.startswith("diverged") else \
+            t("diverged ({detail})", detail=words) if detail else t("diverged")
+    return t("ended {status}", status=status_word(status)) + (f" ({words})" if detail else "")
