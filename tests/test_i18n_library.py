@@ -320,3 +320,14 @@ def test_the_epoch_players_texts_are_chinese(cnn_run):
     texts = [re.sub(r"<[^>]+>", " ", x) for x in texts]  # the HTML tags are not text
     assert_chinese(texts, "player")
     assert sum(bool(CJK.search(x)) for x in texts) > 20
+
+
+def test_table_headers_are_shown_in_chinese_and_the_data_keeps_its_keys(cnn_run):
+    with language("zh-Hans"):
+        tables = [views.stats_table(cnn_run, 1), views.grad_table(cnn_run, 1),
+                  views.activation_table(cnn_run, 1)]
+        shown = [views.translated_columns(df) for df in tables]
+    assert "grad norm ‖g‖" in tables[1].columns  # the app reads these columns by name
+    for df in shown:
+        assert_chinese([str(c) for c in df.columns], "table headers")
+        assert all(CJK.search(str(c)) or c in ("NaN", "Inf") for c in df.columns), df.columns

@@ -32,7 +32,7 @@ from nnviz.analysis import stats
 from nnviz.analysis.diagnostics.flags import UPDATE_RATIO_REF  # noqa: F401 (re-export)
 from nnviz.config import RunConfig
 from nnviz.engine.initializers import Theory
-from nnviz.i18n import t
+from nnviz.i18n import N_, t
 from nnviz.store.format import HistOutside, ParamStats, finite_or_none
 from nnviz.store.runs import Run
 
@@ -369,11 +369,25 @@ def stats_row(run: Run, index: int, param: str) -> dict[str, Any]:
 
 
 STATS_COLUMNS = {
-    "param": "parameter", "shape": "shape", "mean": "mean", "std": "std",
-    "theory_std": "theoretical std", "min": "min", "max": "max", "zeros": "exact zeros",
-    "nan": "NaN", "inf": "Inf", "drift": "drift ‖W−W₀‖/‖W₀‖", "spectral_norm": "spectral norm",
-    "stable_rank": "stable rank",
+    "param": N_("parameter"), "shape": N_("shape"), "mean": N_("mean"), "std": N_("std"),
+    "theory_std": N_("theoretical std"), "min": N_("min"), "max": N_("max"),
+    "zeros": N_("exact zeros"), "nan": "NaN", "inf": "Inf",
+    "drift": N_("drift ‖W−W₀‖/‖W₀‖"), "spectral_norm": N_("spectral norm"),
+    "stable_rank": N_("stable rank"),
 }
+# The headers of grad_table and activation_table (their columns stay English: code reads them).
+TABLE_HEADERS = (
+    N_("grad norm ‖g‖"), N_("mean |g|"), N_("grad std"), N_("last ‖g‖"),
+    N_("update ratio ‖ΔW‖/‖W‖"), N_("last update ratio"), N_("steps"), N_("layer"),
+    N_("kind"), N_("zero fraction"), N_("dead fraction"), N_("saturated fraction"),
+)
+
+
+def translated_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """A table with the headers of stats_table, grad_table and activation_table in the
+    reader's language, for showing it (the data keeps its English column names)."""
+    known = {*STATS_COLUMNS.values(), *TABLE_HEADERS}
+    return df.rename(columns={c: t(c) for c in df.columns if c in known})
 
 
 def stats_table(run: Run, index: int, params: Sequence[str] | None = None) -> pd.DataFrame:
