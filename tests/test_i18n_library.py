@@ -331,3 +331,12 @@ def test_table_headers_are_shown_in_chinese_and_the_data_keeps_its_keys(cnn_run)
     for df in shown:
         assert_chinese([str(c) for c in df.columns], "table headers")
         assert all(CJK.search(str(c)) or c in ("NaN", "Inf") for c in df.columns), df.columns
+
+
+@pytest.mark.parametrize("data", [b"not a zip", "text"])
+def test_an_import_refusal_is_chinese(data, tmp_path):
+    from nnviz.store.archive import import_run
+
+    with language("zh-Hans"), pytest.raises(NnvizError) as err:
+        import_run(RunStore(tmp_path), data)
+    assert CJK.search(str(err.value)) and not english(str(err.value)), str(err.value)
