@@ -340,3 +340,14 @@ def test_an_import_refusal_is_chinese(data, tmp_path):
     with language("zh-Hans"), pytest.raises(NnvizError) as err:
         import_run(RunStore(tmp_path), data)
     assert CJK.search(str(err.value)) and not english(str(err.value)), str(err.value)
+
+
+def test_a_checkpoint_refusal_is_chinese(tmp_path):
+    from nnviz.store.checkpoints import load_weights
+
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"\x01\x02")
+    for path in (bad, tmp_path / "missing.pt", tmp_path):
+        with language("zh-Hans"), pytest.raises(NnvizError) as err:
+            load_weights(path)
+        assert CJK.search(str(err.value)) and not english(str(err.value)), str(err.value)
