@@ -38,9 +38,9 @@ SENTENCE = re.compile(rf"{WORD}(?: {WORD}){{2,}}")
 # Code and numbers are not English: `spans`, dotted / underscored names (conv1.weight,
 # kaiming_normal, nnviz.watch(...)), and anything with = or brackets glued to it.
 CODE = re.compile(r"`[^`]*`|\S*[._=()\[\]{}<>%#@\\/|]\S*")
-# Names a translation keeps as they are (people, papers, products, layer types).
+# Names a translation keeps as they are (people, paper titles, products, layer types).
 NAMES = ("et al", "Glorot & Bengio", "Keskar & Socher", "Kaiming (He)", "Xavier (Glorot)",
-         "Leaky ReLU", "Focal Loss", "Fashion-MNIST")
+         "Leaky ReLU", "Focal Loss", "Fashion-MNIST", "Dying ReLU and initialization")
 
 
 def english(text: str) -> list[str]:
