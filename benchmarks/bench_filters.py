@@ -44,7 +44,7 @@ def main() -> None:
         run = store.load(train(cfg, store).run_id)
         wall = time.perf_counter() - t0
         scores = structure_scores(run, "conv1.weight")
-    acc = {int(h["epoch"]): h["val_acc"] for h in run.history}
+    acc = {h.epoch: h.val_acc for h in run.record.history}
     print(f"filters lesson: {cfg.model} depth {cfg.depth} width {cfg.width} on {cfg.dataset} "
           f"(noise {cfg.noise}), {cfg.n_samples} examples, {cfg.optimizer} lr {cfg.lr:g}, "
           f"{args.threads} threads")

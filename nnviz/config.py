@@ -7,9 +7,12 @@ activations, data sets: adding an entry to the registry adds the choice everywhe
 ``low`` to ``high`` (both included), or a maximum length. The CLI's options and ``--help``, the
 Train form's widgets, URL validation and ``validate`` all read these declarations.
 
-A ``RunConfig`` is plain data (JSON in, JSON out). ``from_dict`` is where a config enters (CLI,
-form, URL, ``run.json``): it coerces strings to the field's type and ``validate``s once; bad
-values raise a ``ConfigError`` that names the option and lists the valid choices or range.
+A ``RunConfig`` is frozen plain data (JSON in, JSON out), validated once, when it is made: bad
+values raise a ``ConfigError`` that names the option and lists the valid choices or range, so a
+``RunConfig`` in hand is a valid one. ``from_dict`` is where a config enters from text (CLI, form,
+URL, ``run.json``): it coerces strings to the field's type first. The one bypass is
+``unchecked`` (form values checked for fit before they are valid); code that accepts configs
+from outside (the job manager) still calls ``validate``.
 ``config_hash`` identifies the run's outcome: two configs with the same hash train to
 bit-identical snapshots on the same device type.
 """
@@ -100,7 +103,7 @@ def _opt(default: Any, help: str, label: str, **facts: Any) -> Any:
     return field(default=default, metadata={"option": Option(help, label, **facts)})
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     """Every option of one training run, with the defaults a first-time user should see."""
 
@@ -191,6 +194,9 @@ class RunConfig:
                         N_("CPU threads (0: automatic)"), low=0, high=256, step=1)
     name: str = _opt("", N_("Optional label shown in lists."), N_("Name (optional)"), max_len=80)
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field."""
         return dataclasses.asdict(self)
@@ -209,9 +215,7 @@ class RunConfig:
                   unknown=", ".join(unknown), known=", ".join(known))
             )
         values = {k: _coerce(k, v, field_type(k)) for k, v in data.items()}
-        cfg = cls(**values)
-        cfg.validate()
-        return cfg
+        return cls(**values)  # validated on construction
 
     def replace(self, **changes: Any) -> RunConfig:
         """A validated copy with some fields changed."""
@@ -316,23 +320,22 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_DEFAULTS = RunConfig()
+def unchecked(cfg: RunConfig, **changes: Any) -> RunConfig:
+    """A copy with some fields changed and *not* validated: the one deliberate bypass of the
+    check on construction, for testing combinations that may fail (the form's fit checks).
+    Never train one without ``validate()``; unknown fields are still a TypeError."""
+    return _unvalidated({**cfg.to_dict(), **changes})
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(t("{name}: {value!r} is not a valid choice. Choose one of: "
-                            "{choices}.", name=name, value=value, choices=", ".join(choices)))
+def _unvalidated(values: dict[str, Any]) -> RunConfig:
+    unknown = set(values) - {f.name for f in fields(RunConfig)}
+    if unknown:
+        raise TypeError(f"RunConfig has no field(s) {', '.join(sorted(unknown))}")
+    out = object.__new__(RunConfig)
+    for name, value in values.items():
+        object.__setattr__(out, name, value)  # frozen: set as dataclasses' own __init__ does
+    return out
 
 
-def _int_range(name: str, value: int, low: int, high: int, why: str = "") -> None:
-    if not low <= value <= high:
-        reason = f" ({why})" if why else ""
-        raise ConfigError(t("{name}: {value} is out of range; use {low} to {high}{reason}.",
-                            name=name, value=value, low=low, high=high, reason=reason))
-
-
-def _float_range(name: str, value: float, low: float, high: float) -> None:
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ConfigError(t("{name}: {value} is out of range; use {low} to {high}.", name=name,
-                            value=value, low=f"{low:g}", high=f"{high:g}"))
+# the defaults, not validated: validating reads the registries, which would import torch here
+_DEFAULTS = _unvalidated({f.name: f.default for f in fields(RunConfig)})

@@ -160,8 +160,8 @@ def compare_view() -> None:
                 st.markdown(f"**Run {side.upper()}** · init `{run.config.init}`")
                 health.render_diagnostics(run, idx, key=f"{P}_{side}_d")
                 health.render_health(run, idx, key=f"{P}_{side}_h")
-    histories = {f"{side}: {run.config.init}": [h.to_json() for h in run.record.history]
-                 for side, run in (("A", run_a), ("B", run_b))}  # the figure takes JSON rows
+    histories = {f"{side}: {run.config.init}": run.record.history
+                 for side, run in (("A", run_a), ("B", run_b))}
     left, right = st.columns(2)
     with left:
         chart(fc.compare_curves(histories, "val_loss", epoch, title="Validation loss"),

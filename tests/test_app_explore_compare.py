@@ -144,8 +144,8 @@ def expected_counts(store: RunStore, run_ids: list[str], param: str, index: int,
     lows, highs = [], []
     for rid in run_ids:
         for snap in store.load(rid).snapshots():
-            lows.append(snap.stats["params"][param]["min"])
-            highs.append(snap.stats["params"][param]["max"])
+            lows.append(snap.record.params[param].min)
+            highs.append(snap.record.params[param].max)
     edges = stats.run_edges(lows, highs)
     values = store.load(run_id).snapshot(index).values(param).astype(np.float64)
     return np.histogram(values, edges)[0]
@@ -322,17 +322,17 @@ def test_explore_a_diverged_run_shows_its_nan_and_inf(runs):
     rid = runs["diverged"]
     run = runs["store"].load(rid)
     last = run.n_snapshots - 1
-    bad = [p for p, s in run.snapshot(last).stats["params"].items()
-           if s["nan_count"] or s["inf_count"]]
+    bad = [p for p, s in run.snapshot(last).record.params.items()
+           if s.nan_count or s.inf_count]
     assert bad, "the diverged run should hold non-finite weights"
-    layer = run.params[bad[0]]["module"]
+    layer = run.record.params[bad[0]].module
     at = explore(runs, run=rid, epoch=str(last), layer=layer)
     no_exception(at)
     assert any("diverged" in unescape(e.value) for e in at.error)
     figs = [f for f in figures(at) if kind_of(f) == "weight_histogram"]
     totals = {f["layout"]["title"]["text"].split(" ·")[0]: bar_counts(f)[1] for f in figs}
     for p in views_params(run, layer):
-        assert totals[p] == run.params[p]["numel"]  # NaN / Inf counted, never dropped
+        assert totals[p] == run.record.params[p].numel  # NaN / Inf counted, never dropped
     meta = [f["layout"]["meta"] for f in figs if f["layout"]["title"]["text"].startswith(bad[0])]
     assert meta[0]["nan"] + meta[0]["posinf"] + meta[0]["neginf"] > 0
     assert "Nearly all values" in player_texts(at, frame=0)  # init, on the exploded run's bins

@@ -89,7 +89,7 @@ def test_explore_opens_a_checkpoint_run(own_runs):
 def test_overview_rows_search_and_frozen_layers(own_runs):
     run = own_runs["store"].load(own_runs["seq"])
     df = overview(run, 1)
-    assert list(df.columns) == COLUMNS and len(df) == len(run.params)
+    assert list(df.columns) == COLUMNS and len(df) == len(run.record.params)
     frozen = df[df["param"] == "frozen.weight"].iloc[0]
     assert frozen["gradient"] == "no gradient"
     lstm = df[df["param"] == "lstm.weight_hh_l0"].iloc[0]

@@ -1,8 +1,10 @@
 """RunConfig: validation messages, coercion from strings, hashing, presets."""
 
+import dataclasses
+
 import pytest
 
-from nnviz.config import RunConfig, config_hash
+from nnviz.config import RunConfig, config_hash, unchecked
 from nnviz.errors import ConfigError
 from nnviz.presets import PRESETS, preset
 
@@ -82,3 +84,25 @@ def test_every_field_declares_what_it_accepts():
             assert opt.valid_choices() is not None or opt.max_len, name
             if opt.valid_choices() is not None:
                 assert getattr(RunConfig(), name) in opt.valid_choices(), name
+
+
+def test_a_config_is_validated_once_when_made_and_then_cannot_change():
+    with pytest.raises(ConfigError, match="depth: 7 is out of range"):
+        RunConfig(model="cnn", depth=7)  # the constructor checks, not only from_dict
+    with pytest.raises(ConfigError, match="kaiming_normal"):
+        dataclasses.replace(RunConfig(), init="he")
+    cfg = RunConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = -1.0  # type: ignore[misc]  # no way around the check after it
+    assert hash(cfg) == hash(RunConfig())
+
+
+def test_unchecked_is_the_one_bypass_and_validate_still_catches_it():
+    loose = unchecked(RunConfig(), model="cnn", depth=7)
+    assert (loose.model, loose.depth, loose.lr) == ("cnn", 7, RunConfig().lr)
+    with pytest.raises(ConfigError, match="2 to 4"):
+        loose.validate()
+    with pytest.raises(ConfigError, match="2 to 4"):
+        RunConfig.from_dict(loose.to_dict())
+    with pytest.raises(TypeError, match="colour"):
+        unchecked(RunConfig(), colour="red")

@@ -5,6 +5,8 @@ the caller's torch setting say, so the same config gives bit-identical weights, 
 snapshots and statistics under one config hash at 1 and at 2 threads.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -29,16 +31,17 @@ def _train_at(store, cfg: RunConfig, threads: int):
 def test_one_and_two_threads_give_bit_identical_runs(store):
     cfg = RunConfig.from_dict(CNN)
     one, two = _train_at(store, cfg, 1), _train_at(store, cfg, 2)
-    assert one.meta["config_hash"] == two.meta["config_hash"] == config_hash(cfg)
-    assert one.meta["environment"]["threads"] == two.meta["environment"]["threads"] == 1
-    assert one.history == [{**row, "seconds": a["seconds"], "samples_per_s": a["samples_per_s"]}
-                           for row, a in zip(two.history, one.history, strict=True)]
+    assert one.record.config_hash == two.record.config_hash == config_hash(cfg)
+    assert one.record.environment["threads"] == two.record.environment["threads"] == 1
+    assert one.record.history == [replace(row, seconds=a.seconds, samples_per_s=a.samples_per_s)
+                                  for row, a in zip(two.record.history, one.record.history,
+                                                    strict=True)]
     assert one.n_snapshots == two.n_snapshots == 3
     for sa, sb in zip(one.snapshots(), two.snapshots(), strict=True):
-        for name in one.params:
+        for name in one.record.params:
             np.testing.assert_array_equal(sa.values(name), sb.values(name))  # bit-identical
             np.testing.assert_array_equal(sa.hist_counts(name), sb.hist_counts(name))
-        assert sa.stats == sb.stats  # every statistic, to the last bit
+        assert sa.record.to_json() == sb.record.to_json()  # every statistic, to the last bit
 
 
 def test_thread_count_is_only_free_when_not_deterministic():

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import pytest
 import torch
 
 from nnviz.analysis import diagnostics as d
 from nnviz.analysis import stats
-from nnviz.figures import health
+from nnviz.config import RunConfig
+from nnviz.store.format import (
+    FORMAT_VERSION,
+    RunRecord,
+    SnapshotEntry,
+    SnapshotStats,
+    parse_run,
+    parse_snapshot_stats,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -27,49 +30,47 @@ RNG = np.random.default_rng(0)
 
 
 class FakeSnapshot:
-    """What diagnostics reads of a storage.Snapshot: index, stats and values."""
+    """A storage.Snapshot without its file: the typed statistics, the values from arrays."""
 
-    def __init__(self, index: int, stats_: dict[str, Any], values: dict[str, np.ndarray]):
-        self.index = index
-        self.stats = stats_
+    def __init__(self, entry: SnapshotEntry, record: SnapshotStats,
+                 values: dict[str, np.ndarray]):
+        self.index = entry.index
+        self.entry = entry
+        self.record = record
         self._values = values
 
     @property
     def epoch(self) -> float:
-        return float(self.stats["epoch"])
+        return self.record.epoch
 
     def values(self, param: str) -> np.ndarray:
         return self._values[param]
 
 
 class FakeRun:
-    """What diagnostics reads of a storage.Run, built from arrays and dicts."""
+    """A storage.Run without its folder: a RunRecord and snapshot statistics that went through
+    the format's validating readers (``parse_run``, ``parse_snapshot_stats``)."""
 
-    def __init__(self, snaps: list[FakeSnapshot], params: dict[str, Any],
-                 layers: list[dict[str, str]], history: list[dict[str, Any]], status: str,
-                 extra: dict[str, Any]):
+    def __init__(self, record: RunRecord, snaps: list[FakeSnapshot]):
+        self.record = record
         self._snaps = snaps
-        self.run_id = "fake"
         self.folder = "/nowhere"
-        self.status = status
-        self.meta = {
-            "run_id": "fake", "status": status, "params": params, "layers": layers,
-            "history": history, "loss": "cross_entropy",
-            "snapshots": [{"index": s.index, "epoch": s.stats["epoch"], "step": s.stats["step"]}
-                          for s in snaps], **extra,
-        }
 
     @property
-    def params(self) -> dict[str, Any]:
-        return self.meta["params"]
+    def run_id(self) -> str:
+        return self.record.run_id
 
     @property
-    def layers(self) -> list[dict[str, str]]:
-        return self.meta["layers"]
+    def config(self) -> RunConfig:
+        return self.record.config
 
     @property
-    def history(self) -> list[dict[str, Any]]:
-        return self.meta["history"]
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def entries(self) -> list[SnapshotEntry]:
+        return [s.entry for s in self._snaps]
 
     @property
     def n_snapshots(self) -> int:
@@ -77,6 +78,9 @@ class FakeRun:
 
     def snapshot(self, index: int) -> FakeSnapshot:
         return self._snaps[index]
+
+
+CONFIG = RunConfig(model="mlp", init="kaiming_normal", optimizer="sgd", lr=0.01)
 
 
 def act(kind: str = "linear", signal: float | None = 1.0, **kw: Any) -> dict[str, Any]:
@@ -113,7 +117,7 @@ def build(weights: list[dict[str, np.ndarray]], *, acts: list[dict[str, Any]] | 
                         "order": order, "theory": None, "edges": [-1.0, 1.0], "stored": "all"}
     epochs = epochs or [float(i) for i in range(len(weights))]
     acts = acts or [{} for _ in weights]
-    snaps = []
+    stats_json = []
     for i, ws in enumerate(weights):
         per = {}
         for name, w in ws.items():
@@ -126,12 +130,21 @@ def build(weights: list[dict[str, np.ndarray]], *, acts: list[dict[str, Any]] | 
                                  "last_std": g, "steps": 10}
                 entry["update_ratio"] = (ratios[i] if ratios else {}).get(name, 1e-3)
             per[name] = entry
-        snaps.append(FakeSnapshot(i, {"epoch": epochs[i], "step": 10 * i, "params": per,
-                                      "activations": acts[i]}, ws))
+        stats_json.append({"index": i, "epoch": epochs[i], "step": 10 * i, "params": per,
+                           "activations": acts[i]})
     hist = [{"epoch": k + 1, "train_loss": t, "val_loss": v, "train_acc": None,
              "val_acc": None} for k, (t, v) in enumerate(history)]
     layers = [{"name": n, "kind": a["kind"], "type": "x"} for n, a in acts[0].items()]
-    return FakeRun(snaps, params, layers, hist, status, extra or {})
+    record = parse_run({
+        "schema_version": FORMAT_VERSION, "run_id": "fake", "config": CONFIG.to_dict(),
+        "status": status, "created": 0.0, "loss": "cross_entropy", "history": hist,
+        "params": params, "layers": layers,
+        "snapshots": [{"index": i, "epoch": epochs[i], "step": 10 * i,
+                       "file": f"snapshots/s{i:04d}.safetensors"} for i in range(len(weights))],
+        **(extra or {})})
+    snaps = [FakeSnapshot(entry, parse_snapshot_stats(st, record, entry), ws)
+             for entry, st, ws in zip(record.snapshots, stats_json, weights, strict=True)]
+    return FakeRun(record, snaps)
 
 
 def mlp(widths: list[int], std: float | None = None, bias: float | None = None
@@ -493,7 +506,6 @@ def test_guide_steps_and_format_value():
 def test_empty_run_has_no_flags():
     run = build([mlp(W4)])
     run._snaps = []
-    run.meta["snapshots"] = []
     assert d.diagnose(run) == [] and d.flags_at(run, 0) == [] and d.timeline(run) == []
     assert list(d.signal_profile(run, 0).columns)[:3] == ["depth", "layer", "type"]
 
@@ -517,48 +529,6 @@ def test_signal_profile_matches_numpy():
     assert df["activation_std"].iloc[:3].tolist() == pytest.approx([0.5, 0.4, 0.3])
     assert math.isnan(df["activation_std"].iloc[3])
     assert d.signal_profile(run, 0)["grad_std"].isna().all()
-
-
-# -------------------------------------------------------------------------------- figures
-
-
-def test_health_timeline_cells_follow_severity():
-    rows = [(0, 0.0, {}), (1, 1.0, {"vanishing": "warning"}),
-            (2, 2.0, {"vanishing": "warning", "non_finite": "critical"}),
-            (3, 2.5, {"overfitting": "info"})]
-    fig = health.health_timeline(rows, current_index=2)
-    heat = next(t for t in fig.data if isinstance(t, go.Heatmap))
-    assert list(heat.y) == ["non finite", "vanishing", "overfitting"]  # engine's code order
-    assert list(heat.x) == ["init", "1", "2", "2.5"]
-    assert [list(r) for r in heat.z] == [[0, 0, 3, 0], [0, 2, 2, 0], [0, 0, 0, 1]]
-    rect = fig.layout.shapes[0]
-    assert (rect.x0, rect.x1) == (1.5, 2.5)
-    legend = {t.name: t.showlegend for t in fig.data if isinstance(t, go.Scatter)}
-    assert legend == {"info": True, "warning": True, "critical": True}
-    empty = health.health_timeline([(0, 0.0, {})], 0)
-    assert not [t for t in empty.data if isinstance(t, go.Heatmap)]
-    assert "Nothing flagged" in empty.layout.annotations[0].text
-    assert empty.layout.yaxis.visible is False and empty.layout.xaxis.visible is False
-    assert health.CODE_ORDER == d.CODES
-
-
-def test_signal_chart_log_axis_zero_markers_and_gaps():
-    df = pd.DataFrame({"depth": [1, 2, 3], "layer": ["fc1", "fc2", "out"],
-                       "weight_std": [0.5, 0.2, 0.1], "activation_std": [1.0, 1e-4, 0.0],
-                       "grad_std": [np.nan, 1e-3, 1e-2], "norm_after": [True, False, False]})
-    fig = health.signal_chart(df)
-    assert fig.layout.yaxis.type == "log"
-    lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
-    assert list(lines["weights (std)"].y) == [0.5, 0.2, 0.1]
-    assert list(lines["activation signal (std)"].y) == [1.0, 1e-4, None]
-    assert list(lines["gradients (std)"].y) == [None, 1e-3, 1e-2]
-    zeros = [t for t in fig.data if t.mode == "markers"]
-    assert len(zeros) == 1 and list(zeros[0].x) == [3]
-    assert zeros[0].y[0] == pytest.approx(1e-5)  # a decade below the smallest positive value
-    assert "exactly 0" in fig.layout.xaxis.title.text
-    assert [s.x0 for s in fig.layout.shapes] == [1.5]  # normalization after fc1
-    assert health.profile_ratio(df, "weight_std") == pytest.approx(0.2)
-    assert "No layers" in health.signal_chart(df.iloc[:0]).layout.annotations[0].text
 
 
 # ------------------------------------------------------------------ recorder: signal_std
@@ -598,11 +568,3 @@ def test_a_network_that_does_not_learn_is_not_overfitting():
     chance = [(1.1068, 1.1081), (1.1135, 1.0969), (1.1098, 1.1715)]  # val jitters at chance
     flags = d.diagnose(build([w] * 4, history=chance))
     assert "overfitting" not in codes(flags)
-
-
-def test_engine_and_figures_do_not_import_streamlit():
-    code = ("import sys, nnviz.analysis.diagnostics, nnviz.figures.health; "
-            "print('streamlit' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parents[1])
-    assert out.stdout.strip() == "False"

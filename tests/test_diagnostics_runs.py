@@ -136,8 +136,8 @@ def test_too_large_mlp_diverges_with_the_step_recorded(trained):
     f = _flags(trained, "large_mlp")["non_finite"]
     assert run.status == "diverged"
     assert f.severity == "critical" and f.guide_step == 1  # exploding from init: fix the init
-    assert f.evidence["diverged at step"] == run.meta["diverged_at"]["step"]
-    assert f.first_seen["step"] == run.meta["diverged_at"]["step"]
+    assert f.evidence["diverged at step"] == run.record.diverged_at.step
+    assert f.first_seen["step"] == run.record.diverged_at.step
 
 
 def test_exploding_and_non_finite_twins(trained):
@@ -196,9 +196,9 @@ def test_overfitting_on_memorised_data_and_never_on_healthy_or_chance_runs(train
     f = _flags(trained, "memorise")["overfitting"]
     run = _run(trained, "memorise")
     best = int(f.evidence["best epoch"])
-    vals = [h["val_loss"] for h in run.history]
+    vals = [h.val_loss for h in run.record.history]
     assert vals[best - 1] == min(vals) and vals[-1] > 1.05 * min(vals)
-    assert run.history[-1]["train_loss"] < run.history[best - 1]["train_loss"]
+    assert run.record.history[-1].train_loss < run.record.history[best - 1].train_loss
     for name in ("healthy_default", "healthy_kaiming", "healthy_bn", "tutorial",
                  "sigmoid20_small", "relu30_xavier", "stuck_at_chance", "zeros"):
         assert "overfitting" not in _flags(trained, name), name
@@ -232,12 +232,12 @@ def test_lessons_show_exactly_the_flags_they_are_about(trained, lesson):
 
 def test_recorded_signal_std_is_what_the_profile_shows(trained):
     run = _run(trained, "relu30_kaiming")
-    acts = run.snapshot(1).stats["activations"]
+    acts = run.snapshot(1).record.activations
     profile = d.signal_profile(run, 1)
-    assert list(profile["activation_std"]) == [acts[layer]["signal_std"]
+    assert list(profile["activation_std"]) == [acts[layer].signal_std
                                                for layer in profile["layer"]]
     for layer in profile["layer"]:  # the spread across examples is below the total spread
-        assert acts[layer]["signal_std"] <= acts[layer]["std"] * (1 + 1e-9)
+        assert acts[layer].signal_std <= acts[layer].std * (1 + 1e-9)
 
 
 # ------------------------------------------------------------------------------------ CLI

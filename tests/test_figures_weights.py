@@ -13,6 +13,7 @@ from nnviz.engine.initializers import Theory
 from nnviz.figures import curves as fc
 from nnviz.figures import weights as fw
 from nnviz.figures.style import DIVERGING
+from nnviz.store.format import HistoryRow
 
 
 def bars_total(fig) -> int:
@@ -291,9 +292,8 @@ def test_percentile_bands_median_and_bands():
 
 
 def test_training_curve_marks_the_epoch_and_skips_missing_values():
-    history = [{"epoch": 1, "train_loss": 2.0, "val_loss": 2.5, "train_acc": 0.3,
-                "val_acc": None}, {"epoch": 2, "train_loss": 1.0, "val_loss": 2.0,
-                                   "train_acc": 0.6, "val_acc": None}]
+    history = [HistoryRow(epoch=1, train_loss=2.0, val_loss=2.5, train_acc=0.3),
+               HistoryRow(epoch=2, train_loss=1.0, val_loss=2.0, train_acc=0.6)]
     fig = fc.training_curve(history, "loss", current_epoch=2)
     assert [t.name for t in fig.data] == ["train", "validation"]
     np.testing.assert_array_equal(fig.data[0].y, [2.0, 1.0])
@@ -331,8 +331,8 @@ def test_activation_charts():
 
 
 def test_compare_and_drift_curves():
-    fig = fc.compare_curves({"A": [{"epoch": 1, "val_loss": 1.0}],
-                             "B": [{"epoch": 1, "val_loss": 2.0}]}, "val_loss", 1.0)
+    fig = fc.compare_curves({"A": [HistoryRow(epoch=1, val_loss=1.0)],
+                             "B": [HistoryRow(epoch=1, val_loss=2.0)]}, "val_loss", 1.0)
     assert [t.name for t in fig.data] == ["A", "B"]
     fig = fc.drift_curves([0, 1], {f"p{k}": [0.0, k] for k in range(10)})
     assert len(fig.data) == 10 and fig.data[8].line.dash == "dash"

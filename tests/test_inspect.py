@@ -44,14 +44,14 @@ def test_safetensors_file_equals_the_state_dict(tmp_path, store):
     path = tmp_path / "model.safetensors"
     save_file(floats(m.state_dict()), path)
     run = store.load(checkpoint_run(path, store))
-    assert run.n_snapshots == 1 and run.meta["source"]["kind"] == "checkpoint"
-    s = run.snapshot(0).stats["params"]
+    assert run.n_snapshots == 1 and run.record.source.kind == "checkpoint"
+    s = run.snapshot(0).record.params
     for name, t in floats(m.state_dict()).items():
         w = t.double()
-        assert s[name]["mean"] == pytest.approx(float(w.mean()), rel=1e-12, abs=1e-15)
-        assert s[name]["std"] == pytest.approx(float(w.std()), rel=1e-9, abs=1e-15)
+        assert s[name].mean == pytest.approx(float(w.mean()), rel=1e-12, abs=1e-15)
+        assert s[name].std == pytest.approx(float(w.std()), rel=1e-9, abs=1e-15)
         assert (run.snapshot(0).values(name) == t.flatten().numpy()).all()
-    assert run.params["0.weight"]["theory"]["kind"] == "unknown"
+    assert run.record.params["0.weight"].theory.kind == "unknown"
 
 
 def test_sharded_index_and_path_checks(tmp_path):
@@ -89,16 +89,16 @@ def test_folder_of_lightning_checkpoints_is_one_run_in_order(tmp_path, store):
     assert [p.name for p in checkpoint_paths(folder)] == [
         "epoch=1-step=5.ckpt", "epoch=2-step=10.ckpt", "epoch=10-step=50.ckpt"]
     run = store.load(checkpoint_run(folder, store))
-    assert [e["epoch"] for e in run.meta["snapshots"]] == [1.0, 2.0, 10.0]
-    assert [e["step"] for e in run.meta["snapshots"]] == [5, 10, 50]
-    last = run.snapshot(2).stats["params"]["model.0.weight"]
+    assert [e.epoch for e in run.entries] == [1.0, 2.0, 10.0]
+    assert [e.step for e in run.entries] == [5, 10, 50]
+    last = run.snapshot(2).record.params["model.0.weight"]
     w = saved[10]["model.0.weight"].double()
-    assert last["mean"] == pytest.approx(float(w.mean()), rel=1e-12)
+    assert last.mean == pytest.approx(float(w.mean()), rel=1e-12)
     w0 = saved[1]["model.0.weight"].double()
     drift = float(torch.linalg.vector_norm(w - w0) / torch.linalg.vector_norm(w0))
-    assert last["drift"] == pytest.approx(drift, rel=1e-9)
-    assert "model.1.num_batches_tracked" not in run.params
-    assert any("state_dict" in n for n in run.meta["source"]["notes"])
+    assert last.drift == pytest.approx(drift, rel=1e-9)
+    assert "model.1.num_batches_tracked" not in run.record.params
+    assert any("state_dict" in n for n in run.record.source.extra["notes"])
 
 
 def test_hugging_face_checkpoint_folders(tmp_path, store):
@@ -108,7 +108,7 @@ def test_hugging_face_checkpoint_folders(tmp_path, store):
         sub.mkdir()
         torch.save(m.state_dict(), sub / "pytorch_model.bin")
     run = store.load(checkpoint_run(tmp_path, store))
-    assert run.n_snapshots == 2 and [e["step"] for e in run.meta["snapshots"]] == [500, 1000]
+    assert run.n_snapshots == 2 and [e.step for e in run.entries] == [500, 1000]
 
 
 def test_ddp_and_compiled_prefixes_are_stripped(tmp_path):

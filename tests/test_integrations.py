@@ -48,15 +48,15 @@ def test_lightning_callback_records_a_run(runs_dir):
     trainer.fit(model, loader)
     run = RunStore(runs_dir).load(cb.run_id)
     assert run.status == "completed" and run.n_snapshots == 3
-    assert run.meta["source"]["integration"] == "lightning"
-    assert [e["step"] for e in run.meta["snapshots"]] == [0, 4, 8]
-    assert "train_loss" in run.history[-1]
-    last = run.snapshot(2).stats
-    assert last["params"]["net.0.weight"]["grad"]["steps"] == 4
-    assert last["params"]["unused.weight"]["grad_status"] == "no gradient"
-    assert {"net.0", "net.1", "net.2"} <= set(last["activations"])
+    assert run.record.source.extra["integration"] == "lightning"
+    assert [e.step for e in run.entries] == [0, 4, 8]
+    assert "train_loss" in run.record.history[-1].to_json()
+    last = run.snapshot(2).record
+    assert last.params["net.0.weight"].grad.steps == 4
+    assert last.params["unused.weight"].extra["grad_status"] == "no gradient"
+    assert {"net.0", "net.1", "net.2"} <= set(last.activations)
     w = model.net[2].weight.detach().double()
-    assert last["params"]["net.2.weight"]["std"] == pytest.approx(float(w.std()), rel=1e-9)
+    assert last.params["net.2.weight"].std == pytest.approx(float(w.std()), rel=1e-9)
     assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
 
 
@@ -91,12 +91,12 @@ def test_huggingface_callback_records_a_run(runs_dir, tmp_path):
     trainer.train()
     run = RunStore(runs_dir).load(cb.run_id)
     assert run.status == "completed" and run.n_snapshots == 3
-    assert run.meta["source"]["integration"] == "huggingface"
-    assert [e["epoch"] for e in run.meta["snapshots"]] == [0.0, 1.0, 2.0]
-    assert "loss" in run.history[-1]
-    last = run.snapshot(2).stats
+    assert run.record.source.extra["integration"] == "huggingface"
+    assert [e.epoch for e in run.entries] == [0.0, 1.0, 2.0]
+    assert "loss" in run.record.history[-1].to_json()
+    last = run.snapshot(2).record
     q = "bert.encoder.layer.0.attention.self.query.weight"
-    assert last["params"][q]["grad"]["steps"] == 4
-    assert "bert.embeddings.word_embeddings" in last["activations"]
+    assert last.params[q].grad.steps == 4
+    assert "bert.embeddings.word_embeddings" in last.activations
     w = dict(model.named_parameters())[q].detach().double()
-    assert last["params"][q]["std"] == pytest.approx(float(w.std()), rel=1e-9)
+    assert last.params[q].std == pytest.approx(float(w.std()), rel=1e-9)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from nnviz.config import RunConfig
+from nnviz.config import RunConfig, unchecked
 from nnviz.engine.data import load_dataset
 from nnviz.errors import DataError, NnvizError
 from nnviz.store.runs import RunStore
@@ -66,9 +66,9 @@ def test_submit_trains_in_a_worker_and_the_run_loads(manager, root):
     run = RunStore(root).load(done.run_id)
     assert run.status == "completed"
     assert run.config == tiny(seed=1)
-    assert run.n_snapshots == 2 and len(run.history) == 1
-    assert run.meta["pid"] != os.getpid()  # trained in another process
-    assert run.meta["environment"]["threads"] == 1  # the job's thread budget
+    assert run.n_snapshots == 2 and len(run.record.history) == 1
+    assert run.record.pid != os.getpid()  # trained in another process
+    assert run.record.environment["threads"] == 1  # the job's thread budget
     assert done.progress["epoch"] == 1 and done.progress["epochs"] == 1
 
 
@@ -158,7 +158,7 @@ def test_a_data_error_fails_the_job_with_its_message_and_the_manager_goes_on(man
 
 
 def test_an_invalid_config_fails_at_once_naming_the_option(manager):
-    job = manager.submit(RunConfig(model="transformer"))
+    job = manager.submit(unchecked(RunConfig(), model="transformer"))
     assert job.state == "failed" and "model" in job.status_detail
     assert "simple_cnn" in job.status_detail  # lists the valid choices
     assert manager.get(job.job_id).state == "failed"
@@ -175,7 +175,7 @@ def test_a_killed_worker_fails_its_job_and_the_pool_recovers(manager, root):
     job = manager.submit(long(seed=11))
     run_id = wait_until(lambda: manager.get(job.job_id).run_id)
     store = RunStore(root)
-    pid = store.load(run_id).meta["pid"]
+    pid = store.load(run_id).record.pid
     os.kill(pid, signal.SIGKILL)
     failed = manager.wait(job.job_id, WAIT)
     assert failed.state == "failed" and failed.status_detail == WORKER_DIED
@@ -183,7 +183,7 @@ def test_a_killed_worker_fails_its_job_and_the_pool_recovers(manager, root):
     assert run.status == "failed" and run.n_snapshots >= 1  # what it recorded is kept
     after = manager.wait(manager.submit(tiny(seed=12)).job_id, WAIT)
     assert after.state == "done"
-    assert store.load(after.run_id).meta["pid"] != pid
+    assert store.load(after.run_id).record.pid != pid
 
 
 def test_shutdown_cancels_queued_and_running_jobs(tmp_path):

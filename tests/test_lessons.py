@@ -28,13 +28,13 @@ def lessons(tmp_path_factory) -> dict[str, object]:
 
 
 def _weight_norm(snap) -> float:
-    params = snap.stats["params"]
-    return float(np.sqrt(sum(p["l2"] ** 2 for n, p in params.items() if n.endswith("weight"))))
+    params = snap.record.params
+    return float(np.sqrt(sum(p.l2 ** 2 for n, p in params.items() if n.endswith("weight"))))
 
 
 def _non_finite(snap) -> int:
-    return sum(p.get("nan_count", 0) + p.get("inf_count", 0)
-               for p in snap.stats["params"].values())
+    return sum(p.nan_count + p.inf_count
+               for p in snap.record.params.values())
 
 
 @pytest.mark.parametrize("name", FAST)
@@ -48,9 +48,9 @@ def test_exploding_grows_over_many_snapshots_before_the_first_non_finite_one(les
     run = lessons["exploding"]
     snaps = list(run.snapshots())
     # the first non-finite snapshot: NaN / Inf weights, or the step whose loss overflowed
-    step = run.meta["diverged_at"]["step"]
+    step = run.record.diverged_at.step
     first_bad = next(i for i, s in enumerate(snaps)
-                     if _non_finite(s) or s.stats["step"] >= step)
+                     if _non_finite(s) or s.record.step >= step)
     assert run.status == "diverged" and first_bad == len(snaps) - 1
     assert first_bad >= 4
     norms = [_weight_norm(s) for s in snaps[:first_bad]]
@@ -69,7 +69,7 @@ def test_symmetry_rows_stay_identical_copies_while_they_change(lessons):
     run = lessons["symmetry"]
     first, last = run.snapshot(0), run.snapshot(run.n_snapshots - 1)
     for param in ("fc1.weight", "fc2.weight"):
-        shape = run.params[param]["shape"]
+        shape = run.record.params[param].shape
         w0 = first.values(param).reshape(shape)
         w = last.values(param).reshape(shape)
         assert np.all(w0 == 0.3)
@@ -90,7 +90,7 @@ def test_filters_acquire_structure(lessons):
     start, end = scores[0][1], scores[-1][1]
     assert abs(start) < 0.3  # random taps: no structure at init
     assert end > 0.4 and end - start > 0.4  # the lesson's promise: rises by at least 0.4
-    assert run.history[-1]["val_acc"] > 0.8  # the structure does the job
+    assert run.record.history[-1].val_acc > 0.8  # the structure does the job
 
 
 def test_every_lesson_says_which_chart_and_epoch_to_look_at():

@@ -309,10 +309,10 @@ def test_training_records_sampled_steps_per_snapshot(store):
     cfg = RunConfig(model="mlp", dataset="moons", n_samples=1500, batch_size=16, epochs=2,
                     depth=2, width=8, device="cpu", snapshots_per_epoch=2)
     run = store.load(train(cfg, store).run_id)
-    spe = run.meta["steps_per_epoch"]
+    spe = run.record.steps_per_epoch
     grads, _ = sample_steps(spe, {round(spe / 2), spe})
     first_half = sum(1 for s in grads if s < round(spe / 2))
-    snap = run.snapshot(1).stats["params"]["fc1.weight"]
-    assert snap["grad"]["steps"] == first_half
-    assert run.snapshot(2).stats["params"]["fc1.weight"]["grad"]["steps"] == \
+    snap = run.snapshot(1).record.params["fc1.weight"]
+    assert snap.grad.steps == first_half
+    assert run.snapshot(2).record.params["fc1.weight"].grad.steps == \
         len(grads) - first_half

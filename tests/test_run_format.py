@@ -17,7 +17,7 @@ from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.errors import StorageError
 from nnviz.store.format import FORMAT_VERSION, RunRecord, parse_run, parse_snapshot_stats
-from nnviz.store.runs import RunStore
+from nnviz.store.runs import RunStore, RunWriter
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runs_v1"
 TINY = dict(model="mlp", dataset="moons", n_samples=200, batch_size=32, epochs=2, depth=2,
@@ -78,7 +78,7 @@ def _add_nonfinite_snapshot(store: RunStore, run_id: str) -> None:
     entry = run.record.snapshots[-1]
     RunWriter(store, run.folder, meta).add_snapshot(
         tensors, {"epoch": entry.epoch, "step": entry.step + 1, "params": per_param,
-                  "activations": last.stats["activations"]})
+                  "activations": last.record.to_json()["activations"]})
 
 
 def _same_json(a, b) -> bool:
@@ -160,7 +160,7 @@ def test_incomplete_snapshot_record_round_trips(runs):
     snap0 = store.load(ids["normal"]).snapshot(0)
     p = next(iter(snap0.record.params.values()))
     assert p.grad is None and p.update_ratio is None
-    assert "grad" not in snap0.stats["params"][next(iter(snap0.record.params))]
+    assert "grad" not in snap0.record.to_json()["params"][next(iter(snap0.record.params))]
 
 
 def test_run_of_the_previous_layout_loads():
@@ -175,6 +175,32 @@ def test_run_of_the_previous_layout_loads():
     assert views.param_track([run], "fc1.weight").hist(run.run_id, 2).total() == 12
     rows, problems = store.list_runs()
     assert [r["run_id"] for r in rows] == ["v1-mlp-moons"] and problems == []
+
+
+def test_run_of_the_previous_layout_is_diagnosed_from_its_typed_records():
+    from nnviz.analysis import diagnostics
+
+    run = RunStore(FIXTURES).load("v1-mlp-moons")
+    profile = diagnostics.signal_profile(run, 2)
+    acts = run.snapshot(2).record.activations
+    assert list(profile["activation_std"]) == [acts[m].signal_std for m in profile["layer"]]
+    assert list(profile["weight_std"]) == [run.snapshot(2).record.params[f"{m}.weight"].std
+                                           for m in profile["layer"]]
+    assert [t[0] for t in diagnostics.timeline(run)] == [0, 1, 2]
+
+
+def test_a_writer_reopened_from_the_record_changes_only_how_the_run_ended(runs, tmp_path):
+    store, ids = runs
+    shutil.copytree(store.root / ids["interrupted"], tmp_path / ids["interrupted"])
+    other = RunStore(tmp_path)
+    before = other.load(ids["interrupted"]).record.to_json()
+    RunWriter.reopen(other, other.load(ids["interrupted"])).finish("cancelled", "stopped")
+    after = other.load(ids["interrupted"]).record
+    assert (after.status, after.status_detail) == ("cancelled", "stopped")
+    assert after.finished is not None and after.updated >= before["updated"]
+    changed = {"status", "status_detail", "finished", "updated"}
+    got = {k: v for k, v in after.to_json().items() if k not in changed}
+    assert _same_json(got, {k: v for k, v in before.items() if k not in changed})
 
 
 @pytest.mark.parametrize(("version", "words"), [(99, "newer nnviz"), (0, "older nnviz"),
@@ -263,7 +289,7 @@ def test_bit_flip_in_tensor_data_is_detected(runs, tmp_path):
     [(entry, reason)] = run.damaged_snapshots
     assert entry.index == 1 and "checksum" in reason
     assert run.n_snapshots == 2 and [s.index for s in run.snapshots()] == [0, 2]
-    assert run.meta["snapshots"][1]["index"] == 2  # the compat view lists what is readable
+    assert run.entries[1].index == 2  # entries list what is readable
     assert views.param_track([run], "fc1.weight").hist(run.run_id, 1).total() == 16
 
 

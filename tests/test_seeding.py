@@ -66,7 +66,7 @@ def test_training_and_the_lr_range_test_start_from_the_same_set_up(store):
                    if e["event"] == "step" else None)
     run = store.load(result.run_id)
     _, model, _, _ = prepare(cfg)
-    assert init_digest(model) == run.meta["init_digest"]  # the same initial weights
+    assert init_digest(model) == run.record.init_digest  # the same initial weights
     # The LR range test's first loss is taken before any update, on the first batch of the
     # same seeded order with the same dropout mask: it equals training's first step loss.
     found = lr_find(cfg, num_iter=5)

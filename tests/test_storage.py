@@ -67,7 +67,7 @@ def test_schema_version_is_checked(store, run_id):
 
 def test_truncated_snapshot_is_an_error_not_garbage(store, run_id):
     run = store.load(run_id)
-    snap_file = run.folder / run.meta["snapshots"][1]["file"]
+    snap_file = run.folder / run.entries[1].file
     snap_file.write_bytes(snap_file.read_bytes()[:100])
     fresh = store.load(run_id)
     assert fresh.n_snapshots == 2  # only that epoch is hidden; the others still load
@@ -93,7 +93,7 @@ def test_process_killed_mid_training_leaves_a_loadable_run(store):
         deadline = time.time() + 120
         while time.time() < deadline:
             ids = store.run_ids()
-            if ids and len(store.load(ids[0]).meta["snapshots"]) >= 2:
+            if ids and store.load(ids[0]).n_snapshots >= 2:
                 break
             time.sleep(0.05)
         else:
@@ -102,10 +102,10 @@ def test_process_killed_mid_training_leaves_a_loadable_run(store):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     run = store.load(store.run_ids()[0])
-    assert run.meta["status"] == "running"  # shown as interrupted once its heartbeat is stale
+    assert run.record.status == "running"  # shown as interrupted once its heartbeat is stale
     for snap in run.snapshots():
-        for name in run.params:
-            assert snap.values(name).size == run.params[name]["numel"]
+        for name in run.record.params:
+            assert snap.values(name).size == run.record.params[name].numel
 
 
 def test_export_import_round_trip(store, run_id, tmp_path):
@@ -114,8 +114,8 @@ def test_export_import_round_trip(store, run_id, tmp_path):
     new_id = other.import_zip(data)
     assert new_id == run_id
     a, b = store.load(run_id), other.load(new_id)
-    assert a.meta["init_digest"] == b.meta["init_digest"]
-    for name in a.params:
+    assert a.record.init_digest == b.record.init_digest
+    for name in a.record.params:
         assert (a.snapshot(-1).values(name) == b.snapshot(-1).values(name)).all()
     assert store.import_zip(data) != run_id  # a second copy gets a new id, nothing overwritten
 

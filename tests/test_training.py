@@ -17,20 +17,20 @@ TINY_MLP = dict(model="mlp", dataset="moons", n_samples=200, batch_size=32, epoc
 
 
 def _all_values(run):
-    return [{p: snap.values(p) for p in run.params} for snap in run.snapshots()]
+    return [{p: snap.values(p) for p in run.record.params} for snap in run.snapshots()]
 
 
 def test_same_config_and_seed_give_bit_identical_snapshots(store):
     cfg = RunConfig.from_dict(TINY_CNN)
     a = store.load(train(cfg, store).run_id)
     b = store.load(train(cfg, store).run_id)
-    assert a.meta["init_digest"] == b.meta["init_digest"]
-    assert a.meta["config_hash"] == b.meta["config_hash"] == config_hash(cfg)
+    assert a.record.init_digest == b.record.init_digest
+    assert a.record.config_hash == b.record.config_hash == config_hash(cfg)
     for va, vb in zip(_all_values(a), _all_values(b), strict=True):
         for name in va:
             np.testing.assert_array_equal(va[name], vb[name])
     c = store.load(train(cfg.replace(seed=7), store).run_id)
-    assert c.meta["init_digest"] != a.meta["init_digest"]
+    assert c.record.init_digest != a.record.init_digest
 
 
 def test_snapshot_contents_match_the_model(store):
@@ -38,26 +38,26 @@ def test_snapshot_contents_match_the_model(store):
     run = store.load(train(cfg, store).run_id)
     assert run.status == "completed"
     assert run.n_snapshots == 1 + 2 * 2  # init + two per epoch
-    spe = run.meta["steps_per_epoch"]
+    spe = run.record.steps_per_epoch
     mid = round(spe / 2) / spe  # snapshots fall on whole steps
-    assert [s["epoch"] for s in run.meta["snapshots"]] == pytest.approx(
+    assert [s.epoch for s in run.entries] == pytest.approx(
         [0.0, mid, 1.0, 1 + mid, 2.0])
     snap0, last = run.snapshot(0), run.snapshot(-1)
-    for name, info in run.params.items():
+    for name, info in run.record.params.items():
         values = last.values(name)
-        assert values.size == info["numel"]
-        s = last.stats["params"][name]
-        assert s["mean"] == pytest.approx(float(values.astype(np.float64).mean()), abs=1e-6)
-        assert s["std"] == pytest.approx(float(values.astype(np.float64).std(ddof=1)), rel=1e-5)
-        outside = sum(s["hist_outside"].values())
-        assert last.hist_counts(name).sum() + outside == info["numel"]
-        assert snap0.stats["params"][name]["drift"] == 0.0
-        assert s["drift"] > 0
-        assert s["grad"]["norm"] > 0 and s["update_ratio"] > 0
-    acts = last.stats["activations"]
-    assert [layer["name"] for layer in run.layers] == list(acts)
-    assert acts["act1"]["kind"] == "tanh" and acts["act1"]["saturated_frac"] is not None
-    assert len(run.history) == 2 and run.history[-1]["val_acc"] is not None
+        assert values.size == info.numel
+        s = last.record.params[name]
+        assert s.mean == pytest.approx(float(values.astype(np.float64).mean()), abs=1e-6)
+        assert s.std == pytest.approx(float(values.astype(np.float64).std(ddof=1)), rel=1e-5)
+        outside = s.hist_outside.total()
+        assert last.hist_counts(name).sum() + outside == info.numel
+        assert snap0.record.params[name].drift == 0.0
+        assert s.drift > 0
+        assert s.grad.norm > 0 and s.update_ratio > 0
+    acts = last.record.activations
+    assert [layer.name for layer in run.record.layers] == list(acts)
+    assert acts["act1"].kind == "tanh" and acts["act1"].saturated_frac is not None
+    assert len(run.record.history) == 2 and run.record.history[-1].val_acc is not None
 
 
 def test_drift_matches_numpy(store):
@@ -65,7 +65,7 @@ def test_drift_matches_numpy(store):
     w0 = run.snapshot(0).values("fc1.weight").astype(np.float64)
     wt = run.snapshot(-1).values("fc1.weight").astype(np.float64)
     expected = np.linalg.norm(wt - w0) / np.linalg.norm(w0)
-    assert run.snapshot(-1).stats["params"]["fc1.weight"]["drift"] == pytest.approx(expected,
+    assert run.snapshot(-1).record.params["fc1.weight"].drift == pytest.approx(expected,
                                                                                     rel=1e-5)
 
 
@@ -75,12 +75,12 @@ def test_divergence_stops_and_keeps_snapshots(store):
     result = train(cfg, store)
     run = store.load(result.run_id)
     assert result.status == "diverged" and "diverged at epoch" in result.detail
-    where = run.meta["diverged_at"]
-    assert where["epoch"] >= 1 and where["step"] >= 1
-    last = run.snapshot(-1).stats["params"]
-    assert any(p["nan_count"] or p["inf_count"] for p in last.values()) or \
-        where["what"] != "weights"
-    assert run.snapshot(0).stats["params"]["fc1.weight"]["nan_count"] == 0
+    where = run.record.diverged_at
+    assert where.epoch >= 1 and where.step >= 1
+    last = run.snapshot(-1).record.params
+    assert any(p.nan_count or p.inf_count for p in last.values()) or \
+        where.what != "weights"
+    assert run.snapshot(0).record.params["fc1.weight"].nan_count == 0
 
 
 def test_cancel_from_another_thread_stops_within_one_step(store):
@@ -112,7 +112,7 @@ def test_cancel_file_written_by_any_process(store):
     result = train(RunConfig.from_dict({**TINY_MLP, "epochs": 5}), store, progress=progress)
     run = store.load(result.run_id)
     assert result.status == "cancelled"
-    assert run.n_snapshots == 2 and len(run.history) == 1
+    assert run.n_snapshots == 2 and len(run.record.history) == 1
     assert not (run.folder / "CANCEL").exists()
 
 
@@ -120,12 +120,12 @@ def test_step_scheduler_and_early_stopping(store):
     cfg = RunConfig.from_dict({**TINY_MLP, "epochs": 4, "scheduler": "step", "step_size": 1,
                                "gamma": 0.5, "lr": 0.01})
     run = store.load(train(cfg, store).run_id)
-    assert [h["lr"] for h in run.history] == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
+    assert [h.lr for h in run.record.history] == pytest.approx([0.01, 0.005, 0.0025, 0.00125])
     cfg = RunConfig.from_dict({**TINY_MLP, "epochs": 30, "early_stopping": 1, "lr": 0.5,
                                "optimizer": "sgd"})
     result = train(cfg, store)
     assert "stopped early" in result.detail
-    assert len(store.load(result.run_id).history) < 30
+    assert len(store.load(result.run_id).record.history) < 30
 
 
 @pytest.mark.parametrize("changes", [
@@ -142,8 +142,8 @@ def test_regression_and_simple_net(store):
     cfg = RunConfig.from_dict({"model": "simple_net", "dataset": "regression", "n_samples": 200,
                                "epochs": 2, "loss": "mae"})
     run = store.load(train(cfg, store).run_id)
-    assert run.meta["data"]["extra"]["true_w"]
-    assert run.history[-1]["val_acc"] is None
+    assert run.record.data.extra["true_w"]
+    assert run.record.history[-1].val_acc is None
 
 
 def test_loss_must_fit_the_task(store):
@@ -165,11 +165,11 @@ def test_absent_device_is_a_clear_error(store):
 def test_tutorial_numbers_under_default_init(store):
     """The seed text measured std 0.109 (conv1) and 0.009038 (fc); theory says 0.111 / 0.00902."""
     run = store.load(train(RunConfig.from_dict({**TINY_CNN, "epochs": 1}), store).run_id)
-    snap = run.snapshot(0).stats["params"]
-    assert snap["conv1.weight"]["std"] == pytest.approx(0.111, rel=0.1)
-    assert snap["fc.weight"]["std"] == pytest.approx(0.00902, rel=0.02)
-    assert run.params["conv1.weight"]["theory"]["std"] == pytest.approx(1 / math.sqrt(81))
-    assert run.params["fc.weight"]["theory"]["std"] == pytest.approx(1 / math.sqrt(3 * 4096))
+    snap = run.snapshot(0).record.params
+    assert snap["conv1.weight"].std == pytest.approx(0.111, rel=0.1)
+    assert snap["fc.weight"].std == pytest.approx(0.00902, rel=0.02)
+    assert run.record.params["conv1.weight"].theory.std == pytest.approx(1 / math.sqrt(81))
+    assert run.record.params["fc.weight"].theory.std == pytest.approx(1 / math.sqrt(3 * 4096))
 
 
 @pytest.mark.gpu
@@ -178,9 +178,9 @@ def test_cuda_run_records_like_cpu(store):
     cfg = RunConfig.from_dict({**TINY_CNN, "device": "cuda"})
     gpu = store.load(train(cfg, store).run_id)
     cpu = store.load(train(cfg.replace(device="cpu"), store).run_id)
-    assert "cuda" in gpu.meta["environment"]["device"]
-    assert gpu.meta["init_digest"] == cpu.meta["init_digest"]  # init drawn on CPU generator
-    for name in gpu.params:
+    assert "cuda" in gpu.record.environment["device"]
+    assert gpu.record.init_digest == cpu.record.init_digest  # init drawn on CPU generator
+    for name in gpu.record.params:
         np.testing.assert_allclose(gpu.snapshot(-1).values(name), cpu.snapshot(-1).values(name),
                                    rtol=1e-3, atol=1e-4)
 

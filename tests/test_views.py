@@ -146,7 +146,7 @@ def test_track_uses_recorded_counts_for_sampled_params(store):
     run = make_run(store, [{"fc1.weight": w0}, {"fc1.weight": w0 * 10}], stored="sample of 8")
     tr = views.param_track([run], "fc1.weight")
     assert tr.source == "recorded" and tr.notes
-    np.testing.assert_array_equal(tr.edges, run.params["fc1.weight"]["edges"])
+    np.testing.assert_array_equal(tr.edges, run.record.params["fc1.weight"].edges)
     h = tr.hist(run.run_id, 1)
     np.testing.assert_array_equal(h.counts, run.snapshot(1).hist_counts("fc1.weight"))
     assert h.underflow + h.overflow > 0 and h.total() == 20

@@ -96,39 +96,39 @@ def test_resnet18_statistics_equal_torch(runs_dir):
     assert hooks_left(model, opt) == 0
     run = RunStore(runs_dir).load(rec.run_id)
     assert run.status == "completed" and run.n_snapshots == 2
-    assert len(run.params) == 62
-    assert run.meta["source"]["n_params"] == 11_689_512
-    assert run.meta["source"]["kind"] == "watch" and run.history[0]["train_loss"] == 1.5
-    s = run.snapshot(1).stats["params"]
+    assert len(run.record.params) == 62
+    assert run.record.source.extra["n_params"] == 11_689_512
+    assert run.record.source.kind == "watch" and run.record.history[0].train_loss == 1.5
+    s = run.snapshot(1).record.params
     for name, p in model.named_parameters():
         w = p.detach().double()
-        assert close(s[name]["mean"], float(w.mean())), name
-        assert close(s[name]["std"], float(w.std()), 1e-7), name
-        assert close(s[name]["l2"], float(torch.linalg.vector_norm(w)), 1e-7), name
+        assert close(s[name].mean, float(w.mean())), name
+        assert close(s[name].std, float(w.std()), 1e-7), name
+        assert close(s[name].l2, float(torch.linalg.vector_norm(w)), 1e-7), name
         # per-step gradient reductions run in the gradient's own float32, as torch's do (their
         # error against float64 is ~4e-5 on a 512x512x3x3 kernel): torch's float32 is the reference
         g = grads[0][name]
-        assert close(s[name]["grad"]["norm"], float(torch.linalg.vector_norm(g)), 1e-6), name
+        assert close(s[name].grad.norm, float(torch.linalg.vector_norm(g)), 1e-6), name
         # torch's fused L1 sums float32 sequentially (~2e-5 from float64 on 2.4M values)
-        assert close(s[name]["grad"]["mean_abs"], float(g.double().abs().mean()), 1e-4), name
-        assert s[name]["grad"]["std"] == pytest.approx(float(g.double().std()), rel=1e-3)
+        assert close(s[name].grad.mean_abs, float(g.double().abs().mean()), 1e-4), name
+        assert s[name].grad.std == pytest.approx(float(g.double().std()), rel=1e-3)
         delta = float(torch.linalg.vector_norm(w - w0[name].double()))
         base = float(torch.linalg.vector_norm(w0[name].double()))
         if base == 0:  # BatchNorm biases start at 0: no finite ratio to a zero norm
-            assert s[name]["drift"] == (math.inf if delta else None), name
+            assert s[name].drift == (math.inf if delta else None), name
             continue
         ref = delta / base
-        assert close(s[name]["drift"], ref, 1e-6), name
-        assert close(s[name]["update_ratio"], ref, 1e-6), name  # one step: update == drift
+        assert close(s[name].drift, ref, 1e-6), name
+        assert close(s[name].update_ratio, ref, 1e-6), name  # one step: update == drift
     # activations: the probe's forward (eval mode) seen by torch's own hook on the same layer
-    act = run.snapshot(0).stats["activations"]["layer1.0.conv1"]
-    assert close(act["std"], float(reference["out"].std()), 1e-7)
-    assert close(act["mean"], float(reference["out"].mean()), 1e-7)
-    assert len(run.snapshot(0).stats["activations"]) == len(run.layers) > 40
+    act = run.snapshot(0).record.activations["layer1.0.conv1"]
+    assert close(act.std, float(reference["out"].std()), 1e-7)
+    assert close(act.mean, float(reference["out"].mean()), 1e-7)
+    assert len(run.snapshot(0).record.activations) == len(run.record.layers) > 40
     # PyTorch's default for the Linear head; torchvision's own conv init is not PyTorch's
-    fc = run.params["fc.weight"]["theory"]
-    assert close(fc["std"], 1 / math.sqrt(3 * 512))
-    assert run.params["bn1.weight"]["theory"]["kind"] == "point"
+    fc = run.record.params["fc.weight"].theory
+    assert close(fc.std, 1 / math.sqrt(3 * 512))
+    assert run.record.params["bn1.weight"].theory.kind == "point"
 
 
 def test_probe_activations_equal_a_torch_forward_hook(runs_dir):
@@ -148,11 +148,11 @@ def test_probe_activations_equal_a_torch_forward_hook(runs_dir):
     with nnviz.watch(model, probe=x, runs_dir=runs_dir) as rec:
         pass
     assert model.training
-    acts = RunStore(runs_dir).load(rec.run_id).snapshot(0).stats["activations"]
+    acts = RunStore(runs_dir).load(rec.run_id).snapshot(0).record.activations
     for name, out in seen.items():
         a = out.double()
-        assert close(acts[name]["mean"], float(a.mean()), 1e-7), name
-        assert close(acts[name]["std"], float(a.std()), 1e-7), name
+        assert close(acts[name].mean, float(a.mean()), 1e-7), name
+        assert close(acts[name].std, float(a.std()), 1e-7), name
     assert sum(len(m._forward_hooks) for m in model.modules()) == 0
 
 
@@ -164,27 +164,27 @@ def test_theory_follows_pytorch_defaults_per_layer_type(runs_dir):
     })
     with nnviz.watch(model, runs_dir=runs_dir) as rec:
         pass
-    params = RunStore(runs_dir).load(rec.run_id).params
-    t = {n: i["theory"] for n, i in params.items()}
-    assert close(t["c1.weight"]["std"], 1 / math.sqrt(3 * 3 * 4))
-    assert close(t["c3.bias"]["high"], 1 / math.sqrt(2 * 27))
-    assert t["seq.emb.weight"]["kind"] == "normal" and t["seq.emb.weight"]["std"] == 1.0
-    assert close(t["seq.lstm.weight_hh_l0"]["high"], 1 / math.sqrt(24))
+    params = RunStore(runs_dir).load(rec.run_id).record.params
+    t = {n: i.theory for n, i in params.items()}
+    assert close(t["c1.weight"].std, 1 / math.sqrt(3 * 3 * 4))
+    assert close(t["c3.bias"].high, 1 / math.sqrt(2 * 27))
+    assert t["seq.emb.weight"].kind == "normal" and t["seq.emb.weight"].std == 1.0
+    assert close(t["seq.lstm.weight_hh_l0"].high, 1 / math.sqrt(24))
     in_proj = t["tf.enc.layers.0.self_attn.in_proj_weight"]
-    assert close(in_proj["high"], math.sqrt(6 / (32 + 96)))
-    assert t["tf.enc.layers.0.self_attn.out_proj.bias"]["kind"] == "point"
+    assert close(in_proj.high, math.sqrt(6 / (32 + 96)))
+    assert t["tf.enc.layers.0.self_attn.out_proj.bias"].kind == "point"
     out_proj = params["tf.enc.layers.0.self_attn.out_proj.weight"]
-    assert out_proj["module_type"] == "Linear"  # a Linear subclass: counted as a Linear layer
-    assert out_proj["module_class"] == "NonDynamicallyQuantizableLinear"
-    assert t["tf.enc.layers.0.self_attn.in_proj_bias"]["kind"] == "point"
-    assert t["gn.weight"]["mean"] == 1.0 and t["ln.bias"]["mean"] == 0.0
-    assert t["seq.scale"]["kind"] == "unknown"  # a bare nn.Parameter
-    assert params["seq.scale"]["theory_source"] == "unknown"
+    assert out_proj.module_type == "Linear"  # a Linear subclass: counted as a Linear layer
+    assert out_proj.extra["module_class"] == "NonDynamicallyQuantizableLinear"
+    assert t["tf.enc.layers.0.self_attn.in_proj_bias"].kind == "point"
+    assert t["gn.weight"].mean == 1.0 and t["ln.bias"].mean == 0.0
+    assert t["seq.scale"].kind == "unknown"  # a bare nn.Parameter
+    assert params["seq.scale"].extra["theory_source"] == "unknown"
     # the theory is right: freshly built layers' measured std is close to it
-    snap = RunStore(runs_dir).load(rec.run_id).snapshot(0).stats["params"]
+    snap = RunStore(runs_dir).load(rec.run_id).snapshot(0).record.params
     for name in ("tf.enc.layers.0.self_attn.in_proj_weight", "seq.emb.weight",
                  "seq.lstm.weight_ih_l0", "tf.enc.layers.1.linear1.weight"):
-        assert snap[name]["std"] == pytest.approx(t[name]["std"], rel=0.1), name
+        assert snap[name].std == pytest.approx(t[name].std, rel=0.1), name
 
 
 def test_no_gradient_is_recorded_as_such_never_zeros(runs_dir):
@@ -199,13 +199,13 @@ def test_no_gradient_is_recorded_as_such_never_zeros(runs_dir):
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
         rec.snapshot(epoch=1)
-    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).stats["params"]
+    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params
     for name in ("frozen.weight", "unused.weight", "unused.bias"):
-        assert "grad" not in s[name] and s[name]["grad_status"] == NO_GRADIENT, name
-        assert "update_ratio" not in s[name]
-    assert "frozen" in s["frozen.weight"]["grad_reason"]
-    assert s["lstm.weight_hh_l0"]["grad"]["steps"] == 3
-    assert s["scale"]["grad"]["norm"] > 0
+        assert s[name].grad is None and s[name].extra["grad_status"] == NO_GRADIENT, name
+        assert s[name].update_ratio is None  # left out of the JSON, not 0
+    assert "frozen" in s["frozen.weight"].extra["grad_reason"]
+    assert s["lstm.weight_hh_l0"].grad.steps == 3
+    assert s["scale"].grad.norm > 0
 
 
 def test_hooks_are_removed_after_an_exception(runs_dir):
@@ -217,7 +217,7 @@ def test_hooks_are_removed_after_an_exception(runs_dir):
             raise RuntimeError("boom")
     assert hooks_left(model, opt) == 0
     run = RunStore(runs_dir).load(rec.run_id)
-    assert run.status == "failed" and "boom" in run.meta["status_detail"]
+    assert run.status == "failed" and "boom" in run.record.status_detail
     with pytest.raises(ConfigError, match="closed"):
         rec.snapshot(epoch=1)
 
@@ -242,11 +242,12 @@ def test_params_by_pattern_or_predicate(runs_dir):
     model = SeqModel()
     with nnviz.watch(model, params="lstm.*", runs_dir=runs_dir) as rec:
         pass
-    assert set(RunStore(runs_dir).load(rec.run_id).params) == {
+    assert set(RunStore(runs_dir).load(rec.run_id).record.params) == {
         n for n, _ in model.named_parameters() if n.startswith("lstm.")}
     with nnviz.watch(model, params=lambda n, p: p.ndim == 1, runs_dir=runs_dir) as rec:
         pass
-    assert all(len(i["shape"]) == 1 for i in RunStore(runs_dir).load(rec.run_id).params.values())
+    params = RunStore(runs_dir).load(rec.run_id).record.params
+    assert all(len(i.shape) == 1 for i in params.values())
     with pytest.raises(ConfigError, match="selects no parameter"):
         nnviz.watch(model, params="nothing.*", runs_dir=runs_dir)
     with pytest.raises(ConfigError, match="every="):
@@ -268,9 +269,9 @@ def test_wrapped_models_record_plain_names_and_every_n_steps(runs_dir):
         with nnviz.watch(wrapped, opt, every=2, runs_dir=runs_dir) as rec:
             train_steps(wrapped, opt, x, y, 4)
         run = RunStore(runs_dir).load(rec.run_id)
-        assert set(run.params) == plain and run.meta["source"]["wrapper"] == label
-        assert [e["step"] for e in run.meta["snapshots"]] == [0, 2, 4]
-        assert run.snapshot(2).stats["params"]["head.weight"]["grad"]["steps"] == 2
+        assert set(run.record.params) == plain and run.record.source.extra["wrapper"] == label
+        assert [e.step for e in run.entries] == [0, 2, 4]
+        assert run.snapshot(2).record.params["head.weight"].grad.steps == 2
 
 
 def test_mixed_precision_gradients_are_unscaled(runs_dir):
@@ -290,9 +291,9 @@ def test_mixed_precision_gradients_are_unscaled(runs_dir):
         scaler.step(opt)
         scaler.update()
         rec.snapshot(epoch=1)
-    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).stats["params"]
+    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params
     for name, ref in unscaled.items():
-        assert close(s[name]["grad"]["norm"], ref, 1e-6), name
+        assert close(s[name].grad.norm, ref, 1e-6), name
 
 
 def test_without_optimizer_each_backward_counts(runs_dir):
@@ -305,9 +306,9 @@ def test_without_optimizer_each_backward_counts(runs_dir):
             model(x).pow(2).sum().backward()
             norms.append(float(torch.linalg.vector_norm(model.weight.grad.double())))
         rec.snapshot(epoch=1)
-    g = RunStore(runs_dir).load(rec.run_id).snapshot(1).stats["params"]["weight"]["grad"]
-    assert g["steps"] == 2 and close(g["norm"], sum(norms) / 2, 1e-6)
-    assert close(g["last_norm"], norms[-1], 1e-6)
+    g = RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params["weight"].grad
+    assert g.steps == 2 and close(g.norm, sum(norms) / 2, 1e-6)
+    assert close(g.last_norm, norms[-1], 1e-6)
 
 
 def test_snapshot_arguments_are_checked(runs_dir):

@@ -41,9 +41,9 @@ def structure_scores(run: Run, param: str) -> list[tuple[float, float | None]]:
 
     A parameter that is not a 4-D conv weight, or is stored only as a sample, scores None.
     """
-    info = run.params.get(param) or {}
-    shape = tuple(int(s) for s in info.get("shape", ()))
-    whole = info.get("stored", "all") == "all"
+    info = run.record.params.get(param)
+    shape = info.shape if info is not None else ()
+    whole = info is not None and info.stored_whole
     out: list[tuple[float, float | None]] = []
     for snap in run.snapshots():
         if len(shape) != 4 or not whole:

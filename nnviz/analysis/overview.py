@@ -32,15 +32,11 @@ import pandas as pd
 
 from nnviz.analysis import diagnostics, views
 from nnviz.i18n import t, tn
+from nnviz.store.format import none_to_nan
 from nnviz.store.runs import Run
 
 COLUMNS = ["param", "layer", "type", "shape", "numel", "std", "theory_std", "std_vs_theory",
            "grad_norm", "gradient", "update_ratio", "drift", "nan", "inf", "flags"]
-
-
-def _nan(v: float | None) -> float:
-    """A typed statistic for a numeric column: NaN where it was not measured (None)."""
-    return math.nan if v is None else v
 
 
 def _flags_by_layer(run: Run, index: int) -> dict[str, list[str]]:
@@ -63,9 +59,9 @@ def overview(run: Run, index: int) -> pd.DataFrame:
         info = run.param(name)
         s = stats[name]  # the format holds stats for every parameter of the run
         theory = info.theory
-        theory_std = (_nan(theory.std) if theory is not None and theory.kind != "unknown"
+        theory_std = (none_to_nan(theory.std) if theory is not None and theory.kind != "unknown"
                       else math.nan)
-        std = _nan(s.std)
+        std = none_to_nan(s.std)
         ratio = std / theory_std if theory_std and math.isfinite(theory_std) else math.nan
         if s.grad is not None:
             gradient = "yes"
@@ -78,8 +74,9 @@ def overview(run: Run, index: int) -> pd.DataFrame:
             "param": name, "layer": module, "type": info.module_type,
             "shape": views.shape_text(info.shape), "numel": info.numel,
             "std": std, "theory_std": theory_std, "std_vs_theory": ratio,
-            "grad_norm": _nan(s.grad.norm if s.grad is not None else None),
-            "gradient": gradient, "update_ratio": _nan(s.update_ratio), "drift": _nan(s.drift),
+            "grad_norm": none_to_nan(s.grad.norm if s.grad is not None else None),
+            "gradient": gradient, "update_ratio": none_to_nan(s.update_ratio),
+            "drift": none_to_nan(s.drift),
             "nan": s.nan_count, "inf": s.inf_count,
             "flags": ", ".join(flags.get(module, []) + [c for c in flags.get(name, [])
                                                         if c not in flags.get(module, [])]),

@@ -195,9 +195,6 @@ def run_key(run: Run) -> str:
     return f"{run.run_id}@{run.n_snapshots}@{run.record.created}"
 
 
-_finite = finite_or_none
-
-
 def _stored_whole(run: Run, param: str) -> bool:
     return run.param(param).stored_whole
 
@@ -225,8 +222,8 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
     for run in runs:
         for snap in run.snapshots():
             s = _pstats(snap, param)
-            lows.append(_finite(s.min) if s else None)
-            highs.append(_finite(s.max) if s else None)
+            lows.append(finite_or_none(s.min) if s else None)
+            highs.append(finite_or_none(s.max) if s else None)
     finite_lows = [v for v in lows if v is not None]
     finite_highs = [v for v in highs if v is not None]
     low = min(finite_lows) if finite_lows else 0.0
@@ -294,7 +291,7 @@ def snapshot_histogram(run: Run, index: int, param: str, n_bins: int = stats.DEF
         return _recorded(np.asarray(run.param(param).edges, np.float64),
                          snap.hist_counts(param), snap.record.params[param].hist_outside)
     s = snap.record.params[param]
-    edges = stats.run_edges([_finite(s.min)], [_finite(s.max)], n_bins)
+    edges = stats.run_edges([finite_or_none(s.min)], [finite_or_none(s.max)], n_bins)
     return stats.histogram(snap.values(param), edges)
 
 

@@ -6,12 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from nnviz.cli.output import fmt
 from nnviz.store.checkpoints import checkpoint_run
 from nnviz.store.runs import RunStore
-
-
-def _g(x: Any) -> str:
-    return "-" if x is None else f"{x:.4g}"
 
 
 def run_inspect(args: argparse.Namespace, store: RunStore) -> int:
@@ -39,9 +36,9 @@ def run_inspect(args: argparse.Namespace, store: RunStore) -> int:
     print(f"{'tensor':<{width}}  {'shape':<18} {'mean':>10} {'std':>10} {'spectral':>10} "
           f"{'stable rk':>9} {'NaN':>5} {'Inf':>5} {'drift':>9}")
     for r in rows:
-        print(f"{r['name']:<{width}}  {str(r['shape']):<18} {_g(r['mean']):>10} "
-              f"{_g(r['std']):>10} {_g(r['spectral_norm']):>10} {_g(r['stable_rank']):>9} "
-              f"{r['nan']:>5} {r['inf']:>5} {_g(r['drift']):>9}")
+        print(f"{r['name']:<{width}}  {str(r['shape']):<18} {fmt(r['mean']):>10} "
+              f"{fmt(r['std']):>10} {fmt(r['spectral_norm']):>10} {fmt(r['stable_rank']):>9} "
+              f"{r['nan']:>5} {r['inf']:>5} {fmt(r['drift']):>9}")
     print(f"Open it: python -m nnviz show {run_id}, or the app's Explore page.")
     return 0
 

@@ -8,9 +8,7 @@ cheap enough for every rerun of a form.
 
 from __future__ import annotations
 
-from typing import Any
-
-from nnviz.config import RunConfig
+from nnviz.config import RunConfig, unchecked
 from nnviz.errors import ConfigError
 
 
@@ -37,8 +35,3 @@ def fitting_datasets(cfg: RunConfig) -> list[str]:
     from nnviz.engine.data import DATASETS
 
     return [name for name in DATASETS if fit_problem(unchecked(cfg, dataset=name)) is None]
-
-
-def unchecked(cfg: RunConfig, **changes: Any) -> RunConfig:
-    """A copy with some fields changed and not validated (to test combinations that may fail)."""
-    return RunConfig(**{**cfg.to_dict(), **changes})

@@ -31,6 +31,7 @@ import torch
 
 from nnviz.config import RunConfig
 from nnviz.errors import ConfigError
+from nnviz.store.format import finite_or_none
 
 SKIP_START = 0.10  # share of the first points left out of the suggestion (noise)
 SKIP_END = 0.05    # share of the last points left out (the explosion)
@@ -55,7 +56,8 @@ class LRFindResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (NaN becomes None)."""
-        return {k: _finite_or_none(v) for k, v in asdict(self).items()}
+        return {k: finite_or_none(v) if isinstance(v, float) else v
+                for k, v in asdict(self).items()}
 
 
 def lr_schedule(start_lr: float, end_lr: float, num_iter: int) -> np.ndarray:
@@ -185,9 +187,3 @@ def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
         stopped_early=stop_lr is not None and reason != "cancelled", best_loss=best,
         best_lr=best_lr, stop_lr=stop_lr, reason=reason, settings=settings,
     )
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -220,7 +220,6 @@ def prepare(cfg: RunConfig) -> tuple[DataBundle, nn.Module, str, str]:
     The model's weights come from the run's ``init`` stream only; the global generators
     (dropout) are seeded after the model is built, so building it cannot shift them.
     """
-    cfg.validate()
     if cfg.threads and not cfg.deterministic:  # a deterministic run trains on one thread
         torch.set_num_threads(cfg.threads)
     data = load_dataset(

@@ -25,14 +25,12 @@ from nnviz.figures.style import (
     apply_layout,
 )
 from nnviz.i18n import t
+from nnviz.store.format import HistoryRow, finite_or_none, none_to_nan
 
 
 def _num(v: Any) -> float:
     """A float for plotting; None and non-finite become NaN (a gap in the line)."""
-    if v is None:
-        return math.nan
-    v = float(v)
-    return v if math.isfinite(v) else math.nan
+    return none_to_nan(finite_or_none(None if v is None else float(v)))
 
 
 def _mark(fig: go.Figure, current_epoch: float | None) -> None:
@@ -61,16 +59,16 @@ def _empty(fig: go.Figure, text: str) -> None:
                        font={"color": MUTED})
 
 
-def training_curve(history: Sequence[Mapping[str, Any]], metric: str = "loss",
+def training_curve(history: Sequence[HistoryRow], metric: str = "loss",
                    current_epoch: float | None = None, *, title: str = "") -> go.Figure:
     """Train and validation ``metric`` ('loss' or 'acc') per epoch, the epoch shown marked."""
     if metric not in ("loss", "acc"):
         raise ValueError(f"metric must be 'loss' or 'acc', got {metric!r}")
-    epochs = [float(h["epoch"]) for h in history]
+    epochs = [float(h.epoch) for h in history]
     fig = go.Figure()
     n_points = 0
     for split, color in (("train", WEIGHT_COLOR), ("val", THEORY_COLOR)):
-        ys = [_num(h.get(f"{split}_{metric}")) for h in history]
+        ys = [_num(getattr(h, f"{split}_{metric}")) for h in history]
         if any(not math.isnan(y) for y in ys):
             n_points += len(ys)
             fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers",
@@ -91,13 +89,13 @@ def training_curve(history: Sequence[Mapping[str, Any]], metric: str = "loss",
     return fig
 
 
-def compare_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], key: str = "val_loss",
+def compare_curves(histories: Mapping[str, Sequence[HistoryRow]], key: str = "val_loss",
                    current_epoch: float | None = None, *, title: str = "") -> go.Figure:
-    """One history key (e.g. 'val_loss') of several runs on one chart."""
+    """One ``HistoryRow`` field (e.g. 'val_loss') of several runs on one chart."""
     fig = go.Figure()
     for k, (label, history) in enumerate(histories.items()):
-        fig.add_trace(go.Scatter(x=[float(h["epoch"]) for h in history],
-                                 y=[_num(h.get(key)) for h in history], mode="lines+markers",
+        fig.add_trace(go.Scatter(x=[float(h.epoch) for h in history],
+                                 y=[_num(getattr(h, key)) for h in history], mode="lines+markers",
                                  name=label, line={"color": SEQUENCE[k % len(SEQUENCE)]}))
     _mark(fig, current_epoch)
     apply_layout(fig, title=title or history_label(key), height=300,

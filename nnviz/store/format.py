@@ -869,3 +869,8 @@ def _parse_activation(v: Any, where: str) -> ActivationStats:
 def finite_or_none(x: float | None) -> float | None:
     """``x`` if it is a finite number, else None (for axes and ranges)."""
     return x if x is not None and math.isfinite(x) else None
+
+
+def none_to_nan(x: float | None) -> float:
+    """``x``, or NaN where it was not measured (None): for numeric table columns and plots."""
+    return math.nan if x is None else x

@@ -162,7 +162,6 @@ class Run:
         self.record = record
         self._usable: list[Snapshot] | None = None
         self._damaged: list[tuple[SnapshotEntry, str]] = []
-        self._meta: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> str:
@@ -237,28 +236,6 @@ class Run:
             if f"{SNAP_DIR}/{p.name}" not in listed
         )
 
-    # -- compat: diagnostics/tuning read run.json by string keys; the typed record is the API
-    @property
-    def meta(self) -> dict[str, Any]:  # compat: diagnostics/tuning
-        """run.json as JSON, listing the readable snapshots only (positions match ``snapshot``)."""
-        if self._meta is None:
-            meta = self.record.to_json()
-            meta["snapshots"] = [e.to_json() for e in self.entries]
-            self._meta = meta
-        return self._meta
-
-    @property
-    def params(self) -> dict[str, dict[str, Any]]:  # compat: diagnostics/tuning
-        return self.meta["params"]
-
-    @property
-    def layers(self) -> list[dict[str, Any]]:  # compat: diagnostics/tuning
-        return self.meta["layers"]
-
-    @property
-    def history(self) -> list[dict[str, Any]]:  # compat: diagnostics/tuning, training curves
-        return self.meta["history"]
-
     def param(self, name: str) -> ParamInfo:
         """The typed facts of a parameter; StorageError if the run has no such parameter."""
         try:
@@ -311,7 +288,12 @@ class RunWriter:
     def __init__(self, store: RunStore, folder: Path, meta: dict[str, Any]) -> None:
         self.store = store
         self.folder = folder
-        self.meta = meta
+        self.meta = meta  # run.json as JSON, the form it is written in
+
+    @classmethod
+    def reopen(cls, store: RunStore, run: Run) -> RunWriter:
+        """A writer for a run already on disk (to record how it ended), from its record."""
+        return cls(store, run.folder, run.record.to_json())
 
     @property
     def run_id(self) -> str:

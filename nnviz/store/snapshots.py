@@ -61,18 +61,10 @@ class Snapshot:
         self.entry = entry
         self.path = path
         self.record = record
-        self._stats_json: dict[str, Any] | None = None
 
     @property
     def epoch(self) -> float:
         return self.record.epoch
-
-    @property
-    def stats(self) -> dict[str, Any]:  # compat: diagnostics/tuning (read by string keys)
-        """The statistics as plain JSON (what the typed record was read from)."""
-        if self._stats_json is None:
-            self._stats_json = self.record.to_json()
-        return self._stats_json
 
     def values(self, param: str) -> np.ndarray:
         """The recorded values of a parameter (all of them, or the fixed-size sample)."""

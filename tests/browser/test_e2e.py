@@ -144,7 +144,7 @@ def test_player_redraws_every_chart_and_plays(app, page, shots):
         frame.get_by_role("button", name="Previous snapshot").click()
         wait_for_frame(frame, k)
     no_exception(page)
-    w = run.snapshot(0).values("conv1.weight").reshape(run.params["conv1.weight"]["shape"])
+    w = run.snapshot(0).values("conv1.weight").reshape(run.record.params["conv1.weight"].shape)
     # charts: 0 timeline, 1 weight histogram, 2 filter tiles, 3 bias histogram, 4 bias bars
     assert chart_data(frame, 1, "y") == expected_counts(app, run_id, "conv1.weight", 0)
     tiles = np.asarray(chart_data(frame, 2, "z"), dtype=np.float64)

@@ -53,16 +53,15 @@ def render_curves(run: Run, index: int, key: str) -> None:
     current = views.current_epoch(run, index)
     history = run.record.history
     has_acc = any(h.val_acc is not None or h.train_acc is not None for h in history)
-    rows = [h.to_json() for h in history]  # the curve figures take JSON rows
     cols = st.columns(2 if has_acc else 1)
     at = f"{run.run_id}|{len(history)}|{current}"
     with cols[0]:
-        chart(lambda: fc.training_curve(rows, "loss", current), key=f"{key}_loss",
+        chart(lambda: fc.training_curve(history, "loss", current), key=f"{key}_loss",
               cache=f"loss|{at}", png=png_name(run.run_id, "loss"))
         st.caption(CAPTIONS["loss"])
     if has_acc:
         with cols[1]:
-            chart(lambda: fc.training_curve(rows, "acc", current), key=f"{key}_acc",
+            chart(lambda: fc.training_curve(history, "acc", current), key=f"{key}_acc",
                   cache=f"acc|{at}", png=png_name(run.run_id, "accuracy"))
             st.caption(CAPTIONS["acc"])
     if history:

@@ -528,7 +528,7 @@ class JobManager:
         now = time.time()
         plans: list[tuple[RunConfig, str, tuple[str, str, int] | None, str | None]] = []
         for cfg in cfgs:
-            try:
+            try:  # a RunConfig is valid once made; this catches ``unchecked`` copies
                 cfg.validate()
             except ConfigError as exc:
                 plans.append((cfg, "", None, str(exc)))
@@ -1010,8 +1010,7 @@ class JobManager:
         try:
             run = store.load(run_id)
             if run.record.status == "running":
-                # RunWriter takes run.json as a dict: the compat run.meta (readable snapshots)
-                RunWriter(store, run.folder, run.meta).finish(status, message)
+                RunWriter.reopen(store, run).finish(status, message)
         except (StorageError, OSError) as exc:
             log.warning("could not mark run %s failed: %s", run_id, exc)
 

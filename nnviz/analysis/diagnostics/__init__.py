@@ -1,8 +1,8 @@
 """Diagnostics: what is wrong with a run, the numbers that prove it, and the step that fixes it.
 
-Everything is computed from recorded data only (``run.meta``, each snapshot's statistics, and
-the stored values of weight tensors for the symmetry check), so a run imported from a zip file
-is diagnosed exactly like one trained here.
+Everything is computed from recorded data only (the run's ``RunRecord``, each snapshot's
+``SnapshotStats``, and the stored values of weight tensors for the symmetry check), so a run
+imported from a zip file is diagnosed exactly like one trained here.
 
 The package, one job per module: ``flags`` (the Flag record, codes, titles, thresholds and
 tuning-guide steps), ``context`` (reading a run), ``magnitude`` (non_finite, exploding,
@@ -23,7 +23,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from nnviz.analysis.diagnostics.context import Context, grad_of, num, order, signal_of
+from nnviz.analysis.diagnostics.context import Context, grad_of, order, signal_of, update_ratio
 from nnviz.analysis.diagnostics.flags import (
     CODES,
     GUIDE_STEPS,
@@ -54,6 +54,7 @@ from nnviz.analysis.diagnostics.units import (
     check_saturation,
     check_symmetry,
 )
+from nnviz.store.format import finite_or_none
 from nnviz.store.runs import Run
 
 __all__ = [
@@ -80,7 +81,7 @@ def _snapshot_flags(run: Run, i: int, ctx: Context | None = None) -> list[Flag]:
         if not any(f.severity != "info" for f in flags):  # nothing else explains a failure
             if (f := check_not_learning(ctx, i)) is not None:
                 flags.append(f)
-        step = int(run.meta["snapshots"][i].get("step", 0))
+        step = run.entries[i].step
         for f in flags:
             f.snapshots = [i]
             f.first_seen = {"snapshot": i, "epoch": ctx.epochs[i], "step": step}
@@ -159,7 +160,7 @@ def timeline(run: Run) -> list[tuple[int, list[str]]]:
 
 def timeline_severities(run: Run) -> list[tuple[int, float, dict[str, str]]]:
     """(snapshot index, epoch, {code: severity}) for every snapshot: the health strip's data."""
-    epochs = [float(e["epoch"]) for e in run.meta.get("snapshots", [])]
+    epochs = [e.epoch for e in run.entries]
     return [(i, epochs[i], {f.code: f.severity for f in _snapshot_flags(run, i)})
             for i in range(run.n_snapshots)]
 
@@ -173,18 +174,18 @@ def signal_profile(run: Run, index: int) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     ctx = Context(run)
     st = ctx.stats(i)
-    acts = st.get("activations", {})
+    acts = st.activations
     rows = []
     for depth, layer in enumerate(ctx.layers, start=1):
-        p = st["params"].get(layer.weight, {})
-        a = acts.get(layer.module, {})
+        p = st.params[layer.weight]
+        a = acts.get(layer.module)
         rows.append({
             "depth": depth, "layer": layer.module, "type": layer.module_type,
-            "weight_std": num(p.get("std")),
+            "weight_std": p.std,
             "activation_std": signal_of(acts, layer.module),
-            "activation_std_all": num(a.get("std")),
+            "activation_std_all": finite_or_none(a.std) if a is not None else None,
             "grad_norm": grad_of(p, "norm"), "grad_std": grad_of(p, "std"),
-            "update_ratio": num(p.get("update_ratio")), "norm_after": layer.norm_after,
+            "update_ratio": update_ratio(p), "norm_after": layer.norm_after,
         })
     df = pd.DataFrame(rows, columns=columns)
     for c in ("weight_std", "activation_std", "activation_std_all", "grad_norm", "grad_std",

@@ -15,7 +15,7 @@ from nnviz.analysis.diagnostics.context import (
     Context,
     all_dead,
     loss_trend,
-    num,
+    update_ratio,
     update_ratios,
     val_accuracies,
 )
@@ -36,6 +36,7 @@ from nnviz.analysis.diagnostics.flags import (
     format_value,
 )
 from nnviz.analysis.diagnostics.magnitude import explodes_at_init
+from nnviz.store.format import finite_or_none
 
 
 def _not_tiny(ctx: Context, i: int) -> set[str]:
@@ -44,10 +45,10 @@ def _not_tiny(ctx: Context, i: int) -> set[str]:
     ‖ΔW‖/‖W‖ of a layer with far smaller weights (a too-small init) is large for any step, so
     it says nothing about the learning rate.
     """
-    params = ctx.stats(i)["params"]
+    params = ctx.stats(i).params
     out = set()
     for layer in ctx.layers:
-        std = num(params.get(layer.weight, {}).get("std"))
+        std = params[layer.weight].std
         if std is not None and std * math.sqrt(layer.fan_in) >= TINY_WEIGHTS:
             out.add(layer.module)
     return out
@@ -55,23 +56,21 @@ def _not_tiny(ctx: Context, i: int) -> set[str]:
 
 def _step_evidence(ctx: Context, trend: dict[str, Any],
                    evidence: dict[str, float | str]) -> dict[str, float | str]:
-    """The update-ratio evidence plus what the step size depends on: optimizer, learning rate
-    and the last epoch's change of the training loss."""
-    if ctx.optimizer:
-        evidence["optimizer"] = ctx.optimizer
-    if ctx.lr is not None:
-        evidence["learning rate"] = ctx.lr
+    """The evidence plus what the step size depends on: optimizer, learning rate and (when
+    ``trend`` has it) the last epoch's change of the training loss."""
+    evidence["optimizer"] = ctx.optimizer
+    evidence["learning rate"] = ctx.lr
     if "change" in trend:
         evidence["train loss change, last epoch"] = trend["change"]
     return evidence
 
 
 def check_lr_high(ctx: Context, i: int) -> Flag | None:
-    params = ctx.stats(i)["params"]
+    params = ctx.stats(i).params
     # every layer's ratio counts, 0 included: when most layers barely move (vanishing
     # gradients) a few fast layers near the output do not make the learning rate too high
     every = [r for layer in ctx.layers
-             if (r := num(params.get(layer.weight, {}).get("update_ratio"))) is not None]
+             if (r := update_ratio(params[layer.weight])) is not None]
     sized = _not_tiny(ctx, i)
     ratios = [(m, r) for m, r in update_ratios(ctx, i) if m in sized]
     if not every or not ratios:
@@ -121,7 +120,7 @@ def check_lr_low(ctx: Context, i: int) -> Flag | None:
     evidence = _step_evidence(ctx, trend, {
         "largest update ratio": largest, "healthy update ratio": UPDATE_RATIO_REF})
     fix = "Raise the learning rate (3-10x)"
-    fix += ("." if ctx.adaptive or not ctx.optimizer else
+    fix += ("." if ctx.adaptive else
             ", or use Adam, which adapts the step size per weight.")
     return Flag(
         "lr_too_low", "warning" if trend["flat"] else "info", [m for m, _ in ratios],
@@ -140,15 +139,15 @@ def learned_something(ctx: Context, epoch: float) -> bool:
     accs, chance = val_accuracies(ctx, epoch), ctx.chance
     if accs and chance is not None:
         return max(accs) >= chance + LEARNED * (1 - chance)
-    vals = [v for h in ctx.history_upto(epoch) if (v := num(h.get("val_loss"))) is not None]
+    vals = [v for h in ctx.history_upto(epoch) if (v := finite_or_none(h.val_loss)) is not None]
     return len(vals) >= 2 and min(vals) <= (1 - LEARNED) * vals[0]
 
 
 def check_overfitting(ctx: Context, i: int) -> Flag | None:
     epoch = ctx.epochs[i]
     hist = ctx.history_upto(epoch)
-    pts = [(int(h["epoch"]), num(h.get("train_loss")), num(h.get("val_loss")),
-            num(h.get("val_acc"))) for h in hist]
+    pts = [(h.epoch, finite_or_none(h.train_loss), finite_or_none(h.val_loss), h.val_acc)
+           for h in hist]
     pts = [p for p in pts if p[1] is not None and p[2] is not None]
     if len(pts) < OVERFIT_EPOCHS + 1 or not learned_something(ctx, epoch):
         return None
@@ -204,18 +203,14 @@ def check_not_learning(ctx: Context, i: int) -> Flag | None:
     ceiling = chance + max(CHANCE_MARGIN * (1 - chance), noise)
     if best > ceiling:
         return None
-    evidence: dict[str, float | str] = {
+    evidence = _step_evidence(ctx, {}, {
         "epochs trained": float(len(accs)), "best val accuracy": best,
-        "chance (1 / classes)": chance, "at chance up to": ceiling}
-    if ctx.optimizer:
-        evidence["optimizer"] = ctx.optimizer
-    if ctx.lr is not None:
-        evidence["learning rate"] = ctx.lr
+        "chance (1 / classes)": chance, "at chance up to": ceiling})
     n_layers = len(ctx.layers)
     tips = []
-    if ctx.lr is not None and ctx.adaptive and ctx.lr >= 1e-2:
+    if ctx.adaptive and ctx.lr >= 1e-2:
         tips.append(f"lower Adam's learning rate (10x below {format_value(ctx.lr)})")
-    elif ctx.lr is not None and not ctx.adaptive:
+    elif not ctx.adaptive:
         tips.append("find a better learning rate with the LR range test, or use Adam")
     if n_layers > 8 and not ctx.has_norm:
         tips.append(f"use fewer layers ({n_layers} weight layers now) or BatchNorm")

@@ -14,9 +14,9 @@ from nnviz.analysis.diagnostics.context import (
     Layer,
     dead_layers,
     grad_of,
-    num,
     order,
     signal_of,
+    update_ratio,
 )
 from nnviz.analysis.diagnostics.flags import (
     DEPTH_RATIO,
@@ -29,6 +29,7 @@ from nnviz.analysis.diagnostics.flags import (
     Flag,
     format_value,
 )
+from nnviz.store.format import ParamStats
 
 
 def check_non_finite(ctx: Context, i: int) -> Flag | None:
@@ -40,26 +41,26 @@ def check_non_finite(ctx: Context, i: int) -> Flag | None:
     grad_layers = []
     for layer in ctx.layers:
         for p in (layer.weight, layer.bias):
-            s = st["params"].get(p) if p else None
-            if not s:
+            if p is None:
                 continue
-            if s.get("nan_count", 0) or s.get("inf_count", 0):
-                nan_w += int(s.get("nan_count", 0))
-                inf_w += int(s.get("inf_count", 0))
+            s = st.params[p]
+            if s.nan_count or s.inf_count:
+                nan_w += s.nan_count
+                inf_w += s.inf_count
                 if layer.module not in layers:
                     layers.append(layer.module)
-            g = s.get("grad") or {}
-            if any(isinstance(g.get(k), float) and not math.isfinite(g[k])
-                   for k in ("norm", "last_norm")):
+            g = s.grad
+            if g is not None and any(v is not None and not math.isfinite(v)
+                                     for v in (g.norm, g.last_norm)):
                 if layer.module not in grad_layers:
                     grad_layers.append(layer.module)
-    for name, s in st["params"].items():  # other parameters (BatchNorm, ...)
+    for name, s in st.params.items():  # other parameters (BatchNorm, ...)
         module = name.rpartition(".")[0]
         if any(name in (lay.weight, lay.bias) for lay in ctx.layers):
             continue
-        if s.get("nan_count", 0) or s.get("inf_count", 0):
-            nan_w += int(s.get("nan_count", 0))
-            inf_w += int(s.get("inf_count", 0))
+        if s.nan_count or s.inf_count:
+            nan_w += s.nan_count
+            inf_w += s.inf_count
             if module not in layers:
                 layers.append(module)
     if nan_w or inf_w:
@@ -70,24 +71,23 @@ def check_non_finite(ctx: Context, i: int) -> Flag | None:
         what.append("gradients")
         evidence["layers with non-finite gradients"] = float(len(grad_layers))
         layers += [m for m in grad_layers if m not in layers]
-    bad_acts = [(n, a) for n, a in st.get("activations", {}).items()
-                if a.get("nan_count", 0) or a.get("inf_count", 0)]
+    bad_acts = [(n, a) for n, a in st.activations.items() if a.nan_count or a.inf_count]
     if bad_acts:
         what.append("activations")
-        evidence["NaN activations"] = float(sum(int(a.get("nan_count", 0)) for _, a in bad_acts))
-        evidence["Inf activations"] = float(sum(int(a.get("inf_count", 0)) for _, a in bad_acts))
+        evidence["NaN activations"] = float(sum(a.nan_count for _, a in bad_acts))
+        evidence["Inf activations"] = float(sum(a.inf_count for _, a in bad_acts))
         evidence["first layer with NaN/Inf output"] = bad_acts[0][0]
     epoch = ctx.epochs[i]
     bad_loss = [h for h in ctx.history_upto(epoch)  # a loss not logged (own loops) is no flag
-                if any(h.get(k) is not None and num(h[k]) is None
-                       for k in ("train_loss", "val_loss"))]
-    diverged = ctx.run.meta.get("diverged_at")
+                if any(v is not None and not math.isfinite(v)
+                       for v in (h.train_loss, h.val_loss))]
+    diverged = ctx.run.record.diverged_at
     if diverged and i == len(ctx.epochs) - 1 and ctx.run.status == "diverged":
-        what.append(str(diverged.get("what", "loss")))
-        evidence["diverged at step"] = float(diverged.get("step", 0))
+        what.append(diverged.what)
+        evidence["diverged at step"] = float(diverged.step)
     elif bad_loss:
         what.append("loss")
-        evidence["epoch with non-finite loss"] = float(bad_loss[0]["epoch"])
+        evidence["epoch with non-finite loss"] = float(bad_loss[0].epoch)
     if not what:
         return None
     evidence["non-finite"] = ", ".join(dict.fromkeys(what))
@@ -134,8 +134,8 @@ def _depth_evidence(ctx: Context, i: int) -> dict[str, Any]:
 
 def _depth_evidence_uncached(ctx: Context, i: int) -> dict[str, Any]:
     st = ctx.stats(i)
-    acts = st.get("activations", {})
-    params = st["params"]
+    acts = st.activations
+    params = st.params
     found: dict[str, Any] = {"vanish": [], "explode": []}
 
     for pos in _chain_profile(ctx, i, lambda layer: signal_of(acts, layer.module)):
@@ -160,7 +160,7 @@ def _depth_evidence_uncached(ctx: Context, i: int) -> dict[str, Any]:
                 "layers": [lay.module for lay, v in pos if v / first[1] <= 1 / DEPTH_RATIO]
                 or [lay.module for lay, _ in small]})
 
-    for pts in _chain_profile(ctx, i, lambda layer: grad_of(params.get(layer.weight, {}))):
+    for pts in _chain_profile(ctx, i, lambda layer: grad_of(params[layer.weight])):
         if len(pts) < MIN_CHAIN_VANISHING or pts[-1][1] <= 0:
             continue
         first, last = pts[0], pts[-1]
@@ -175,8 +175,7 @@ def _depth_evidence_uncached(ctx: Context, i: int) -> dict[str, Any]:
             found["explode"].append({**base, "layers": [
                 lay.module for lay, v in pts if v / last[1] >= DEPTH_RATIO]})
 
-    for pts in _chain_profile(ctx, i, lambda layer: num(
-            params.get(layer.weight, {}).get("update_ratio"))):
+    for pts in _chain_profile(ctx, i, lambda layer: update_ratio(params[layer.weight])):
         if len(pts) < MIN_CHAIN_VANISHING or pts[-1][1] <= 0:
             continue
         first, last = pts[0], pts[-1]
@@ -207,7 +206,7 @@ def check_vanishing(ctx: Context, i: int) -> Flag | None:
     if not found:
         return None
     layers, evidence = _merge_evidence(found)
-    act = str(ctx.run.meta.get("activation") or "")
+    act = ctx.activation
     causes, fixes, step = [], [], 1
     if ctx.init in ("too_small", "normal", "uniform", "trunc_normal"):
         causes.append(f"this run's init ({ctx.init}) draws weights too small for the layers' "
@@ -244,10 +243,10 @@ def check_vanishing(ctx: Context, i: int) -> Flag | None:
 
 def _weight_scale(ctx: Context, i: int) -> list[dict[str, Any]]:
     """Layers whose weight std is LAYER_GAIN x (or more) Kaiming's √(2/fan_in)."""
-    params = ctx.stats(i)["params"]
+    params = ctx.stats(i).params
     out = []
     for layer in ctx.layers:
-        std = num(params.get(layer.weight, {}).get("std"))
+        std = params[layer.weight].std
         if std is None or layer.norm_after:
             continue  # a normalization layer right after resets the scale
         scale = std * math.sqrt(layer.fan_in) / HE_GAIN
@@ -263,13 +262,12 @@ def _weight_growth(ctx: Context, i: int) -> list[dict[str, Any]]:
     """Layers whose ‖W‖ grew WEIGHT_GROWTH_PER_EPOCH x per epoch while above Kaiming's scale."""
     if i == 0:
         return []
-    prev, cur = ctx.stats(i - 1)["params"], ctx.stats(i)["params"]
+    prev, cur = ctx.stats(i - 1).params, ctx.stats(i).params
     span = max(ctx.epochs[i] - ctx.epochs[i - 1], 1e-9)
     out = []
     for layer in ctx.layers:
-        a = num(prev.get(layer.weight, {}).get("l2"))
-        b = num(cur.get(layer.weight, {}).get("l2"))
-        std = num(cur.get(layer.weight, {}).get("std"))
+        a, b = prev[layer.weight].l2, cur[layer.weight].l2
+        std = cur[layer.weight].std
         if not a or b is None or std is None:
             continue
         if b <= 0:
@@ -283,9 +281,10 @@ def _weight_growth(ctx: Context, i: int) -> list[dict[str, Any]]:
     return out
 
 
-def _total_grad_norm(params: dict[str, Any], layers: list[Layer], key: str) -> float | None:
+def _total_grad_norm(params: dict[str, ParamStats], layers: list[Layer], key: str
+                     ) -> float | None:
     """√(Σ ‖g‖²) over the weight layers (the norm Pascanu et al. clip), or None."""
-    norms = [grad_of(params.get(layer.weight, {}), key) for layer in layers]
+    norms = [grad_of(params[layer.weight], key) for layer in layers]
     norms = [g for g in norms if g is not None]
     return math.sqrt(sum(g * g for g in norms)) if norms else None
 
@@ -294,9 +293,9 @@ def _grad_spikes(ctx: Context, i: int) -> list[dict[str, Any]]:
     """The whole network's gradient norm jumping over GRAD_SPIKE x its running median."""
     if i < 2:
         return []
-    earlier = [_total_grad_norm(ctx.stats(j)["params"], ctx.layers, "norm") for j in range(1, i)]
+    earlier = [_total_grad_norm(ctx.stats(j).params, ctx.layers, "norm") for j in range(1, i)]
     earlier = [g for g in earlier if g is not None]
-    cur = ctx.stats(i)["params"]
+    cur = ctx.stats(i).params
     now = [g for k in ("norm", "last_norm")
            if (g := _total_grad_norm(cur, ctx.layers, k)) is not None]
     if not earlier or not now:
@@ -306,10 +305,9 @@ def _grad_spikes(ctx: Context, i: int) -> list[dict[str, Any]]:
         return []
     jumps = []
     for layer in ctx.layers:
-        before = [grad_of(ctx.stats(j)["params"].get(layer.weight, {}), "norm")
-                  for j in range(1, i)]
+        before = [grad_of(ctx.stats(j).params[layer.weight], "norm") for j in range(1, i)]
         before = [g for g in before if g is not None]
-        after = grad_of(cur.get(layer.weight, {}), "norm")
+        after = grad_of(cur[layer.weight], "norm")
         if before and after is not None and statistics.median(before) > 0:
             jumps.append((after / statistics.median(before), layer.module))
     jumps.sort(reverse=True)
@@ -331,10 +329,10 @@ def check_exploding(ctx: Context, i: int) -> Flag | None:
         "(or the weights or gradients jump by orders of magnitude). Outputs get huge, the "
         "loss is enormous and confident-wrong, steps overshoot, and NaN is often next. "
         + ("Here it starts at init: the weights are too large for the layers' fan-in"
-           + (f" (init {ctx.init})." if ctx.init else ".")
+           + f" (init {ctx.init})."
            if at_init else
            "Here it grew during training from a sound start: each step of the learning rate"
-           + (f" ({format_value(ctx.lr)})" if ctx.lr is not None else "")
+           + f" ({format_value(ctx.lr)})"
            + " overshoots, and the overshoots feed on each other."),
         ("Use a variance-preserving init: Kaiming (He) for ReLU, Xavier for tanh, so each "
          "layer keeps the signal's size (step 1); BatchNorm also helps (step 5)."

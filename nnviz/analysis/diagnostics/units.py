@@ -6,6 +6,8 @@ whether the units were dead from the start.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnviz.analysis.diagnostics.context import (
@@ -15,7 +17,6 @@ from nnviz.analysis.diagnostics.context import (
     dead_layers,
     grad_of,
     loss_trend,
-    num,
     order_acts,
 )
 from nnviz.analysis.diagnostics.flags import (
@@ -46,11 +47,10 @@ def _symmetry_kind(ctx: Context, i: int, layer: Layer) -> str | None:
     """How a layer's units are copies of each other, or None (see the kinds below)."""
     # 'units': weights and biases identical; 'weights': rows identical, biases differ;
     # 'parallel': rows differ only in scale (rank 1)
-    s = ctx.stats(i)["params"].get(layer.weight, {})
-    if layer.units < 2 or not layer.stored_whole or s.get("nan_count", 0) or \
-            s.get("inf_count", 0):
+    s = ctx.stats(i).params[layer.weight]
+    if layer.units < 2 or not layer.stored_whole or s.nan_count or s.inf_count:
         return None
-    rank = num(s.get("stable_rank"))  # None: all zero
+    rank = s.stable_rank  # None: all zero
     if rank is not None and rank > SYMMETRY_STABLE_RANK:
         return None  # rows not parallel, so not identical: no need to read the values
     snap = ctx.run.snapshot(i)
@@ -89,8 +89,7 @@ def check_symmetry(ctx: Context, i: int) -> Flag | None:
             "weights": "{n} units with identical weights (biases differ)",
             "parallel": "{n} units whose weights differ only in scale (rank 1)"}
     evidence: dict[str, float | str] = {"symmetric layers": float(len(hits))}
-    if ctx.init:
-        evidence["init"] = ctx.init
+    evidence["init"] = ctx.init
     for layer, kind in hits[:6]:
         evidence[layer.module] = text[kind].format(n=layer.units)
     permanent = any(kind == "units" for _, kind in hits)
@@ -125,31 +124,30 @@ def check_symmetry(ctx: Context, i: int) -> Flag | None:
 
 def _moved(ctx: Context, i: int, layers: list[Layer]) -> bool:
     """Some of these layers' weights changed since init."""
-    now, start = ctx.stats(i)["params"], ctx.stats(0)["params"]
-    return any(now.get(lay.weight, {}).get(k) != start.get(lay.weight, {}).get(k)
+    now, start = ctx.stats(i).params, ctx.stats(0).params
+    return any(getattr(now[lay.weight], k) != getattr(start[lay.weight], k)
                for lay in layers for k in ("l2", "mean", "min", "max"))
 
 
 def check_frozen(ctx: Context, i: int) -> Flag | None:
     if i == 0:
         return None
-    cur, prev = ctx.stats(i)["params"], ctx.stats(i - 1)["params"]
+    cur, prev = ctx.stats(i).params, ctx.stats(i - 1).params
     hits = []
     snap = prev_snap = None
     for layer in ctx.layers:
-        s = cur.get(layer.weight, {})
-        if "grad" not in s or s.get("nan_count", 0) or s.get("inf_count", 0):
+        s = cur[layer.weight]
+        if s.grad is None or s.nan_count or s.inf_count:
             continue
-        ratio = s.get("update_ratio")
-        if ratio not in (None, 0.0):
+        if s.update_ratio not in (None, 0.0):
             continue
         if layer.stored_whole:
             snap = snap or ctx.run.snapshot(i)
             prev_snap = prev_snap or ctx.run.snapshot(i - 1)
             same = np.array_equal(snap.values(layer.weight), prev_snap.values(layer.weight))
         else:
-            p = prev.get(layer.weight, {})
-            same = all(s.get(k) == p.get(k) for k in ("l2", "mean", "std", "min", "max"))
+            p = prev[layer.weight]
+            same = all(getattr(s, k) == getattr(p, k) for k in ("l2", "mean", "std", "min", "max"))
         if same:
             hits.append((layer.module, grad_of(s, "norm")))
     if not hits:
@@ -197,8 +195,7 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
     trend = loss_trend(ctx, ctx.epochs[i])
     blew_up = ctx.diverged or trend["spiked"] or trend["diverged"]
     n_relu = sum(1 for _, kind in ctx.activation_layers if kind == "relu")
-    shape = (ctx.run.meta.get("data") or {}).get("input_shape") or []
-    n_in = int(np.prod(shape)) if shape else 0
+    n_in = math.prod(ctx.input_shape) if ctx.input_shape else 0
     step = 7
     if ctx.init in RANDOM_FREE_INITS:
         evidence["init"] = ctx.init
@@ -247,14 +244,13 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
 
 
 def check_saturation(ctx: Context, i: int) -> Flag | None:
-    acts = ctx.stats(i).get("activations", {})
     hits = []
-    for name, a in acts.items():
-        if a.get("kind") not in ("tanh", "sigmoid"):
+    for name, a in ctx.stats(i).activations.items():
+        if a.kind not in ("tanh", "sigmoid"):
             continue
-        sat = num(a.get("saturated_frac"))
+        sat = a.saturated_frac
         if sat is not None and sat >= SATURATION_INFO:
-            hits.append((name, a["kind"], sat))
+            hits.append((name, a.kind, sat))
     if not hits:
         return None
     worst = max(s for _, _, s in hits)

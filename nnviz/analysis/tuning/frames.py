@@ -20,7 +20,7 @@ from nnviz.analysis.tuning.steps import _step
 from nnviz.config import RunConfig
 from nnviz.errors import ConfigError
 from nnviz.i18n import t
-from nnviz.store.format import HistoryRow
+from nnviz.store.format import HistoryRow, none_to_nan
 
 LabelledRuns = list[tuple[str, Any]]  # [(label, nnviz.store.runs.Run)]
 
@@ -31,9 +31,9 @@ def history_frame(runs: LabelledRuns) -> pd.DataFrame:
     for label, run in runs:
         for h in run.record.history:
             rows.append({"label": label, "run_id": run.run_id, "status": run.status,
-                         "epoch": h.epoch, "train_loss": _nan(h.train_loss),
-                         "val_loss": _nan(h.val_loss), "val_acc": _nan(h.val_acc),
-                         "lr": _nan(h.lr), "seconds": _nan(h.seconds)})
+                         "epoch": h.epoch, "train_loss": none_to_nan(h.train_loss),
+                         "val_loss": none_to_nan(h.val_loss), "val_acc": none_to_nan(h.val_acc),
+                         "lr": none_to_nan(h.lr), "seconds": none_to_nan(h.seconds)})
     cols = ["label", "run_id", "status", "epoch", "train_loss", "val_loss", "val_acc", "lr",
             "seconds"]
     return pd.DataFrame(rows, columns=cols)
@@ -46,7 +46,7 @@ def summary_frame(runs: LabelledRuns) -> pd.DataFrame:
         rec = run.record
         cfg, hist = run.config, rec.history
         last = hist[-1] if hist else HistoryRow(epoch=0)  # no epoch done: every number NaN
-        vals = [_nan(h.val_loss) for h in hist]
+        vals = [none_to_nan(h.val_loss) for h in hist]
         finite = [v for v in vals if math.isfinite(v)]
         rows.append({
             "label": label, "run_id": run.run_id, "status": run.status,
@@ -55,11 +55,11 @@ def summary_frame(runs: LabelledRuns) -> pd.DataFrame:
             "dropout": cfg.dropout, "weight_decay": cfg.weight_decay, "loss": rec.loss,
             "n_params": sum(p.numel for p in rec.params.values()),
             "n_classes": rec.data.n_classes if rec.data is not None else 0,
-            "train_loss": _nan(last.train_loss), "val_loss": _nan(last.val_loss),
-            "val_acc": _nan(last.val_acc),
+            "train_loss": none_to_nan(last.train_loss), "val_loss": none_to_nan(last.val_loss),
+            "val_acc": none_to_nan(last.val_acc),
             "best_val_loss": min(finite) if finite else math.nan,
             "best_epoch": hist[int(np.nanargmin(vals))].epoch if finite else None,
-            "seconds_per_epoch": float(np.mean([_nan(h.seconds) for h in hist]))
+            "seconds_per_epoch": float(np.mean([none_to_nan(h.seconds) for h in hist]))
             if hist else math.nan,
         })
     frame = pd.DataFrame(rows)
@@ -83,7 +83,7 @@ def layer_std_frame(runs: LabelledRuns, snapshot: int = 0) -> pd.DataFrame:
         for depth, name in enumerate(layers, start=1):
             act = acts.get(name)
             rows.append({"label": label, "run_id": run.run_id, "layer": name, "depth": depth,
-                         "std": _nan(act.std if act is not None else None),
+                         "std": none_to_nan(act.std if act is not None else None),
                          "output": depth == len(layers)})
     return pd.DataFrame(rows, columns=["label", "run_id", "layer", "depth", "std", "output"])
 
@@ -104,7 +104,7 @@ def activation_health_frame(runs: LabelledRuns, snapshot: int = -1) -> pd.DataFr
             measure, value = ("dead", dead) if dead is not None else ("saturated", sat)
             rows.append({"label": label, "run_id": run.run_id, "layer": layer.name,
                          "kind": layer.kind, "depth": depth, "measure": measure,
-                         "fraction": _nan(value), "epoch": snap.epoch})
+                         "fraction": none_to_nan(value), "epoch": snap.epoch})
     return pd.DataFrame(rows, columns=["label", "run_id", "layer", "kind", "depth", "measure",
                                        "fraction", "epoch"])
 
@@ -125,7 +125,7 @@ def early_stopping_marks(runs: LabelledRuns) -> dict[str, Any]:
             marks["epochs"] = cfg.epochs
         elif run.record.history:
             hist = run.record.history
-            vals = [_nan(h.val_loss) for h in hist]
+            vals = [none_to_nan(h.val_loss) for h in hist]
             if any(math.isfinite(v) for v in vals):
                 marks["best_epoch"] = hist[int(np.nanargmin(vals))].epoch
     return marks
@@ -139,15 +139,13 @@ def loss_choice_frame(runs: LabelledRuns) -> pd.DataFrame:
     """
     rows = []
     for label, run in runs:
-        # compat accessors kept: tests/test_tuning.py drives this with a stub run that has
-        # only meta/params/history (not one of this migration's files)
-        data = run.meta.get("data", {})
-        task = data.get("task")
+        rec = run.record
+        task = rec.data.task if rec.data is not None else None
         row = {"label": label, "run_id": run.run_id, "status": run.status, "task": task,
-               "loss": run.meta.get("loss"), "metric": "", "value": math.nan}
+               "loss": rec.loss, "metric": "", "value": math.nan}
         if task == "classification":
-            last = run.history[-1].get("val_acc") if run.history else None
-            row.update(metric="validation accuracy", value=_nan(last))
+            last = rec.history[-1].val_acc if rec.history else None
+            row.update(metric="validation accuracy", value=none_to_nan(last))
         elif task == "regression" and run.n_snapshots:
             row.update(metric="distance to the true (w, b)", value=_param_error(run))
         rows.append(row)
@@ -157,8 +155,9 @@ def loss_choice_frame(runs: LabelledRuns) -> pd.DataFrame:
 
 def _param_error(run: Any) -> float:
     """‖(w, b) − (w_true, b_true)‖ of a SimpleNet regression run, at its last snapshot."""
-    extra = run.meta.get("data", {}).get("extra", {})  # compat: see loss_choice_frame
-    if "true_w" not in extra or "linear.weight" not in run.params:
+    rec = run.record
+    extra = rec.data.extra if rec.data is not None else {}
+    if "true_w" not in extra or "linear.weight" not in rec.params:
         return math.nan
     snap = run.snapshot(-1)
     learned = np.concatenate([snap.values("linear.weight").ravel(),
@@ -184,11 +183,6 @@ def step_frames(step: int, runs: LabelledRuns) -> dict[str, Any]:
     elif step == 7:
         frames["health"] = activation_health_frame(runs, -1)
     return frames
-
-
-def _nan(value: float | None) -> float:
-    """A typed number for a frame column: NaN where it was not measured (None)."""
-    return math.nan if value is None else value
 
 
 # --- the LR tools

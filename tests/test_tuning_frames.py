@@ -1,8 +1,9 @@
-"""The tuning guide's experiments: configs per step, tables and figures from tiny real runs."""
+"""Tuning guide, the tables (``nnviz.analysis.tuning.frames``): the scheduler preview against
+the closed forms and training, and every step's frames, findings and figures from tiny real
+runs checked against torch / numpy."""
 
 from __future__ import annotations
 
-import json
 import math
 from types import SimpleNamespace
 
@@ -12,115 +13,12 @@ import pytest
 import torch
 
 from nnviz.analysis import tuning
-from nnviz.config import RunConfig, config_hash
-from nnviz.engine.fitting import fit_problem
+from nnviz.config import RunConfig
 from nnviz.engine.training import prepare, train
 from nnviz.errors import ConfigError
 from nnviz.figures import tuning as ft
+from nnviz.store.format import FORMAT_VERSION, parse_run
 from nnviz.store.runs import RunStore
-
-# The option each step varies (with what its lesson must also fix).
-KNOBS = {1: {"init"}, 2: {"batch_size"}, 3: {"early_stopping"},
-         4: {"optimizer", "switch_epoch", "momentum"}, 5: {"width", "depth"},
-         7: {"activation"}, 8: {"dropout", "weight_decay"}}
-IGNORED = {"name"}
-
-
-def _varying(configs: list[tuple[str, RunConfig]]) -> set[str]:
-    dicts = [cfg.to_dict() for _, cfg in configs]
-    return {k for k in dicts[0] if len({json.dumps(d[k]) for d in dicts}) > 1} - IGNORED
-
-
-@pytest.mark.parametrize("size", tuning.SIZES)
-@pytest.mark.parametrize("step", sorted(tuning.STEPS))
-def test_step_configs_are_valid_and_vary_only_the_knob(step, size):
-    configs = tuning.step_configs(step, tuning.tuning_base(), size)
-    labels = [label for label, _ in configs]
-    assert len(configs) >= 2 and len(set(labels)) == len(labels)
-    hashes = {config_hash(cfg) for _, cfg in configs}
-    assert len(hashes) == len(configs)  # no two runs of a sweep are the same run
-    for label, cfg in configs:
-        assert RunConfig.from_dict(cfg.to_dict()) == cfg  # valid
-        assert fit_problem(cfg) is None
-        assert cfg.name.startswith(f"Tuning step {step}: ") and label in cfg.name
-        assert cfg.early_stopping == 0 or step == 3
-        if size == "tiny":
-            assert cfg.n_samples <= 200 and cfg.probe_size <= 64 and cfg.width <= 8
-            assert cfg.epochs <= (20 if cfg.model == "simple_net" else 4)
-    if step in KNOBS:
-        assert _varying(configs) <= KNOBS[step]
-        assert _varying(configs)
-
-
-def test_step_configs_details():
-    base = tuning.tuning_base(seed=7)
-    inits = dict(tuning.step_configs(1, base, "small"))
-    assert {"default", "kaiming_normal", "too_small", "too_large"} <= set(inits)
-    assert all(c.optimizer == "sgd" and c.seed == 7 and c.bias_init == "zeros"
-               for c in inits.values())
-    loss = dict(tuning.step_configs(6, base, "small"))
-    assert {c.loss for c in loss.values()} == {"cross_entropy", "focal", "mse", "mae"}
-    assert loss["cross-entropy"].imbalance == 10 and loss["MSE"].outlier_fraction == 0.1
-    assert loss["MSE"].model == "simple_net" and loss["MSE"].dataset == "regression"
-    acts = tuning.step_configs(7, base, "small")
-    assert [c.activation for _, c in acts] == ["relu", "leaky_relu", "sigmoid", "tanh"]
-    assert all(c.depth >= 8 for _, c in acts)
-    reg = dict(tuning.step_configs(8, base, "small"))
-    assert sorted(c.dropout for c in reg.values()) == [0, 0, 0, 0.2, 0.5]
-
-
-def test_step_configs_fit_other_base_problems():
-    cnn = tuning.step_configs(5, RunConfig(model="simple_cnn", dataset="shapes32"), "tiny")
-    assert all(c.model == "cnn" and 2 <= c.depth <= 4 for _, c in cnn)
-    net = tuning.step_configs(2, RunConfig(model="simple_net", dataset="moons", loss="bce"),
-                              "tiny")
-    assert all(c.model == "mlp" for _, c in net)
-
-
-@pytest.mark.parametrize("base", [
-    tuning.tuning_base(dataset="moons"), tuning.tuning_base(dataset="xor", seed=3),
-    tuning.tuning_base(model="cnn", dataset="shapes28", depth=2, width=8, lr=1e-3),
-], ids=["moons", "xor", "cnn-shapes28"])
-def test_every_base_problem_of_the_page_gives_valid_sweeps(base):
-    for step in tuning.STEPS:
-        for size in tuning.SIZES:
-            for _, cfg in tuning.step_configs(step, base, size):
-                cfg.validate()
-                assert fit_problem(cfg) is None  # the model can read the data with this loss
-                assert cfg.seed == base.seed
-
-
-def test_bad_step_or_size_is_a_config_error():
-    with pytest.raises(ConfigError, match="1 to 8"):
-        tuning.step_configs(9, tuning.tuning_base())
-    with pytest.raises(ConfigError, match="small, tiny"):
-        tuning.step_configs(1, tuning.tuning_base(), "huge")
-    with pytest.raises(ConfigError):
-        tuning.step_url(0)
-
-
-def test_step_links_match_the_diagnostics():
-    diagnostics = pytest.importorskip("nnviz.analysis.diagnostics")
-    for n, step in tuning.STEPS.items():
-        assert tuning.step_url(n) == f"/Tuning_guide#step-{n}" == diagnostics.guide_url(n)
-        assert diagnostics.GUIDE_STEPS[n][0].split()[0] == step.title.split()[0]
-
-
-def test_explanations_teach_the_correct_facts():
-    text = {n: (s.explanation + s.correction).lower() for n, s in tuning.STEPS.items()}
-    assert "kaiming_uniform" in text[1] and "vanish" in text[1]
-    assert "nn.linear" in text[1] and "nn.conv2d" in text[1]
-    assert "trade-off" in text[2] and "learning rate with it" in text[2]
-    assert "one heuristic" in text[4]
-    assert "output" in text[7] and "crossentropyloss" in text[7]
-    assert "0.2 to 0.5" in text[8]
-    fields = set(RunConfig().to_dict())
-    for s in tuning.STEPS.values():
-        assert set(s.fields) <= fields
-    assert {row["option"] for row in tuning.PARAM_CLASSES} <= fields
-    assert {row["class"] for row in tuning.PARAM_CLASSES} == {"Network", "Optimization",
-                                                               "Regularization"}
-
 
 # --------------------------------------------------------------------------- scheduler preview
 
@@ -153,7 +51,7 @@ def test_scheduler_preview_equals_what_training_does(store):
                     scheduler="step", step_size=2, gamma=0.3, lr=0.02, seed=1)
     run = store.load(train(cfg, store).run_id)
     preview = tuning.scheduler_preview(cfg, schedulers=("step",))
-    np.testing.assert_allclose([h["lr"] for h in run.history], preview["lr"].to_numpy())
+    np.testing.assert_allclose([h.lr for h in run.record.history], preview["lr"].to_numpy())
     fig = ft.scheduler_figure(tuning.scheduler_preview(cfg))
     assert {t.name for t in fig.data} >= {"StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"}
 
@@ -183,7 +81,7 @@ def test_each_step_draws_its_runs(tiny_runs, step):
     assert list(summary["label"]) == [label for label, _ in runs]
     for label, run in runs:
         got = history[history.label == label]["val_loss"].to_numpy()
-        np.testing.assert_allclose(got, [h["val_loss"] for h in run.history])
+        np.testing.assert_allclose(got, [h.val_loss for h in run.record.history])
     np.testing.assert_allclose(summary["gap"], summary["val_loss"] - summary["train_loss"])
     findings = tuning.step_findings(step, frames)
     assert findings and all(isinstance(f, str) and f for f in findings)
@@ -201,7 +99,7 @@ def test_summary_counts_parameters_like_torch(tiny_runs):
         row = tuning.summary_frame([(label, run)]).iloc[0]
         assert row["n_params"] == sum(p.numel() for p in model.parameters())
         assert row["seconds_per_epoch"] == pytest.approx(
-            np.mean([h["seconds"] for h in run.history]))
+            np.mean([h.seconds for h in run.record.history]))
 
 
 def test_layer_std_is_the_std_of_each_layer_output_at_init(tiny_runs):
@@ -239,19 +137,6 @@ def test_too_small_init_vanishes_and_kaiming_keeps_the_signal(tiny_runs):
     assert "too_small: shrinks" in text
 
 
-def test_chance_level_runs_are_named():
-    summary = pd.DataFrame({
-        "label": ["stuck", "learns", "mse"], "status": ["completed"] * 3,
-        "detail": [""] * 3, "loss": ["cross_entropy", "cross_entropy", "mse"],
-        "n_classes": [3, 3, 0], "best_val_loss": [1.0986, 0.4, 5.0],
-        "val_loss": [1.1, 0.5, 5.0], "train_loss": [1.1, 0.4, 4.0]})
-    frames = {"summary": summary, "layer_std": pd.DataFrame(columns=["label", "depth", "std",
-                                                                     "output"])}
-    text = " ".join(tuning.step_findings(7, {**frames, "health": pd.DataFrame()}))
-    assert "**stuck** stayed at chance level (validation loss ≈ ln 3 = 1.10" in text
-    assert "**learns** stayed" not in text and "**mse** stayed" not in text
-
-
 def test_batch_figure_plots_time_against_loss(tiny_runs):
     frames = tuning.step_frames(2, tiny_runs[2])
     fig = ft.batch_tradeoff_figure(frames["summary"])
@@ -265,17 +150,18 @@ def test_early_stopping_marks(tiny_runs):
     runs = tiny_runs[3]
     marks = tuning.early_stopping_marks(runs)
     full = runs[0][1]
-    vals = [h["val_loss"] for h in full.history]
+    vals = [h.val_loss for h in full.record.history]
     assert marks["best_epoch"] == int(np.argmin(vals)) + 1
     stopped = runs[1][1]
     assert marks["patience"] == 1 and marks["epochs"] == 4
-    assert marks["stop_epoch"] == (stopped.meta.get("stopped_early") or {}).get("epoch")
+    early = stopped.record.stopped_early
+    assert marks["stop_epoch"] == (early.epoch if early is not None else None)
     if marks["stop_epoch"] is not None:  # it stopped: the full run did not improve right after
-        assert len(stopped.history) == marks["stop_epoch"] < 4
+        assert len(stopped.record.history) == marks["stop_epoch"] < 4
         assert vals[marks["stop_epoch"] - 1] >= min(vals[: marks["stop_epoch"] - 1])
     fig = ft.early_stopping_figure(tuning.history_frame(runs), marks)
     assert [t.name for t in fig.data] == ["training loss", "validation loss"]
-    assert len(fig.data[1].y) == len(full.history)
+    assert len(fig.data[1].y) == len(full.record.history)
 
 
 def test_loss_choice_metric(tiny_runs):
@@ -284,28 +170,32 @@ def test_loss_choice_metric(tiny_runs):
     assert error["MAE"] < error["MSE"]  # the outliers pull MSE's line, not MAE's
     assert list(frame["task"]) == ["classification"] * 2 + ["regression"] * 2
     for label, run in tiny_runs[6][2:]:
-        extra = run.meta["data"]["extra"]
+        extra = run.record.data.extra
         snap = run.snapshot(-1)
         learned = np.r_[snap.values("linear.weight").ravel(), snap.values("linear.bias")]
         truth = np.r_[extra["true_w"], extra["true_b"]]
         value = frame[frame.label == label]["value"].iloc[0]
         assert value == pytest.approx(math.dist(learned, truth), rel=1e-6)
     for label, run in tiny_runs[6][:2]:
-        assert frame[frame.label == label]["value"].iloc[0] == run.history[-1]["val_acc"]
+        assert frame[frame.label == label]["value"].iloc[0] == run.record.history[-1].val_acc
     figs = ft.loss_choice_figures(frame)
     assert [f.layout.meta["kind"] for f in figs] == ["tuning_loss_classification",
                                                      "tuning_loss_regression"]
 
 
 def test_param_error_of_a_known_line():
-    """‖(w, b) − (w_true, b_true)‖ on a stub run whose line is off by (3, 4, 0)."""
+    """‖(w, b) − (w_true, b_true)‖ on a run record whose line is off by (3, 4, 0)."""
     values = {"linear.weight": np.array([[4.0, 2.0]]), "linear.bias": np.array([0.5])}
-    snap = SimpleNamespace(values=lambda name: values[name])
-    run = SimpleNamespace(run_id="x", status="completed", history=[], n_snapshots=1,
-                          params={"linear.weight": {}, "linear.bias": {}},
-                          meta={"data": {"task": "regression",
-                                         "extra": {"true_w": [1.0, -2.0], "true_b": 0.5}},
-                                "loss": "mse"},
+    info = {"module": "linear", "module_type": "Linear", "edges": [-1.0, 1.0]}
+    record = parse_run({
+        "schema_version": FORMAT_VERSION, "run_id": "x", "status": "completed", "created": 0.0,
+        "config": RunConfig(model="simple_net", dataset="regression").to_dict(), "loss": "mse",
+        "snapshots": [], "params": {
+            "linear.weight": {**info, "shape": [1, 2], "numel": 2, "kind": "weight", "order": 0},
+            "linear.bias": {**info, "shape": [1], "numel": 1, "kind": "bias", "order": 1}},
+        "data": {"task": "regression", "extra": {"true_w": [1.0, -2.0], "true_b": 0.5}}})
+    snap = SimpleNamespace(values=lambda name: values[name])  # a Snapshot's tensors
+    run = SimpleNamespace(record=record, run_id="x", status="completed", n_snapshots=1,
                           snapshot=lambda i: snap)
     frame = tuning.loss_choice_frame([("line", run)])
     assert frame["value"].iloc[0] == pytest.approx(5.0)
@@ -317,9 +207,9 @@ def test_activation_health(tiny_runs):
     assert measures == {"relu": "dead", "leaky_relu": "dead", "sigmoid": "saturated",
                         "tanh": "saturated"}
     label, run = tiny_runs[7][3]  # tanh
-    acts = run.snapshot(-1).stats["activations"]
+    acts = run.snapshot(-1).record.activations
     got = frame[frame.label == label].sort_values("depth")
-    assert got["fraction"].tolist() == [acts[n]["saturated_frac"] for n in got["layer"]]
+    assert got["fraction"].tolist() == [acts[n].saturated_frac for n in got["layer"]]
     assert ((frame["fraction"] >= 0) & (frame["fraction"] <= 1)).all()
 
 
@@ -335,7 +225,7 @@ def test_diverged_runs_are_shown_not_dropped(tmp_path):
     cfg = RunConfig(model="simple_net", dataset="regression", n_samples=1000, epochs=2,
                     batch_size=16, optimizer="sgd", lr=50.0, momentum=0.0)  # ×99 per step
     run = store.load(train(cfg, store).run_id)
-    assert run.status == "diverged" and run.history == []  # diverged within epoch 1
+    assert run.status == "diverged" and run.record.history == []  # diverged within epoch 1
     frames = tuning.step_frames(1, [("too_large", run)])
     findings = tuning.step_findings(1, frames)
     assert findings[0].startswith("**too_large** diverged at epoch 1")
@@ -344,15 +234,6 @@ def test_diverged_runs_are_shown_not_dropped(tmp_path):
                for a in curves.layout.annotations)
     for fig in ft.step_figures(1, frames):
         fig.to_json()
-
-
-def test_figures_of_empty_tables_say_so():
-    empty = tuning.step_frames(2, [])
-    assert tuning.step_findings(2, empty) == ["No finished runs to compare yet."]
-    fig = ft.loss_curves(tuning.history_frame([]))
-    assert fig.layout.annotations[0].text == "no finished epoch to draw"
-    fig = ft.lr_find_figure(pd.DataFrame({"lr": [], "loss": [], "smoothed": []}))
-    assert fig.layout.annotations[0].text == "the test recorded no point"
 
 
 def test_lr_find_figure_marks_the_suggestion():
@@ -364,25 +245,3 @@ def test_lr_find_figure_marks_the_suggestion():
     stop = next(t for t in fig.data if "exploded" in t.name)
     assert list(stop.x) == [1e-1, 1e-1]
     assert fig.layout.xaxis.type == "log"
-
-
-# --------------------------------------------------------------------------- sweep progress
-
-
-def _job(state, progress=None, reused=False):
-    return SimpleNamespace(state=state, progress=progress or {}, reused=reused)
-
-
-def test_sweep_progress():
-    jobs = [_job("done"), _job("running", {"epoch": 2, "epochs": 4, "step": 5,
-                                           "steps_per_epoch": 10}),
-            _job("queued"), _job("failed")]
-    assert tuning.job_fraction(jobs[1]) == pytest.approx(15 / 40)
-    assert tuning.job_fraction(_job("running", {"epoch": 1, "epochs": 4})) == 0.25
-    assert tuning.job_fraction(_job("running", 0.5)) == 0.5
-    assert tuning.job_fraction(_job("running", {"fraction": 2.0})) == 1.0
-    progress = tuning.sweep_progress(jobs)
-    assert progress.total == 4 and progress.finished == 2 and not progress.all_finished
-    assert progress.fraction == pytest.approx((1 + 15 / 40 + 0 + 1) / 4)
-    assert progress.text == "2 of 4 runs finished (1 running, 1 queued, 1 failed)"
-    assert tuning.sweep_progress([_job("done"), _job("cancelled")]).all_finished
