@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from nnviz import i18n
-from nnviz.analysis import stats, tuning, views
+from nnviz.analysis import diagnostics, stats, tuning, views
 from nnviz.analysis.tuning import frames as tframes
 from nnviz.config import RunConfig, options
 from nnviz.engine.data import DATASETS
@@ -30,6 +30,7 @@ from nnviz.figures import weights as fw
 from nnviz.figures.captions import CAPTIONS
 from nnviz.i18n import language, t
 from nnviz.presets import PRESETS
+from nnviz.store.format import HistoryRow
 from nnviz.store.runs import RunStore
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -45,7 +46,7 @@ NAMES = ("et al", "Glorot & Bengio", "Keskar & Socher", "Kaiming (He)", "Xavier 
 
 def english(text: str) -> list[str]:
     """The English sentences (3+ words in a row) left in ``text``."""
-    text = CODE.sub(" ", text)
+    text = CODE.sub(" ", re.sub(r"\{[^{}]*\}", " ", text))  # a {field} is filled in later
     for name in NAMES:
         text = text.replace(name, " ")
     return SENTENCE.findall(text)
@@ -122,8 +123,8 @@ def _figures() -> dict[str, Any]:
     hist = _hist(np.r_[rng.normal(0, 0.3, 500), 5.0, -5.0, np.nan, np.inf], edges)
     conv = rng.normal(0, 0.1, (20, 40, 3, 3))
     lin = rng.normal(0, 0.1, (12, 30))
-    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_acc": 0.5, "val_acc": 0.4},
-               {"epoch": 2, "train_loss": 0.8, "val_loss": 0.9, "train_acc": 0.6, "val_acc": 0.5}]
+    history = [HistoryRow(epoch=1, train_loss=1.0, val_loss=1.1, train_acc=0.5, val_acc=0.4),
+               HistoryRow(epoch=2, train_loss=0.8, val_loss=0.9, train_acc=0.6, val_acc=0.5)]
     pct = np.sort(rng.normal(0, 1, (3, len(stats.PERCENTILES))), axis=1)
     profile = pd.DataFrame({"depth": [1, 2, 3], "layer": ["fc1", "fc2", "fc3"],
                             "weight_std": [0.1, 0.1, 0.1], "activation_std": [1.0, 0.0, 0.1],
@@ -351,3 +352,102 @@ def test_a_checkpoint_refusal_is_chinese(tmp_path):
         with language("zh-Hans"), pytest.raises(NnvizError) as err:
             load_weights(path)
         assert CJK.search(str(err.value)) and not english(str(err.value)), str(err.value)
+
+
+# ------------------------------------------------------------------------------ diagnostics
+
+MOONS = dict(model="mlp", dataset="moons", depth=2, width=32)
+# A few of tests/test_diagnostics_runs.py's textbook runs, at tiny sizes, that between them
+# raise most of the flags (and every cause text of the ones they raise).
+DIAG_CASES = {
+    "zeros": dict(MOONS, activation="tanh", init="zeros", bias_init="zeros", optimizer="sgd",
+                  lr=0.1),
+    "zeros_relu": dict(MOONS, depth=3, init="zeros", optimizer="sgd", lr=0.1),
+    "large_mlp": dict(model="mlp", dataset="spiral", depth=10, width=64, init="too_large",
+                      optimizer="sgd", lr=0.01, epochs=2),
+    "sigmoid_small": dict(model="mlp", dataset="spiral", depth=12, width=32,
+                          activation="sigmoid", init="too_small", optimizer="sgd", lr=0.1),
+    "xavier_relu": dict(model="mlp", dataset="spiral", depth=30, width=32, init="xavier_normal",
+                        optimizer="sgd", lr=0.01, epochs=2),
+    "tanh_large": dict(model="mlp", dataset="spiral", depth=5, width=64, activation="tanh",
+                       init="too_large", optimizer="sgd", lr=0.01),
+    "kaiming_lr_huge": dict(model="mlp", dataset="spiral", depth=4, width=32,
+                            init="kaiming_normal", optimizer="sgd", lr=10.0),
+    "sgd_lr_tiny": dict(MOONS, init="kaiming_normal", optimizer="sgd", lr=1e-5),
+    "memorise": dict(model="mlp", dataset="moons", n_samples=100, val_fraction=0.5,
+                     noise=0.35, depth=3, width=128, optimizer="adam", lr=0.01, epochs=25),
+    "stuck_at_chance": dict(model="mlp", dataset="spiral", depth=3, width=32, optimizer="sgd",
+                            momentum=0.0, lr=0.003, epochs=4),
+}
+
+
+@pytest.fixture(scope="module")
+def diag_runs(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("i18n_diag"))
+    ids = {}
+    for name, over in DIAG_CASES.items():
+        cfg = RunConfig.from_dict({"n_samples": 300, "epochs": 3, "probe_size": 32, **over,
+                                   "name": name})
+        ids[name] = train(cfg, store).run_id
+    return store, ids
+
+
+def _flag_texts(flag) -> list[str]:
+    out = [flag.title, flag.explanation, flag.fix, flag.guide_title]
+    for k, v in flag.evidence.items():
+        out += [str(k), str(v)]
+    return out
+
+
+def test_diagnostics_of_real_runs_are_chinese(diag_runs):
+    store, ids = diag_runs
+    codes = set()
+    for name, run_id in ids.items():
+        run = store.load(run_id)
+        with language("zh-Hans"):  # titles are said when read, the rest when diagnosed
+            flags = diagnostics.diagnose(run)
+            texts = [_flag_texts(f) for f in flags]
+            at = [_flag_texts(f) for i in range(run.n_snapshots)
+                  for f in diagnostics.flags_at(run, i)]
+            report = diagnostics.format_report(run, flags)
+        english_flags = diagnostics.diagnose(run)  # the cache holds no language
+        assert [f.code for f in flags] == [f.code for f in english_flags]
+        for f, e, said in zip(flags, english_flags, texts, strict=True):
+            assert_chinese(said, f"{name}: {f.code}")
+            assert all(CJK.search(x) for x in said[:4]), said[:4]
+            assert not CJK.search(e.explanation + e.fix + e.title + "".join(e.evidence))
+        for said in at:
+            assert_chinese(said, f"{name}: a flag at a snapshot")
+        assert_chinese(report.splitlines(), f"{name}: report")
+        codes |= {f.code for f in flags}
+    # the runs above raise most of the flags, so most of the texts were checked
+    assert len(codes) >= 9, codes
+
+
+def test_nnviz_diagnose_lang_prints_chinese_and_json_stays_english(diag_runs, capsys):
+    from nnviz.cli.main import main as cli_main
+
+    store, ids = diag_runs
+    args = ["--runs-dir", str(store.root), "diagnose", ids["sigmoid_small"]]
+    assert cli_main([*args, "--lang", "zh-Hans"]) == 0
+    text = capsys.readouterr().out
+    assert CJK.search(text) and "信号或梯度消失" in text
+    assert_chinese(text.splitlines(), "nnviz diagnose --lang zh-Hans")
+    assert cli_main([*args, "--lang", "zh-Hant"]) == 0
+    assert "訊號或梯度消失" in capsys.readouterr().out
+    assert cli_main(args) == 0
+    assert not CJK.search(capsys.readouterr().out)  # English unless asked
+    assert cli_main([*args, "--lang", "zh-Hans", "--json"]) == 0
+    payload = capsys.readouterr().out
+    assert not CJK.search(payload) and '"vanishing"' in payload
+
+
+def test_nnviz_diagnose_rejects_an_unknown_language(diag_runs, capsys):
+    from nnviz.cli.main import main as cli_main
+
+    store, ids = diag_runs
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["--runs-dir", str(store.root), "diagnose", ids["zeros"], "--lang", "xx"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--lang" in err and "'xx'" in err and "zh-Hans" in err
