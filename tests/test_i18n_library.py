@@ -130,7 +130,8 @@ def _figures() -> dict[str, Any]:
                             "weight_std": [0.1, 0.1, 0.1], "activation_std": [1.0, 0.0, 0.1],
                             "grad_std": [1e-3, 1e-4, 0.0], "norm_after": [False, True, False]})
     rows = [(0, 0.0, {}), (1, 1.0, {"vanishing": "warning", "dead_relu": "info"}),
-            (2, 2.0, {"non_finite": "critical"})]
+            (2, 2.0, {"non_finite": "critical", "lr_too_high": "warning",
+                      "not_learning": "warning"})]
     return {
         "weight_histogram": fw.weight_histogram(hist, theory_xy=(edges, np.ones_like(edges)),
                                                 theory_point=0.5),

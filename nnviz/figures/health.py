@@ -36,6 +36,12 @@ from nnviz.i18n import N_, t
 
 CODE_ORDER = CODES  # the diagnostics' codes, in display order
 SEVERITY_LEVEL = {"info": 1, "warning": 2, "critical": 3}
+# Row labels of the timeline: the code in words, short enough for a phone.
+CODE_LABELS = {"non_finite": N_("non finite"), "exploding": N_("exploding"),
+               "vanishing": N_("vanishing"), "symmetry": N_("symmetry"), "frozen": N_("frozen"),
+               "dead_relu": N_("dead relu"), "saturation": N_("saturation"),
+               "lr_too_high": N_("lr too high"), "lr_too_low": N_("lr too low"),
+               "overfitting": N_("overfitting"), "not_learning": N_("not learning")}
 NONE_COLOR = "#EEF1F5"  # a cell where the flag does not hold
 # Stepped colour scale for levels 0..3 (zmin 0, zmax 3): each level owns a third of the range
 # around its value, so the colours never blend.
@@ -72,7 +78,8 @@ def health_timeline(rows: Sequence[tuple[int, float, Mapping[str, str]]],
                    severity=severity_word(sev.get(code, "ok"))) for _, e, sev in rows]
                 for code in codes]
         fig.add_trace(go.Heatmap(
-            z=z, x=xs, y=[c.replace("_", " ") for c in codes], zmin=0, zmax=3,
+            z=z, x=xs, y=[t(CODE_LABELS[c]) if c in CODE_LABELS else c.replace("_", " ")
+                          for c in codes], zmin=0, zmax=3,
             colorscale=TIMELINE_COLORSCALE, showscale=False, xgap=2, ygap=2,
             text=text, hovertemplate="%{text}<extra></extra>", name=t("flags")))
         for sev, level in SEVERITY_LEVEL.items():  # legend entries for the colours
