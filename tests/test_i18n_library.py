@@ -108,6 +108,9 @@ def test_zh_hant_is_traditional_with_taiwan_terms():
         assert "批次大小" in t("batch size")
         assert t("Data set") == "資料集"
         assert "預設" in t("PyTorch default")
+    # a network's activations are 激活 in Taiwan too, never OpenCC's 啟用 ("enable")
+    text = (i18n.LOCALES / "zh-Hant" / "library.po").read_text(encoding="utf-8")
+    assert "啟用" not in text and "引數" not in text and "函式" not in text
 
 
 # -------------------------------------------------------------------------------- figures
