@@ -50,3 +50,11 @@ def test_the_own_model_and_bench_extras_are_their_requirements_files():
     assert set(extras["lightning"]) | set(extras["huggingface"]) == _requirements(
         "requirements-extras.txt")
     assert set(extras["bench"]) == _requirements("requirements-bench.txt")
+
+
+def test_the_ray_extra_is_requirements_ray_txt_and_ci_installs_it():
+    assert set(_project()["optional-dependencies"]["ray"]) == _requirements("requirements-ray.txt")
+    for req in _project()["optional-dependencies"]["ray"]:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.+]*", req), req
+    dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    assert "-r requirements-ray.txt" in dev.splitlines()  # so the Ray tests run in CI

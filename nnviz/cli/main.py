@@ -13,13 +13,14 @@ import os
 import sys
 from types import ModuleType
 
-from nnviz.cli import diagnose, doctor, inspect, registries, runs, train, warm
+from nnviz.cli import diagnose, doctor, inspect, registries, runs, sweep, train, warm
 from nnviz.errors import NnvizError
 from nnviz.store.runs import RunStore
 
 EXIT_USER_ERROR = 2
 # Command modules, in the order --help lists them. A new command: a module with register_cli.
-COMMANDS: tuple[ModuleType, ...] = (train, runs, diagnose, registries, inspect, doctor, warm)
+COMMANDS: tuple[ModuleType, ...] = (train, sweep, runs, diagnose, registries, inspect, doctor,
+                                     warm)
 
 
 def build_parser() -> argparse.ArgumentParser:

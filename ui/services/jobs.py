@@ -1,10 +1,13 @@
-"""Background training jobs: warm worker processes, a bounded number running, a FIFO queue.
+"""Background training jobs: a bounded number running, a FIFO queue, owners, dedupe.
 
 Training never runs on the Streamlit script thread: ``JobManager.submit`` puts a job in a queue
-and returns at once. At most ``max_concurrent`` jobs train at a time, each in its own worker
-process of a ``ProcessPoolExecutor`` (spawn context: torch is not safe to share across threads
-or to fork). The workers import torch and nnviz when they start (``warm``), so a job handed to
-an idle worker writes its first snapshot within a fraction of a second.
+and returns at once. At most ``max_concurrent`` jobs train at a time on the manager's backend
+(``nnviz.backends``): by default each in its own warm worker process of this machine
+(``LocalPool``: a spawn-context process pool whose workers import torch when they start, so a
+job handed to an idle worker writes its first snapshot within a fraction of a second); with
+``$NNVIZ_RAY_ADDRESS`` set, each as a Ray task on that cluster (``RayBackend``; every node
+writes into the same mounted runs folder), with ``max_concurrent`` what the cluster holds. This
+manager decides what runs and when (queue, owners, limits, dedupe); the backend only executes.
 
 Life of a job::
 
@@ -21,9 +24,10 @@ class of 30 opening one link trains once.
 ``run_id`` is set from the trainer's "started" event, which comes after the first snapshot (at
 init) is on disk, so a job with a run_id can be opened in Explore at once.
 
-Workers report progress through a multiprocessing queue; one listener thread in this process
-turns the events into ``JobInfo`` updates. A worker that dies (killed, out of memory) marks its
-job failed; the broken pool is replaced and the queue goes on. Every public method is
+Workers report progress through the backend (a multiprocessing queue, or a Ray queue actor);
+one listener thread in this process turns the events into ``JobInfo`` updates. A worker that
+dies (killed, out of memory, its Ray node gone) marks its job failed with the backend's
+message; the backend starts fresh workers and the queue goes on. Every public method is
 thread-safe and returns copies, never live objects. At interpreter exit running jobs are
 cancelled (they keep what they recorded) instead of being waited for.
 
@@ -55,30 +59,24 @@ preset already trained in the runs folder is reused, so restarts train nothing t
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import logging
 import math
-import multiprocessing as mp
 import os
 import queue
-import sys
 import threading
 import time
-import traceback
-import types
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 from typing import Any
 
+from nnviz.backends import Backend, WorkerDied, make_backend
+from nnviz.backends.base import STEP_EVENT_INTERVAL_S, release_memory  # noqa: F401  (re-exported)
+from nnviz.backends.local import WORKER_DIED  # noqa: F401  (re-exported: the message shown)
 from nnviz.config import RunConfig, config_hash
 from nnviz.errors import ConfigError, NnvizError, StorageError
 from nnviz.presets import PRESETS
@@ -100,157 +98,13 @@ MAX_JOBS_ENV, MAX_ACTIVE_ENV, IDLE_EXIT_ENV, WARM_ENV = (
 OWNERS_FILE = ".nnviz-owners.json"  # in the runs folder: run id -> owning session id
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SELF_CGROUP = Path("/proc/self/cgroup")
-STEP_EVENT_INTERVAL_S = 0.1   # workers send at most ~10 step events a second
-WORKER_DIED = ("The training process stopped unexpectedly (it may have run out of memory or "
-               "been killed). What it recorded so far is kept; try again with a smaller model, "
-               "fewer samples or a smaller batch.")
 SHUT_DOWN = "cancelled: the app shut down while it waited or trained"
-
-_SPAWN_LOCK = threading.Lock()
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)  # the folder holding nnviz/
-
-
-@contextmanager
-def _spawn_safe() -> Iterator[None]:
-    """Around any call that may start a worker process (pool.submit).
-
-    A spawned child re-runs the parent's ``__main__`` module. Under Streamlit, ``__main__`` is
-    the page script, which would make every worker run the page (and start workers itself), so
-    a neutral ``__main__`` is installed while the child is prepared. The folder holding nnviz
-    is put on the child's sys.path, which Streamlit only extends while a script runs.
-    """
-    with _SPAWN_LOCK:
-        saved_main = sys.modules.get("__main__")
-        stub = types.ModuleType("__main__")  # no __file__, no __spec__: the child imports nothing
-        sys.modules["__main__"] = stub
-        added = _PACKAGE_PARENT not in sys.path
-        if added:
-            sys.path.append(_PACKAGE_PARENT)
-        try:
-            yield
-        finally:
-            if added and _PACKAGE_PARENT in sys.path:
-                sys.path.remove(_PACKAGE_PARENT)
-            if sys.modules.get("__main__") is stub and saved_main is not None:
-                sys.modules["__main__"] = saved_main
-
-
-# --- worker side (runs in the spawned processes) -------------------------------------------
-
-_EVENTS: Any = None  # this worker's progress queue, set by _init_worker
-
-
-def _init_worker(events: Any, threads: int) -> None:
-    """Worker start-up: keep the progress queue, import torch and the trainer once."""
-    global _EVENTS
-    _EVENTS = events
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set (only allowed once per process)
-        pass
-    import nnviz.engine.training  # noqa: F401  (pre-import: the first job starts without delay)
-
-    # The first optimizer step of a process imports torch._dynamo (about 2 s). Do it beside
-    # the first job rather than before it: that job's first snapshot (at init, before any step)
-    # comes sooner, and later jobs find it done. Joined at exit, so a worker never stops
-    # with the import half done.
-    warm = threading.Thread(target=_warm_optimizers, name="nnviz-optim-warm", daemon=True)
-    warm.start()
-    atexit.register(warm.join)
-
-
-def _warm_optimizers() -> None:
-    import torch
-
-    weight = torch.nn.Parameter(torch.zeros(2))
-    for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight]),
-                      torch.optim.AdamW([weight])):
-        (weight * weight).sum().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-
-def release_memory(collect: bool = True) -> None:
-    """Collect garbage (optionally) and hand freed heap pages back to the OS.
-
-    Thirty sessions' rendering or one training frees hundreds of MB that glibc's malloc keeps
-    mapped in the process, so the server and its workers would stay at their peak size after
-    a class. ``malloc_trim(0)`` returns them; it takes milliseconds. A no-op without glibc.
-    """
-    if collect:
-        import gc
-
-        gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-_TRIM: list[Any] = []
-
-
-def _malloc_trim() -> Any:
-    if not _TRIM:
-        try:
-            import ctypes
-
-            _TRIM.append(ctypes.CDLL("libc.so.6").malloc_trim)
-        except (OSError, AttributeError):  # not glibc (macOS, musl)
-            _TRIM.append(None)
-    return _TRIM[0]
 
 
 def _preload() -> None:
     """Import what submit() needs (the run store, hence torch) in this server process."""
     import nnviz.engine.training  # noqa: F401
     import nnviz.store.runs  # noqa: F401
-
-
-def _warm_up() -> int:
-    """A no-op task that makes the pool start a worker (whose initializer imports torch)."""
-    return os.getpid()
-
-
-def _run_job(job_id: str, cfg_data: dict[str, Any], root: str, threads: int) -> dict[str, Any]:
-    """Train one job in this worker; never raises for user errors (returns the message)."""
-    import torch
-
-    from nnviz.engine.training import train
-    from nnviz.store.runs import RunStore
-
-    seen: dict[str, Any] = {"run_id": None, "last_step": 0.0}
-
-    def progress(event: dict[str, Any]) -> None:
-        if event.get("run_id"):
-            seen["run_id"] = event["run_id"]
-        if event.get("event") == "step":
-            now = time.monotonic()
-            last = event["step"] == event.get("steps_per_epoch")
-            if now - seen["last_step"] < STEP_EVENT_INTERVAL_S and not last:
-                return
-            seen["last_step"] = now
-        if _EVENTS is not None:
-            _EVENTS.put(("event", job_id, event))
-
-    try:
-        torch.set_num_threads(threads)  # a previous job may have changed it
-        cfg = RunConfig.from_dict(cfg_data)
-        if cfg.threads > threads:
-            cfg = cfg.replace(threads=threads)  # stay inside this job's thread budget
-        result = train(cfg, RunStore(root), progress=progress, cancel=None)
-    except NnvizError as exc:
-        return {"ok": False, "error": str(exc), "run_id": seen["run_id"]}
-    except Exception as exc:  # a bug or a torch error: report it, keep the worker alive
-        traceback.print_exc()
-        return {"ok": False, "error": f"Training crashed: {type(exc).__name__}: {exc}",
-                "run_id": seen["run_id"]}
-    finally:
-        release_memory()  # the run's tensors are gone: give their pages back
-    return {"ok": True, "run_id": result.run_id, "status": result.status,
-            "detail": result.detail}
 
 
 # --- manager side --------------------------------------------------------------------------
@@ -410,29 +264,29 @@ class JobManager:
     def __init__(self, root: str | Path, max_concurrent: int | None = None,
                  threads_per_job: int | None = None, *, cpus: int | None = None,
                  max_active_per_session: int | None = None,
-                 idle_exit_s: float | None = None) -> None:
+                 idle_exit_s: float | None = None, backend: Backend | None = None) -> None:
+        """``backend``: where jobs execute; default: a Ray cluster when $NNVIZ_RAY_ADDRESS is
+        set, else ``max_concurrent`` worker processes of this machine."""
         cpus = max(1, int(cpus or available_cpus()))
         self.root = Path(root)
         self.cpus = cpus
-        self.max_concurrent = max(1, int(max_concurrent or _env_number(MAX_JOBS_ENV, int, 1)
-                                         or default_concurrency(cpus)[0]))
-        self.threads_per_job = max(1, int(threads_per_job or cpus // self.max_concurrent))
+        slots = max(1, int(max_concurrent or _env_number(MAX_JOBS_ENV, int, 1)
+                           or default_concurrency(cpus)[0]))
+        threads = max(1, int(threads_per_job or cpus // slots))
+        self._backend = backend if backend is not None else make_backend(slots, threads)
+        self.threads_per_job = self._backend.threads_per_job
         self.max_active_per_session = max(1, int(
             max_active_per_session or _env_number(MAX_ACTIVE_ENV, int, 1)
             or MAX_ACTIVE_PER_SESSION))
         self.idle_exit_s = float(idle_exit_s or _env_number(IDLE_EXIT_ENV, float, 1.0)
                                  or IDLE_EXIT_S)
-        self._ctx = mp.get_context("spawn")
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[str, JobInfo] = {}          # insertion order = submission order
         self._queue: deque[str] = deque()
         self._running: dict[str, Future] = {}
-        self._job_pool: dict[str, ProcessPoolExecutor] = {}
         self._cancel_wanted: set[str] = set()
         self._done: queue.Queue[str] = queue.Queue()  # job ids whose future finished
-        self._pool: ProcessPoolExecutor | None = None
-        self._events: Any = None
         self._listener: threading.Thread | None = None
         self._closed = False
         self._preloading = False
@@ -453,7 +307,17 @@ class JobManager:
     @property
     def workers_alive(self) -> bool:
         """True while worker processes are up (they exit after ``idle_exit_s`` without work)."""
-        return self._pool is not None
+        return self._backend.alive
+
+    @property
+    def max_concurrent(self) -> int:
+        """Jobs trained at once: the local pool's size, or what the Ray cluster holds."""
+        return self._backend.slots
+
+    @property
+    def backend(self) -> str:
+        """Where jobs execute: "local" (this machine's worker processes) or "ray"."""
+        return self._backend.name
 
     def warm(self) -> None:
         """Start the worker processes now (in the background) so the first job starts fast.
@@ -465,7 +329,7 @@ class JobManager:
             self._check_open()
             if self._preloading:
                 return
-            self._ensure_pool()
+            self._ensure_workers()
             # submit() reads the run store, whose first import loads torch (~1.5 s): do
             # it in the background now rather than inside the first Train click
             self._preloading = True
@@ -589,7 +453,7 @@ class JobManager:
                     self._jobs[info.job_id] = info
                     results.append(info)
             if new:
-                self._ensure_pool()
+                self._ensure_workers()
                 self._dispatch()
             self._forget_old()
             self._changed.notify_all()
@@ -707,9 +571,7 @@ class JobManager:
                 run_id = self._jobs[job_id].run_id
                 if run_id:
                     self._request_cancel(run_id)
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            self._stop_pool(pool, timeout)
+        self._backend.shutdown(timeout)
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             with self._lock:
@@ -822,45 +684,32 @@ class JobManager:
         return (row["run_id"], row.get("status_detail") or "", row.get("epochs_done", 0),
                 row.get("status") or "")
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+    def _ensure_workers(self) -> None:
+        if not self._backend.alive:
             self._idle_since = time.monotonic()
-            # A fresh queue per pool: a worker killed mid-write can leave a queue's lock held.
-            self._events = self._ctx.Queue()
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.max_concurrent, mp_context=self._ctx,
-                initializer=_init_worker, initargs=(self._events, self.threads_per_job),
-            )
-            with _spawn_safe():
-                for _ in range(self.max_concurrent):  # each submit starts one worker process
-                    self._pool.submit(_warm_up)
+        self._backend.warm()
+        self._ensure_listener()
+
+    def _ensure_listener(self) -> None:
         if self._listener is None or not self._listener.is_alive():
             self._listener = threading.Thread(target=self._listen, name="nnviz-jobs-listener",
                                               daemon=True)
             self._listener.start()
-        return self._pool
 
     def _dispatch(self) -> None:
-        """Hand queued jobs to workers while fewer than max_concurrent run."""
+        """Hand queued jobs to the backend while fewer than max_concurrent run."""
         while self._queue and len(self._running) < self.max_concurrent and not self._closed:
             job_id = self._queue.popleft()
             job = self._jobs[job_id]
-            args = (job_id, job.config.to_dict(), str(self.root), self.threads_per_job)
             try:
-                with _spawn_safe():
-                    future = self._ensure_pool().submit(_run_job, *args)
-            except (BrokenProcessPool, RuntimeError):
-                self._replace_pool()
-                try:
-                    with _spawn_safe():
-                        future = self._ensure_pool().submit(_run_job, *args)
-                except (BrokenProcessPool, RuntimeError, OSError) as exc:
-                    self._finish(job_id, "failed", f"Could not start a training process: {exc}")
-                    continue
+                future = self._backend.submit(job_id, job.config.to_dict(), str(self.root))
+            except (WorkerDied, OSError) as exc:
+                self._finish(job_id, "failed", str(exc))
+                continue
+            self._ensure_listener()
             job.state, job.started = "running", time.time()
             self._idle_since = time.monotonic()
             self._running[job_id] = future
-            self._job_pool[job_id] = self._pool  # type: ignore[assignment]
             future.add_done_callback(lambda _f, jid=job_id: self._done.put(jid))
         self._changed.notify_all()
 
@@ -875,17 +724,12 @@ class JobManager:
     def _reap_idle(self) -> None:
         """Listener thread: stop workers that had no job for idle_exit_s (not under the lock)."""
         with self._lock:
-            if self._pool is None or self._running or self._queue or self._closed or \
+            if not self._backend.alive or self._running or self._queue or self._closed or \
                     time.monotonic() - self._idle_since < self.idle_exit_s:
                 return
-            pool, self._pool = self._pool, None
+            self._idle_since = time.monotonic()
+            self._backend.stop_idle()  # under the lock: no job slips in meanwhile
         log.info("training workers idle for %.0f s: stopping them", self.idle_exit_s)
-        self._stop_pool(pool, timeout=10.0)
-
-    def _replace_pool(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
     def _listen(self) -> None:
         """Listener thread: worker progress events and finished futures -> JobInfo updates."""
@@ -893,7 +737,6 @@ class JobManager:
             with self._lock:
                 if self._closed and not self._running and self._done.empty():
                     return
-                events = self._events
             while True:
                 try:
                     job_id = self._done.get_nowait()
@@ -907,17 +750,15 @@ class JobManager:
             self._reap_idle()
             self._trim_now()
             try:
-                message = events.get(timeout=0.1) if events is not None else None
-            except queue.Empty:
-                continue
-            except (EOFError, OSError, ValueError):  # queue closed
+                message = self._backend.next_event(0.1)
+            except Exception:  # never let the backend stop the listener
+                log.exception("could not read progress events")
                 time.sleep(0.1)
                 continue
             if message is None:
-                time.sleep(0.1)
                 continue
             try:
-                _, job_id, event = message
+                job_id, event = message
                 with self._lock:
                     self._on_event(job_id, event)
             except Exception:  # never let one odd message stop the listener
@@ -949,13 +790,12 @@ class JobManager:
 
     def _on_future_done(self, job_id: str) -> None:
         future = self._running.pop(job_id, None)
-        pool = self._job_pool.pop(job_id, None)
         if future is None:
             return
         self._cancel_wanted.discard(job_id)
         try:
-            result = future.result()
-        except BrokenProcessPool:
+            result = self._backend.result(future)
+        except WorkerDied as exc:
             job = self._jobs[job_id]
             if self._closed:  # the workers were stopped on purpose
                 if job.run_id:
@@ -963,10 +803,8 @@ class JobManager:
                 self._finish(job_id, "cancelled", SHUT_DOWN)
             else:
                 if job.run_id:
-                    self._mark_run(job.run_id, "failed", WORKER_DIED)
-                self._finish(job_id, "failed", WORKER_DIED)
-            if pool is not None and pool is self._pool:
-                self._replace_pool()
+                    self._mark_run(job.run_id, "failed", str(exc))
+                self._finish(job_id, "failed", str(exc))
         except CancelledError:
             self._finish(job_id, "cancelled", SHUT_DOWN)
         except BaseException as exc:  # e.g. KeyboardInterrupt in the worker, unpicklable result
@@ -1004,13 +842,11 @@ class JobManager:
 
     def _mark_run(self, run_id: str, status: str, message: str) -> None:
         """A run whose worker was stopped still says 'running' on disk: record how it ended."""
-        from nnviz.store.runs import RunStore, RunWriter
+        from nnviz.backends.base import mark_unfinished
+        from nnviz.store.runs import RunStore
 
-        store = RunStore(self.root)
         try:
-            run = store.load(run_id)
-            if run.record.status == "running":
-                RunWriter.reopen(store, run).finish(status, message)
+            mark_unfinished(RunStore(self.root), run_id, status, message)
         except (StorageError, OSError) as exc:
             log.warning("could not mark run %s failed: %s", run_id, exc)
 
@@ -1018,19 +854,6 @@ class JobManager:
         finished = [j for j, info in self._jobs.items() if info.state not in ACTIVE]
         for job_id in finished[:max(0, len(finished) - MAX_FINISHED_KEPT)]:
             del self._jobs[job_id]
-
-    def _stop_pool(self, pool: ProcessPoolExecutor, timeout: float) -> None:
-        """Shut a pool down without the lock; terminate workers still busy after timeout."""
-        processes = list((getattr(pool, "_processes", None) or {}).values())  # no public API
-        pool.shutdown(wait=False, cancel_futures=True)
-        # Wait on the exit sentinels (not join: the pool's own thread joins them too).
-        pending = {p.sentinel: p for p in processes}
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            for sentinel in wait_any(list(pending), timeout=deadline - time.monotonic()):
-                pending.pop(sentinel, None)
-        for process in pending.values():
-            process.terminate()
 
 
 def _new_id() -> str:
