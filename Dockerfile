@@ -35,5 +35,6 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ['PORT'], timeout=4)"]
 
-# through sh: $PORT is read when the container starts (many hosts set their own)
-CMD ["sh", "-c", "exec streamlit run app.py --server.port=$PORT --server.address=0.0.0.0"]
+# through sh: $PORT is read when the container starts (many hosts set their own); no file
+# watcher: the code in an image never changes, and watching costs every script run some CPU
+CMD ["sh", "-c", "exec streamlit run app.py --server.port=$PORT --server.address=0.0.0.0 --server.fileWatcherType=none"]

@@ -10,7 +10,9 @@ starts the app the same way and opens the Home page.
 import streamlit as st
 
 from ui import shell
+from ui.i18n import use_language, with_lang
 from ui.links import PAGES
 
+use_language()  # the link's or browser's language goes on to Home
 shell.start()
-st.switch_page(PAGES["home"].path)
+st.switch_page(PAGES["home"].path, query_params=with_lang(None))

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.harness import (  # noqa: E402
+    SHOWN,
     chromium_path,
     launch_browser,
     player,
@@ -90,7 +91,7 @@ def scrub(page, moves: int) -> tuple[list[float], list[float], int]:
         if i >= 2:  # the first two moves warm the charts
             inside.append(ms)
             outside.append(wall)
-    charts = frame.evaluate("document.querySelectorAll('.chart').length")
+    charts = frame.evaluate(f"document.querySelectorAll('{SHOWN}').length")
     return inside, outside, charts
 
 

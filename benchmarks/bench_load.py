@@ -13,10 +13,14 @@ Starts ``streamlit run app.py`` on 127.0.0.1 with a fresh runs folder, then:
 4. close: every session leaves; after Streamlit's disconnected-session TTL the memory is the
    after-close figure.
 
-Printed: trainings started for the lesson link, sessions that failed (an exception on the page,
-no player in time, or a request that never finished), p50/p95 of request -> script-finished per
-kind of request, and server + worker RSS (from /proc) idle / peak / after close, with
-``uptime`` (the machine is shared). Localhost only; every loop is bounded.
+Printed: trainings started for the lesson link and for each training link (each must be 1);
+sessions that failed (an exception on the page, or a request whose script had not finished
+after ``--timeout`` seconds: a real failure, never a short wait of the harness); p50/p95 of
+request -> script-finished for the requests sent while a training ran (and per kind); the
+slowest requests; the server's CPU per request; server + worker RSS (from /proc) idle / peak /
+after close (the trainings finish first), with ``uptime`` (the machine is shared). Sessions
+answer fragment timers as the browser does (``stclient``). ``--profile DIR`` runs the server
+under ``profile_server.py`` and prints where its CPU went. Localhost only; every loop is bounded.
 
     python benchmarks/bench_load.py --sessions 30 --port 8660
 """
@@ -55,11 +59,17 @@ PLAYER = "epoch_player"
 # --- the server and its memory -----------------------------------------------------------
 
 
-def start_server(port: int, runs: Path, env_extra: dict[str, str], ttl: int) -> subprocess.Popen:
+def start_server(port: int, runs: Path, env_extra: dict[str, str], ttl: int,
+                 profile: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "NNVIZ_RUNS_DIR": str(runs), **env_extra}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", f"--server.port={port}",
+    launcher = ["-m", "streamlit", "run", "app.py"]
+    if profile is not None:  # every script run timed and profiled (benchmarks/profile_server.py)
+        env["NNVIZ_PROFILE"] = str(profile)
+        launcher = [str(HERE / "profile_server.py")]
+    cmd = [sys.executable, *launcher, f"--server.port={port}",
            "--server.address=127.0.0.1", "--server.headless=true",
-           f"--server.disconnectedSessionTTL={ttl}", "--browser.gatherUsageStats=false"]
+           f"--server.disconnectedSessionTTL={ttl}", "--browser.gatherUsageStats=false",
+           "--server.fileWatcherType=none"]  # an edit meanwhile must not re-import the app
     proc = subprocess.Popen(cmd, cwd=APP_DIR, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(runs.parent / "server.log", "wb"))
     deadline = time.monotonic() + 120
@@ -120,6 +130,21 @@ def rss_mb(root: int) -> tuple[float, int]:
     return total / 1024, n
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far (from /proc; 0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> tuple[float, float]:
+    """(CPU seconds of the server process, of its descendants now alive: the workers)."""
+    return cpu_seconds(root), sum(cpu_seconds(p) for p in tree_pids(root) if p != root)
+
+
 class PeakSampler(threading.Thread):
     """Samples the server tree's RSS every 0.25 s; keeps the peak."""
 
@@ -138,17 +163,73 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def settle(pid: int, seconds: float, label: str) -> float:
-    """Wait ``seconds``, then the tree's RSS (the median of five samples a second apart)."""
+def settle(pid: int, seconds: float, label: str, most: float = 180.0) -> float:
+    """Wait ``seconds``, then until the tree's RSS holds still (five samples a second apart
+    within 1%: a niced worker on a busy machine may still be importing; at most ``most``
+    seconds more); their median."""
     time.sleep(max(0.0, seconds - 5))
-    samples = []
-    for _ in range(5):
-        samples.append(rss_mb(pid)[0])
+    samples: list[float] = []
+    deadline = time.monotonic() + most
+    while True:
+        samples = [*samples[-4:], rss_mb(pid)[0]]
+        if len(samples) == 5 and max(samples) - min(samples) <= 0.01 * max(samples) \
+                or time.monotonic() > deadline:
+            break
         time.sleep(1)
     mb = statistics.median(samples)
     print(f"  memory {label}: {mb:.0f} MB ({rss_mb(pid)[1]} processes; the server alone "
           f"{server_rss_mb(pid):.0f} MB) | {uptime()}", flush=True)
     return mb
+
+
+class TrainingWatch(threading.Thread):
+    """Reads the runs' statuses every 0.5 s: when trainings ran, and how many at once."""
+
+    def __init__(self, runs: Path) -> None:
+        super().__init__(daemon=True)
+        self.runs, self.stop = runs, threading.Event()
+        self.samples: list[tuple[float, int]] = []  # (monotonic time, runs "running")
+        self.most = 0
+
+    def running(self) -> int:
+        n = 0
+        for meta in self.runs.glob("*/run.json"):
+            try:
+                n += json.loads(meta.read_text()).get("status") == "running"
+            except (OSError, ValueError):
+                n += 1  # being written: a training
+        return n
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            n = self.running()
+            self.samples.append((time.monotonic(), n))
+            self.most = max(self.most, n)
+
+    def training_at(self, when: float) -> bool:
+        """True when the last sample at or before ``when`` saw a training."""
+        before = [n for t, n in self.samples if t <= when]
+        return bool(before and before[-1])
+
+    def share(self, start: float, end: float) -> float:
+        inside = [n for t, n in self.samples if start <= t <= end]
+        return sum(1 for n in inside if n) / max(1, len(inside))
+
+    def wait_done(self, digests: list[str], timeout: float) -> None:
+        """Until a finished run exists for each of these config hashes (bounded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = set()
+            for meta in self.runs.glob("*/run.json"):
+                try:
+                    data = json.loads(meta.read_text())
+                except (OSError, ValueError):
+                    continue
+                if data.get("status") not in (None, "running"):
+                    done.add(data.get("config_hash"))
+            if set(digests) <= done:
+                return
+            time.sleep(1)
 
 
 # --- sessions ----------------------------------------------------------------------------
@@ -167,34 +248,36 @@ async def open_link(s: Session, query: str, timeout: float) -> float:
     return time.perf_counter() - start
 
 
-async def scrub(s: Session, rng: random.Random) -> None:
+async def scrub(s: Session, rng: random.Random, timeout: float) -> None:
     player = s.components.get(PLAYER)
     if player is None:
-        await s.wait_for_component(PLAYER, 60)
+        await s.wait_for_component(PLAYER, timeout)
         player = s.components[PLAYER]
     args = player["args"]
     n = len(json.loads(args.get("payload", "{}")).get("snapshots", [])) or 1
     s.scrub_seq = getattr(s, "scrub_seq", 0) + 1
     value = {"index": rng.randrange(n), "seq": s.scrub_seq, "key": args.get("payload_key")}
     # the player sits in a fragment: like the browser, rerun only that fragment
-    await s.rerun("scrub", widgets={player["id"]: value}, fragment_id=player["fragment_id"])
+    await s.rerun("scrub", widgets={player["id"]: value}, fragment_id=player["fragment_id"],
+                  timeout=timeout)
 
 
 async def browse(s: Session, explore_query: str, actions: int, rng: random.Random,
-                 think: tuple[float, float]) -> None:
-    """One student: scrub, scrub, another page, back to the link, ... (bounded)."""
+                 think: tuple[float, float], timeout: float) -> None:
+    """One student: scrub, scrub, another page, back to the link, ... (bounded). A request
+    whose script has not finished after ``timeout`` seconds fails the session."""
     pattern = ["scrub", "scrub", "page", "scrub", "page", "scrub"]
     for i in range(actions):
         await asyncio.sleep(rng.uniform(*think))
         step = pattern[i % len(pattern)]
         if step == "scrub":
-            await scrub(s, rng)
+            await scrub(s, rng, timeout)
         else:
-            await s.rerun("page", page=rng.choice(["Home", "Train", "Runs"]))
+            await s.rerun("page", page=rng.choice(["Home", "Train", "Runs"]), timeout=timeout)
             await asyncio.sleep(rng.uniform(*think))
             s.widget_states.clear()  # a new page: the player's old value is gone
-            await s.rerun("page", page="Explore", query=explore_query)
-            await s.wait_for_component(PLAYER, 60)
+            await s.rerun("page", page="Explore", query=explore_query, timeout=timeout)
+            await s.wait_for_component(PLAYER, timeout)
 
 
 def percentiles(values: list[float]) -> str:
@@ -236,23 +319,30 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
 
     # 3. two trainings, and the class browses meanwhile
     trainers = [Session(base, f"trainer-{i}") for i in range(args.trainings)]
-    long_cfgs = [RunConfig.from_dict({**PRESETS["tutorial_cnn"].overrides,
-                                      "epochs": args.train_epochs, "seed": 1000 + i})
-                 for i in range(args.trainings)]
-    for s, cfg in zip(trainers, long_cfgs, strict=True):
+    for s, cfg in zip(trainers, trainer_configs(args), strict=True):
         await s.connect()
         await s.rerun("open", page="Explore", query=link(cfg), timeout=args.timeout)
     print(f"load: {args.trainings} trainings submitted; each session does {args.actions} actions | "
           f"{uptime()}", flush=True)
+    watch = TrainingWatch(runs)
+    watch.start()
+    cpu0 = tree_cpu(pid)
     t0 = time.monotonic()
     for s in students:
         s.timings.clear()
     live = [s for s in students if s.name not in failed]
     outcomes = await asyncio.gather(
-        *(browse(s, query, args.actions, random.Random(rng.random()), (args.think_min,
-                                                                         args.think_max))
+        *(browse(s, query, args.actions, random.Random(rng.random()),
+                 (args.think_min, args.think_max), args.timeout)
           for s in live), return_exceptions=True)
     phase = time.monotonic() - t0
+    cpu1 = tree_cpu(pid)
+    results["server_cpu_s"] = cpu1[0] - cpu0[0]
+    results["worker_cpu_s"] = cpu1[1] - cpu0[1]
+    # the trainings finish before everyone leaves: the after-close figure is the idle server
+    await asyncio.to_thread(watch.wait_done, [config_hash(c) for c in trainer_configs(args)],
+                            args.timeout)
+    watch.stop.set()
     for s, o in zip(live, outcomes, strict=True):
         if isinstance(o, BaseException):
             failed[s.name] = repr(o)
@@ -269,6 +359,12 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
     results["phase_s"] = phase
     results["timings"] = {k: sorted(v) for k, v in by_kind.items()}
     results["interaction"] = by_kind.get("scrub", []) + by_kind.get("page", [])
+    results["while_training"] = [t.seconds for t in timings if t.kind in ("scrub", "page")
+                                 and watch.training_at(t.started)]
+    results["training_share"] = watch.share(t0, t0 + phase)
+    results["most_running"] = watch.most
+    results["slowest"] = sorted(((t.seconds, t.started - t0, t.kind, t.page, s.name)
+                                 for s in live for t in s.timings), reverse=True)[:8]
     results["fragment_runs"] = sum(s.fragment_runs for s in students + trainers)
     print(f"  load phase {phase:.0f} s; run statuses at its end: {statuses}", flush=True)
 
@@ -282,6 +378,26 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
     return results
 
 
+def trainer_configs(args: argparse.Namespace) -> list[RunConfig]:
+    """The runs the trainer sessions' links train (longer than the lesson)."""
+    return [RunConfig.from_dict({**PRESETS["tutorial_cnn"].overrides,
+                                 "epochs": args.train_epochs, "seed": 1000 + i})
+            for i in range(args.trainings)]
+
+
+def print_tracebacks(log: Path, most: int = 2) -> None:
+    """The server's first tracebacks (what a failed session's exception was)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")][:most]
+    for i in starts:
+        end = next((j for j in range(i + 1, len(lines)) if lines[j] and not
+                    lines[j].startswith((" ", "Traceback"))), len(lines) - 1)
+        print("\n".join(lines[i:end + 1][-25:]))
+
+
 def count_trainings(runs: Path, cfg: RunConfig) -> int:
     digest = config_hash(cfg)
     n = 0
@@ -290,6 +406,28 @@ def count_trainings(runs: Path, cfg: RunConfig) -> int:
         if meta.is_file() and json.loads(meta.read_text()).get("config_hash") == digest:
             n += 1
     return n
+
+
+def print_profile(folder: Path, top: int = 25) -> None:
+    """Where the server's CPU went (written by profile_server.py when the server stopped)."""
+    import pstats
+
+    try:
+        data = json.loads((folder / "runs.json").read_text())
+    except (OSError, ValueError):
+        print(f"no profile in {folder} (see the server log)")
+        return
+    total = data["process_cpu_s"]
+    in_scripts = sum(v["cpu_s"] for v in data["scripts"].values())
+    print(f"\n=== server CPU: {total:.1f} s; script runs {in_scripts:.1f} s "
+          f"({in_scripts / max(total, 1e-9):.0%}), the rest (event loop, job listener, GC) "
+          f"{total - in_scripts:.1f} s ===")
+    for key, v in sorted(data["scripts"].items(), key=lambda kv: -kv[1]["cpu_s"]):
+        print(f"  {key:32s} {v['runs']:5d} runs {v['cpu_s']:7.1f} s CPU "
+              f"({1000 * v['cpu_s'] / max(1, v['runs']):.0f} ms each)")
+    if (folder / "scripts.pstats").is_file():
+        stats = pstats.Stats(str(folder / "scripts.pstats"))
+        stats.sort_stats("cumulative").print_stats(top)
 
 
 def main() -> int:
@@ -313,6 +451,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary runs folder")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="profile the server's script runs into DIR (profile_server.py)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="nnviz-bench-load-"))
@@ -322,7 +462,7 @@ def main() -> int:
     env.update(item.split("=", 1) for item in args.env if "=" in item)
     print(f"server: 127.0.0.1:{args.port}, runs in {runs}, {env or 'default worker count'}, "
           f"session TTL {args.ttl} s | {uptime()}", flush=True)
-    proc = start_server(args.port, runs, env, args.ttl)
+    proc = start_server(args.port, runs, env, args.ttl, args.profile)
     try:
         time.sleep(2)
         cold, _ = rss_mb(proc.pid)
@@ -335,27 +475,43 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     lesson_runs = count_trainings(runs, PRESETS[args.lesson].config())
+    trainer_runs = [count_trainings(runs, cfg) for cfg in trainer_configs(args)]
     print("\n=== results ===")
     print(f"sessions: {args.sessions} on one lesson link ({args.lesson}); "
           f"{args.actions} actions each")
-    print(f"trainings started for the link: {lesson_runs}")
-    print(f"sessions failed: {len(results['failed'])}")
+    print(f"trainings started for the link: {lesson_runs} (for the {args.trainings} training "
+          f"links: {trainer_runs})")
+    print(f"sessions failed: {len(results['failed'])} (an exception on the page, or a request "
+          f"unfinished after {args.timeout:.0f} s)")
     for name, why in list(results["failed"].items())[:5]:
-        print(f"  {name}: {why[:200]}")
-    print(f"request -> script finished while {args.trainings} trainings run (scrub + page "
-          "switch): "
-          f"{percentiles(results['interaction'])}")
+        print(f"  {name}: {why[:300]}")
+    if results["failed"]:
+        print_tracebacks(work / "server.log")
+    print(f"request -> script finished while a training ran (scrub + page switch): "
+          f"{percentiles(results['while_training'])}")
+    print(f"  all requests of the load phase: {percentiles(results['interaction'])}; a "
+          f"training ran {results['training_share']:.0%} of the phase, at most "
+          f"{results['most_running']} at once ({args.trainings} submitted)")
     for kind, values in results["timings"].items():
         print(f"  {kind:6s}: {percentiles(values)}")
+    print("  slowest: " + "; ".join(f"{kind} {page or '?'} {sec:.1f} s at +{at:.0f} s ({who})"
+                                    for sec, at, kind, page, who in results["slowest"]))
     print(f"fragment timer reruns sent (browser polling): {results['fragment_runs']}")
+    n_requests = max(1, len(results["interaction"]))
+    server, phase = results["server_cpu_s"], results["phase_s"]
+    print(f"CPU in the load phase ({phase:.0f} s): server {server:.1f} s "
+          f"({server / max(phase, 1e-9):.0%} of one core; {1000 * server / n_requests:.0f} ms "
+          f"per request, timers included), training workers {results['worker_cpu_s']:.1f} s")
     print(f"memory (server + workers RSS): idle {results['idle']:.0f} MB, peak "
           f"{results['peak']:.0f} MB ({results['peak_procs']} processes), after close "
           f"{results['after_close']:.0f} MB = {results['after_close'] / results['idle']:.2f}x "
           "idle")
     print(f"uptime at the end: {uptime()}")
+    if args.profile is not None:
+        print_profile(args.profile)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if not results["failed"] and lesson_runs == 1 else 1
+    return 0 if not results["failed"] and lesson_runs == 1 and set(trainer_runs) == {1} else 1
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ button a few times in each tab (the player reports the epoch; Streamlit reruns t
 fragment). The browser's own websocket frames are read with Playwright and decoded with
 Streamlit's protobuf classes, so a request's time is measured exactly as bench_load.py measures
 it: from the BackMsg that asks for a run to the ``script_finished`` of a run that started after
-it. Then as many stclient sessions do the same on the same server. Printed per client kind:
-trainings started for the link, sessions failed, link -> player, scrub p50 / max.
+it. Then as many stclient sessions do the same on the same server, then the tabs once more (the
+run now exists for both, so the link -> player figures compare too). Printed per round:
+sessions failed, link -> player, scrub p50 / max; and trainings started for the link.
 
     python benchmarks/bench_load_browser.py --tabs 3 --port 8670
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import random
 import shutil
 import statistics
@@ -44,15 +46,17 @@ class WireClock:
         self.pending: tuple[float, set[str], str] | None = None
         self.timings: list[float] = []
 
-    def sent(self, payload: bytes | str) -> None:
+    def sent(self, payload: bytes | str, at: float | None = None) -> None:
+        """A frame the tab sent, ``at`` the browser's own timestamp of it (else now)."""
         if isinstance(payload, str):
             return
         msg = BackMsg()
         msg.ParseFromString(payload)
         if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.is_auto_rerun:
-            self.pending = (time.perf_counter(), set(self.seen), msg.rerun_script.fragment_id)
+            when = time.perf_counter() if at is None else at
+            self.pending = (when, set(self.seen), msg.rerun_script.fragment_id)
 
-    def received(self, payload: bytes | str) -> None:
+    def received(self, payload: bytes | str, at: float | None = None) -> None:
         if isinstance(payload, str):
             return
         msg = ForwardMsg()
@@ -62,29 +66,38 @@ class WireClock:
             start, before, fragment = self.pending
             if rid not in before and (msg.script_finished in FULL_RUN_DONE or (
                     fragment and msg.script_finished == FRAGMENT_DONE)):
-                self.timings.append(time.perf_counter() - start)
+                self.timings.append((time.perf_counter() if at is None else at) - start)
                 self.pending = None
         if rid:
             self.seen.add(rid)
+
+    def listen(self, page) -> None:  # noqa: ANN001 - a Playwright page
+        """Read the tab's websocket frames with the browser's timestamps (Chrome DevTools
+        protocol): Playwright delivers its own frame events only while the script waits, up
+        to tens of ms late on a busy machine."""
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+
+        def frame(params: dict, into) -> None:  # noqa: ANN001
+            response = params.get("response", {})
+            if response.get("opcode") == 2:  # binary: base64 in payloadData
+                into(base64.b64decode(response.get("payloadData", "")), params["timestamp"])
+
+        cdp.on("Network.webSocketFrameSent", lambda p: frame(p, self.sent))
+        cdp.on("Network.webSocketFrameReceived", lambda p: frame(p, self.received))
 
 
 def browser_tabs(base: str, query: str, tabs: int, clicks: int, timeout: float) -> dict:
     from playwright.sync_api import sync_playwright
 
-    out = {"open": [], "scrub": [], "failed": 0}
+    out = {"open": [], "scrub": [], "failed": 0, "first": []}
     with sync_playwright() as pw:
         browser = launch_browser(pw, chromium_path())
         pages, clocks = [], []
         for _ in range(tabs):
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             clock = WireClock()
-
-            def on_ws(ws, clock=clock) -> None:
-                if ws.url.endswith("/_stcore/stream"):
-                    ws.on("framesent", clock.sent)
-                    ws.on("framereceived", clock.received)
-
-            page.on("websocket", on_ws)
+            clock.listen(page)
             pages.append(page)
             clocks.append(clock)
         starts = []
@@ -99,6 +112,7 @@ def browser_tabs(base: str, query: str, tabs: int, clicks: int, timeout: float) 
             except Exception:
                 out["failed"] += 1
         for page, clock in zip(pages, clocks, strict=True):
+            out["first"] += clock.timings[:1]  # the page's first request, on the wire
             clock.timings.clear()
             frame = page.frame_locator('iframe[title*="epoch_player"]')
             for i in range(clicks):  # it opens on the last epoch: back, back, forward, ...
@@ -128,7 +142,7 @@ async def stclient_sessions(base: str, query: str, n: int, clicks: int, timeout:
         if s.components:
             s.timings.clear()
             for _ in range(clicks):
-                await scrub(s, rng)
+                await scrub(s, rng, timeout)
                 await asyncio.sleep(rng.uniform(0.4, 0.9))
             out["scrub"] += [t.seconds for t in s.timings]
         await s.close()
@@ -138,7 +152,9 @@ async def stclient_sessions(base: str, query: str, n: int, clicks: int, timeout:
 def line(name: str, r: dict) -> str:
     def fmt(v: list[float]) -> str:
         return f"p50 {statistics.median(v):.3f} s, max {max(v):.3f} s (n={len(v)})" if v else "-"
-    return (f"{name:9s} failed {r['failed']}; link -> player {fmt(r['open'])}; scrub "
+    first = f" (its first request -> script finished {fmt(r['first'])})" if r.get("first") \
+        else ""
+    return (f"{name:9s} failed {r['failed']}; link -> player {fmt(r['open'])}{first}; scrub "
             f"request -> script finished {fmt(r['scrub'])}")
 
 
@@ -167,7 +183,10 @@ def main() -> int:
         own = asyncio.run(stclient_sessions(base, query, args.tabs, args.clicks,
                                             args.timeout))
         print(line("stclient", own), f"| {uptime()}", flush=True)
-        print(f"trainings started for the link after both: {count_trainings(runs, cfg)}")
+        # once more, now that the link's run exists for both: their opens compare too
+        again = browser_tabs(base, query, args.tabs, args.clicks, args.timeout)
+        print(line("chromium", again), f"(again, the run trained) | {uptime()}", flush=True)
+        print(f"trainings started for the link after all three: {count_trainings(runs, cfg)}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -12,7 +12,9 @@ and the frontend's ``WebsocketConnection`` / ``App``):
   script hashes), ``page_info_changed`` (the script set ``st.query_params``: the browser puts it
   in its URL and sends it with the next rerun), ``delta``s (elements: a custom component's
   ``ComponentInstance`` carries its widget id and arguments), ``auto_rerun`` /
-  ``stop_auto_rerun`` (a fragment's ``run_every``: the browser reruns that fragment on a timer),
+  ``stop_auto_rerun`` (a fragment's ``run_every``: the browser reruns that fragment on a timer,
+  kept across that fragment's own runs: only a full run's ``new_session``, whose
+  ``metadata.run.fragment_ids`` is empty, clears the timers),
   and ``script_finished`` for every run;
 - a widget inside a fragment (the epoch player is one) reruns only that fragment: the
   ``ClientState`` names the fragment (the element's ``delta.fragment_id``);
@@ -51,6 +53,8 @@ class Timing:
 
     kind: str          # "open", "scrub", "page", "fragment" (a timer rerun), ...
     seconds: float
+    started: float = 0.0  # time.monotonic() when it was sent
+    page: str = ""        # the page it asked for (the session's page for a fragment)
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Session:
         self._reader: asyncio.Task | None = None
         self._finished = asyncio.Event()
         self._timers: dict[str, asyncio.Task] = {}
+        self._intervals: dict[str, float] = {}  # fragment id -> its timer's seconds
         self._pending: tuple[str, float] | None = None
         self._fragment_runs = 0
         self._cache: dict[str, ForwardMsg] = {}  # hash -> cacheable message (the browser's)
@@ -137,15 +142,20 @@ class Session:
         self._before = set(self._seen_runs)
         self._want_fragment = fragment_id
         self._waiting = True
-        start = time.perf_counter()
+        start, sent = time.perf_counter(), time.monotonic()
         self._pending = (kind, start)
         await self._ws.send(msg.SerializeToString())
         try:
             await asyncio.wait_for(self._finished.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.name}: a {kind!r} request's script did not finish within "
+                               f"{timeout:.0f} s (errors {self.errors[-2:]}; exceptions "
+                               f"{self.exceptions[-2:]})") from None
         finally:
             self._waiting = False
         seconds = time.perf_counter() - start
-        self.timings.append(Timing(kind, seconds))
+        here = next((name for name, h in self.pages.items() if h == self.page_hash), "")
+        self.timings.append(Timing(kind, seconds, sent, here))
         return seconds
 
     async def wait_for_component(self, name: str, timeout: float) -> dict[str, Any]:
@@ -194,19 +204,24 @@ class Session:
             self._on_delta(msg)
         elif kind == "auto_rerun":
             fid, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+            if self._intervals.get(fid) == interval and fid in self._timers:
+                return  # the browser keeps a timer that is asked for again unchanged
             old = self._timers.pop(fid, None)
             if old is not None:
                 old.cancel()
+            self._intervals[fid] = interval
             self._timers[fid] = asyncio.create_task(self._auto(fid, interval))
         elif kind == "stop_auto_rerun":
-            for task in self._timers.values():
-                task.cancel()
-            self._timers.clear()
+            for fid in msg.stop_auto_rerun.fragment_ids:
+                task = self._timers.pop(fid, None)
+                if task is not None:
+                    task.cancel()
         elif kind == "new_session":
-            for task in self._timers.values():  # a new run: its fragments register again
-                task.cancel()
-            self._timers.clear()
-            self._this_run = {}  # like the browser, the old elements stay until it finishes
+            if not msg.metadata.run.fragment_ids:  # a full run: its fragments register again
+                for task in self._timers.values():
+                    task.cancel()
+                self._timers.clear()
+                self._this_run = {}  # like the browser, the old elements stay until it ends
         elif kind == "script_finished":
             self.finished_runs += 1
             # only a run that started after the request answers it (not one it interrupted)

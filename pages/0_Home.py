@@ -5,26 +5,26 @@ from __future__ import annotations
 import streamlit as st
 
 from nnviz.errors import NnvizError
+from nnviz.i18n import t
 from nnviz.presets import PRESETS
 from ui import ownership as own
 from ui import shell, state
 from ui.links import open_explore, page_link
-from ui.runs import STATUS_ICONS, run_label
 from ui.services.urlstate import view_to_query
 from ui.text import error, show_error
 
 shell.page("home")  # also starts the training workers, so a lesson click starts at once
 manager = state.job_manager()
 
-st.title("nnviz: see what initialization and training do to a network")
-st.markdown(
+st.title(t("nnviz: see what initialization and training do to a network"))
+st.markdown(t(
     "Pick a model, an initializer and a seed, train a few epochs, then scrub through a snapshot "
     "of every layer taken at init (epoch 0) and after every epoch. Every run is seeded, so the "
     "same settings always give the same weights, and a copied link reproduces the run anywhere."
-)
+))
 
-with st.expander("How to read what you see", expanded=False):
-    st.markdown(
+with st.expander(t("How to read what you see"), expanded=False):
+    st.markdown(t(
         "- **Weight histograms** keep the same bins for the whole run, so movement between "
         "epochs is real. The orange curve is the initializer's theoretical distribution, with "
         "its standard deviation beside the measured one.\n"
@@ -38,24 +38,24 @@ with st.expander("How to read what you see", expanded=False):
         "other (symmetry is never broken).\n"
         "- The **diagnostics** flag NaN/Inf, dead ReLUs, saturation, vanishing or exploding "
         "signal across depth, and update/weight ratios far from about 1e-3."
-    )
+    ))
 
-st.header("Lessons")
+st.header(t("Lessons"))
 own.warm_progress(manager)  # a hosted app trains the lessons in the background on first start
-st.caption("One click trains the lesson (or opens it at once if this server trained it before) "
-           "and shows it in Explore.")
+st.caption(t("One click trains the lesson (or opens it at once if this server trained it "
+             "before) and shows it in Explore."))
 
 presets = list(PRESETS.values())
 for start in range(0, len(presets), 3):
     columns = st.columns(3)
     for column, lesson in zip(columns, presets[start:start + 3], strict=False):
         with column.container(border=True):
-            st.subheader(lesson.label)
-            st.write(lesson.lesson)
+            st.subheader(t(lesson.label))
+            st.write(t(lesson.lesson))
             if lesson.look:
-                with st.expander("What to look at"):
-                    st.markdown(lesson.look)
-            if st.button("Train and explore", key=f"home_preset_{lesson.name}",
+                with st.expander(t("What to look at")):
+                    st.markdown(t(lesson.look))
+            if st.button(t("Train and explore"), key=f"home_preset_{lesson.name}",
                          type="primary", width="stretch"):
                 try:
                     job = manager.submit(lesson.config(), owner=own.session_id())
@@ -63,24 +63,27 @@ for start in range(0, len(presets), 3):
                     show_error(exc)
                 else:
                     if job.state == "failed":
-                        error(f"This lesson could not start: {job.status_detail}")
+                        error(t("This lesson could not start: {detail}", detail=job.status_detail))
                     else:
                         open_explore(job=job, preset=lesson.name)
 
-st.header("Recent runs")
+st.header(t("Recent runs"))
+# Imported here, after the lessons are drawn: reading runs loads torch (~1.5 s on a cold server)
+from ui.runs import STATUS_ICONS, run_label  # noqa: E402
+
 try:
-    rows, problems = state.list_runs(fresh=True)
+    rows, problems = state.list_runs()  # new runs at once, statuses within 5 s: no re-read per view
 except OSError as exc:  # the runs folder itself cannot be read
     show_error(exc)
     rows, problems = [], []
 rows = own.visible_rows(rows, manager)  # never other people's runs
 if not rows:
-    st.info("No runs yet: pick a lesson above, or set up your own run on the Train page.")
+    st.info(t("No runs yet: pick a lesson above, or set up your own run on the Train page."))
 for row in rows[:8]:
     page_link("explore", label=run_label(row), icon=STATUS_ICONS.get(row["status"]),
               query_params=view_to_query(run_id=row["run_id"]))
 if len(rows) > 8:
-    st.caption(f"{len(rows) - 8} more on the Runs page.")
+    st.caption(t("{n} more on the Runs page.", n=len(rows) - 8))
 if problems:
-    st.caption(f"{len(problems)} folder(s) in the runs folder could not be read: see the Runs "
-               "page.")
+    st.caption(t("{n} folder(s) in the runs folder could not be read: see the Runs page.",
+                 n=len(problems)))

@@ -7,6 +7,7 @@ import streamlit as st
 from nnviz.analysis import views
 from nnviz.errors import NnvizError, StorageError
 from nnviz.figures import epoch_view as ev
+from nnviz.i18n import N_, t
 from ui import ownership as own
 from ui import shell, state
 from ui.explore import epochs, health, param, query
@@ -18,19 +19,19 @@ from ui.runs import run_header, run_picker
 from ui.text import info, show_error, warning
 
 P = "explore"  # session-state key prefix of this page
-VIEWS = ["This epoch", "All epochs", "Health", "Tables"]
+VIEWS = [N_("This epoch"), N_("All epochs"), N_("Health"), N_("Tables")]
 
 shell.page("explore")
 ss = st.session_state
 ss.setdefault(f"{P}_url_run", None)       # the URL's run id last applied
 ss.setdefault(f"{P}_adopted_job", None)   # the job from another page last opened
 ss.setdefault(f"{P}_url_job", {})         # linked config signature -> its job id
-st.title("Explore a run")
+st.title(t("Explore a run"))
 
 
 def _leave_link() -> None:
     """on_change of the run picker after a linked run failed: drop the link's settings."""
-    query.set_query(**{k: None for k in query.query_dict() if k not in ("run",)})
+    query.set_query(**{k: None for k in query.query_dict() if k not in ("run", "lang")})
     query.set_query(run=ss[f"{P}_run_pick"])
 
 
@@ -57,13 +58,14 @@ def run_from_config() -> None:
     if pending:
         st.stop()
     if run_id is None:  # the link's run could not be trained: no other run's charts below it
-        info("Fix the link's settings on the Train page, or pick a stored run in the sidebar.")
-        run_picker(f"{P}_run_pick", "Run", where=st.sidebar, on_change=_leave_link)
+        info(t("Fix the link's settings on the Train page, or pick a stored run in the sidebar."))
+        run_picker(f"{P}_run_pick", t("Run"), where=st.sidebar, on_change=_leave_link)
         st.stop()
     ss[f"{P}_run_pick"] = run_id
     ss[f"{P}_url_run"] = run_id
     state.list_runs(fresh=True)
-    query.set_query(**{k: None for k in query.query_dict() if k not in ("run", "epoch", "layer")},
+    query.set_query(**{k: None for k in query.query_dict()
+                       if k not in ("run", "epoch", "layer", "lang")},
                     run=run_id)
 
 
@@ -90,20 +92,22 @@ def choose_run() -> str | None:
             if query.config_in_query():
                 run_from_config()
             else:
-                warning(f"The link's run could not be opened ({exc}); pick a run instead.")
+                warning(t("The link's run could not be opened ({error}); pick a run instead.",
+                          error=exc))
     elif url_run is None and query.config_in_query():
         run_from_config()
     mgr = manager_or_none()
     if mgr is None:
-        return run_picker(f"{P}_run_pick", "Run", where=st.sidebar, empty=None)
+        return run_picker(f"{P}_run_pick", t("Run"), where=st.sidebar, empty=None)
     # without a link: this session's own runs and the lessons, never other people's
-    return own.run_select(f"{P}_run_pick", "Run", mgr, where=st.sidebar)
+    return own.run_select(f"{P}_run_pick", t("Run"), mgr, where=st.sidebar)
 
 
-run = run_or_stop(choose_run(), "No runs yet. Train one on the Train page (or pick a lesson "
-                  "on the Home page), then come back here.")
+run = run_or_stop(choose_run(), t("No runs yet. Train one on the Train page (or pick a lesson "
+                                  "on the Home page), then come back here."))
 if run.n_snapshots == 0:
-    st.info("This run has no snapshot yet; it appears here as soon as its first one is saved.")
+    st.info(t("This run has no snapshot yet; it appears here as soon as its first one is "
+              "saved."))
     watch_run(run)
     st.stop()
 
@@ -129,26 +133,35 @@ if ss.get(f"{P}_shown_run") != run.run_id:
 if ss.get(f"{P}_layer") not in layers:
     ss[f"{P}_layer"] = layers[0]
 
-top = st.columns([1, 1])
-with top[0]:
-    layer = st.selectbox("Layer", layers, key=f"{P}_layer",
-                         format_func=lambda m: f"{m} ({', '.join(views.layer_params(run)[m])})")
-with top[1]:
-    mode = st.segmented_control("View", VIEWS, default=VIEWS[0], key=f"{P}_mode",
-                                help="This epoch: the layer's histograms, tiles and bars at one "
-                                     "snapshot; its scrubber and Play run in your browser. "
-                                     "All epochs draws every snapshot at once; Health holds "
-                                     "the diagnostics; Tables every number, as CSV.")
-    mode = mode or VIEWS[0]
-if mode != "This epoch":
-    play_button(P, n)
+
+def layer_label(name: str) -> str:
+    return f"{name} ({', '.join(views.layer_params(run)[name])})"
 
 
 def epoch_view() -> None:
-    """Scrubber and every chart that depends on the snapshot shown."""
-    if mode == "This epoch":
+    """The layer and view pickers, the scrubber and every chart that depends on the snapshot
+    shown: one fragment, so a layer or view switch reruns only this part of the page.
+
+    The player keeps its place (after the pickers and the options) in every view, hidden in
+    the others, so its frame and the payloads it holds survive a view switch."""
+    top = st.columns([1, 1])
+    with top[0]:
+        layer = st.selectbox(t("Layer"), layers, key=f"{P}_layer", format_func=layer_label)
+    with top[1]:
+        mode = st.segmented_control(
+            t("View"), VIEWS, default=VIEWS[0], key=f"{P}_mode", format_func=t,
+            help=t("This epoch: the layer's histograms, tiles and bars at "
+                   "one snapshot; its scrubber and Play run in your browser. "
+                   "All epochs draws every snapshot at once; Health holds "
+                   "the diagnostics; Tables every number, as CSV."))
+        mode = mode or VIEWS[0]
+    options, slot = st.container(), st.container()
+    if mode != "This epoch":
+        with options:
+            play_button(P, n)
+    else:
         # One line of options, so that a phone's first screen reaches the charts.
-        with st.popover("Chart options", icon=":material/tune:"):
+        with options, st.popover(t("Chart options"), icon=":material/tune:"):
             rebin = param.bins_control(f"{P}_bins")
             more = param.more_views_control(f"{P}_more")
             rgb_scale, neuron = "global", 0
@@ -156,12 +169,15 @@ def epoch_view() -> None:
                 for name in views.layer_params(run).get(layer, []):
                     if ev.extra_kind(run, name):
                         rgb_scale, neuron = param.extra_controls(run, name, f"{P}_{name}")
-        index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
-                              neuron=neuron)
+        with slot:
+            index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
+                                  neuron=neuron)
         query.set_query(run=run.run_id, epoch=index, layer=layer)
-        with st.expander("Share this view"):
+        with st.expander(t("Share this view")):
             query.share_view(run, index, layer)
         return
+    with slot:
+        render_player(run, layer, P, hidden=True)
     index = scrubber(P, labels)
     query.set_query(run=run.run_id, epoch=index, layer=layer)
     if mode == "All epochs":
@@ -172,12 +188,12 @@ def epoch_view() -> None:
         health.render_diagnostics(run, index, key=f"{P}_d")
         health.render_health(run, index, key=f"{P}_h")
     else:
-        st.markdown("**Weight statistics, every parameter**")
+        st.markdown(t("**Weight statistics, every parameter**"))
         health.render_stats_table(run, index, key=f"{P}_t")
         health.render_health(run, index, key=f"{P}_th", charts=False)
-    with st.expander("Share this view"):
+    with st.expander(t("Share this view")):
         query.share_view(run, index, layer)
 
 
 playing_fragment(P, epoch_view)
-page_link("compare", "Compare with another run")
+page_link("compare", t("Compare with another run"))

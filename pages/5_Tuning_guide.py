@@ -20,21 +20,25 @@ from nnviz.config import RunConfig
 from nnviz.engine.lrfind import lr_find
 from nnviz.errors import NnvizError
 from nnviz.figures import tuning as ft
+from nnviz.i18n import N_, t
 from nnviz.store.runs import RunStore
 from ui import ownership as own
 from ui import shell
 from ui.config_form import GROUPS
 from ui.explore.charts import chart as plot
+from ui.i18n import apply_language, with_lang
 from ui.links import PAGES, page_link
+from ui.runs import status_word
 from ui.services.urlstate import config_to_query, view_to_query
 from ui.state import job_manager, runs_root
 from ui.text import error, show_error, warning
 
 P = "tune"  # session-state key prefix of this page
-DATASETS = {"spiral": "Spiral (3 classes)", "moons": "Two moons", "circles": "Circles",
-            "xor": "XOR blobs", "shapes28": "Shapes 28×28 (small CNN)"}
-SIZE_HELP = ("small: a few seconds per run, sized for a laptop. tiny: a second or less, for a "
-             "first look (and the tests).")
+DATASETS = {"spiral": N_("Spiral (3 classes)"), "moons": N_("Two moons"),
+            "circles": N_("Circles"), "xor": N_("XOR blobs"),
+            "shapes28": N_("Shapes 28×28 (small CNN)")}
+SIZE_HELP = N_("small: a few seconds per run, sized for a laptop. tiny: a second or less, for a "
+               "first look (and the tests).")
 
 shell.page("tuning")
 state = st.session_state
@@ -59,12 +63,12 @@ manager = job_manager()
 
 def train_url(cfg: RunConfig) -> str:
     """Relative URL of the Train page filled with ``cfg``."""
-    return f"{PAGES['train'].url_name}?{urlencode(config_to_query(cfg))}"
+    return f"{PAGES['train'].url_name}?{urlencode(with_lang(config_to_query(cfg)))}"
 
 
 def field_places() -> dict[str, tuple[str, str]]:
     """Option -> (sidebar group, widget label) on the Train page."""
-    return {f.name: (title, f.label) for title, _, group in GROUPS for f in group}
+    return {f.name: (t(title), t(f.label)) for title, _, group in GROUPS for f in group}
 
 
 def base_problem() -> RunConfig:
@@ -99,20 +103,22 @@ def chart(fig: Any, key: str) -> None:
 
 # --------------------------------------------------------------------------- page top
 
-st.title("Tuning guide")
-st.markdown(
+st.title(t("Tuning guide"))
+st.markdown(t(
     "Tune in this order: **first make it train, then make it good, then stop overfitting**. "
     "Every step below says what to do and why, then lets you *try it*: a few small runs with "
     "the same seed, where only the step's setting changes, plotted together. Finished runs "
     "are reused, so a class opening the same step trains it once."
-)
+))
 
 with st.container(border=True):
-    st.markdown("**Base problem** (each step changes only its own setting)")
+    st.markdown(t("**Base problem** (each step changes only its own setting)"))
     c1, c2, c3 = st.columns([2, 1, 2])
-    c1.selectbox("Data set", list(DATASETS), key=f"{P}_dataset", format_func=DATASETS.get)
-    c2.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=f"{P}_seed")
-    c3.segmented_control("Run size", list(tuning.SIZES), key=f"{P}_size", help=SIZE_HELP)
+    c1.selectbox(t("Data set"), list(DATASETS), key=f"{P}_dataset",
+                 format_func=lambda d: t(DATASETS[d]) if d in DATASETS else d)
+    c2.number_input(t("Seed"), min_value=0, max_value=2**31 - 1, step=1, key=f"{P}_seed")
+    c3.segmented_control(t("Run size"), list(tuning.SIZES), key=f"{P}_size", help=t(SIZE_HELP),
+                         format_func=t)
     for _name in CONTROLS:
         state[f"{P}__keep_{_name}"] = state[f"{P}_{_name}"]
     size = state[f"{P}_size"] or "small"
@@ -121,24 +127,26 @@ with st.container(border=True):
     except NnvizError as exc:
         show_error(exc)
         st.stop()
-    st.caption(f"{base.model} · {base.dataset} · {base.optimizer} lr {base.lr:g} · batch "
-               f"{base.batch_size} · {base.epochs} epochs · seed {base.seed}. Runs train in the "
-               f"background, {manager.max_concurrent} at a time.")
+    st.caption(t("{model} · {dataset} · {optimizer} lr {lr} · batch {batch} · {epochs} epochs · "
+                 "seed {seed}. Runs train in the background, {n} at a time.", model=base.model,
+                 dataset=base.dataset, optimizer=base.optimizer, lr=f"{base.lr:g}",
+                 batch=base.batch_size, epochs=base.epochs, seed=base.seed,
+                 n=manager.max_concurrent))
 
-st.header("The three classes of hyper-parameters", anchor="classes")
+st.header(t("The three classes of hyper-parameters"), anchor="classes")
 places = field_places()
 rows = []
 for entry in tuning.PARAM_CLASSES:
     group, label = places.get(entry["option"], ("", entry["option"]))
     where = f"[{group} → {label}]({train_url(base)})" if group else "—"
     # Three narrow columns, so the table fits a phone without scrolling sideways.
-    rows.append(f"| {entry['parameter']} (*{entry['class'].lower()}*) | {where} | "
+    rows.append(f"| {t(entry['parameter'])} (*{t(entry['class']).lower()}*) | {where} | "
                 f"[{entry['step']}](#step-{entry['step']}) |")
-st.markdown("| Parameter (class) | Set it on Train | Step |\n| --- | --- | --- |\n"
+st.markdown(t("| Parameter (class) | Set it on Train | Step |") + "\n| --- | --- | --- |\n"
             + "\n".join(rows))
-st.caption("Network parameters shape the model, optimization parameters decide how it "
-           "learns, regularization parameters keep it from memorizing the training set. The "
-           "links open the Train page with the base problem filled in.")
+st.caption(t("Network parameters shape the model, optimization parameters decide how it "
+             "learns, regularization parameters keep it from memorizing the training set. The "
+             "links open the Train page with the base problem filled in."))
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -185,10 +193,11 @@ def cancel_sweep(step: int) -> None:
 def show_progress(jobs: list[tuple[str, Any]]) -> None:
     """One progress bar for the sweep and a line per run."""
     progress = tuning.sweep_progress([info for _, info in jobs])
-    st.progress(progress.fraction, text=progress.text)
+    st.progress(progress.fraction, text=t(progress.text))
     for label, info in jobs:
-        where = f" (queue position {info.queue_position})" if info.queue_position else ""
-        st.caption(f"{label}: {info.state}{where} · {100 * tuning.job_fraction(info):.0f}%")
+        where = t(" (queue position {n})", n=info.queue_position) if info.queue_position else ""
+        st.caption(f"{t(label)}: {status_word(info.state)}{where} · "
+                   f"{100 * tuning.job_fraction(info):.0f}%")
 
 
 def show_results(step: int, jobs: list[tuple[str, Any]]) -> None:
@@ -196,11 +205,11 @@ def show_results(step: int, jobs: list[tuple[str, Any]]) -> None:
     reused = sum(info.reused for _, info in jobs)
     problems = [(label, info) for label, info in jobs if info.state != "done"]
     for label, info in problems:
-        warning(f"{label}: {info.state}. {info.status_detail}")
+        warning(f"{t(label)}: {status_word(info.state)}. {info.status_detail}")
     pairs = tuple((label, info.run_id) for label, info in jobs
                   if info.run_id and info.state in ("done", "cancelled"))
     if not pairs:
-        st.info("No run finished: press Try it again.")
+        st.info(t("No run finished: press Try it again."))
         return
     try:
         frames = load_frames(step, pairs, str(runs_root()))
@@ -212,16 +221,18 @@ def show_results(step: int, jobs: list[tuple[str, Any]]) -> None:
     for i, (column, fig) in enumerate(zip(columns, figures, strict=True)):
         with column:
             chart(fig, key=f"{P}_fig_{step}_{i}")
-    st.markdown("**What this sweep shows.** " + " ".join(tuning.step_findings(step, frames)))
+    st.markdown(t("**What this sweep shows.**") + " "
+                + " ".join(t(f) for f in tuning.step_findings(step, frames)))
     cfg = jobs[0][1].config
-    st.caption(f"Sweep on {cfg.dataset} with seed {cfg.seed} ({len(jobs)} runs, "
-               f"{cfg.n_samples} examples, {cfg.epochs} epochs each).")
+    st.caption(t("Sweep on {dataset} with seed {seed} ({n} runs, {examples} examples, {epochs} "
+                 "epochs each).", dataset=cfg.dataset, seed=cfg.seed, n=len(jobs),
+                 examples=cfg.n_samples, epochs=cfg.epochs))
     if reused:
-        st.caption(f":material/recycling: {reused} of {len(jobs)} run(s) were trained before "
-                   "and reused.")
-    with st.expander(f"The {len(pairs)} run(s): open in Explore", expanded=False):
+        st.caption(":material/recycling: " + t("{reused} of {n} run(s) were trained before and "
+                                               "reused.", reused=reused, n=len(jobs)))
+    with st.expander(t("The {n} run(s): open in Explore", n=len(pairs)), expanded=False):
         for label, run_id in pairs:
-            page_link("explore", f"{label}: {run_id}", query_params=view_to_query(run_id=run_id))
+            page_link("explore", f"{t(label)}: {run_id}", query_params=view_to_query(run_id=run_id))
 
 
 def sweep_section(step: int) -> None:
@@ -229,9 +240,9 @@ def sweep_section(step: int) -> None:
     jobs = jobs_of(step)
     active = any(info.active for _, info in jobs)
     left, right, _ = st.columns([1, 1, 3])
-    left.button("Try it", key=f"{P}_try_{step}", type="primary", disabled=active,
+    left.button(t("Try it"), key=f"{P}_try_{step}", type="primary", disabled=active,
                 width="stretch", on_click=start_sweep, args=(step, base, size))
-    right.button("Cancel", key=f"{P}_cancel_{step}", disabled=not active, width="stretch",
+    right.button(t("Cancel"), key=f"{P}_cancel_{step}", disabled=not active, width="stretch",
                  on_click=cancel_sweep, args=(step,))
     if state.get(f"{P}_error_{step}"):
         error(state[f"{P}_error_{step}"])
@@ -242,6 +253,7 @@ def sweep_section(step: int) -> None:
         return
 
     def poll() -> None:
+        apply_language()  # a timer rerun of the fragment may run in a fresh thread
         now = jobs_of(step)
         if all(not info.active for _, info in now):
             st.rerun()  # draw the results and stop polling
@@ -255,24 +267,24 @@ def sweep_section(step: int) -> None:
 
 def lr_range_test() -> None:
     """The LR range test on the base problem, run on demand and cached per config."""
-    st.subheader("LR range test", anchor="lr-range-test")
+    st.subheader(t("LR range test"), anchor="lr-range-test")
     cfg = tuning.lr_find_config(base, size)
     c1, c2, c3, c4 = st.columns(4)
-    optimizer = c1.selectbox("Optimizer", ["adam", "sgd"], key=f"{P}_lr_optimizer")
-    start_lr = c2.number_input("Start LR", 1e-8, 1.0, 1e-6, format="%g", key=f"{P}_lr_start")
-    end_lr = c3.number_input("End LR", 1e-6, 1e3, 10.0, format="%g", key=f"{P}_lr_end")
-    num_iter = int(c4.number_input("Steps", 10, 1000, 100, step=10, key=f"{P}_lr_iter"))
+    optimizer = c1.selectbox(t("Optimizer"), ["adam", "sgd"], key=f"{P}_lr_optimizer")
+    start_lr = c2.number_input(t("Start LR"), 1e-8, 1.0, 1e-6, format="%g", key=f"{P}_lr_start")
+    end_lr = c3.number_input(t("End LR"), 1e-6, 1e3, 10.0, format="%g", key=f"{P}_lr_end")
+    num_iter = int(c4.number_input(t("Steps"), 10, 1000, 100, step=10, key=f"{P}_lr_iter"))
     cfg = cfg.replace(optimizer=optimizer, momentum=0.9)
-    st.button("Run the LR range test", key=f"{P}_lr_run", type="primary",
+    st.button(t("Run the LR range test"), key=f"{P}_lr_run", type="primary",
               on_click=state.__setitem__,
               args=(f"{P}_lr_request", (cfg.to_dict(), start_lr, end_lr, num_iter)))
     request = state.get(f"{P}_lr_request")
     if request is not None:
         cfg_data, start_lr, end_lr, num_iter = request
         if not start_lr < end_lr:
-            st.error("The end LR must be larger than the start LR.")
+            st.error(t("The end LR must be larger than the start LR."))
         else:
-            with st.spinner(f"{num_iter} training steps with a growing LR…"):
+            with st.spinner(t("{n} training steps with a growing LR…", n=num_iter)):
                 try:
                     state[f"{P}_lrfind"] = cached_lr_find(cfg_data, start_lr, end_lr,
                                                           num_iter)
@@ -281,9 +293,10 @@ def lr_range_test() -> None:
         state[f"{P}_lr_request"] = None
     result = state[f"{P}_lrfind"]
     if result is None:
-        st.caption(f"Sweeps the LR of {cfg.model} on {cfg.dataset} ({optimizer}) exponentially "
-                   "from the start to the end value, one batch per step, and stops once the "
-                   "loss explodes. Nothing is saved.")
+        st.caption(t("Sweeps the LR of {model} on {dataset} ({optimizer}) exponentially from the "
+                     "start to the end value, one batch per step, and stops once the loss "
+                     "explodes. Nothing is saved.", model=cfg.model, dataset=cfg.dataset,
+                     optimizer=optimizer))
         return
     frame = pd.DataFrame({k: result[k] for k in ("lrs", "losses", "smoothed")}).rename(
         columns={"lrs": "lr", "losses": "loss"})
@@ -291,27 +304,27 @@ def lr_range_test() -> None:
           key=f"{P}_fig_lrfind")
     settings = result["settings"]
     if result["suggested_lr"] is None:
-        st.markdown(f"**No suggestion**: the loss did not fall over this range "
-                    f"({result['reason']}). Widen the range or use more steps.")
+        st.markdown(t("**No suggestion**: the loss did not fall over this range ({reason}). "
+                      "Widen the range or use more steps.", reason=t(result["reason"])))
     else:
-        st.markdown(
-            f"**Suggested LR ≈ {result['suggested_lr']:.2g}** for {settings['optimizer']} "
-            f"(the steepest fall of the smoothed loss). The test stopped because "
-            f"{result['reason']}. Start near the suggestion, or up to ~10× below where the "
-            "loss bottoms out; never near the explosion."
-        )
+        st.markdown(t(
+            "**Suggested LR ≈ {lr}** for {optimizer} (the steepest fall of the smoothed loss). "
+            "The test stopped because {reason}. Start near the suggestion, or up to ~10× below "
+            "where the loss bottoms out; never near the explosion.",
+            lr=f"{result['suggested_lr']:.2g}", optimizer=settings["optimizer"],
+            reason=t(result["reason"])))
 
 
 def scheduler_preview() -> None:
     """LR against epoch for the three schedulers, before any training."""
-    st.subheader("Scheduler preview", anchor="scheduler-preview")
+    st.subheader(t("Scheduler preview"), anchor="scheduler-preview")
     c1, c2, c3, c4, c5 = st.columns(5)
-    epochs = int(c1.number_input("Epochs", 2, 200, 30, key=f"{P}_sch_epochs"))
-    lr = c2.number_input("Start LR", 1e-6, 10.0, 0.1, format="%g", key=f"{P}_sch_lr")
-    step_size = int(c3.number_input("StepLR step size", 1, 100, 10, key=f"{P}_sch_step"))
-    gamma = c4.number_input("gamma (× per drop)", 0.01, 1.0, 0.5, format="%g",
+    epochs = int(c1.number_input(t("Epochs"), 2, 200, 30, key=f"{P}_sch_epochs"))
+    lr = c2.number_input(t("Start LR"), 1e-6, 10.0, 0.1, format="%g", key=f"{P}_sch_lr")
+    step_size = int(c3.number_input(t("StepLR step size"), 1, 100, 10, key=f"{P}_sch_step"))
+    gamma = c4.number_input(t("gamma (× per drop)"), 0.01, 1.0, 0.5, format="%g",
                             key=f"{P}_sch_gamma")
-    patience = int(c5.number_input("Plateau patience", 0, 50, 3, key=f"{P}_sch_patience"))
+    patience = int(c5.number_input(t("Plateau patience"), 0, 50, 3, key=f"{P}_sch_patience"))
     try:
         cfg = RunConfig.from_dict({"epochs": epochs, "lr": lr, "step_size": step_size,
                                    "gamma": gamma, "patience": patience})
@@ -320,27 +333,30 @@ def scheduler_preview() -> None:
         show_error(exc)
         return
     chart(ft.scheduler_figure(preview), key=f"{P}_fig_schedulers")
-    st.caption("StepLR multiplies the LR by gamma every step size; cosine glides to 0 at the "
-               "last epoch; ReduceLROnPlateau cuts it when the *validation loss* stalls for "
-               "`patience` epochs. That loss does not exist before training, so this preview "
-               "feeds it a synthetic curve (dotted, right axis) that stops improving after a "
-               "third of the epochs.")
+    st.caption(t("StepLR multiplies the LR by gamma every step size; cosine glides to 0 at the "
+                 "last epoch; ReduceLROnPlateau cuts it when the *validation loss* stalls for "
+                 "`patience` epochs. That loss does not exist before training, so this preview "
+                 "feeds it a synthetic curve (dotted, right axis) that stops improving after a "
+                 "third of the epochs."))
 
 
 # --------------------------------------------------------------------------- the steps
 
 for number, step in tuning.STEPS.items():
     st.divider()
-    st.header(f"{number}. {step.title}", anchor=f"step-{number}")
-    st.markdown(step.explanation)
+    st.header(f"{number}. {t(step.title)}", anchor=f"step-{number}")
+    st.markdown(t(step.explanation))
     if step.correction:
-        st.info(f"**The tutorial vs. the fact.** {step.correction}", icon=":material/edit:")
+        st.info(t("**The tutorial vs. the fact.**") + " " + t(step.correction),
+                icon=":material/edit:")
     names = [places.get(f, ("", f))[1] for f in step.fields if f in places]
     if names:
-        st.caption(f"Set on [Train]({train_url(base)}): {', '.join(names)}.")
+        st.caption(t("Set on [Train]({url}): {names}.", url=train_url(base),
+                     names=", ".join(names)))
     if number == 4:
         lr_range_test()
         scheduler_preview()
-        st.subheader("Adam, SGD, or Adam then SGD", anchor="optimizers")
-    st.markdown(f"**Try it.** {step.setup} *How to read it:* {step.look_for}")
+        st.subheader(t("Adam, SGD, or Adam then SGD"), anchor="optimizers")
+    st.markdown(t("**Try it.** {setup} *How to read it:* {look}", setup=t(step.setup),
+                  look=t(step.look_for)))
     sweep_section(number)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from nnviz.analysis import views
 from nnviz.errors import StorageError
+from nnviz.i18n import t
 from ui import overview as uo
 from ui import ownership as own
 from ui import shell
@@ -18,10 +19,10 @@ P = "overview"  # session-state key prefix of this page
 
 shell.page("overview")
 st.session_state.setdefault(f"{P}_signal", False)  # draw the signal-through-depth chart
-st.title("Model overview")
-st.caption("One row per parameter with its health numbers, for models with many layers (a "
-           "ResNet, a transformer). Record your own loop with `nnviz.watch(model, optimizer)` "
-           "or open checkpoints below.")
+st.title(t("Model overview"))
+st.caption(t("One row per parameter with its health numbers, for models with many layers (a "
+             "ResNet, a transformer). Record your own loop with `nnviz.watch(model, optimizer)` "
+             "or open checkpoints below."))
 
 store = run_store()
 url_run = st.query_params.get("run")
@@ -31,13 +32,13 @@ if url_run and any(r["run_id"] == url_run for r in rows) and \
     st.session_state[f"{P}_url_seen"] = url_run
     st.session_state[f"{P}_run"] = url_run
 
-with st.expander("Open checkpoints as a run", expanded=not rows):
+with st.expander(t("Open checkpoints as a run"), expanded=not rows):
     new_id = uo.render_checkpoint_upload(store, f"{P}_ckpt")
     if new_id:
         st.session_state[f"{P}_run"] = new_id
         st.rerun()
 
-run_id = run_picker(f"{P}_run", "Run", rows=rows)
+run_id = run_picker(f"{P}_run", t("Run"), rows=rows)
 if run_id is not None:
     try:
         run = store.load(run_id)
@@ -45,20 +46,21 @@ if run_id is not None:
         show_error(exc)
         st.stop()
     if run.n_snapshots == 0:
-        st.info("This run has no snapshots yet.")
+        st.info(t("This run has no snapshots yet."))
         st.stop()
     source = run.record.source
     if source.kind == "checkpoint":
-        st.caption("From checkpoints: weights only. Gradient, update-ratio and activation "
-                   "columns stay empty; weight diagnostics (spectral norm, stable rank, drift "
-                   "between checkpoints, NaN/Inf) still apply.")
+        st.caption(t("From checkpoints: weights only. Gradient, update-ratio and activation "
+                     "columns stay empty; weight diagnostics (spectral norm, stable rank, drift "
+                     "between checkpoints, NaN/Inf) still apply."))
     elif source.kind == "watch":
-        st.caption(f"Recorded with nnviz.watch: {literal(source.extra.get('model_class'))}, "
-                   f"{source.extra.get('n_params', 0):,} parameters.")
+        st.caption(t("Recorded with nnviz.watch: {model}, {n} parameters.",
+                     model=literal(source.extra.get("model_class")),
+                     n=f"{source.extra.get('n_params', 0):,}"))
     n = run.n_snapshots
-    index = st.select_slider("Snapshot", options=list(range(n)), value=n - 1,
+    index = st.select_slider(t("Snapshot"), options=list(range(n)), value=n - 1,
                              key=f"{P}_index_{run_id}",
                              format_func=lambda i: views.snapshot_label(run, i))
     uo.render_table(run, index, f"{P}_{run_id}")
-    if st.toggle("Signal through depth (every Linear / Conv layer)", key=f"{P}_signal"):
+    if st.toggle(t("Signal through depth (every Linear / Conv layer)"), key=f"{P}_signal"):
         render_signal(run, index, key=P)

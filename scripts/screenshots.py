@@ -1,9 +1,10 @@
 """Screenshots of every page, desktop (1400 px) and phone (390 px) width.
 
     python scripts/screenshots.py [--runs-dir DIR] [--pages Home,Train,...] [--out DIR]
-                                  [--port N]
+                                  [--port N] [--lang zh-Hans]
 
 A name ``Explore@Health`` opens the Explore page and then picks its "Health" view.
+``--lang`` opens every page in that language (``?lang=``) and adds it to the file names.
 
 Starts the app on a free loopback port over a runs folder (trains the tutorial preset into a
 fresh one if none is given) and drives Debian's Chromium headless.
@@ -41,7 +42,14 @@ def main() -> None:
     parser.add_argument("--query", default="", help="query string added to every page URL")
     parser.add_argument("--out", default=str(ROOT / "artifacts" / "screenshots"))
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
+    parser.add_argument("--lang", default=None, help="a language of nnviz.i18n.LANGUAGES")
     args = parser.parse_args()
+    from nnviz.i18n import language, normalize, t
+
+    lang = normalize(args.lang) if args.lang else None
+    if args.lang and lang is None:
+        parser.error(f"--lang {args.lang!r} is not a language of nnviz")
+    query = "&".join(q for q in (args.query, f"lang={lang}" if lang else "") if q)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="nnviz-shots-"))
@@ -57,17 +65,20 @@ def main() -> None:
             page = context.new_page()
             for name in args.pages.split(","):
                 sep = "&" if "?" in PAGES[name] else "?"
-                url = f"{app.url}/{PAGES[name]}" + (f"{sep}{args.query}" if args.query else "")
+                url = f"{app.url}/{PAGES[name]}" + (f"{sep}{query}" if query else "")
                 page.goto(url)
                 wait_for_app_idle(page)
                 if "@" in name:  # a view of the page: click its segmented-control button
-                    page.get_by_text(name.split("@", 1)[1], exact=True).first.click()
+                    with language(lang or "en"):  # the button's label in the page's language
+                        view = t(name.split("@", 1)[1])
+                    page.get_by_text(view, exact=True).first.click()
                     page.wait_for_timeout(1500)
                     wait_for_app_idle(page)
                 elif name.startswith(("Explore", "Compare")):
                     player(page)  # the epoch player's charts are drawn
                 page.wait_for_timeout(1000)
-                path = out / f"{name.replace('@', '-').replace(' ', '_')}-{tag}.png"
+                stem = name.replace("@", "-").replace(" ", "_") + (f"-{lang}" if lang else "")
+                path = out / f"{stem}-{tag}.png"
                 page.screenshot(path=str(path), full_page=True)
                 print(path)
             context.close()

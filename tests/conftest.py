@@ -49,6 +49,13 @@ def pytest_runtest_logreport(report):
             _bad_skips.append(report.nodeid)
 
 
+def pytest_collectreport(report):
+    """A module that skips itself while collected (``pytest.importorskip`` at module level, as
+    the Ray tests do without the extra) counts as a skip too."""
+    if report.skipped and os.environ.get("NNVIZ_REQUIRE_BROWSER") == "1":
+        _bad_skips.append(report.nodeid)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _bad_skips and exitstatus == 0:
         session.exitstatus = 1

@@ -16,6 +16,7 @@ from nnviz.engine.training import train
 from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
 from nnviz.store.runs import RunStore
+from ui.explore.player_view import _player_payload
 from ui.text import unescape
 
 EXPLORE = "../pages/2_Explore.py"
@@ -56,12 +57,21 @@ def decode(v):
 
 
 def player(at: AppTest) -> tuple[dict, dict] | None:
-    """(component args, payload) of the epoch player on the page, or None."""
+    """(component args, payload) of the epoch player on the page, or None (also while it is
+    hidden behind another view). Python sends a payload once, then only its key (the browser's
+    frame holds it): then it is the one the server built for that key (a shared cache)."""
     found = at.get("component_instance")
     if not found:
         return None
     args = json.loads(found[0].proto.json_args)
-    return args, json.loads(args["payload"])
+    if args.get("hidden"):
+        return None
+    payload = args["payload"] or _player_payload(args["payload_key"], _not_built)
+    return args, json.loads(payload)
+
+
+def _not_built() -> str:
+    raise AssertionError("the player was sent the key of a payload the server never built")
 
 
 def player_frame(at: AppTest) -> int:

@@ -171,3 +171,32 @@ def test_a_hosted_app_warms_the_lessons_on_first_start_and_home_shows_it(server,
     assert not any("Preparing the lessons" in p.proto.text for p in home.get("progress"))
     (run_id,) = RunStore(server).run_ids()
     assert manager().run_owner(run_id) is None  # the class's lesson, nobody's to delete
+
+
+def test_polling_pace_follows_the_job_and_stops_when_nothing_is_pending():
+    from ui.runs import BACK_OFF_AFTER_S, POLL_FAST_S, POLL_SLOW_S, poll_every
+    from ui.services.jobs import JobInfo
+
+    cfg = RunConfig.from_dict(TINY)
+    job = JobInfo("j", cfg, "h", "running", submitted=100.0, started=100.0)
+    assert poll_every(None) is None
+    assert poll_every(JobInfo("j", cfg, "h", "done")) is None
+    assert poll_every(JobInfo("j", cfg, "h", "queued", submitted=100.0), now=101.0) == POLL_SLOW_S
+    assert poll_every(job, now=101.0) == POLL_FAST_S
+    assert poll_every(job, now=100.0 + BACK_OFF_AFTER_S + 1) == POLL_SLOW_S
+
+
+def test_the_train_page_polls_only_the_sessions_own_training(server):
+    alice, bob = session("pages/1_Train.py"), session("pages/1_Train.py")
+    job = manager().submit(RunConfig.from_dict({**LONG, "seed": 77}), owner=sid(alice))
+    try:
+        alice.session_state["train_job_id"] = job.job_id
+        alice.run()
+        bob.run()
+        assert not alice.exception and not bob.exception
+        # Alice's page refreshes itself (no button); Bob has nothing pending: a button, no timer
+        assert not [b for b in alice.button if b.key == "train_refresh"]
+        assert [b for b in bob.button if b.key == "train_refresh"]
+    finally:
+        manager().cancel(job.job_id)
+        manager().wait(job.job_id, 60)

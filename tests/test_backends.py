@@ -10,7 +10,7 @@ import pytest
 from nnviz.backends import LocalPool, make_backend
 from nnviz.backends.sweep import grid, run_sweep
 from nnviz.cli.main import main
-from nnviz.config import RunConfig
+from nnviz.config import RunConfig, unchecked
 from nnviz.errors import NnvizError
 from nnviz.store.runs import RunStore
 
@@ -66,7 +66,7 @@ def test_a_local_sweep_trains_each_config_once_and_reuses_finished_runs(tmp_path
     store = RunStore(tmp_path)
     base = RunConfig.from_dict(TINY)
     points = grid(base, {"seed": [0, 1]}) + grid(base, {"seed": [0]})  # seed 0 twice
-    points.append(({"model": "transformer"}, RunConfig(model="transformer")))  # invalid
+    points.append(({"model": "transformer"}, unchecked(base, model="transformer")))  # invalid
     pool = LocalPool(1, 1)
     seen: list[tuple[int, str]] = []
     try:
@@ -79,7 +79,7 @@ def test_a_local_sweep_trains_each_config_once_and_reuses_finished_runs(tmp_path
     assert {i for i, kind in seen if kind == "finished"} == {0, 1}  # events reached the caller
     for row in rows[:2]:
         run = store.load(row.run_id)
-        assert run.status == "completed" and row.val_loss == run.history[-1]["val_loss"]
+        assert run.status == "completed" and row.val_loss == run.record.history[-1].val_loss
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
 
 

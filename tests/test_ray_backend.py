@@ -91,8 +91,8 @@ def test_a_sweep_of_eight_runs_lands_as_loadable_runs(cluster, tmp_path, capsys)
         run = store.load(r["run_id"])  # validated: every snapshot's checksum, shapes
         assert run.status == "completed" and run.n_snapshots == 2
         assert run.config == tiny(init=r["init"], lr=r["lr"], seed=r["seed"])
-        assert r["val_loss"] == run.history[-1]["val_loss"]
-        assert run.meta["pid"] != os.getpid()  # trained in a Ray worker
+        assert r["val_loss"] == run.record.history[-1].val_loss
+        assert run.record.pid != os.getpid()  # trained in a Ray worker
     assert len(run_folders(tmp_path)) == 8
     # the same grid again trains nothing: every config's finished run is reused
     assert main(args) == 0
@@ -132,7 +132,7 @@ def test_a_killed_ray_worker_fails_its_job_clearly_and_the_next_job_runs(manager
     job = manager.submit(long(seed=11))
     run_id = wait_until(lambda: manager.get(job.job_id).run_id, WAIT)
     store = RunStore(root)
-    pid = store.load(run_id).meta["pid"]
+    pid = store.load(run_id).record.pid
     assert parent_pid(pid) != os.getpid()  # a Ray worker (the raylet's child), not ours
     os.kill(pid, signal.SIGKILL)
     failed = manager.wait(job.job_id, WAIT)
@@ -142,7 +142,7 @@ def test_a_killed_ray_worker_fails_its_job_clearly_and_the_next_job_runs(manager
     assert run.status == "failed" and run.n_snapshots >= 1  # what it recorded is kept
     after = manager.wait(manager.submit(tiny(seed=12)).job_id, WAIT)
     assert after.state == "done", after.status_detail
-    assert store.load(after.run_id).meta["pid"] != pid
+    assert store.load(after.run_id).record.pid != pid
 
 
 def test_the_train_page_submits_to_ray(cluster, tmp_path, monkeypatch):
@@ -170,7 +170,7 @@ def test_the_train_page_submits_to_ray(cluster, tmp_path, monkeypatch):
         assert job.state == "done", job.status_detail
         run = RunStore(tmp_path).load(job.run_id)
         assert run.status == "completed"
-        assert parent_pid(run.meta["pid"]) != os.getpid()  # not a local pool worker
+        assert parent_pid(run.record.pid) != os.getpid()  # not a local pool worker
         at.run()
         assert not at.exception, at.exception
     finally:
@@ -206,7 +206,7 @@ def test_the_tuning_guides_try_it_runs_its_sweep_on_ray(cluster, tmp_path, monke
         for job in jobs:
             done = manager.get(job.job_id)
             assert done.state == "done", done.status_detail
-            assert parent_pid(store.load(done.run_id).meta["pid"]) != os.getpid()
+            assert parent_pid(store.load(done.run_id).record.pid) != os.getpid()
         def drawn() -> bool:
             at.run()
             assert not at.exception, at.exception

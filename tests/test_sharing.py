@@ -265,6 +265,37 @@ def test_idle_workers_exit_and_come_back_on_demand(tmp_path):
         m.shutdown()
 
 
+def test_the_worker_niceness_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(jobs_module.WORKER_NICE_ENV, raising=False)
+    assert jobs_module.worker_nice() == jobs_module.WORKER_NICE == 10
+    for text, nice in (("3", 3), ("0", 0), ("40", 19), ("-5", 10), ("fast", 10)):
+        monkeypatch.setenv(jobs_module.WORKER_NICE_ENV, text)
+        assert jobs_module.worker_nice() == nice, text
+
+
+@pytest.mark.parametrize("env, expected", [(None, 10), ("3", 3)])
+def test_a_started_worker_trains_at_a_lower_cpu_priority(tmp_path, monkeypatch, env, expected):
+    import multiprocessing
+    import os
+
+    if env is None:
+        monkeypatch.delenv(jobs_module.WORKER_NICE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(jobs_module.WORKER_NICE_ENV, env)
+    before = set(multiprocessing.active_children())
+    server_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    m = JobManager(tmp_path, max_concurrent=1, threads_per_job=1)
+    try:
+        assert m.wait(m.submit(cfg(seed=63)).job_id, WAIT).state == "done"
+        workers = [p for p in multiprocessing.active_children() if p not in before]
+        assert workers, "no worker process was started"
+        assert {os.getpriority(os.PRIO_PROCESS, p.pid) for p in workers} == \
+            {min(19, server_nice + expected)}
+        assert os.getpriority(os.PRIO_PROCESS, 0) == server_nice  # the server keeps its own
+    finally:
+        m.shutdown()
+
+
 def test_the_lesson_warm_up_queues_each_lesson_once(tmp_path, monkeypatch):
     cheap = {"symmetry": PRESETS["symmetry"]}
     monkeypatch.setattr(jobs_module, "PRESETS", cheap)

@@ -93,7 +93,8 @@ def test_bad_step_or_size_is_a_config_error():
 
 
 def test_step_links_match_the_diagnostics():
-    diagnostics = pytest.importorskip("nnviz.analysis.diagnostics")
+    from nnviz.analysis import diagnostics
+
     for n, step in tuning.STEPS.items():
         assert tuning.step_url(n) == f"/Tuning_guide#step-{n}" == diagnostics.guide_url(n)
         assert diagnostics.GUIDE_STEPS[n][0].split()[0] == step.title.split()[0]

@@ -21,6 +21,7 @@ import streamlit as st
 from nnviz.config import Option, RunConfig, field_type, option
 from nnviz.engine.fitting import fit_problem, fitting_datasets, unchecked
 from nnviz.errors import ConfigError
+from nnviz.i18n import N_, t
 from ui.services.urlstate import config_to_query
 from ui.text import literal
 
@@ -41,7 +42,7 @@ def _registry(field_name: str) -> dict[str, Any]:
 
 
 def _registry_help(field_name: str) -> str:
-    return "\n\n".join(f"**{s.name}**: {s.description}"
+    return "\n\n".join(f"**{s.name}**: {t(s.description)}"
                        for s in _registry(field_name).values())
 
 
@@ -67,7 +68,7 @@ class _Field:
 
     @property
     def label(self) -> str:
-        return self.option.label
+        return self.option.label  # English: t() it where it is shown
 
     def choices(self, values: dict[str, Any]) -> list[str] | None:
         if self.options is not None:
@@ -111,7 +112,7 @@ def _model_uses(setting: str) -> Callable[[dict[str, Any]], bool]:
 
 
 GROUPS: list[tuple[str, bool, list[_Field]]] = [
-    ("Model", True, [
+    (N_("Model"), True, [
         _Field("model", registry=True),
         _Field("depth", shown=_model_uses("depth")),
         _Field("width", shown=_model_uses("width")),
@@ -119,7 +120,7 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
         _Field("batch_norm", shown=_model_uses("batch_norm")),
         _Field("dropout", shown=_model_uses("dropout")),
     ]),
-    ("Initialization", True, [
+    (N_("Initialization"), True, [
         _Field("init", registry=True),
         _Field("init_mode", shown=_uses("mode")),
         _Field("init_std", shown=_uses("std")),
@@ -128,7 +129,7 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
         _Field("bias_init", registry=True),
         _Field("bias_value", shown=lambda v: v["bias_init"] == "constant"),
     ]),
-    ("Data", True, [
+    (N_("Data"), True, [
         _Field("dataset", options=_dataset_options, registry=True),
         _Field("n_samples"),
         _Field("noise", shown=_builtin),
@@ -137,7 +138,7 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
         _Field("imbalance", shown=lambda v: _task(v) == "classification"),
         _Field("outlier_fraction", shown=lambda v: _task(v) == "regression"),
     ]),
-    ("Optimization", True, [
+    (N_("Optimization"), True, [
         _Field("optimizer"),
         _Field("lr"),
         _Field("momentum", shown=lambda v: v["optimizer"] in ("sgd", "adam_then_sgd")),
@@ -153,7 +154,7 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
         _Field("epochs"),
         _Field("early_stopping"),
     ]),
-    ("Recording & device", False, [
+    (N_("Recording & device"), False, [
         _Field("snapshots_per_epoch"),
         _Field("probe_size"),
         _Field("seed"),
@@ -165,9 +166,12 @@ GROUPS: list[tuple[str, bool, list[_Field]]] = [
 ]
 
 
+_OPTION_NAMES = frozenset(RunConfig().to_dict())  # once: not a config per key per widget
+
+
 def _loose(values: dict[str, Any], **changes: Any) -> RunConfig:
     """An unvalidated config from form values (for fit checks)."""
-    known = {k: v for k, v in values.items() if k in RunConfig().to_dict()}
+    known = {k: v for k, v in values.items() if k in _OPTION_NAMES}
     return unchecked(RunConfig(), **{**known, **changes})
 
 
@@ -201,9 +205,9 @@ def config_form(prefix: str, initial: RunConfig) -> RunConfig | None:
         state[values_key] = values
         state[seen_key] = _signature(initial)
     with st.sidebar:
-        st.header("Settings")
+        st.header(t("Settings"))
         for title, expanded, group in GROUPS:
-            with st.expander(title, expanded=expanded):
+            with st.expander(t(title), expanded=expanded):
                 for spec in group:
                     if spec.shown(values):
                         values[spec.name] = _widget(prefix, spec, values)
@@ -240,7 +244,8 @@ def _widget(prefix: str, spec: _Field, values: dict[str, Any]) -> Any:
     state = st.session_state
     opt, kind = spec.option, field_type(spec.name)
     value = values[spec.name]
-    help_text = opt.help
+    help_text = t(opt.help)
+    label = t(opt.label)
     if spec.registry:
         help_text = f"{help_text}\n\n{_registry_help(spec.name)}"
     common: dict[str, Any] = {"key": key, "help": help_text, "on_change": _keep,
@@ -248,21 +253,21 @@ def _widget(prefix: str, spec: _Field, values: dict[str, Any]) -> Any:
     choices = spec.choices(values)
     if choices is not None:
         if value not in choices:
-            st.caption(f"{opt.label}: {value!r} does not fit the settings above; using "
-                       f"{choices[0]!r}.")
+            st.caption(t("{label}: {value} does not fit the settings above; using {used}.",
+                         label=label, value=repr(value), used=repr(choices[0])))
             value = choices[0]
         state[key] = value
         fmt: Callable[[str], str] = str
         if spec.registry:
             registry = _registry(spec.name)
-            fmt = lambda n: f"{registry[n].label} ({n})" if n in registry else n  # noqa: E731
-        return st.selectbox(opt.label, choices, format_func=fmt, **common)
+            fmt = lambda n: f"{t(registry[n].label)} ({n})" if n in registry else n  # noqa: E731
+        return st.selectbox(label, choices, format_func=fmt, **common)
     if kind is bool:
         state[key] = bool(value)
-        return st.checkbox(opt.label, **common)
+        return st.checkbox(label, **common)
     if kind is str:
         state[key] = str(value)[: opt.max_len]
-        return st.text_input(opt.label, max_chars=opt.max_len, **common)
+        return st.text_input(label, max_chars=opt.max_len, **common)
     low, high = opt.low, opt.high
     if spec.name == "depth" and values["model"] == "cnn":
         low, high = 2, 4  # RunConfig.validate: the cnn model has 2 to 4 conv blocks
@@ -273,13 +278,13 @@ def _widget(prefix: str, spec: _Field, values: dict[str, Any]) -> Any:
     if kind is int:
         low, high, step = int(low), int(high), int(opt.step or 1)
         state[key] = min(max(int(value), low), high)
-        return int(st.number_input(opt.label, min_value=low, max_value=high, step=step,
+        return int(st.number_input(label, min_value=low, max_value=high, step=step,
                                    **common))
     low, high = float(low), float(high)
     number = float(value)
     state[key] = min(max(number if math.isfinite(number) else low, low), high)
     if opt.slider:
-        return float(st.slider(opt.label, min_value=low, max_value=high,
+        return float(st.slider(label, min_value=low, max_value=high,
                                step=float(opt.step or 0.01), **common))
-    return float(st.number_input(opt.label, min_value=low, max_value=high,
+    return float(st.number_input(label, min_value=low, max_value=high,
                                  step=float(opt.step or 0.01), format="%g", **common))

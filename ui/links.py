@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from nnviz.i18n import N_, t
+from ui.i18n import with_lang
 from ui.services.jobs import JobInfo
 from ui.services.urlstate import view_to_query
 from ui.state import JOB_KEY
@@ -32,13 +34,13 @@ class Page:
 
 
 PAGES = {
-    "home": Page("pages/0_Home.py", "Home", ":material/home:"),
-    "train": Page("pages/1_Train.py", "Train", ":material/model_training:"),
-    "explore": Page("pages/2_Explore.py", "Explore", ":material/search:"),
-    "compare": Page("pages/3_Compare.py", "Compare", ":material/compare:"),
-    "runs": Page("pages/4_Runs.py", "Runs", ":material/folder_open:"),
-    "tuning": Page("pages/5_Tuning_guide.py", "Tuning guide", ":material/tune:"),
-    "overview": Page("pages/6_Overview.py", "Overview", ":material/table_rows:"),
+    "home": Page("pages/0_Home.py", N_("Home"), ":material/home:"),
+    "train": Page("pages/1_Train.py", N_("Train"), ":material/model_training:"),
+    "explore": Page("pages/2_Explore.py", N_("Explore"), ":material/search:"),
+    "compare": Page("pages/3_Compare.py", N_("Compare"), ":material/compare:"),
+    "runs": Page("pages/4_Runs.py", N_("Runs"), ":material/folder_open:"),
+    "tuning": Page("pages/5_Tuning_guide.py", N_("Tuning guide"), ":material/tune:"),
+    "overview": Page("pages/6_Overview.py", N_("Overview"), ":material/table_rows:"),
 }
 EXPLORE_PAGE = PAGES["explore"].path
 
@@ -52,17 +54,18 @@ def page_link(page: str, label: str | None = None, icon: str | None = None,
     link is then a caption naming the page.
     """
     target = PAGES[page]
-    shown = literal(label or target.title)
+    shown = literal(label or t(target.title))
     try:
         st.page_link(target.path, label=shown, icon=icon or target.icon,
-                     query_params=query_params)
+                     query_params=with_lang(query_params))
     except StreamlitPageNotFoundError:
-        st.caption(f"{shown} (on the {target.title} page)")
+        st.caption(t("{link} (on the {page} page)", link=shown, page=t(target.title)))
 
 
-def explore_link(run_id: str, label: str = "Open in Explore") -> None:
+def explore_link(run_id: str, label: str | None = None) -> None:
     """A link to the Explore page showing one run (the label is shown literally)."""
-    page_link("explore", label=label, query_params=view_to_query(run_id=run_id))
+    page_link("explore", label=label or t("Open in Explore"),
+              query_params=view_to_query(run_id=run_id))
 
 
 def open_explore(run_id: str | None = None, job: JobInfo | None = None,
@@ -71,7 +74,8 @@ def open_explore(run_id: str | None = None, job: JobInfo | None = None,
     if job is not None:
         st.session_state[JOB_KEY] = job.job_id
         run_id = run_id or job.run_id
-    st.switch_page(EXPLORE_PAGE, query_params=view_to_query(run_id=run_id, preset=preset))
+    st.switch_page(EXPLORE_PAGE, query_params=with_lang(view_to_query(run_id=run_id,
+                                                                      preset=preset)))
 
 
 def _browser_url() -> str:
@@ -93,12 +97,13 @@ def app_url(page: str | None = None) -> str:
     return f"{url}/{PAGES[page].url_name}" if page else f"{url}/"
 
 
-def share_link(params: dict[str, str], label: str = "Share these settings",
+def share_link(params: dict[str, str], label: str | None = None,
                page: str | None = None) -> str:
-    """Show a link to a page (a key of PAGES; None: this one) with these query parameters,
-    as code the user can copy; returns it."""
+    """Show a link to a page (a key of PAGES; None: this one) with these query parameters
+    and the reader's language, as code the user can copy; returns it."""
     base = _browser_url() if page is None else app_url(page)
-    query = urlencode(params)
+    query = urlencode(with_lang(params))
+    label = label or t("Share these settings")
     link = f"{base}?{query}" if query else (base or "?")
     st.markdown(f"**{literal(label)}**")
     st.code(link, language=None, wrap_lines=True)

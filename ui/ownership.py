@@ -10,12 +10,16 @@ session's run appears only when a link names it.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
 
+from nnviz.i18n import t
+from ui.i18n import apply_language
+from ui.runs import POLL_SLOW_S
 from ui.services.jobs import JobInfo, JobManager
 from ui.services.sessions import (
     SERVER_RUN,
@@ -44,17 +48,30 @@ def actor() -> Actor:
     return Actor(session_id(), admin=bool(st.session_state.get(ADMIN_KEY)))
 
 
+SECRETS_CHECK_S = 30.0  # a missing secrets file is looked for again after this long
+
+
 def expected_token() -> str | None:
     """The teacher token set by the deployer ($NNVIZ_ADMIN_TOKEN or the secret of that name)."""
     secrets = st.secrets if _has_secrets() else None
     return configured_token(secrets, os.environ)
 
 
+_SECRETS_SEEN: list[tuple[float, bool]] = []  # (when, found) of the last look
+
+
 def _has_secrets() -> bool:
+    # Without a secrets file, st.secrets searches for one (and raises) on every call: look
+    # again only every SECRETS_CHECK_S seconds. A file found stays found (Streamlit keeps it).
+    now = time.monotonic()
+    if _SECRETS_SEEN and (_SECRETS_SEEN[-1][1] or now - _SECRETS_SEEN[-1][0] < SECRETS_CHECK_S):
+        return _SECRETS_SEEN[-1][1]
     try:
-        return st.secrets.load_if_toml_exists()
+        found = st.secrets.load_if_toml_exists()
     except Exception:  # an unreadable secrets file: treat as none
-        return False
+        found = False
+    _SECRETS_SEEN[:] = [(now, found)]
+    return found
 
 
 def remember_shared(run_id: str | None) -> None:
@@ -109,44 +126,44 @@ def wait_text(job: JobInfo) -> str:
     if job.state != "queued" or not job.queue_position:
         return ""
     if job.eta_s is None:
-        return f"position {job.queue_position}, wait not measured yet"
-    return f"position {job.queue_position}, about {_duration(job.eta_s)}"
+        return t("position {n}, wait not measured yet", n=job.queue_position)
+    return t("position {n}, about {wait}", n=job.queue_position, wait=_duration(job.eta_s))
 
 
 def _duration(seconds: float) -> str:
     if seconds < 60:
-        return f"{max(1, round(seconds))} s"
-    return f"{round(seconds / 60)} min"
+        return t("{n} s", n=max(1, round(seconds)))
+    return t("{n} min", n=round(seconds / 60))
 
 
 def teacher_box(manager: JobManager) -> None:
     """The teacher's token entry (once per session); once unlocked: lock again, clear the queue."""
-    with st.expander("Teacher", expanded=False):
+    with st.expander(t("Teacher"), expanded=False):
         expected = expected_token()
         if st.session_state.get(ADMIN_KEY):
-            st.success("Teacher mode: you can cancel and delete anything.",
+            st.success(t("Teacher mode: you can cancel and delete anything."),
                        icon=":material/lock_open:")
             left, right = st.columns(2)
-            if left.button("Clear the queue", key="own_clear_queue",
-                           help="Cancels every job still waiting; running ones go on."):
+            if left.button(t("Clear the queue"), key="own_clear_queue",
+                           help=t("Cancels every job still waiting; running ones go on.")):
                 count = manager.clear_queue(actor())
-                st.info(f"Cancelled {count} queued job(s).")
-            if right.button("Leave teacher mode", key="own_lock"):
+                st.info(t("Cancelled {n} queued job(s).", n=count))
+            if right.button(t("Leave teacher mode"), key="own_lock"):
                 st.session_state[ADMIN_KEY] = False
                 st.rerun()
             return
         if expected is None:
-            st.caption("No teacher token is set on this server: whoever deploys it sets "
-                       "NNVIZ_ADMIN_TOKEN (an environment variable or a Streamlit secret).")
+            st.caption(t("No teacher token is set on this server: whoever deploys it sets "
+                         "NNVIZ_ADMIN_TOKEN (an environment variable or a Streamlit secret)."))
             return
         with st.form("own_teacher_form", clear_on_submit=True, border=False):
-            given = st.text_input("Teacher token", type="password", key="own_token")
-            if st.form_submit_button("Unlock"):
+            given = st.text_input(t("Teacher token"), type="password", key="own_token")
+            if st.form_submit_button(t("Unlock")):
                 if token_ok(given, expected):
                     st.session_state[ADMIN_KEY] = True
                     st.rerun()
                 else:
-                    st.error("That is not the teacher token.", icon=":material/block:")
+                    st.error(t("That is not the teacher token."), icon=":material/block:")
 
 
 def run_select(key: str, label: str, manager: JobManager | None,
@@ -188,20 +205,23 @@ def warm_progress(manager: JobManager) -> None:
     if progress is None or progress.finished and not progress.failed:
         return
 
-    @st.fragment(run_every=2.0 if not progress.finished else None)
+    @st.fragment(run_every=POLL_SLOW_S if not progress.finished else None)
     def _panel() -> None:
+        apply_language()  # a timer rerun of the fragment may run in a fresh thread
         now = manager.lesson_progress()
         if now is None:
             return
         if now.finished:
             if now.failed:
-                st.warning(f"Lessons that could not be prepared: {', '.join(now.failed)}.")
+                st.warning(t("Lessons that could not be prepared: {names}.",
+                             names=", ".join(now.failed)))
             else:
                 st.rerun()
             return
-        doing = f"; training “{now.running}” now" if now.running else ""
+        doing = t("; training “{name}” now", name=now.running) if now.running else ""
         st.progress(now.ready / max(1, now.total),
-                    text=f"Preparing the lessons for the class: {now.ready} of {now.total} "
-                         f"ready{doing}. A lesson opened meanwhile waits for its turn.")
+                    text=t("Preparing the lessons for the class: {ready} of {total} ready{doing}. "
+                           "A lesson opened meanwhile waits for its turn.", ready=now.ready,
+                           total=now.total, doing=doing))
 
     _panel()

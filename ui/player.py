@@ -6,6 +6,12 @@ the view once (``nnviz.figures.epoch_view.player_payload``) and redraws its char
 ``Plotly.react`` in the browser as the slider moves. The snapshot shown comes back as the
 component's value when a drag ends or playback stops.
 
+A payload crosses the wire once per browser frame: the frame keeps the payloads it was sent (a
+few layers and option sets, their charts built) and says which in its value ("have"), so Python
+sends just the key of one it holds (``payload=""``); a frame that lacks one asks for it
+("need") and the rerun that starts sends it. ``hidden`` keeps the frame mounted but out of
+sight while Explore shows another view.
+
 The frontend is ``ui/player/`` (plain HTML, CSS and JS: no build step). plotly.js is served from
 the installed plotly package, so it always matches the figures' JSON and needs no download.
 """
@@ -20,6 +26,7 @@ import plotly
 import streamlit.components.v1 as components
 
 from nnviz.figures.style import PLOT_CONFIG
+from nnviz.i18n import t
 
 _HERE = Path(__file__).resolve().parent
 _FRONTEND = components.declare_component("epoch_player", path=str(_HERE / "player"))
@@ -29,20 +36,40 @@ _PLOTLY = components.declare_component(
 PLOTLY_SRC = f"../{_PLOTLY.name}/plotly.min.js"
 
 
+def labels() -> dict[str, str]:
+    """The player's own words in the reader's language (its {fields} are filled in the browser)."""
+    return {
+        "play": t("Play"), "pause": t("Pause"), "of": t("{k} of {n}"), "epoch": t("Epoch"),
+        "prev": t("Previous snapshot"), "next": t("Next snapshot"),
+        "auto": t("Step through the snapshots automatically"),
+        "note": t("The player carries {n} of the {total} snapshots, evenly spaced (first and "
+                  "last included), so the page stays light; the Tables and All-epochs views "
+                  "reach every one."),
+        "error": t("The charts could not be drawn in this browser ({error}). Switch the view "
+                   "to “Tables” or reload the page."),
+    }
+
+
 def encode(payload: dict[str, Any]) -> str:
     """The payload as one JSON string (sent as is on every rerun; no re-serialising)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
 
 def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int,
-                 key: str, png_prefix: str = "nnviz") -> dict[str, Any] | None:
-    """Draw the player; returns its last report {"index", "seq", "key"} or None.
+                 key: str, png_prefix: str = "nnviz", hidden: bool = False,
+                 family: str | None = None) -> dict[str, Any] | None:
+    """Draw the player; returns its last report {"index", "seq", "key", "instance", "have",
+    "need"} or None.
 
-    ``payload_key`` names the payload (a new one rebuilds the charts); ``start`` is the
+    ``payload_json`` is the payload, or "" when the frame holds ``payload_key`` already;
+    ``payload_key`` names the payload (a new one shows other charts); ``start`` is the
     snapshot to show when the payload is new or when ``start_seq`` changes (Python moving the
     player: a link, another view's scrubber). Otherwise the browser keeps its own position.
-    PNG downloads are named ``<png_prefix>_<chart title>.png``.
+    PNG downloads are named ``<png_prefix>_<chart title>.png``. A new payload of ``family``
+    (the same view of a run that has grown) replaces the frame's older one of that family.
     """
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
-                     png_prefix=png_prefix, key=key, default=None)
+                     png_prefix=png_prefix, labels=labels(),
+                     hidden=bool(hidden), family=family or payload_key,
+                     key=key, default=None)

@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from nnviz.errors import NnvizError
+from nnviz.i18n import t
 
 log = logging.getLogger(__name__)
 
@@ -62,5 +63,5 @@ def show_error(exc: BaseException) -> None:
         error(exc)
         return
     log.exception("unexpected error in the app", exc_info=exc)
-    error(f"Something went wrong ({type(exc).__name__}: {exc}). The details are in the "
-          "server log; please report it.")
+    error(t("Something went wrong ({kind}: {error}). The details are in the server log; please "
+            "report it.", kind=type(exc).__name__, error=exc))

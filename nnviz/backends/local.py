@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing as mp
+import os
 import sys
 import threading
 import time
@@ -65,10 +66,30 @@ def _spawn_safe() -> Iterator[None]:
 _EVENTS: Any = None  # this worker's progress queue, set by _init_worker
 
 
+WORKER_NICE = 10               # workers' niceness above the server's: sessions stay quick
+WORKER_NICE_ENV = "NNVIZ_WORKER_NICE"
+
+
+def worker_nice() -> int:
+    """How much lower than the server's a worker's CPU priority is: $NNVIZ_WORKER_NICE (0 to
+    19; 0 keeps the server's) or WORKER_NICE. Training then takes only the CPU that the
+    sessions leave, so a page answers within a second while two trainings run."""
+    try:
+        value = int(os.environ.get(WORKER_NICE_ENV, "").strip())
+    except ValueError:  # unset or not a number
+        return WORKER_NICE
+    return WORKER_NICE if value < 0 else min(19, value)
+
+
 def _init_worker(events: Any, threads: int) -> None:
-    """Worker start-up: keep the progress queue, import torch and the trainer once."""
+    """Worker start-up: lower its CPU priority, keep the progress queue, import torch and the
+    trainer once."""
     global _EVENTS
     _EVENTS = events
+    try:
+        os.nice(worker_nice())
+    except (AttributeError, OSError):  # not POSIX, or not allowed: train at the same priority
+        pass
     import torch
 
     torch.set_num_threads(threads)

@@ -6,6 +6,11 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 FONT_SIZE = 15                # tick labels and legends, readable from the back of a room
+# Plotly's own fonts, then CJK fonts (Linux, macOS, Windows) for Chinese titles and labels,
+# in the browser and in its PNG downloads; without them Chromium draws boxes.
+FONT_FAMILY = ('"Open Sans", verdana, arial, "Noto Sans CJK SC", "Noto Sans SC", '
+               '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK TC", "PingFang TC", '
+               '"Microsoft JhengHei", sans-serif')
 WEIGHT_COLOR = "#2F6FDE"      # measured histograms, weights
 THEORY_COLOR = "#E4572E"      # theoretical distributions
 GRAD_COLOR = "#17A398"        # gradients
@@ -40,7 +45,7 @@ def apply_layout(fig: go.Figure, title: str = "", height: int = 360, **layout) -
     """Title, fonts, margins and legend placement shared by all figures."""
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": FONT_SIZE + 2}},
-        font={"size": FONT_SIZE},
+        font={"size": FONT_SIZE, "family": FONT_FAMILY},
         height=height,
         margin={"l": 60, "r": 20, "t": 60 if title else 36, "b": 50},
         template=TEMPLATE,

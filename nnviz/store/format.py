@@ -87,13 +87,16 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnviz.config import RunConfig
-from nnviz.engine.initializers import Theory
 from nnviz.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:  # imported where a theory is read or written (initializers imports torch)
+    from nnviz.engine.initializers import Theory
 
 FORMAT_VERSION = 2
 READ_VERSIONS = (1, 2)
@@ -255,9 +258,11 @@ def _out(record: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def _jsonify(v: Any) -> Any:
+    # A Theory exists only once its module is imported (not needed, with torch, to read runs)
+    init = sys.modules.get("nnviz.engine.initializers")
     if hasattr(v, "to_json"):
         return v.to_json()
-    if isinstance(v, Theory):
+    if init is not None and isinstance(v, init.Theory):
         return v.to_dict()
     if isinstance(v, tuple | list):
         return [_jsonify(x) for x in v]
@@ -728,6 +733,8 @@ def _parse_param(v: Any, where: str) -> ParamInfo:
 
 
 def _parse_theory(v: Any, where: str) -> Theory:
+    from nnviz.engine.initializers import Theory
+
     d = _obj(v, where)
     opt = lambda x: _num(x, none=True)  # noqa: E731
     mean = _field(where, "mean", opt, d, None)

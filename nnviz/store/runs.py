@@ -26,9 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from nnviz.config import RunConfig
 from nnviz.errors import StorageError
@@ -45,6 +43,9 @@ from nnviz.store.format import (
     parse_run,
 )
 from nnviz.store.snapshots import Snapshot, encode_snapshot, read_snapshot, sha256_bytes
+
+if TYPE_CHECKING:  # torch is imported where tensors are written, not to read a run folder
+    import torch
 
 SCHEMA_VERSION = FORMAT_VERSION
 RUN_FILE = "run.json"

@@ -15,16 +15,17 @@ import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors import safe_open
-from safetensors.torch import save as st_save
 
 from nnviz.errors import StorageError
 from nnviz.i18n import t
 from nnviz.store.format import RunRecord, SnapshotEntry, SnapshotStats, parse_snapshot_stats
+
+if TYPE_CHECKING:  # torch is imported where tensors are written or read, not to list runs
+    import torch
 
 MAX_SNAPSHOT_BYTES = 512 * 2**20  # a snapshot file larger than this is refused
 MAX_HEADER_BYTES = 4 * 2**20      # its safetensors header (tensor table + statistics' JSON)
@@ -37,6 +38,7 @@ _lock = threading.Lock()
 
 def encode_snapshot(tensors: dict[str, torch.Tensor], stats: dict[str, Any]) -> bytes:
     """Serialise one snapshot: tensors plus its statistics as JSON metadata."""
+    from safetensors.torch import save as st_save
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     return st_save(tensors, metadata={"nnviz": json.dumps(stats, allow_nan=True)})
 

@@ -53,12 +53,13 @@ class AppServer:
 
 @contextlib.contextmanager
 def run_app(runs_dir: Path, log_path: Path, timeout: float = 90.0,
-            port: int | None = None) -> Iterator[AppServer]:
-    """Streamlit serving app.py on a loopback port (``port``, or a free one); stopped (whole
-    process group) on exit."""
+            port: int | None = None, script: Path | None = None,
+            poll_s: float = 0.3) -> Iterator[AppServer]:
+    """Streamlit serving ``script`` (app.py) on a loopback port (``port``, or a free one),
+    its health checked every ``poll_s``; stopped (whole process group) on exit."""
     port = port or free_port()
     env = {**os.environ, "NNVIZ_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"),
            "--server.address", "127.0.0.1", "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
@@ -79,7 +80,7 @@ def run_app(runs_dir: Path, log_path: Path, timeout: float = 90.0,
                 pass
             if time.time() > deadline:
                 raise RuntimeError(f"streamlit did not start in {timeout:.0f} s")
-            time.sleep(0.3)
+            time.sleep(poll_s)
         yield AppServer(url, runs_dir, proc, log_path)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -137,16 +138,20 @@ def wait_for_frame(frame, want: int, timeout_ms: int = 10_000) -> None:
                             timeout=timeout_ms, polling="raf")
 
 
+# The charts of the payload the player shows (it keeps other layers' charts built, hidden).
+SHOWN = ".payload:not([hidden]) .chart"
+
+
 def chart_data(frame, chart: int, key: str) -> list:
     """``_fullData[0][key]`` of the player's ``chart``-th plotly chart as drawn (typed arrays
     decoded), as a flat list."""
     return frame.evaluate(
-        """([i, key]) => { const v = document.querySelectorAll(".chart")[i]._fullData[0][key];
-                           return Array.from(v, r => (r && r.length !== undefined)
-                                                       ? Array.from(r) : r).flat(); }""",
-        [chart, key])
+        """([i, key, shown]) => { const v = document.querySelectorAll(shown)[i]._fullData[0][key];
+                                  return Array.from(v, r => (r && r.length !== undefined)
+                                                              ? Array.from(r) : r).flat(); }""",
+        [chart, key, SHOWN])
 
 
 def chart_titles(frame) -> list[str]:
     """The titles of the player's charts, as drawn."""
-    return frame.eval_on_selector_all(".chart .gtitle", "els => els.map(e => e.textContent)")
+    return frame.eval_on_selector_all(f"{SHOWN} .gtitle", "els => els.map(e => e.textContent)")

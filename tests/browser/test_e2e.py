@@ -156,3 +156,49 @@ def test_player_redraws_every_chart_and_plays(app, page, shots):
     frame.get_by_role("button", name=re.compile("Play")).wait_for(timeout=5_000)  # stopped
     assert chart_data(frame, 1, "y") == expected_counts(app, run_id, "conv1.weight", 3)
     page.screenshot(path=str(shots / "e2e-explore-played.png"), full_page=True)
+
+
+def test_layers_and_views_switch_without_resending_or_rebuilding(app, page):
+    """A layer seen before comes back from the player's own cache (no payload sent, no charts
+    rebuilt), and the player survives a trip to another view (same frame, same snapshot)."""
+    page.goto(f"{app.url}/Explore?preset=tutorial_cnn&layer=conv1")
+    page.get_by_text(re.compile(r"completed \(3/3 epochs\)")).wait_for(timeout=TRAIN_TIMEOUT_MS)
+    wait_for_app_idle(page)
+    frame = player(page)
+    wait_for_frame(frame, 3)
+    frame.locator("#slider").focus()
+    frame.locator("#slider").press("ArrowLeft")
+    wait_for_frame(frame, 2)
+    page.wait_for_function("() => location.search.includes('epoch=2')", timeout=30_000)
+    wait_for_app_idle(page)
+    layer_box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
+                             has_text="Layer").first
+
+    def pick(layer: str) -> None:
+        layer_box.click()
+        page.get_by_role("option", name=re.compile(rf"^{layer}\b")).click()
+        frame.wait_for_function("(l) => (window.nnvizPlayer.key || '').includes(`|${l}|`)",
+                                arg=layer, timeout=60_000)
+        wait_for_app_idle(page)
+
+    pick("fc")
+    assert any(t.startswith("fc.weight · epoch 2") for t in chart_titles(frame))
+    builds = frame.evaluate("window.nnvizPlayer.builds")
+    for layer in ("conv1", "fc", "conv1"):
+        pick(layer)
+        assert any(t.startswith(f"{layer}.weight · epoch 2") for t in chart_titles(frame))
+    assert frame.evaluate("window.nnvizPlayer.builds") == builds  # nothing rebuilt
+    no_exception(page)
+
+    frame.evaluate("window.__same = true")  # gone if the frame is recreated
+    page.locator('button[data-variant="segmented_control"]', has_text="All epochs").click()
+    page.get_by_text("every snapshot, fixed bins").first.wait_for(timeout=60_000)
+    wait_for_app_idle(page)
+    assert frame.evaluate("window.nnvizPlayer.visible") is False
+    page.locator('button[data-variant="segmented_control"]', has_text="This epoch").click()
+    frame.wait_for_function("() => window.nnvizPlayer.visible", timeout=60_000)
+    wait_for_app_idle(page)
+    assert frame.evaluate("window.__same") is True
+    assert frame.evaluate("window.nnvizPlayer.builds") == builds
+    assert any(t.startswith("conv1.weight · epoch 2") for t in chart_titles(frame))
+    no_exception(page)

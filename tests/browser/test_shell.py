@@ -64,10 +64,13 @@ def test_a_deep_link_on_a_fresh_server_opens_its_page(hostile_run, browser, tmp_
         links = [t.strip() for t in sidebar.locator('[data-testid="stPageLink"]').all_inner_texts()]
         assert all(any(title in link for link in links) for title in TITLES), links
         assert not any(re.fullmatch(r"\W*app", link) for link in links)
-        # epoch=abc: the warning says the first snapshot, and the first snapshot is shown
+        # epoch=abc: the warning says the first snapshot, and the first snapshot is shown (the
+        # title is drawn before the run is read, so the idle check can come before the rest)
+        page.get_by_text(re.compile("showing the first snapshot")).first.wait_for(
+            timeout=60_000)
+        wait_for_frame(player(page), 0)
         body = page.inner_text("body")
         assert "epoch='abc'" in body and "showing the first snapshot" in body
-        wait_for_frame(player(page), 0)
         assert "epoch=0" in page.url or "epoch=" not in page.url
         # the name and the URL value are literal text, never an image or a link
         assert HOSTILE in body and "layer='[a](http://h)'" in body

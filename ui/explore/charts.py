@@ -20,6 +20,7 @@ import streamlit as st
 from nnviz.analysis import views
 from nnviz.figures import epoch_view as ev
 from nnviz.figures.style import PLOT_CONFIG
+from nnviz.i18n import get_language, t
 from nnviz.store.runs import Run
 
 
@@ -45,7 +46,7 @@ def chart(fig: go.Figure | Callable[[], go.Figure], key: str, cache: str | None 
     called once per server for that string: a class scrubbing one run builds each view once.
     """
     if cache is not None:
-        figure = cached_figure(cache, fig)
+        figure = cached_figure(f"{cache}|{get_language()}", fig)  # its texts are translated
     else:
         figure = fig() if callable(fig) else fig
     config = {**PLOT_CONFIG, "toImageButtonOptions": {
@@ -81,12 +82,14 @@ def table(df: Any) -> None:
     for column in shown.columns:
         if shown[column].dtype.kind in "fO":
             shown[column] = [_cell(str(column), v) for v in df[column].tolist()]
+    shown.columns = [t(str(c)) for c in shown.columns]  # headers the library names
     st.dataframe(shown, hide_index=True, width="stretch")
 
 
-def csv_button(df: Any, file_name: str, key: str, label: str = "Download CSV") -> None:
+def csv_button(df: Any, file_name: str, key: str, label: str | None = None) -> None:
     """A CSV download of a table."""
-    st.download_button(label, views.to_csv(df), file_name=file_name, mime="text/csv", key=key,
+    st.download_button(label or t("Download CSV"), views.to_csv(df), file_name=file_name,
+                       mime="text/csv", key=key,
                        icon=":material/download:")
 
 

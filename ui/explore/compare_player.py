@@ -19,6 +19,7 @@ from nnviz.analysis import views
 from nnviz.figures import captions
 from nnviz.figures import epoch_view as ev
 from nnviz.figures import player as fp
+from nnviz.i18n import get_language, t
 from nnviz.store.runs import Run
 from ui import player
 from ui.explore.charts import track, values
@@ -39,7 +40,8 @@ def _per_frame(htmls: Sequence[str]) -> dict[str, Any]:
 
 def _side(fig: go.Figure, side: str, top: float | None = None) -> go.Figure:
     """The run's letter in the title (and the PNG's name); the shared y range if given."""
-    fig.update_layout(title_text=f"Run {side} · {fig.layout.title.text or ''}")
+    fig.update_layout(title_text=t("Run {side} · {title}", side=side,
+                                   title=fig.layout.title.text or ""))
     if top is not None:
         fig.update_yaxes(range=[0, top * 1.08])
     return fig
@@ -47,12 +49,13 @@ def _side(fig: go.Figure, side: str, top: float | None = None) -> go.Figure:
 
 def _stats(run: Run, index: int, param: str, side: str) -> str:
     row = views.stats_row(run, index, param)
-    return f"<p><b>Run {side}</b> · {ev.md_html(ev.stats_line(row))}</p>"
+    return (f"<p><b>{html.escape(t('Run {side}', side=side))}</b> · "
+            f"{ev.md_html(ev.stats_line(row))}</p>")
 
 
 def aligned_label(epoch: float) -> str:
     """The label of an aligned position: 'init (epoch 0)' or 'epoch 2'."""
-    return f"epoch {epoch:g}" if epoch else "init (epoch 0)"
+    return t("epoch {epoch}", epoch=f"{epoch:g}") if epoch else t("init (epoch 0)")
 
 
 def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dict[str, Any]:
@@ -67,8 +70,9 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
     frames = ev.spaced(len(aligned), max(2, most))
     sides = ((run_a, 1, "A"), (run_b, 2, "B"))
     blocks: list[dict[str, Any]] = [_per_frame([
-        f"<p>Showing A at <b>{html.escape(views.snapshot_label(run_a, aligned[k][1]))}</b> and "
-        f"B at <b>{html.escape(views.snapshot_label(run_b, aligned[k][2]))}</b>.</p>"
+        "<p>" + t("Showing A at {a} and B at {b}.",
+                  a=f"<b>{html.escape(views.snapshot_label(run_a, aligned[k][1]))}</b>",
+                  b=f"<b>{html.escape(views.snapshot_label(run_b, aligned[k][2]))}</b>") + "</p>"
         for k in frames])]
     for p in params:
         tr = track([run_a, run_b], p)
@@ -87,21 +91,25 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
             blocks.append({"row": [_cell(fp.chart_frames(
                 lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(ev.main_figure(
                     run, aligned[k][i], p, tr, values(run, aligned[k][i], p)), side), frames),
-                [captions.main_caption(kind, run_a.param(p).module_type)])
+                [t(captions.main_caption(kind, run_a.param(p).module_type))])
                 for run, i, side in sides]})
         blocks.append({"row": [_cell(fp.chart_frames(
             lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(
                 ev.delta_figure(run, aligned[k][i], p, tr), side), frames),
-            ["How far each weight moved since init (W_t − W_0)."]) for run, i, side in sides]})
+            [t("How far each weight moved since init (W_t − W_0).")])
+            for run, i, side in sides]})
     return {"labels": [aligned_label(aligned[k][0]) for k in frames], "snapshots": frames,
             "n_snapshots": len(aligned), "blocks": blocks}
 
 
 def render_compare_player(run_a: Run, run_b: Run, aligned: Aligned, layer: str,
-                          prefix: str) -> int:
-    """Both runs side by side in the epoch player; returns the aligned position shown."""
-    cache = (f"compare|{views.run_key(run_a)}|{run_a.status}|{views.run_key(run_b)}|"
+                          prefix: str, hidden: bool = False) -> int:
+    """Both runs side by side in the epoch player; returns the aligned position shown
+    (``hidden``: kept mounted out of sight while another view is shown)."""
+    lang = get_language()  # the payload holds texts: one per language
+    cache = (f"compare|{lang}|{views.run_key(run_a)}|{run_a.status}|{views.run_key(run_b)}|"
              f"{run_b.status}|{layer}")
     return play(prefix, len(aligned), cache,
                 lambda: player.encode(compare_payload(run_a, run_b, aligned, layer)),
-                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}")
+                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}", hidden=hidden,
+                family=f"compare|{lang}|{run_a.run_id}|{run_b.run_id}|{layer}")

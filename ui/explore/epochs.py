@@ -9,6 +9,7 @@ from nnviz.analysis import views
 from nnviz.figures import captions
 from nnviz.figures import curves as fc
 from nnviz.figures import weights as fw
+from nnviz.i18n import t
 from nnviz.store.runs import Run
 from ui.explore.charts import chart, csv_button, png_name, track
 
@@ -25,27 +26,27 @@ def render_all_epochs(run: Run, index: int, layer: str, key: str) -> None:
         left, right = st.columns(2)
         with left:
             chart(fw.ridgeline(tr.edges, tr.counts_matrix(run.run_id), labels, index,
-                               title=f"{param}: every snapshot, fixed bins"),
+                               title=t("{param}: every snapshot, fixed bins", param=param)),
                   key=f"{key}_{param}_ridge", png=png_name(run.run_id, param, "ridgeline"))
-            st.caption(CAPTIONS["ridgeline"])
+            st.caption(t(CAPTIONS["ridgeline"]))
         with right:
             ep, pct = views.percentile_series(run, param)
-            chart(fw.percentile_bands(ep, pct, current, title=f"{param}: distribution over "
-                                      "epochs"), key=f"{key}_{param}_bands",
+            chart(fw.percentile_bands(ep, pct, current, title=t(
+                "{param}: distribution over epochs", param=param)), key=f"{key}_{param}_bands",
                   png=png_name(run.run_id, param, "percentiles"))
-            st.caption(CAPTIONS["bands"])
+            st.caption(t(CAPTIONS["bands"]))
     names = views.param_names(run)
     left, right = st.columns(2)
     with left:
         ep, drift = views.param_series(run, "drift", names)
         chart(fc.drift_curves(ep, drift, current), key=f"{key}_drift",
               png=png_name(run.run_id, "drift"))
-        st.caption(CAPTIONS["drift"])
+        st.caption(t(CAPTIONS["drift"]))
     with right:
         ep, ratio = views.param_series(run, "update_ratio", names)
         chart(fc.update_ratio_curves(ep, ratio, current), key=f"{key}_ratio_t",
               png=png_name(run.run_id, "update_ratio"))
-        st.caption(CAPTIONS["update_ratio"])
+        st.caption(t(CAPTIONS["update_ratio"]))
 
 
 def render_curves(run: Run, index: int, key: str) -> None:
@@ -58,12 +59,12 @@ def render_curves(run: Run, index: int, key: str) -> None:
     with cols[0]:
         chart(lambda: fc.training_curve(history, "loss", current), key=f"{key}_loss",
               cache=f"loss|{at}", png=png_name(run.run_id, "loss"))
-        st.caption(CAPTIONS["loss"])
+        st.caption(t(CAPTIONS["loss"]))
     if has_acc:
         with cols[1]:
             chart(lambda: fc.training_curve(history, "acc", current), key=f"{key}_acc",
                   cache=f"acc|{at}", png=png_name(run.run_id, "accuracy"))
-            st.caption(CAPTIONS["acc"])
+            st.caption(t(CAPTIONS["acc"]))
     if history:
         csv_button(views.history_frame(run), f"{run.run_id}-history.csv", key=f"{key}_hcsv",
-                   label="Download history CSV")
+                   label=t("Download history CSV"))

@@ -12,6 +12,7 @@ from nnviz.analysis import views
 from nnviz.analysis.overview import missing_text
 from nnviz.figures import captions
 from nnviz.figures import curves as fc
+from nnviz.i18n import t
 from nnviz.store.runs import Run
 from ui import diagnostics_panel
 from ui.explore.charts import chart, csv_button, png_name, table
@@ -26,10 +27,10 @@ def render_health(run: Run, index: int, key: str, charts: bool = True) -> None:
     acts = views.activation_table(run, index)
     if charts:
         _health_charts(run, index, grads, acts, key)
-    st.markdown("**Gradients and updates**")
+    st.markdown(t("**Gradients and updates**"))
     table(grads)
     csv_button(grads, f"{run.run_id}-s{index}-gradients.csv", key=f"{key}_gcsv")
-    st.markdown("**Activations (probe batch)**")
+    st.markdown(t("**Activations (probe batch)**"))
     table(acts)
     csv_button(acts, f"{run.run_id}-s{index}-activations.csv", key=f"{key}_acsv")
 
@@ -41,18 +42,18 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
     with left:
         if grads["steps"].notna().any():
             chart(fc.layer_bars(list(grads["parameter"]), list(grads["grad norm ‖g‖"]),
-                                title="Gradient norm ‖g‖ per parameter", y_title="‖g‖",
+                                title=t("Gradient norm ‖g‖ per parameter"), y_title="‖g‖",
                                 log_y=True, kind="grad_norm"), key=f"{key}_gnorm",
                   png=png_name(run.run_id, at, "gradient_norm"))
-            st.caption(CAPTIONS["grad"])
+            st.caption(t(CAPTIONS["grad"]))
             chart(fc.layer_bars(list(grads["parameter"]), list(grads["update ratio ‖ΔW‖/‖W‖"]),
-                                title="Update ratio ‖ΔW‖/‖W‖ per parameter",
-                                y_title="update ratio", log_y=True, ref=views.UPDATE_RATIO_REF,
+                                title=t("Update ratio ‖ΔW‖/‖W‖ per parameter"),
+                                y_title=t("update ratio"), log_y=True, ref=views.UPDATE_RATIO_REF,
                                 ref_label="≈1e-3 (CS231n)", kind="update_ratio_bars"),
                   key=f"{key}_ratio", png=png_name(run.run_id, at, "update_ratio"))
-            st.caption(CAPTIONS["update_ratio"])
+            st.caption(t(CAPTIONS["update_ratio"]))
         else:
-            st.info(missing_text(run, "gradients"))
+            st.info(t(missing_text(run, "gradients")))
     with right:
         if len(acts):
             names = list(acts["layer"])
@@ -62,9 +63,9 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
                                           list(acts["saturated fraction"]),
                                           list(acts["zero fraction"])), key=f"{key}_afrac",
                   png=png_name(run.run_id, at, "activation_fractions"))
-            st.caption(CAPTIONS["activations"])
+            st.caption(t(CAPTIONS["activations"]))
         else:
-            st.info(missing_text(run, "activations"))
+            st.info(t(missing_text(run, "activations")))
 
 
 def render_stats_table(run: Run, index: int, key: str) -> None:

@@ -1,20 +1,26 @@
 """Runs that are not ready yet: a linked run that trains first (its progress until the first
 snapshot exists) and a shown run that is still training (the page re-runs on each new
-snapshot)."""
+snapshot). Both poll at ``ui.runs.poll_every``'s pace, and only while there is something to
+wait for."""
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
 from nnviz.errors import NnvizError, StorageError
+from nnviz.i18n import t
 from nnviz.store.runs import Run
 from ui import state
+from ui.i18n import apply_language
 from ui.links import page_link
-from ui.runs import job_status
+from ui.runs import POLL_SLOW_S, job_status, poll_every, status_word
 from ui.services.jobs import JobManager
 from ui.text import error, info, show_error
 
-POLL_EVERY_S = 2.0        # seconds between checks for new snapshots of a running run
+POLL_EVERY_S = POLL_SLOW_S  # seconds between checks for new snapshots of a running run
+FOLLOW_EVERY_S = 10.0       # a training run's page is redrawn for new epochs at most this often
 ENDED = ("failed", "cancelled", "done")
 
 
@@ -31,7 +37,7 @@ def run_or_stop(run_id: str | None, no_runs: str) -> Run:
     """The run to show, or stop the page with ``no_runs`` (and a Train link) or the load error."""
     if run_id is None:
         st.info(no_runs)
-        page_link("train", "Train a run")
+        page_link("train", t("Train a run"))
         st.stop()
     try:
         return state.load_run(run_id)
@@ -50,8 +56,8 @@ def _has_snapshot(run_id: str) -> bool:
 
 def wait_for_job(job_id: str) -> tuple[str | None, bool]:
     """(run id, pending) of a training job: the run id once its first snapshot exists; while
-    it is not there yet, its progress (refreshed every second) and pending = True; for a failed,
-    cancelled or unknown job, an error and (None, False)."""
+    it is not there yet, its progress (refreshed at ``poll_every``'s pace) and pending = True;
+    for a failed, cancelled or unknown job, an error and (None, False)."""
     mgr = manager_or_none()
     if mgr is None:
         return None, False
@@ -63,28 +69,35 @@ def wait_for_job(job_id: str) -> tuple[str | None, bool]:
     if job.run_id and _has_snapshot(job.run_id):
         return job.run_id, False
     if job.state in ENDED:
-        error(f"Training {job.state}: {job.status_detail or 'no details given'}")
+        error(t("Training {state}: {detail}", state=status_word(job.state),
+                detail=job.status_detail or t("no details given")))
         return None, False
 
-    @st.fragment(run_every=1.0)
+    every = poll_every(job)
+
+    @st.fragment(run_every=every)
     def _poll() -> None:
+        apply_language()  # a timer rerun of the fragment may run in a fresh thread
         try:
-            current = mgr.get(job_id)
+            current = mgr.get(job_id)  # the manager's table in memory: no disk read
         except NnvizError as exc:
             show_error(exc)
             return
         job_status(current)
-        if (current.run_id and _has_snapshot(current.run_id)) or current.state in ENDED:
-            st.rerun()  # the whole page: the run can be explored (or the job ended)
+        if (current.run_id and _has_snapshot(current.run_id)) or current.state in ENDED \
+                or poll_every(current) != every:
+            st.rerun()  # the whole page: the run can be explored, the job ended, or a new pace
 
-    info("Training this run; its epochs appear here as soon as they are recorded.",
+    info(t("Training this run; its epochs appear here as soon as they are recorded."),
          icon=":material/model_training:")
     _poll()
     return None, True
 
 
 def watch_run(run: Run) -> None:
-    """While a run trains, re-run the page when a new snapshot or a new status is saved.
+    """While a run trains, re-run the page when a new status is saved, and for new snapshots
+    at most every FOLLOW_EVERY_S (each redraw rebuilds the run's charts for every snapshot,
+    seconds of the server's CPU that all other sessions wait behind).
 
     Always one element, so the charts below keep their place (and the epoch player its
     frame) when the run finishes.
@@ -93,16 +106,20 @@ def watch_run(run: Run) -> None:
         st.empty()
         return
     seen = (run.n_snapshots, run.status)
+    drawn = time.monotonic()
 
     @st.fragment(run_every=POLL_EVERY_S)
     def _watch() -> None:
+        apply_language()  # a timer rerun of the fragment may run in a fresh thread
         try:
-            fresh = state.load_run(run.run_id)
+            fresh = state.load_run(run.run_id)  # one stat; re-read only when run.json changed
         except StorageError:
             return
-        if (fresh.n_snapshots, fresh.status) != seen:
-            st.rerun()
-        st.caption(f"Training: {len(fresh.record.history)} of {fresh.config.epochs} epochs done; "
-                   "new epochs appear here as they finish.")
+        grown = fresh.n_snapshots != seen[0]
+        if fresh.status != seen[1] or grown and (
+                seen[0] == 0 or time.monotonic() - drawn >= FOLLOW_EVERY_S):
+            st.rerun()  # finished, its first snapshot, or new epochs to show
+        st.caption(t("Training: {done} of {epochs} epochs done; new epochs appear here as they "
+                     "finish.", done=len(fresh.record.history), epochs=fresh.config.epochs))
 
     _watch()

@@ -12,6 +12,7 @@ import streamlit as st
 from nnviz.analysis.overview import source_line
 from nnviz.config import RunConfig
 from nnviz.errors import NnvizError
+from nnviz.i18n import t
 from nnviz.store.runs import Run
 from ui.links import share_link
 from ui.services import urlstate
@@ -39,7 +40,7 @@ def set_query(**params: Any) -> None:
             st.query_params[name] = str(value)
 
 
-def query_signature(ignore: Sequence[str] = ("run", "epoch", "layer")) -> str:
+def query_signature(ignore: Sequence[str] = ("run", "epoch", "layer", "lang")) -> str:
     """The URL's parameters (except the view keys) as one string: identifies a linked config."""
     q = query_dict()
     return "&".join(f"{k}={v}" for k in sorted(q) if k not in ignore for v in q[k])
@@ -73,8 +74,8 @@ def share_view(run: Run, index: int, layer: str) -> None:
     view = urlstate.view_to_query(epoch=index, layer=layer)
     by_config = {**urlstate.config_to_query(run.config), **view}
     by_run = urlstate.view_to_query(run_id=run.run_id, epoch=index, layer=layer)
-    share_link(by_run, label="This run (on this server)")
+    share_link(by_run, label=t("This run (on this server)"))
     if source_line(run):  # not trained by nnviz: no settings to share
         return
-    share_link(by_config, label="Its settings: any nnviz trains the same seeded run and opens "
-                                "this view")
+    share_link(by_config, label=t("Its settings: any nnviz trains the same seeded run and "
+                                  "opens this view"))

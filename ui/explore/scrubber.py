@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
+from nnviz.i18n import t
+from ui.i18n import apply_language
+
 PLAY_EVERY_S = 0.8        # seconds between frames while playing
 
 
@@ -64,10 +67,10 @@ def _scrubbed(prefix: str) -> None:
 def play_button(prefix: str, n: int) -> None:
     """Play / Pause: animates the scrubber through the snapshots (outside the fragment)."""
     playing = st.session_state.get(f"{prefix}_playing", False)
-    st.button("Pause" if playing else "Play", key=f"{prefix}_play",
+    st.button(t("Pause") if playing else t("Play"), key=f"{prefix}_play",
               icon=":material/pause:" if playing else ":material/play_arrow:",
               on_click=_toggle_play, args=(prefix, n), disabled=n < 2,
-              help="Step through the epochs automatically.")
+              help=t("Step through the epochs automatically."))
 
 
 def scrubber(prefix: str, labels: Sequence[str]) -> int:
@@ -75,15 +78,15 @@ def scrubber(prefix: str, labels: Sequence[str]) -> int:
     n = len(labels)
     index = scrubber_state(prefix, n)
     if n == 1:
-        st.caption(f"Snapshot: {labels[0]} (the only one so far)")
+        st.caption(t("Snapshot: {label} (the only one so far)", label=labels[0]))
         return 0
     st.session_state[f"{prefix}_slider"] = index
-    st.select_slider("Epoch", options=list(range(n)), format_func=lambda i: labels[i],
+    st.select_slider(t("Epoch"), options=list(range(n)), format_func=lambda i: labels[i],
                      key=f"{prefix}_slider", on_change=_scrubbed, args=(prefix,),
                      disabled=bool(st.session_state[f"{prefix}_playing"]),
-                     help="Drag to scrub through the recorded snapshots; bins and colour "
-                          "scales stay fixed so every change you see is real. Pause to drag "
-                          "while playing.")
+                     help=t("Drag to scrub through the recorded snapshots; bins and colour "
+                            "scales stay fixed so every change you see is real. Pause to drag "
+                            "while playing."))
     return index
 
 
@@ -92,8 +95,11 @@ def playing_fragment(prefix: str, body: Callable[[], None]) -> None:
     playing = st.session_state.get(f"{prefix}_playing", False)
 
     def _frame() -> None:
+        apply_language()  # a timer rerun of the fragment may run in a fresh thread
         body()
-        if playing and not st.session_state.get(f"{prefix}_playing", False):
-            st.rerun()  # stopped at the end (or paused): redraw the page without the timer
+        if playing != st.session_state.get(f"{prefix}_playing", False):
+            # started (a Play button inside the fragment), stopped at the end or paused:
+            # rerun the whole page, to set the fragment's timer on or off
+            st.rerun()
 
     st.fragment(_frame, run_every=PLAY_EVERY_S if playing else None)()

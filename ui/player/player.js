@@ -3,43 +3,73 @@
 // frame k of a chart is base + frames[k] (nnviz/figures/player.py: apply_diff), drawn with
 // Plotly.react. The snapshot shown goes back to Python (Streamlit's component value) when a
 // drag ends or playback stops, so the URL, the share links and the other views follow.
+// Each payload (a layer with its options) crosses the wire once: this frame keeps the last
+// MAX_KEPT of them with their charts built, Python then sends only the key (ui/player.py), and a
+// layer seen before comes back without a rebuild. Python keeps the frame mounted while Explore
+// shows another view ("hidden"), so returning to "This epoch" redraws nothing.
 // The Streamlit component protocol is spoken directly (postMessage), without a build step.
 "use strict";
 
 const PLAY_EVERY_MS = 700;   // one snapshot per 0.7 s while playing
 const REPORT_AFTER_MS = 250; // report the snapshot this long after the last slider move
 
+const MAX_KEPT = 6;           // payloads kept built in this frame (layers, option sets)
+
 const $ = (id) => document.getElementById(id);
+// A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
+// notes, drawn (the frame its charts show), width}. Shown: state.entry.
 const state = {
-  key: null, payload: null, config: {}, pos: 0, drawn: -1, startSeq: null,
-  charts: [], texts: [], notes: [], timer: null, reportTimer: null, seq: 0,
-  pending: null, drawing: false,
+  key: null, entry: null, cache: new Map(), config: {}, pos: 0, startSeq: null, hidden: false,
+  timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
+  instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
-// Read by the browser tests and the benchmark: the frame on screen and when it was drawn.
-window.nnvizPlayer = { frame: -1, drawnAt: 0, draws: 0 };
+// Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
+// was last drawn or shown (performance.now() and, comparable across frames, epoch ms).
+window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
+                       draws: 0, builds: 0, visible: false, key: null };
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
 }
 
 function setHeight() {
-  send("streamlit:setFrameHeight", { height: Math.ceil(document.body.scrollHeight) + 4 });
+  const height = state.hidden ? 0 : Math.ceil(document.body.scrollHeight) + 4;
+  send("streamlit:setFrameHeight", { height });
+}
+
+function sendValue(extra) {
+  // Python reads: the snapshot shown ("index", for payload "key"), which payloads this frame
+  // holds ("have": Python then sends only their key) and one it lacks ("need").
+  state.seq += 1;
+  const entry = state.entry;
+  send("streamlit:setComponentValue", {
+    value: Object.assign({
+      index: entry ? entry.payload.snapshots[state.pos] : null, seq: state.seq, key: state.key,
+      instance: state.instance, have: [...state.cache.keys()], need: null,
+    }, extra),
+    dataType: "json",
+  });
 }
 
 function report() {
   clearTimeout(state.reportTimer);
   state.reportTimer = null;
-  if (!state.payload) return;
-  state.seq += 1;
-  send("streamlit:setComponentValue", {
-    value: { index: state.payload.snapshots[state.pos], seq: state.seq, key: state.key },
-    dataType: "json",
-  });
+  if (!state.entry) return;
+  sendValue({});
+  window.nnvizPlayer.reportedEpoch = performance.timeOrigin + performance.now();
 }
 
 function reportSoon() {
   clearTimeout(state.reportTimer);
   state.reportTimer = setTimeout(report, REPORT_AFTER_MS);
+}
+
+function requestPayload(key) {
+  // Python sent only the key of a payload this frame does not hold (a new frame, or one it
+  // let go): ask for it once; the rerun this starts sends it whole.
+  if (state.needed.has(key)) return;
+  state.needed.add(key);
+  sendValue({ key, index: null, need: key });
 }
 
 function frameFigure(chart, k) {
@@ -74,17 +104,17 @@ function el(tag, cls, html) {
   return e;
 }
 
-function build(payload) {
-  const root = $("blocks");
-  for (const c of state.charts) { try { Plotly.purge(c.div); } catch (e) { /* gone */ } }
-  root.innerHTML = "";
-  state.charts = []; state.texts = []; state.notes = [];
-  for (const block of payload.blocks) {
+function build(entry) {
+  // The payload's blocks as DOM, once per payload; its charts are drawn by draw().
+  const root = el("div", "payload");
+  entry.root = root;
+  entry.charts = []; entry.texts = []; entry.notes = []; entry.drawn = -1;
+  for (const block of entry.payload.blocks) {
     if (block.html !== undefined) {
       root.appendChild(el("div", "text", block.html));
     } else if (block.htmls) {
       const div = el("div", "text", block.htmls[0]);
-      state.texts.push({ div, htmls: block.htmls });
+      entry.texts.push({ div, htmls: block.htmls });
       root.appendChild(div);
     } else if (block.row) {
       const row = el("div", "row");
@@ -94,18 +124,39 @@ function build(payload) {
         box.appendChild(div);
         if (cell.notes) {
           const notes = el("div", "notes", cell.notes[0]);
-          state.notes.push({ div: notes, htmls: cell.notes });
+          entry.notes.push({ div: notes, htmls: cell.notes });
           box.appendChild(notes);
         }
         if (cell.caption && cell.caption.length) {
           box.appendChild(el("div", "caption", cell.caption.map((c) => `<p>${c}</p>`).join("")));
         }
         row.appendChild(box);
-        state.charts.push({ div, chart: cell.chart });
+        entry.charts.push({ div, chart: cell.chart });
       }
       root.appendChild(row);
     }
   }
+  $("blocks").appendChild(root);
+  window.nnvizPlayer.builds += 1;
+}
+
+function release(entry) {
+  for (const c of entry.charts || []) { try { Plotly.purge(c.div); } catch (e) { /* gone */ } }
+  if (entry.root) entry.root.remove();
+  state.cache.delete(entry.key);
+}
+
+function keep(entry) {
+  // Most recently shown last; beyond MAX_KEPT the oldest are let go (Python resends on need).
+  state.cache.delete(entry.key);
+  state.cache.set(entry.key, entry);
+  for (const old of [...state.cache.values()]) {
+    if (state.cache.size <= MAX_KEPT) break;
+    if (old !== state.entry) release(old);
+  }
+}
+
+function setupBar(payload) {
   const n = payload.labels.length;
   const slider = $("slider");
   slider.max = String(n - 1);
@@ -115,13 +166,29 @@ function build(payload) {
   ticks.innerHTML = "";
   if (n <= 12) for (const lab of payload.labels) ticks.appendChild(el("span", "", lab));
   const total = payload.n_snapshots;
-  $("note").textContent = n < total
-    ? `The player carries ${n} of the ${total} snapshots, evenly spaced (first and last ` +
-      "included), so the page stays light; the Tables and All-epochs views reach every one."
-    : "";
+  $("note").textContent = n < total ? word("note", { n, total }) : "";
   $("note").hidden = n >= total;
 }
 
+function switchTo(entry, k) {
+  // Show another payload: its DOM is built once and kept, so a layer seen before comes back
+  // without a rebuild (and without a redraw when it still shows snapshot k).
+  setPlaying(false);
+  const before = state.entry;
+  if (before && before !== entry && before.root) before.root.hidden = true;
+  state.entry = entry;
+  if (before && before !== entry && before.family === entry.family) release(before);
+  state.key = entry.key;
+  if (!entry.root) build(entry);
+  entry.root.hidden = false;
+  keep(entry);
+  setupBar(entry.payload);
+  const width = document.body.clientWidth;
+  if (entry.drawn >= 0 && entry.width !== width) {
+    for (const c of entry.charts) { try { Plotly.Plots.resize(c.div); } catch (e) { /* */ } }
+  }
+  show(k);
+}
 function chartConfig(fig) {
   // The PNG download is named after the run and the chart's title (layer, epoch), not
   // plotly's "newplot.png".
@@ -134,28 +201,42 @@ function chartConfig(fig) {
   return Object.assign({}, state.config, { toImageButtonOptions: image });
 }
 
+function stamp() {
+  // After the next paint: what is on screen, for the tests and benchmarks.
+  requestAnimationFrame(() => {
+    const p = window.nnvizPlayer;
+    const entry = state.entry;
+    p.frame = entry && !state.hidden ? entry.drawn : p.frame;
+    p.key = state.key;
+    p.visible = !state.hidden;
+    p.drawnAt = performance.now();
+    p.drawnEpoch = performance.timeOrigin + p.drawnAt;
+    if (!state.hidden) p.shownEpoch = p.drawnEpoch;
+    document.body.dataset.frame = String(p.frame);
+  });
+}
+
 async function draw(k) {
-  // Draw frame k; moves that come in meanwhile collapse into the latest one.
+  // Draw frame k of the payload shown; moves that come in meanwhile collapse into the latest.
   state.pending = k;
   if (state.drawing) return;
   state.drawing = true;
   try {
     while (state.pending !== null) {
       const f = state.pending;
+      const entry = state.entry;
       state.pending = null;
-      for (const t of state.texts) t.div.innerHTML = t.htmls[f];
-      for (const t of state.notes) t.div.innerHTML = t.htmls[f];
-      await Promise.all(state.charts.map((c) => {
+      for (const t of entry.texts) t.div.innerHTML = t.htmls[f];
+      for (const t of entry.notes) t.div.innerHTML = t.htmls[f];
+      await Promise.all(entry.charts.map((c) => {
         const fig = frameFigure(c.chart, f);
         return Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
       }));
-      state.drawn = f;
+      entry.drawn = f;
+      entry.width = document.body.clientWidth;
       await new Promise((r) => requestAnimationFrame(() => r()));
-      window.nnvizPlayer.frame = f;
-      window.nnvizPlayer.key = state.key;
-      window.nnvizPlayer.drawnAt = performance.now();
       window.nnvizPlayer.draws += 1;
-      document.body.dataset.frame = String(f);
+      if (state.pending === null) stamp();
     }
   } catch (err) {
     showError(err);
@@ -166,17 +247,24 @@ async function draw(k) {
 }
 
 function show(k) {
-  const n = state.payload.labels.length;
+  const labels = state.entry.payload.labels;
+  const n = labels.length;
   k = Math.max(0, Math.min(n - 1, k));
   state.pos = k;
   const slider = $("slider");
   slider.value = String(k);
-  const label = state.payload.labels[k];
+  const label = labels[k];
   slider.setAttribute("aria-valuetext", label);
-  $("label").textContent = `${label}  (${k + 1} of ${n})`;
+  $("label").textContent = `${label}  (${word("of", { k: k + 1, n })})`;
   $("prev").disabled = k === 0;
   $("next").disabled = k === n - 1;
-  draw(k);
+  if (state.hidden) return; // drawn when shown again
+  if (state.entry.drawn === k && !state.drawing) {
+    stamp();
+    setHeight();
+  } else {
+    draw(k);
+  }
 }
 
 const ICON = {
@@ -188,10 +276,11 @@ function setPlaying(on) {
   clearInterval(state.timer);
   state.timer = null;
   // Icons drawn as SVG: they need no emoji font (an empty box on many Linux machines).
-  $("play").innerHTML = on ? `${ICON.pause} Pause` : `${ICON.play} Play`;
+  $("play").innerHTML = on ? `${ICON.pause} ` : `${ICON.play} `;
+  $("play").append(word(on ? "pause" : "play"));
   $("play").setAttribute("aria-pressed", on ? "true" : "false");
-  if (!on) return;
-  const n = state.payload.labels.length;
+  if (!on || !state.entry) return;
+  const n = state.entry.payload.labels.length;
   if (state.pos >= n - 1) show(0);
   state.timer = setInterval(() => {
     if (state.pos >= n - 1) { setPlaying(false); report(); return; }
@@ -199,8 +288,8 @@ function setPlaying(on) {
   }, PLAY_EVERY_MS);
 }
 
-function nearestFrame(index) {
-  const snaps = state.payload.snapshots;
+function nearestFrame(entry, index) {
+  const snaps = entry.payload.snapshots;
   let best = 0;
   for (let k = 1; k < snaps.length; k++) {
     if (Math.abs(snaps[k] - index) < Math.abs(snaps[best] - index)) best = k;
@@ -208,11 +297,25 @@ function nearestFrame(index) {
   return best;
 }
 
+function setHidden(hidden) {
+  // Hidden while Explore shows another view: the frame stays mounted with every payload it
+  // holds, so coming back to "This epoch" shows the charts at once.
+  if (hidden === state.hidden) return;
+  state.hidden = hidden;
+  $("player").hidden = hidden;
+  if (hidden) {
+    setPlaying(false);
+    window.nnvizPlayer.visible = false;
+  } else if (state.entry) {
+    show(state.pos);
+  }
+  setHeight();
+}
+
 function showError(err) {
   const box = $("error");
   box.hidden = false;
-  box.textContent = "The charts could not be drawn in this browser (" + (err && err.message
-    ? err.message : String(err)) + "). Switch the view to “Tables” or reload the page.";
+  box.textContent = word("error", { error: err && err.message ? err.message : String(err) });
   setHeight();
 }
 
@@ -239,8 +342,36 @@ function applyTheme(theme) {
   if (theme.font) root.setProperty("--font", theme.font);
 }
 
+// The visible words, in the reader's language: Python sends them as args.labels (ui.player).
+const WORDS = {
+  play: "Play", pause: "Pause", of: "{k} of {n}", epoch: "Epoch",
+  prev: "Previous snapshot", next: "Next snapshot", auto: "Step through the snapshots automatically",
+  note: "The player carries {n} of the {total} snapshots, evenly spaced (first and last " +
+    "included), so the page stays light; the Tables and All-epochs views reach every one.",
+  error: "The charts could not be drawn in this browser ({error}). Switch the view to " +
+    "“Tables” or reload the page.",
+};
+
+function word(name, fields) {
+  return String(WORDS[name]).replace(/\{(\w+)\}/g, (m, f) => (fields && f in fields ? fields[f] : m));
+}
+
+function applyWords(labels) {
+  if (!labels || labels === state.labels) return;
+  state.labels = labels;
+  Object.assign(WORDS, labels);
+  for (const [id, name] of [["prev", "prev"], ["next", "next"], ["slider", "epoch"]]) {
+    $(id).setAttribute("aria-label", word(name));
+    if (id !== "slider") $(id).title = word(name);
+  }
+  $("bar").setAttribute("aria-label", word("epoch"));
+  $("play").title = word("auto");
+}
+
 async function onRender(msg) {
+  window.nnvizPlayer.renderEpoch = performance.timeOrigin + performance.now();
   const args = msg.args || {};
+  applyWords(args.labels);
   applyTheme(msg.theme);
   try {
     await loadPlotly(args.plotly_src);
@@ -248,20 +379,37 @@ async function onRender(msg) {
     showError(err);
     return;
   }
-  if (args.payload_key !== state.key) {
-    state.key = args.payload_key;
-    state.payload = JSON.parse(args.payload);
-    state.config = Object.assign({ responsive: true }, args.config || {});
-    state.pngPrefix = args.png_prefix || "nnviz";
-    state.startSeq = args.start_seq;
-    setPlaying(false);
-    build(state.payload);
-    show(nearestFrame(args.start));
-  } else if (args.start_seq !== state.startSeq) {
+  state.config = Object.assign({ responsive: true }, args.config || {});
+  state.pngPrefix = args.png_prefix || "nnviz";
+  const key = args.payload_key;
+  if (args.payload && !state.cache.has(key)) {
+    const family = args.family || key;
+    state.cache.set(key, { key, family, payload: JSON.parse(args.payload), root: null,
+                           drawn: -1 });
+    state.needed.delete(key);
+    // the same view of a run that has grown (a new snapshot): the older one is not kept
+    for (const old of [...state.cache.values()]) {
+      if (old.key !== key && old.family === family && old !== state.entry) release(old);
+    }
+  }
+  const moved = args.start_seq !== state.startSeq;
+  state.startSeq = args.start_seq;
+  setHidden(Boolean(args.hidden));
+  const entry = state.cache.get(key);
+  if (!entry) {
+    // Only its key came: this frame let the payload go (or is new). Ask for it.
+    if (state.entry && state.entry.root) state.entry.root.hidden = true;
+    state.entry = null;
+    state.key = key;
+    $("note").hidden = false;
+    $("note").textContent = "Loading the charts…";
+    if (!state.hidden) requestPayload(key);
+  } else if (entry !== state.entry) {
+    switchTo(entry, nearestFrame(entry, args.start));
+  } else if (moved) {
     // Python moved the player (a link, another view): follow it.
-    state.startSeq = args.start_seq;
     setPlaying(false);
-    show(nearestFrame(args.start));
+    show(nearestFrame(entry, args.start));
   }
   setHeight();
 }
@@ -272,13 +420,21 @@ window.addEventListener("message", (event) => {
 });
 
 $("slider").addEventListener("input", (e) => {
+  if (!state.entry) return;
   setPlaying(false);
   show(Number(e.target.value));
   reportSoon();
 });
-$("prev").addEventListener("click", () => { setPlaying(false); show(state.pos - 1); reportSoon(); });
-$("next").addEventListener("click", () => { setPlaying(false); show(state.pos + 1); reportSoon(); });
+$("prev").addEventListener("click", () => {
+  if (!state.entry) return;
+  setPlaying(false); show(state.pos - 1); reportSoon();
+});
+$("next").addEventListener("click", () => {
+  if (!state.entry) return;
+  setPlaying(false); show(state.pos + 1); reportSoon();
+});
 $("play").addEventListener("click", () => {
+  if (!state.entry) return;
   const on = state.timer === null;
   setPlaying(on);
   if (!on) report();

@@ -76,9 +76,15 @@ from typing import Any
 
 from nnviz.backends import Backend, WorkerDied, make_backend
 from nnviz.backends.base import STEP_EVENT_INTERVAL_S, release_memory  # noqa: F401  (re-exported)
-from nnviz.backends.local import WORKER_DIED  # noqa: F401  (re-exported: the message shown)
+from nnviz.backends.local import (  # noqa: F401  (re-exported: the message shown, the niceness)
+    WORKER_DIED,
+    WORKER_NICE,
+    WORKER_NICE_ENV,
+    worker_nice,
+)
 from nnviz.config import RunConfig, config_hash
 from nnviz.errors import ConfigError, NnvizError, StorageError
+from nnviz.i18n import N_, t
 from nnviz.presets import PRESETS
 from ui.services.sessions import SERVER, Actor, NotAllowed, check_cancel, is_lesson
 
@@ -98,7 +104,9 @@ MAX_JOBS_ENV, MAX_ACTIVE_ENV, IDLE_EXIT_ENV, WARM_ENV = (
 OWNERS_FILE = ".nnviz-owners.json"  # in the runs folder: run id -> owning session id
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SELF_CGROUP = Path("/proc/self/cgroup")
-SHUT_DOWN = "cancelled: the app shut down while it waited or trained"
+# Status details shared by every session: kept in English, translated where shown (ui.runs).
+SHUT_DOWN = N_("cancelled: the app shut down while it waited or trained")
+CANCELLED_QUEUED = N_("cancelled before it started")
 
 
 def _preload() -> None:
@@ -427,11 +435,11 @@ class JobManager:
                 # identical configs inside one sweep share one job: count them once
                 wanted = len({plans[i][1] for i in new})
                 if mine + wanted > self.max_active_per_session:
-                    raise QueueFull(
-                        f"You already have {mine} training job(s) queued or running, and this "
-                        f"adds {wanted}; each person may have {self.max_active_per_session} at "
-                        "once so that everyone gets a turn. Wait for one to finish, or cancel "
-                        "one.")
+                    raise QueueFull(t(
+                        "You already have {mine} training job(s) queued or running, and this "
+                        "adds {wanted}; each person may have {most} at once so that everyone "
+                        "gets a turn. Wait for one to finish, or cancel one.", mine=mine,
+                        wanted=wanted, most=self.max_active_per_session))
             results: list[JobInfo] = []
             for i, info in enumerate(out):
                 if i in new:
@@ -477,8 +485,9 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise NnvizError(f"No training job {job_id!r} here (it may belong to an app "
-                                 "that has since restarted). Start it again from Train.")
+                raise NnvizError(t("No training job {job} here (it may belong to an app that "
+                                   "has since restarted). Start it again from Train.",
+                                   job=repr(job_id)))
             return self._copy(job)
 
     def jobs(self) -> list[JobInfo]:
@@ -496,12 +505,12 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise NnvizError(f"No training job {job_id!r} to cancel.")
+                raise NnvizError(t("No training job {job} to cancel.", job=repr(job_id)))
             check_cancel(actor, job.owner)
             if job.state == "queued":
                 self._queue.remove(job_id)
                 job.state, job.finished = "cancelled", time.time()
-                job.status_detail = "cancelled before it started"
+                job.status_detail = CANCELLED_QUEUED
                 self._changed.notify_all()
             elif job.state == "running":
                 self._cancel_wanted.add(job_id)
@@ -511,7 +520,7 @@ class JobManager:
     def clear_queue(self, actor: Actor) -> int:
         """The teacher empties the queue (running jobs go on); how many jobs were cancelled."""
         if not actor.admin:
-            raise NotAllowed("Only the teacher can clear the queue.")
+            raise NotAllowed(t("Only the teacher can clear the queue."))
         with self._lock:
             ids = list(self._queue)
             for job_id in ids:
@@ -591,7 +600,7 @@ class JobManager:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise NnvizError("The training service has shut down; reload the app.")
+            raise NnvizError(t("The training service has shut down; reload the app."))
 
     def _copy(self, job: JobInfo, etas: dict[str, float | None] | None = None) -> JobInfo:
         position, eta = None, None

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nnviz.errors import NnvizError
+from nnviz.i18n import t
 
 ADMIN_TOKEN_ENV = "NNVIZ_ADMIN_TOKEN"
 SERVER_RUN = ""  # the owner of a run that no session made (CLI, nnviz warm, a copied folder)
@@ -108,8 +109,8 @@ def may_list(actor: Actor, owner: str | None, lesson: bool) -> bool:
 def check_cancel(actor: Actor, owner: str | None) -> None:
     """NotAllowed unless ``may_cancel``."""
     if not may_cancel(actor, owner):
-        raise NotAllowed("This training was started by someone else, so only they (or the "
-                         "teacher) can cancel it.")
+        raise NotAllowed(t("This training was started by someone else, so only they (or the "
+                           "teacher) can cancel it."))
 
 
 def check_delete(actor: Actor, owner: str | None, lesson: bool) -> None:
@@ -117,7 +118,7 @@ def check_delete(actor: Actor, owner: str | None, lesson: bool) -> None:
     if may_delete(actor, owner, lesson):
         return
     if lesson:
-        raise NotAllowed("Lesson runs are shared by the whole class: only the teacher can "
-                         "delete or stop them.")
-    raise NotAllowed("This run was trained by someone else, so only they (or the teacher) "
-                     "can delete or stop it.")
+        raise NotAllowed(t("Lesson runs are shared by the whole class: only the teacher can "
+                           "delete or stop them."))
+    raise NotAllowed(t("This run was trained by someone else, so only they (or the teacher) "
+                       "can delete or stop it."))

@@ -36,9 +36,11 @@ from nnviz.config import RunConfig
 from nnviz.engine.fitting import fit_problem, fitting_datasets
 from nnviz.engine.fitting import unchecked as _with
 from nnviz.errors import ConfigError
+from nnviz.i18n import t
 from nnviz.presets import PRESETS
 
 VIEW_KEYS = ("run", "epoch", "layer", "preset")
+LANG_KEY = "lang"  # the reader's language (ui.i18n): in every link, never part of a config
 NEVER_IN_URL = ("data_dir", "threads")
 ALWAYS_IN_URL = ("model", "init", "seed", "dataset")
 CONFIG_KEYS = tuple(f.name for f in fields(RunConfig) if f.name not in NEVER_IN_URL)
@@ -67,7 +69,7 @@ def query_to_config(params: QueryParams, ignore: Iterable[str] = VIEW_KEYS
     except ``preset``, which picks the starting config.
     """
     notes = _Notes()
-    ignored = set(ignore)
+    ignored = {*ignore, LANG_KEY}
     values = _single_values(params, notes)
     base = RunConfig()
     if "preset" in values:
@@ -79,14 +81,14 @@ def query_to_config(params: QueryParams, ignore: Iterable[str] = VIEW_KEYS
     cfg = base
     for key in NEVER_IN_URL:
         if key in values:
-            notes.add(f"{key} cannot be set from a link (it belongs to the computer that "
-                      f"trains); it was ignored.")
+            notes.add(t("{key} cannot be set from a link (it belongs to the computer that "
+                        "trains); it was ignored.", key=key))
     unknown = [k for k in values if k not in CONFIG_KEYS and k not in NEVER_IN_URL
                and k not in ignored]
     if unknown:
         names = ", ".join(_show(k) for k in unknown[:5]) + (" …" if len(unknown) > 5 else "")
-        notes.add(f"Unknown setting(s) {names} in the link were ignored. Settings are: "
-                  f"{', '.join(CONFIG_KEYS)}.")
+        notes.add(t("Unknown setting(s) {names} in the link were ignored. Settings are: "
+                    "{settings}.", names=names, settings=", ".join(CONFIG_KEYS)))
     for key in CONFIG_KEYS:  # field order: model before depth, init before its settings
         if key not in values:
             continue
@@ -94,8 +96,8 @@ def query_to_config(params: QueryParams, ignore: Iterable[str] = VIEW_KEYS
         try:
             cfg = cfg.replace(**{key: raw})
         except ConfigError as exc:
-            notes.add(f"Ignored {key}={_show(raw)} from the link: {exc} "
-                      f"Used {getattr(cfg, key)!r} instead.")
+            notes.add(t("Ignored {key}={value} from the link: {error} Used {used} instead.",
+                        key=key, value=_show(raw), error=exc, used=repr(getattr(cfg, key))))
     cfg = _fit_data(cfg, notes)
     cfg = _fit_device(cfg, notes)
     return cfg, notes.list()
@@ -130,7 +132,8 @@ def query_to_view(params: QueryParams, n_snapshots: int | None = None,
         if RUN_ID_RE.match(run):
             view["run"] = run
         else:
-            notes.add(f"run={_show(run)} in the link is not a valid run name; no run was opened.")
+            notes.add(t("run={value} in the link is not a valid run name; no run was opened.",
+                        value=_show(run)))
     if "epoch" in values:
         view["epoch"] = _read_index(values["epoch"], n_snapshots, notes)
     if "layer" in values:
@@ -139,8 +142,9 @@ def query_to_view(params: QueryParams, n_snapshots: int | None = None,
             view["layer"] = layer
         else:
             first = f" ({layer_names[0]})" if layer_names else ""
-            notes.add(f"layer={_show(layer)} is not a layer of this run; showing the first "
-                      f"layer{first} instead. Layers: {', '.join(layer_names)}.")
+            notes.add(t("layer={value} is not a layer of this run; showing the first layer{first} "
+                        "instead. Layers: {layers}.", value=_show(layer), first=first,
+                        layers=", ".join(layer_names)))
     if "preset" in values:
         name = values["preset"]
         if name in PRESETS:
@@ -175,7 +179,7 @@ class _Notes:
 
     def list(self) -> list[str]:
         if self.extra:
-            return [*self.items, f"... and {self.extra} more problem(s) in the link."]
+            return [*self.items, t("... and {n} more problem(s) in the link.", n=self.extra)]
         return list(self.items)
 
 
@@ -184,7 +188,8 @@ def _single_values(params: QueryParams, notes: _Notes) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, raw in params.items():
         if not isinstance(key, str) or len(key) > MAX_VALUE_LEN:
-            notes.add(f"A setting name of {len(str(key))} characters in the link was ignored.")
+            notes.add(t("A setting name of {n} characters in the link was ignored.",
+                        n=len(str(key))))
             continue
         if isinstance(raw, str):
             value = raw
@@ -195,12 +200,12 @@ def _single_values(params: QueryParams, notes: _Notes) -> dict[str, str]:
             if not items:
                 continue
             if len(items) > 1:
-                notes.add(f"{_show(key)} appears {len(items)} times in the link; used the last "
-                          f"value {_show(items[-1])}.")
+                notes.add(t("{key} appears {n} times in the link; used the last value {value}.",
+                            key=_show(key), n=len(items), value=_show(items[-1])))
             value = items[-1]
         if len(value) > MAX_VALUE_LEN:
-            notes.add(f"The value of {_show(key)} in the link is {len(value)} characters long "
-                      f"(at most {MAX_VALUE_LEN}); it was ignored.")
+            notes.add(t("The value of {key} in the link is {n} characters long (at most {most}); "
+                        "it was ignored.", key=_show(key), n=len(value), most=MAX_VALUE_LEN))
             continue
         out[key] = value
     return out
@@ -209,24 +214,26 @@ def _single_values(params: QueryParams, notes: _Notes) -> dict[str, str]:
 def _read_index(raw: str, n_snapshots: int | None, notes: _Notes) -> int | None:
     text = raw.strip()
     if not re.fullmatch(r"[+-]?\d+", text):  # exact: no float round trip ("1e3", "1.5", "abc")
-        notes.add(f"epoch={_show(raw)} in the link is not a whole number; showing the first "
-                  "snapshot.")
+        notes.add(t("epoch={value} in the link is not a whole number; showing the first "
+                    "snapshot.", value=_show(raw)))
         return 0
     index = int(text)
     text = text if len(text) <= 30 else text[:30] + "…"  # echoed as written, never rounded
     if n_snapshots is None:
         if index < 0:
-            notes.add(f"epoch={text} in the link is negative; showing snapshot 0 (at "
-                      "init).")
+            notes.add(t("epoch={value} in the link is negative; showing snapshot 0 (at init).",
+                        value=text))
             return 0
         return index
     if n_snapshots <= 0:
-        notes.add(f"epoch={index} in the link cannot be shown yet: the run has no snapshots.")
+        notes.add(t("epoch={value} in the link cannot be shown yet: the run has no snapshots.",
+                    value=index))
         return None
     if not 0 <= index < n_snapshots:
         used = 0 if index < 0 else n_snapshots - 1
-        notes.add(f"epoch={text} in the link does not exist: this run has snapshots 0 to "
-                  f"{n_snapshots - 1}; showing snapshot {used}.")
+        notes.add(t("epoch={value} in the link does not exist: this run has snapshots 0 to "
+                    "{last}; showing snapshot {used}.", value=text, last=n_snapshots - 1,
+                    used=used))
         return used
     return index
 
@@ -237,18 +244,19 @@ def _fit_data(cfg: RunConfig, notes: _Notes) -> RunConfig:
     if why is None:
         return cfg
     if cfg.loss != "auto" and fit_problem(_with(cfg, loss="auto")) is None:
-        notes.add(f"{why} Used loss 'auto' instead of {cfg.loss!r}.")
+        notes.add(t("{why} Used loss 'auto' instead of {loss}.", why=why, loss=repr(cfg.loss)))
         return cfg.replace(loss="auto")
     choices = fitting_datasets(cfg) or fitting_datasets(_with(cfg, loss="auto"))
     if not choices:  # cannot happen with the registries, but never return an unusable config
-        notes.add(f"{why} Used the default settings instead.")
+        notes.add(t("{why} Used the default settings instead.", why=why))
         return RunConfig()
     fixed = cfg.replace(dataset=choices[0])
     also = ""
     if fit_problem(fixed) is not None:
         fixed = fixed.replace(loss="auto")
-        also = f" and loss 'auto' instead of {cfg.loss!r}"
-    notes.add(f"{why} Used the data set {choices[0]!r} instead of {cfg.dataset!r}{also}.")
+        also = t(" and loss 'auto' instead of {loss}", loss=repr(cfg.loss))
+    notes.add(t("{why} Used the data set {used} instead of {dataset}{also}.", why=why,
+                used=repr(choices[0]), dataset=repr(cfg.dataset), also=also))
     return fixed
 
 
@@ -261,14 +269,16 @@ def _fit_device(cfg: RunConfig, notes: _Notes) -> RunConfig:
     devices = available_devices()
     if cfg.device in devices:
         return cfg
-    notes.add(f"device={cfg.device!r} from the link is not available on this computer "
-              f"(available: {', '.join(devices)}); used 'auto' instead.")
+    notes.add(t("device={device} from the link is not available on this computer (available: "
+                "{devices}); used 'auto' instead.", device=repr(cfg.device),
+                devices=", ".join(devices)))
     return cfg.replace(device="auto")
 
 
 def _bad_preset(name: str) -> str:
-    return (f"preset={_show(name)} in the link is not a lesson; choose one of: "
-            f"{', '.join(PRESETS)}. Used the other settings of the link as they are.")
+    return t("preset={value} in the link is not a lesson; choose one of: {lessons}. Used the "
+             "other settings of the link as they are.", value=_show(name),
+             lessons=", ".join(PRESETS))
 
 
 def _encode(value: Any) -> str:

@@ -1,0 +1,328 @@
+"""How fast the app answers, in headless Chromium, as ratios to a minimal Streamlit app.
+
+The floor is ``benchmarks/floor_app.py`` (one ``select_slider``, one plotly chart), served
+beside nnviz in the same run; every figure is measured on both alternately (floor, nnviz,
+floor, nnviz ...), so a machine that gets busier slows both. Targets (issue 16, "App"):
+
+  * cold server -> Home usable (its title and lesson buttons)  <= 1.5 x the floor's start
+  * open Explore by link -> first chart drawn                   <= 1 s
+  * layer switch, view switch -> charts redrawn                 <= 1.5 x the floor's rerun
+  * Explore / Compare scrubbing -> every chart redrawn          <= 150 ms per move
+  * a lesson click -> first snapshot drawn                      <= 1 s on a warm server
+
+"Redrawn" is an in-page signal, never a sleep: the epoch player stamps
+``nnvizPlayer.drawnEpoch`` (performance.timeOrigin + now) once every chart is drawn with
+Plotly.react and the browser has painted; Streamlit's own charts are watched on every animation
+frame until the new figure (the floor's title) or the new view's charts are on the page with
+nothing stale left. An action is stamped in the page by a capturing pointerdown / keydown
+listener, so the figures are page-side times (the automation's round trip is not in them),
+except the page-open and start-up figures, which are Playwright's wall clock from navigation
+(start-up: from the server process's spawn).
+
+    python3 benchmarks/bench_app_latency.py [--reps 7] [--cold 3]
+
+It trains two small runs first (tutorial_cnn and its Xavier twin, about 30 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.harness import (  # noqa: E402
+    chromium_path,
+    launch_browser,
+    player,
+    run_app,
+    wait_for_app_idle,
+)
+
+FLOOR = ROOT / "benchmarks" / "floor_app.py"
+NOW = "performance.timeOrigin + performance.now()"
+# The first pointerdown / keydown after arming, stamped in the page (capture: before the app).
+ARM = f"""() => {{ window.__act = null;
+  const stamp = () => {{ if (window.__act === null) window.__act = {NOW}; }};
+  document.addEventListener('pointerdown', stamp, {{capture: true, once: true}});
+  document.addEventListener('keydown', stamp, {{capture: true, once: true}}); }}"""
+IDLE = """!document.querySelector('[data-testid="stStatusWidget"]')
+          && !document.querySelector('[data-stale="true"]')"""
+CHARTS_DRAWN = """[...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                  .every(c => c.querySelector('.main-svg'))"""
+N_CHARTS = "document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length"
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def until(frame, cond: str, timeout_ms: int = 120_000) -> float:
+    """Poll ``cond`` on every animation frame; the page-side time it first held (ms)."""
+    handle = frame.wait_for_function(f"() => ({cond}) ? {NOW} : false", timeout=timeout_ms,
+                                     polling="raf")
+    return float(handle.json_value())
+
+
+def acted(frame) -> float:
+    return float(frame.evaluate("window.__act"))
+
+
+def train(runs: Path, *extra: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "nnviz", "--runs-dir", str(runs), "train",
+                          "--preset", "tutorial_cnn", "--json", "--quiet", *extra], cwd=ROOT,
+                         check=True, capture_output=True, text=True).stdout
+    return re.search(r'"run_id": "([^"]+)"', out).group(1)
+
+
+class Floor:
+    """The floor app's page: a slider move and its chart redrawn."""
+
+    def __init__(self, page, url: str) -> None:
+        self.page, self.url, self.at = page, url, 0
+
+    def open(self) -> float:
+        t0 = time.perf_counter()
+        self.page.goto(self.url)
+        self.page.wait_for_function(f"() => document.querySelector('.main-svg') && {IDLE}",
+                                    polling="raf", timeout=120_000)
+        self.at = 0
+        return (time.perf_counter() - t0) * 1000
+
+    def rerun(self) -> float:
+        step = 1 if self.at < 9 else -1
+        self.at += step
+        thumb = self.page.locator('[data-testid="stSlider"] input[type="range"]')
+        thumb.focus()
+        self.page.evaluate(ARM)
+        thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
+        done = until(self.page, f"""[...document.querySelectorAll('.gtitle')].some(
+            t => t.textContent === 'floor · epoch {self.at}') && {IDLE}""")
+        return done - acted(self.page)
+
+
+class Explore:
+    """nnviz's Explore (or Compare) page on one run."""
+
+    def __init__(self, page, url: str) -> None:
+        self.page, self.url = page, url
+
+    def open(self) -> float:
+        t0 = time.perf_counter()
+        self.page.goto(self.url)
+        player(self.page, timeout_ms=120_000)
+        return (time.perf_counter() - t0) * 1000
+
+    def frame(self):
+        return player(self.page)
+
+    def layer(self, name: str) -> float:
+        box = self.page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
+                                has_text="Layer").first
+        box.click()
+        option = self.page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}\b"))
+        option.wait_for()
+        self.page.evaluate(ARM)
+        option.click()
+        act = acted(self.page)
+        frame = self.frame()
+        until(frame, f"(window.nnvizPlayer.key || '').includes('|{name}|') && "
+                     f"window.nnvizPlayer.drawnEpoch >= {act} && window.nnvizPlayer.visible")
+        idle = until(self.page, IDLE)  # and the rerun it started has ended
+        p = frame.evaluate("window.nnvizPlayer")
+        self.last = {"render": p["renderEpoch"] - act, "drawn": p["drawnEpoch"] - act,
+                     "idle": idle - act}
+        return p["drawnEpoch"] - act
+
+    def view(self, name: str) -> float:
+        button = self.page.locator('button[data-variant="segmented_control"]',
+                                   has_text=re.compile(rf"^{re.escape(name)}$")).first
+        self.page.evaluate(ARM)
+        button.click()
+        act = acted(self.page)
+        if name == "This epoch":
+            frame = self.frame()
+            until(frame, f"window.nnvizPlayer.visible && window.nnvizPlayer.shownEpoch >= {act}")
+            done = until(self.page, f"{N_CHARTS} === 0 && {IDLE}")
+            shown = float(frame.evaluate("window.nnvizPlayer.shownEpoch"))
+            return max(done, shown) - act
+        return until(self.page, f"{N_CHARTS} >= 2 && {CHARTS_DRAWN} && {IDLE}") - act
+
+    def scrub(self) -> float:
+        frame = self.frame()
+        n = int(frame.evaluate("document.getElementById('slider').max")) + 1
+        at = int(frame.evaluate("window.nnvizPlayer.frame"))
+        want = at + 1 if at < n - 1 else at - 1
+        slider = frame.locator("#slider")
+        slider.focus()
+        frame.evaluate(ARM)
+        slider.press("ArrowRight" if want > at else "ArrowLeft")
+        until(frame, f"window.nnvizPlayer.frame === {want}")
+        ms = float(frame.evaluate("window.nnvizPlayer.drawnEpoch")) - acted(frame)
+        # the move is reported to Python a moment later (the URL's epoch): wait for that rerun
+        # to end, so that it does not delay the next figure
+        until(self.page, f"new URLSearchParams(location.search).get('epoch') === '{want}' "
+                         f"&& {IDLE}")
+        return ms
+
+
+def lesson_click(page, url: str, index: int) -> float:
+    """Home's ``index``-th lesson button -> the Explore player's first drawn frame (wall ms);
+    closes the page's context."""
+    page.goto(url)
+    wait_for_app_idle(page)
+    button = page.get_by_role("button", name="Train and explore").nth(index)
+    t0 = time.perf_counter()
+    button.click()
+    page.wait_for_url(re.compile(r".*/Explore.*"), timeout=120_000)
+    player(page, timeout_ms=240_000)
+    ms = (time.perf_counter() - t0) * 1000
+    page.context.close()
+    return ms
+
+
+def cold_start(browser, runs: Path, script: Path | None, ready: Callable) -> float:
+    """Spawn a server, open its first page: ms until ``ready(page)`` returns."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    log = Path(tempfile.mkstemp(suffix=".log")[1])
+    t0 = time.perf_counter()
+    with run_app(runs, log, script=script, poll_s=0.05) as app:
+        page.goto(app.url)
+        ready(page)
+        ms = (time.perf_counter() - t0) * 1000
+    page.context.close()
+    log.unlink()
+    return ms
+
+
+def home_ready(page) -> None:
+    page.get_by_role("heading", name=re.compile("see what initialization")).wait_for(
+        timeout=120_000)
+    page.get_by_role("button", name="Train and explore").first.wait_for(timeout=120_000)
+
+
+def floor_ready(page) -> None:
+    page.wait_for_function("() => document.querySelector('.main-svg')", polling="raf",
+                           timeout=120_000)
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, list[float], list[float], str]] = []
+
+    def add(self, name: str, floor: list[float], ours: list[float], target: str) -> None:
+        self.rows.append((name, floor, ours, target))
+
+    def print(self) -> None:
+        print(f"{'figure':<44} {'floor med/p90 ms':>17} {'nnviz med/p90 ms':>17} "
+              f"{'ratio':>6}  target")
+        for name, floor, ours, target in self.rows:
+            f = f"{statistics.median(floor):.0f}/{pct(floor, 0.9):.0f}" if floor else "-"
+            o = f"{statistics.median(ours):.0f}/{pct(ours, 0.9):.0f}"
+            r = f"{statistics.median(ours) / statistics.median(floor):.2f}" if floor else "-"
+            print(f"{name:<44} {f:>17} {o:>17} {r:>6}  {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7, help="moves / switches per figure")
+    parser.add_argument("--cold", type=int, default=3, help="cold starts of each server")
+    args = parser.parse_args()
+    print("load before:", uptime())
+    runs = Path(tempfile.mkdtemp(prefix="nnviz-latency-"))
+    run_a = train(runs)
+    run_b = train(runs, "--init", "xavier_uniform")
+    from playwright.sync_api import sync_playwright
+
+    table = Table()
+    with sync_playwright() as p:
+        browser = launch_browser(p, chromium_path())
+        floor_cold, home_cold = [], []
+        for _ in range(args.cold):
+            floor_cold.append(cold_start(browser, runs, FLOOR, floor_ready))
+            home_cold.append(cold_start(browser, runs, None, home_ready))
+        table.add("cold server -> Home usable (wall)", floor_cold, home_cold, "<= 1.5x")
+
+        log_dir = Path(tempfile.mkdtemp(prefix="nnviz-latency-logs-"))
+        with run_app(runs, log_dir / "floor.log", script=FLOOR) as fl, \
+                run_app(runs, log_dir / "nnviz.log") as app:
+            def ctx():
+                return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            floor = Floor(ctx(), fl.url)
+            explore_url = f"{app.url}/Explore?run={run_a}&layer=conv1"
+            floor_open, link_open = [], []
+            page = ctx()
+            first_link = Explore(page, explore_url).open()  # the server's first Explore
+            page.context.close()
+            for _ in range(args.reps):
+                for out, kind, url in ((floor_open, Floor, fl.url),
+                                       (link_open, Explore, explore_url)):
+                    page = ctx()
+                    out.append(kind(page, url).open())
+                    page.context.close()
+            table.add("open Explore by link -> first chart (wall)", floor_open, link_open,
+                      f"<= 1000 ms (server's first: {first_link:.0f} ms)")
+
+            floor.open()
+            ex = Explore(ctx(), explore_url)
+            ex.open()
+            floor_rerun, layer_first, layer_again, moves = [], [], [], []
+            for k in range(args.reps + 1):
+                floor_rerun.append(floor.rerun())
+                ms = ex.layer("fc" if k % 2 == 0 else "conv1")
+                (layer_first if k < 2 else layer_again).append(ms)
+                floor_rerun.append(floor.rerun())
+                moves.append(ex.scrub())
+            table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
+                      "the floor")
+            table.add("layer switch, first time per layer", floor_rerun, layer_first, "-")
+            table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
+            table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
+
+            to_all, to_epoch = [], []
+            for _ in range(args.reps):
+                floor.rerun()
+                to_all.append(ex.view("All epochs"))
+                floor.rerun()
+                to_epoch.append(ex.view("This epoch"))
+            table.add("view switch -> All epochs drawn", floor_rerun, to_all, "<= 1.5x")
+            table.add("view switch -> back to This epoch", floor_rerun, to_epoch, "<= 1.5x")
+
+            cmp = Explore(ctx(), f"{app.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1")
+            cmp.open()
+            cmp_moves = []
+            for _ in range(args.reps):
+                floor.rerun()
+                cmp_moves.append(cmp.scrub())
+            table.add("Compare move -> both runs redrawn", floor_rerun, cmp_moves, "<= 150 ms")
+
+            # lessons: tutorial_cnn is trained (an identical finished run opens at once)
+            pre = [lesson_click(ctx(), app.url, 0) for _ in range(args.reps)]
+            table.add("lesson click (pre-trained) -> first snapshot", floor_open, pre,
+                      "<= 1000 ms (wall)")
+            fresh = [lesson_click(ctx(), app.url, 1)]  # trains symmetry: init snapshot
+            table.add("lesson click (trains) -> first snapshot", floor_open, fresh,
+                      "<= 1000 ms (wall)")
+        browser.close()
+    shutil.rmtree(runs, ignore_errors=True)
+    print()
+    table.print()
+    print("load after:", uptime())
+
+
+if __name__ == "__main__":
+    main()
