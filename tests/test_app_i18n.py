@@ -125,7 +125,7 @@ def page_texts(at: AppTest) -> list[str]:
     for e in at.get("component_instance"):
         args = json.loads(e.proto.json_args)
         out.extend(_strings(args.get("labels", {})))
-        payload = json.loads(args["payload"]) if "payload" in args else {}
+        payload = json.loads(args["payload"]) if args.get("payload") else {}  # "": key only
         out.extend(_player_texts(payload.get("blocks", [])))
         out.extend(_strings(payload.get("labels", [])))
     return [s for s in out if s]

@@ -19,7 +19,6 @@ import streamlit as st
 
 from nnviz.i18n import t
 from ui.i18n import apply_language
-from ui.runs import POLL_SLOW_S
 from ui.services.jobs import JobInfo, JobManager
 from ui.services.sessions import (
     SERVER_RUN,
@@ -204,6 +203,7 @@ def warm_progress(manager: JobManager) -> None:
     progress = manager.lesson_progress()
     if progress is None or progress.finished and not progress.failed:
         return
+    from ui.runs import POLL_SLOW_S  # here: ui.runs reads runs (torch); Home's top stays light
 
     @st.fragment(run_every=POLL_SLOW_S if not progress.finished else None)
     def _panel() -> None:
