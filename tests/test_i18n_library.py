@@ -59,8 +59,10 @@ def test_the_detector_finds_sentences_and_ignores_code():
     assert english("学习率 lr too high") == ["lr too high"]
 
 
-def strings(value: Any, skip: tuple[str, ...] = ("template", "meta")) -> Iterable[str]:
-    """Every string inside a plotly figure's JSON (or any nested data), but its template."""
+def strings(value: Any, skip: tuple[str, ...] = ("template", "meta", "family")
+            ) -> Iterable[str]:
+    """Every string inside a plotly figure's JSON (or any nested data), but its template and
+    font names."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
