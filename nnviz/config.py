@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nnviz.errors import ConfigError
+from nnviz.i18n import N_, t
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adam_then_sgd")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
@@ -93,11 +94,11 @@ class Option:
         """What the option accepts, in words: 'one of: a, b', '1 to 40', 'at most 80 characters'."""
         choices = self.valid_choices()
         if choices is not None:
-            return f"one of: {', '.join(choices)}"
+            return t("one of: {choices}", choices=", ".join(choices))
         if self.low is not None and self.high is not None:
-            return f"{_num(self.low)} to {_num(self.high)}"
+            return t("{low} to {high}", low=_num(self.low), high=_num(self.high))
         if self.max_len is not None:
-            return f"at most {self.max_len} characters"
+            return t("at most {n} characters", n=self.max_len)
         return ""
 
 
@@ -111,91 +112,93 @@ class RunConfig:
     """Every option of one training run, with the defaults a first-time user should see."""
 
     # --- model ---
-    model: str = _opt("simple_cnn", "The network to train.", "Model", choices=_models)
-    depth: int = _opt(3, "mlp: hidden layers; cnn: conv blocks (1-4).", "Depth", low=1, high=40,
-                      step=1)
-    width: int = _opt(64, "mlp: units per hidden layer; cnn: channels of the first block.",
-                      "Width", low=1, high=2048, step=8)
-    activation: str = _opt("relu", "mlp / cnn nonlinearity.", "Activation",
+    model: str = _opt("simple_cnn", N_("The network to train."), N_("Model"), choices=_models)
+    depth: int = _opt(3, N_("mlp: hidden layers; cnn: conv blocks (1-4)."), N_("Depth"), low=1,
+                      high=40, step=1)
+    width: int = _opt(64, N_("mlp: units per hidden layer; cnn: channels of the first block."),
+                      N_("Width"), low=1, high=2048, step=8)
+    activation: str = _opt("relu", N_("mlp / cnn nonlinearity."), N_("Activation"),
                            choices=_activations)
-    batch_norm: bool = _opt(False, "cnn only: BatchNorm after each conv.",
-                            "BatchNorm after each conv")
-    kernel_size: int = _opt(3, "cnn: kernel size of the first conv layer (odd; later blocks "
-                            "stay 3×3).", "First conv kernel size", low=3, high=11, step=2)
-    dropout: float = _opt(0.0, "mlp / cnn: dropout probability before the output layer(s).",
-                          "Dropout", low=0.0, high=0.95, step=0.05, slider=True)
+    batch_norm: bool = _opt(False, N_("cnn only: BatchNorm after each conv."),
+                            N_("BatchNorm after each conv"))
+    kernel_size: int = _opt(3, N_("cnn: kernel size of the first conv layer (odd; later blocks "
+                            "stay 3×3)."), N_("First conv kernel size"), low=3, high=11, step=2)
+    dropout: float = _opt(0.0, N_("mlp / cnn: dropout probability before the output layer(s)."),
+                          N_("Dropout"), low=0.0, high=0.95, step=0.05, slider=True)
     # --- initialization ---
-    init: str = _opt("default", "Weight initializer (\"default\" = PyTorch's own).",
-                     "Weight initializer", choices=_inits)
-    init_mode: str = _opt("fan_in", "kaiming: preserve variance forward (fan_in) or backward "
-                          "(fan_out).", "Kaiming fan", choices=INIT_MODES)
-    init_std: float = _opt(0.01, "normal / trunc_normal: standard deviation.",
-                           "Standard deviation", low=1e-8, high=100.0, step=0.001)
-    init_a: float = _opt(0.1, "uniform: U(-a, a) (the tutorial's 0.1 and 0.01).",
-                         "Bound a of U(-a, a)", low=1e-8, high=100.0, step=0.01)
-    init_value: float = _opt(0.0, "constant: every weight = value.", "Constant value",
+    init: str = _opt("default", N_("Weight initializer (\"default\" = PyTorch's own)."),
+                     N_("Weight initializer"), choices=_inits)
+    init_mode: str = _opt("fan_in", N_("kaiming: preserve variance forward (fan_in) or backward "
+                          "(fan_out)."), N_("Kaiming fan"), choices=INIT_MODES)
+    init_std: float = _opt(0.01, N_("normal / trunc_normal: standard deviation."),
+                           N_("Standard deviation"), low=1e-8, high=100.0, step=0.001)
+    init_a: float = _opt(0.1, N_("uniform: U(-a, a) (the tutorial's 0.1 and 0.01)."),
+                         N_("Bound a of U(-a, a)"), low=1e-8, high=100.0, step=0.01)
+    init_value: float = _opt(0.0, N_("constant: every weight = value."), N_("Constant value"),
                              low=-100.0, high=100.0, step=0.01)
-    bias_init: str = _opt("default", "Bias initializer.", "Bias initializer",
+    bias_init: str = _opt("default", N_("Bias initializer."), N_("Bias initializer"),
                           choices=_bias_inits)
-    bias_value: float = _opt(0.0, "Bias constant (bias_init constant).", "Bias value",
+    bias_value: float = _opt(0.0, N_("Bias constant (bias_init constant)."), N_("Bias value"),
                              low=-100.0, high=100.0, step=0.01)
     # --- data ---
-    dataset: str = _opt("shapes32", "Data set; must fit the model's input.", "Data set",
+    dataset: str = _opt("shapes32", N_("Data set; must fit the model's input."), N_("Data set"),
                         choices=_datasets)
-    n_samples: int = _opt(2000, "Examples generated (or read; 0 = all, for local sets).",
-                          "Examples", low=0, high=200_000, step=100)
-    noise: float = _opt(0.1, "Noise of the generated data sets.", "Noise", low=0.0, high=10.0,
-                        step=0.05)
-    val_fraction: float = _opt(0.2, "Share of the examples held out for validation.",
-                               "Validation share", low=0.01, high=0.9, step=0.01, slider=True)
-    data_dir: str = _opt("", "Folder with MNIST / Fashion-MNIST / CIFAR-10 files.",
-                         "Data folder (on the server)", max_len=4096)
-    imbalance: float = _opt(1.0, "Majority / minority class ratio (1 = balanced).",
-                            "Class imbalance (majority / minority)", low=1.0, high=1000.0,
+    n_samples: int = _opt(2000, N_("Examples generated (or read; 0 = all, for local sets)."),
+                          N_("Examples"), low=0, high=200_000, step=100)
+    noise: float = _opt(0.1, N_("Noise of the generated data sets."), N_("Noise"), low=0.0,
+                        high=10.0, step=0.05)
+    val_fraction: float = _opt(0.2, N_("Share of the examples held out for validation."),
+                               N_("Validation share"), low=0.01, high=0.9, step=0.01, slider=True)
+    data_dir: str = _opt("", N_("Folder with MNIST / Fashion-MNIST / CIFAR-10 files."),
+                         N_("Data folder (on the server)"), max_len=4096)
+    imbalance: float = _opt(1.0, N_("Majority / minority class ratio (1 = balanced)."),
+                            N_("Class imbalance (majority / minority)"), low=1.0, high=1000.0,
                             step=1.0)
-    outlier_fraction: float = _opt(0.0, "regression: share of training targets made outliers.",
-                                   "Outlier share", low=0.0, high=0.49, step=0.01, slider=True)
+    outlier_fraction: float = _opt(0.0, N_("regression: share of training targets made outliers."),
+                                   N_("Outlier share"), low=0.0, high=0.49, step=0.01, slider=True)
     # --- optimization ---
-    optimizer: str = _opt("adam", "Optimizer (adam_then_sgd: Adam, then SGD from "
-                          "switch_epoch).", "Optimizer", choices=OPTIMIZERS)
-    lr: float = _opt(1e-3, "Learning rate.", "Learning rate", low=1e-8, high=100.0,
+    optimizer: str = _opt("adam", N_("Optimizer (adam_then_sgd: Adam, then SGD from "
+                          "switch_epoch)."), N_("Optimizer"), choices=OPTIMIZERS)
+    lr: float = _opt(1e-3, N_("Learning rate."), N_("Learning rate"), low=1e-8, high=100.0,
                      step=0.0001)
-    momentum: float = _opt(0.9, "sgd momentum.", "Momentum", low=0.0, high=0.999, step=0.05)
-    weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw).", "Weight decay (L2)",
-                               low=0.0, high=10.0, step=0.0001)
-    switch_epoch: int = _opt(3, "adam_then_sgd: first epoch trained with SGD.",
-                             "Switch to SGD at epoch", low=1, high=500, step=1)
-    scheduler: str = _opt("none", "LR scheduler, stepped once per epoch.", "LR scheduler",
+    momentum: float = _opt(0.9, N_("sgd momentum."), N_("Momentum"), low=0.0, high=0.999, step=0.05)
+    weight_decay: float = _opt(0.0, N_("L2 penalty (decoupled for adamw)."),
+                               N_("Weight decay (L2)"), low=0.0, high=10.0, step=0.0001)
+    switch_epoch: int = _opt(3, N_("adam_then_sgd: first epoch trained with SGD."),
+                             N_("Switch to SGD at epoch"), low=1, high=500, step=1)
+    scheduler: str = _opt("none", N_("LR scheduler, stepped once per epoch."), N_("LR scheduler"),
                           choices=SCHEDULERS)
-    step_size: int = _opt(2, "step: epochs between LR drops.", "Epochs between LR drops",
+    step_size: int = _opt(2, N_("step: epochs between LR drops."), N_("Epochs between LR drops"),
                           low=1, high=500, step=1)
-    gamma: float = _opt(0.5, "step / plateau: LR multiplier.", "LR multiplier", low=1e-4,
+    gamma: float = _opt(0.5, N_("step / plateau: LR multiplier."), N_("LR multiplier"), low=1e-4,
                         high=1.0, step=0.05)
-    patience: int = _opt(1, "plateau: epochs without improvement before a drop.",
-                         "Plateau patience (epochs)", low=0, high=500, step=1)
-    loss: str = _opt("auto", "Loss (auto: cross-entropy for classes, MSE for regression).",
-                     "Loss", choices=("auto", *LOSSES))
-    focal_gamma: float = _opt(2.0, "Focal loss focusing parameter γ.", "Focal γ", low=0.0,
+    patience: int = _opt(1, N_("plateau: epochs without improvement before a drop."),
+                         N_("Plateau patience (epochs)"), low=0, high=500, step=1)
+    loss: str = _opt("auto", N_("Loss (auto: cross-entropy for classes, MSE for regression)."),
+                     N_("Loss"), choices=("auto", *LOSSES))
+    focal_gamma: float = _opt(2.0, N_("Focal loss focusing parameter γ."), N_("Focal γ"), low=0.0,
                               high=10.0, step=0.5)
-    batch_size: int = _opt(64, "Examples per step.", "Batch size", low=1, high=65_536, step=16)
-    epochs: int = _opt(3, "Passes over the training data.", "Epochs", low=1, high=500, step=1)
-    early_stopping: int = _opt(0, "Stop after this many epochs without validation improvement "
-                               "(0: off).", "Early stopping patience (0: off)", low=0, high=500,
-                               step=1)
+    batch_size: int = _opt(64, N_("Examples per step."), N_("Batch size"), low=1, high=65_536,
+                      step=16)
+    epochs: int = _opt(3, N_("Passes over the training data."), N_("Epochs"), low=1, high=500,
+                      step=1)
+    early_stopping: int = _opt(0, N_("Stop after this many epochs without validation improvement "
+                               "(0: off)."), N_("Early stopping patience (0: off)"), low=0,
+                               high=500, step=1)
     # --- recording ---
-    snapshots_per_epoch: int = _opt(1, "Snapshots recorded in each epoch (1 = end of epoch "
-                                    "only).", "Snapshots per epoch", low=1, high=20, step=1)
-    probe_size: int = _opt(64, "Validation examples used to measure activations.",
-                           "Probe examples (activations)", low=1, high=4096, step=32)
+    snapshots_per_epoch: int = _opt(1, N_("Snapshots recorded in each epoch (1 = end of epoch "
+                                    "only)."), N_("Snapshots per epoch"), low=1, high=20, step=1)
+    probe_size: int = _opt(64, N_("Validation examples used to measure activations."),
+                           N_("Probe examples (activations)"), low=1, high=4096, step=32)
     # --- reproducibility and hardware ---
-    seed: int = _opt(42, "Seeds weights, data, data order, dropout and sampling.", "Seed",
+    seed: int = _opt(42, N_("Seeds weights, data, data order, dropout and sampling."), N_("Seed"),
                      low=0, high=2**31 - 1, step=1)
-    deterministic: bool = _opt(True, "cuDNN deterministic algorithms.",
-                               "Deterministic algorithms")
-    device: str = _opt("auto", "auto: cuda, then mps, then cpu.", "Device", choices=DEVICES)
-    threads: int = _opt(0, "torch threads for this run (0: automatic budget).",
-                        "CPU threads (0: automatic)", low=0, high=256, step=1)
-    name: str = _opt("", "Optional label shown in lists.", "Name (optional)", max_len=80)
+    deterministic: bool = _opt(True, N_("cuDNN deterministic algorithms."),
+                               N_("Deterministic algorithms"))
+    device: str = _opt("auto", N_("auto: cuda, then mps, then cpu."), N_("Device"), choices=DEVICES)
+    threads: int = _opt(0, N_("torch threads for this run (0: automatic budget)."),
+                        N_("CPU threads (0: automatic)"), low=0, high=256, step=1)
+    name: str = _opt("", N_("Optional label shown in lists."), N_("Name (optional)"), max_len=80)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -208,13 +211,14 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build and validate a config; unknown keys and wrong types are ConfigErrors."""
         if not isinstance(data, dict):
-            raise ConfigError(f"A config must be a JSON object of options, not "
-                              f"{type(data).__name__}.")
+            raise ConfigError(t("A config must be a JSON object of options, not {kind}.",
+                                kind=type(data).__name__))
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(str(k)[:40] for k in set(data) - set(known))
         if unknown:
             raise ConfigError(
-                f"Unknown option(s) {', '.join(unknown)}. Valid options: {', '.join(known)}."
+                t("Unknown option(s) {unknown}. Valid options: {known}.",
+                  unknown=", ".join(unknown), known=", ".join(known))
             )
         values = {k: _coerce(k, v, field_type(k)) for k, v in data.items()}
         return cls(**values)  # validated on construction
@@ -228,11 +232,11 @@ class RunConfig:
         for name, opt in options().items():
             check_value(name, getattr(self, name), opt)
         if self.model == "cnn" and not 1 <= self.depth <= 4:
-            raise ConfigError(f"depth: {self.depth} is out of range; use 1 to 4 (the cnn model "
-                              f"has 1 to 4 conv blocks).")
+            raise ConfigError(t("depth: {depth} is out of range; use 1 to 4 (the cnn model has "
+                                "1 to 4 conv blocks).", depth=self.depth))
         if self.kernel_size % 2 == 0:
-            raise ConfigError(f"kernel_size: {self.kernel_size} is even; use an odd size (3, 5, "
-                              f"7, 9 or 11) so the conv keeps the image's size.")
+            raise ConfigError(t("kernel_size: {size} is even; use an odd size (3, 5, 7, 9 or 11) "
+                                "so the conv keeps the image's size.", size=self.kernel_size))
 
 
 def options() -> dict[str, Option]:
@@ -255,15 +259,15 @@ def check_value(name: str, value: Any, opt: Option | None = None) -> None:
     opt = opt or option(name)
     choices = opt.valid_choices()
     if choices is not None and value not in choices:
-        raise ConfigError(f"{name}: {value!r} is not a valid choice. Choose one of: "
-                          f"{', '.join(choices)}.")
+        raise ConfigError(t("{name}: {value!r} is not a valid choice. Choose one of: "
+                            "{choices}.", name=name, value=value, choices=", ".join(choices)))
     if opt.low is not None and opt.high is not None:
         if not (math.isfinite(value) and opt.low <= value <= opt.high):
             shown = value if isinstance(value, int) else f"{value:g}"
-            raise ConfigError(f"{name}: {shown} is out of range; use {_num(opt.low)} to "
-                              f"{_num(opt.high)}.")
+            raise ConfigError(t("{name}: {value} is out of range; use {low} to {high}.",
+                                name=name, value=shown, low=_num(opt.low), high=_num(opt.high)))
     if opt.max_len is not None and len(value) > opt.max_len:
-        raise ConfigError(f"{name}: at most {opt.max_len} characters.")
+        raise ConfigError(t("{name}: at most {n} characters.", name=name, n=opt.max_len))
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -311,10 +315,11 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             raise ValueError
         return value.strip()
     except (TypeError, ValueError, OverflowError):
-        kind_name = {bool: "true or false", int: "a whole number", float: "a number"}.get(
-            kind, "text"
+        kind_name = {bool: t("true or false"), int: t("a whole number"), float: t("a number")}.get(
+            kind, t("text")
         )
-        raise ConfigError(f"{name}: expected {kind_name}, got {_brief(value)}.") from None
+        raise ConfigError(t("{name}: expected {kind}, got {value}.", name=name, kind=kind_name,
+                            value=_brief(value))) from None
 
 
 def _brief(value: Any) -> str:
@@ -322,7 +327,7 @@ def _brief(value: Any) -> str:
     try:
         text = repr(value)
     except ValueError:
-        return "a number too large to show"
+        return t("a number too large to show")
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -354,18 +354,19 @@ def test_the_epoch_player_gets_its_words_in_the_language(runs):
 def test_training_a_run_in_chinese(runs):
     """Train: the form, the job's progress and result, the queue table, all in zh-Hans."""
     at = open_page("pages/1_Train.py", "zh-Hans")
-    at.sidebar.selectbox(key="train_model").set_value("mlp").run()
-    for key, value in (("train_n_samples", 200), ("train_epochs", 1), ("train_width", 8),
-                       ("train_depth", 2), ("train_seed", 23)):
-        at.sidebar.number_input(key=key).set_value(value).run()
-    assert at.query_params["lang"] == "zh-Hans"  # the form's URL keeps the language
-    at.button(key="train_start").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    _until(at, lambda at: bool(at.success))
-    assert any("已完成" in s.value for s in at.success), [s.value for s in at.success]
-    table = at.dataframe[0].value
-    assert {"状态", "模型", "种子"} <= set(table.columns), list(table.columns)
-    assert_no_english(at, "Train after a run in zh-Hans")
+    with i18n.language("zh-Hans"):  # AppTest formats the translated options in this thread
+        at.sidebar.selectbox(key="train_model").set_value("mlp").run()
+        for key, value in (("train_n_samples", 200), ("train_epochs", 1), ("train_width", 8),
+                           ("train_depth", 2), ("train_seed", 23)):
+            at.sidebar.number_input(key=key).set_value(value).run()
+        assert at.query_params["lang"] == "zh-Hans"  # the form's URL keeps the language
+        at.button(key="train_start").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        _until(at, lambda at: bool(at.success))
+        assert any("已完成" in s.value for s in at.success), [s.value for s in at.success]
+        table = at.dataframe[0].value
+        assert {"状态", "模型", "种子"} <= set(table.columns), list(table.columns)
+        assert_no_english(at, "Train after a run in zh-Hans")
 
 
 def test_a_tuning_step_and_the_lr_test_in_chinese(runs, monkeypatch):

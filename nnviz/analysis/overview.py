@@ -31,6 +31,7 @@ import math
 import pandas as pd
 
 from nnviz.analysis import diagnostics, views
+from nnviz.i18n import t, tn
 from nnviz.store.format import none_to_nan
 from nnviz.store.runs import Run
 
@@ -88,17 +89,21 @@ def source_line(run: Run) -> str | None:
     kind = run.record.source.kind
     source = run.record.source.extra  # what nnviz.watch / the checkpoint reader recorded
     if kind == "watch":
-        via = f" via {source['integration']}" if source.get("integration") else ""
-        wrapper = f", {source['wrapper']}-wrapped" if source.get("wrapper") else ""
-        return (f"recorded with nnviz.watch{via}: `{source.get('model_class')}`{wrapper}, "
-                f"{int(source.get('n_params', 0)):,} parameters "
-                f"({int(source.get('n_watched', 0)):,} watched), optimizer "
-                f"`{source.get('optimizer') or 'not given'}`")
+        via = t(" via {integration}", integration=source["integration"]) \
+            if source.get("integration") else ""
+        wrapper = t(", {wrapper}-wrapped", wrapper=source["wrapper"]) \
+            if source.get("wrapper") else ""
+        return t("recorded with nnviz.watch{via}: `{model}`{wrapper}, {n} parameters ({watched} "
+                 "watched), optimizer `{optimizer}`", via=via, model=source.get("model_class"),
+                 wrapper=wrapper, n=f"{int(source.get('n_params', 0)):,}",
+                 watched=f"{int(source.get('n_watched', 0)):,}",
+                 optimizer=source.get("optimizer") or t("not given"))
     if kind == "checkpoint":
         n = len(source.get("paths", []))
-        return (f"{n} checkpoint{'s' if n != 1 else ''} ({source.get('format')}), "
-                f"{int(source.get('n_params', 0)):,} values, weights only: no gradients or "
-                "activations")
+        return tn("{n} checkpoint ({format}), {values} values, weights only: no gradients or "
+                  "activations", "{n} checkpoints ({format}), {values} values, weights only: no "
+                  "gradients or activations", n, format=source.get("format"),
+                  values=f"{int(source.get('n_params', 0)):,}")
     return None
 
 
@@ -106,12 +111,14 @@ def missing_text(run: Run, what: str) -> str:
     """Why a run shows no ``what`` ("gradients" or "activations"), said plainly."""
     kind = run.record.source.kind
     if kind == "checkpoint":
-        return (f"No {what}: checkpoints hold weights only. Record training with "
-                "nnviz.watch(model, optimizer, probe=...) to see them.")
+        return (t("No gradients: checkpoints hold weights only. Record training with "
+                  "nnviz.watch(model, optimizer, probe=...) to see them.") if what == "gradients"
+                else t("No activations: checkpoints hold weights only. Record training with "
+                       "nnviz.watch(model, optimizer, probe=...) to see them."))
     if what == "activations":
-        return ("No activations: this run was recorded without a probe batch (nnviz.watch("
-                "..., probe=x[:64]))." if kind == "watch" else "No activations recorded.")
-    return "No gradients at init: they appear from the first recorded epoch on."
+        return (t("No activations: this run was recorded without a probe batch (nnviz.watch("
+                  "..., probe=x[:64])).") if kind == "watch" else t("No activations recorded."))
+    return t("No gradients at init: they appear from the first recorded epoch on.")
 
 
 def filter_rows(df: pd.DataFrame, text: str) -> pd.DataFrame:

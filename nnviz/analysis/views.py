@@ -32,6 +32,7 @@ from nnviz.analysis import stats
 from nnviz.analysis.diagnostics.flags import UPDATE_RATIO_REF  # noqa: F401 (re-export)
 from nnviz.config import RunConfig
 from nnviz.engine.initializers import Theory
+from nnviz.i18n import N_, t
 from nnviz.store.format import HistOutside, ParamStats, finite_or_none
 from nnviz.store.runs import Run
 
@@ -138,8 +139,8 @@ def snapshot_label(run: Run, index: int) -> str:
         return f"#{index}"
     epoch = entries[index].epoch
     if index == 0 and epoch == 0.0:
-        return "init (epoch 0)"
-    return f"epoch {epoch:g}"
+        return t("init (epoch 0)")
+    return t("epoch {epoch}", epoch=f"{epoch:g}")
 
 
 def snapshot_epochs(run: Run) -> list[float]:
@@ -239,15 +240,15 @@ def param_track(runs: Sequence[Run], param: str, n_bins: int = stats.DEFAULT_BIN
         # Sampled parameters: the recorded counts cover the whole tensor, on the run's own edges.
         edges = np.asarray(runs[0].param(param).edges, dtype=np.float64)
         source = "recorded"
-        notes.append("Over a million elements: the counts were recorded on the run's bins "
-                     "fixed at init; heatmaps and W_t − W_0 use a fixed sample.")
+        notes.append(t("Over a million elements: the counts were recorded on the run's bins "
+                       "fixed at init; heatmaps and W_t − W_0 use a fixed sample."))
     for run in runs:
         per_run: list[stats.Histogram] = []
         deltas: list[np.ndarray] = []
         w0: np.ndarray | None = None
         run_edges = edges if whole else np.asarray(run.param(param).edges, np.float64)
         if not whole and not np.array_equal(run_edges, edges):
-            notes.append(f"{run.run_id} recorded its counts on its own bins.")
+            notes.append(t("{run} recorded its counts on its own bins.", run=run.run_id))
         for snap in run.snapshots():
             values = snap.values(param).astype(np.float64).reshape(-1)
             if whole:
@@ -422,11 +423,25 @@ def stats_row(run: Run, index: int, param: str) -> dict[str, Any]:
 
 
 STATS_COLUMNS = {
-    "param": "parameter", "shape": "shape", "mean": "mean", "std": "std",
-    "theory_std": "theoretical std", "min": "min", "max": "max", "zeros": "exact zeros",
-    "nan": "NaN", "inf": "Inf", "drift": "drift ‖W−W₀‖/‖W₀‖", "spectral_norm": "spectral norm",
-    "stable_rank": "stable rank",
+    "param": N_("parameter"), "shape": N_("shape"), "mean": N_("mean"), "std": N_("std"),
+    "theory_std": N_("theoretical std"), "min": N_("min"), "max": N_("max"),
+    "zeros": N_("exact zeros"), "nan": "NaN", "inf": "Inf",
+    "drift": N_("drift ‖W−W₀‖/‖W₀‖"), "spectral_norm": N_("spectral norm"),
+    "stable_rank": N_("stable rank"),
 }
+# The headers of grad_table and activation_table (their columns stay English: code reads them).
+TABLE_HEADERS = (
+    N_("grad norm ‖g‖"), N_("mean |g|"), N_("grad std"), N_("last ‖g‖"),
+    N_("update ratio ‖ΔW‖/‖W‖"), N_("last update ratio"), N_("steps"), N_("layer"),
+    N_("kind"), N_("zero fraction"), N_("dead fraction"), N_("saturated fraction"),
+)
+
+
+def translated_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """A table with the headers of stats_table, grad_table and activation_table in the
+    reader's language, for showing it (the data keeps its English column names)."""
+    known = {*STATS_COLUMNS.values(), *TABLE_HEADERS}
+    return df.rename(columns={c: t(c) for c in df.columns if c in known})
 
 
 # The columns a screen shows first (the rest behind a column picker; the CSV has them all).

@@ -22,6 +22,7 @@ from torch import nn
 
 from nnviz.config import INIT_MODES
 from nnviz.errors import ConfigError
+from nnviz.i18n import N_
 
 TOO_SMALL_STD = 1e-3
 TOO_LARGE_STD = 1.0
@@ -314,37 +315,37 @@ INITIALIZERS: dict[str, InitSpec] = {
     for s in (
         InitSpec(
             "default",
-            "PyTorch default",
-            "What nn.Linear and nn.Conv2d both do on creation: kaiming_uniform_(a=√5), which is "
-            "U(-1/√fan_in, 1/√fan_in), so std = 1/√(3·fan_in). It ignores the activation.",
+            N_("PyTorch default"),
+            N_("What nn.Linear and nn.Conv2d both do on creation: kaiming_uniform_(a=√5), which is "
+            "U(-1/√fan_in, 1/√fan_in), so std = 1/√(3·fan_in). It ignores the activation."),
             draw=lambda t, init, act, slope, g: _ini.kaiming_uniform_(t, a=math.sqrt(5),
                                                                       generator=g),
             theory=_theory_default,
         ),
         InitSpec(
             "xavier_uniform",
-            "Xavier (Glorot) uniform",
-            "U(±√(6/(fan_in+fan_out))), std = √(2/(fan_in+fan_out)) (Glorot & Bengio 2010, "
+            N_("Xavier (Glorot) uniform"),
+            N_("U(±√(6/(fan_in+fan_out))), std = √(2/(fan_in+fan_out)) (Glorot & Bengio 2010, "
             "no activation gain): balances the signal's variance going forward and the "
             "gradient's going backward. Made for tanh/linear-like activations; on ReLU the "
-            "variance halves per layer (He et al. 2015).",
+            "variance halves per layer (He et al. 2015)."),
             draw=lambda t, init, act, slope, g: _ini.xavier_uniform_(t, gain=1.0, generator=g),
             theory=_theory_xavier(normal=False),
         ),
         InitSpec(
             "xavier_normal",
-            "Xavier (Glorot) normal",
-            "N(0, std²) with std = √(2/(fan_in+fan_out)): same spread as Xavier uniform, "
-            "drawn from a bell curve.",
+            N_("Xavier (Glorot) normal"),
+            N_("N(0, std²) with std = √(2/(fan_in+fan_out)): same spread as Xavier uniform, "
+            "drawn from a bell curve."),
             draw=lambda t, init, act, slope, g: _ini.xavier_normal_(t, gain=1.0, generator=g),
             theory=_theory_xavier(normal=True),
         ),
         InitSpec(
             "kaiming_uniform",
-            "Kaiming (He) uniform",
-            "U(±gain·√(3/fan)), std = gain/√fan, with fan = fan_in (keeps activations' size "
+            N_("Kaiming (He) uniform"),
+            N_("U(±gain·√(3/fan)), std = gain/√fan, with fan = fan_in (keeps activations' size "
             "steady) or fan_out (keeps gradients' size steady). For ReLU gain = √2 makes up "
-            "for ReLU zeroing half its inputs.",
+            "for ReLU zeroing half its inputs."),
             uses=("mode",),
             uses_activation=True,
             draw=_draw_kaiming(normal=False),
@@ -352,9 +353,9 @@ INITIALIZERS: dict[str, InitSpec] = {
         ),
         InitSpec(
             "kaiming_normal",
-            "Kaiming (He) normal",
-            "N(0, std²) with std = gain/√fan (fan = fan_in or fan_out); for ReLU gain = √2, "
-            "so std = √(2/fan_in).",
+            N_("Kaiming (He) normal"),
+            N_("N(0, std²) with std = gain/√fan (fan = fan_in or fan_out); for ReLU gain = √2, "
+            "so std = √(2/fan_in)."),
             uses=("mode",),
             uses_activation=True,
             draw=_draw_kaiming(normal=True),
@@ -362,12 +363,12 @@ INITIALIZERS: dict[str, InitSpec] = {
         ),
         InitSpec(
             "orthogonal",
-            "Orthogonal",
-            "A random (semi-)orthogonal matrix times gain (conv kernels flattened to "
+            N_("Orthogonal"),
+            N_("A random (semi-)orthogonal matrix times gain (conv kernels flattened to "
             "out × in·kh·kw): every singular value equals gain. With gain 1 and at least as many "
             "rows (outputs) as columns (inputs) a linear layer keeps every vector's length; a "
             "layer with fewer outputs than inputs drops the part of the input it does not "
-            "see. Element std = gain/√max(rows, cols).",
+            "see. Element std = gain/√max(rows, cols)."),
             uses_activation=True,
             draw=lambda t, init, act, slope, g: _ini.orthogonal_(t, gain=gain(act, slope),
                                                                  generator=g),
@@ -375,17 +376,17 @@ INITIALIZERS: dict[str, InitSpec] = {
         ),
         InitSpec(
             "normal",
-            "Normal N(0, std²)",
-            "Every weight drawn from N(0, std²) with the std you choose. It ignores the layer's "
-            "size, so a std that suits a small layer is too big for a wide one.",
+            N_("Normal N(0, std²)"),
+            N_("Every weight drawn from N(0, std²) with the std you choose. It ignores the layer's "
+            "size, so a std that suits a small layer is too big for a wide one."),
             uses=("std",),
             draw=lambda t, init, act, slope, g: _ini.normal_(t, 0.0, init.std, generator=g),
             theory=lambda shape, init, act, slope: _normal(init.std, f"N(0, {_g(init.std)}²)"),
         ),
         InitSpec(
             "uniform",
-            "Uniform U(-a, a)",
-            "Every weight drawn from U(-a, a), so std = a/√3. It ignores the layer's size.",
+            N_("Uniform U(-a, a)"),
+            N_("Every weight drawn from U(-a, a), so std = a/√3. It ignores the layer's size."),
             uses=("a",),
             draw=lambda t, init, act, slope, g: _ini.uniform_(t, -init.a, init.a, generator=g),
             theory=lambda shape, init, act, slope: _uniform(
@@ -393,9 +394,9 @@ INITIALIZERS: dict[str, InitSpec] = {
         ),
         InitSpec(
             "trunc_normal",
-            "Truncated normal",
-            "N(0, std²) with draws beyond ±2·std redrawn (trunc_normal_ with a=-2·std, "
-            "b=2·std). Cutting the tails shrinks the real std to about 0.88·std.",
+            N_("Truncated normal"),
+            N_("N(0, std²) with draws beyond ±2·std redrawn (trunc_normal_ with a=-2·std, "
+            "b=2·std). Cutting the tails shrinks the real std to about 0.88·std."),
             uses=("std",),
             draw=lambda t, init, act, slope, g: _ini.trunc_normal_(
                 t, 0.0, init.std, -TRUNC_AT * init.std, TRUNC_AT * init.std, generator=g),
@@ -403,19 +404,19 @@ INITIALIZERS: dict[str, InitSpec] = {
         ),
         InitSpec(
             "zeros",
-            "All zeros",
-            "Every weight is 0: each layer's output ignores its input, earlier layers get zero "
+            N_("All zeros"),
+            N_("Every weight is 0: each layer's output ignores its input, earlier layers get zero "
             "gradient at first, and units that start identical get identical updates "
-            "(symmetry is never broken) unless their biases differ.",
+            "(symmetry is never broken) unless their biases differ."),
             draw=lambda t, init, act, slope, g: t.zero_(),
             theory=lambda shape, init, act, slope: _point(0.0, "all weights = 0"),
         ),
         InitSpec(
             "constant",
-            "Constant",
-            "Every weight equals the value you choose: all units in a layer compute the same "
+            N_("Constant"),
+            N_("Every weight equals the value you choose: all units in a layer compute the same "
             "thing and get the same gradient, so they stay copies of each other unless their "
-            "biases differ.",
+            "biases differ."),
             uses=("value",),
             draw=lambda t, init, act, slope, g: t.fill_(init.value),
             theory=lambda shape, init, act, slope: _point(
@@ -423,9 +424,9 @@ INITIALIZERS: dict[str, InitSpec] = {
         ),
         InitSpec(
             "too_small",
-            "Too small: N(0, 0.001²)",
-            "N(0, 0.001²), far below 1/√fan_in: the signal shrinks layer after layer toward 0, "
-            "and so do the gradients (vanishing).",
+            N_("Too small: N(0, 0.001²)"),
+            N_("N(0, 0.001²), far below 1/√fan_in: the signal shrinks layer after layer toward 0, "
+            "and so do the gradients (vanishing)."),
             draw=lambda t, init, act, slope, g: _ini.normal_(t, 0.0, TOO_SMALL_STD,
                                                              generator=g),
             theory=lambda shape, init, act, slope: _normal(
@@ -433,9 +434,9 @@ INITIALIZERS: dict[str, InitSpec] = {
         ),
         InitSpec(
             "too_large",
-            "Too large: N(0, 1)",
-            "N(0, 1), far above 1/√fan_in: the signal grows layer after layer (exploding); with "
-            "tanh or sigmoid the units saturate and their gradients vanish.",
+            N_("Too large: N(0, 1)"),
+            N_("N(0, 1), far above 1/√fan_in: the signal grows layer after layer (exploding); with "
+            "tanh or sigmoid the units saturate and their gradients vanish."),
             draw=lambda t, init, act, slope, g: _ini.normal_(t, 0.0, TOO_LARGE_STD,
                                                              generator=g),
             theory=lambda shape, init, act, slope: _normal(
@@ -457,24 +458,24 @@ BIAS_INITS: dict[str, InitSpec] = {
     for s in (
         InitSpec(
             "default",
-            "PyTorch default",
-            "U(-1/√fan_in, 1/√fan_in) using the weight's fan_in, so std = 1/√(3·fan_in): "
-            "what nn.Linear and nn.Conv2d do on creation.",
+            N_("PyTorch default"),
+            N_("U(-1/√fan_in, 1/√fan_in) using the weight's fan_in, so std = 1/√(3·fan_in): "
+            "what nn.Linear and nn.Conv2d do on creation."),
             draw=_draw_default_bias,
             theory=lambda weight_shape, init: _default_bias_theory(weight_shape),
         ),
         InitSpec(
             "zeros",
-            "Zeros",
-            "Every bias is 0, the common choice: the random weights already make units differ.",
+            N_("Zeros"),
+            N_("Every bias is 0, the common choice: the random weights already make units differ."),
             draw=lambda t, init, weight_shape, g: t.zero_(),
             theory=lambda weight_shape, init: _point(0.0, "all biases = 0"),
         ),
         InitSpec(
             "constant",
-            "Constant",
-            "Every bias equals the value you choose (a small positive value such as 0.01 keeps "
-            "ReLU units switched on at the start).",
+            N_("Constant"),
+            N_("Every bias equals the value you choose (a small positive value such as 0.01 keeps "
+            "ReLU units switched on at the start)."),
             uses=("bias_value",),
             draw=lambda t, init, weight_shape, g: t.fill_(init.bias_value),
             theory=lambda weight_shape, init: _point(

@@ -16,6 +16,7 @@ from torch import nn
 
 from nnviz.config import RunConfig
 from nnviz.errors import ConfigError
+from nnviz.i18n import N_, t
 
 LEAKY_SLOPE = 0.01  # nn.LeakyReLU's default negative slope; Kaiming's gain uses the same value
 
@@ -141,45 +142,47 @@ class ModelSpec:
 
 def _check_simple_net(shape: tuple[int, ...], n_classes: int, out: int) -> str | None:
     if shape != (2,):
-        return "simple_net takes 2 input features: use regression, moons, circles, xor or spiral."
+        return t("simple_net takes 2 input features: use regression, moons, circles, xor or "
+                 "spiral.")
     if out != 1:
-        return ("simple_net has a single output: use the regression data set, or a 2-class set "
-                "(moons, circles, xor) with the BCE loss.")
+        return t("simple_net has a single output: use the regression data set, or a 2-class set "
+                 "(moons, circles, xor) with the BCE loss.")
     return None
 
 
 def _check_simple_cnn(shape: tuple[int, ...], n_classes: int, out: int) -> str | None:
     if shape != (3, 32, 32) or out != 10:
-        return "simple_cnn takes 32×32 RGB images in 10 classes: use shapes32 or cifar10."
+        return t("simple_cnn takes 32×32 RGB images in 10 classes: use shapes32 or cifar10.")
     return None
 
 
 def _check_cnn(shape: tuple[int, ...], n_classes: int, out: int) -> str | None:
     if len(shape) != 3:
-        return "cnn takes images: use shapes32, shapes28, mnist, fashion_mnist or cifar10."
+        return t("cnn takes images: use shapes32, shapes28, mnist, fashion_mnist or cifar10.")
     return None
 
 
 MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in (
-        ModelSpec("simple_net", "SimpleNet", "The tutorial's one-layer linear model "
-                  "Linear(2, 1).", "2 features (regression or a 2-class set with BCE)",
+        ModelSpec("simple_net", N_("SimpleNet"), N_("The tutorial's one-layer linear model "
+                  "Linear(2, 1)."), N_("2 features (regression or a 2-class set with BCE)"),
                   lambda cfg, shape, out: SimpleNet(), _check_simple_net,
                   fixed_activation="linear"),
-        ModelSpec("simple_cnn", "SimpleCNN", "The tutorial's CNN: Conv2d(3, 16, 3) -> "
-                  "MaxPool2d(2) -> Linear(4096, 10), no activation.", "32×32 RGB, 10 classes",
+        ModelSpec("simple_cnn", N_("SimpleCNN"), N_("The tutorial's CNN: Conv2d(3, 16, 3) -> "
+                  "MaxPool2d(2) -> Linear(4096, 10), no activation."), N_("32×32 RGB, 10 classes"),
                   lambda cfg, shape, out: SimpleCNN(), _check_simple_cnn,
                   fixed_activation="linear"),
-        ModelSpec("mlp", "Deep MLP", "A stack of `depth` Linear layers with one activation: "
-                  "the place to watch signals vanish or explode with depth.", "any input "
-                  "(flattened)",
+        ModelSpec("mlp", N_("Deep MLP"), N_("A stack of `depth` Linear layers with one activation: "
+                  "the place to watch signals vanish or explode with depth."), N_("any input "
+                  "(flattened)"),
                   lambda cfg, shape, out: MLP(math.prod(shape), out, cfg.depth, cfg.width,
                                               cfg.activation, cfg.dropout),
                   lambda shape, n, out: None,
                   uses=("depth", "width", "activation", "dropout")),
-        ModelSpec("cnn", "Small CNN", "1-4 conv blocks (conv, optional BatchNorm, activation, "
-                  "max-pool) and a Linear classifier.", "32×32 RGB or 28×28 grey images",
+        ModelSpec("cnn", N_("Small CNN"), N_("1-4 conv blocks (conv, optional BatchNorm, "
+                  "activation, max-pool) and a Linear classifier."),
+                  N_("32×32 RGB or 28×28 grey images"),
                   lambda cfg, shape, out: CNN(shape, out, cfg.depth, cfg.width, cfg.activation,
                                               cfg.batch_norm, cfg.dropout, cfg.kernel_size),
                   _check_cnn,
@@ -202,5 +205,6 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int, ta
     out = output_size(task, n_classes, loss)
     why = spec.check(tuple(input_shape), n_classes, out)
     if why:
-        raise ConfigError(f"Model {cfg.model} does not fit data set {cfg.dataset}: {why}")
+        raise ConfigError(t("Model {model} does not fit data set {dataset}: {why}",
+                            model=cfg.model, dataset=cfg.dataset, why=why))
     return spec.build(cfg, tuple(input_shape), out)

@@ -61,6 +61,7 @@ from nnviz.engine.recorder import (
 )
 from nnviz.engine.seeding import run_generators, seed_globals
 from nnviz.errors import ConfigError, DeviceError
+from nnviz.i18n import t
 from nnviz.store.runs import RunStore, RunWriter
 
 Progress = Callable[[dict[str, Any]], None]
@@ -92,8 +93,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(devices[0])
     if name not in devices:
         raise DeviceError(
-            f"Device {name!r} is not available on this machine; available: {', '.join(devices)} "
-            "(or 'auto')."
+            t("Device {name!r} is not available on this machine; available: {devices} (or "
+              "'auto').", name=name, devices=", ".join(devices))
         )
     return torch.device(name)
 
@@ -112,11 +113,12 @@ def resolve_loss(cfg: RunConfig, task: str, n_classes: int) -> str:
             return "mse"
         return "bce" if cfg.model == "simple_net" else "cross_entropy"
     if task == "regression" and loss not in ("mse", "mae"):
-        raise ConfigError(f"loss: {loss} is a classification loss; {cfg.dataset} is a "
-                          "regression data set, use mse or mae.")
+        raise ConfigError(t("loss: {loss} is a classification loss; {dataset} is a regression "
+                            "data set, use mse or mae.", loss=loss, dataset=cfg.dataset))
     if task == "classification" and loss in ("mse", "mae"):
-        raise ConfigError(f"loss: {loss} is a regression loss; {cfg.dataset} is a "
-                          "classification data set, use cross_entropy, bce or focal.")
+        raise ConfigError(t("loss: {loss} is a regression loss; {dataset} is a classification "
+                            "data set, use cross_entropy, bce or focal.", loss=loss,
+                            dataset=cfg.dataset))
     return loss
 
 

@@ -24,6 +24,7 @@ from nnviz.figures.style import (
     WEIGHT_COLOR,
     apply_layout,
 )
+from nnviz.i18n import t
 from nnviz.store.format import HistoryRow, finite_or_none, none_to_nan
 
 
@@ -71,17 +72,19 @@ def training_curve(history: Sequence[HistoryRow], metric: str = "loss",
         if any(not math.isnan(y) for y in ys):
             n_points += len(ys)
             fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers",
-                                     name="train" if split == "train" else "validation",
+                                     name=t("train") if split == "train" else t("validation"),
                                      line={"color": color, "width": 2}))
-    label = "loss" if metric == "loss" else "accuracy"
+    label = t("loss") if metric == "loss" else t("accuracy")
     if not n_points:
-        _empty(fig, "no finished epoch yet" if not history else f"no {label} recorded")
+        _empty(fig, t("no finished epoch yet") if not history else
+               t("no loss recorded") if metric == "loss" else t("no accuracy recorded"))
     _mark(fig, current_epoch)
     yaxis: dict[str, Any] = {"title": {"text": label}}
     if metric == "acc":
         yaxis["range"] = [0, 1.02]
-    apply_layout(fig, title=title or f"{label.capitalize()} per epoch", height=300,
-                 xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"}, yaxis=yaxis,
+    apply_layout(fig, title=title or (t("Loss per epoch") if metric == "loss" else
+                                      t("Accuracy per epoch")), height=300,
+                 xaxis={"title": {"text": t("epoch")}, "rangemode": "tozero"}, yaxis=yaxis,
                  meta={"kind": f"curve_{metric}"})
     return fig
 
@@ -95,10 +98,18 @@ def compare_curves(histories: Mapping[str, Sequence[HistoryRow]], key: str = "va
                                  y=[_num(getattr(h, key)) for h in history], mode="lines+markers",
                                  name=label, line={"color": SEQUENCE[k % len(SEQUENCE)]}))
     _mark(fig, current_epoch)
-    apply_layout(fig, title=title or key.replace("_", " "), height=300,
-                 xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
-                 yaxis={"title": {"text": key.replace("_", " ")}}, meta={"kind": "compare"})
+    apply_layout(fig, title=title or history_label(key), height=300,
+                 xaxis={"title": {"text": t("epoch")}, "rangemode": "tozero"},
+                 yaxis={"title": {"text": history_label(key)}}, meta={"kind": "compare"})
     return fig
+
+
+def history_label(key: str) -> str:
+    """A history key ('val_loss') as words in the reader's language ('val loss')."""
+    words = {"train_loss": t("train loss"), "val_loss": t("val loss"), "train_acc": t(
+        "train accuracy"), "val_acc": t("val accuracy"), "lr": t("learning rate"),
+        "seconds": t("seconds")}
+    return words.get(key, key.replace("_", " "))
 
 
 def series_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
@@ -120,7 +131,7 @@ def series_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
         _reference(fig, ref, ref_label, log_y)
     _mark(fig, current_epoch)
     rows = math.ceil(len(series) / 4)
-    apply_layout(fig, title=title, height=330 + 24 * rows, xaxis={"title": {"text": "epoch"}},
+    apply_layout(fig, title=title, height=330 + 24 * rows, xaxis={"title": {"text": t("epoch")}},
                  yaxis={"title": {"text": y_title}, "type": "log" if log_y else "linear"},
                  meta={"kind": kind})
     fig.update_layout(margin={"b": 80 + 24 * rows}, legend=BOTTOM_LEGEND)
@@ -134,8 +145,9 @@ def drift_curves(epochs: Sequence[float], series: Mapping[str, Sequence[Any]],
     positive = [y for vs in series.values() for v in vs if (y := _num(v)) > 0]
     log_y = bool(positive) and max(positive) > 100 * min(positive)
     return series_curves(epochs, series, current_epoch,
-                         title="Drift from init ‖W_t − W_0‖ / ‖W_0‖",
-                         y_title="relative drift" + (" (log scale)" if log_y else ""),
+                         title=t("Drift from init ‖W_t − W_0‖ / ‖W_0‖"),
+                         y_title=t("relative drift (log scale)") if log_y else
+                         t("relative drift"),
                          log_y=log_y, kind="drift")
 
 
@@ -143,7 +155,7 @@ def update_ratio_curves(epochs: Sequence[float], series: Mapping[str, Sequence[A
                         current_epoch: float | None = None) -> go.Figure:
     """Update ratio ‖ΔW‖/‖W‖ per step over time (log y) with the 1e-3 reference line."""
     return series_curves(epochs, series, current_epoch,
-                         title="Update ratio ‖ΔW‖ / ‖W‖ per step", y_title="update ratio",
+                         title=t("Update ratio ‖ΔW‖ / ‖W‖ per step"), y_title=t("update ratio"),
                          log_y=True, ref=UPDATE_RATIO_REF, ref_label="≈1e-3 (CS231n, Karpathy)",
                          kind="update_ratio")
 
@@ -192,17 +204,17 @@ def activation_fractions(names: Sequence[str], dead: Sequence[Any], saturated: S
                          zero: Sequence[Any]) -> go.Figure:
     """Per layer: share of dead ReLU units, saturated sigmoid/tanh outputs, exact zeros."""
     fig = go.Figure()
-    for label, vals, color in (("dead units", dead, SEVERITY_COLORS["critical"]),
-                               ("saturated", saturated, SEVERITY_COLORS["warning"]),
-                               ("exact zeros", zero, ACT_COLOR)):
+    for label, vals, color in ((t("dead units"), dead, SEVERITY_COLORS["critical"]),
+                               (t("saturated"), saturated, SEVERITY_COLORS["warning"]),
+                               (t("exact zeros"), zero, ACT_COLOR)):
         ys = [_num(v) for v in vals]
         if any(not math.isnan(y) for y in ys):
             fig.add_trace(go.Bar(x=list(names), y=ys, name=label, marker={"color": color},
                                  hovertemplate="%{x}: %{y:.1%}<extra>" + label + "</extra>"))
     if not fig.data:
-        _empty(fig, "no activations recorded")
-    apply_layout(fig, title="Activations: dead / saturated / zero fraction", height=320,
-                 barmode="group", yaxis={"title": {"text": "fraction"}, "range": [0, 1.05],
+        _empty(fig, t("no activations recorded"))
+    apply_layout(fig, title=t("Activations: dead / saturated / zero fraction"), height=320,
+                 barmode="group", yaxis={"title": {"text": t("fraction")}, "range": [0, 1.05],
                                          "tickformat": ".0%"},
                  meta={"kind": "activation_fractions"})
     fig.update_layout(legend=UNDER_TITLE_LEGEND, margin={"t": 85})
@@ -212,11 +224,11 @@ def activation_fractions(names: Sequence[str], dead: Sequence[Any], saturated: S
 def activation_std(names: Sequence[str], means: Sequence[Any], stds: Sequence[Any]) -> go.Figure:
     """Per layer in forward order: activation std (bars) and mean (markers) on the probe batch."""
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=list(names), y=[_num(v) for v in stds], name="std",
+    fig.add_trace(go.Bar(x=list(names), y=[_num(v) for v in stds], name=t("std"),
                          marker={"color": ACT_COLOR}))
-    fig.add_trace(go.Scatter(x=list(names), y=[_num(v) for v in means], name="mean",
+    fig.add_trace(go.Scatter(x=list(names), y=[_num(v) for v in means], name=t("mean"),
                              mode="markers", marker={"color": WEIGHT_COLOR, "size": 9}))
-    apply_layout(fig, title="Activation std and mean by layer (forward order)", height=320,
-                 yaxis={"title": {"text": "value"}}, meta={"kind": "activation_std"})
+    apply_layout(fig, title=t("Activation std and mean by layer (forward order)"), height=320,
+                 yaxis={"title": {"text": t("value")}}, meta={"kind": "activation_std"})
     fig.update_layout(legend=UNDER_TITLE_LEGEND, margin={"t": 85})
     return fig

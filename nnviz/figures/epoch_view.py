@@ -25,6 +25,7 @@ from nnviz.figures import health
 from nnviz.figures import player as fp
 from nnviz.figures import weights as fw
 from nnviz.figures.captions import CAPTIONS, main_caption
+from nnviz.i18n import t
 from nnviz.store.runs import Run
 
 PLAYER_MAX_FRAMES = 61       # snapshots one player carries (evenly spaced beyond this)
@@ -58,9 +59,11 @@ def stats_line(row: dict[str, Any]) -> str:
     · Inf …' in Streamlit Markdown (NaN / Inf counts in red when not 0)."""
     def bad(v: int) -> str:
         return f":red[**{v:,}**]" if v else "0"
-    return (f"mean **{fmt(row['mean'])}** · std **{fmt(row['std'])}** · theoretical std "
-            f"**{fmt(row['theory_std'])}** · min {fmt(row['min'])} · max {fmt(row['max'])} · "
-            f"exact zeros {fmt(row['zeros'])} · NaN {bad(row['nan'])} · Inf {bad(row['inf'])}")
+    return t("mean **{mean}** · std **{std}** · theoretical std **{theory}** · min {min} · "
+             "max {max} · exact zeros {zeros} · NaN {nan} · Inf {inf}", mean=fmt(row["mean"]),
+             std=fmt(row["std"]), theory=fmt(row["theory_std"]), min=fmt(row["min"]),
+             max=fmt(row["max"]), zeros=fmt(row["zeros"]), nan=bad(row["nan"]),
+             inf=bad(row["inf"]))
 
 
 def epoch_line(run: Run, index: int) -> str:
@@ -69,15 +72,16 @@ def epoch_line(run: Run, index: int) -> str:
     done = [h for h in run.record.history if h.epoch <= epoch + 1e-9]
     if not done and epoch > 0:  # a snapshot inside the first epoch
         step = run.entries[index].step if index < len(run.entries) else 0
-        return (f"Epoch {epoch:g}, after step {step}: the first epoch has not finished, so no "
-                "epoch loss is recorded yet.")
+        return t("Epoch {epoch}, after step {step}: the first epoch has not finished, so no "
+                 "epoch loss is recorded yet.", epoch=f"{epoch:g}", step=step)
     if not done:
-        return "At init: no training yet; scrub forward to watch the weights move."
+        return t("At init: no training yet; scrub forward to watch the weights move.")
     h = done[-1]
-    parts = [f"train loss **{fmt(h.train_loss)}**", f"val loss **{fmt(h.val_loss)}**"]
+    parts = [t("train loss **{v}**", v=fmt(h.train_loss)),
+             t("val loss **{v}**", v=fmt(h.val_loss))]
     if h.val_acc is not None:
-        parts.append(f"val accuracy **{h.val_acc:.1%}**")
-    return f"After epoch {h.epoch}: " + " · ".join(parts)
+        parts.append(t("val accuracy **{v}**", v=f"{h.val_acc:.1%}"))
+    return t("After epoch {epoch}: {parts}", epoch=h.epoch, parts=" · ".join(parts))
 
 
 _MD = [(re.compile(r":(red|orange|green|blue|gray)\[(.+?)\]"), r'<span class="\1">\2</span>'),
@@ -116,7 +120,7 @@ def histogram_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
         return fw.weight_histogram(hist, theory_xy=views.theory_curve(theory, hist.edges,
                                                                       tr.numel),
                                    theory_point=views.theory_point(theory),
-                                   title=f"{label} (own bins)")
+                                   title=t("{label} (own bins)", label=label))
     curve = views.theory_curve(theory, tr.edges, tr.numel)
     y_top = max(float(tr.count_max), float(curve[1].max()) if curve is not None else 0.0)
     return fw.weight_histogram(tr.hist(run.run_id, index), y_max=y_top, theory_xy=curve,
@@ -132,14 +136,14 @@ def histogram_notes(run: Run, index: int, param: str, tr: views.ParamTrack,
                 "heights are not comparable across epochs; set *Histogram bins* to *fixed "
                 "for the run* to compare them."]
     if rebin:
-        return ["Re-binned on this snapshot's own range (like W&B): good for reading its "
-                "shape, but bars are not comparable across epochs. Switch back to fixed bins "
-                "to see movement."]
+        return [t("Re-binned on this snapshot's own range (like W&B): good for reading its "
+                  "shape, but bars are not comparable across epochs. Switch back to fixed bins "
+                  "to see movement.")]
     row = run.snapshot(index).record.params[param]
     if views.squeezed(tr.edges, row.min, row.max):
-        return [":orange[Nearly all values fall in one or two of the run's bins: another "
-                "snapshot spreads far wider (an explosion?). Switch *Histogram bins* to "
-                "*this snapshot* to read this one's shape.]"]
+        return [t(":orange[Nearly all values fall in one or two of the run's bins: another "
+                  "snapshot spreads far wider (an explosion?). Switch *Histogram bins* to "
+                  "*this snapshot* to read this one's shape.]")]
     return []
 
 
@@ -177,7 +181,7 @@ def main_figure(run: Run, index: int, param: str, tr: views.ParamTrack,
         bounds = None
         if theory is not None and theory.kind == "uniform" and theory.low is not None:
             bounds = (theory.low, theory.high)
-        return fw.bias_bars(w, y_range, title=f"{param} per element",
+        return fw.bias_bars(w, y_range, title=t("{param} per element", param=param),
                             name=run.param(param).kind, theory_bounds=bounds)
     return None
 
@@ -224,7 +228,7 @@ def delta_figure(run: Run, index: int, param: str, tr: views.ParamTrack) -> go.F
 
 
 def delta_caption(index: int) -> str:
-    return CAPTIONS["delta"] if index else (
+    return CAPTIONS["delta"] if index else t(
         "At init W_t − W_0 = 0 for every value; scrub forward to see how far training moves "
         "them.")
 
@@ -308,7 +312,7 @@ def player_payload(run: Run, layer: str, tracks: dict[str, views.ParamTrack], *,
         head = f"<h4><code>{html.escape(p)}</code> · {html.escape(shape)}</h4>"
         theory = views.theory_of(run, p)
         if theory is not None and theory.formula:
-            head += f'<p class="caption">Init theory: {md_html(theory.formula)}</p>'
+            head += f'<p class="caption">{t("Init theory:")} {md_html(theory.formula)}</p>'
         blocks.append({"html": head})
         blocks.append(_per_frame([stats_line(views.stats_row(run, i, p)) for i in frames]))
         auto = views.auto_bins(run, p) if rebin is None else None

@@ -26,6 +26,7 @@ from nnviz.figures.style import (
     WEIGHT_COLOR,
     apply_layout,
 )
+from nnviz.i18n import t
 
 OUTSIDE_COLOR = SEVERITY_COLORS["warning"]
 HOVER_TEXT_LIMIT = 6000   # heatmap cells above which per-cell hover labels are left out
@@ -41,11 +42,12 @@ MAX_RIDGES = 40           # snapshots drawn in a ridgeline (evenly spaced, curre
 def outside_text(hist: Histogram) -> str:
     """What the bins do not show, short enough for a phone: 'all in the bins, no NaN / Inf',
     or only the counts that are not 0: '3 above the bins · NaN 7 · +Inf 3'."""
-    parts = [f"{n:,} {where} the bins" for n, where in ((hist.underflow, "below"),
-                                                       (hist.overflow, "above")) if n]
+    parts = [t("{n} below the bins", n=f"{hist.underflow:,}")] if hist.underflow else []
+    if hist.overflow:
+        parts.append(t("{n} above the bins", n=f"{hist.overflow:,}"))
     parts += [f"{name} {n:,}" for name, n in (("NaN", hist.nan), ("+Inf", hist.posinf),
                                                ("−Inf", hist.neginf)) if n]
-    return " · ".join(parts) if parts else "all in the bins, no NaN / Inf"
+    return " · ".join(parts) if parts else t("all in the bins, no NaN / Inf")
 
 
 def weight_histogram(
@@ -55,10 +57,10 @@ def weight_histogram(
     theory_xy: tuple[np.ndarray, np.ndarray] | None = None,
     theory_point: float | None = None,
     title: str = "",
-    name: str = "weights",
+    name: str = "",
     color: str = WEIGHT_COLOR,
     kind: str = "weight_histogram",
-    x_title: str = "value",
+    x_title: str = "",
     height: int = 340,
 ) -> go.Figure:
     """Counts on fixed edges, out-of-range bars at both ends, the theory curve over them.
@@ -69,41 +71,43 @@ def weight_histogram(
     outside the edges; NaN/Inf counts are written above the plot. ``layout.meta`` holds every
     count, so ``sum(bars) + nan + posinf + neginf == numel``.
     """
+    name = name or t("weights")
     edges = hist.edges
     centers = 0.5 * (edges[:-1] + edges[1:])
     widths = np.diff(edges)
     fig = go.Figure()
     fig.add_trace(go.Bar(
         x=centers, y=hist.counts, width=widths, name=name, marker={"color": color},
-        hovertemplate="%{x:.4g}: %{y} values<extra></extra>",
+        hovertemplate=t("%{x:.4g}: %{y} values<extra></extra>"),
     ))
     w_lo, w_hi = float(widths[0]), float(widths[-1])
     if hist.underflow:
         fig.add_trace(go.Bar(x=[edges[0] - w_lo], y=[hist.underflow], width=[w_lo],
-                             name="below range", marker={"color": OUTSIDE_COLOR},
-                             hovertemplate="below the bins: %{y}<extra></extra>"))
+                             name=t("below range"), marker={"color": OUTSIDE_COLOR},
+                             hovertemplate=t("below the bins: %{y}<extra></extra>")))
     if hist.overflow:
         fig.add_trace(go.Bar(x=[edges[-1] + w_hi], y=[hist.overflow], width=[w_hi],
-                             name="above range", marker={"color": OUTSIDE_COLOR},
-                             hovertemplate="above the bins: %{y}<extra></extra>"))
+                             name=t("above range"), marker={"color": OUTSIDE_COLOR},
+                             hovertemplate=t("above the bins: %{y}<extra></extra>")))
     top = float(y_max) if y_max else float(max(hist.counts.max(initial=0), 1))
     top = max(top, float(hist.underflow), float(hist.overflow), 1.0)
     if theory_xy is not None:
         tx, ty = theory_xy
-        fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="theory at init",
+        fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name=t("theory at init"),
                                  line={"color": THEORY_COLOR, "width": 2.5},
-                                 hovertemplate="theory %{x:.4g}: %{y:.1f}<extra></extra>"))
+                                 hovertemplate=t("theory %{x:.4g}: %{y:.1f}<extra></extra>")))
     if theory_point is not None:
         fig.add_vline(x=theory_point, line={"color": THEORY_COLOR, "dash": "dash", "width": 2},
-                      annotation_text=f"init: all = {theory_point:g}",
+                      annotation_text=t("init: all = {value}", value=f"{theory_point:g}"),
                       annotation_position="top left")
     bad = hist.underflow + hist.overflow + hist.nan + hist.posinf + hist.neginf
     color = SEVERITY_COLORS["critical"] if (hist.nan or hist.posinf or hist.neginf) else \
         (OUTSIDE_COLOR if bad else MUTED)
     pad = 1.5 * max(w_lo, w_hi)
     apply_layout(fig, title=title, height=height, bargap=0, showlegend=theory_xy is not None,
-                 xaxis={"title": {"text": x_title}, "range": [edges[0] - pad, edges[-1] + pad]},
-                 yaxis={"title": {"text": "count"}, "range": [0, top * 1.08]},
+                 xaxis={"title": {"text": x_title or t("value")},
+                        "range": [edges[0] - pad, edges[-1] + pad]},
+                 yaxis={"title": {"text": t("count")}, "range": [0, top * 1.08]},
                  meta={"kind": kind, "numel": hist.total(), "bins": int(hist.counts.size),
                        "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
                        "posinf": hist.posinf, "neginf": hist.neginf})
@@ -120,7 +124,7 @@ def weight_histogram(
 def delta_histogram(hist: Histogram, *, y_max: float | None = None, title: str = "") -> go.Figure:
     """Histogram of W_t − W_0 on bins fixed for the run (symmetric about 0)."""
     return weight_histogram(hist, y_max=y_max, title=title, name="W_t − W_0", color=MUTED,
-                            kind="delta_histogram", x_title="change since init W_t − W_0")
+                            kind="delta_histogram", x_title=t("change since init W_t − W_0"))
 
 
 # ------------------------------------------------------------------------------- heatmaps
@@ -211,25 +215,27 @@ def conv_filter_grid(w: np.ndarray, zmax: float, *, title: str = "",
             for r in range(kh):
                 for s in range(kw):
                     text[row * (kh + gap) + r, col * (kw + gap) + s] = \
-                        f"filter {f}, in-channel {c}, ({r},{s})"
+                        t("filter {f}, in-channel {c}, ({r},{s})", f=f, c=c, r=r, s=s)
     fig = go.Figure(go.Heatmap(
         z=img, zmin=-zmax, zmax=zmax, colorscale=DIVERGING, text=text,
         hovertemplate=("%{text}: %{z:.4g}<extra></extra>" if text is not None
                        else "%{z:.4g}<extra></extra>"),
         hoverongaps=False,
-        colorbar={"title": {"text": "weight", "side": "right"}, "thickness": 14},
+        colorbar={"title": {"text": t("weight"), "side": "right"}, "thickness": 14},
     ))
-    shown = f"first {o} of {n_out} filters" if o < n_out else f"{n_out} filters"
-    channels = "1 input channel" if n_in == 1 else f"{n_in} input channels"
-    shown += f", first {i} of {n_in} input channels" if i < n_in else f" × {channels}"
-    full_title = title or f"Filters ({shown})"
+    shown = t("first {o} of {n} filters", o=o, n=n_out) if o < n_out else \
+        t("{n} filters", n=n_out)
+    channels = t("1 input channel") if n_in == 1 else t("{n} input channels", n=n_in)
+    shown += t(", first {i} of {n} input channels", i=i, n=n_in) if i < n_in else \
+        f" × {channels}"
+    full_title = title or t("Filters ({shown})", shown=shown)
     if i == 1:  # wrapped rows: each row starts at filter f, the columns count on from it
         rows = math.ceil(o / cols)
         x_ticks = _tick_positions(cols, kw, gap, "+")
         y_ticks = ([r * (kh + gap) + (kh - 1) / 2 for r in range(rows)],
                    [f"f{r * cols}" for r in range(rows)])
     else:
-        x_ticks = _tick_positions(i, kw, gap, "in ")
+        x_ticks = _tick_positions(i, kw, gap, t("in "))
         y_ticks = _tick_positions(o, kh, gap, "f")
     return _heatmap_layout(
         fig, full_title, img.shape,
@@ -259,12 +265,12 @@ def rgb_filters(w: np.ndarray, *, normalize: str = "global", zmax: float | None 
         limit = float(zmax) if zmax and math.isfinite(zmax) and zmax > 0 else \
             max(float(np.abs(x).max(initial=0.0)), 1e-12)
         unit = (x + limit) / (2 * limit)
-        how = f"one scale ±{limit:.3g}, grey = 0"
+        how = t("one scale ±{limit}, grey = 0", limit=f"{limit:.3g}")
     else:
         lo = x.min(axis=(1, 2, 3), keepdims=True)
         hi = x.max(axis=(1, 2, 3), keepdims=True)
         unit = (x - lo) / np.where(hi > lo, hi - lo, 1.0)
-        how = "each filter stretched to its own range"
+        how = t("each filter stretched to its own range")
     rgb = np.clip(np.rint(unit * 255), 0, 255).transpose(0, 2, 3, 1)  # (n, kh, kw, 3)
     kh, kw = rgb.shape[1:3]
     cols = max(1, min(cols, n))
@@ -278,7 +284,7 @@ def rgb_filters(w: np.ndarray, *, normalize: str = "global", zmax: float | None 
     fig.update_xaxes(showticklabels=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, showgrid=False)
     height = int(min(700, max(200, 60 + 380 * img.shape[0] / img.shape[1])))
-    apply_layout(fig, title=title or f"RGB filters ({how})", height=height,
+    apply_layout(fig, title=title or t("RGB filters ({how})", how=how), height=height,
                  meta={"kind": "rgb_filters", "n_tiles": n, "normalize": normalize})
     return fig
 
@@ -317,11 +323,12 @@ def neuron_grid(w: np.ndarray, zmax: float, *, n_neurons: int = 10, cols: int = 
     fig = go.Figure(go.Heatmap(
         z=img, zmin=-zmax, zmax=zmax, colorscale=DIVERGING, hoverongaps=False,
         hovertemplate="%{z:.4g}<extra></extra>",
-        colorbar={"title": {"text": "weight", "side": "right"}, "thickness": 14},
+        colorbar={"title": {"text": t("weight"), "side": "right"}, "thickness": 14},
     ))
-    shape = f"{w.shape[1]} inputs as {rows}×{cols_}"
+    shape = t("{n} inputs as {rows}×{cols}", n=w.shape[1], rows=rows, cols=cols_)
     return _heatmap_layout(
-        fig, title or f"First {n} of {w.shape[0]} neurons ({shape})", img.shape,
+        fig, title or t("First {n} of {total} neurons ({shape})", n=n, total=w.shape[0],
+                        shape=shape), img.shape,
         meta={"kind": "neurons", "n_tiles": n, "tile_shape": [rows, cols_], "zmax": zmax},
     )
 
@@ -340,11 +347,12 @@ def spatial_grid(row: np.ndarray, shape: Sequence[int], zmax: float, *, neuron: 
     fig = go.Figure(go.Heatmap(
         z=img, zmin=-zmax, zmax=zmax, colorscale=DIVERGING, hoverongaps=False,
         hovertemplate="%{z:.4g}<extra></extra>",
-        colorbar={"title": {"text": "weight", "side": "right"}, "thickness": 14},
+        colorbar={"title": {"text": t("weight"), "side": "right"}, "thickness": 14},
     ))
-    shown = f"{k} of {c}" if k < c else f"{c}"
+    shown = t("{k} of {c}", k=k, c=c) if k < c else f"{c}"
     return _heatmap_layout(
-        fig, title or f"Neuron {neuron} on {shown} input channels ({h}×{wd} each)",
+        fig, title or t("Neuron {neuron} on {shown} input channels ({h}×{w} each)",
+                        neuron=neuron, shown=shown, h=h, w=wd),
         img.shape, meta={"kind": "spatial", "n_tiles": k, "neuron": neuron, "zmax": zmax},
     )
 
@@ -353,11 +361,12 @@ def spatial_grid(row: np.ndarray, shape: Sequence[int], zmax: float, *, neuron: 
 
 
 def bias_bars(values: np.ndarray, y_range: tuple[float, float], *, title: str = "",
-              name: str = "bias", theory_bounds: tuple[float, float] | None = None) -> go.Figure:
+              name: str = "", theory_bounds: tuple[float, float] | None = None) -> go.Figure:
     """The tutorial's bar chart of a 1-D parameter, on a y range fixed for the whole run.
 
     ``theory_bounds`` (e.g. ±1/√fan_in of PyTorch's default bias) are drawn as dotted lines.
     """
+    name = name or t("bias")
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     colors = [WEIGHT_COLOR if np.isfinite(x) else SEVERITY_COLORS["critical"] for x in v]
     fig = go.Figure(go.Bar(x=np.arange(v.size), y=np.nan_to_num(v, nan=0.0, posinf=0.0,
@@ -372,7 +381,7 @@ def bias_bars(values: np.ndarray, y_range: tuple[float, float], *, title: str = 
             fig.add_hline(y=b, line={"color": THEORY_COLOR, "dash": "dot", "width": 1.5})
         lo, hi = min(lo, *theory_bounds), max(hi, *theory_bounds)
     apply_layout(fig, title=title, height=300, bargap=0.15, showlegend=False,
-                 xaxis={"title": {"text": "index"}},
+                 xaxis={"title": {"text": t("index")}},
                  yaxis={"title": {"text": name}, "range": [lo - pad, hi + pad]},
                  meta={"kind": "bars", "n": int(v.size), "nonfinite": int((~np.isfinite(v)).sum())})
     return fig
@@ -415,9 +424,10 @@ def ridgeline(edges: np.ndarray, counts: np.ndarray, labels: Sequence[str], curr
             hoverinfo="name", showlegend=False,
         ))
     step = max(1, math.ceil(m / 12))
-    apply_layout(fig, title=title or "All snapshots on the run's fixed bins (older further back)",
+    apply_layout(fig, title=title or t("All snapshots on the run's fixed bins (older further "
+                                       "back)"),
                  height=int(min(800, 160 + 26 * m)),
-                 xaxis={"title": {"text": "value"}},
+                 xaxis={"title": {"text": t("value")}},
                  yaxis={"tickvals": [float(m - 1 - r) for r in range(0, m, step)],
                         "ticktext": [labels[picks[r]] for r in range(0, m, step)],
                         "showgrid": False, "zeroline": False},
@@ -440,19 +450,20 @@ def percentile_bands(epochs: Sequence[float], pct: np.ndarray, current_epoch: fl
     for j in range(k // 2):
         lo, hi = PERCENTILES[j], PERCENTILES[k - 1 - j]
         alpha = 0.15 + 0.17 * j
-        label = "min–max" if j == 0 else f"{lo}–{hi} %"
+        label = t("min–max") if j == 0 else f"{lo}–{hi} %"
         fig.add_trace(go.Scatter(x=x, y=pct[:, j], mode="lines", line={"width": 0},
                                  showlegend=False, hoverinfo="skip", legendgroup=label))
         fig.add_trace(go.Scatter(x=x, y=pct[:, k - 1 - j], mode="lines", line={"width": 0},
                                  fill="tonexty", fillcolor=f"rgba(47,111,222,{alpha:.2f})",
                                  name=label, legendgroup=label,
                                  hovertemplate=f"{label}: %{{y:.4g}}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=pct[:, k // 2], mode="lines+markers", name="median",
+    fig.add_trace(go.Scatter(x=x, y=pct[:, k // 2], mode="lines+markers", name=t("median"),
                              line={"color": WEIGHT_COLOR, "width": 2}))
     if current_epoch is not None:
         fig.add_vline(x=current_epoch, line={"color": THEORY_COLOR, "dash": "dash"})
-    apply_layout(fig, title=title or "Distribution over epochs (percentile bands)", height=370,
-                 xaxis={"title": {"text": "epoch"}}, yaxis={"title": {"text": "value"}},
+    apply_layout(fig, title=title or t("Distribution over epochs (percentile bands)"),
+                 height=370,
+                 xaxis={"title": {"text": t("epoch")}}, yaxis={"title": {"text": t("value")}},
                  meta={"kind": "percentile_bands"})
     fig.update_layout(margin={"b": 100}, legend={"orientation": "h", "x": 0, "xanchor": "left",
                                                  "y": -0.22, "yanchor": "top"})

@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 from nnviz.errors import NnvizError, StorageError
+from nnviz.i18n import t
 from nnviz.store.format import RUN_ID_MAX, RUN_ID_RE, SNAP_RE
 from nnviz.store.runs import (
     MAX_RUN_JSON,
@@ -53,7 +54,7 @@ def export_run(store: RunStore, run_id: str) -> bytes:
     """
     folder = store._folder(run_id)
     if not folder.is_dir():
-        raise StorageError(f"No run named {run_id!r} to export.")
+        raise StorageError(t("No run named {run!r} to export.", run=run_id))
     buf = io.BytesIO()
     try:
         run = store.load(run_id)
@@ -66,8 +67,8 @@ def export_run(store: RunStore, run_id: str) -> bytes:
             bad = run.damaged_snapshots
             if bad:
                 entry, reason = bad[0]
-                raise StorageError(f"Cannot export {run_id}: {reason} Delete the run or "
-                                   "re-train it.")
+                raise StorageError(t("Cannot export {run}: {reason} Delete the run or re-train "
+                                     "it.", run=run_id, reason=reason))
             zf.writestr(RUN_FILE, dump_json(run.record.to_json()))
             for entry in run.record.snapshots:
                 zf.write(run.folder / entry.file, entry.file)
@@ -90,11 +91,11 @@ def _export_raw(folder: Path, zf: zipfile.ZipFile) -> None:
 def import_run(store: RunStore, data: bytes) -> str:
     """Validate and add a run from a zip; returns its id. A bad file changes nothing."""
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise StorageError("Import refused: expected the bytes of a zip file.")
+        raise StorageError(t("Import refused: expected the bytes of a zip file."))
     if len(data) > MAX_IMPORT_BYTES:
         raise StorageError(
-            f"Import refused: the file is {len(data) / 2**20:.0f} MiB; runs up to "
-            f"{MAX_IMPORT_BYTES // 2**20} MiB can be imported."
+            t("Import refused: the file is {size} MiB; runs up to {most} MiB can be imported.",
+              size=f"{len(data) / 2**20:.0f}", most=MAX_IMPORT_BYTES // 2**20)
         )
     root = _ensure(store.root)
     staging: Path | None = None
@@ -102,19 +103,19 @@ def import_run(store: RunStore, data: bytes) -> str:
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
-            raise StorageError("this is not a zip file exported by nnviz.") from None
+            raise StorageError(t("this is not a zip file exported by nnviz.")) from None
         with zf:
             infos = _check_members(zf.infolist())
             staging = Path(tempfile.mkdtemp(prefix=f".import-{os.getpid()}-", dir=root))
             _unpack(zf, infos, staging)
-        record = read_record(staging, name="the zip's run")
+        record = read_record(staging, name=t("the zip's run"))
         for entry in record.snapshots:
             read_snapshot(staging, entry, record)
         listed = {e.file for e in record.snapshots}
         for info in infos:
             if info.filename != RUN_FILE and info.filename not in listed:
-                raise StorageError(f"{info.filename} is in the zip but run.json does not "
-                                   "list it.")
+                raise StorageError(t("{file} is in the zip but run.json does not list it.",
+                                     file=info.filename))
         meta = record.to_json()
         if meta["status"] == "running":
             meta["status"] = "interrupted"
@@ -124,19 +125,20 @@ def import_run(store: RunStore, data: bytes) -> str:
         staging = None
         return run_id
     except StorageError as exc:
-        raise StorageError(f"Import refused: {exc}") from None
+        raise StorageError(t("Import refused: {why}", why=exc)) from None
     except NnvizError as exc:
-        raise StorageError(f"Import refused: {exc}") from None
+        raise StorageError(t("Import refused: {why}", why=exc)) from None
     except NotImplementedError as exc:  # e.g. PPMd or LZMA variants zipfile cannot decode
-        raise StorageError(f"Import refused: the zip uses a compression nnviz does not read "
-                           f"({exc}).") from None
+        raise StorageError(t("Import refused: the zip uses a compression nnviz does not read "
+                             "({why}).", why=exc)) from None
     except RecursionError:
-        raise StorageError("Import refused: run.json is nested too deeply.") from None
+        raise StorageError(t("Import refused: run.json is nested too deeply.")) from None
     except MemoryError:
-        raise StorageError("Import refused: the file needs too much memory to read.") from None
+        raise StorageError(t("Import refused: the file needs too much memory to read.")) \
+            from None
     except Exception as exc:  # zlib.error, BadZipFile (CRC), OverflowError, OSError, ...
         text = str(exc)[:200] or type(exc).__name__
-        raise StorageError(f"Import refused: the zip is damaged ({text}).") from None
+        raise StorageError(t("Import refused: the zip is damaged ({why}).", why=text)) from None
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -150,32 +152,34 @@ def _ensure(root: Path) -> Path:
 def _check_members(infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
     """The files to unpack; StorageError for anything an nnviz export does not hold."""
     if len(infos) > MAX_IMPORT_FILES:
-        raise StorageError(f"{len(infos)} files in the zip is too many.")
+        raise StorageError(t("{n} files in the zip is too many.", n=len(infos)))
     files, names = [], set()
     for info in infos:
         name = info.filename
         if info.is_dir():
             if name != f"{SNAP_DIR}/":
-                raise StorageError(f"unexpected folder {name[:100]!r} in the zip.")
+                raise StorageError(t("unexpected folder {name!r} in the zip.",
+                                     name=name[:100]))
             continue
         if name != RUN_FILE and not SNAP_RE.match(name):
             raise StorageError(
-                f"unexpected file {name[:100]!r} (an nnviz run holds run.json and "
-                "snapshots/sNNNN.safetensors only)."
+                t("unexpected file {name!r} (an nnviz run holds run.json and "
+                  "snapshots/sNNNN.safetensors only).", name=name[:100])
             )
         if name in names:
-            raise StorageError(f"{name} appears twice in the zip.")
+            raise StorageError(t("{name} appears twice in the zip.", name=name))
         if info.flag_bits & 0x1:
-            raise StorageError("encrypted zip files are not supported.")
+            raise StorageError(t("encrypted zip files are not supported."))
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise StorageError(f"{name} is a symbolic link.")
+            raise StorageError(t("{name} is a symbolic link.", name=name))
         if info.compress_type not in ALLOWED_COMPRESSION:
-            raise StorageError(f"{name} uses compression method {info.compress_type}; nnviz "
-                               "reads stored and deflated zips only.")
+            raise StorageError(t("{name} uses compression method {method}; nnviz reads stored "
+                                 "and deflated zips only.", name=name,
+                                 method=info.compress_type))
         names.add(name)
         files.append(info)
     if RUN_FILE not in names:
-        raise StorageError("the zip has no run.json (not an nnviz run).")
+        raise StorageError(t("the zip has no run.json (not an nnviz run)."))
     return files
 
 
@@ -186,8 +190,9 @@ def _unpack(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], staging: Path) ->
     for info in infos:
         limit = MAX_RUN_JSON if info.filename == RUN_FILE else MAX_MEMBER_BYTES
         if info.file_size > limit:
-            raise StorageError(f"{info.filename} declares {info.file_size / 2**20:.0f} MiB, "
-                               f"over the {limit // 2**20} MiB limit.")
+            raise StorageError(t("{file} declares {size} MiB, over the {most} MiB limit.",
+                                 file=info.filename, size=f"{info.file_size / 2**20:.0f}",
+                                 most=limit // 2**20))
         size = 0
         fd = os.open(staging / info.filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with zf.open(info) as src, os.fdopen(fd, "wb") as dst:
@@ -195,14 +200,15 @@ def _unpack(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], staging: Path) ->
                 size += len(chunk)
                 total += len(chunk)
                 if size > limit or size > info.file_size:
-                    raise StorageError(f"{info.filename} unpacks to more than it declares or "
-                                       f"over the {limit // 2**20} MiB limit.")
+                    raise StorageError(t("{file} unpacks to more than it declares or over the "
+                                         "{most} MiB limit.", file=info.filename,
+                                         most=limit // 2**20))
                 if total > MAX_UNPACKED_BYTES:
-                    raise StorageError(f"it unpacks to over the {MAX_UNPACKED_BYTES // 2**20} "
-                                       "MiB limit.")
+                    raise StorageError(t("it unpacks to over the {most} MiB limit.",
+                                         most=MAX_UNPACKED_BYTES // 2**20))
                 dst.write(chunk)
         if size != info.file_size:
-            raise StorageError(f"{info.filename} is shorter than the zip declares.")
+            raise StorageError(t("{file} is shorter than the zip declares.", file=info.filename))
 
 
 def _move_in(root: Path, staging: Path, wanted: str, meta: dict) -> str:

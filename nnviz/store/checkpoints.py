@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
+from nnviz import i18n
 from nnviz.analysis import stats
 from nnviz.config import RunConfig
 from nnviz.engine.default_inits import unknown
@@ -82,21 +83,24 @@ def safetensors_header(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
-            raise StorageError(f"{path.name}: {size} bytes is too short for a safetensors file.")
+            raise StorageError(i18n.t("{file}: {size} bytes is too short for a safetensors "
+                                      "file.", file=path.name, size=size))
         (n,) = struct.unpack("<Q", head)
         if n > MAX_HEADER_BYTES:
-            raise StorageError(f"{path.name}: its header claims {n} bytes (over the "
-                               f"{MAX_HEADER_BYTES // 2**20} MiB limit): not a valid "
-                               "safetensors file.")
+            raise StorageError(i18n.t("{file}: its header claims {n} bytes (over the {most} MiB "
+                                      "limit): not a valid safetensors file.", file=path.name,
+                                      n=n, most=MAX_HEADER_BYTES // 2**20))
         if 8 + n > size:
-            raise StorageError(f"{path.name}: the header is longer than the file ({size} "
-                               "bytes): the file is truncated.")
+            raise StorageError(i18n.t("{file}: the header is longer than the file ({size} "
+                                      "bytes): the file is truncated.", file=path.name,
+                                      size=size))
         try:
             header = json.loads(f.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StorageError(f"{path.name}: the header is not valid JSON ({exc}).") from None
+            raise StorageError(i18n.t("{file}: the header is not valid JSON ({why}).",
+                                      file=path.name, why=exc)) from None
     if not isinstance(header, dict):
-        raise StorageError(f"{path.name}: the header is not a JSON object.")
+        raise StorageError(i18n.t("{file}: the header is not a JSON object.", file=path.name))
     data_size = size - 8 - n
     for name, entry in header.items():
         if name == "__metadata__":
@@ -104,10 +108,13 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
         if not (isinstance(offsets, list) and len(offsets) == 2
                 and all(isinstance(o, int) for o in offsets)):
-            raise StorageError(f"{path.name}: tensor {name!r} has no valid data_offsets.")
+            raise StorageError(i18n.t("{file}: tensor {name!r} has no valid data_offsets.",
+                                      file=path.name, name=name))
         if offsets[1] > data_size:
-            raise StorageError(f"{path.name}: tensor {name!r} ends at byte {offsets[1]} of "
-                               f"the data, but the file holds {data_size}: it is truncated.")
+            raise StorageError(i18n.t("{file}: tensor {name!r} ends at byte {end} of the data, "
+                                      "but the file holds {size}: it is truncated.",
+                                      file=path.name, name=name, end=offsets[1],
+                                      size=data_size))
     return header
 
 
@@ -127,10 +134,11 @@ def _keep(raw: dict[str, Any], fmt: str, notes: list[str]) -> Weights:
         else:
             skipped += 1
     if skipped:
-        notes.append(f"{skipped} entries that are not floating-point tensors were left out "
-                     "(e.g. BatchNorm's num_batches_tracked).")
+        notes.append(i18n.t("{n} entries that are not floating-point tensors were left out "
+                            "(e.g. BatchNorm's num_batches_tracked).", n=skipped))
     if not tensors:
-        raise StorageError("The checkpoint holds no floating-point tensors (no weights).")
+        raise StorageError(i18n.t("The checkpoint holds no floating-point tensors (no "
+                                  "weights)."))
     return Weights(tensors, fmt, notes)
 
 
@@ -140,7 +148,8 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         with safe_open(path, framework="pt") as f:
             return {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types
-        raise StorageError(f"{path.name}: not a readable safetensors file ({exc}).") from None
+        raise StorageError(i18n.t("{file}: not a readable safetensors file ({why}).",
+                                  file=path.name, why=exc)) from None
 
 
 def _load_index(path: Path) -> dict[str, torch.Tensor]:
@@ -150,20 +159,22 @@ def _load_index(path: Path) -> dict[str, torch.Tensor]:
         shards = sorted(set(weight_map.values()))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
             AttributeError) as exc:
-        raise StorageError(f"{path.name}: not a valid sharded-checkpoint index ({exc}).") \
-            from None
+        raise StorageError(i18n.t("{file}: not a valid sharded-checkpoint index ({why}).",
+                                  file=path.name, why=exc)) from None
     out: dict[str, torch.Tensor] = {}
     for shard in shards:
         if not isinstance(shard, str) or Path(shard).name != shard or shard in ("", ".", ".."):
-            raise StorageError(f"{path.name}: shard {shard!r} is not a file name in its folder.")
+            raise StorageError(i18n.t("{file}: shard {shard!r} is not a file name in its "
+                                      "folder.", file=path.name, shard=shard))
         shard_path = path.parent / shard
         if not shard_path.is_file():
-            raise StorageError(f"{path.name}: shard {shard} is missing.")
+            raise StorageError(i18n.t("{file}: shard {shard} is missing.", file=path.name,
+                                      shard=shard))
         out.update(_load_safetensors(shard_path))
     missing = sorted(set(weight_map) - set(out))
     if missing:
-        raise StorageError(f"{path.name}: {len(missing)} tensors of the index are in no shard "
-                           f"(first: {missing[0]}).")
+        raise StorageError(i18n.t("{file}: {n} tensors of the index are in no shard (first: "
+                                  "{first}).", file=path.name, n=len(missing), first=missing[0]))
     return out
 
 
@@ -179,23 +190,25 @@ def _load_torch(path: Path) -> tuple[dict[str, Any], list[str]]:
         first = str(exc).strip().splitlines()
         why = next((line for line in first if "GLOBAL" in line or "global" in line),
                    first[0] if first else "")
-        raise StorageError(f"{path.name} needs full unpickling, which nnviz refuses "
-                           f"({why.strip()[:200]}).\n{RESAVE_HINT.replace('PATH', repr(str(path)))}"
-                           ) from None
+        raise StorageError(i18n.t("{file} needs full unpickling, which nnviz refuses ({why}).",
+                                  file=path.name, why=why.strip()[:200])
+                           + f"\n{RESAVE_HINT.replace('PATH', repr(str(path)))}") from None
     except (RuntimeError, EOFError, OSError, ValueError, struct.error) as exc:
-        raise StorageError(f"{path.name}: not a readable PyTorch checkpoint ({exc}).") from None
+        raise StorageError(i18n.t("{file}: not a readable PyTorch checkpoint ({why}).",
+                                  file=path.name, why=exc)) from None
     notes: list[str] = []
     if isinstance(obj, dict):
         for key in STATE_KEYS:
             inner = obj.get(key)
             if isinstance(inner, dict) and any(isinstance(v, torch.Tensor)
                                                for v in inner.values()):
-                notes.append(f"weights read from the checkpoint's {key!r} entry")
+                notes.append(i18n.t("weights read from the checkpoint's {key!r} entry", key=key))
                 return inner, notes
         return obj, notes
     if isinstance(obj, torch.Tensor):
         return {"tensor": obj}, notes
-    raise StorageError(f"{path.name} holds a {type(obj).__name__}, not a dict of weights.")
+    raise StorageError(i18n.t("{file} holds a {kind}, not a dict of weights.", file=path.name,
+                              kind=type(obj).__name__))
 
 
 def load_weights(path: str | Path) -> Weights:
@@ -205,10 +218,10 @@ def load_weights(path: str | Path) -> Weights:
         for candidate in (INDEX_NAME, "model.safetensors", "pytorch_model.bin"):
             if (path / candidate).is_file():
                 return load_weights(path / candidate)
-        raise StorageError(f"{path}: no {INDEX_NAME}, model.safetensors or pytorch_model.bin "
-                           "in this folder.")
+        raise StorageError(i18n.t("{path}: no {index}, model.safetensors or pytorch_model.bin "
+                                  "in this folder.", path=path, index=INDEX_NAME))
     if not path.is_file():
-        raise StorageError(f"{path}: no such file.")
+        raise StorageError(i18n.t("{path}: no such file.", path=path))
     name = path.name.lower()
     if name.endswith(".index.json"):
         return _keep(_load_index(path), "safetensors (sharded)", [])
@@ -217,8 +230,9 @@ def load_weights(path: str | Path) -> Weights:
     if name.endswith(TORCH_SUFFIXES):
         raw, notes = _load_torch(path)
         return _keep(raw, "torch (weights_only)", notes)
-    raise StorageError(f"{path.name}: nnviz reads .safetensors, {INDEX_NAME} and "
-                       f"{', '.join(TORCH_SUFFIXES)} checkpoints.")
+    raise StorageError(i18n.t("{file}: nnviz reads .safetensors, {index} and {suffixes} "
+                              "checkpoints.", file=path.name, index=INDEX_NAME,
+                              suffixes=", ".join(TORCH_SUFFIXES)))
 
 
 def _numbers(name: str) -> list[float]:
@@ -234,8 +248,9 @@ def checkpoint_paths(folder: Path) -> list[Path]:
     if (folder / INDEX_NAME).is_file():  # one sharded checkpoint, not a series
         return [folder / INDEX_NAME]
     if not found:
-        raise StorageError(f"{folder}: no checkpoints (.safetensors, {', '.join(TORCH_SUFFIXES)}"
-                           ", or checkpoint-*/ folders).")
+        raise StorageError(i18n.t("{folder}: no checkpoints (.safetensors, {suffixes}, or "
+                                  "checkpoint-*/ folders).", folder=folder,
+                                  suffixes=", ".join(TORCH_SUFFIXES)))
     return sorted(found, key=lambda p: (_numbers(p.name), p.name))
 
 
@@ -298,15 +313,19 @@ def checkpoint_run(path: str | Path, store: RunStore | None = None, name: str = 
             weights = first if k == 0 else load_weights(p)
             missing = [n for n in names if n not in weights.tensors]
             if missing:
-                raise StorageError(f"{p.name} lacks {len(missing)} tensors of {paths[0].name} "
-                                   f"(first: {missing[0]}): not the same model.")
+                raise StorageError(i18n.t("{file} lacks {n} tensors of {first_file} (first: "
+                                          "{first}): not the same model.", file=p.name,
+                                          n=len(missing), first_file=paths[0].name,
+                                          first=missing[0]))
             tensors: dict[str, torch.Tensor] = {}
             per_param = {}
             for i, n in enumerate(names):
                 t = weights.tensors[n].detach()
                 if list(t.shape) != info[n]["shape"]:
-                    raise StorageError(f"{p.name}: {n} has shape {list(t.shape)}, "
-                                       f"{info[n]['shape']} in {paths[0].name}.")
+                    raise StorageError(i18n.t("{file}: {name} has shape {shape}, {want} in "
+                                              "{first_file}.", file=p.name, name=n,
+                                              shape=list(t.shape), want=info[n]["shape"],
+                                              first_file=paths[0].name))
                 per_param[n] = weight_entry(n, t, w0[n], edges[n], i, tensors)
             if k:
                 writer.meta["history"].append({"epoch": epoch, "step": _step(p),

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnviz.config import RunConfig
 from nnviz.errors import StorageError
+from nnviz.i18n import t
 from nnviz.store.format import (
     FORMAT_VERSION,
     RUN_ID_MAX,
@@ -146,22 +147,27 @@ def read_record(folder: Path, name: str | None = None) -> RunRecord:
     try:
         size = path.stat().st_size
         if size > MAX_RUN_JSON:
-            raise StorageError(f"{label}: {RUN_FILE} is {size / 2**20:.0f} MiB, over the "
-                               f"{MAX_RUN_JSON // 2**20} MiB limit.")
+            raise StorageError(f"{label}: " + t("{file} is {size} MiB, over the {most} MiB "
+                                                "limit.", file=RUN_FILE,
+                                                size=f"{size / 2**20:.0f}",
+                                                most=MAX_RUN_JSON // 2**20))
         obj = json.loads(path.read_bytes())
     except FileNotFoundError:
-        raise StorageError(f"{label}: {RUN_FILE} is missing (not an nnviz run).") from None
+        raise StorageError(f"{label}: " + t("{file} is missing (not an nnviz run).",
+                                            file=RUN_FILE)) from None
     except StorageError:
         raise
     except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8, huge ints
         text = str(exc)[:200] or type(exc).__name__
-        raise StorageError(f"{label}: {RUN_FILE} is damaged ({text}).") from None
+        raise StorageError(f"{label}: " + t("{file} is damaged ({why}).", file=RUN_FILE,
+                                            why=text)) from None
     try:
         return parse_run(obj)
     except StorageError as exc:
         raise StorageError(f"{label}: {exc}") from None
     except RecursionError:
-        raise StorageError(f"{label}: {RUN_FILE} is nested too deeply.") from None
+        raise StorageError(f"{label}: " + t("{file} is nested too deeply.", file=RUN_FILE)) \
+            from None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -246,12 +252,13 @@ class Run:
         """Snapshot number ``index`` (0 = the first readable); negative counts from the end."""
         snaps = self._open_all()
         if not snaps:
-            raise StorageError(f"Run {self.run_id} has no readable snapshots yet.")
+            raise StorageError(t("Run {run} has no readable snapshots yet.", run=self.run_id))
         if index < 0:
             index += len(snaps)
         if not 0 <= index < len(snaps):
             raise StorageError(
-                f"Run {self.run_id} has snapshots 0 to {len(snaps) - 1}; {index} does not exist."
+                t("Run {run} has snapshots 0 to {last}; {index} does not exist.",
+                  run=self.run_id, last=len(snaps) - 1, index=index)
             )
         return snaps[index]
 
@@ -282,7 +289,8 @@ class Run:
         try:
             return self.record.params[name]
         except KeyError:
-            raise StorageError(f"Run {self.run_id} has no parameter {name!r}.") from None
+            raise StorageError(t("Run {run} has no parameter {name!r}.", run=self.run_id,
+                                 name=name)) from None
 
     @property
     def layer_infos(self) -> list[LayerInfo]:
@@ -456,7 +464,7 @@ class RunStore:
 
     def _folder(self, run_id: str) -> Path:
         if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
-            raise StorageError(f"{str(run_id)[:100]!r} is not a valid run id.")
+            raise StorageError(t("{run} is not a valid run id.", run=repr(str(run_id)[:100])))
         return self.root / run_id
 
     def create(self, cfg: RunConfig, config_hash: str, extra: dict[str, Any]) -> RunWriter:
@@ -508,7 +516,7 @@ class RunStore:
         """Load and validate a run's record; StorageError if missing or damaged."""
         folder = self._folder(run_id)
         if not folder.is_dir():
-            raise StorageError(f"No run named {run_id!r} in {self.root}.")
+            raise StorageError(t("No run named {run!r} in {root}.", run=run_id, root=self.root))
         return Run(folder, read_record(folder))
 
     def scan(self) -> tuple[list[Run], list[DamagedRun]]:
@@ -526,7 +534,8 @@ class RunStore:
     def list_runs(self) -> tuple[list[dict[str, Any]], list[str]]:
         """(summaries newest first, "<id>: damaged: <reason>" for runs that fail the checks)."""
         runs, damaged = self.scan()
-        return [r.summary() for r in runs], [f"{d.run_id}: damaged: {d.reason}" for d in damaged]
+        return [r.summary() for r in runs], [t("{run}: damaged: {reason}", run=d.run_id,
+                                               reason=d.reason) for d in damaged]
 
     def find_by_hash(self, config_hash: str, statuses: tuple[str, ...] = ("completed",)
                      ) -> dict[str, Any] | None:
@@ -548,7 +557,7 @@ class RunStore:
         lists)."""
         folder = self._folder(run_id)
         if not folder.is_dir():
-            raise StorageError(f"No run named {run_id!r} to delete.")
+            raise StorageError(t("No run named {run!r} to delete.", run=run_id))
         trash = self.root / f".deleting-{run_id}-{os.getpid()}"
         os.replace(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)

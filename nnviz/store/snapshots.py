@@ -21,6 +21,7 @@ import numpy as np
 from safetensors import safe_open
 
 from nnviz.errors import StorageError
+from nnviz.i18n import t
 from nnviz.store.format import RunRecord, SnapshotEntry, SnapshotStats, parse_snapshot_stats
 
 if TYPE_CHECKING:  # torch is imported where tensors are written or read, not to list runs
@@ -81,10 +82,11 @@ class Snapshot:
             with safe_open(self.path, framework="pt") as f:
                 return f.get_tensor(key)
         except FileNotFoundError:
-            raise StorageError(f"Snapshot file {self.path.name} is missing.") from None
-        except Exception as exc:  # safetensors raises its own error types
-            raise StorageError(f"Snapshot {self.path.name} has no tensor {key!r}: {exc}") \
+            raise StorageError(t("Snapshot file {file} is missing.", file=self.path.name)) \
                 from None
+        except Exception as exc:  # safetensors raises its own error types
+            raise StorageError(t("Snapshot {file} has no tensor {key!r}: {why}",
+                                 file=self.path.name, key=key, why=exc)) from None
 
 
 def read_snapshot(folder: Path, entry: SnapshotEntry, run: RunRecord) -> Snapshot:
@@ -94,13 +96,14 @@ def read_snapshot(folder: Path, entry: SnapshotEntry, run: RunRecord) -> Snapsho
     checked with the same size, mtime, inode, entry and parameter layout is not read again:
     pages that reload a run while it trains cost one ``stat`` per snapshot."""
     path = folder / entry.file
-    name = f"snapshot {entry.index} ({entry.file})"
+    name = t("snapshot {index} ({file})", index=entry.index, file=entry.file)
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise StorageError(f"{name} is missing.") from None
+        raise StorageError(t("{name} is missing.", name=name)) from None
     except OSError as exc:
-        raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+        raise StorageError(t("{name} cannot be read ({why}).", name=name,
+                             why=exc.strerror)) from None
     key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, entry.index, entry.epoch,
            entry.step, entry.sha256, _layout(run))
     with _lock:
@@ -124,38 +127,43 @@ def _layout(run: RunRecord) -> tuple:
 def _read_checked(path: Path, name: str, size: int, entry: SnapshotEntry, run: RunRecord
                   ) -> Snapshot:
     if size > MAX_SNAPSHOT_BYTES:
-        raise StorageError(f"{name} is {size / 2**20:.0f} MiB, over the "
-                           f"{MAX_SNAPSHOT_BYTES // 2**20} MiB limit.")
+        raise StorageError(t("{name} is {size} MiB, over the {most} MiB limit.", name=name,
+                             size=f"{size / 2**20:.0f}", most=MAX_SNAPSHOT_BYTES // 2**20))
     if entry.sha256 is not None:
         try:
             digest = sha256_file(path)
         except OSError as exc:
-            raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+            raise StorageError(t("{name} cannot be read ({why}).", name=name,
+                                 why=exc.strerror)) from None
         if digest != entry.sha256:
-            raise StorageError(f"{name} is damaged: its checksum does not match run.json "
-                               "(the file changed after it was written).")
+            raise StorageError(t("{name} is damaged: its checksum does not match run.json (the "
+                                 "file changed after it was written).", name=name))
     try:
         with open(path, "rb") as f:
             header_len = int.from_bytes(f.read(8), "little")
     except OSError as exc:
-        raise StorageError(f"{name} cannot be read ({exc.strerror}).") from None
+        raise StorageError(t("{name} cannot be read ({why}).", name=name,
+                             why=exc.strerror)) from None
     if header_len > MAX_HEADER_BYTES:
-        raise StorageError(f"{name} is damaged: its header declares {header_len} bytes, over "
-                           f"the {MAX_HEADER_BYTES // 2**20} MiB limit.")
+        raise StorageError(t("{name} is damaged: its header declares {n} bytes, over the "
+                             "{most} MiB limit.", name=name, n=header_len,
+                             most=MAX_HEADER_BYTES // 2**20))
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
             shapes = {k: (f.get_slice(k).get_shape(), f.get_slice(k).get_dtype())
                       for k in f.keys()}
     except Exception as exc:  # safetensors' own errors: a damaged header
-        raise StorageError(f"{name} is damaged ({_short(exc)}).") from None
+        raise StorageError(t("{name} is damaged ({why}).", name=name, why=_short(exc))) \
+            from None
     text = meta.get("nnviz")
     if not isinstance(text, str):
-        raise StorageError(f"{name} is damaged (no statistics).")
+        raise StorageError(t("{name} is damaged (no statistics).", name=name))
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise StorageError(f"{name} is damaged ({_short(exc)}).") from None
+        raise StorageError(t("{name} is damaged ({why}).", name=name, why=_short(exc))) \
+            from None
     record = parse_snapshot_stats(obj, run, entry, where=name)
     _check_tensors(name, shapes, run)
     snap = Snapshot(entry, path, record)
@@ -171,14 +179,17 @@ def _check_tensors(name: str, shapes: dict[str, tuple[list[int], str]], run: Run
                                       (f"hist/{param}", len(info.edges) - 1, ("I64",))):
             expected.add(key)
             if key not in shapes:
-                raise StorageError(f"{name} is damaged: tensor {key!r} is missing.")
+                raise StorageError(t("{name} is damaged: tensor {key!r} is missing.", name=name,
+                                     key=key))
             shape, dtype = shapes[key]
             if dtype not in dtypes or len(shape) != 1 or shape[0] != want_len:
-                raise StorageError(f"{name} is damaged: {key!r} is {dtype} {list(shape)}, "
-                                   f"expected {dtypes[0]} [{want_len}].")
+                raise StorageError(t("{name} is damaged: {key!r} is {dtype} {shape}, expected "
+                                     "{want} [{n}].", name=name, key=key, dtype=dtype,
+                                     shape=list(shape), want=dtypes[0], n=want_len))
     unknown = sorted(set(shapes) - expected)
     if unknown:
-        raise StorageError(f"{name} is damaged: unexpected tensor {unknown[0]!r}.")
+        raise StorageError(t("{name} is damaged: unexpected tensor {key!r}.", name=name,
+                             key=unknown[0]))
 
 
 def _check_counts(name: str, snap: Snapshot, run: RunRecord) -> None:
@@ -188,8 +199,9 @@ def _check_counts(name: str, snap: Snapshot, run: RunRecord) -> None:
         total = int(counts.sum()) if counts.size else 0
         outside = snap.record.params[param].hist_outside.total()
         if (counts < 0).any() or total + outside != info.numel:
-            raise StorageError(f"{name} is damaged: the counts of {param!r} add up to "
-                               f"{total + outside}, not {info.numel}.")
+            raise StorageError(t("{name} is damaged: the counts of {param!r} add up to {n}, "
+                                 "not {numel}.", name=name, param=param, n=total + outside,
+                                 numel=info.numel))
 
 
 def _short(exc: BaseException) -> str:

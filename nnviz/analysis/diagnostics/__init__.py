@@ -54,13 +54,14 @@ from nnviz.analysis.diagnostics.units import (
     check_saturation,
     check_symmetry,
 )
+from nnviz.i18n import t, tn
 from nnviz.store.format import finite_or_none
 from nnviz.store.runs import Run
 
 __all__ = [
     "CODES", "GUIDE_STEPS", "GUIDE_URL", "SEVERITIES", "TITLES", "UPDATE_RATIO_REF", "Flag",
     "_rows_identical", "diagnose", "epochs_text", "flags_at", "format_flag", "format_value",
-    "guide_url", "signal_profile", "timeline", "timeline_severities",
+    "format_report", "guide_url", "signal_profile", "timeline", "timeline_severities",
 ]
 
 CHECKS: tuple[Callable[[Context, int], Flag | None], ...] = (
@@ -130,15 +131,16 @@ def _sorted(flags: Iterable[Flag]) -> list[Flag]:
 
 
 def diagnose(run: Run, upto: int | None = None) -> list[Flag]:
-    """Flags over snapshots 0..upto (default: all), worst first."""
+    """Flags over snapshots 0..upto (default: all), worst first, in the reader's language."""
     last = _check_index(run, upto)
     if last < 0:
         return []
-    return _sorted(_merge(run, last).values())
+    return [f.localized() for f in _sorted(_merge(run, last).values())]
 
 
 def flags_at(run: Run, index: int) -> list[Flag]:
-    """Flags that hold at snapshot ``index``, with their history up to it, worst first."""
+    """Flags that hold at snapshot ``index``, with their history up to it, worst first, in the
+    reader's language."""
     i = _check_index(run, index)
     if i < 0:
         return []
@@ -149,7 +151,7 @@ def flags_at(run: Run, index: int) -> list[Flag]:
         m = merged[code]
         out.append(Flag(**{**asdict(f), "layers": list(f.layers), "epochs": list(m.epochs),
                            "snapshots": list(m.snapshots), "first_seen": m.first_seen}))
-    return _sorted(out)
+    return [f.localized() for f in _sorted(out)]
 
 
 def timeline(run: Run) -> list[tuple[int, list[str]]]:
@@ -212,14 +214,23 @@ def epochs_text(flag: Flag) -> str:
 
 
 def format_flag(flag: Flag) -> str:
-    """A flag as a few lines of plain text."""
-    lines = [f"[{flag.severity.upper()}] {flag.code}: {flag.title}"]
+    """A flag as a few lines of plain text, in the reader's language."""
+    severity = {"critical": t("CRITICAL"), "warning": t("WARNING"), "info": t("INFO")}
+    lines = [f"[{severity.get(flag.severity, flag.severity.upper())}] {flag.code}: {flag.title}"]
     if flag.layers:
-        lines.append(f"  layers: {', '.join(flag.layers)}")
-    lines.append(f"  epochs: {epochs_text(flag)}")
+        lines.append(t("  layers: {layers}", layers=", ".join(flag.layers)))
+    lines.append(t("  epochs: {epochs}", epochs=epochs_text(flag)))
     for k, v in flag.evidence.items():
         lines.append(f"  {k}: {format_value(v)}")
-    lines.append(f"  why: {flag.explanation}")
-    lines.append(f"  fix: {flag.fix}")
-    lines.append(f"  guide: step {flag.guide_step} ({flag.guide_title}) {flag.guide_url}")
+    lines.append(t("  why: {why}", why=flag.explanation))
+    lines.append(t("  fix: {fix}", fix=flag.fix))
+    lines.append(t("  guide: step {step} ({title}) {url}", step=flag.guide_step,
+                   title=flag.guide_title, url=flag.guide_url))
     return "\n".join(lines)
+
+
+def format_report(run: Run, flags: list[Flag]) -> str:
+    """The CLI's text: a header line ('RUN [status]: 2 flags'), then every flag."""
+    head = tn("{run} [{status}]: {n} flag", "{run} [{status}]: {n} flags", len(flags),
+              run=run.run_id, status=run.status)
+    return "\n".join([head, *(format_flag(f) for f in flags)])

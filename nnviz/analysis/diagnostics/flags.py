@@ -15,8 +15,11 @@ and the ``guide_step`` (1-8) of the tuning guide's order: 1 initialization, 2 ba
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from nnviz.i18n import N_, t
 
 SEVERITIES = ("critical", "warning", "info")
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -25,29 +28,29 @@ CODES = (
     "lr_too_high", "lr_too_low", "overfitting", "not_learning",
 )
 TITLES = {
-    "non_finite": "NaN or Inf values",
-    "exploding": "Exploding signal or gradients",
-    "vanishing": "Vanishing signal or gradients",
-    "symmetry": "Identical units (symmetry not broken)",
-    "frozen": "Frozen layer",
-    "dead_relu": "Dead ReLU units",
-    "saturation": "Saturated sigmoid / tanh units",
-    "lr_too_high": "Learning rate too high",
-    "lr_too_low": "Learning rate too low",
-    "overfitting": "Overfitting",
-    "not_learning": "Not learning",
+    "non_finite": N_("NaN or Inf values"),
+    "exploding": N_("Exploding signal or gradients"),
+    "vanishing": N_("Vanishing signal or gradients"),
+    "symmetry": N_("Identical units (symmetry not broken)"),
+    "frozen": N_("Frozen layer"),
+    "dead_relu": N_("Dead ReLU units"),
+    "saturation": N_("Saturated sigmoid / tanh units"),
+    "lr_too_high": N_("Learning rate too high"),
+    "lr_too_low": N_("Learning rate too low"),
+    "overfitting": N_("Overfitting"),
+    "not_learning": N_("Not learning"),
 }
 
 # The tuning guide's order (the seed tutorial, section 7): step -> (title, anchor on the page).
 GUIDE_STEPS: dict[int, tuple[str, str]] = {
-    1: ("Initialization", "step-1"),
-    2: ("Batch size", "step-2"),
-    3: ("Epochs and early stopping", "step-3"),
-    4: ("Learning rate and scheduler", "step-4"),
-    5: ("Model structure", "step-5"),
-    6: ("Loss function", "step-6"),
-    7: ("Activation", "step-7"),
-    8: ("Regularization", "step-8"),
+    1: (N_("Initialization"), "step-1"),
+    2: (N_("Batch size"), "step-2"),
+    3: (N_("Epochs and early stopping"), "step-3"),
+    4: (N_("Learning rate and scheduler"), "step-4"),
+    5: (N_("Model structure"), "step-5"),
+    6: (N_("Loss function"), "step-6"),
+    7: (N_("Activation"), "step-7"),
+    8: (N_("Regularization"), "step-8"),
 }
 GUIDE_URL = "/Tuning_guide"  # the tuning-guide page's URL path
 
@@ -145,13 +148,13 @@ class Flag:
 
     @property
     def title(self) -> str:
-        """Short human title of the code."""
-        return TITLES.get(self.code, self.code)
+        """Short human title of the code, in the reader's language."""
+        return t(TITLES[self.code]) if self.code in TITLES else self.code
 
     @property
     def guide_title(self) -> str:
-        """Title of the tuning-guide step that fixes the flag."""
-        return GUIDE_STEPS[self.guide_step][0]
+        """Title of the tuning-guide step that fixes the flag, in the reader's language."""
+        return t(GUIDE_STEPS[self.guide_step][0])
 
     @property
     def guide_url(self) -> str:
@@ -166,6 +169,61 @@ class Flag:
         d["guide_title"] = self.guide_title
         d["guide_url"] = self.guide_url
         return d
+
+    def localized(self) -> Flag:
+        """A copy whose explanation, fix and evidence are in the reader's language."""
+        return replace(self, evidence={say(k): say(v) for k, v in self.evidence.items()},
+                       explanation=say(self.explanation), fix=say(self.fix),
+                       layers=list(self.layers), epochs=list(self.epochs),
+                       snapshots=list(self.snapshots),
+                       first_seen=None if self.first_seen is None else
+                       {k: say(v) for k, v in self.first_seen.items()})
+
+
+class Text(str):
+    """An English message that keeps its id and fields, so it can be said in another language.
+
+    Flags are computed once per run and cached, but each reader has a language: a check writes
+    ``Text(N_("… {value} …"), value=format_value(x))`` (the English text, usable as a plain
+    str) and ``Flag.localized`` says it in the current language with ``say``.
+    """
+
+    msgid: str
+    fields: dict[str, Any]
+
+    def __new__(cls, msgid: str, /, **fields: Any) -> Text:
+        self = super().__new__(cls, msgid.format(**fields) if fields else msgid)
+        self.msgid, self.fields = msgid, fields
+        return self
+
+    def say(self) -> str:
+        return t(self.msgid, **{k: say(v) for k, v in self.fields.items()})
+
+
+class Joined(str):
+    """Texts joined by a separator (itself a Text), optionally capitalised: said part by part."""
+
+    sep: str
+    parts: tuple[str, ...]
+    capital: bool
+
+    def __new__(cls, sep: str, parts: Iterable[str] = (), capital: bool = False) -> Joined:
+        parts = tuple(parts)
+        self = super().__new__(cls, _capital(str(sep).join(parts), capital))
+        self.sep, self.parts, self.capital = sep, parts, capital
+        return self
+
+    def say(self) -> str:
+        return _capital(say(self.sep).join(say(p) for p in self.parts), self.capital)
+
+
+def _capital(text: str, capital: bool) -> str:
+    return text[:1].upper() + text[1:] if capital else text
+
+
+def say(value: Any) -> Any:
+    """A Text or Joined in the reader's language; anything else as it is."""
+    return value.say() if isinstance(value, Text | Joined) else value
 
 
 def guide_url(step: int) -> str:

@@ -33,9 +33,12 @@ from nnviz.analysis.diagnostics.flags import (
     UPDATE_RATIO_LOW,
     UPDATE_RATIO_REF,
     Flag,
+    Joined,
+    Text,
     format_value,
 )
 from nnviz.analysis.diagnostics.magnitude import explodes_at_init
+from nnviz.i18n import N_
 from nnviz.store.format import finite_or_none
 
 
@@ -58,10 +61,10 @@ def _step_evidence(ctx: Context, trend: dict[str, Any],
                    evidence: dict[str, float | str]) -> dict[str, float | str]:
     """The evidence plus what the step size depends on: optimizer, learning rate and (when
     ``trend`` has it) the last epoch's change of the training loss."""
-    evidence["optimizer"] = ctx.optimizer
-    evidence["learning rate"] = ctx.lr
+    evidence[Text(N_("optimizer"))] = ctx.optimizer
+    evidence[Text(N_("learning rate"))] = ctx.lr
     if "change" in trend:
-        evidence["train loss change, last epoch"] = trend["change"]
+        evidence[Text(N_("train loss change, last epoch"))] = trend["change"]
     return evidence
 
 
@@ -87,22 +90,23 @@ def check_lr_high(ctx: Context, i: int) -> Flag | None:
     if explodes_at_init(ctx):
         return None  # the steps are big because the init already blew the signal up
     evidence = _step_evidence(ctx, trend, {
-        "median update ratio": median, "healthy update ratio": UPDATE_RATIO_REF,
-        "largest update ratio": max(r for _, r in ratios)})
+        Text(N_("median update ratio")): median,
+        Text(N_("healthy update ratio")): UPDATE_RATIO_REF,
+        Text(N_("largest update ratio")): max(r for _, r in ratios)})
     if trend["spiked"]:
-        evidence["epoch train loss / val loss"] = trend["spike"]
+        evidence[Text(N_("epoch train loss / val loss"))] = trend["spike"]
     if trend["diverged"]:
-        evidence["loss"] = "diverged"
-    what = ("diverged" if trend["diverged"] else
-            "spiked during an epoch" if trend["spiked"] else "went up")
+        evidence[Text(N_("loss"))] = Text(N_("diverged"))
+    what = (Text(N_("diverged")) if trend["diverged"] else
+            Text(N_("spiked during an epoch")) if trend["spiked"] else Text(N_("went up")))
     return Flag(
         "lr_too_high", "warning", [m for m, r in ratios if r >= UPDATE_RATIO_HIGH],
         [ctx.epochs[i]], evidence,
-        "Each optimizer step changes the weights by ‖ΔW‖/‖W‖ = "
-        f"{format_value(median)} (median over layers), far above the ~1e-3 rule of thumb "
-        f"(CS231n), and the loss {what}: the steps overshoot the minimum.",
-        "Lower the learning rate (3-10x), or add a scheduler (cosine or step decay) that "
-        "shrinks it as training goes on.",
+        Text(N_("Each optimizer step changes the weights by ‖ΔW‖/‖W‖ = {ratio} (median over "
+                "layers), far above the ~1e-3 rule of thumb (CS231n), and the loss {what}: the "
+                "steps overshoot the minimum."), ratio=format_value(median), what=what),
+        Text(N_("Lower the learning rate (3-10x), or add a scheduler (cosine or step decay) that "
+                "shrinks it as training goes on.")),
         4,
     )
 
@@ -118,17 +122,20 @@ def check_lr_low(ctx: Context, i: int) -> Flag | None:
         return None  # dead ReLUs block the gradient: a larger step would not revive them
     trend = loss_trend(ctx, ctx.epochs[i])
     evidence = _step_evidence(ctx, trend, {
-        "largest update ratio": largest, "healthy update ratio": UPDATE_RATIO_REF})
-    fix = "Raise the learning rate (3-10x)"
-    fix += ("." if ctx.adaptive else
-            ", or use Adam, which adapts the step size per weight.")
+        Text(N_("largest update ratio")): largest,
+        Text(N_("healthy update ratio")): UPDATE_RATIO_REF})
+    fix = (Text(N_("Raise the learning rate (3-10x).")) if ctx.adaptive else
+           Text(N_("Raise the learning rate (3-10x), or use Adam, which adapts the step size per "
+                   "weight.")))
     return Flag(
         "lr_too_low", "warning" if trend["flat"] else "info", [m for m, _ in ratios],
         [ctx.epochs[i]], evidence,
-        "Even the fastest-moving layer changes by only ‖ΔW‖/‖W‖ = "
-        f"{format_value(largest)} per step, far below the ~1e-3 rule of thumb (CS231n): "
-        "training crawls"
-        + (" and the loss has flattened." if trend["flat"] else "."),
+        (Text(N_("Even the fastest-moving layer changes by only ‖ΔW‖/‖W‖ = {ratio} per step, far "
+                 "below the ~1e-3 rule of thumb (CS231n): training crawls and the loss has "
+                 "flattened."), ratio=format_value(largest)) if trend["flat"] else
+         Text(N_("Even the fastest-moving layer changes by only ‖ΔW‖/‖W‖ = {ratio} per step, far "
+                 "below the ~1e-3 rule of thumb (CS231n): training crawls."),
+              ratio=format_value(largest))),
         fix,
         4,
     )
@@ -171,20 +178,23 @@ def check_overfitting(ctx: Context, i: int) -> Flag | None:
     if last_acc is not None and acc_at_best is not None and last_acc > acc_at_best:
         return None  # accuracy still improves: not memorising (e.g. BatchNorm's eval gap)
     evidence: dict[str, float | str] = {
-        "val loss": last_v, "best val loss": best, "best epoch": float(best_epoch),
-        "val loss above its best": gl, "train loss": last_t,
-        "train loss at the best epoch": train_at_best}
+        Text(N_("val loss")): last_v, Text(N_("best val loss")): best,
+        Text(N_("best epoch")): float(best_epoch), Text(N_("val loss above its best")): gl,
+        Text(N_("train loss")): last_t, Text(N_("train loss at the best epoch")): train_at_best}
     if last_acc is not None:
-        evidence["val accuracy"] = last_acc
+        evidence[Text(N_("val accuracy"))] = last_acc
     return Flag(
         "overfitting", "warning", [], [epoch], evidence,
-        f"For {last_e - best_epoch} epochs since its best (epoch {best_epoch}) the validation "
-        f"loss has risen, now {format_value(100 * gl)}% above that best, while the training loss "
-        f"kept falling ({format_value(train_at_best)} → {format_value(last_t)}): the network is "
-        "memorising the training examples instead of learning what generalizes (Prechelt 1998 "
-        "stops training when the validation loss is 5% above its best).",
-        f"Stop at the best epoch ({best_epoch}) with early stopping (step 3), add dropout "
-        "(0.2-0.5) or L2 weight decay (step 8), or use more training data.",
+        Text(N_("For {n} epochs since its best (epoch {best}) the validation loss has risen, now "
+                "{above}% above that best, while the training loss kept falling ({before} → "
+                "{after}): the network is memorising the training examples instead of learning "
+                "what generalizes (Prechelt 1998 stops training when the validation loss is 5% "
+                "above its best)."), n=last_e - best_epoch, best=best_epoch,
+             above=format_value(100 * gl), before=format_value(train_at_best),
+             after=format_value(last_t)),
+        Text(N_("Stop at the best epoch ({best}) with early stopping (step 3), add dropout "
+                "(0.2-0.5) or L2 weight decay (step 8), or use more training data."),
+             best=best_epoch),
         8,
     )
 
@@ -204,29 +214,28 @@ def check_not_learning(ctx: Context, i: int) -> Flag | None:
     if best > ceiling:
         return None
     evidence = _step_evidence(ctx, {}, {
-        "epochs trained": float(len(accs)), "best val accuracy": best,
-        "chance (1 / classes)": chance, "at chance up to": ceiling})
+        Text(N_("epochs trained")): float(len(accs)), Text(N_("best val accuracy")): best,
+        Text(N_("chance (1 / classes)")): chance, Text(N_("at chance up to")): ceiling})
     n_layers = len(ctx.layers)
     tips = []
     if ctx.adaptive and ctx.lr >= 1e-2:
-        tips.append(f"lower Adam's learning rate (10x below {format_value(ctx.lr)})")
+        tips.append(Text(N_("lower Adam's learning rate (10x below {lr})"),
+                         lr=format_value(ctx.lr)))
     elif not ctx.adaptive:
-        tips.append("find a better learning rate with the LR range test, or use Adam")
+        tips.append(Text(N_("find a better learning rate with the LR range test, or use Adam")))
     if n_layers > 8 and not ctx.has_norm:
-        tips.append(f"use fewer layers ({n_layers} weight layers now) or BatchNorm")
-    tips.append("train for more epochs, and check that the labels match the inputs")
-    seen = (f"the validation accuracy is {format_value(best)} at best, no better than "
-            f"guessing ({format_value(chance)} for {ctx.n_classes} classes, up to the "
-            f"sampling noise of {n_val} validation examples)")
+        tips.append(Text(N_("use fewer layers ({n} weight layers now) or BatchNorm"),
+                         n=n_layers))
+    tips.append(Text(N_("train for more epochs, and check that the labels match the inputs")))
+    seen = Text(N_("the validation accuracy is {best} at best, no better than guessing ({chance} "
+                   "for {classes} classes, up to the sampling noise of {n} validation "
+                   "examples)"), best=format_value(best), chance=format_value(chance),
+                classes=ctx.n_classes, n=n_val)
     return Flag(
         "not_learning", "warning", [], [epoch], evidence,
-        f"After {len(accs)} epochs {seen}, and no other check explains why: the network has "
-        "not learned anything useful yet.",
-        _sentence("; ".join(tips)),
+        Text(N_("After {n} epochs {seen}, and no other check explains why: the network has not "
+                "learned anything useful yet."), n=len(accs), seen=seen),
+        Text(N_("{tips}."), tips=Joined(Text(N_("; ")), tips, capital=True)),
         4,
     )
 
-
-def _sentence(text: str) -> str:
-    """Text with its first letter capitalised and a full stop."""
-    return text[:1].upper() + text[1:] + "."

@@ -27,8 +27,11 @@ from nnviz.analysis.diagnostics.flags import (
     UPDATE_RATIO_LOW,
     WEIGHT_GROWTH_PER_EPOCH,
     Flag,
+    Joined,
+    Text,
     format_value,
 )
+from nnviz.i18n import N_
 from nnviz.store.format import ParamStats
 
 
@@ -64,50 +67,77 @@ def check_non_finite(ctx: Context, i: int) -> Flag | None:
             if module not in layers:
                 layers.append(module)
     if nan_w or inf_w:
-        what.append("weights")
-        evidence["NaN weights"] = float(nan_w)
-        evidence["Inf weights"] = float(inf_w)
+        what.append(Text(N_("weights")))
+        evidence[Text(N_("NaN weights"))] = float(nan_w)
+        evidence[Text(N_("Inf weights"))] = float(inf_w)
     if grad_layers:
-        what.append("gradients")
-        evidence["layers with non-finite gradients"] = float(len(grad_layers))
+        what.append(Text(N_("gradients")))
+        evidence[Text(N_("layers with non-finite gradients"))] = float(len(grad_layers))
         layers += [m for m in grad_layers if m not in layers]
     bad_acts = [(n, a) for n, a in st.activations.items() if a.nan_count or a.inf_count]
     if bad_acts:
-        what.append("activations")
-        evidence["NaN activations"] = float(sum(a.nan_count for _, a in bad_acts))
-        evidence["Inf activations"] = float(sum(a.inf_count for _, a in bad_acts))
-        evidence["first layer with NaN/Inf output"] = bad_acts[0][0]
+        what.append(Text(N_("activations")))
+        evidence[Text(N_("NaN activations"))] = float(sum(a.nan_count for _, a in bad_acts))
+        evidence[Text(N_("Inf activations"))] = float(sum(a.inf_count for _, a in bad_acts))
+        evidence[Text(N_("first layer with NaN/Inf output"))] = bad_acts[0][0]
     epoch = ctx.epochs[i]
     bad_loss = [h for h in ctx.history_upto(epoch)  # a loss not logged (own loops) is no flag
                 if any(v is not None and not math.isfinite(v)
                        for v in (h.train_loss, h.val_loss))]
     diverged = ctx.run.record.diverged_at
     if diverged and i == len(ctx.epochs) - 1 and ctx.run.status == "diverged":
-        what.append(diverged.what)
-        evidence["diverged at step"] = float(diverged.step)
+        what.append(_WHAT.get(diverged.what, diverged.what))
+        evidence[Text(N_("diverged at step"))] = float(diverged.step)
     elif bad_loss:
-        what.append("loss")
-        evidence["epoch with non-finite loss"] = float(bad_loss[0].epoch)
+        what.append(Text(N_("loss")))
+        evidence[Text(N_("epoch with non-finite loss"))] = float(bad_loss[0].epoch)
     if not what:
         return None
-    evidence["non-finite"] = ", ".join(dict.fromkeys(what))
+    evidence[Text(N_("non-finite"))] = Joined(Text(N_(", ")), dict.fromkeys(what))
     at_init = explodes_at_init(ctx)
     if at_init:
-        evidence["signal already exploding at init"] = "yes"
+        evidence[Text(N_("signal already exploding at init"))] = Text(N_("yes"))
     return Flag(
         "non_finite", "critical", layers, [epoch], evidence,
-        "Some numbers became NaN (not a number) or Inf (infinite): "
-        f"{evidence['non-finite']}. Once one NaN appears it spreads to every value it touches, "
-        "so the run cannot recover. It usually follows exploding values: steps far too large "
-        "for the weights, or weights so large that the outputs overflow"
-        + (" (here the signal was already exploding at init)." if at_init else "."),
-        ("Use a variance-preserving init (Kaiming for ReLU, Xavier for tanh), then lower the "
-         "learning rate if it still diverges; check the data for NaN or huge values."
+        (Text(N_("Some numbers became NaN (not a number) or Inf (infinite): {what}. Once one NaN "
+                 "appears it spreads to every value it touches, so the run cannot recover. It "
+                 "usually follows exploding values: steps far too large for the weights, or "
+                 "weights so large that the outputs overflow (here the signal was already "
+                 "exploding at init)."), what=evidence["non-finite"]) if at_init else
+         Text(N_("Some numbers became NaN (not a number) or Inf (infinite): {what}. Once one NaN "
+                 "appears it spreads to every value it touches, so the run cannot recover. It "
+                 "usually follows exploding values: steps far too large for the weights, or "
+                 "weights so large that the outputs overflow."), what=evidence["non-finite"])),
+        (Text(N_("Use a variance-preserving init (Kaiming for ReLU, Xavier for tanh), then lower "
+                 "the learning rate if it still diverges; check the data for NaN or huge "
+                 "values."))
          if at_init else
-         "Lower the learning rate (try 10x smaller), use a variance-preserving init (Kaiming "
-         "for ReLU, Xavier for tanh), and check the data for NaN or huge values."),
+         Text(N_("Lower the learning rate (try 10x smaller), use a variance-preserving init "
+                 "(Kaiming for ReLU, Xavier for tanh), and check the data for NaN or huge "
+                 "values."))),
         1 if at_init else 4,
     )
+
+
+# Evidence keys: English ids, said in the reader's language by Flag.localized.
+_SIGNAL_FIRST = Text(N_("signal std, first layer"))
+_SIGNAL_LAST = Text(N_("signal std, last layer"))
+_SIGNAL_RATIO = Text(N_("signal ratio last/first"))
+_LARGEST_GAIN = Text(N_("largest layer gain"))
+_SMALLEST_GAIN = Text(N_("smallest layer gain"))
+_GRAD_IN = Text(N_("grad std, input side"))
+_GRAD_OUT = Text(N_("grad std, output side"))
+_GRAD_RATIO = Text(N_("grad ratio input/output"))
+_UPDATE_IN = Text(N_("update ratio, input side"))
+_UPDATE_OUT = Text(N_("update ratio, output side"))
+_GRAD_NOW = Text(N_("grad norm now"))
+_GRAD_MEDIAN = Text(N_("grad norm running median"))
+_SPIKE = Text(N_("spike factor"))
+_GROWTH = Text(N_("weight norm growth per epoch"))
+
+# What the trainer records as non-finite when a run diverges (RunRecord.diverged_at.what).
+_WHAT = {"loss": Text(N_("loss")), "weights": Text(N_("weights")),
+         "gradient": Text(N_("gradient")), "validation loss": Text(N_("validation loss"))}
 
 
 def explodes_at_init(ctx: Context) -> bool:
@@ -147,16 +177,16 @@ def _depth_evidence_uncached(ctx: Context, i: int) -> dict[str, Any]:
         gains = [(b[0], b[1] / a[1]) for a, b in zip(pos, pos[1:], strict=False) if a[1] > 0]
         big = [(lay, g) for lay, g in gains if g >= LAYER_GAIN]
         small = [(lay, g) for lay, g in gains if g <= 1 / LAYER_GAIN]
-        base = {"signal std, first layer": first[1], "signal std, last layer": last[1],
-                "signal ratio last/first": ratio, "from": first[0].module, "to": last[0].module}
+        base = {_SIGNAL_FIRST: first[1], _SIGNAL_LAST: last[1],
+                _SIGNAL_RATIO: ratio, "from": first[0].module, "to": last[0].module}
         if ratio >= DEPTH_RATIO or big:
             found["explode"].append({
-                **base, "largest layer gain": max(g for _, g in gains) if gains else ratio,
+                **base, _LARGEST_GAIN: max(g for _, g in gains) if gains else ratio,
                 "layers": [lay.module for lay, v in pos if v / first[1] >= LAYER_GAIN]
                 or [lay.module for lay, _ in big] or [last[0].module]})
         if (len(pos) >= MIN_CHAIN_VANISHING and ratio <= 1 / DEPTH_RATIO) or small:
             found["vanish"].append({
-                **base, "smallest layer gain": min(g for _, g in gains) if gains else ratio,
+                **base, _SMALLEST_GAIN: min(g for _, g in gains) if gains else ratio,
                 "layers": [lay.module for lay, v in pos if v / first[1] <= 1 / DEPTH_RATIO]
                 or [lay.module for lay, _ in small]})
 
@@ -165,8 +195,8 @@ def _depth_evidence_uncached(ctx: Context, i: int) -> dict[str, Any]:
             continue
         first, last = pts[0], pts[-1]
         ratio = first[1] / last[1]
-        base = {"grad std, input side": first[1], "grad std, output side": last[1],
-                "grad ratio input/output": ratio, "from": first[0].module,
+        base = {_GRAD_IN: first[1], _GRAD_OUT: last[1],
+                _GRAD_RATIO: ratio, "from": first[0].module,
                 "to": last[0].module}
         if ratio <= 1 / DEPTH_RATIO:
             found["vanish"].append({**base, "layers": [
@@ -181,7 +211,7 @@ def _depth_evidence_uncached(ctx: Context, i: int) -> dict[str, Any]:
         first, last = pts[0], pts[-1]
         if first[1] < UPDATE_RATIO_LOW and first[1] <= last[1] / DEPTH_RATIO:
             found["vanish"].append({
-                "update ratio, input side": first[1], "update ratio, output side": last[1],
+                _UPDATE_IN: first[1], _UPDATE_OUT: last[1],
                 "from": first[0].module, "to": last[0].module,
                 "layers": [lay.module for lay, v in pts if v < UPDATE_RATIO_LOW]})
     return found
@@ -209,36 +239,40 @@ def check_vanishing(ctx: Context, i: int) -> Flag | None:
     act = ctx.activation
     causes, fixes, step = [], [], 1
     if ctx.init in ("too_small", "normal", "uniform", "trunc_normal"):
-        causes.append(f"this run's init ({ctx.init}) draws weights too small for the layers' "
-                      "fan-in, so each layer scales the signal down")
-        fixes.append("use a variance-preserving init: Kaiming (He) for ReLU, Xavier for tanh "
-                     "(step 1)")
+        causes.append(Text(N_("this run's init ({init}) draws weights too small for the layers' "
+                              "fan-in, so each layer scales the signal down"), init=ctx.init))
+        fixes.append(Text(N_("use a variance-preserving init: Kaiming (He) for ReLU, Xavier for "
+                             "tanh (step 1)")))
     if ctx.init.startswith("xavier") and act in ("relu", "leaky_relu", "gelu"):
-        causes.append("Xavier init does not make up for ReLU zeroing half the signal, so its "
-                      "variance halves per layer (He et al. 2015)")
-        fixes.append("use Kaiming (He) init, which doubles the variance for ReLU (step 1)")
+        causes.append(Text(N_("Xavier init does not make up for ReLU zeroing half the signal, so "
+                              "its variance halves per layer (He et al. 2015)")))
+        fixes.append(Text(N_("use Kaiming (He) init, which doubles the variance for ReLU (step "
+                             "1)")))
     if act == "sigmoid":
-        causes.append("sigmoid's slope is at most 1/4, so each sigmoid layer passes back at most "
-                      "a quarter of the gradient it gets")
-        fixes.append("use ReLU with Kaiming init in the hidden layers (step 7)")
+        causes.append(Text(N_("sigmoid's slope is at most 1/4, so each sigmoid layer passes back "
+                              "at most a quarter of the gradient it gets")))
+        fixes.append(Text(N_("use ReLU with Kaiming init in the hidden layers (step 7)")))
         step = 1 if fixes[:1] and "init" in fixes[0] else 7
     if dead_layers(ctx, i, 0.99):
-        causes.append("whole ReLU layers are dead and pass nothing at all")
-        fixes.append("use Kaiming init with zero biases, or LeakyReLU (step 7)")
+        causes.append(Text(N_("whole ReLU layers are dead and pass nothing at all")))
+        fixes.append(Text(N_("use Kaiming init with zero biases, or LeakyReLU (step 7)")))
     if not causes:
-        causes.append("the layers' weights are too small for their fan-in, or units are "
-                      "stuck where their slope is near 0")
-        fixes.append("use Kaiming (He) init for ReLU and Xavier for tanh (step 1)")
-    fixes.append("BatchNorm or fewer layers also help (step 5)")
+        causes.append(Text(N_("the layers' weights are too small for their fan-in, or units are "
+                              "stuck where their slope is near 0")))
+        fixes.append(Text(N_("use Kaiming (He) init for ReLU and Xavier for tanh (step 1)")))
+    fixes.append(Text(N_("BatchNorm or fewer layers also help (step 5)")))
     return Flag(
         "vanishing", "warning", order(ctx, layers), [ctx.epochs[i]], evidence,
-        "The signal shrinks layer after layer: each layer passes on a smaller spread than it "
-        "received, so deep layers see almost nothing of the input, and going backward the "
-        "gradients shrink the same way, so the layers near the input barely learn. Here "
-        + "; and ".join(causes) + ".",
-        "; ".join(fixes)[:1].upper() + "; ".join(fixes)[1:] + ".",
+        Text(N_("The signal shrinks layer after layer: each layer passes on a smaller spread than "
+                "it received, so deep layers see almost nothing of the input, and going backward "
+                "the gradients shrink the same way, so the layers near the input barely learn. "
+                "Here {causes}."), causes=Joined(Text(N_("; and ")), causes)),
+        Text(N_("{fixes}."), fixes=Joined(Text(N_("; ")), fixes, capital=True)),
         step,
     )
+
+
+_KAIMING_SCALE = Text(N_("weight std / Kaiming std"))
 
 
 def _weight_scale(ctx: Context, i: int) -> list[dict[str, Any]]:
@@ -251,9 +285,9 @@ def _weight_scale(ctx: Context, i: int) -> list[dict[str, Any]]:
             continue  # a normalization layer right after resets the scale
         scale = std * math.sqrt(layer.fan_in) / HE_GAIN
         if scale >= LAYER_GAIN:
-            out.append({"weight std / Kaiming std": scale, "layers": [layer.module]})
+            out.append({_KAIMING_SCALE: scale, "layers": [layer.module]})
     if len(out) > 1:  # report the largest; list every layer
-        worst = max(out, key=lambda d: d["weight std / Kaiming std"])
+        worst = max(out, key=lambda d: d[_KAIMING_SCALE])
         out = [{**worst, "layers": [m for d in out for m in d["layers"]]}]
     return out
 
@@ -276,8 +310,8 @@ def _weight_growth(ctx: Context, i: int) -> list[dict[str, Any]]:
         per_epoch = math.exp(min(math.log(b / a) / span, 700.0))
         scale = std * math.sqrt(layer.fan_in) / HE_GAIN  # 1.0 = Kaiming's std for ReLU
         if per_epoch >= WEIGHT_GROWTH_PER_EPOCH and scale > 1.0:
-            out.append({"weight norm growth per epoch": per_epoch,
-                        "weight std / Kaiming std": scale, "layers": [layer.module]})
+            out.append({_GROWTH: per_epoch,
+                        _KAIMING_SCALE: scale, "layers": [layer.module]})
     return out
 
 
@@ -311,8 +345,8 @@ def _grad_spikes(ctx: Context, i: int) -> list[dict[str, Any]]:
         if before and after is not None and statistics.median(before) > 0:
             jumps.append((after / statistics.median(before), layer.module))
     jumps.sort(reverse=True)
-    return [{"grad norm now": max(now), "grad norm running median": median,
-             "spike factor": max(now) / median,
+    return [{_GRAD_NOW: max(now), _GRAD_MEDIAN: median,
+             _SPIKE: max(now) / median,
              "layers": [m for f, m in jumps if f >= GRAD_SPIKE] or [m for _, m in jumps[:1]]}]
 
 
@@ -325,20 +359,23 @@ def check_exploding(ctx: Context, i: int) -> Flag | None:
     at_init = i == 0 or explodes_at_init(ctx)
     return Flag(
         "exploding", "warning", order(ctx, layers), [ctx.epochs[i]], evidence,
-        "Values grow out of proportion: the signal's spread is multiplied layer after layer "
-        "(or the weights or gradients jump by orders of magnitude). Outputs get huge, the "
-        "loss is enormous and confident-wrong, steps overshoot, and NaN is often next. "
-        + ("Here it starts at init: the weights are too large for the layers' fan-in"
-           + f" (init {ctx.init})."
-           if at_init else
-           "Here it grew during training from a sound start: each step of the learning rate"
-           + f" ({format_value(ctx.lr)})"
-           + " overshoots, and the overshoots feed on each other."),
-        ("Use a variance-preserving init: Kaiming (He) for ReLU, Xavier for tanh, so each "
-         "layer keeps the signal's size (step 1); BatchNorm also helps (step 5)."
+        (Text(N_("Values grow out of proportion: the signal's spread is multiplied layer after "
+                 "layer (or the weights or gradients jump by orders of magnitude). Outputs get "
+                 "huge, the loss is enormous and confident-wrong, steps overshoot, and NaN is "
+                 "often next. Here it starts at init: the weights are too large for the layers' "
+                 "fan-in (init {init})."), init=ctx.init)
          if at_init else
-         "Lower the learning rate (try 3-10x smaller) or add a scheduler that lowers it "
-         "(step 4)."),
+         Text(N_("Values grow out of proportion: the signal's spread is multiplied layer after "
+                 "layer (or the weights or gradients jump by orders of magnitude). Outputs get "
+                 "huge, the loss is enormous and confident-wrong, steps overshoot, and NaN is "
+                 "often next. Here it grew during training from a sound start: each step of the "
+                 "learning rate ({lr}) overshoots, and the overshoots feed on each other."),
+              lr=format_value(ctx.lr))),
+        (Text(N_("Use a variance-preserving init: Kaiming (He) for ReLU, Xavier for tanh, so each "
+                 "layer keeps the signal's size (step 1); BatchNorm also helps (step 5)."))
+         if at_init else
+         Text(N_("Lower the learning rate (try 3-10x smaller) or add a scheduler that lowers it "
+                 "(step 4)."))),
         1 if at_init else 4,
     )
 

@@ -28,7 +28,9 @@ from nnviz.analysis.diagnostics.flags import (
     SYMMETRY_RTOL,
     SYMMETRY_STABLE_RANK,
     Flag,
+    Text,
 )
+from nnviz.i18n import N_
 
 
 def _rows_identical(values: np.ndarray, units: int, bias: np.ndarray | None) -> tuple[bool, float]:
@@ -85,39 +87,42 @@ def check_symmetry(ctx: Context, i: int) -> Flag | None:
             and layer.module in at_init]
     if not hits:
         return None
-    text = {"units": "{n} identical units (weights and bias)",
-            "weights": "{n} units with identical weights (biases differ)",
-            "parallel": "{n} units whose weights differ only in scale (rank 1)"}
-    evidence: dict[str, float | str] = {"symmetric layers": float(len(hits))}
-    evidence["init"] = ctx.init
+    text = {"units": N_("{n} identical units (weights and bias)"),
+            "weights": N_("{n} units with identical weights (biases differ)"),
+            "parallel": N_("{n} units whose weights differ only in scale (rank 1)")}
+    evidence: dict[str, float | str] = {Text(N_("symmetric layers")): float(len(hits))}
+    evidence[Text(N_("init"))] = ctx.init
     for layer, kind in hits[:6]:
-        evidence[layer.module] = text[kind].format(n=layer.units)
+        evidence[layer.module] = Text(text[kind], n=layer.units)
     permanent = any(kind == "units" for _, kind in hits)
     moved = i > 0 and _moved(ctx, i, [lay for lay, _ in hits])
     if ctx.init == "zeros":
-        cause = ("This run's init is all zeros: every unit of a layer starts with the same "
-                 "weights")
+        cause = Text(N_("This run's init is all zeros: every unit of a layer starts with the "
+                        "same weights"))
     elif ctx.init == "constant":
-        cause = ("This run's init is one constant for every weight: every unit of a layer starts "
-                 "as a copy of the others")
+        cause = Text(N_("This run's init is one constant for every weight: every unit of a layer "
+                        "starts as a copy of the others"))
     else:
-        cause = "These layers started with identical (or proportional) rows of weights"
-    if permanent:
-        effect = ("Units that also share their bias compute the same output and get the same "
-                  "gradient, so gradient descent keeps them identical forever: the layer acts "
-                  "like a single unit.")
-        if moved:
-            effect += " The weights do change over the epochs, but every row changes the same way."
+        cause = Text(N_("These layers started with identical (or proportional) rows of weights"))
+    if permanent and moved:
+        effect = Text(N_("Units that also share their bias compute the same output and get the "
+                         "same gradient, so gradient descent keeps them identical forever: the "
+                         "layer acts like a single unit. The weights do change over the epochs, "
+                         "but every row changes the same way."))
+    elif permanent:
+        effect = Text(N_("Units that also share their bias compute the same output and get the "
+                         "same gradient, so gradient descent keeps them identical forever: the "
+                         "layer acts like a single unit."))
     else:
-        effect = ("Their biases differ, so the units' gradients differ a little and the symmetry "
-                  "breaks only slowly.")
+        effect = Text(N_("Their biases differ, so the units' gradients differ a little and the "
+                         "symmetry breaks only slowly."))
     return Flag(
         "symmetry", "critical" if permanent else "warning", [lay.module for lay, _ in hits],
         [ctx.epochs[i]], evidence,
-        f"{cause}, so they all respond to the same feature of their input. {effect} Random "
-        "initialization breaks the symmetry.",
-        "Initialize weights randomly (Kaiming for ReLU, Xavier for tanh); zeros are fine only "
-        "for biases.",
+        Text(N_("{cause}, so they all respond to the same feature of their input. {effect} Random "
+                "initialization breaks the symmetry."), cause=cause, effect=effect),
+        Text(N_("Initialize weights randomly (Kaiming for ReLU, Xavier for tanh); zeros are fine "
+                "only for biases.")),
         1,
     )
 
@@ -154,27 +159,28 @@ def check_frozen(ctx: Context, i: int) -> Flag | None:
         return None
     total = len(ctx.layers)
     if ctx.init == "zeros":
-        cause = ("Here the init is all zeros: the weights after a layer pass back no gradient to "
-                 "it (symmetry).")
-        fix = "Initialize weights randomly (Kaiming for ReLU, Xavier for tanh)."
+        cause = Text(N_("Here the init is all zeros: the weights after a layer pass back no "
+                        "gradient to it (symmetry)."))
+        fix = Text(N_("Initialize weights randomly (Kaiming for ReLU, Xavier for tanh)."))
     elif dead_layers(ctx, i, 0.99):
-        cause = "Here whole ReLU layers are dead, so no gradient gets back through them."
-        fix = ("Use Kaiming init with zero biases and a lower learning rate, or LeakyReLU "
-               "(step 7).")
+        cause = Text(N_("Here whole ReLU layers are dead, so no gradient gets back through them."))
+        fix = Text(N_("Use Kaiming init with zero biases and a lower learning rate, or LeakyReLU "
+                      "(step 7)."))
     else:
-        cause = ("Zero gradients come from dead units or from gradients that vanished on the way "
-                 "back (see the vanishing flag).")
-        fix = ("Use a variance-preserving init (Kaiming for ReLU, Xavier for tanh) instead of "
-               "tiny weights, and ReLU instead of sigmoid in deep stacks.")
+        cause = Text(N_("Zero gradients come from dead units or from gradients that vanished on "
+                        "the way back (see the vanishing flag)."))
+        fix = Text(N_("Use a variance-preserving init (Kaiming for ReLU, Xavier for tanh) instead "
+                      "of tiny weights, and ReLU instead of sigmoid in deep stacks."))
     evidence: dict[str, float | str] = {
-        "frozen layers": float(len(hits)), "layers with weights": float(total),
-        "largest gradient norm among them": max((g or 0.0) for _, g in hits),
+        Text(N_("frozen layers")): float(len(hits)),
+        Text(N_("layers with weights")): float(total),
+        Text(N_("largest gradient norm among them")): max((g or 0.0) for _, g in hits),
     }
     return Flag(
         "frozen", "warning", [m for m, _ in hits], [ctx.epochs[i]], evidence,
-        "These layers' weights did not change at all since the previous snapshot: their "
-        "gradient was exactly zero, or so small that a step could not change a single float32 "
-        f"number. A frozen layer learns nothing. {cause}",
+        Text(N_("These layers' weights did not change at all since the previous snapshot: their "
+                "gradient was exactly zero, or so small that a step could not change a single "
+                "float32 number. A frozen layer learns nothing. {cause}"), cause=cause),
         fix,
         1,
     )
@@ -185,10 +191,10 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
     if not hits:
         return None
     worst = max(d for _, d in hits)
-    evidence: dict[str, float | str] = {"largest dead fraction": worst,
-                                        "ReLU layers with dead units": float(len(hits))}
+    evidence: dict[str, float | str] = {Text(N_("largest dead fraction")): worst,
+                                        Text(N_("ReLU layers with dead units")): float(len(hits))}
     for name, dead in sorted(hits, key=lambda h: -h[1])[:4]:
-        evidence[f"{name}: dead fraction"] = dead
+        evidence[Text(N_("{layer}: dead fraction"), layer=name)] = dead
     # dead from the start only if about as many were dead at init as now
     at_start = max((dd for _, dd in dead_layers(ctx, 0, 0.0)), default=0.0)
     at_init = at_start >= DEAD_INFO and worst <= at_start + DEAD_GREW
@@ -198,46 +204,53 @@ def check_dead_relu(ctx: Context, i: int) -> Flag | None:
     n_in = math.prod(ctx.input_shape) if ctx.input_shape else 0
     step = 7
     if ctx.init in RANDOM_FREE_INITS:
-        evidence["init"] = ctx.init
-        why = ("This run's init gives every unit of a layer the same weights, so all its units "
-               "compute the same pre-activation and switch off together"
-               + (" (with zero weights it is just the bias, and a bias of 0 or below leaves "
-                  "every unit at 0)" if ctx.init == "zeros" else "")
-               + ": this is the symmetry problem, not depth.")
-        fix = "Initialize weights randomly (Kaiming for ReLU); zeros are fine only for biases."
+        evidence[Text(N_("init"))] = ctx.init
+        why = (Text(N_("This run's init gives every unit of a layer the same weights, so all its "
+                       "units compute the same pre-activation and switch off together (with zero "
+                       "weights it is just the bias, and a bias of 0 or below leaves every unit "
+                       "at 0): this is the symmetry problem, not depth."))
+               if ctx.init == "zeros" else
+               Text(N_("This run's init gives every unit of a layer the same weights, so all its "
+                       "units compute the same pre-activation and switch off together: this is "
+                       "the symmetry problem, not depth.")))
+        fix = Text(N_("Initialize weights randomly (Kaiming for ReLU); zeros are fine only for "
+                      "biases."))
         step = 1
     elif blew_up and not at_init:
-        why = ("They died while the run blew up: huge steps push pre-activations far below 0 "
-               "for every example.")
-        fix = ("Lower the learning rate (step 4); LeakyReLU keeps a small gradient flowing "
-               "through units that are off (step 7).")
+        why = Text(N_("They died while the run blew up: huge steps push pre-activations far "
+                      "below 0 for every example."))
+        fix = Text(N_("Lower the learning rate (step 4); LeakyReLU keeps a small gradient flowing "
+                      "through units that are off (step 7)."))
         step = 4
     elif at_init and n_relu >= 8:
-        why = ("They were dead from the start. In a deep ReLU stack (here "
-               f"{n_relu} ReLU layers) the representations of different examples grow more "
-               "alike with depth, so a unit tends to be on for every example or for none (Lu "
-               "et al. 2019, \"Dying ReLU and initialization\")"
-               + (f"; a narrow input ({n_in} features) makes this worse." if 0 < n_in <= 4
-                  else "."))
-        fix = ("Use fewer or wider layers, or BatchNorm (step 5); LeakyReLU keeps a small "
-               "gradient flowing through units that are off (step 7).")
+        why = (Text(N_("They were dead from the start. In a deep ReLU stack (here {n} ReLU layers) "
+                       "the representations of different examples grow more alike with depth, so "
+                       "a unit tends to be on for every example or for none (Lu et al. 2019, "
+                       "\"Dying ReLU and initialization\"); a narrow input ({inputs} features) "
+                       "makes this worse."), n=n_relu, inputs=n_in) if 0 < n_in <= 4 else
+               Text(N_("They were dead from the start. In a deep ReLU stack (here {n} ReLU layers) "
+                       "the representations of different examples grow more alike with depth, so "
+                       "a unit tends to be on for every example or for none (Lu et al. 2019, "
+                       "\"Dying ReLU and initialization\")."), n=n_relu))
+        fix = Text(N_("Use fewer or wider layers, or BatchNorm (step 5); LeakyReLU keeps a small "
+                      "gradient flowing through units that are off (step 7)."))
     elif at_init:
-        why = ("They were dead from the start: their pre-activation is below 0 for every "
-               "probe example, from weights and biases that happen to point away from the "
-               "data.")
-        fix = ("Use Kaiming init with zero biases (step 1), or LeakyReLU, which keeps a small "
-               "gradient flowing through units that are off (step 7).")
+        why = Text(N_("They were dead from the start: their pre-activation is below 0 for every "
+                      "probe example, from weights and biases that happen to point away from the "
+                      "data."))
+        fix = Text(N_("Use Kaiming init with zero biases (step 1), or LeakyReLU, which keeps a "
+                      "small gradient flowing through units that are off (step 7)."))
     else:
-        why = ("They died during training: a too-high learning rate knocks units into this "
-               "state (CS231n: up to 40% of a network), as do large negative biases.")
-        fix = ("Lower the learning rate (step 4), or use LeakyReLU, whose small negative slope "
-               "keeps a gradient flowing (step 7).")
+        why = Text(N_("They died during training: a too-high learning rate knocks units into this "
+                      "state (CS231n: up to 40% of a network), as do large negative biases."))
+        fix = Text(N_("Lower the learning rate (step 4), or use LeakyReLU, whose small negative "
+                      "slope keeps a gradient flowing (step 7)."))
     return Flag(
         "dead_relu", "warning" if worst >= DEAD_WARN else "info", order_acts(ctx, hits),
         [ctx.epochs[i]], evidence,
-        "Some ReLU units output 0 for every example of the probe batch. A dead ReLU passes "
-        "no gradient, so it may never switch on again: capacity the network pays for and "
-        f"cannot use. {why}",
+        Text(N_("Some ReLU units output 0 for every example of the probe batch. A dead ReLU passes "
+                "no gradient, so it may never switch on again: capacity the network pays for and "
+                "cannot use. {why}"), why=why),
         fix,
         step,
     )
@@ -254,22 +267,22 @@ def check_saturation(ctx: Context, i: int) -> Flag | None:
     if not hits:
         return None
     worst = max(s for _, _, s in hits)
-    evidence: dict[str, float | str] = {"largest saturated fraction": worst}
+    evidence: dict[str, float | str] = {Text(N_("largest saturated fraction")): worst}
     for name, _kind, sat in sorted(hits, key=lambda h: -h[2])[:4]:
-        evidence[f"{name}: saturated fraction"] = sat
+        evidence[Text(N_("{layer}: saturated fraction"), layer=name)] = sat
     sigmoid = any(k == "sigmoid" for _, k, _ in hits)
     return Flag(
         "saturation", "warning" if worst >= SATURATION_WARN else "info", order_acts(ctx, hits),
         [ctx.epochs[i]], evidence,
-        "Many sigmoid / tanh outputs sit on their flat rails (tanh beyond ±0.97, sigmoid "
-        "below 0.03 or above 0.97). There the slope is nearly zero, so almost no gradient "
-        "passes: the unit is stuck and the layers before it stop learning. Inputs to the "
-        "activation that are too large (weights too large) push units there.",
-        ("Use ReLU (with Kaiming init) in the hidden layers and keep sigmoid for a binary "
-         "output (step 7): sigmoid's slope is at most 1/4 even off the rails, so no init keeps "
-         "a deep sigmoid stack's signal at one size." if sigmoid else
-         "Scale the init to tanh: Xavier (Glorot) keeps a tanh layer's inputs in its "
-         "unsaturated middle (step 1)."),
+        Text(N_("Many sigmoid / tanh outputs sit on their flat rails (tanh beyond ±0.97, sigmoid "
+                "below 0.03 or above 0.97). There the slope is nearly zero, so almost no gradient "
+                "passes: the unit is stuck and the layers before it stop learning. Inputs to the "
+                "activation that are too large (weights too large) push units there.")),
+        (Text(N_("Use ReLU (with Kaiming init) in the hidden layers and keep sigmoid for a binary "
+                 "output (step 7): sigmoid's slope is at most 1/4 even off the rails, so no init "
+                 "keeps a deep sigmoid stack's signal at one size.")) if sigmoid else
+         Text(N_("Scale the init to tanh: Xavier (Glorot) keeps a tanh layer's inputs in its "
+                 "unsaturated middle (step 1)."))),
         7 if sigmoid else 1,
     )
 

@@ -19,6 +19,7 @@ import torch
 from nnviz.analysis.tuning.steps import _step
 from nnviz.config import RunConfig
 from nnviz.errors import ConfigError
+from nnviz.i18n import t
 from nnviz.store.format import HistoryRow, none_to_nan
 
 LabelledRuns = list[tuple[str, Any]]  # [(label, nnviz.store.runs.Run)]
@@ -206,13 +207,13 @@ def scheduler_preview(cfg: RunConfig, schedulers: tuple[str, ...] = ("step", "co
 
     losses = plateau_losses or plateau_curve(cfg.epochs)
     if len(losses) < cfg.epochs:
-        raise ConfigError(f"plateau_losses: need {cfg.epochs} values (one per epoch), got "
-                          f"{len(losses)}.")
+        raise ConfigError(t("plateau_losses: need {n} values (one per epoch), got {got}.",
+                            n=cfg.epochs, got=len(losses)))
     rows = []
     for name in schedulers:
         if name not in ("none", "step", "cosine", "plateau"):
-            raise ConfigError(f"scheduler: {name!r} is not a scheduler; use step, cosine, "
-                              "plateau or none.")
+            raise ConfigError(t("scheduler: {name!r} is not a scheduler; use step, cosine, "
+                                "plateau or none.", name=name))
         opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
         sched = make_scheduler(cfg.replace(scheduler=name), opt)
         for epoch in range(1, cfg.epochs + 1):

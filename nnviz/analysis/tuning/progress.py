@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from nnviz.i18n import t
+
 
 @dataclass
 class SweepProgress:
@@ -26,9 +28,12 @@ class SweepProgress:
     @property
     def text(self) -> str:
         """One line: '3 of 5 runs finished (2 running)'."""
-        extra = ", ".join(f"{n} {s}" for s, n in self.states.items()
+        words = {"queued": t("queued"), "running": t("running"), "failed": t("failed"),
+                 "cancelled": t("cancelled")}
+        extra = ", ".join(f"{n} {words.get(s, s)}" for s, n in self.states.items()
                           if s not in ("done",) and n)
-        return f"{self.finished} of {self.total} runs finished" + (f" ({extra})" if extra else "")
+        return t("{finished} of {total} runs finished", finished=self.finished,
+                 total=self.total) + (f" ({extra})" if extra else "")
 
 
 FINISHED_STATES = ("done", "failed", "cancelled")

@@ -40,6 +40,7 @@ from nnviz.engine.data.spec import (
     describe,
 )
 from nnviz.errors import ConfigError, DataError
+from nnviz.i18n import t
 
 MAX_FILE_BYTES = 64 * 2**20   # a data file (or its gunzipped data) larger than this is refused
 MAX_CIFAR_BYTES = 2 * 10_000 * CIFAR_RECORD  # a CIFAR-10 batch is 10,000 records
@@ -86,25 +87,26 @@ def _expected_files_text(spec: DatasetSpec) -> str:
     text = ", ".join(spec.files)
     if spec.name == "cifar10":
         return (
-            f"{text} (the BINARY version of CIFAR-10, cifar-10-binary.tar.gz, unpacked; "
-            "they may also be in a 'cifar-10-batches-bin' sub-folder)"
+            t("{files} (the BINARY version of CIFAR-10, cifar-10-binary.tar.gz, unpacked; "
+              "they may also be in a 'cifar-10-batches-bin' sub-folder)", files=text)
         )
-    return f"{text} (each may also end in .gz)"
+    return t("{files} (each may also end in .gz)", files=text)
 
 
 def _find_folder(spec: DatasetSpec, data_dir: str | Path | None) -> Path:
     """The folder holding the set's files (data_dir or a usual sub-folder of it)."""
     if data_dir is None or str(data_dir).strip() == "":
         raise DataError(
-            f"{spec.label}: no data folder was given. nnviz never downloads data; put these "
-            f"files in a folder and give its path as data_dir: {_expected_files_text(spec)}."
+            t("{data}: no data folder was given. nnviz never downloads data; put these files "
+              "in a folder and give its path as data_dir: {files}.", data=t(spec.label),
+              files=_expected_files_text(spec))
         )
     root = Path(data_dir).expanduser()
     if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
+        what = t("is not a folder") if root.exists() else t("does not exist")
         raise DataError(
-            f"{spec.label}: the data folder '{root}' {what}. It should hold: "
-            f"{_expected_files_text(spec)}."
+            t("{data}: the data folder '{root}' {what}. It should hold: {files}.",
+              data=t(spec.label), root=root, what=what, files=_expected_files_text(spec))
         )
     for sub in _SUBFOLDERS[spec.name]:
         candidate = root / sub if sub else root
@@ -135,10 +137,11 @@ def _require_file(spec: DatasetSpec, folder: Path, filename: str) -> Path:
     """The path of a required file; DataError naming it when it is missing."""
     path = _locate(folder, filename)
     if path is None:
-        gz = "" if spec.name == "cifar10" else f" (or {filename}.gz)"
+        gz = "" if spec.name == "cifar10" else t(" (or {file}.gz)", file=filename)
         raise DataError(
-            f"{spec.label}: the file {filename}{gz} is missing from the folder '{folder}'. "
-            f"The folder must hold: {_expected_files_text(spec)}."
+            t("{data}: the file {file}{gz} is missing from the folder '{folder}'. The folder "
+              "must hold: {files}.", data=t(spec.label), file=filename, gz=gz, folder=folder,
+              files=_expected_files_text(spec))
         )
     return path
 
@@ -157,14 +160,14 @@ class _DataFile:
             self.gz = self._file.read(2) == _GZIP_MAGIC
             self._file.seek(0)
         except OSError as exc:
-            raise DataError(f"{path.name}: cannot read the file ({exc.strerror or exc}).") \
-                from exc
+            raise DataError(t("{file}: cannot read the file ({why}).", file=path.name,
+                              why=exc.strerror or exc)) from exc
         if size > MAX_FILE_BYTES:
             self.close()
             raise DataError(
-                f"{path.name}: the file is {size / 2**20:.0f} MiB; data files up to "
-                f"{MAX_FILE_BYTES // 2**20} MiB are read (the largest MNIST or CIFAR-10 file is "
-                "47 MB). It is not one of those files."
+                t("{file}: the file is {size} MiB; data files up to {most} MiB are read (the "
+                  "largest MNIST or CIFAR-10 file is 47 MB). It is not one of those files.",
+                  file=path.name, size=f"{size / 2**20:.0f}", most=MAX_FILE_BYTES // 2**20)
             )
         self._stream = gzip.GzipFile(fileobj=self._file, mode="rb") if self.gz else self._file
 
@@ -180,10 +183,11 @@ class _DataFile:
                 got += k
         except (OSError, EOFError, zlib.error) as exc:
             if not self.gz:
-                raise DataError(f"{self.name}: cannot read the file ({exc}).") from exc
+                raise DataError(t("{file}: cannot read the file ({why}).", file=self.name,
+                                  why=exc)) from exc
             raise DataError(
-                f"{self.name}: the gzip file is damaged or incomplete ({exc}); "
-                "download it again or unpack it with another tool."
+                t("{file}: the gzip file is damaged or incomplete ({why}); download it again "
+                  "or unpack it with another tool.", file=self.name, why=exc)
             ) from exc
         return view[:got]
 
@@ -218,53 +222,61 @@ def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
         raw = f.read(4)
         if len(raw) < 4:
             raise DataError(
-                f"{name}: the file is only {len(raw)} bytes long, too short to be an IDX file "
-                "(it must start with a 4-byte magic number)."
+                t("{file}: the file is only {n} bytes long, too short to be an IDX file (it "
+                  "must start with a 4-byte magic number).", file=name, n=len(raw))
             )
         raw = bytes(raw)
         magic = int.from_bytes(raw[:4], "big")
-        kinds = {_IDX_IMAGES_MAGIC: "images", _IDX_LABELS_MAGIC: "labels"}
+        kinds = {_IDX_IMAGES_MAGIC: t("images"), _IDX_LABELS_MAGIC: t("labels")}
         if expect_magic is not None and magic != expect_magic:
             found = (
-                f", which is the number of an IDX {kinds[magic]} file" if magic in kinds else ""
+                t(", which is the number of an IDX {kind} file", kind=kinds[magic])
+                if magic in kinds else ""
             )
             raise DataError(
-                f"{name}: wrong magic number 0x{magic:08x}{found}; an IDX {kinds[expect_magic]} "
-                f"file starts with 0x{expect_magic:08x}. The file is not what its name says, "
-                "or it is damaged."
+                t("{file}: wrong magic number 0x{magic}{found}; an IDX {kind} file starts with "
+                  "0x{expect}. The file is not what its name says, or it is damaged.", file=name,
+                  magic=f"{magic:08x}", found=found, kind=kinds[expect_magic],
+                  expect=f"{expect_magic:08x}")
             )
         if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
             raise DataError(
-                f"{name}: wrong magic number 0x{magic:08x}; an IDX file of unsigned bytes "
-                "starts with 0x000008 followed by the number of dimensions. This is not an IDX "
-                "file, or it is damaged."
+                t("{file}: wrong magic number 0x{magic}; an IDX file of unsigned bytes starts "
+                  "with 0x000008 followed by the number of dimensions. This is not an IDX file, "
+                  "or it is damaged.", file=name, magic=f"{magic:08x}")
             )
         ndim = raw[3]
         dims_raw = f.read(4 * ndim)
         if ndim == 0 or len(dims_raw) < 4 * ndim:
             raise DataError(
-                f"{name}: the IDX header is incomplete (it announces {ndim} dimensions but the "
-                f"file has only {4 + len(dims_raw)} bytes). The file is damaged or truncated."
+                t("{file}: the IDX header is incomplete (it announces {ndim} dimensions but the "
+                  "file has only {n} bytes). The file is damaged or truncated.", file=name,
+                  ndim=ndim, n=4 + len(dims_raw))
             )
         dims = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4", count=ndim))
         expected = math.prod(dims)
         shape = " x ".join(map(str, dims))
         if expected > MAX_FILE_BYTES:
             raise DataError(
-                f"{name}: its header announces {shape} = {expected} bytes of data, over the "
-                f"{MAX_FILE_BYTES // 2**20} MiB nnviz reads; it is damaged or not an MNIST file."
+                t("{file}: its header announces {shape} = {n} bytes of data, over the {most} "
+                  "MiB nnviz reads; it is damaged or not an MNIST file.", file=name, shape=shape,
+                  n=expected, most=MAX_FILE_BYTES // 2**20)
             )
         data = f.read(expected)
         if len(data) < expected:
             raise DataError(
-                f"{name}: the file is truncated: its header announces {shape} = {expected} "
-                f"bytes of data, but only {len(data)} are there (an interrupted download?)."
+                t("{file}: the file is truncated: its header announces {shape} = {n} bytes of "
+                  "data, but only {got} are there (an interrupted download?).", file=name,
+                  shape=shape, n=expected, got=len(data))
             )
         extra, more = f.rest(MAX_FILE_BYTES)
         if extra:
             raise DataError(
-                f"{name}: the file has {'over ' if more else ''}{extra} bytes more than its "
-                f"header ({shape}) announces; it is damaged or not an IDX file."
+                t("{file}: the file has over {n} bytes more than its header ({shape}) "
+                   "announces; it is damaged or not an IDX file.", file=name, n=extra,
+                   shape=shape) if more else
+                 t("{file}: the file has {n} bytes more than its header ({shape}) announces; "
+                   "it is damaged or not an IDX file.", file=name, n=extra, shape=shape)
             )
     return np.frombuffer(data, dtype=np.uint8, count=expected).reshape(dims)
 
@@ -279,23 +291,26 @@ def _read_idx_pair(
     labels = read_idx(labels_path, _IDX_LABELS_MAGIC)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise DataError(
-            f"{images_path.name}: the images are {' x '.join(map(str, images.shape[1:]))} "
-            f"pixels, but {spec.label} images must be 28 x 28."
+            t("{file}: the images are {size} pixels, but {data} images must be 28 x 28.",
+              file=images_path.name, size=" x ".join(map(str, images.shape[1:])),
+              data=t(spec.label))
         )
     if labels.ndim != 1:
-        raise DataError(f"{labels_path.name}: a label file must be 1-D, got {labels.ndim}-D.")
+        raise DataError(t("{file}: a label file must be 1-D, got {ndim}-D.",
+                          file=labels_path.name, ndim=labels.ndim))
     if images.shape[0] == 0:
-        raise DataError(f"{images_path.name}: the file holds no images.")
+        raise DataError(t("{file}: the file holds no images.", file=images_path.name))
     if images.shape[0] != labels.shape[0]:
         raise DataError(
-            f"{images_path.name} holds {images.shape[0]} images but {labels_path.name} holds "
-            f"{labels.shape[0]} labels; they must have the same count (mixed-up files?)."
+            t("{images} holds {n} images but {labels} holds {m} labels; they must have the "
+              "same count (mixed-up files?).", images=images_path.name, n=images.shape[0],
+              labels=labels_path.name, m=labels.shape[0])
         )
     if labels.max() > 9:
         bad = int(np.argmax(labels > 9))
         raise DataError(
-            f"{labels_path.name}: label {int(labels[bad])} at position {bad}; "
-            f"{spec.label} labels must be 0 to 9."
+            t("{file}: label {label} at position {at}; {data} labels must be 0 to 9.",
+              file=labels_path.name, label=int(labels[bad]), at=bad, data=t(spec.label))
         )
     return images[:, None], labels  # (N, 1, 28, 28), (N,)
 
@@ -308,25 +323,27 @@ def read_cifar_bin(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         _, more = f.rest(0)
     if more:
         raise DataError(
-            f"{path.name}: the data is over {MAX_CIFAR_BYTES // 2**20} MiB; a binary CIFAR-10 "
-            f"batch is {10_000 * CIFAR_RECORD} bytes. It is not a CIFAR-10 batch."
+            t("{file}: the data is over {most} MiB; a binary CIFAR-10 batch is {n} bytes. It "
+              "is not a CIFAR-10 batch.", file=path.name, most=MAX_CIFAR_BYTES // 2**20,
+              n=10_000 * CIFAR_RECORD)
         )
     if len(raw) == 0:
-        raise DataError(f"{path.name}: the file is empty.")
+        raise DataError(t("{file}: the file is empty.", file=path.name))
     if len(raw) % CIFAR_RECORD:
         raise DataError(
-            f"{path.name}: the size {len(raw)} bytes is not a multiple of {CIFAR_RECORD} "
-            "(1 label byte + 3072 pixel bytes per image), so the file is truncated or not a "
-            "binary CIFAR-10 batch. nnviz needs the BINARY version (cifar-10-binary.tar.gz), "
-            "not the Python (pickle) one."
+            t("{file}: the size {n} bytes is not a multiple of {record} (1 label byte + 3072 "
+              "pixel bytes per image), so the file is truncated or not a binary CIFAR-10 "
+              "batch. nnviz needs the BINARY version (cifar-10-binary.tar.gz), not the Python "
+              "(pickle) one.", file=path.name, n=len(raw), record=CIFAR_RECORD)
         )
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD)  # (N, 3073)
     labels = records[:, 0]
     if labels.max() > 9:
         bad = int(np.argmax(labels > 9))
         raise DataError(
-            f"{path.name}: image {bad} has label byte {int(labels[bad])}, but CIFAR-10 labels "
-            "are 0 to 9; the file is damaged or not a CIFAR-10 batch."
+            t("{file}: image {at} has label byte {label}, but CIFAR-10 labels are 0 to 9; the "
+              "file is damaged or not a CIFAR-10 batch.", file=path.name, at=bad,
+              label=int(labels[bad]))
         )
     return records[:, 1:].reshape(-1, 3, 32, 32), labels
 

@@ -16,6 +16,7 @@ import torch
 from nnviz.config import option
 from nnviz.engine.seeding import data_rng
 from nnviz.errors import ConfigError
+from nnviz.i18n import N_, t
 
 
 @dataclass(frozen=True)
@@ -84,64 +85,66 @@ DATASETS: dict[str, DatasetSpec] = {
     s.name: s
     for s in (
         DatasetSpec(
-            "regression", "Linear regression",
-            "y = w·x + b + noise for 2-D points x; the true w and b are known, so you can check "
-            "what the model learned.",
+            "regression", N_("Linear regression"),
+            N_("y = w·x + b + noise for 2-D points x; the true w and b are known, so you can check "
+            "what the model learned."),
             "regression", (2,), 0, True,
         ),
         DatasetSpec(
-            "moons", "Two moons",
-            "Two interleaving half circles: a curved boundary a straight line cannot draw.",
+            "moons", N_("Two moons"),
+            N_("Two interleaving half circles: a curved boundary a straight line cannot draw."),
             "classification", (2,), 2, True,
         ),
         DatasetSpec(
-            "circles", "Circles",
-            "A small circle inside a big one: the classes can only be split by a closed curve.",
+            "circles", N_("Circles"),
+            N_("A small circle inside a big one: the classes can only be split by a closed curve."),
             "classification", (2,), 2, True,
         ),
         DatasetSpec(
-            "xor", "XOR blobs",
-            "Four blobs with opposite corners in the same class: the classic problem one linear "
-            "layer cannot solve.",
+            "xor", N_("XOR blobs"),
+            N_("Four blobs with opposite corners in the same class: the classic problem one linear "
+            "layer cannot solve."),
             "classification", (2,), 2, True,
         ),
         DatasetSpec(
-            "spiral", "Spiral",
-            "Three interleaved spiral arms: a hard 2-D problem that needs a deep enough network.",
+            "spiral", N_("Spiral"),
+            N_("Three interleaved spiral arms: a hard 2-D problem that needs a deep enough "
+               "network."),
             "classification", (2,), 3, True,
         ),
         DatasetSpec(
-            "shapes32", "Shapes 32x32 (colour)",
-            "10 kinds of stripes and shapes in random colours, CIFAR-sized (3x32x32).",
+            "shapes32", N_("Shapes 32x32 (colour)"),
+            N_("10 kinds of stripes and shapes in random colours, CIFAR-sized (3x32x32)."),
             "classification", (3, 32, 32), 10, True,
         ),
         DatasetSpec(
-            "edges16", "Oriented edges 16x16 (grey)",
-            "Parallel straight light/dark edges in 4 orientations (vertical, /, horizontal, \\) "
-            "at a random spacing, place, contrast and brightness, under pixel noise (1x16x16): "
-            "only the orientation tells the classes apart.",
+            "edges16", N_("Oriented edges 16x16 (grey)"),
+            N_("Parallel straight light/dark edges in 4 orientations (vertical, /, horizontal, "
+            "\\) at a random spacing, place, contrast and brightness, under pixel noise "
+            "(1x16x16): only the orientation tells the classes apart."),
             "classification", (1, 16, 16), 4, True,
         ),
         DatasetSpec(
-            "shapes28", "Shapes 28x28 (grey)",
-            "The same 10 kinds of stripes and shapes in grey, MNIST-sized (1x28x28).",
+            "shapes28", N_("Shapes 28x28 (grey)"),
+            N_("The same 10 kinds of stripes and shapes in grey, MNIST-sized (1x28x28)."),
             "classification", (1, 28, 28), 10, True,
         ),
         DatasetSpec(
-            "mnist", "MNIST digits (local files)",
-            "Handwritten digits 0-9 (1x28x28), read from the IDX files in your data folder.",
+            "mnist", N_("MNIST digits (local files)"),
+            N_("Handwritten digits 0-9 (1x28x28), read from the IDX files in your data folder."),
             "classification", (1, 28, 28), 10, False, MNIST_FILES,
         ),
         DatasetSpec(
-            "fashion_mnist", "Fashion-MNIST (local files)",
-            "Photos of 10 kinds of clothing (1x28x28), read from the IDX files in your data "
-            "folder.",
+            "fashion_mnist", N_("Fashion-MNIST (local files)"),
+            N_("Photos of 10 kinds of clothing (1x28x28), read from the IDX files in your data "
+            "folder."),
             "classification", (1, 28, 28), 10, False, MNIST_FILES,
         ),
         DatasetSpec(
-            "cifar10", "CIFAR-10 (local files)",
-            "Small colour photos of 10 kinds of objects (3x32x32), read from the binary CIFAR-10 "
-            "batches in your data folder.",
+            "cifar10", N_("CIFAR-10 (local files)"),
+            N_("Small colour photos of 10 kinds of objects (3x32x32), read from the binary "
+               "CIFAR-10 "
+            "batches in your data folder."),
             "classification", (3, 32, 32), 10, False, CIFAR_FILES,
         ),
     )
@@ -167,7 +170,8 @@ def describe(name: str) -> DatasetSpec:
     """The spec of a data set; ConfigError listing the valid names for an unknown one."""
     if not isinstance(name, str) or name not in DATASETS:
         valid = ", ".join(DATASETS)
-        raise ConfigError(f"dataset: unknown data set {name!r}. Valid names: {valid}.")
+        raise ConfigError(t("dataset: unknown data set {name!r}. Valid names: {valid}.",
+                            name=name, valid=valid))
     return DATASETS[name]
 
 
@@ -185,8 +189,8 @@ def _check_args(
         raise ConfigError(f"n_samples: must be a whole number, got {n_samples!r}.")
     if spec.builtin and not MIN_BUILTIN_SAMPLES <= n_samples <= MAX_BUILTIN_SAMPLES:
         raise ConfigError(
-            f"n_samples: {spec.name} is generated and needs {MIN_BUILTIN_SAMPLES} to "
-            f"{MAX_BUILTIN_SAMPLES} examples, got {n_samples}."
+            t("n_samples: {name} is generated and needs {low} to {high} examples, got {n}.",
+              name=spec.name, low=MIN_BUILTIN_SAMPLES, high=MAX_BUILTIN_SAMPLES, n=n_samples)
         )
     if not spec.builtin and n_samples < 0:
         raise ConfigError(f"n_samples: must be 0 (use all) or more, got {n_samples}.")
