@@ -105,7 +105,7 @@ def test_every_library_translation_is_chinese():
 
 def test_zh_hant_is_traditional_with_taiwan_terms():
     with language("zh-Hant"):
-        assert t("activation signal (std)") == "激活訊號（std）"
+        assert t("activation signal") == "激活訊號"
         assert "參數" in t("parameters (log)")
         assert "批次大小" in t("batch size")
         assert t("Data set") == "資料集"

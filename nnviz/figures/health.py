@@ -209,11 +209,13 @@ def signal_change_text(profile: pd.DataFrame) -> str:
     if ratio == 0:
         values = [float(v) if v is not None else math.nan for v in profile["activation_std"]]
         first_zero = next(k for k, v in enumerate(values) if v == 0)
-        later = ": every later layer gets no signal" if first_zero < len(values) - 1 else ""
-        return (f" Here the activation signal falls to exactly 0 at "
-                f"{profile['layer'].iloc[first_zero]}{later}.")
-    return (f" Here the activation signal changes by ×{format_value(ratio)} from the first "
-            "layer to the last.")
+        layer = profile["layer"].iloc[first_zero]
+        if first_zero < len(values) - 1:
+            return t(" Here the activation signal falls to exactly 0 at {layer}: every later "
+                     "layer gets no signal.", layer=layer)
+        return t(" Here the activation signal falls to exactly 0 at {layer}.", layer=layer)
+    return t(" Here the activation signal changes by ×{ratio} from the first layer to the last.",
+             ratio=format_value(ratio))
 
 
 def profile_ratio(profile: pd.DataFrame, column: str) -> float | None:
