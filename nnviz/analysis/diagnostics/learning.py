@@ -37,7 +37,7 @@ from nnviz.analysis.diagnostics.flags import (
     Text,
     format_value,
 )
-from nnviz.analysis.diagnostics.magnitude import explodes_at_init
+from nnviz.analysis.diagnostics.magnitude import check_vanishing, explodes_at_init
 from nnviz.i18n import N_
 from nnviz.store.format import finite_or_none
 
@@ -120,6 +120,8 @@ def check_lr_low(ctx: Context, i: int) -> Flag | None:
         return None
     if all_dead(ctx, i):
         return None  # dead ReLUs block the gradient: a larger step would not revive them
+    if check_vanishing(ctx, i) is not None:
+        return None  # the gradient vanishes on its way back: fix the init (step 1), not the lr
     trend = loss_trend(ctx, ctx.epochs[i])
     evidence = _step_evidence(ctx, trend, {
         Text(N_("largest update ratio")): largest,
@@ -177,6 +179,8 @@ def check_overfitting(ctx: Context, i: int) -> Flag | None:
         return None
     if last_acc is not None and acc_at_best is not None and last_acc > acc_at_best:
         return None  # accuracy still improves: not memorising (e.g. BatchNorm's eval gap)
+    if last_v <= last_t:
+        return None  # still better on held-out data than on its own: nothing memorised (a bump)
     evidence: dict[str, float | str] = {
         Text(N_("val loss")): last_v, Text(N_("best val loss")): best,
         Text(N_("best epoch")): float(best_epoch), Text(N_("val loss above its best")): gl,
