@@ -254,7 +254,12 @@ async def scrub(s: Session, rng: random.Random, timeout: float) -> None:
         await s.wait_for_component(PLAYER, timeout)
         player = s.components[PLAYER]
     args = player["args"]
-    n = len(json.loads(args.get("payload", "{}")).get("snapshots", [])) or 1
+    # Like the browser's player: a payload crosses the wire once per key and is kept; later
+    # reruns send only its key (payload ""), so remember each key's snapshot count.
+    known = s.__dict__.setdefault("payload_sizes", {})
+    if args.get("payload"):
+        known[args.get("payload_key")] = len(json.loads(args["payload"]).get("snapshots", []))
+    n = known.get(args.get("payload_key")) or 1
     s.scrub_seq = getattr(s, "scrub_seq", 0) + 1
     value = {"index": rng.randrange(n), "seq": s.scrub_seq, "key": args.get("payload_key")}
     # the player sits in a fragment: like the browser, rerun only that fragment
