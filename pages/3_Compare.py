@@ -181,7 +181,7 @@ def compare_view() -> None:
     with right:
         chart(fc.compare_curves(histories, "train_loss", epoch, title=t("Training loss")),
               key=f"{P}_tloss", png=png_name(run_a.run_id, run_b.run_id, "training_loss"))
-    st.caption(t(CAPTIONS["loss"]))
+    st.caption(CAPTIONS["loss"])
 
 
 playing_fragment(P, compare_view)

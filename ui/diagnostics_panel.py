@@ -142,7 +142,7 @@ def render_timeline(run: Run, index: int, key: str = "") -> None:
     fig = health.health_timeline(rows, index)
     st.plotly_chart(fig, key=f"{key or 'diag'}_timeline_{run.run_id}", config=PLOT_CONFIG,
                     theme=None)
-    st.caption(t(CAPTIONS["timeline"]))
+    st.caption(CAPTIONS["timeline"])
 
 
 def render_signal(run: Run, index: int, key: str = "") -> None:

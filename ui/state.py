@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from nnviz.backends.base import env_number
 from nnviz.errors import StorageError
 from nnviz.store.runs import RUN_FILE, RUN_ID_RE, Run, RunStore, default_root
 from ui.services.jobs import JobManager
@@ -168,11 +169,8 @@ class RunCache:
 
 
 def _run_cache_budget() -> int:
-    text = os.environ.get(RUN_CACHE_ENV, "").strip()
-    try:
-        return max(1, int(float(text) * 2**20)) if text else RUN_CACHE_BYTES
-    except ValueError:
-        return RUN_CACHE_BYTES
+    megabytes = env_number(RUN_CACHE_ENV, float, 0.0)
+    return RUN_CACHE_BYTES if megabytes is None else max(1, int(megabytes * 2**20))
 
 
 RUNS = RunCache(_run_cache_budget(), MAX_RUNS_CACHED)

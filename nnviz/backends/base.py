@@ -23,6 +23,7 @@ and ``RayBackend`` (tasks on a Ray cluster; ``ray`` is imported only when it is 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
@@ -30,6 +31,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 RAY_ADDRESS_ENV = "NNVIZ_RAY_ADDRESS"  # auto | ray://host:10001 | host:6379: train on Ray
 STEP_EVENT_INTERVAL_S = 0.1   # workers send at most ~10 step events a second
@@ -134,6 +137,22 @@ def mark_unfinished(store: Any, run_id: str, status: str, message: str) -> None:
     run = store.load(run_id)
     if run.record.status == "running":
         RunWriter.reopen(store, run).finish(status, message)
+
+
+def env_number(name: str, kind: type, low: float) -> Any:
+    """A number of at least ``low`` from the environment variable ``name``, or None when it is
+    unset; a bad value is logged and ignored (a deployer's typo must not stop the app)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        log.warning("ignoring $%s=%r: expected a number of at least %s", name, text, low)
+        return None
+    return value
 
 
 def release_memory(collect: bool = True) -> None:

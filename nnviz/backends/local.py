@@ -26,7 +26,7 @@ from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 from typing import Any
 
-from nnviz.backends.base import Backend, WorkerDied, run_job
+from nnviz.backends.base import Backend, WorkerDied, env_number, run_job
 
 WORKER_DIED = ("The training process stopped unexpectedly (it may have run out of memory or "
                "been killed). What it recorded so far is kept; try again with a smaller model, "
@@ -74,11 +74,8 @@ def worker_nice() -> int:
     """How much lower than the server's a worker's CPU priority is: $NNVIZ_WORKER_NICE (0 to
     19; 0 keeps the server's) or WORKER_NICE. Training then takes only the CPU that the
     sessions leave, so a page answers within a second while two trainings run."""
-    try:
-        value = int(os.environ.get(WORKER_NICE_ENV, "").strip())
-    except ValueError:  # unset or not a number
-        return WORKER_NICE
-    return WORKER_NICE if value < 0 else min(19, value)
+    value = env_number(WORKER_NICE_ENV, int, 0)
+    return WORKER_NICE if value is None else min(19, value)
 
 
 def _init_worker(events: Any, threads: int) -> None:

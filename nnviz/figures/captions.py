@@ -106,28 +106,32 @@ CAPTIONS = Captions({
     "timeline": (
         N_("Each row is a diagnostic, each column a snapshot: grey = fine, blue = note, "
         "orange = warning, red = critical. The outlined column is the snapshot shown.")),
+    # the same, for tiles and bars drawn on the snapshot's own scale (automatic bins)
+    "filters_own": (
+        N_("One tile per filter (row) × input channel (column); a layer with one input channel "
+        "lays its filters left to right, four per row. Red = positive, blue = negative, white"
+        " = 0, on this snapshot's own symmetric colour scale (±its max |w|).")),
+    "neurons_own": (
+        N_("The tutorial's view: each tile is one output neuron's incoming weights reshaped to a"
+        " near-square (blank cells are padding, not zeros), on this snapshot's own symmetric "
+        "colour scale (±its max |w|).")),
+    "bars_own": (
+        N_("One bar per element (the tutorial's bias chart) on this snapshot's own y range. "
+        "Dotted lines, where shown: the range of the initializer's uniform distribution "
+        "(PyTorch's default bias of Linear and Conv layers is U(±1/√fan_in)).")),
+    "norm_bars_own": (
+        N_("One bar per channel on this snapshot's own y range. A normalization layer starts "
+        "with weight (scale) 1 and bias (shift) 0 for every channel; the bars show how "
+        "training moved them.")),
 })
 
 
 # The colour-scale clause of the tile captions, and what replaces it when the tiles are drawn on
 # each snapshot's own scale (a run whose range grows a thousandfold: views.auto_bins).
-_RUN_SCALE = {
-    "filters": "on one colour scale fixed for the whole run (±max |w| over every epoch), so "
-               "colours that fade or sharpen are real changes",
-    "neurons": "on a symmetric colour scale fixed for the run",
-    "bars": "on a y axis fixed for the whole run",
-}
-_OWN_SCALE = {
-    "filters": "on this snapshot's own symmetric colour scale (±its max |w|)",
-    "neurons": "on this snapshot's own symmetric colour scale (±its max |w|)",
-    "bars": "on this snapshot's own y range",
-}
-
-
 def main_caption(kind: str, module_type: str, own_scale: bool = False) -> str:
     """The caption of a parameter's main view: a normalization layer's bars get their own;
     tiles drawn on the snapshot's own colour scale (``own_scale``) say so."""
-    text = CAPTIONS["norm_bars" if kind == "bars" and "Norm" in module_type else kind]
-    if own_scale and kind in _RUN_SCALE:
-        text = text.replace(_RUN_SCALE[kind], _OWN_SCALE[kind])
-    return text
+    key = "norm_bars" if kind == "bars" and "Norm" in module_type else kind
+    if own_scale and f"{key}_own" in CAPTIONS:
+        key = f"{key}_own"
+    return CAPTIONS[key]

@@ -91,7 +91,7 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
             blocks.append({"row": [_cell(fp.chart_frames(
                 lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(ev.main_figure(
                     run, aligned[k][i], p, tr, values(run, aligned[k][i], p)), side), frames),
-                [t(captions.main_caption(kind, run_a.param(p).module_type))])
+                [captions.main_caption(kind, run_a.param(p).module_type)])
                 for run, i, side in sides]})
         blocks.append({"row": [_cell(fp.chart_frames(
             lambda k, run=run, i=i, p=p, tr=tr, side=side: _side(

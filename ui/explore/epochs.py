@@ -28,25 +28,25 @@ def render_all_epochs(run: Run, index: int, layer: str, key: str) -> None:
             chart(fw.ridgeline(tr.edges, tr.counts_matrix(run.run_id), labels, index,
                                title=t("{param}: every snapshot, fixed bins", param=param)),
                   key=f"{key}_{param}_ridge", png=png_name(run.run_id, param, "ridgeline"))
-            st.caption(t(CAPTIONS["ridgeline"]))
+            st.caption(CAPTIONS["ridgeline"])
         with right:
             ep, pct = views.percentile_series(run, param)
             chart(fw.percentile_bands(ep, pct, current, title=t(
                 "{param}: distribution over epochs", param=param)), key=f"{key}_{param}_bands",
                   png=png_name(run.run_id, param, "percentiles"))
-            st.caption(t(CAPTIONS["bands"]))
+            st.caption(CAPTIONS["bands"])
     names = views.param_names(run)
     left, right = st.columns(2)
     with left:
         ep, drift = views.param_series(run, "drift", names)
         chart(fc.drift_curves(ep, drift, current), key=f"{key}_drift",
               png=png_name(run.run_id, "drift"))
-        st.caption(t(CAPTIONS["drift"]))
+        st.caption(CAPTIONS["drift"])
     with right:
         ep, ratio = views.param_series(run, "update_ratio", names)
         chart(fc.update_ratio_curves(ep, ratio, current), key=f"{key}_ratio_t",
               png=png_name(run.run_id, "update_ratio"))
-        st.caption(t(CAPTIONS["update_ratio"]))
+        st.caption(CAPTIONS["update_ratio"])
 
 
 def render_curves(run: Run, index: int, key: str) -> None:
@@ -59,12 +59,12 @@ def render_curves(run: Run, index: int, key: str) -> None:
     with cols[0]:
         chart(lambda: fc.training_curve(history, "loss", current), key=f"{key}_loss",
               cache=f"loss|{at}", png=png_name(run.run_id, "loss"))
-        st.caption(t(CAPTIONS["loss"]))
+        st.caption(CAPTIONS["loss"])
     if has_acc:
         with cols[1]:
             chart(lambda: fc.training_curve(history, "acc", current), key=f"{key}_acc",
                   cache=f"acc|{at}", png=png_name(run.run_id, "accuracy"))
-            st.caption(t(CAPTIONS["acc"]))
+            st.caption(CAPTIONS["acc"])
     if history:
         csv_button(views.history_frame(run), f"{run.run_id}-history.csv", key=f"{key}_hcsv",
                    label=t("Download history CSV"))

@@ -45,13 +45,13 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
                                 title=t("Gradient norm ‖g‖ per parameter"), y_title="‖g‖",
                                 log_y=True, kind="grad_norm"), key=f"{key}_gnorm",
                   png=png_name(run.run_id, at, "gradient_norm"))
-            st.caption(t(CAPTIONS["grad"]))
+            st.caption(CAPTIONS["grad"])
             chart(fc.layer_bars(list(grads["parameter"]), list(grads["update ratio ‖ΔW‖/‖W‖"]),
                                 title=t("Update ratio ‖ΔW‖/‖W‖ per parameter"),
                                 y_title=t("update ratio"), log_y=True, ref=views.UPDATE_RATIO_REF,
                                 ref_label="≈1e-3 (CS231n)", kind="update_ratio_bars"),
                   key=f"{key}_ratio", png=png_name(run.run_id, at, "update_ratio"))
-            st.caption(t(CAPTIONS["update_ratio"]))
+            st.caption(CAPTIONS["update_ratio"])
         else:
             st.info(t(missing_text(run, "gradients")))
     with right:
@@ -63,7 +63,7 @@ def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> Non
                                           list(acts["saturated fraction"]),
                                           list(acts["zero fraction"])), key=f"{key}_afrac",
                   png=png_name(run.run_id, at, "activation_fractions"))
-            st.caption(t(CAPTIONS["activations"]))
+            st.caption(CAPTIONS["activations"])
         else:
             st.info(t(missing_text(run, "activations")))
 

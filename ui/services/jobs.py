@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any
 
 from nnviz.backends import Backend, WorkerDied, make_backend
-from nnviz.backends.base import STEP_EVENT_INTERVAL_S, release_memory  # noqa: F401  (re-exported)
+from nnviz.backends.base import env_number, release_memory
 from nnviz.backends.local import (  # noqa: F401  (re-exported: the message shown, the niceness)
     WORKER_DIED,
     WORKER_NICE,
@@ -236,21 +236,6 @@ def available_cpus(root: Path | None = None, self_cgroup: Path | None = None,
     return cpus
 
 
-def _env_number(name: str, kind: type, low: float) -> Any:
-    """A positive number from the environment, or None (a bad value is logged and ignored)."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value < low:
-        log.warning("ignoring $%s=%r: expected a number of at least %s", name, text, low)
-        return None
-    return value
-
-
 @dataclass
 class LessonProgress:
     """How far the lesson warm-up got: lessons ready (trained before, or just now) of all."""
@@ -278,15 +263,15 @@ class JobManager:
         cpus = max(1, int(cpus or available_cpus()))
         self.root = Path(root)
         self.cpus = cpus
-        slots = max(1, int(max_concurrent or _env_number(MAX_JOBS_ENV, int, 1)
+        slots = max(1, int(max_concurrent or env_number(MAX_JOBS_ENV, int, 1)
                            or default_concurrency(cpus)[0]))
         threads = max(1, int(threads_per_job or cpus // slots))
         self._backend = backend if backend is not None else make_backend(slots, threads)
         self.threads_per_job = self._backend.threads_per_job
         self.max_active_per_session = max(1, int(
-            max_active_per_session or _env_number(MAX_ACTIVE_ENV, int, 1)
+            max_active_per_session or env_number(MAX_ACTIVE_ENV, int, 1)
             or MAX_ACTIVE_PER_SESSION))
-        self.idle_exit_s = float(idle_exit_s or _env_number(IDLE_EXIT_ENV, float, 1.0)
+        self.idle_exit_s = float(idle_exit_s or env_number(IDLE_EXIT_ENV, float, 1.0)
                                  or IDLE_EXIT_S)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)

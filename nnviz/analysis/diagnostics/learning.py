@@ -37,7 +37,7 @@ from nnviz.analysis.diagnostics.flags import (
     Text,
     format_value,
 )
-from nnviz.analysis.diagnostics.magnitude import check_vanishing, explodes_at_init
+from nnviz.analysis.diagnostics.magnitude import explodes_at_init, vanishes
 from nnviz.i18n import N_
 from nnviz.store.format import finite_or_none
 
@@ -120,7 +120,7 @@ def check_lr_low(ctx: Context, i: int) -> Flag | None:
         return None
     if all_dead(ctx, i):
         return None  # dead ReLUs block the gradient: a larger step would not revive them
-    if check_vanishing(ctx, i) is not None:
+    if vanishes(ctx, i):
         return None  # the gradient vanishes on its way back: fix the init (step 1), not the lr
     trend = loss_trend(ctx, ctx.epochs[i])
     evidence = _step_evidence(ctx, trend, {

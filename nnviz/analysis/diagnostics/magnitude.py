@@ -231,6 +231,12 @@ def _merge_evidence(items: list[dict[str, Any]]) -> tuple[list[str], dict[str, f
     return layers, evidence
 
 
+def vanishes(ctx: Context, i: int) -> bool:
+    """Whether the signal or the gradient vanishes through depth at snapshot ``i`` (the
+    evidence of ``check_vanishing``, without building its flag)."""
+    return bool(_depth_evidence(ctx, i)["vanish"])
+
+
 def check_vanishing(ctx: Context, i: int) -> Flag | None:
     found = _depth_evidence(ctx, i)["vanish"]
     if not found:
