@@ -24,11 +24,23 @@ from nnviz.i18n import get_language, t
 from nnviz.store.runs import Run
 
 
+class SentFigure(go.Figure):
+    """A built figure as the dict ``st.plotly_chart`` sends: it asks a Figure for
+    ``to_dict()`` (a deep copy, a quarter of a second for a view's charts) on every rerun; this
+    one answers with the dict made once. Read-only: nothing but ``to_dict`` works on it."""
+
+    def __init__(self, figure: go.Figure) -> None:  # noqa: D107 - no Figure.__init__: no re-validation
+        object.__setattr__(self, "_sent", figure.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._sent
+
+
 @st.cache_resource(max_entries=512, show_spinner=False)
-def cached_figure(cache: str, _build: Callable[[], go.Figure]) -> go.Figure:
+def cached_figure(cache: str, _build: Callable[[], go.Figure]) -> SentFigure:
     """The figure ``_build`` makes, built once per server for ``cache`` (a string naming
-    everything it depends on); shared read-only by every session."""
-    return _build()
+    everything it depends on), ready to send; shared read-only by every session."""
+    return SentFigure(_build())
 
 
 def png_name(*parts: Any) -> str:

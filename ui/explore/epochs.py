@@ -3,6 +3,7 @@ over time, and the loss and accuracy curves."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from nnviz.analysis import views
@@ -19,33 +20,40 @@ CAPTIONS = captions.CAPTIONS
 def render_all_epochs(run: Run, index: int, layer: str, key: str) -> None:
     """Ridgeline and percentile bands of the layer's parameters, drift and update ratio."""
     epochs = views.snapshot_epochs(run)
-    labels = [views.snapshot_label(run, i) for i in range(run.n_snapshots)]
     current = epochs[index]
-    for param in views.layer_params(run).get(layer, []):
+    at = f"{views.run_key(run)}|{index}"  # every figure below: built once per server for this
+
+    def ridge(param: str) -> go.Figure:
+        labels = [views.snapshot_label(run, i) for i in range(run.n_snapshots)]
         tr = track([run], param)
+        return fw.ridgeline(tr.edges, tr.counts_matrix(run.run_id), labels, index,
+                            title=t("{param}: every snapshot, fixed bins", param=param))
+
+    def bands(param: str) -> go.Figure:
+        ep, pct = views.percentile_series(run, param)
+        return fw.percentile_bands(ep, pct, current,
+                                   title=t("{param}: distribution over epochs", param=param))
+
+    for param in views.layer_params(run).get(layer, []):
         left, right = st.columns(2)
         with left:
-            chart(fw.ridgeline(tr.edges, tr.counts_matrix(run.run_id), labels, index,
-                               title=t("{param}: every snapshot, fixed bins", param=param)),
-                  key=f"{key}_{param}_ridge", png=png_name(run.run_id, param, "ridgeline"))
+            chart(lambda p=param: ridge(p), key=f"{key}_{param}_ridge",
+                  cache=f"ridge|{at}|{param}", png=png_name(run.run_id, param, "ridgeline"))
             st.caption(CAPTIONS["ridgeline"])
         with right:
-            ep, pct = views.percentile_series(run, param)
-            chart(fw.percentile_bands(ep, pct, current, title=t(
-                "{param}: distribution over epochs", param=param)), key=f"{key}_{param}_bands",
-                  png=png_name(run.run_id, param, "percentiles"))
+            chart(lambda p=param: bands(p), key=f"{key}_{param}_bands",
+                  cache=f"bands|{at}|{param}", png=png_name(run.run_id, param, "percentiles"))
             st.caption(CAPTIONS["bands"])
     names = views.param_names(run)
     left, right = st.columns(2)
     with left:
-        ep, drift = views.param_series(run, "drift", names)
-        chart(fc.drift_curves(ep, drift, current), key=f"{key}_drift",
-              png=png_name(run.run_id, "drift"))
+        chart(lambda: fc.drift_curves(*views.param_series(run, "drift", names), current),
+              key=f"{key}_drift", cache=f"drift|{at}", png=png_name(run.run_id, "drift"))
         st.caption(CAPTIONS["drift"])
     with right:
-        ep, ratio = views.param_series(run, "update_ratio", names)
-        chart(fc.update_ratio_curves(ep, ratio, current), key=f"{key}_ratio_t",
-              png=png_name(run.run_id, "update_ratio"))
+        chart(lambda: fc.update_ratio_curves(*views.param_series(run, "update_ratio", names),
+                                             current),
+              key=f"{key}_ratio_t", cache=f"ratio|{at}", png=png_name(run.run_id, "update_ratio"))
         st.caption(CAPTIONS["update_ratio"])
 
 

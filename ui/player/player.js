@@ -138,6 +138,7 @@ function build(entry) {
   }
   $("blocks").appendChild(root);
   window.nnvizPlayer.builds += 1;
+  performance.mark("nnviz:built");
 }
 
 function release(entry) {
@@ -233,6 +234,7 @@ async function draw(k) {
         return Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
       }));
       entry.drawn = f;
+      performance.mark("nnviz:drawn");
       entry.width = document.body.clientWidth;
       await new Promise((r) => requestAnimationFrame(() => r()));
       window.nnvizPlayer.draws += 1;
@@ -369,12 +371,14 @@ function applyWords(labels) {
 }
 
 async function onRender(msg) {
+  performance.mark("nnviz:render");
   window.nnvizPlayer.renderEpoch = performance.timeOrigin + performance.now();
   const args = msg.args || {};
   applyWords(args.labels);
   applyTheme(msg.theme);
   try {
     await loadPlotly(args.plotly_src);
+    performance.mark("nnviz:plotly");
   } catch (err) {
     showError(err);
     return;
@@ -387,6 +391,7 @@ async function onRender(msg) {
     state.cache.set(key, { key, family, payload: JSON.parse(args.payload), root: null,
                            drawn: -1 });
     state.needed.delete(key);
+    performance.mark("nnviz:parsed");
     // the same view of a run that has grown (a new snapshot): the older one is not kept
     for (const old of [...state.cache.values()]) {
       if (old.key !== key && old.family === family && old !== state.entry) release(old);
