@@ -14,6 +14,7 @@ const PLAY_EVERY_MS = 700;   // one snapshot per 0.7 s while playing
 const REPORT_AFTER_MS = 250; // report the snapshot this long after the last slider move
 
 const MAX_KEPT = 6;           // payloads kept built in this frame (layers, option sets)
+const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -26,7 +27,7 @@ const state = {
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
 // was last drawn or shown (performance.now() and, comparable across frames, epoch ms).
 window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
-                       draws: 0, builds: 0, visible: false, key: null };
+                       draws: 0, builds: 0, predraws: 0, visible: false, key: null };
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
@@ -57,6 +58,7 @@ function report() {
   if (!state.entry) return;
   sendValue({});
   window.nnvizPlayer.reportedEpoch = performance.timeOrigin + performance.now();
+  predrawSoon();
 }
 
 function reportSoon() {
@@ -141,6 +143,15 @@ function build(entry) {
   performance.mark("nnviz:built");
 }
 
+function park(entry, parked) {
+  // A payload not shown stays laid out at the frame's width, out of sight and taking no
+  // height, so predraw() can keep its charts at the snapshot shown (display:none would leave
+  // plotly nothing to measure).
+  if (!entry || !entry.root) return;
+  entry.root.style.cssText = parked ? "height:0;overflow:hidden;visibility:hidden" : "";
+  entry.root.setAttribute("aria-hidden", parked ? "true" : "false");
+}
+
 function release(entry) {
   for (const c of entry.charts || []) { try { Plotly.purge(c.div); } catch (e) { /* gone */ } }
   if (entry.root) entry.root.remove();
@@ -176,12 +187,12 @@ function switchTo(entry, k) {
   // without a rebuild (and without a redraw when it still shows snapshot k).
   setPlaying(false);
   const before = state.entry;
-  if (before && before !== entry && before.root) before.root.hidden = true;
+  if (before && before !== entry) park(before, true);
   state.entry = entry;
   if (before && before !== entry && before.family === entry.family) release(before);
   state.key = entry.key;
   if (!entry.root) build(entry);
-  entry.root.hidden = false;
+  park(entry, false);
   keep(entry);
   setupBar(entry.payload);
   const width = document.body.clientWidth;
@@ -217,6 +228,48 @@ function stamp() {
   });
 }
 
+async function drawEntry(entry, f) {
+  // Frame f of one payload's texts and charts (shown or parked).
+  for (const t of entry.texts) t.div.innerHTML = t.htmls[f];
+  for (const t of entry.notes) t.div.innerHTML = t.htmls[f];
+  await Promise.all(entry.charts.map((c) => {
+    const fig = frameFigure(c.chart, f);
+    return Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
+  }));
+  entry.drawn = f;
+  entry.width = document.body.clientWidth;
+}
+
+function predrawSoon() {
+  clearTimeout(state.predrawTimer);
+  state.predrawTimer = setTimeout(predraw, PREDRAW_AFTER_MS);
+}
+
+async function predraw() {
+  // Once the user settles on a snapshot, the other payloads this frame holds (layers seen
+  // before) are drawn at it too, one at a time, so switching back to one shows it at once
+  // instead of redrawing all its charts after the switch. Never while playing or drawing.
+  const shown = state.entry;
+  if (!shown || state.hidden || state.timer !== null || state.predrawing) return;
+  state.predrawing = true;
+  try {
+    const index = shown.payload.snapshots[state.pos];
+    for (const entry of [...state.cache.values()]) {
+      if (state.entry !== shown || state.timer !== null || state.drawing) break;
+      if (entry === shown || !entry.root || state.cache.get(entry.key) !== entry) continue;
+      const k = nearestFrame(entry, index);
+      if (entry.drawn !== k) {
+        await drawEntry(entry, k);
+        window.nnvizPlayer.predraws += 1;
+      }
+    }
+  } catch (err) {
+    // a parked payload that cannot be drawn is drawn (and its error shown) when it is shown
+  } finally {
+    state.predrawing = false;
+  }
+}
+
 async function draw(k) {
   // Draw frame k of the payload shown; moves that come in meanwhile collapse into the latest.
   state.pending = k;
@@ -227,15 +280,8 @@ async function draw(k) {
       const f = state.pending;
       const entry = state.entry;
       state.pending = null;
-      for (const t of entry.texts) t.div.innerHTML = t.htmls[f];
-      for (const t of entry.notes) t.div.innerHTML = t.htmls[f];
-      await Promise.all(entry.charts.map((c) => {
-        const fig = frameFigure(c.chart, f);
-        return Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
-      }));
-      entry.drawn = f;
+      await drawEntry(entry, f);
       performance.mark("nnviz:drawn");
-      entry.width = document.body.clientWidth;
       await new Promise((r) => requestAnimationFrame(() => r()));
       window.nnvizPlayer.draws += 1;
       if (state.pending === null) stamp();
@@ -246,6 +292,7 @@ async function draw(k) {
     state.drawing = false;
   }
   setHeight();
+  if (state.timer === null) predrawSoon();
 }
 
 function show(k) {
@@ -403,7 +450,7 @@ async function onRender(msg) {
   const entry = state.cache.get(key);
   if (!entry) {
     // Only its key came: this frame let the payload go (or is new). Ask for it.
-    if (state.entry && state.entry.root) state.entry.root.hidden = true;
+    park(state.entry, true);
     state.entry = null;
     state.key = key;
     $("note").hidden = false;
@@ -445,4 +492,7 @@ $("play").addEventListener("click", () => {
   if (!on) report();
 });
 new ResizeObserver(() => setHeight()).observe(document.body);
+// plotly.js (ui/player.py's PLOTLY_SRC) is fetched and run now, not after the first render
+// message: a page opened by link or a lesson click draws its first chart sooner.
+loadPlotly("plotly-cartesian.min.js").catch(() => { state.plotlyLoad = null; });
 send("streamlit:componentReady", { apiVersion: 1 });
