@@ -19,6 +19,11 @@ listener, so the figures are page-side times (the automation's round trip is not
 except the page-open and start-up figures, which are Playwright's wall clock from navigation
 (start-up: from the server process's spawn).
 
+Beside the times, figures that load hardly changes: the bytes the server sent over the websocket
+for each action (the frame's payload or just its key, the deltas), and where a page opened by
+link spends its time, from the player's performance marks (``nnviz:plotly`` plotly.js parsed and
+run, ``nnviz:drawn`` the first charts drawn) and the moment the player's frame was created.
+
     python3 benchmarks/bench_app_latency.py [--reps 7] [--cold 3]
 
 It trains two small runs first (tutorial_cnn and its Xavier twin, about 30 s on 2 cores).
@@ -115,17 +120,40 @@ class Floor:
         return done - acted(self.page)
 
 
+# A page's start, page-side (ms from navigation): its player frame created, then the frame's marks.
+FRAME_SEEN = """(() => { if (window.top !== window) return;
+  new MutationObserver((_, obs) => {
+    if (document.querySelector('iframe[title*="epoch_player"]')) {
+      window.__frameSeen = performance.now(); obs.disconnect(); }
+  }).observe(document, {subtree: true, childList: true}); })();"""
+MARKS = """() => { const m = {}; for (const e of performance.getEntriesByType('mark'))
+  if (!(e.name in m)) m[e.name] = performance.timeOrigin + e.startTime; return m; }"""
+
+
 class Explore:
-    """nnviz's Explore (or Compare) page on one run."""
+    """nnviz's Explore (or Compare) page on one run; ``sent`` counts the websocket bytes the
+    server sent since the last action began."""
 
     def __init__(self, page, url: str) -> None:
-        self.page, self.url = page, url
+        self.page, self.url, self.sent = page, url, 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._count))
+
+    def _count(self, data) -> None:
+        self.sent += len(data) if data else 0
 
     def open(self) -> float:
+        self.page.context.add_init_script(FRAME_SEEN)
+        self.sent = 0
         t0 = time.perf_counter()
         self.page.goto(self.url)
-        player(self.page, timeout_ms=120_000)
-        return (time.perf_counter() - t0) * 1000
+        frame = player(self.page, timeout_ms=120_000)
+        ms = (time.perf_counter() - t0) * 1000
+        origin = self.page.evaluate("performance.timeOrigin")
+        marks = frame.evaluate(MARKS)  # {} from a player without marks: those read 0
+        self.start = {"frame created": self.page.evaluate("window.__frameSeen || 0"),
+                      "plotly.js ready": marks.get("nnviz:plotly", origin) - origin,
+                      "first charts drawn": marks.get("nnviz:drawn", origin) - origin}
+        return ms
 
     def frame(self):
         return player(self.page)
@@ -137,6 +165,7 @@ class Explore:
         option = self.page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}\b"))
         option.wait_for()
         self.page.evaluate(ARM)
+        self.sent = 0
         option.click()
         act = acted(self.page)
         frame = self.frame()
@@ -152,6 +181,7 @@ class Explore:
         button = self.page.locator('button[data-variant="segmented_control"]',
                                    has_text=re.compile(rf"^{re.escape(name)}$")).first
         self.page.evaluate(ARM)
+        self.sent = 0
         button.click()
         act = acted(self.page)
         if name == "This epoch":
@@ -170,6 +200,7 @@ class Explore:
         slider = frame.locator("#slider")
         slider.focus()
         frame.evaluate(ARM)
+        self.sent = 0
         slider.press("ArrowRight" if want > at else "ArrowLeft")
         until(frame, f"window.nnvizPlayer.frame === {want}")
         ms = float(frame.evaluate("window.nnvizPlayer.drawnEpoch")) - acted(frame)
@@ -264,16 +295,21 @@ def main() -> None:
                 return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             floor = Floor(ctx(), fl.url)
             explore_url = f"{app.url}/Explore?run={run_a}&layer=conv1"
-            floor_open, link_open = [], []
+            floor_open, link_open, starts = [], [], []
+            sent: dict[str, list[int]] = {}
             page = ctx()
             first_link = Explore(page, explore_url).open()  # the server's first Explore
             page.context.close()
             for _ in range(args.reps):
-                for out, kind, url in ((floor_open, Floor, fl.url),
-                                       (link_open, Explore, explore_url)):
-                    page = ctx()
-                    out.append(kind(page, url).open())
-                    page.context.close()
+                page = ctx()
+                floor_open.append(Floor(page, fl.url).open())
+                page.context.close()
+                page = ctx()
+                opened = Explore(page, explore_url)
+                link_open.append(opened.open())
+                starts.append(opened.start)
+                sent.setdefault("open Explore by link", []).append(opened.sent)
+                page.context.close()
             table.add("open Explore by link -> first chart (wall)", floor_open, link_open,
                       f"<= 1000 ms (server's first: {first_link:.0f} ms)")
 
@@ -285,22 +321,27 @@ def main() -> None:
                 floor_rerun.append(floor.rerun())
                 ms = ex.layer("fc" if k % 2 == 0 else "conv1")
                 (layer_first if k < 2 else layer_again).append(ms)
+                sent.setdefault("layer switch" + (", first time" if k < 2 else ""),
+                                []).append(ex.sent)
                 floor_rerun.append(floor.rerun())
                 moves.append(ex.scrub())
+                sent.setdefault("player move (its report to Python)", []).append(ex.sent)
             table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
                       "the floor")
             table.add("layer switch, first time per layer", floor_rerun, layer_first, "-")
             table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
             table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
 
-            to_all, to_epoch = [], []
+            to_all, to_epoch, floor_views = [], [], []
             for _ in range(args.reps):
-                floor.rerun()
+                floor_views.append(floor.rerun())
                 to_all.append(ex.view("All epochs"))
-                floor.rerun()
+                sent.setdefault("view switch -> All epochs", []).append(ex.sent)
+                floor_views.append(floor.rerun())
                 to_epoch.append(ex.view("This epoch"))
-            table.add("view switch -> All epochs drawn", floor_rerun, to_all, "<= 1.5x")
-            table.add("view switch -> back to This epoch", floor_rerun, to_epoch, "<= 1.5x")
+                sent.setdefault("view switch -> This epoch", []).append(ex.sent)
+            table.add("view switch -> All epochs drawn", floor_views, to_all, "<= 1.5x")
+            table.add("view switch -> back to This epoch", floor_views, to_epoch, "<= 1.5x")
 
             cmp = Explore(ctx(), f"{app.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1")
             cmp.open()
@@ -321,6 +362,12 @@ def main() -> None:
     shutil.rmtree(runs, ignore_errors=True)
     print()
     table.print()
+    print("\nwhere a page opened by link spends its time (median ms from navigation):")
+    for name in ("frame created", "plotly.js ready", "first charts drawn"):
+        print(f"  {name:<24} {statistics.median(s[name] for s in starts):8.0f}")
+    print("websocket bytes the server sent per action (median):")
+    for name, counts in sent.items():
+        print(f"  {name:<40} {statistics.median(counts):10.0f}")
     print("load after:", uptime())
 
 

@@ -16,6 +16,7 @@ from nnviz.engine.training import train
 from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
 from nnviz.store.runs import RunStore
+from tests.browser.harness import ROOT
 from ui.explore.player_view import _player_payload
 from ui.text import unescape
 
@@ -270,6 +271,64 @@ def test_explore_heavy_views_are_gated(runs):
     assert "None" not in weights.astype(str).to_numpy()  # missing values read "—"
     assert len(at.dataframe) == 3
     assert len([b for b in at.get("download_button") if b.label == "Download CSV"]) == 3
+
+
+def test_all_epochs_charts_follow_the_epoch_and_are_sent_as_built(runs):
+    """All epochs' figures are built once per (run, snapshot, layer, language) and sent as the
+    dict they were built into: the same JSON as the figure itself, its marker on the epoch."""
+    import plotly.io
+    import plotly.tools
+
+    from nnviz.figures import weights as fw
+    from ui.explore.charts import SentFigure
+
+    at = explore(runs, run=runs["a"], layer="conv1", epoch="1")
+    at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    no_exception(at)
+    first = [f for f in figures(at) if kind_of(f) == "ridgeline"]
+    assert len(first) == 2  # conv1.weight, conv1.bias
+    at.run()
+    assert [f for f in figures(at) if kind_of(f) == "ridgeline"] == first  # the cached dict
+    at.select_slider(key="explore_slider").set_value(0).run()
+    no_exception(at)
+    moved = [f for f in figures(at) if kind_of(f) == "ridgeline"]
+    assert moved != first  # the epoch shown is marked anew
+    fig = fw.ridgeline(np.linspace(-1, 1, 5), np.ones((2, 4)), ["init", "epoch 1"], 1, title="x")
+    sent = plotly.tools.return_figure_from_figure_or_data(SentFigure(fig), validate_figure=True)
+    assert plotly.io.to_json(sent, validate=False) == plotly.io.to_json(fig, validate=False)
+
+
+def test_the_players_plotly_bundle_draws_every_trace_the_player_sends(runs):
+    """The player loads plotly.js's cartesian bundle: every trace type of Explore's payloads
+    (every layer kind, with the more views on) is one the bundle registers."""
+    import re
+
+    from ui import player as ui_player
+
+    bundle = (ROOT / "ui" / "player" / ui_player.PLOTLY_SRC).read_text(encoding="utf-8")
+    assert set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle)) == ui_player.PLOTLY_TRACES
+    at = explore(runs, run=runs["a"], layer="conv1")
+    at.toggle(key="explore_more").set_value(True).run()
+    used = set()
+    for layer in ("conv1", "fc"):
+        at.selectbox(key="explore_layer").set_value(layer).run()
+        no_exception(at)
+        used |= {trace.get("type", "scatter") for fig in figures(at) for trace in fig["data"]}
+    assert used and used <= ui_player.PLOTLY_TRACES, used - ui_player.PLOTLY_TRACES
+
+
+def test_a_just_started_job_is_checked_often_for_its_first_snapshot():
+    from ui.explore.jobs import FIRST_POLL_FOR_S, FIRST_POLL_S, first_snapshot_every
+    from ui.runs import POLL_FAST_S, POLL_SLOW_S
+    from ui.services.jobs import JobInfo
+
+    cfg = tiny("default")
+    running = JobInfo("j", cfg, "h", "running", submitted=100.0, started=100.0)
+    assert first_snapshot_every(running, now=100.5) == FIRST_POLL_S < POLL_FAST_S
+    assert first_snapshot_every(running, now=100.0 + FIRST_POLL_FOR_S + 1) == POLL_FAST_S
+    queued = JobInfo("j", cfg, "h", "queued", submitted=100.0)
+    assert first_snapshot_every(queued, now=100.5) == POLL_SLOW_S  # waits for a worker
+    assert first_snapshot_every(JobInfo("j", cfg, "h", "done"), now=100.5) is None
 
 
 def test_explore_bad_url_values_warn_and_fall_back(runs):

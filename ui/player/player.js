@@ -309,7 +309,8 @@ function show(k) {
   $("next").disabled = k === n - 1;
   if (state.hidden) return; // drawn when shown again
   if (state.entry.drawn === k && !state.drawing) {
-    stamp();
+    // drawn already (kept or predrawn): stamped after the paint that shows it, like a draw
+    requestAnimationFrame(() => stamp());
     setHeight();
   } else {
     draw(k);
