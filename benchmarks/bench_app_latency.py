@@ -65,6 +65,7 @@ IDLE = """!document.querySelector('[data-testid="stStatusWidget"]')
 CHARTS_DRAWN = """[...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
                   .every(c => c.querySelector('.main-svg'))"""
 N_CHARTS = "document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length"
+PLAYER_VIEWS = {"This epoch": "player", "All epochs": "all"}  # view -> its payloads' key prefix
 
 
 def uptime() -> str:
@@ -184,9 +185,10 @@ class Explore:
         self.sent = 0
         button.click()
         act = acted(self.page)
-        if name == "This epoch":
+        if name in PLAYER_VIEWS:  # drawn in the player's frame: its payload for the view shown
             frame = self.frame()
-            until(frame, f"window.nnvizPlayer.visible && window.nnvizPlayer.shownEpoch >= {act}")
+            until(frame, f"(window.nnvizPlayer.key || '').startsWith('{PLAYER_VIEWS[name]}|') "
+                         f"&& window.nnvizPlayer.visible && window.nnvizPlayer.shownEpoch >= {act}")
             done = until(self.page, f"{N_CHARTS} === 0 && {IDLE}")
             shown = float(frame.evaluate("window.nnvizPlayer.shownEpoch"))
             return max(done, shown) - act

@@ -142,8 +142,9 @@ def epoch_view() -> None:
     """The layer and view pickers, the scrubber and every chart that depends on the snapshot
     shown: one fragment, so a layer or view switch reruns only this part of the page.
 
-    The player keeps its place (after the pickers and the options) in every view, hidden in
-    the others, so its frame and the payloads it holds survive a view switch."""
+    The player keeps its place (after the pickers and the options) in every view: "This
+    epoch" and "All epochs" are payloads of its frame, hidden behind Health and Tables, so
+    the frame and the payloads it holds survive a view switch."""
     top = st.columns([1, 1])
     with top[0]:
         layer = st.selectbox(t("Layer"), layers, key=f"{P}_layer", format_func=layer_label)
@@ -156,10 +157,10 @@ def epoch_view() -> None:
                    "the diagnostics; Tables every number, as CSV."))
         mode = mode or VIEWS[0]
     options, slot = st.container(), st.container()
-    if mode != "This epoch":
+    if mode in ("Health", "Tables"):
         with options:
             play_button(P, n)
-    else:
+    elif mode == "This epoch":
         # One line of options, so that a phone's first screen reaches the charts.
         with options, st.popover(t("Chart options"), icon=":material/tune:"):
             rebin = param.bins_control(f"{P}_bins")
@@ -172,25 +173,22 @@ def epoch_view() -> None:
         with slot:
             index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
                                   neuron=neuron)
-        query.set_query(run=run.run_id, epoch=index, layer=layer)
-        with st.expander(t("Share this view")):
-            query.share_view(run, index, layer)
-        return
-    with slot:
-        render_player(run, layer, P, hidden=True)
-    index = scrubber(P, labels)
+    if mode == "All epochs":  # in the player's frame too: a switch swaps the payloads it holds
+        with slot:
+            index = epochs.render_all_epochs(run, layer, P, key=f"{P}_a")
+    elif mode in ("Health", "Tables"):
+        with slot:
+            render_player(run, layer, P, hidden=True)
+        index = scrubber(P, labels)
+        if mode == "Health":
+            health.render_timeline(run, index, key=f"{P}_tl")
+            health.render_diagnostics(run, index, key=f"{P}_d")
+            health.render_health(run, index, key=f"{P}_h")
+        else:
+            st.markdown(t("**Weight statistics, every parameter**"))
+            health.render_stats_table(run, index, key=f"{P}_t")
+            health.render_health(run, index, key=f"{P}_th", charts=False)
     query.set_query(run=run.run_id, epoch=index, layer=layer)
-    if mode == "All epochs":
-        epochs.render_curves(run, index, key=f"{P}_c")
-        epochs.render_all_epochs(run, index, layer, key=f"{P}_a")
-    elif mode == "Health":
-        health.render_timeline(run, index, key=f"{P}_tl")
-        health.render_diagnostics(run, index, key=f"{P}_d")
-        health.render_health(run, index, key=f"{P}_h")
-    else:
-        st.markdown(t("**Weight statistics, every parameter**"))
-        health.render_stats_table(run, index, key=f"{P}_t")
-        health.render_health(run, index, key=f"{P}_th", charts=False)
     with st.expander(t("Share this view")):
         query.share_view(run, index, layer)
 

@@ -273,26 +273,43 @@ def test_explore_heavy_views_are_gated(runs):
     assert len([b for b in at.get("download_button") if b.label == "Download CSV"]) == 3
 
 
-def test_all_epochs_charts_follow_the_epoch_and_are_sent_as_built(runs):
-    """All epochs' figures are built once per (run, snapshot, layer, language) and sent as the
-    dict they were built into: the same JSON as the figure itself, its marker on the epoch."""
+def test_all_epochs_plays_in_the_players_frame_and_follows_the_epoch(runs):
+    """All epochs is a payload of the player's frame, built once per (run, layer, language):
+    its charts mark the snapshot each frame shows, and switching views swaps the payloads the
+    frame holds (each sent once)."""
+    at = explore(runs, run=runs["a"], layer="conv1", epoch="1")
+    this_key = player(at)[0]["payload_key"]
+    at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    no_exception(at)
+    args, payload = player(at)
+    assert args["payload_key"].startswith("all|") and args["payload"] and not args["hidden"]
+    assert not at.get("plotly_chart")  # no chart for Streamlit to build
+    assert payload["snapshots"] == [0, 1, 2]
+    for kind in ("curve_loss", "ridgeline", "drift"):
+        assert kind in kinds(at), kind
+    ridges = [[f for f in figures(at, k) if kind_of(f) == "ridgeline"] for k in (0, 1)]
+    assert len(ridges[0]) == 2 and ridges[0] != ridges[1]  # conv1.weight, .bias; marker moves
+    assert args["start"] == 1  # the snapshot the link named
+    assert [b.label for b in at.get("download_button")] == ["Download history CSV"]
+    at.segmented_control(key="explore_mode").set_value("This epoch").run()
+    assert sent_key(at) == (this_key, False)  # the frame holds it: only the key
+    at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    assert sent_key(at) == (args["payload_key"], False)
+
+
+def sent_key(at: AppTest) -> tuple[str, bool]:
+    """(payload key, whether the payload itself was sent) of the player shown."""
+    args = json.loads(at.get("component_instance")[0].proto.json_args)
+    return args["payload_key"], bool(args["payload"])
+
+
+def test_a_cached_figure_is_sent_as_the_dict_it_was_built_into():
     import plotly.io
     import plotly.tools
 
     from nnviz.figures import weights as fw
     from ui.explore.charts import SentFigure
 
-    at = explore(runs, run=runs["a"], layer="conv1", epoch="1")
-    at.segmented_control(key="explore_mode").set_value("All epochs").run()
-    no_exception(at)
-    first = [f for f in figures(at) if kind_of(f) == "ridgeline"]
-    assert len(first) == 2  # conv1.weight, conv1.bias
-    at.run()
-    assert [f for f in figures(at) if kind_of(f) == "ridgeline"] == first  # the cached dict
-    at.select_slider(key="explore_slider").set_value(0).run()
-    no_exception(at)
-    moved = [f for f in figures(at) if kind_of(f) == "ridgeline"]
-    assert moved != first  # the epoch shown is marked anew
     fig = fw.ridgeline(np.linspace(-1, 1, 5), np.ones((2, 4)), ["init", "epoch 1"], 1, title="x")
     sent = plotly.tools.return_figure_from_figure_or_data(SentFigure(fig), validate_figure=True)
     assert plotly.io.to_json(sent, validate=False) == plotly.io.to_json(fig, validate=False)
@@ -489,11 +506,10 @@ def test_png_downloads_are_named_after_run_layer_and_epoch(runs):
     at = explore(runs, run=runs["a"], epoch="1")
     args, _ = player(at)
     assert args["png_prefix"] == runs["a"]  # the player adds each chart's title (layer, epoch)
-    at.segmented_control(key="explore_mode").set_value("All epochs").run()
-    names = [json.loads(c.proto.config)["toImageButtonOptions"]["filename"]
+    at.segmented_control(key="explore_mode").set_value("Health").run()  # Streamlit's charts
+    names = [json.loads(c.proto.config)["toImageButtonOptions"].get("filename", "newplot")
              for c in at.get("plotly_chart")]
-    assert f"{runs['a']}_conv1.weight_ridgeline" in names
-    assert all(n.startswith(runs["a"]) and "newplot" not in n for n in names), names
+    assert f"{runs['a']}_epoch_1_gradient_norm" in names, names
 
 
 def test_compare_same_run_twice_warns(runs):

@@ -1,6 +1,7 @@
 """The epoch player's payloads cross the wire once (AppTest): a layer seen before is sent as its
 key only, a frame that lacks one gets it again, and the player stays mounted (hidden) behind
-Explore's and Compare's other views. The browser side is tests/browser/test_e2e.py."""
+Explore's and Compare's other views (Explore's All epochs is a payload of the same frame).
+The browser side is tests/browser/test_e2e.py."""
 
 from __future__ import annotations
 
@@ -99,15 +100,22 @@ def test_explore_keeps_the_player_mounted_behind_other_views(runs):
     at.run()
     key, _, _ = sent(at)
     seq = args_of(at)["start_seq"]
-    for view in ("All epochs", "Health", "Tables"):
+    for view in ("Health", "Tables"):
         at.segmented_control(key="explore_mode").set_value(view).run()
         assert not at.exception
         assert sent(at) == (key, False, True), view  # hidden, same frame, nothing resent
         at.segmented_control(key="explore_mode").set_value("This epoch").run()
         assert sent(at) == (key, False, False), view
         assert args_of(at)["start_seq"] == seq  # the snapshot did not change: not moved
-    # the other view's scrubber moves the snapshot: the player follows when shown again
+    # All epochs is another payload of the same frame, at the same snapshot
     at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    all_key, with_payload, hidden = sent(at)
+    assert all_key.startswith("all|") and with_payload and not hidden
+    assert args_of(at)["start"] == 2
+    at.segmented_control(key="explore_mode").set_value("This epoch").run()
+    assert sent(at) == (key, False, False)
+    # the other view's scrubber moves the snapshot: the player follows when shown again
+    at.segmented_control(key="explore_mode").set_value("Health").run()
     at.select_slider(key="explore_slider").set_value(0).run()
     at.segmented_control(key="explore_mode").set_value("This epoch").run()
     args = args_of(at)

@@ -1,78 +1,88 @@
-"""Every snapshot at once: a layer's ridgeline and percentile bands, drift and update ratio
-over time, and the loss and accuracy curves."""
+"""Every snapshot at once: the loss and accuracy curves, a layer's ridgeline and percentile
+bands, drift and update ratio over time, each with the snapshot shown marked.
+
+The view plays in the epoch player's frame, like "This epoch" (ui.explore.player_view): its
+charts at every snapshot the player carries are sent once per (run, layer, language), the
+marker moves in the browser, and switching between the two views swaps payloads the frame
+holds instead of Streamlit building a page of new charts.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotly.graph_objects as go
-import streamlit as st
 
 from nnviz.analysis import views
 from nnviz.figures import captions
 from nnviz.figures import curves as fc
+from nnviz.figures import epoch_view as ev
+from nnviz.figures import player as fp
 from nnviz.figures import weights as fw
-from nnviz.i18n import t
+from nnviz.i18n import get_language, t
 from nnviz.store.runs import Run
-from ui.explore.charts import chart, csv_button, png_name, track
+from ui import player
+from ui.explore.charts import csv_button, track
+from ui.explore.player_view import play
 
 CAPTIONS = captions.CAPTIONS
 
 
-def render_all_epochs(run: Run, index: int, layer: str, key: str) -> None:
-    """Ridgeline and percentile bands of the layer's parameters, drift and update ratio."""
+def all_epochs_payload(run: Run, layer: str) -> dict[str, Any]:
+    """The player payload of the view (the format of ``ev.player_payload``): a row of loss
+    (and accuracy) curves, a row per parameter of ``layer`` (ridgeline, percentile bands),
+    and a row of drift and update ratio, each chart at every snapshot the player carries."""
+    frames = ev.player_frames(run, 0)
     epochs = views.snapshot_epochs(run)
-    current = epochs[index]
-    at = f"{views.run_key(run)}|{index}"  # every figure below: built once per server for this
-
-    def ridge(param: str) -> go.Figure:
-        labels = [views.snapshot_label(run, i) for i in range(run.n_snapshots)]
-        tr = track([run], param)
-        return fw.ridgeline(tr.edges, tr.counts_matrix(run.run_id), labels, index,
-                            title=t("{param}: every snapshot, fixed bins", param=param))
-
-    def bands(param: str) -> go.Figure:
-        ep, pct = views.percentile_series(run, param)
-        return fw.percentile_bands(ep, pct, current,
-                                   title=t("{param}: distribution over epochs", param=param))
-
-    for param in views.layer_params(run).get(layer, []):
-        left, right = st.columns(2)
-        with left:
-            chart(lambda p=param: ridge(p), key=f"{key}_{param}_ridge",
-                  cache=f"ridge|{at}|{param}", png=png_name(run.run_id, param, "ridgeline"))
-            st.caption(CAPTIONS["ridgeline"])
-        with right:
-            chart(lambda p=param: bands(p), key=f"{key}_{param}_bands",
-                  cache=f"bands|{at}|{param}", png=png_name(run.run_id, param, "percentiles"))
-            st.caption(CAPTIONS["bands"])
-    names = views.param_names(run)
-    left, right = st.columns(2)
-    with left:
-        chart(lambda: fc.drift_curves(*views.param_series(run, "drift", names), current),
-              key=f"{key}_drift", cache=f"drift|{at}", png=png_name(run.run_id, "drift"))
-        st.caption(CAPTIONS["drift"])
-    with right:
-        chart(lambda: fc.update_ratio_curves(*views.param_series(run, "update_ratio", names),
-                                             current),
-              key=f"{key}_ratio_t", cache=f"ratio|{at}", png=png_name(run.run_id, "update_ratio"))
-        st.caption(CAPTIONS["update_ratio"])
-
-
-def render_curves(run: Run, index: int, key: str) -> None:
-    """Loss and accuracy per epoch with the epoch shown marked; history as CSV."""
-    current = views.current_epoch(run, index)
+    labels = [views.snapshot_label(run, i) for i in range(run.n_snapshots)]
     history = run.record.history
-    has_acc = any(h.val_acc is not None or h.train_acc is not None for h in history)
-    cols = st.columns(2 if has_acc else 1)
-    at = f"{run.run_id}|{len(history)}|{current}"
-    with cols[0]:
-        chart(lambda: fc.training_curve(history, "loss", current), key=f"{key}_loss",
-              cache=f"loss|{at}", png=png_name(run.run_id, "loss"))
-        st.caption(CAPTIONS["loss"])
-    if has_acc:
-        with cols[1]:
-            chart(lambda: fc.training_curve(history, "acc", current), key=f"{key}_acc",
-                  cache=f"acc|{at}", png=png_name(run.run_id, "accuracy"))
-            st.caption(CAPTIONS["acc"])
+
+    def cell(build, caption: str) -> dict[str, Any]:
+        return {"chart": fp.chart_frames(build, frames), "caption": [ev.md_html(caption)]}
+
+    def curve(metric: str):
+        return lambda i: fc.training_curve(history, metric, epochs[i])
+
+    blocks: list[dict[str, Any]] = []
     if history:
+        row = [cell(curve("loss"), CAPTIONS["loss"])]
+        if any(h.val_acc is not None or h.train_acc is not None for h in history):
+            row.append(cell(curve("acc"), CAPTIONS["acc"]))
+        blocks.append({"row": row})
+    for param in views.layer_params(run).get(layer, []):
+        tr = track([run], param)
+        counts = tr.counts_matrix(run.run_id)
+        ep, pct = views.percentile_series(run, param)
+
+        def ridge(i: int, tr=tr, counts=counts, param=param) -> go.Figure:
+            return fw.ridgeline(tr.edges, counts, labels, i,
+                                title=t("{param}: every snapshot, fixed bins", param=param))
+
+        def bands(i: int, ep=ep, pct=pct, param=param) -> go.Figure:
+            return fw.percentile_bands(ep, pct, epochs[i],
+                                       title=t("{param}: distribution over epochs", param=param))
+
+        blocks.append({"row": [cell(ridge, CAPTIONS["ridgeline"]),
+                               cell(bands, CAPTIONS["bands"])]})
+    names = views.param_names(run)
+    ep_d, drift = views.param_series(run, "drift", names)
+    ep_r, ratio = views.param_series(run, "update_ratio", names)
+    blocks.append({"row": [
+        cell(lambda i: fc.drift_curves(ep_d, drift, epochs[i]), CAPTIONS["drift"]),
+        cell(lambda i: fc.update_ratio_curves(ep_r, ratio, epochs[i]), CAPTIONS["update_ratio"]),
+    ]})
+    return {"labels": [labels[i] for i in frames], "snapshots": frames,
+            "n_snapshots": run.n_snapshots, "blocks": blocks}
+
+
+def render_all_epochs(run: Run, layer: str, prefix: str, key: str) -> int:
+    """The view in the player's frame, and the history as CSV; returns the snapshot shown."""
+    lang = get_language()  # the payload holds texts: one per language
+    cache = f"all|{lang}|{views.run_key(run)}|{run.status}|{layer}"
+    index = play(prefix, run.n_snapshots, cache,
+                 lambda: player.encode(all_epochs_payload(run, layer)), png_prefix=run.run_id,
+                 family=f"all|{lang}|{run.run_id}|{layer}")
+    if run.record.history:
         csv_button(views.history_frame(run), f"{run.run_id}-history.csv", key=f"{key}_hcsv",
                    label=t("Download history CSV"))
+    return index
