@@ -160,7 +160,8 @@ def test_player_redraws_every_chart_and_plays(app, page, shots):
 
 def test_layers_and_views_switch_without_resending_or_rebuilding(app, page):
     """A layer seen before comes back from the player's own cache (no payload sent, no charts
-    rebuilt), and the player survives a trip to another view (same frame, same snapshot)."""
+    rebuilt), All epochs is another payload of the same frame, and the player survives a trip
+    to a view Python draws (same frame, same snapshot)."""
     page.goto(f"{app.url}/Explore?preset=tutorial_cnn&layer=conv1")
     page.get_by_text(re.compile(r"completed \(3/3 epochs\)")).wait_for(timeout=TRAIN_TIMEOUT_MS)
     wait_for_app_idle(page)
@@ -191,14 +192,24 @@ def test_layers_and_views_switch_without_resending_or_rebuilding(app, page):
     no_exception(page)
 
     frame.evaluate("window.__same = true")  # gone if the frame is recreated
-    page.locator('button[data-variant="segmented_control"]', has_text="All epochs").click()
-    page.get_by_text("every snapshot, fixed bins").first.wait_for(timeout=60_000)
-    wait_for_app_idle(page)
-    assert frame.evaluate("window.nnvizPlayer.visible") is False
-    page.locator('button[data-variant="segmented_control"]', has_text="This epoch").click()
-    frame.wait_for_function("() => window.nnvizPlayer.visible", timeout=60_000)
-    wait_for_app_idle(page)
+
+    def view(name: str, key: str | None) -> None:
+        page.locator('button[data-variant="segmented_control"]', has_text=name).click()
+        if key is None:  # a view Python draws: the player waits out of sight
+            frame.wait_for_function("() => !window.nnvizPlayer.visible", timeout=60_000)
+        else:
+            frame.wait_for_function(f"""() => window.nnvizPlayer.visible
+                && (window.nnvizPlayer.key || '').startsWith('{key}|')""", timeout=60_000)
+        wait_for_app_idle(page)
+
+    view("All epochs", "all")  # another payload of the same frame, at the same snapshot
+    assert any("every snapshot, fixed bins" in t for t in chart_titles(frame))
+    assert frame.evaluate("window.nnvizPlayer.frame") == 2
+    view("Health", None)
+    view("This epoch", "player")
+    view("All epochs", "all")
+    view("This epoch", "player")
     assert frame.evaluate("window.__same") is True
-    assert frame.evaluate("window.nnvizPlayer.builds") == builds
+    assert frame.evaluate("window.nnvizPlayer.builds") == builds + 1  # All epochs, once
     assert any(t.startswith("conv1.weight · epoch 2") for t in chart_titles(frame))
     no_exception(page)

@@ -87,7 +87,7 @@ def test_a_deep_link_on_a_fresh_server_opens_its_page(hostile_run, browser, tmp_
 
 
 def test_play_in_a_server_drawn_view_runs_to_the_last_snapshot(hostile_run, browser, tmp_path):
-    """Play in "All epochs" (drawn by Python, one rerun per frame) reaches the last of the 5
+    """Play in "Health" (drawn by Python, one rerun per frame) reaches the last of the 5
     snapshots, and the URL's epoch agrees with the slider (it once stopped at epoch 2 of 5)."""
     root, run_id = hostile_run
     with run_app(root, tmp_path / "streamlit.log") as server:
@@ -95,7 +95,7 @@ def test_play_in_a_server_drawn_view_runs_to_the_last_snapshot(hostile_run, brow
         page = context.new_page()
         page.goto(f"{server.url}/Explore?run={run_id}&epoch=0")
         wait_for_app_idle(page)
-        page.get_by_text("All epochs", exact=True).first.click()
+        page.get_by_text("Health", exact=True).first.click()
         wait_for_app_idle(page)
         page.get_by_role("button", name=re.compile("Play")).click()
         page.get_by_role("button", name=re.compile("Pause")).wait_for(timeout=30_000)

@@ -148,8 +148,9 @@ function park(entry, parked) {
   // height, so predraw() can keep its charts at the snapshot shown (display:none would leave
   // plotly nothing to measure).
   if (!entry || !entry.root) return;
-  entry.root.style.cssText = parked ? "height:0;overflow:hidden;visibility:hidden" : "";
-  entry.root.setAttribute("aria-hidden", parked ? "true" : "false");
+  entry.root.hidden = parked; // for assistive technology and the tests' selectors ...
+  entry.root.style.cssText = parked ? "display:block;height:0;overflow:hidden;visibility:hidden"
+    : ""; // ... while it keeps its layout
 }
 
 function release(entry) {
