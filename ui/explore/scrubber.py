@@ -1,5 +1,6 @@
-"""The server-side epoch slider and Play of the views Python draws (All epochs, Health, Tables
-and Compare); Explore's "This epoch" view plays in the browser instead (player_view).
+"""The server-side epoch slider and Play of the views Python draws (Health, Tables and
+Compare's); Explore's "This epoch" and "All epochs" views play in the browser instead
+(player_view, epochs).
 
 Session keys, under a page's prefix: ``_index`` (the snapshot shown: the one truth),
 ``_slider`` (the slider widget, set from ``_index`` before every draw), ``_playing``,
