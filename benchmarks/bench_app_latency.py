@@ -14,8 +14,9 @@ floor, nnviz ...), so a machine that gets busier slows both. Targets (issue 16, 
 ``nnvizPlayer.drawnEpoch`` (performance.timeOrigin + now) once every chart is drawn with
 Plotly.react and the browser has painted; Streamlit's own charts are watched on every animation
 frame until the new figure (the floor's title) or the new view's charts are on the page with
-nothing stale left. An action is stamped in the page by a capturing pointerdown / keydown
-listener, so the figures are page-side times (the automation's round trip is not in them),
+nothing stale left, and timed at the next frame (after the paint that shows them). An action
+is stamped in the page by a capturing pointerdown / keydown listener, so the figures are
+page-side times (the automation's round trip is not in them),
 except the page-open and start-up figures, which are Playwright's wall clock from navigation
 (start-up: from the server process's spawn).
 
@@ -78,10 +79,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 def until(frame, cond: str, timeout_ms: int = 120_000) -> float:
-    """Poll ``cond`` on every animation frame; the page-side time it first held (ms)."""
-    handle = frame.wait_for_function(f"() => ({cond}) ? {NOW} : false", timeout=timeout_ms,
-                                     polling="raf")
-    return float(handle.json_value())
+    """Poll ``cond`` on every animation frame; the page-side time (ms) of the frame after the
+    one where it first held, i.e. after the paint that shows it, as the player stamps its
+    draws (it once read the time before that paint for the floor and after it for nnviz)."""
+    frame.wait_for_function(f"""() => {{ if (!({cond})) return false; window.__painted = 0;
+        requestAnimationFrame(() => {{ window.__painted = {NOW}; }}); return true; }}""",
+                            timeout=timeout_ms, polling="raf")
+    return float(frame.wait_for_function("() => window.__painted", timeout=timeout_ms,
+                                         polling="raf").json_value())
 
 
 def acted(frame) -> float:
