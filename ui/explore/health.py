@@ -38,30 +38,37 @@ def render_health(run: Run, index: int, key: str, charts: bool = True) -> None:
 def _health_charts(run: Run, index: int, grads: Any, acts: Any, key: str) -> None:
     """Per-parameter gradient norm and update ratio; per-layer activation std and fractions."""
     at = views.snapshot_label(run, index)
+    once = f"{views.run_key(run)}|{index}"  # each figure built once per server for this
     left, right = st.columns(2)
     with left:
         if grads["steps"].notna().any():
-            chart(fc.layer_bars(list(grads["parameter"]), list(grads["grad norm ‖g‖"]),
-                                title=t("Gradient norm ‖g‖ per parameter"), y_title="‖g‖",
-                                log_y=True, kind="grad_norm"), key=f"{key}_gnorm",
+            chart(lambda: fc.layer_bars(list(grads["parameter"]), list(grads["grad norm ‖g‖"]),
+                                        title=t("Gradient norm ‖g‖ per parameter"),
+                                        y_title="‖g‖", log_y=True, kind="grad_norm"),
+                  key=f"{key}_gnorm", cache=f"gnorm|{once}",
                   png=png_name(run.run_id, at, "gradient_norm"))
             st.caption(CAPTIONS["grad"])
-            chart(fc.layer_bars(list(grads["parameter"]), list(grads["update ratio ‖ΔW‖/‖W‖"]),
-                                title=t("Update ratio ‖ΔW‖/‖W‖ per parameter"),
-                                y_title=t("update ratio"), log_y=True, ref=views.UPDATE_RATIO_REF,
-                                ref_label="≈1e-3 (CS231n)", kind="update_ratio_bars"),
-                  key=f"{key}_ratio", png=png_name(run.run_id, at, "update_ratio"))
+            chart(lambda: fc.layer_bars(list(grads["parameter"]),
+                                        list(grads["update ratio ‖ΔW‖/‖W‖"]),
+                                        title=t("Update ratio ‖ΔW‖/‖W‖ per parameter"),
+                                        y_title=t("update ratio"), log_y=True,
+                                        ref=views.UPDATE_RATIO_REF, ref_label="≈1e-3 (CS231n)",
+                                        kind="update_ratio_bars"),
+                  key=f"{key}_ratio", cache=f"ratio_bars|{once}",
+                  png=png_name(run.run_id, at, "update_ratio"))
             st.caption(CAPTIONS["update_ratio"])
         else:
             st.info(t(missing_text(run, "gradients")))
     with right:
         if len(acts):
             names = list(acts["layer"])
-            chart(fc.activation_std(names, list(acts["mean"]), list(acts["std"])),
-                  key=f"{key}_astd", png=png_name(run.run_id, at, "activation_std"))
-            chart(fc.activation_fractions(names, list(acts["dead fraction"]),
-                                          list(acts["saturated fraction"]),
-                                          list(acts["zero fraction"])), key=f"{key}_afrac",
+            chart(lambda: fc.activation_std(names, list(acts["mean"]), list(acts["std"])),
+                  key=f"{key}_astd", cache=f"astd|{once}",
+                  png=png_name(run.run_id, at, "activation_std"))
+            chart(lambda: fc.activation_fractions(names, list(acts["dead fraction"]),
+                                                  list(acts["saturated fraction"]),
+                                                  list(acts["zero fraction"])),
+                  key=f"{key}_afrac", cache=f"afrac|{once}",
                   png=png_name(run.run_id, at, "activation_fractions"))
             st.caption(CAPTIONS["activations"])
         else:
