@@ -323,11 +323,13 @@ def main() -> None:
             floor.open()
             ex = Explore(ctx(), explore_url)
             ex.open()
-            floor_rerun, layer_first, layer_again, moves = [], [], [], []
+            floor_rerun, layer_first, layer_again, layer_idle, moves = [], [], [], [], []
             for k in range(args.reps + 1):
                 floor_rerun.append(floor.rerun())
                 ms = ex.layer("fc" if k % 2 == 0 else "conv1")
                 (layer_first if k < 2 else layer_again).append(ms)
+                if k >= 2:
+                    layer_idle.append(ex.last["idle"])
                 sent.setdefault("layer switch" + (", first time" if k < 2 else ""),
                                 []).append(ex.sent)
                 floor_rerun.append(floor.rerun())
@@ -337,6 +339,8 @@ def main() -> None:
                       "the floor")
             table.add("layer switch, first time per layer", floor_rerun, layer_first, "-")
             table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
+            table.add("layer switch -> its rerun ended too", floor_rerun, layer_idle,
+                      "(as the view switches)")
             table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
 
             to_all, to_epoch, floor_views = [], [], []
