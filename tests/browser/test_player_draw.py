@@ -45,6 +45,32 @@ SAME_AS_FRESH = """async (skip) => {
   return bad;
 }"""
 
+# The tick labels a chart shows with its axes' "ticklabeloverflow" as the player sets it
+# ("allow": nothing measured) and with plotly's default ("hide past div"): the charts whose
+# visible texts differ.
+LABELS_AS_DEFAULT = """async () => {
+  const shown = (gd) => [...gd.querySelectorAll('.main-svg text')]
+    .filter((t) => t.getAttribute('display') !== 'none' && getComputedStyle(t).display !== 'none')
+    .map((t) => t.textContent).join('|');
+  const bad = [];
+  for (const [i, c] of state.entry.charts.entries()) {
+    const fig = frameFigure(c.chart, c.drawn);
+    const scratch = document.createElement('div');
+    scratch.style.cssText = `position:absolute;left:-5000px;top:0;width:${c.div.clientWidth}px`;
+    document.body.appendChild(scratch);
+    await Plotly.newPlot(scratch, fig.data, fig.layout, chartConfig(fig));
+    const allow = shown(scratch);
+    for (const ax of Object.values(fig.layout)) if (ax && ax.ticklabeloverflow === 'allow') {
+      delete ax.ticklabeloverflow;
+    }
+    await Plotly.react(scratch, fig.data, fig.layout, chartConfig(fig));
+    if (shown(scratch) !== allow) bad.push(`chart ${i}: ${allow} != ${shown(scratch)}`);
+    Plotly.purge(scratch);
+    scratch.remove();
+  }
+  return bad;
+}"""
+
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
@@ -77,6 +103,7 @@ def _scrub_and_check(page, frame) -> None:
         slider.press(key)
         wait_for_frame(frame, want)
         assert frame.evaluate(SAME_AS_FRESH, []) == []
+    assert frame.evaluate(LABELS_AS_DEFAULT) == []
     assert frame.evaluate("window.nnvizPlayer.reacts") == reacts
     assert frame.evaluate("window.nnvizPlayer.updates") > 0
 
