@@ -7,14 +7,18 @@ painted, page-side) it prints the in-page breakdown: the milliseconds spent insi
 call per chart (``performance.now()`` around every ``Plotly.*`` the player makes, wrapped from
 outside, so the player's code is measured as it is), which depends little on the machine's load.
 
-    python3 benchmarks/bench_player_draw.py [--reps 15] [--runs-dir DIR] [--port N]
+    python3 benchmarks/bench_player_draw.py [--reps 15] [--runs-dir DIR] [--baseline DIR]
 
 Without ``--runs-dir`` it trains tutorial_cnn and its Xavier twin first (about 20 s).
+``--baseline DIR``: another checkout of nnviz (say ``git archive main | tar -x -C DIR``) served
+beside this one over the same runs, its moves interleaved with this tree's, so "before" and
+"after" share the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -75,7 +79,8 @@ def move(frame, page) -> dict:
     # the move goes back to Python a moment later: let that rerun end before the next move
     until(page, f"new URLSearchParams(location.search).get('epoch') === '{want}' && "
                 "!document.querySelector('[data-testid=\"stStatusWidget\"]')")
-    return {"ms": drawn - act, "all": all_ms, "calls": [c for c in calls if c["at"] <= drawn],
+    return {"act": act, "ms": drawn - act, "all": all_ms,
+            "calls": [c for c in calls if c["at"] <= drawn],
             "later": [c for c in calls if c["at"] > drawn]}
 
 
@@ -106,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15, help="moves per page")
     parser.add_argument("--runs-dir", type=Path, help="holding the two runs (newest two used)")
-    parser.add_argument("--port", type=int, help="the server's port (default: a free one)")
+    parser.add_argument("--baseline", type=Path, help="a checkout to compare with")
     parser.add_argument("--width", type=int, default=1400, help="viewport width (px)")
     parser.add_argument("--json", type=Path, help="write every move's figures here")
     args = parser.parse_args()
@@ -118,14 +123,16 @@ def main() -> None:
         run_a, run_b = train(runs), train(runs, "--init", "xavier_uniform")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
+    trees = {"": ROOT} | ({"baseline ": args.baseline} if args.baseline else {})
+    with sync_playwright() as p, contextlib.ExitStack() as stack:
         browser = launch_browser(p, chromium_path())
-        log = Path(tempfile.mkstemp(suffix=".log")[1])
-        with run_app(runs, log, port=args.port) as app:
-            pages = {}
-            for name, url in (("Explore", f"{app.url}/Explore?run={run_a}&layer=conv1"),
-                              ("Compare", f"{app.url}/Compare?run={run_a}&run_b={run_b}"
-                                          "&layer=conv1")):
+        pages = {}
+        for tag, tree in trees.items():
+            log = Path(tempfile.mkstemp(suffix=".log")[1])
+            app = stack.enter_context(run_app(runs, log, script=tree.resolve() / "app.py"))
+            for name, url in ((f"{tag}Explore", f"{app.url}/Explore?run={run_a}&layer=conv1"),
+                              (f"{tag}Compare", f"{app.url}/Compare?run={run_a}&run_b={run_b}"
+                                                "&layer=conv1")):
                 page = browser.new_context(
                     viewport={"width": args.width, "height": 1000}).new_page()
                 page.goto(url)
@@ -135,10 +142,10 @@ def main() -> None:
                 frame.evaluate(WRAP)
                 move(frame, page)  # warm: the first move builds plotly's caches
                 pages[name] = (page, frame)
-            out: dict[str, list[dict]] = {name: [] for name in pages}
-            for _ in range(args.reps):
-                for name, (page, frame) in pages.items():
-                    out[name].append(move(frame, page))
+        out: dict[str, list[dict]] = {name: [] for name in pages}
+        for _ in range(args.reps):
+            for name, (page, frame) in pages.items():
+                out[name].append(move(frame, page))
         browser.close()
     print("load after:", uptime())
     for name, moves in out.items():

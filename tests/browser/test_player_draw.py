@@ -113,6 +113,8 @@ def test_explore_moves_draw_what_a_fresh_plot_draws(server, two_runs, browser):
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(f"{server.url}/Explore?run={run_a}&layer=conv1")
     _scrub_and_check(page, player(page, timeout_ms=120_000))
+    page.goto(f"{server.url}/Explore?run={run_a}&layer=fc")  # neuron tiles, 10 classes
+    _scrub_and_check(page, player(page, timeout_ms=120_000))
     page.context.close()
 
 

@@ -19,6 +19,7 @@ const PLAY_EVERY_MS = 700;   // one snapshot per 0.7 s while playing
 const REPORT_AFTER_MS = 250; // report the snapshot this long after the last slider move
 
 const MAX_KEPT = 6;           // payloads kept built in this frame (layers, option sets)
+const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -199,6 +200,7 @@ function drawChart(c, f) {
     const fig = frameFigure(c.chart, f);
     window.nnvizPlayer.reacts += 1;
     c.whole = false;
+    c.div.style.minHeight = "";
     const done = Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
     if (!c.zoomed) {
       c.zoomed = new Set();
@@ -286,6 +288,9 @@ function build(entry) {
       for (const cell of block.row) {
         const box = el("div", "cell");
         const div = el("div", "chart");
+        // its height before it is drawn (plotly's default 450 px), so the page does not jump and
+        // the charts below the window are known to be there before a first draw
+        div.style.minHeight = `${(cell.chart.base.layout || {}).height || 450}px`;
         box.appendChild(div);
         if (cell.notes) {
           const notes = el("div", "notes", cell.notes[0]);
@@ -402,10 +407,9 @@ async function draw(k) {
       state.pending = null;
       for (const t of entry.texts) t.div.innerHTML = t.htmls[f];
       for (const t of entry.notes) t.div.innerHTML = t.htmls[f];
-      const first = entry.drawn < 0; // a new payload: every chart at once
       entry.drawn = f;
       window.nnvizPlayer.allFrame = -1;
-      await Promise.all(stale(entry, f).filter((c) => first || onScreen(c.div))
+      await Promise.all(stale(entry, f).filter((c) => onScreen(c.div))
         .map((c) => drawChart(c, f)));
       entry.width = document.body.clientWidth;
       await new Promise((r) => requestAnimationFrame(() => r()));
@@ -422,15 +426,15 @@ async function draw(k) {
 }
 
 function drawRest() {
-  // The charts off screen, one per task, so that a move waits for one chart at most.
+  // The charts off screen, a few per task (REST_TASK_MS), so that a move waits little.
   clearTimeout(state.restTimer);
   state.restTimer = setTimeout(function step() {
     state.restTimer = null;
     const entry = state.entry;
     if (!entry || state.hidden || state.drawing || entry.drawn < 0) return; // draw() calls again
     const f = entry.drawn;
-    const c = stale(entry, f)[0];
-    if (c === undefined) {
+    const todo = stale(entry, f);
+    if (!todo.length) {
       requestAnimationFrame(() => requestAnimationFrame(() => {
         if (state.entry !== entry || entry.drawn !== f || stale(entry, f).length) return;
         const p = window.nnvizPlayer;
@@ -439,8 +443,12 @@ function drawRest() {
       }));
       return;
     }
+    const start = performance.now();
     try {
-      drawChart(c, f);
+      for (const c of todo) {
+        drawChart(c, f);
+        if (performance.now() - start > REST_TASK_MS) break;
+      }
     } catch (err) {
       showError(err);
       return;
