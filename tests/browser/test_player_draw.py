@@ -10,6 +10,7 @@ import pytest
 
 from nnviz.config import RunConfig
 from nnviz.engine.training import train
+from nnviz.presets import preset
 from nnviz.store.runs import RunStore
 from tests.browser.harness import PLAYER_IFRAME, player, run_app, wait_for_frame
 
@@ -74,13 +75,15 @@ LABELS_AS_DEFAULT = """async () => {
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    """A small SimpleCNN and its Xavier twin (same seed), 4 snapshots each."""
+    """A small SimpleCNN and its Xavier twin (same seed), 4 snapshots each, and the exploding
+    lesson (NaN at the end, each snapshot on its own bins, the health timeline's outline)."""
     root = tmp_path_factory.mktemp("draw-runs")
     store = RunStore(root)
     base = dict(model="simple_cnn", dataset="shapes32", n_samples=320, epochs=3, batch_size=32,
                 probe_size=32, seed=5)
     a = train(RunConfig(**base, init="default"), store).run_id
     b = train(RunConfig(**base, init="xavier_uniform"), store).run_id
+    train(preset("exploding").config(), store)
     return root, a, b
 
 
@@ -115,6 +118,25 @@ def test_explore_moves_draw_what_a_fresh_plot_draws(server, two_runs, browser):
     _scrub_and_check(page, player(page, timeout_ms=120_000))
     page.goto(f"{server.url}/Explore?run={run_a}&layer=fc")  # neuron tiles, 10 classes
     _scrub_and_check(page, player(page, timeout_ms=120_000))
+    page.context.close()
+
+
+def test_a_diverging_run_moves_draw_what_a_fresh_plot_draws(server, two_runs, browser):
+    root, run_a, run_b = two_runs
+    run = next(r["run_id"] for r in RunStore(root).list_runs()[0] if r["run_id"] not in
+               (run_a, run_b))
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server.url}/Explore?run={run}&layer=linear")
+    frame = player(page, timeout_ms=120_000)
+    n = int(frame.evaluate("document.getElementById('slider').max")) + 1
+    assert n > 10
+    wait_for_frame(frame, n - 1)
+    for k in (0, n // 3, n - 1, n - 2, 1, n // 2):  # jumps, as a drag makes them
+        frame.locator("#slider").evaluate(
+            "(el, k) => { el.value = String(k); el.dispatchEvent(new Event('input')); }", k)
+        wait_for_frame(frame, k)
+        assert frame.evaluate(SAME_AS_FRESH, []) == []
+    assert frame.evaluate("window.nnvizPlayer.updates") > 0
     page.context.close()
 
 

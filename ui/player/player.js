@@ -3,11 +3,11 @@
 // frame k of a chart is base + frames[k] (nnviz/figures/player.py: apply_diff). A move redraws
 // only what changes: a chart that shows frame a gets frame b as one Plotly.update of the trace
 // keys and layout leaves that differ between a and b (a chart's first draw and a change of
-// traces or of keys take Plotly.react; an axis the reader zoomed keeps its range). The charts
-// on screen are drawn at once and the others just after, one per task, so a drag never waits
-// for a chart nobody sees (one that scrolls into view is drawn then). The snapshot shown goes
-// back to Python (Streamlit's component value) when a drag ends or playback stops, so the URL,
-// the share links and the other views follow.
+// traces, of keys or of shapes take Plotly.react; an axis the reader zoomed keeps its range).
+// The charts on screen are drawn at once and the others just after, a few per task, so a drag
+// never waits for a chart nobody sees (one that scrolls into view is drawn then). The snapshot
+// shown goes back to Python (Streamlit's component value) when a drag ends or playback stops,
+// so the URL, the share links and the other views follow.
 // Each payload (a layer with its options) crosses the wire once: this frame keeps the last
 // MAX_KEPT of them with their charts built, Python then sends only the key (ui/player.py), and a
 // layer seen before comes back without a rebuild. Python keeps the frame mounted while Explore
@@ -128,6 +128,7 @@ function layoutAt(chart, k) {
 const isBranch = (v) => v !== null && typeof v === "object" && !Array.isArray(v) &&
   v.bdata === undefined; // a nested attribute object, not a value (array, typed-array spec)
 const NOT_DIFFED = new Set(["width", "autosize", "uirevision"]); // set by frameFigure itself
+const DRAWN_ALONE = ["shapes", "annotations", "images"];
 
 function leaves(a, b, path, out) {
   // The dotted attribute paths where b differs from a (null: b lacks what a has).
@@ -164,6 +165,9 @@ function frameUpdate(chart, a, b) {
   });
   const la = layoutAt(chart, a), lb = layoutAt(chart, b);
   if (Object.keys(la).some((key) => !(key in lb) && !NOT_DIFFED.has(key))) return null;
+  // shapes, annotations, images: a relayout redraws them without the autorange they join
+  // (the health timeline's outline of the snapshot shown)
+  if (DRAWN_ALONE.some((key) => la[key] !== lb[key])) return null;
   const layout = {};
   for (const key of Object.keys(lb)) {
     if (NOT_DIFFED.has(key) || la[key] === lb[key]) continue;
