@@ -98,7 +98,9 @@ def main() -> None:
                     page.wait_for_timeout(1500)
                     wait_for_app_idle(page)
                 elif name.startswith(("Explore", "Compare", "lesson-")):
-                    player(page)  # the epoch player's charts are drawn
+                    # the epoch player's charts are drawn, those below the window too
+                    player(page).wait_for_function("() => window.nnvizPlayer.allFrame >= 0",
+                                                   timeout=60_000)
                 page.wait_for_timeout(1000)
                 shot = name.split("@")[0] if name.startswith("lesson-") else name
                 stem = shot.replace("@", "-").replace(" ", "_") + (f"-{lang}" if lang else "")

@@ -2,10 +2,12 @@
 
 A chart is sent once as its first frame's full plotly JSON (``base``) and, for every other
 frame, only what differs from it: the trace keys whose value changed (a histogram's bar heights,
-a heatmap's z) and the layout keys that changed (a title). The browser rebuilds frame k as
-``apply_diff(base, frames[k])`` and hands it to ``Plotly.react``; ``apply_diff`` here is the
-same rule in Python, so tests check that every frame the browser draws is exactly the figure
-the builder made for that snapshot.
+a heatmap's z) and the layout keys that changed (a title). Frame k is
+``apply_diff(base, frames[k])``: the browser draws it with ``Plotly.react`` the first time and
+moves a chart from frame a to frame b with one ``Plotly.update`` of what differs between them
+(ui/player/player.js); ``apply_diff`` here is the same rule in Python, so tests check that every
+frame is exactly the figure the builder made for that snapshot, and the browser tests that a
+chart moved by updates draws what a fresh plot of that frame draws.
 
 Numpy arrays travel as plotly's typed-array spec (base64 ``bdata``), which plotly.js decodes
 itself; builders pass float32 where full precision is not visible anyway (heatmap cells).

@@ -133,8 +133,9 @@ def player(page, timeout_ms: int = 60_000):
 
 
 def wait_for_frame(frame, want: int, timeout_ms: int = 10_000) -> None:
-    """Until the player has drawn frame ``want`` (every chart, then one paint)."""
-    frame.wait_for_function("(k) => window.nnvizPlayer.frame === k", arg=want,
+    """Until the player has drawn frame ``want`` into every chart, off screen too, then painted
+    (``nnvizPlayer.frame`` says that of the charts on screen)."""
+    frame.wait_for_function("(k) => window.nnvizPlayer.allFrame === k", arg=want,
                             timeout=timeout_ms, polling="raf")
 
 

@@ -1,8 +1,13 @@
 // The epoch player: every chart of Explore's "This epoch" view at every snapshot, scrubbed in
 // the browser. Python (ui/player.py) sends the payload once (nnviz/epoch_view.py builds it);
-// frame k of a chart is base + frames[k] (nnviz/figures/player.py: apply_diff), drawn with
-// Plotly.react. The snapshot shown goes back to Python (Streamlit's component value) when a
-// drag ends or playback stops, so the URL, the share links and the other views follow.
+// frame k of a chart is base + frames[k] (nnviz/figures/player.py: apply_diff). A move redraws
+// only what changes: a chart that shows frame a gets frame b as one Plotly.update of the trace
+// keys and layout leaves that differ between a and b (a chart's first draw and a change of
+// traces, of keys or of shapes take Plotly.react; an axis the reader zoomed keeps its range).
+// The charts on screen are drawn at once and the others just after, a few per task, so a drag
+// never waits for a chart nobody sees (one that scrolls into view is drawn then). The snapshot
+// shown goes back to Python (Streamlit's component value) when a drag ends or playback stops,
+// so the URL, the share links and the other views follow.
 // Each payload (a layer with its options) crosses the wire once: this frame keeps the last
 // MAX_KEPT of them with their charts built, Python then sends only the key (ui/player.py), and a
 // layer seen before comes back without a rebuild. Python keeps the frame mounted while Explore
@@ -15,6 +20,7 @@ const REPORT_AFTER_MS = 250; // report the snapshot this long after the last sli
 
 const MAX_KEPT = 6;           // payloads kept built in this frame (layers, option sets)
 const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
+const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -25,9 +31,13 @@ const state = {
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
-// was last drawn or shown (performance.now() and, comparable across frames, epoch ms).
+// was last drawn or shown (performance.now() and, comparable across frames, epoch ms). "frame"
+// and "drawnEpoch": every chart that is on screen (in the top window's viewport) and every text
+// shows that frame, painted; "allFrame" and "allDrawnEpoch": every chart of the payload does
+// (-1 while some off-screen chart still shows another frame).
 window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
-                       draws: 0, builds: 0, predraws: 0, visible: false, key: null };
+                       allFrame: -1, allDrawnEpoch: 0, draws: 0, builds: 0, predraws: 0,
+                       visible: false, key: null, reacts: 0, updates: 0 }; // Plotly calls: full, changes only
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
@@ -95,8 +105,169 @@ function frameFigure(chart, k) {
   Object.assign(layout, JSON.parse(JSON.stringify(diff.layout || {})));
   layout.autosize = true;
   delete layout.width;
-  layout.uirevision = "nnviz"; // a zoom or pan survives scrubbing
+  layout.uirevision = "nnviz"; // plotly keeps what it can of a zoom through a react
   return { data, layout };
+}
+
+// A chart's frame k piece by piece, sharing the payload's values (nothing copied).
+function frameDiff(chart, k) { return chart.frames[k] || {}; }
+
+function traceAt(chart, k, i) {
+  const diff = frameDiff(chart, k);
+  if (diff.data) return diff.data[i];
+  const c = (diff.traces || {})[String(i)];
+  if (!c) return chart.base.data[i];
+  return c.__whole__ || Object.assign({}, chart.base.data[i], c);
+}
+
+function layoutAt(chart, k) {
+  const diff = frameDiff(chart, k);
+  const layout = Object.assign({}, chart.base.layout);
+  for (const key of diff.drop || []) delete layout[key];
+  return Object.assign(layout, diff.layout || {});
+}
+
+const isBranch = (v) => v !== null && typeof v === "object" && !Array.isArray(v) &&
+  v.bdata === undefined; // a nested attribute object, not a value (array, typed-array spec)
+const NOT_DIFFED = new Set(["width", "autosize", "uirevision"]); // set by frameFigure itself
+const DRAWN_ALONE = ["shapes", "annotations", "images"];
+
+function leaves(a, b, path, out) {
+  // The dotted attribute paths where b differs from a (null: b lacks what a has).
+  if (a === b) return out;
+  if (isBranch(a) && isBranch(b)) {
+    for (const key of Object.keys(b)) leaves(a[key], b[key], `${path}.${key}`, out);
+    for (const key of Object.keys(a)) if (!(key in b)) out[`${path}.${key}`] = null;
+  } else {
+    out[path] = b === undefined ? null : b;
+  }
+  return out;
+}
+
+function frameUpdate(chart, a, b) {
+  // What turns frame a of a chart into frame b, as Plotly.update's arguments {style, layout,
+  // traces} (style: attribute path -> one value per trace in traces); null where only a full
+  // Plotly.react can (another number of traces, a trace that loses a key or changes type).
+  const n = (frameDiff(chart, b).data || chart.base.data).length;
+  if ((frameDiff(chart, a).data || chart.base.data).length !== n) return null;
+  const changed = [];
+  for (let i = 0; i < n; i++) {
+    const ta = traceAt(chart, a, i), tb = traceAt(chart, b, i);
+    if (ta === tb) continue;
+    if (ta.type !== tb.type || Object.keys(ta).some((key) => !(key in tb))) return null;
+    const paths = {};
+    for (const key of Object.keys(tb)) leaves(ta[key], tb[key], key, paths);
+    if (Object.keys(paths).length) changed.push({ i, paths });
+  }
+  const style = {};
+  changed.forEach(({ paths }, j) => {
+    for (const [path, v] of Object.entries(paths)) {
+      (style[path] = style[path] || new Array(changed.length).fill(undefined))[j] = v;
+    }
+  });
+  const la = layoutAt(chart, a), lb = layoutAt(chart, b);
+  if (Object.keys(la).some((key) => !(key in lb) && !NOT_DIFFED.has(key))) return null;
+  // shapes, annotations, images: a relayout redraws them without the autorange they join
+  // (the health timeline's outline of the snapshot shown)
+  if (DRAWN_ALONE.some((key) => la[key] !== lb[key])) return null;
+  const layout = {};
+  for (const key of Object.keys(lb)) {
+    if (NOT_DIFFED.has(key) || la[key] === lb[key]) continue;
+    // copied: plotly writes into its layout in place (a zoom sets range[0]), not into ours
+    for (const [path, v] of Object.entries(leaves(la[key], lb[key], key, {}))) {
+      layout[path] = v === null ? null : JSON.parse(JSON.stringify(v));
+    }
+  }
+  return { style, layout, traces: changed.map(({ i }) => i) };
+}
+
+function watchZoom(c) {
+  // The axes the reader zoomed or panned keep their range through the moves; a double click
+  // (autorange) gives them back, and the next move redraws the chart whole.
+  c.div.on("plotly_relayout", (ev) => {
+    for (const key of Object.keys(ev || {})) {
+      const m = /^([xy]axis\d*)\.(range|autorange)/.exec(key);
+      if (!m) continue; // a resize's "autosize"
+      if (m[2] === "autorange") {
+        c.zoomed.delete(m[1]);
+        c.whole = true;
+      } else {
+        c.zoomed.add(m[1]);
+      }
+    }
+  });
+}
+
+function drawChart(c, f) {
+  // Frame f into one chart: the changes since the frame it shows, or a full Plotly.react.
+  const up = c.drawn >= 0 && !c.whole ? frameUpdate(c.chart, c.drawn, f) : null;
+  c.drawn = f;
+  if (up === null) {
+    const fig = frameFigure(c.chart, f);
+    window.nnvizPlayer.reacts += 1;
+    c.whole = false;
+    c.div.style.minHeight = "";
+    const done = Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
+    if (!c.zoomed) {
+      c.zoomed = new Set();
+      watchZoom(c);
+    }
+    return done;
+  }
+  for (const path of Object.keys(up.layout)) {
+    if (c.zoomed.has(path.split(".")[0]) && /^\w+\.(range|autorange)/.test(path)) {
+      delete up.layout[path];
+    }
+  }
+  const restyle = up.traces.length > 0;
+  if (!restyle && !Object.keys(up.layout).length) return null; // this frame looks the same
+  window.nnvizPlayer.updates += 1;
+  return Plotly.update(c.div, restyle ? up.style : {}, up.layout, restyle ? up.traces : []);
+}
+
+function onScreen(div) {
+  // Whether any of the chart lies in the top window's viewport: this frame is as tall as its
+  // content and the Streamlit page scrolls it. A frame that cannot see its host: on screen.
+  const r = div.getBoundingClientRect();
+  if (!r.width || !r.height) return false; // a payload not shown
+  let top = r.top, height = window.innerHeight;
+  try {
+    const host = window.frameElement;
+    if (!host) return true;
+    top += host.getBoundingClientRect().top;
+    height = window.parent.innerHeight;
+  } catch (e) {
+    return true;
+  }
+  return top < height && top + r.height > 0;
+}
+
+// A chart that scrolls into view while it shows another frame is drawn then.
+const seen = new IntersectionObserver((items) => {
+  const entry = state.entry;
+  if (!entry || state.hidden) return;
+  for (const item of items) {
+    const c = item.isIntersecting && entry.charts.find((x) => x.div === item.target);
+    if (c && c.drawn !== entry.drawn && entry.drawn >= 0) {
+      try { drawChart(c, entry.drawn); } catch (err) { showError(err); }
+    }
+  }
+});
+
+function lighten(chart) {
+  // Tick labels drawn as they fall ("allow") instead of measured one by one to hide those past
+  // the chart's edge ("hide past div", a sixth of a redraw); the player's charts keep their
+  // labels inside the margins, so nothing shown changes (the browser tests compare).
+  const axes = (layout) => {
+    for (const key of Object.keys(layout || {})) {
+      const ax = layout[key];
+      if (/^[xy]axis\d*$/.test(key) && isBranch(ax) && ax.ticklabeloverflow === undefined) {
+        layout[key] = Object.assign({}, ax, { ticklabeloverflow: "allow" });
+      }
+    }
+  };
+  axes(chart.base.layout);
+  for (const diff of chart.frames) if (diff) axes(diff.layout);
 }
 
 function el(tag, cls, html) {
@@ -123,6 +294,9 @@ function build(entry) {
       for (const cell of block.row) {
         const box = el("div", "cell");
         const div = el("div", "chart");
+        // its height before it is drawn (plotly's default 450 px), so the page does not jump and
+        // the charts below the window are known to be there before a first draw
+        div.style.minHeight = `${(cell.chart.base.layout || {}).height || 450}px`;
         box.appendChild(div);
         if (cell.notes) {
           const notes = el("div", "notes", cell.notes[0]);
@@ -133,7 +307,9 @@ function build(entry) {
           box.appendChild(el("div", "caption", cell.caption.map((c) => `<p>${c}</p>`).join("")));
         }
         row.appendChild(box);
-        entry.charts.push({ div, chart: cell.chart });
+        lighten(cell.chart);
+        entry.charts.push({ div, chart: cell.chart, drawn: -1, zoomed: null, whole: false });
+        seen.observe(div);
       }
       root.appendChild(row);
     }
@@ -154,7 +330,10 @@ function park(entry, parked) {
 }
 
 function release(entry) {
-  for (const c of entry.charts || []) { try { Plotly.purge(c.div); } catch (e) { /* gone */ } }
+  for (const c of entry.charts || []) {
+    seen.unobserve(c.div);
+    try { Plotly.purge(c.div); } catch (e) { /* gone */ }
+  }
   if (entry.root) entry.root.remove();
   state.cache.delete(entry.key);
 }
@@ -190,6 +369,7 @@ function switchTo(entry, k) {
   const before = state.entry;
   if (before && before !== entry) park(before, true);
   state.entry = entry;
+  window.nnvizPlayer.allFrame = -1;
   if (before && before !== entry && before.family === entry.family) release(before);
   state.key = entry.key;
   if (!entry.root) build(entry);
@@ -229,15 +409,14 @@ function stamp() {
   });
 }
 
+const stale = (entry, f) => entry.charts.filter((c) => c.drawn !== f);
+
 async function drawEntry(entry, f) {
-  // Frame f of one payload's texts and charts (shown or parked).
+  // Frame f of one parked payload's texts and every chart (predraw: none of it is on screen).
   for (const t of entry.texts) t.div.innerHTML = t.htmls[f];
   for (const t of entry.notes) t.div.innerHTML = t.htmls[f];
-  await Promise.all(entry.charts.map((c) => {
-    const fig = frameFigure(c.chart, f);
-    return Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
-  }));
   entry.drawn = f;
+  await Promise.all(stale(entry, f).map((c) => drawChart(c, f)));
   entry.width = document.body.clientWidth;
 }
 
@@ -247,11 +426,13 @@ function predrawSoon() {
 }
 
 async function predraw() {
-  // Once the user settles on a snapshot, the other payloads this frame holds (layers seen
-  // before) are drawn at it too, one at a time, so switching back to one shows it at once
-  // instead of redrawing all its charts after the switch. Never while playing or drawing.
+  // Once the user settles on a snapshot and every chart of it is drawn (drawRest), the other
+  // payloads this frame holds (layers seen before) are drawn at it too, one at a time, so
+  // switching back to one shows it at once instead of redrawing its charts after the switch.
+  // Never while playing or drawing.
   const shown = state.entry;
   if (!shown || state.hidden || state.timer !== null || state.predrawing) return;
+  if (state.drawing || state.restTimer) { predrawSoon(); return; }
   state.predrawing = true;
   try {
     const index = shown.payload.snapshots[state.pos];
@@ -259,7 +440,7 @@ async function predraw() {
       if (state.entry !== shown || state.timer !== null || state.drawing) break;
       if (entry === shown || !entry.root || state.cache.get(entry.key) !== entry) continue;
       const k = nearestFrame(entry, index);
-      if (entry.drawn !== k) {
+      if (entry.drawn !== k || stale(entry, k).length) {
         await drawEntry(entry, k);
         window.nnvizPlayer.predraws += 1;
       }
@@ -272,7 +453,8 @@ async function predraw() {
 }
 
 async function draw(k) {
-  // Draw frame k of the payload shown; moves that come in meanwhile collapse into the latest.
+  // Draw frame k of the payload shown, its charts on screen first (then drawRest); moves that
+  // come in meanwhile collapse into the latest.
   state.pending = k;
   if (state.drawing) return;
   state.drawing = true;
@@ -281,7 +463,13 @@ async function draw(k) {
       const f = state.pending;
       const entry = state.entry;
       state.pending = null;
-      await drawEntry(entry, f);
+      for (const t of entry.texts) t.div.innerHTML = t.htmls[f];
+      for (const t of entry.notes) t.div.innerHTML = t.htmls[f];
+      entry.drawn = f;
+      window.nnvizPlayer.allFrame = -1;
+      await Promise.all(stale(entry, f).filter((c) => onScreen(c.div))
+        .map((c) => drawChart(c, f)));
+      entry.width = document.body.clientWidth;
       performance.mark("nnviz:drawn");
       await new Promise((r) => requestAnimationFrame(() => r()));
       window.nnvizPlayer.draws += 1;
@@ -293,7 +481,40 @@ async function draw(k) {
     state.drawing = false;
   }
   setHeight();
-  if (state.timer === null) predrawSoon();
+  drawRest();
+}
+
+function drawRest() {
+  // The charts off screen, a few per task (REST_TASK_MS), so that a move waits little.
+  clearTimeout(state.restTimer);
+  state.restTimer = setTimeout(function step() {
+    state.restTimer = null;
+    const entry = state.entry;
+    if (!entry || state.hidden || state.drawing || entry.drawn < 0) return; // draw() calls again
+    const f = entry.drawn;
+    const todo = stale(entry, f);
+    if (!todo.length) {
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        if (state.entry !== entry || entry.drawn !== f || stale(entry, f).length) return;
+        const p = window.nnvizPlayer;
+        p.allFrame = f;
+        p.allDrawnEpoch = performance.timeOrigin + performance.now();
+        if (state.timer === null) predrawSoon();
+      }));
+      return;
+    }
+    const start = performance.now();
+    try {
+      for (const c of todo) {
+        drawChart(c, f);
+        if (performance.now() - start > REST_TASK_MS) break;
+      }
+    } catch (err) {
+      showError(err);
+      return;
+    }
+    state.restTimer = setTimeout(step, 0);
+  }, 0);
 }
 
 function show(k) {
@@ -309,10 +530,12 @@ function show(k) {
   $("prev").disabled = k === 0;
   $("next").disabled = k === n - 1;
   if (state.hidden) return; // drawn when shown again
-  if (state.entry.drawn === k && !state.drawing) {
+  const entry = state.entry;
+  if (entry.drawn === k && !state.drawing && !stale(entry, k).some((c) => onScreen(c.div))) {
     // drawn already (kept or predrawn): stamped after the paint that shows it, like a draw
     requestAnimationFrame(() => stamp());
     setHeight();
+    drawRest();
   } else {
     draw(k);
   }

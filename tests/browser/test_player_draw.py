@@ -1,0 +1,195 @@
+"""The epoch player's drawing, in Chromium: a move redraws only what changes (Plotly.update of
+the changed keys), and what it draws is exactly what a fresh plot of that snapshot draws: the
+same texts (titles, ticks, legend), data and axis ranges, on Explore and on Compare (both runs,
+their shared y axes). A zoom survives the moves; the charts on screen are drawn first.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nnviz.config import RunConfig
+from nnviz.engine.training import train
+from nnviz.presets import preset
+from nnviz.store.runs import RunStore
+from tests.browser.harness import PLAYER_IFRAME, player, run_app, wait_for_frame
+
+# Every chart of the payload shown (but those in ``skip``) against a fresh Plotly.newPlot of its
+# frame in a scratch div of the same width: the mismatches, as text.
+SAME_AS_FRESH = """async (skip) => {
+  const pick = (gd) => {
+    const arr = (v) => (v && typeof v !== 'string' && v.length !== undefined)
+      ? Array.from(v, arr) : v;
+    return JSON.stringify({
+      texts: [...gd.querySelectorAll('.main-svg text')].map((t) => t.textContent),
+      data: gd._fullData.map((t) => ['type', 'x', 'y', 'z', 'text', 'name', 'visible']
+        .map((key) => arr(t[key]))),
+      marker: gd._fullData.map((t) => t.marker && arr(t.marker.color)),
+      ranges: Object.keys(gd._fullLayout).filter((k) => /^[xy]axis\\d*$/.test(k))
+        .map((k) => gd._fullLayout[k].range),
+      title: gd._fullLayout.title.text,
+    });
+  };
+  const bad = [];
+  for (const [i, c] of state.entry.charts.entries()) {
+    if (skip.includes(i)) continue;
+    const fig = frameFigure(c.chart, c.drawn);
+    const scratch = document.createElement('div');
+    scratch.style.cssText = `position:absolute;left:-5000px;top:0;width:${c.div.clientWidth}px`;
+    document.body.appendChild(scratch);
+    await Plotly.newPlot(scratch, fig.data, fig.layout, chartConfig(fig));
+    const [got, want] = [pick(c.div), pick(scratch)];
+    if (got !== want) bad.push(`chart ${i} at frame ${c.drawn}: ${got} != ${want}`);
+    Plotly.purge(scratch);
+    scratch.remove();
+  }
+  return bad;
+}"""
+
+# The tick labels a chart shows with its axes' "ticklabeloverflow" as the player sets it
+# ("allow": nothing measured) and with plotly's default ("hide past div"): the charts whose
+# visible texts differ.
+LABELS_AS_DEFAULT = """async () => {
+  const shown = (gd) => [...gd.querySelectorAll('.main-svg text')]
+    .filter((t) => t.getAttribute('display') !== 'none' && getComputedStyle(t).display !== 'none')
+    .map((t) => t.textContent).join('|');
+  const bad = [];
+  for (const [i, c] of state.entry.charts.entries()) {
+    const fig = frameFigure(c.chart, c.drawn);
+    const scratch = document.createElement('div');
+    scratch.style.cssText = `position:absolute;left:-5000px;top:0;width:${c.div.clientWidth}px`;
+    document.body.appendChild(scratch);
+    await Plotly.newPlot(scratch, fig.data, fig.layout, chartConfig(fig));
+    const allow = shown(scratch);
+    for (const ax of Object.values(fig.layout)) if (ax && ax.ticklabeloverflow === 'allow') {
+      delete ax.ticklabeloverflow;
+    }
+    await Plotly.react(scratch, fig.data, fig.layout, chartConfig(fig));
+    if (shown(scratch) !== allow) bad.push(`chart ${i}: ${allow} != ${shown(scratch)}`);
+    Plotly.purge(scratch);
+    scratch.remove();
+  }
+  return bad;
+}"""
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A small SimpleCNN and its Xavier twin (same seed), 4 snapshots each, and the exploding
+    lesson (NaN at the end, each snapshot on its own bins, the health timeline's outline)."""
+    root = tmp_path_factory.mktemp("draw-runs")
+    store = RunStore(root)
+    base = dict(model="simple_cnn", dataset="shapes32", n_samples=320, epochs=3, batch_size=32,
+                probe_size=32, seed=5)
+    a = train(RunConfig(**base, init="default"), store).run_id
+    b = train(RunConfig(**base, init="xavier_uniform"), store).run_id
+    train(preset("exploding").config(), store)
+    return root, a, b
+
+
+@pytest.fixture(scope="module")
+def server(two_runs, tmp_path_factory):
+    root, _, _ = two_runs
+    with run_app(root, tmp_path_factory.mktemp("draw-logs") / "streamlit.log") as app:
+        yield app
+
+
+def _scrub_and_check(page, frame) -> None:
+    """Moves in both directions and jumps; after each, every chart is what a fresh plot of that
+    snapshot is, and the moves after the first draw were Plotly.update, not Plotly.react."""
+    wait_for_frame(frame, 3)
+    reacts = frame.evaluate("window.nnvizPlayer.reacts")
+    slider = frame.locator("#slider")
+    slider.focus()
+    for key, want in (("ArrowLeft", 2), ("Home", 0), ("ArrowRight", 1), ("End", 3),
+                      ("ArrowLeft", 2)):
+        slider.press(key)
+        wait_for_frame(frame, want)
+        assert frame.evaluate(SAME_AS_FRESH, []) == []
+    assert frame.evaluate(LABELS_AS_DEFAULT) == []
+    assert frame.evaluate("window.nnvizPlayer.reacts") == reacts
+    assert frame.evaluate("window.nnvizPlayer.updates") > 0
+
+
+def test_explore_moves_draw_what_a_fresh_plot_draws(server, two_runs, browser):
+    _, run_a, _ = two_runs
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server.url}/Explore?run={run_a}&layer=conv1")
+    _scrub_and_check(page, player(page, timeout_ms=120_000))
+    page.goto(f"{server.url}/Explore?run={run_a}&layer=fc")  # neuron tiles, 10 classes
+    _scrub_and_check(page, player(page, timeout_ms=120_000))
+    page.context.close()
+
+
+def test_a_diverging_run_moves_draw_what_a_fresh_plot_draws(server, two_runs, browser):
+    root, run_a, run_b = two_runs
+    run = next(r["run_id"] for r in RunStore(root).list_runs()[0] if r["run_id"] not in
+               (run_a, run_b))
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server.url}/Explore?run={run}&layer=linear")
+    frame = player(page, timeout_ms=120_000)
+    n = int(frame.evaluate("document.getElementById('slider').max")) + 1
+    assert n > 10
+    wait_for_frame(frame, n - 1)
+    for k in (0, n // 3, n - 1, n - 2, 1, n // 2):  # jumps, as a drag makes them
+        frame.locator("#slider").evaluate(
+            "(el, k) => { el.value = String(k); el.dispatchEvent(new Event('input')); }", k)
+        wait_for_frame(frame, k)
+        assert frame.evaluate(SAME_AS_FRESH, []) == []
+    assert frame.evaluate("window.nnvizPlayer.updates") > 0
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_compare_moves_draw_both_runs_as_a_fresh_plot_does(server, two_runs, browser, width):
+    _, run_a, run_b = two_runs
+    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
+    page.goto(f"{server.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1")
+    frame = player(page, timeout_ms=120_000)
+    _scrub_and_check(page, frame)
+    # the histograms of A and B (each chart title says its run) share one y axis, every frame
+    for k in (0, 3):
+        frame.locator("#slider").press("Home" if k == 0 else "End")
+        wait_for_frame(frame, k)
+        pairs = frame.evaluate("""() => state.entry.charts.map((c) => [
+            c.div._fullLayout.title.text, c.div._fullLayout.yaxis.range])""")
+        hist = [r for t, r in pairs if "weight ·" in t and "W_t" not in t]
+        assert len(hist) == 2 and hist[0] == hist[1], pairs
+    page.context.close()
+
+
+def test_a_zoom_survives_the_moves_and_the_screen_is_drawn_first(server, two_runs, browser):
+    _, run_a, run_b = two_runs
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1")
+    frame = player(page, timeout_ms=120_000)
+    wait_for_frame(frame, 3)
+    page.locator(PLAYER_IFRAME).evaluate("f => f.scrollIntoView({block: 'start'})")
+    # the reader drag-zooms run A's weight histogram along x (the middle third of it)
+    box = frame.locator(".payload:not([hidden]) .chart").first.locator(".nsewdrag").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 3, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, y, steps=4)
+    page.mouse.move(box["x"] + 2 * box["width"] / 3, y, steps=4)
+    page.mouse.up()
+    zoomed = frame.evaluate("state.entry.charts[0].div._fullLayout.xaxis.range")
+    full = frame.evaluate("state.entry.charts[1].div._fullLayout.xaxis.range")
+    assert zoomed[1] - zoomed[0] < (full[1] - full[0]) / 2  # the zoom took
+    # a move stamps "frame" when every chart on screen shows it: check at that very moment
+    frame.evaluate("""() => { window.__atStamp = null;
+      const check = () => {
+        if (window.nnvizPlayer.frame !== 2) { requestAnimationFrame(check); return; }
+        window.__atStamp = state.entry.charts.map((c) => [onScreen(c.div), c.drawn]); };
+      requestAnimationFrame(check); }""")
+    frame.locator("#slider").focus()
+    frame.locator("#slider").press("ArrowLeft")
+    wait_for_frame(frame, 2)
+    at_stamp = frame.evaluate("window.__atStamp")
+    assert at_stamp and any(shown for shown, _ in at_stamp)
+    assert all(drawn == 2 for shown, drawn in at_stamp if shown), at_stamp
+    assert not all(shown for shown, _ in at_stamp)  # some charts are below the window
+    assert frame.evaluate("state.entry.charts[0].div._fullLayout.xaxis.range") == zoomed
+    assert frame.evaluate(SAME_AS_FRESH, [0]) == []  # the others: as a fresh plot
+    page.context.close()
+
