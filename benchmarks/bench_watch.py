@@ -44,22 +44,24 @@ from tests.fixtures.resnet import resnet18  # noqa: E402
 
 
 class CodeTimer:
-    """Adds up the wall and CPU time spent inside Watcher's step hooks and snapshots."""
+    """Adds up the wall and CPU time spent inside Watcher's step hooks and snapshots (the
+    per-parameter gradient hooks, a flag each, are not counted here: the A/B ratio has them)."""
 
     NAMES = ("before_step", "after_step", "snapshot")
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.cpu = 0.0
+        self.cpu_by = dict.fromkeys(self.NAMES, 0.0)
         self._saved = [(n, getattr(Watcher, n)) for n in self.NAMES]
         for name, fn in self._saved:
-            setattr(Watcher, name, self._wrap(fn))
+            setattr(Watcher, name, self._wrap(name, fn))
 
     def restore(self) -> None:
         for name, fn in self._saved:
             setattr(Watcher, name, fn)
 
-    def _wrap(self, fn):  # noqa: ANN001, ANN202
+    def _wrap(self, name, fn):  # noqa: ANN001, ANN202
         timer = self
 
         def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -69,7 +71,25 @@ class CodeTimer:
             finally:
                 timer.seconds += time.perf_counter() - t0
                 timer.cpu += time.process_time() - c0
+                timer.cpu_by[name] += time.process_time() - c0
         return timed
+
+
+def service_cpu() -> float:
+    """CPU seconds so far of this process's child processes (wandb's service, wandb-core),
+    which do W&B's writing outside the process's own CPU time."""
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 
 class Variant:
@@ -91,8 +111,19 @@ class Variant:
         elif kind == "wandb":
             import wandb
             os.environ.setdefault("WANDB_SILENT", "true")
-            self.run = wandb.init(mode="offline", dir=root, project="bench", reinit=True)
+            # system metrics off: only what watch() costs is counted (generous to W&B)
+            self.run = wandb.init(mode="offline", dir=root, project="bench", reinit=True,
+                                  settings=wandb.Settings(x_disable_stats=True))
+            # log_freq counts backward passes: exactly one histogram log per epoch
             self.run.watch(self.model, log="all", log_freq=steps)
+            self.logs = 0
+            history = self.run._torch_history
+            original = history.log_tensor_stats
+
+            def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                self.logs += 1
+                return original(*args, **kwargs)
+            history.log_tensor_stats = counted
 
     def end_epoch(self, loss: float) -> None:
         self.epoch += 1
@@ -155,10 +186,14 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         variants = [Variant(k, model, x, probe, steps, root) for k in kinds]
         for v in variants:  # warm-up epoch (allocator, lazy imports), not timed
             epoch(v, x, y, batch, min(steps, 5))
-        nnviz_share, nnviz_cpu_share = [], []
+        nnviz_share, nnviz_cpu_share, nnviz_by = [], [], []
+        service_marks: list[float] = []  # W&B's service CPU at each of its epochs' start
         for r in range(rounds):
             for v in variants[r % len(variants):] + variants[:r % len(variants)]:
                 timer = CodeTimer() if v.kind == "nnviz" else None
+                if v.kind == "wandb":
+                    service_marks.append(service_cpu())
+                    logs = v.logs
                 try:
                     t, c = epoch(v, x, y, batch, steps)
                 finally:
@@ -166,9 +201,17 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
                         timer.restore()
                 v.times.append(t)
                 v.cpu.append(c)
+                if v.kind == "wandb":
+                    v.logs_per_epoch = v.logs - logs
                 if timer:
                     nnviz_share.append(timer.seconds / (t - timer.seconds))
                     nnviz_cpu_share.append(timer.cpu / (c - timer.cpu))
+                    nnviz_by.append(timer.cpu_by)
+                    rec = v.rec
+        if service_marks:
+            time.sleep(2.0)  # let the service write the last epoch's histograms
+            service_marks.append(service_cpu())
+        sampling = rec.last_sampling  # what the last timed epoch's figures rest on
         for v in variants:
             v.close()
     base = statistics.median(variants[0].times)
@@ -181,8 +224,20 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
     base_cpu = statistics.median(variants[0].cpu)
     print("  CPU time ratio:          " + "   ".join(
         f"{v.kind} {statistics.median(v.cpu) / base_cpu:.3f}x" for v in variants[1:]))
+    wb = next((v for v in variants if v.kind == "wandb"), None)
+    if wb is not None:
+        service = [b - a for a, b in zip(service_marks, service_marks[1:], strict=False)]
+        total = [c + s for c, s in zip(wb.cpu, service, strict=True)]
+        print(f"  W&B CPU with its service process: {statistics.median(total) / base_cpu:.3f}x "
+              f"(service {statistics.median(service):.3f} s per epoch; {wb.logs_per_epoch} "
+              f"tensor histograms logged in its last epoch)")
     print(f"  time inside nnviz code: {statistics.median(nnviz_share) * 100:.1f}% of the rest "
           f"of the epoch (median; CPU time: {statistics.median(nnviz_cpu_share) * 100:.1f}%)")
+    by = {k: statistics.median(d[k] for d in nnviz_by) for k in CodeTimer.NAMES}
+    steps_s = by["before_step"] + by["after_step"]
+    print(f"  nnviz CPU per epoch (median): sampled steps {steps_s:.3f} s "
+          f"(before_step {by['before_step']:.3f}, after_step {by['after_step']:.3f}), snapshot "
+          f"{by['snapshot']:.3f} s; last interval {sampling}")
     for v in variants:
         print(f"    {v.kind:<12} wall " + ", ".join(f"{t:.2f}" for t in v.times)
               + "; CPU " + ", ".join(f"{t:.2f}" for t in v.cpu))
