@@ -234,7 +234,7 @@ class SamplingBudget:
         if self.samples and self.loop_steps:
             step_s = self.loop_s / self.loop_steps
             want = self.sample_s() / (self.budget * step_s) if step_s > 0 else math.inf
-            stride = max(stride, math.ceil(min(want, 1e9)))
+            stride = max(stride, math.ceil(min(want, 1e9) * (1 - 1e-9)))  # 10.000…01: 10
         if self.ceiling is not None and self.interval_samples < MIN_SAMPLES:
             stride = min(stride, self.ceiling)  # the interval's first MIN_SAMPLES, whatever
         return max(1, stride)
