@@ -101,6 +101,8 @@ class Variant:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.times: list[float] = []
         self.cpu: list[float] = []
+        self.code = 0.0  # CPU seconds inside the tool's own calls this epoch (not its hooks)
+        self.codes: list[float] = []  # per epoch
         self.epoch = 0
         if kind == "nnviz":
             self.rec = nnviz.watch(self.model, self.opt, probe=x[:probe], name="bench",
@@ -122,10 +124,22 @@ class Variant:
 
             def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
                 self.logs += 1
-                return original(*args, **kwargs)
+                c0 = time.process_time()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    self.code += time.process_time() - c0
             history.log_tensor_stats = counted
 
     def end_epoch(self, loss: float) -> None:
+        c0 = time.process_time()
+        try:
+            self._end_epoch(loss)
+        finally:
+            if self.kind != "nnviz":  # nnviz's own calls: CodeTimer
+                self.code += time.process_time() - c0
+
+    def _end_epoch(self, loss: float) -> None:
         self.epoch += 1
         if self.kind == "nnviz":
             self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": loss})
@@ -194,6 +208,7 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
                 if v.kind == "wandb":
                     service_marks.append(service_cpu())
                     logs = v.logs
+                v.code = 0.0
                 try:
                     t, c = epoch(v, x, y, batch, steps)
                 finally:
@@ -203,6 +218,7 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
                 v.cpu.append(c)
                 if v.kind == "wandb":
                     v.logs_per_epoch = v.logs - logs
+                v.codes.append(timer.cpu if timer else v.code)
                 if timer:
                     nnviz_share.append(timer.seconds / (t - timer.seconds))
                     nnviz_cpu_share.append(timer.cpu / (c - timer.cpu))
@@ -231,6 +247,15 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         print(f"  W&B CPU with its service process: {statistics.median(total) / base_cpu:.3f}x "
               f"(service {statistics.median(service):.3f} s per epoch; {wb.logs_per_epoch} "
               f"tensor histograms logged in its last epoch)")
+    service = service if wb is not None else []
+    cells = []
+    for v in variants[1:]:
+        share = statistics.median(v.codes) / base_cpu * 100
+        extra = f" + service {statistics.median(service) / base_cpu * 100:.1f}%" \
+            if v.kind == "wandb" and service else ""
+        cells.append(f"{v.kind} {share:.1f}%{extra}")
+    print("  CPU inside each tool's own calls (not its per-step hooks), % of the bare epoch: "
+          + "   ".join(cells))
     print(f"  time inside nnviz code: {statistics.median(nnviz_share) * 100:.1f}% of the rest "
           f"of the epoch (median; CPU time: {statistics.median(nnviz_cpu_share) * 100:.1f}%)")
     by = {k: statistics.median(d[k] for d in nnviz_by) for k in CodeTimer.NAMES}
