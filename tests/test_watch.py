@@ -466,3 +466,21 @@ def test_drift_conventions_and_mixed_dtypes(runs_dir):
         ref = float(torch.linalg.vector_norm((p.detach() - b).double())) / \
             float(torch.linalg.vector_norm(b.double()))
         assert close(s[name].update_ratio, ref, 1e-9) and close(s[name].drift, ref, 1e-9), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_update_ratio_and_drift_on_cuda_equal_torch(runs_dir):
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).cuda()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    x, y = torch.randn(16, 6, device="cuda"), torch.randint(0, 3, (16,), device="cuda")
+    w0 = [p.detach().clone() for p in model.parameters()]
+    with nnviz.watch(model, opt, probe=x, runs_dir=runs_dir) as rec:
+        assert rec._buffer is not None and rec._buffer.flat.is_cuda
+        train_steps(model, opt, x, y, 1)
+        rec.snapshot(epoch=1)
+    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params
+    for (name, p), b in zip(model.named_parameters(), w0, strict=True):
+        ref = float(torch.linalg.vector_norm((p.detach() - b).double())) / \
+            float(torch.linalg.vector_norm(b.double()))
+        assert close(s[name].update_ratio, ref, 1e-6) and close(s[name].drift, ref, 1e-6), name
