@@ -432,6 +432,14 @@ def test_update_ratios_grads_and_drift_of_sampled_steps_equal_torch(runs_dir):
         assert close(s.drift, drift, 1e-6), name
 
 
+def assert_one_step_moved(s: dict, model: nn.Module, before: list, rel: float) -> None:
+    """After one step from `before`: update ratio == drift == torch's float64 ‖ΔW‖ / ‖W‖."""
+    for (name, p), b in zip(model.named_parameters(), before, strict=True):
+        ref = float(torch.linalg.vector_norm((p.detach() - b).double())) / \
+            float(torch.linalg.vector_norm(b.double()))
+        assert close(s[name].update_ratio, ref, rel) and close(s[name].drift, ref, rel), name
+
+
 def test_drift_conventions_and_mixed_dtypes(runs_dir):
     model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
     with torch.no_grad():
@@ -462,10 +470,7 @@ def test_drift_conventions_and_mixed_dtypes(runs_dir):
         opt.step()
         rec.snapshot(epoch=1)
     s = RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params
-    for (name, p), b in zip(mixed.named_parameters(), before, strict=True):
-        ref = float(torch.linalg.vector_norm((p.detach() - b).double())) / \
-            float(torch.linalg.vector_norm(b.double()))
-        assert close(s[name].update_ratio, ref, 1e-9) and close(s[name].drift, ref, 1e-9), name
+    assert_one_step_moved(s, mixed, before, 1e-9)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -479,8 +484,5 @@ def test_update_ratio_and_drift_on_cuda_equal_torch(runs_dir):
         assert rec._buffer is not None and rec._buffer.flat.is_cuda
         train_steps(model, opt, x, y, 1)
         rec.snapshot(epoch=1)
-    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params
-    for (name, p), b in zip(model.named_parameters(), w0, strict=True):
-        ref = float(torch.linalg.vector_norm((p.detach() - b).double())) / \
-            float(torch.linalg.vector_norm(b.double()))
-        assert close(s[name].update_ratio, ref, 1e-6) and close(s[name].drift, ref, 1e-6), name
+    assert_one_step_moved(RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params, model,
+                          w0, 1e-6)
