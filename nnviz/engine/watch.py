@@ -374,10 +374,10 @@ class Watcher:
         n = len(self.params)
         device = self.params[0].device
         self.probe = _to_device(probe, device)
-        self._marked = [False] * n
+        self._marked = np.zeros(n, dtype=bool)  # got a gradient since the last step
         self._grad_sum = torch.zeros(n, 3, dtype=torch.float64, device=device)
         self._grad_last = torch.zeros(n, 3, dtype=torch.float64, device=device)
-        self._grad_count = [0] * n    # steps in which the parameter got a gradient
+        self._grad_count = np.zeros(n, dtype=np.int64)  # steps in which it got a gradient
         self._grad_samples = [0] * n  # of them, sampled steps whose gradient was measured
         self._ratios: list[torch.Tensor] = []
         self._before: Any = None  # on a sampled step: Σ W² (UpdateBuffer) or weight clones
@@ -475,13 +475,14 @@ class Watcher:
         if self.closed or not self.enabled:
             return
         self._pending = True
-        idx = [i for i, m in enumerate(self._marked) if m and self.params[i].grad is not None]
-        for i in idx:
-            self._grad_count[i] += 1
-        self._marked = [False] * len(self.params)
+        marked = self._marked
+        self._grad_count += marked  # numpy: a few microseconds for any number of parameters
         self._interval_steps += 1
         if not self.sampling.step_begins(self._interval_steps):
+            marked[:] = False
             return
+        idx = [i for i in np.flatnonzero(marked).tolist() if self.params[i].grad is not None]
+        marked[:] = False
         t0 = self.sampling.clock()
         if idx:
             rows = _grad_triplets([self.params[i].grad for i in idx])
@@ -574,7 +575,7 @@ class Watcher:
                                  self.edges[name], i, tensors, self._hints[i])
             if drifts:
                 entry["drift"] = drifts[i]
-            count, k = self._grad_count[i], self._grad_samples[i]
+            count, k = int(self._grad_count[i]), self._grad_samples[i]
             if count:
                 mean = grad_sum[i] / k if k else [None] * 3
                 last = grad_last[i] if k else [None] * 3
@@ -596,7 +597,7 @@ class Watcher:
                 entry["update_samples"] = len(ratios)
             per_param[name] = entry
         self._grad_sum.zero_()
-        self._grad_count = [0] * len(self.params)
+        self._grad_count[:] = 0
         self._grad_samples = [0] * len(self.params)
         self._ratios = []
         sampling = self.sampling.record(self._interval_steps) \
