@@ -227,7 +227,7 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         if service_marks:
             time.sleep(2.0)  # let the service write the last epoch's histograms
             service_marks.append(service_cpu())
-        sampling = rec.last_sampling  # what the last timed epoch's figures rest on
+        sampling = getattr(rec, "last_sampling", None)  # what the last epoch rests on
         for v in variants:
             v.close()
     base = statistics.median(variants[0].times)
