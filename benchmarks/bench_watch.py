@@ -4,19 +4,25 @@ The same loop (SGD with momentum, cross-entropy) runs in four variants, interlea
 epoch in one process so machine load hits all of them alike:
 
     bare         the loop alone
-    nnviz        nnviz.watch(model, opt, probe=x[:probe]): weights, gradients (every step, on
-                 the device), update ratios and probe activations, one snapshot per epoch
+    nnviz        nnviz.watch(model, opt, probe=x[:probe]): weights, gradients and update ratios
+                 on the steps its overhead budget samples, probe activations, one snapshot per
+                 epoch
     tensorboard  SummaryWriter.add_histogram of every weight and its gradient, once per epoch
-    wandb        wandb.watch(model, log="all", log_freq=steps per epoch), offline
+    wandb        wandb.watch(model, log="all", log_freq=steps per epoch), offline, system
+                 metrics off; log_freq counts backward passes, so it logs every weight and
+                 gradient histogram exactly once per epoch (the count is printed)
 
-Each variant has its own copy of the same initial model. Printed: the median epoch time per
-variant and its ratio to bare (target for nnviz: <= 1.05 and below the other two), and for
-nnviz the time spent inside its own code as a share of the rest of the epoch (less noisy than
-the A/B ratio on a busy machine), and both again in CPU time (wandb's own service process is
-not counted there: compare it by wall time). The snapshot cost is fixed per epoch, so the ratio
-shrinks as epochs grow: ``--steps`` sets the epoch length for ResNet-18 (default 200 steps of
-batch 8: 1,600 images, a small CPU epoch). Finally a ResNet-18 snapshot's
-size on disk (against the fp32 size of its parameters) and its write time.
+Each variant has its own copy of the same initial model, the same batches and optimizer.
+Printed: the median epoch time per variant and its ratio to bare (target for nnviz: <= 1.05 and
+below the other two), in wall and in CPU time; W&B's CPU again with its service process
+(wandb-core, a child process that writes its files: not in this process's CPU time); the CPU
+inside each tool's own calls as a share of the bare epoch (steadier than the A/B ratio on a
+busy machine; per-step hooks are not in it: the A/B ratio has them); nnviz's CPU split into its
+sampled steps and its snapshot, and what the last interval's figures rest on (``sampling``). The
+snapshot cost is fixed per epoch, so the ratio shrinks as epochs grow: ``--steps`` sets the
+epoch length for ResNet-18 (default 200 steps of batch 8: 1,600 images, a small CPU epoch).
+Finally a ResNet-18 snapshot's size on disk (against the fp32 size of its parameters) and its
+write time.
 
     python benchmarks/bench_watch.py [--models simple_cnn resnet18] [--rounds 3] [--threads 2]
 """
