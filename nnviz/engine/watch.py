@@ -179,8 +179,7 @@ class SamplingBudget:
     smallest that keeps work / loop time within ``budget``, bounded by the last interval's
     length (steps between snapshots): at least length // UPDATE_SAMPLES (1 in the first
     interval, whose length is unknown; doubled after every UPDATE_SAMPLES samples of an
-    interval), and at most length // MIN_SAMPLES until the
-    interval has MIN_SAMPLES samples."""
+    interval), and at most length // MIN_SAMPLES until the interval has MIN_SAMPLES samples."""
 
     def __init__(self, budget: float = SAMPLE_BUDGET,
                  clock: Callable[[], float] = time.process_time) -> None:
@@ -671,6 +670,7 @@ class Watcher:
             return
         self.closed = True
         self._detach()
+        self._buffer, self.w0 = None, []  # two copies of the weights: not kept past the run
         if self.writer is not None:
             self.writer.finish(status, detail)
 
