@@ -4,19 +4,25 @@ The same loop (SGD with momentum, cross-entropy) runs in four variants, interlea
 epoch in one process so machine load hits all of them alike:
 
     bare         the loop alone
-    nnviz        nnviz.watch(model, opt, probe=x[:probe]): weights, gradients (every step, on
-                 the device), update ratios and probe activations, one snapshot per epoch
+    nnviz        nnviz.watch(model, opt, probe=x[:probe]): weights, gradients and update ratios
+                 on the steps its overhead budget samples, probe activations, one snapshot per
+                 epoch
     tensorboard  SummaryWriter.add_histogram of every weight and its gradient, once per epoch
-    wandb        wandb.watch(model, log="all", log_freq=steps per epoch), offline
+    wandb        wandb.watch(model, log="all", log_freq=steps per epoch), offline, system
+                 metrics off; log_freq counts backward passes, so it logs every weight and
+                 gradient histogram exactly once per epoch (the count is printed)
 
-Each variant has its own copy of the same initial model. Printed: the median epoch time per
-variant and its ratio to bare (target for nnviz: <= 1.05 and below the other two), and for
-nnviz the time spent inside its own code as a share of the rest of the epoch (less noisy than
-the A/B ratio on a busy machine), and both again in CPU time (wandb's own service process is
-not counted there: compare it by wall time). The snapshot cost is fixed per epoch, so the ratio
-shrinks as epochs grow: ``--steps`` sets the epoch length for ResNet-18 (default 200 steps of
-batch 8: 1,600 images, a small CPU epoch). Finally a ResNet-18 snapshot's
-size on disk (against the fp32 size of its parameters) and its write time.
+Each variant has its own copy of the same initial model, the same batches and optimizer.
+Printed: the median epoch time per variant and its ratio to bare (target for nnviz: <= 1.05 and
+below the other two), in wall and in CPU time; W&B's CPU again with its service process
+(wandb-core, a child process that writes its files: not in this process's CPU time); the CPU
+inside each tool's own calls as a share of the bare epoch (steadier than the A/B ratio on a
+busy machine; per-step hooks are not in it: the A/B ratio has them); nnviz's CPU split into its
+sampled steps and its snapshot, and what the last interval's figures rest on (``sampling``). The
+snapshot cost is fixed per epoch, so the ratio shrinks as epochs grow: ``--steps`` sets the
+epoch length for ResNet-18 (default 200 steps of batch 8: 1,600 images, a small CPU epoch).
+Finally a ResNet-18 snapshot's size on disk (against the fp32 size of its parameters) and its
+write time.
 
     python benchmarks/bench_watch.py [--models simple_cnn resnet18] [--rounds 3] [--threads 2]
 """
@@ -44,22 +50,24 @@ from tests.fixtures.resnet import resnet18  # noqa: E402
 
 
 class CodeTimer:
-    """Adds up the wall and CPU time spent inside Watcher's step hooks and snapshots."""
+    """Adds up the wall and CPU time spent inside Watcher's step hooks and snapshots (the
+    per-parameter gradient hooks, a flag each, are not counted here: the A/B ratio has them)."""
 
     NAMES = ("before_step", "after_step", "snapshot")
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.cpu = 0.0
+        self.cpu_by = dict.fromkeys(self.NAMES, 0.0)
         self._saved = [(n, getattr(Watcher, n)) for n in self.NAMES]
         for name, fn in self._saved:
-            setattr(Watcher, name, self._wrap(fn))
+            setattr(Watcher, name, self._wrap(name, fn))
 
     def restore(self) -> None:
         for name, fn in self._saved:
             setattr(Watcher, name, fn)
 
-    def _wrap(self, fn):  # noqa: ANN001, ANN202
+    def _wrap(self, name, fn):  # noqa: ANN001, ANN202
         timer = self
 
         def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -69,7 +77,25 @@ class CodeTimer:
             finally:
                 timer.seconds += time.perf_counter() - t0
                 timer.cpu += time.process_time() - c0
+                timer.cpu_by[name] += time.process_time() - c0
         return timed
+
+
+def service_cpu() -> float:
+    """CPU seconds so far of this process's child processes (wandb's service, wandb-core),
+    which do W&B's writing outside the process's own CPU time."""
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 
 class Variant:
@@ -81,6 +107,8 @@ class Variant:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.times: list[float] = []
         self.cpu: list[float] = []
+        self.code = 0.0  # CPU seconds inside the tool's own calls this epoch (not its hooks)
+        self.codes: list[float] = []  # per epoch
         self.epoch = 0
         if kind == "nnviz":
             self.rec = nnviz.watch(self.model, self.opt, probe=x[:probe], name="bench",
@@ -91,10 +119,33 @@ class Variant:
         elif kind == "wandb":
             import wandb
             os.environ.setdefault("WANDB_SILENT", "true")
-            self.run = wandb.init(mode="offline", dir=root, project="bench", reinit=True)
+            # system metrics off: only what watch() costs is counted (generous to W&B)
+            self.run = wandb.init(mode="offline", dir=root, project="bench", reinit=True,
+                                  settings=wandb.Settings(x_disable_stats=True))
+            # log_freq counts backward passes: exactly one histogram log per epoch
             self.run.watch(self.model, log="all", log_freq=steps)
+            self.logs = 0
+            history = self.run._torch_history
+            original = history.log_tensor_stats
+
+            def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                self.logs += 1
+                c0 = time.process_time()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    self.code += time.process_time() - c0
+            history.log_tensor_stats = counted
 
     def end_epoch(self, loss: float) -> None:
+        c0 = time.process_time()
+        try:
+            self._end_epoch(loss)
+        finally:
+            if self.kind != "nnviz":  # nnviz's own calls: CodeTimer
+                self.code += time.process_time() - c0
+
+    def _end_epoch(self, loss: float) -> None:
         self.epoch += 1
         if self.kind == "nnviz":
             self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": loss})
@@ -155,10 +206,15 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         variants = [Variant(k, model, x, probe, steps, root) for k in kinds]
         for v in variants:  # warm-up epoch (allocator, lazy imports), not timed
             epoch(v, x, y, batch, min(steps, 5))
-        nnviz_share, nnviz_cpu_share = [], []
+        nnviz_share, nnviz_cpu_share, nnviz_by = [], [], []
+        service_marks: list[float] = []  # W&B's service CPU at each of its epochs' start
         for r in range(rounds):
             for v in variants[r % len(variants):] + variants[:r % len(variants)]:
                 timer = CodeTimer() if v.kind == "nnviz" else None
+                if v.kind == "wandb":
+                    service_marks.append(service_cpu())
+                    logs = v.logs
+                v.code = 0.0
                 try:
                     t, c = epoch(v, x, y, batch, steps)
                 finally:
@@ -166,9 +222,18 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
                         timer.restore()
                 v.times.append(t)
                 v.cpu.append(c)
+                if v.kind == "wandb":
+                    v.logs_per_epoch = v.logs - logs
+                v.codes.append(timer.cpu if timer else v.code)
                 if timer:
                     nnviz_share.append(timer.seconds / (t - timer.seconds))
                     nnviz_cpu_share.append(timer.cpu / (c - timer.cpu))
+                    nnviz_by.append(timer.cpu_by)
+                    rec = v.rec
+        if service_marks:
+            time.sleep(2.0)  # let the service write the last epoch's histograms
+            service_marks.append(service_cpu())
+        sampling = getattr(rec, "last_sampling", None)  # what the last epoch rests on
         for v in variants:
             v.close()
     base = statistics.median(variants[0].times)
@@ -181,8 +246,29 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
     base_cpu = statistics.median(variants[0].cpu)
     print("  CPU time ratio:          " + "   ".join(
         f"{v.kind} {statistics.median(v.cpu) / base_cpu:.3f}x" for v in variants[1:]))
+    wb = next((v for v in variants if v.kind == "wandb"), None)
+    if wb is not None:
+        service = [b - a for a, b in zip(service_marks, service_marks[1:], strict=False)]
+        total = [c + s for c, s in zip(wb.cpu, service, strict=True)]
+        print(f"  W&B CPU with its service process: {statistics.median(total) / base_cpu:.3f}x "
+              f"(service {statistics.median(service):.3f} s per epoch; {wb.logs_per_epoch} "
+              f"tensor histograms logged in its last epoch)")
+    service = service if wb is not None else []
+    cells = []
+    for v in variants[1:]:
+        share = statistics.median(v.codes) / base_cpu * 100
+        extra = f" + service {statistics.median(service) / base_cpu * 100:.1f}%" \
+            if v.kind == "wandb" and service else ""
+        cells.append(f"{v.kind} {share:.1f}%{extra}")
+    print("  CPU inside each tool's own calls (not its per-step hooks), % of the bare epoch: "
+          + "   ".join(cells))
     print(f"  time inside nnviz code: {statistics.median(nnviz_share) * 100:.1f}% of the rest "
           f"of the epoch (median; CPU time: {statistics.median(nnviz_cpu_share) * 100:.1f}%)")
+    by = {k: statistics.median(d[k] for d in nnviz_by) for k in CodeTimer.NAMES}
+    steps_s = by["before_step"] + by["after_step"]
+    print(f"  nnviz CPU per epoch (median): sampled steps {steps_s:.3f} s "
+          f"(before_step {by['before_step']:.3f}, after_step {by['after_step']:.3f}), snapshot "
+          f"{by['snapshot']:.3f} s; last interval {sampling}")
     for v in variants:
         print(f"    {v.kind:<12} wall " + ", ".join(f"{t:.2f}" for t in v.times)
               + "; CPU " + ", ".join(f"{t:.2f}" for t in v.cpu))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from torch import nn
 import nnviz
 from nnviz.analysis.diagnostics import diagnose
 from nnviz.cli.main import main as cli_main
-from nnviz.engine.watch import NO_GRADIENT
+from nnviz.engine.watch import NO_GRADIENT, SamplingBudget
 from nnviz.errors import ConfigError
 from nnviz.store.runs import RunStore
 from tests.fixtures.resnet import resnet18
@@ -343,3 +344,145 @@ def test_watched_run_works_with_diagnostics_and_the_cli(runs_dir, capsys):
     assert any(f.code == "non_finite" for f in diagnose(RunStore(runs_dir).load(bad.run_id)))
     assert cli_main(["--runs-dir", str(runs_dir), "show", rec.run_id]) == 0
     assert "lstm.weight_hh_l0" in capsys.readouterr().out
+
+
+class ManualClock:
+    """A clock the test moves by hand (SamplingBudget's timings made exact)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drive(budget: SamplingBudget, clock: ManualClock, steps: int, step_s: float,
+          sample_s: float) -> list[int]:
+    """`steps` steps of `step_s` loop time each; a sampled one costs `sample_s` more."""
+    sampled = []
+    for k in range(1, steps + 1):
+        clock.now += step_s
+        if budget.step_begins(k):
+            sampled.append(k)
+            clock.now += sample_s / 2
+            budget.spent(sample_s / 2)
+            clock.now += sample_s / 2
+            budget.sampled(sample_s / 2)
+    budget.interval_ends(steps)
+    return sampled
+
+
+def test_sampling_keeps_the_measured_work_within_its_budget():
+    clock = ManualClock()
+    b = SamplingBudget(budget=0.01, clock=clock)
+    first = drive(b, clock, 200, step_s=0.1, sample_s=0.01)
+    # step 1 sampled before any loop time is known, then every 0.01 / (0.01 * 0.1) = 10 steps
+    # (the UPDATE_SAMPLES floor doubling after every 8 samples: 2, 4, 8, ... below 10 here)
+    assert first[:4] == [1, 2, 12, 22] and np.all(np.diff(first[1:]) == 10)
+    # an interval as long as the last: at most UPDATE_SAMPLES (200 // 8 = 25 apart)
+    assert drive(b, clock, 200, 0.1, 0.01) == list(range(25, 201, 25))
+    record = b.record(200)
+    assert record["budget"] == 0.01 and record["sample_ms"] == 10.0 and record["step_ms"] == 100.0
+    # a costlier sample (the median of the last few follows it): fewer samples, the work still
+    # 1 % of the loop's time
+    for _ in range(3):
+        last = drive(b, clock, 200, 0.1, 0.05)
+    assert last == [50, 100, 150, 200]
+    # however costly: MIN_SAMPLES per interval, so every snapshot has gradients and updates
+    for _ in range(3):
+        last = drive(b, clock, 200, 0.1, 10.0)
+    assert last == [100, 200]
+
+
+def test_update_ratios_grads_and_drift_of_sampled_steps_equal_torch(runs_dir):
+    torch.manual_seed(6)
+    model = TinyTransformer()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = torch.randint(0, 30, (8, 6)), torch.randint(0, 4, (8,))
+    w0 = {n: p.detach().clone() for n, p in model.named_parameters()}
+    rec = nnviz.watch(model, opt, runs_dir=runs_dir)
+    rec.sampling = SamplingBudget(budget=1e9)  # no budget: the UPDATE_SAMPLES schedule only
+    ratios, norms = [], []
+    for _ in range(12):
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        grads = []
+        train_steps(model, opt, x, y, 1, grads)
+        ratios.append({n: float(torch.linalg.vector_norm((p.detach() - before[n]).double()))
+                       / (float(torch.linalg.vector_norm(before[n].double())) or math.nan)
+                       for n, p in model.named_parameters()})  # NaN: a bias starting at 0
+        norms.append({n: float(torch.linalg.vector_norm(g)) for n, g in grads[0].items()})
+    rec.snapshot(epoch=1)
+    rec.close()
+    sampled = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]  # every step, then the stride doubles
+    snap = RunStore(runs_dir).load(rec.run_id).snapshot(1).record
+    assert snap.extra["sampling"]["steps"] == 12
+    assert snap.extra["sampling"]["sampled_steps"] == len(sampled)
+    for name, p in model.named_parameters():
+        s = snap.params[name]
+        want = [ratios[k - 1][name] for k in sampled]
+        assert s.extra["update_samples"] == len(sampled)
+        assert s.grad.steps == 12 and s.grad.extra["sampled_steps"] == len(sampled)
+        assert close(s.grad.norm, np.mean([norms[k - 1][name] for k in sampled]), 1e-6), name
+        if float(w0[name].abs().max()) == 0:
+            continue  # from zero: inf at first, left out of the mean (test_drift_conventions)
+        assert close(s.update_ratio, math.exp(np.mean(np.log(want))), 1e-6), name
+        assert close(s.update_ratio_last, want[-1], 1e-6), name
+        drift = float(torch.linalg.vector_norm((p.detach() - w0[name]).double())) / \
+            float(torch.linalg.vector_norm(w0[name].double()))
+        assert close(s.drift, drift, 1e-6), name
+
+
+def assert_one_step_moved(s: dict, model: nn.Module, before: list, rel: float) -> None:
+    """After one step from `before`: update ratio == drift == torch's float64 ‖ΔW‖ / ‖W‖."""
+    for (name, p), b in zip(model.named_parameters(), before, strict=True):
+        ref = float(torch.linalg.vector_norm((p.detach() - b).double())) / \
+            float(torch.linalg.vector_norm(b.double()))
+        assert close(s[name].update_ratio, ref, rel) and close(s[name].drift, ref, rel), name
+
+
+def test_drift_conventions_and_mixed_dtypes(runs_dir):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[1].bias.zero_()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(5, 3), torch.randint(0, 2, (5,))
+    with nnviz.watch(model, opt, runs_dir=runs_dir) as rec:
+        train_steps(model, opt, x, y, 1)
+        rec.snapshot(epoch=1)
+        with torch.no_grad():
+            model[0].weight[0, 0] = float("inf")
+            model[1].bias.zero_()
+        rec.snapshot(epoch=2)
+    run = RunStore(runs_dir).load(rec.run_id)
+    moved, reset = run.snapshot(1).record.params, run.snapshot(2).record.params
+    assert moved["1.bias"].drift == math.inf  # from an all-zero start: x / 0
+    assert reset["1.bias"].drift is None  # 0 / 0
+    assert math.isnan(reset["0.weight"].drift)  # an Inf in the weights: NaN, as stats.drift
+    # parameters of two dtypes: no shared buffer, the same numbers by the per-tensor path
+    mixed = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2).double())
+    opt = torch.optim.SGD(mixed.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in mixed.parameters()]
+    with nnviz.watch(mixed, opt, runs_dir=runs_dir) as rec:
+        assert rec._buffer is None
+        opt.zero_grad()
+        out = mixed[1](mixed[0](x).double())
+        nn.functional.cross_entropy(out, y).backward()
+        opt.step()
+        rec.snapshot(epoch=1)
+    s = RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params
+    assert_one_step_moved(s, mixed, before, 1e-9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_update_ratio_and_drift_on_cuda_equal_torch(runs_dir):
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).cuda()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    x, y = torch.randn(16, 6, device="cuda"), torch.randint(0, 3, (16,), device="cuda")
+    w0 = [p.detach().clone() for p in model.parameters()]
+    with nnviz.watch(model, opt, probe=x, runs_dir=runs_dir) as rec:
+        assert rec._buffer is not None and rec._buffer.flat.is_cuda
+        train_steps(model, opt, x, y, 1)
+        rec.snapshot(epoch=1)
+    assert_one_step_moved(RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params, model,
+                          w0, 1e-6)

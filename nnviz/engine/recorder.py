@@ -339,12 +339,14 @@ class Recorder:
 
 
 @torch.no_grad()
-def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor, edges: np.ndarray, seed: int,
-                 tensors: dict[str, torch.Tensor], hint: dict | None = None) -> dict[str, Any]:
+def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor | None, edges: np.ndarray,
+                 seed: int, tensors: dict[str, torch.Tensor], hint: dict | None = None
+                 ) -> dict[str, Any]:
     """A parameter's snapshot statistics, histogram and drift; adds its two tensors (values,
     counts) to ``tensors``. Used by the trainer, ``nnviz.watch`` and checkpoint folders;
     ``hint`` is the parameter's own dict, kept across snapshots (its spectral norm's warm
-    start: ``stats.tensor_stats_and_histogram``)."""
+    start: ``stats.tensor_stats_and_histogram``). ``w0=None``: no drift here (the caller
+    measures it: ``nnviz.watch`` does every parameter in one fused call)."""
     whole = w.numel() <= VALUE_LIMIT
     values = stats.sample_values(w, VALUE_LIMIT if whole else SAMPLE_SIZE, seed=seed)
     tensors[f"values/{name}"] = torch.from_numpy(np.ascontiguousarray(values))
@@ -357,7 +359,8 @@ def weight_entry(name: str, w: torch.Tensor, w0: torch.Tensor, edges: np.ndarray
         "underflow": hist.underflow, "overflow": hist.overflow, "nan": hist.nan,
         "posinf": hist.posinf, "neginf": hist.neginf,
     }
-    entry["drift"] = _f(stats.drift(w0, w))
+    if w0 is not None:
+        entry["drift"] = _f(stats.drift(w0, w))
     return entry
 
 

@@ -21,12 +21,17 @@ What is recorded, and how (torch's own hooks, no change to the loop):
   means, ``last_*`` the last sampled step). Without an optimizer every backward is measured.
   A parameter that got no gradient since the last snapshot (frozen, unused) is stored with
   ``grad_status: "no gradient"`` and no ``grad`` entry, never zeros.
-* sampled steps: UPDATE_SAMPLES per snapshot interval, evenly spread once the interval's length
-  is known (from the previous interval); before that every step. Within an interval the stride
-  doubles after every UPDATE_SAMPLES samples, so an interval longer than the one before costs a
-  few more samples, never one per step. On them the update ratio ‖ΔW‖/‖W‖ of that single step
-  is measured too (step pre / post hooks). Per-step work is then a few Python flags, so
-  recording costs little against the step itself (``benchmarks/bench_watch.py``).
+* sampled steps, by an overhead budget (``SamplingBudget``): the work of a sampled step
+  (gradient triplets, a copy of the weights, update norms) and the loop's own time per step are
+  timed, and steps are sampled so that the work stays within SAMPLE_BUDGET (1 %) of the loop's
+  time: every step at first, then at most UPDATE_SAMPLES and at least MIN_SAMPLES per snapshot
+  interval (its length known from the previous one), as the budget allows. On them the update
+  ratio ‖ΔW‖/‖W‖ of that single step is measured too (step pre / post hooks) into one reused
+  flat copy of the weights (``UpdateBuffer``: ``torch._foreach`` copy and difference, one
+  row-norm call for every parameter). Each snapshot's ``sampling`` says what its figures rest
+  on: ``{"steps", "sampled_steps", "budget", "sample_ms", "step_ms"}``; each parameter's
+  ``update_samples`` counts its update ratios. Other steps cost a few Python flags
+  (``benchmarks/bench_watch.py`` measures it against TensorBoard and W&B).
 * activations: forward hooks on every module with parameters of its own and every activation
   module, on the probe batch, in eval mode under ``no_grad``; hooks removed and the training
   mode restored in a ``finally``.
@@ -44,8 +49,10 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
+import statistics
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,6 +78,9 @@ from nnviz.store.runs import RunStore, RunWriter
 ParamSelector = str | Sequence[str] | Callable[[str, nn.Parameter], bool] | None
 HEARTBEAT_S = 30.0  # run.json is touched at least this often while the loop runs
 NO_GRADIENT = "no gradient"
+SAMPLE_BUDGET = 0.01  # the sampled steps' work: at most this share of the loop's own time
+MIN_SAMPLES = 2       # sampled steps per snapshot interval whatever the budget
+ROW = 1024            # elements per row of UpdateBuffer (one float32 norm per row)
 
 
 def unwrap(model: nn.Module) -> tuple[nn.Module, str | None]:
@@ -159,21 +169,146 @@ def _grad_triplets(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack((l2, l1 / n, var.clamp_min(0).sqrt()), dim=1)
 
 
-def _update_ratios(params: list[torch.Tensor], before: list[torch.Tensor]) -> torch.Tensor:
-    """‖W − W_before‖ / ‖W_before‖ per parameter (NaN for 0/0, inf for x/0).
+class SamplingBudget:
+    """Which optimizer steps are sampled (gradients and update measured), and what they cost.
 
-    On the CPU by ``stats.sum_of_squares`` block by block (float64 sums of float32 blocks, no
-    full-size temporaries: a fresh ΔW of a ResNet costs more in page faults than its norms); on
-    a device, float64 norms there, read back at the snapshot."""
-    if params and params[0].device.type == "cpu":
-        num = [stats.sum_of_squares(p.detach(), b) for p, b in zip(params, before, strict=True)]
-        den = [stats.sum_of_squares(b) for b in before]
-        return torch.tensor(num, dtype=torch.float64).sqrt() / \
-            torch.tensor(den, dtype=torch.float64).sqrt()
-    num = torch.stack([torch.linalg.vector_norm((p.detach() - b).double())
-                       for p, b in zip(params, before, strict=True)])
-    den = torch.stack([torch.linalg.vector_norm(b.double()) for b in before])
-    return num / den
+    The work of a sampled step and the loop's own time per step (between step pre-hooks, less
+    that work; the gap across a snapshot is left out) are timed in the process's CPU time
+    (``time.process_time``: on a busy machine wall time jumps by whole time slices). A sample's
+    cost is the median of the last few. The gap between sampled steps (the stride) is the
+    smallest that keeps work / loop time within ``budget``, bounded by the last interval's
+    length (steps between snapshots): at least length // UPDATE_SAMPLES (1 in the first
+    interval, whose length is unknown; doubled after every UPDATE_SAMPLES samples of an
+    interval), and at most length // MIN_SAMPLES until the interval has MIN_SAMPLES samples."""
+
+    def __init__(self, budget: float = SAMPLE_BUDGET,
+                 clock: Callable[[], float] = time.process_time) -> None:
+        self.budget, self.clock = budget, clock
+        self.stride, self.floor, self.ceiling = 1, 1, None
+        self.samples = 0
+        self.recent: deque[float] = deque(maxlen=9)  # the last samples' work (s): median
+        self.loop_s, self.loop_steps = 0.0, 0   # the loop's own time, every step so far
+        self.interval_samples = 0
+        self._next, self._k = 1, 0
+        self._mark: float | None = None  # when the last step began (None after a snapshot)
+        self._spent = self._work = 0.0   # work since the mark / in the current sample
+
+    def step_begins(self, k: int) -> bool:
+        """Step k of the interval begins (1-based): is it sampled?"""
+        now = self.clock()
+        if self._mark is not None:
+            self.loop_s += max(0.0, now - self._mark - self._spent)
+            self.loop_steps += 1
+        self._mark, self._spent, self._k = now, 0.0, k
+        return k >= self._next
+
+    def spent(self, seconds: float) -> None:
+        self._spent += seconds
+        self._work += seconds
+
+    def sampled(self, seconds: float) -> None:
+        """The sampled step's last work is done (its update measured)."""
+        self.spent(seconds)
+        self.recent.append(self._work)
+        self._work = 0.0
+        self.samples += 1
+        self.interval_samples += 1
+        if self.interval_samples % UPDATE_SAMPLES == 0:
+            self.floor *= 2
+        self.stride = self._choose()
+        self._next = self._k + self.stride
+
+    def interval_ends(self, steps: int) -> None:
+        """A snapshot after `steps` steps: the next interval is expected as long."""
+        self._mark = None
+        if steps:
+            self.floor = max(1, steps // UPDATE_SAMPLES)
+            self.ceiling = max(1, steps // MIN_SAMPLES)
+        self.interval_samples = 0
+        self.stride = self._choose()
+        self._next = self.stride
+
+    def _choose(self) -> int:
+        stride = self.floor
+        if self.samples and self.loop_steps:
+            step_s = self.loop_s / self.loop_steps
+            want = self.sample_s() / (self.budget * step_s) if step_s > 0 else math.inf
+            stride = max(stride, math.ceil(min(want, 1e9) * (1 - 1e-9)))  # 10.000…01: 10
+        if self.ceiling is not None and self.interval_samples < MIN_SAMPLES:
+            stride = min(stride, self.ceiling)  # the interval's first MIN_SAMPLES, whatever
+        return max(1, stride)
+
+    def sample_s(self) -> float:
+        """A sampled step's work: the median of the last few (the very first, which pays for
+        first calls and allocations, left out once there are others)."""
+        recent = list(self.recent)[1:] if self.samples == len(self.recent) > 1 else self.recent
+        return statistics.median(recent) if recent else 0.0
+
+    def record(self, steps: int) -> dict[str, Any]:
+        """What this interval's gradient and update figures rest on (the snapshot's
+        ``sampling``)."""
+        step_s = self.loop_s / self.loop_steps if self.loop_steps else None
+        return {"steps": steps, "sampled_steps": self.interval_samples, "budget": self.budget,
+                "sample_ms": round(self.sample_s() * 1e3, 3),
+                "step_ms": None if step_s is None else round(step_s * 1e3, 3)}
+
+
+class UpdateBuffer:
+    """One flat copy of the watched weights for update ratios, taken only on sampled steps.
+
+    Each parameter's values sit at the start of whole rows of ROW elements (zero padding after
+    them), so one ``vector_norm`` over the rows measures every parameter at once: float32 row
+    norms (~1e-9 relative here) squared and summed per parameter in float64. Allocated once and
+    reused (a fresh copy of a ResNet's weights costs more in page faults than its norms); copy
+    and difference are ``torch._foreach`` calls over all parameters. None where the parameters
+    do not share one float32 / float64 dtype and device (then ``update_ratios_slow`` clones
+    them per sample, and drift is ``stats.drift``'s)."""
+
+    def __init__(self, params: list[torch.Tensor]) -> None:
+        p0 = params[0]
+        rows = [-(-p.numel() // ROW) for p in params]
+        self.flat = torch.zeros(sum(rows) * ROW, dtype=p0.dtype, device=p0.device)
+        starts = np.cumsum([0, *rows[:-1]]) * ROW
+        self.views = [self.flat[int(s):int(s) + p.numel()].view_as(p)
+                      for s, p in zip(starts, params, strict=True)]
+        self.owner = torch.repeat_interleave(torch.arange(len(params), device=p0.device),
+                                             torch.tensor(rows, device=p0.device))
+        self.n = len(params)
+
+    @classmethod
+    def fits(cls, params: list[torch.Tensor]) -> bool:
+        return bool(params) and len({(p.dtype, p.device) for p in params}) == 1 and \
+            params[0].dtype in (torch.float32, torch.float64)
+
+    def _sum_squares(self) -> torch.Tensor:
+        """(n,) float64 on the device: each parameter's Σ x² over its rows."""
+        r = torch.linalg.vector_norm(self.flat.view(-1, ROW), dim=1).double()
+        return torch.zeros(self.n, dtype=torch.float64, device=r.device).index_add_(
+            0, self.owner, r * r)
+
+    def keep(self, params: list[torch.Tensor]) -> torch.Tensor:
+        """Copy the weights in; returns Σ W_before² per parameter."""
+        torch._foreach_copy_(self.views, params)
+        return self._sum_squares()
+
+    def update(self, params: list[torch.Tensor], before_sq: torch.Tensor) -> torch.Tensor:
+        """‖W − W_before‖ / ‖W_before‖ per parameter (NaN for 0/0, inf for x/0)."""
+        torch._foreach_sub_(self.views, params)  # W_before − W: the same norm as the update
+        return self._sum_squares().sqrt() / before_sq.sqrt()
+
+    def drift_squares(self, params: list[torch.Tensor], w0: list[torch.Tensor]) -> torch.Tensor:
+        """Σ (W − W0)² per parameter (the buffer is free between steps)."""
+        torch._foreach_copy_(self.views, params)
+        torch._foreach_sub_(self.views, w0)
+        return self._sum_squares()
+
+
+def update_ratios_slow(params: list[torch.Tensor], before: list[torch.Tensor]) -> torch.Tensor:
+    """UpdateBuffer.update for parameters of mixed dtypes or devices: float64 norms per one."""
+    num = [torch.linalg.vector_norm((p.detach() - b).double()).to(params[0].device)
+           for p, b in zip(params, before, strict=True)]
+    den = [torch.linalg.vector_norm(b.double()).to(params[0].device) for b in before]
+    return torch.stack(num) / torch.stack(den)
 
 
 def _f(x: Any) -> float | None:
@@ -238,19 +373,21 @@ class Watcher:
         n = len(self.params)
         device = self.params[0].device
         self.probe = _to_device(probe, device)
-        self._marked = [False] * n
+        self._marked = np.zeros(n, dtype=bool)  # got a gradient since the last step
         self._grad_sum = torch.zeros(n, 3, dtype=torch.float64, device=device)
         self._grad_last = torch.zeros(n, 3, dtype=torch.float64, device=device)
-        self._grad_count = [0] * n    # steps in which the parameter got a gradient
+        self._grad_count = np.zeros(n, dtype=np.int64)  # steps in which it got a gradient
         self._grad_samples = [0] * n  # of them, sampled steps whose gradient was measured
         self._ratios: list[torch.Tensor] = []
-        self._before: list[torch.Tensor] | None = None
-        # update ratios: every `_stride`-th step, the stride doubling after each
-        # UPDATE_SAMPLES samples of an interval (a few dozen samples at most)
-        self._stride = 1
+        self._before: Any = None  # on a sampled step: Σ W² (UpdateBuffer) or weight clones
+        self._buffer = UpdateBuffer(self.params) \
+            if (optimizer is not None or manual_steps) and UpdateBuffer.fits(self.params) \
+            else None
+        self.sampling = SamplingBudget()
         self._interval_steps, self._last_beat = 0, time.monotonic()
         self._pending = False  # before_step() ran, after_step() not yet
         self.w0 = [p.detach().clone() for p in self.params]
+        self._w0_sq = self._buffer.keep(self.w0).cpu() if self._buffer is not None else None
         self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
         self.layers = measured_layers(self.model)
         self._write_header(name, runs_dir, wrapper, source or {})
@@ -337,13 +474,15 @@ class Watcher:
         if self.closed or not self.enabled:
             return
         self._pending = True
-        idx = [i for i, m in enumerate(self._marked) if m and self.params[i].grad is not None]
-        for i in idx:
-            self._grad_count[i] += 1
-        self._marked = [False] * len(self.params)
+        marked = self._marked
+        self._grad_count += marked  # numpy: a few microseconds for any number of parameters
         self._interval_steps += 1
-        if self._interval_steps % self._stride:
+        if not self.sampling.step_begins(self._interval_steps):
+            marked[:] = False
             return
+        idx = [i for i in np.flatnonzero(marked).tolist() if self.params[i].grad is not None]
+        marked[:] = False
+        t0 = self.sampling.clock()
         if idx:
             rows = _grad_triplets([self.params[i].grad for i in idx])
             where = torch.tensor(idx, device=rows.device)
@@ -351,7 +490,10 @@ class Watcher:
             self._grad_last[where] = rows
             for i in idx:
                 self._grad_samples[i] += 1
-        self._before = [p.detach().clone() for p in self.params]
+        weights = [p.detach() for p in self.params]
+        self._before = self._buffer.keep(weights) if self._buffer is not None \
+            else [w.clone() for w in weights]
+        self.sampling.spent(self.sampling.clock() - t0)
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -361,10 +503,13 @@ class Watcher:
         self._pending = False
         self.step += 1
         if self._before is not None:
-            self._ratios.append(_update_ratios(self.params, self._before))
+            t0 = self.sampling.clock()
+            weights = [p.detach() for p in self.params]
+            self._ratios.append(self._buffer.update(weights, self._before)
+                                if self._buffer is not None
+                                else update_ratios_slow(weights, self._before))
             self._before = None
-            if len(self._ratios) % UPDATE_SAMPLES == 0:
-                self._stride *= 2
+            self.sampling.sampled(self.sampling.clock() - t0)
         if isinstance(self.every, int) and self.step % self.every == 0:
             self.snapshot(epoch=self.step / self.every)
         elif time.monotonic() - self._last_beat > HEARTBEAT_S:
@@ -403,8 +548,7 @@ class Watcher:
             self.step = int(step)
         self.writer.meta["history"].append(row)
         index = self._add_snapshot(epoch)
-        if self._interval_steps:
-            self._stride = max(1, self._interval_steps // UPDATE_SAMPLES)
+        self.sampling.interval_ends(self._interval_steps)
         self._interval_steps = 0
         self._last_beat = time.monotonic()
         return index
@@ -424,10 +568,13 @@ class Watcher:
         ratios = [r.cpu().numpy() for r in self._ratios]
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
+        drifts = self._drifts()
         for i, (name, p) in enumerate(zip(self.names, self.params, strict=True)):
-            entry = weight_entry(name, p.detach(), self.w0[i], self.edges[name], i, tensors,
-                                 self._hints[i])
-            count, k = self._grad_count[i], self._grad_samples[i]
+            entry = weight_entry(name, p.detach(), None if drifts else self.w0[i],
+                                 self.edges[name], i, tensors, self._hints[i])
+            if drifts:
+                entry["drift"] = drifts[i]
+            count, k = int(self._grad_count[i]), self._grad_samples[i]
             if count:
                 mean = grad_sum[i] / k if k else [None] * 3
                 last = grad_last[i] if k else [None] * 3
@@ -446,13 +593,37 @@ class Watcher:
                 entry["update_ratio"] = _f(np.exp(np.mean(np.log(finite[finite > 0])))) \
                     if (finite > 0).any() else (0.0 if finite.size else None)
                 entry["update_ratio_last"] = _f(col[-1])
+                entry["update_samples"] = len(ratios)
             per_param[name] = entry
         self._grad_sum.zero_()
-        self._grad_count = [0] * len(self.params)
+        self._grad_count[:] = 0
         self._grad_samples = [0] * len(self.params)
         self._ratios = []
+        sampling = self.sampling.record(self._interval_steps) \
+            if self.optimizer is not None or self.manual_steps else None
+        self.last_sampling = sampling
         return tensors, {"epoch": epoch, "step": self.step, "params": per_param,
-                         "activations": self.activations()}
+                         "activations": self.activations(),
+                         **({"sampling": sampling} if sampling else {})}
+
+    @torch.no_grad()
+    def _drifts(self) -> list[float | None] | None:
+        """Every parameter's ‖W − W0‖ / ‖W0‖ by one fused pass (UpdateBuffer), with
+        ``stats.drift``'s conventions (None for 0/0, inf for x/0); a parameter holding NaN /
+        Inf is measured by ``stats.drift`` itself. None: no buffer, or it is in use."""
+        if self._buffer is None or self._before is not None:
+            return None
+        weights = [p.detach() for p in self.params]
+        num = self._buffer.drift_squares(weights, self.w0).cpu().tolist()
+        out: list[float | None] = []
+        for i, (a, b) in enumerate(zip(num, self._w0_sq.tolist(), strict=True)):
+            if not (math.isfinite(a) and math.isfinite(b)):
+                out.append(_f(stats.drift(self.w0[i], weights[i])))
+            elif b == 0.0:
+                out.append(None if a == 0.0 else math.inf)
+            else:
+                out.append(math.sqrt(a) / math.sqrt(b))
+        return out
 
     @torch.no_grad()
     def activations(self) -> dict[str, Any]:
@@ -499,6 +670,7 @@ class Watcher:
             return
         self.closed = True
         self._detach()
+        self._buffer, self.w0 = None, []  # two copies of the weights: not kept past the run
         if self.writer is not None:
             self.writer.finish(status, detail)
 
