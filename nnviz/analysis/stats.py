@@ -750,16 +750,21 @@ def weight_edges(
     n_bins: int = DEFAULT_BINS,
     theory_std: float | None = None,
     margin: float = 0.5,
+    maxabs: float | None = None,
 ) -> np.ndarray:
-    """Bin edges symmetric about 0 for one parameter, fixed for a run from its initial values."""
+    """Bin edges symmetric about 0 for one parameter, fixed for a run from its initial values.
+
+    ``maxabs``: the largest |finite value| of ``values`` when the caller has it already (the
+    recorder measures all parameters in one fused call); ``values`` are then not read."""
     n_bins = _check_bins(n_bins)
     if not (math.isfinite(margin) and margin >= 0.0):
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
     if theory_std is not None and theory_std < 0:
         raise ValueError(f"theory_std must be >= 0, got {theory_std!r}")
-    x = _flat_float64(values)
-    finite = x[np.isfinite(x)]
-    maxabs = float(np.max(np.abs(finite))) if finite.size else 0.0
+    if maxabs is None or not math.isfinite(maxabs):
+        x = _flat_float64(values)
+        finite = x[np.isfinite(x)]
+        maxabs = float(np.max(np.abs(finite))) if finite.size else 0.0
     half = max(maxabs * (1.0 + margin), WEIGHT_EDGE_FLOOR)
     if theory_std is not None and math.isfinite(theory_std):
         half = max(half, 4.0 * float(theory_std))

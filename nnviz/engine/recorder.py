@@ -75,12 +75,19 @@ def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, 
     """Static facts per parameter: shape, module, kind, theoretical distribution, fixed edges."""
     modules = dict(model.named_modules())
     info: dict[str, dict[str, Any]] = {}
-    for depth, (name, p) in enumerate(model.named_parameters()):
+    named = list(model.named_parameters())
+    tops: list[float | None] = [None] * len(named)
+    data = [p.detach() for _, p in named]
+    if data and all(t.dtype == torch.float32 and t.numel() for t in data):
+        # every max |w| in one fused call (NaN / Inf give a non-finite one: read per tensor)
+        tops = torch.stack(torch._foreach_norm(data, math.inf)).tolist()
+    for depth, (name, p) in enumerate(named):
         module_name, _, leaf = name.rpartition(".")
         module = modules[module_name]
         theory = theories.get(name)
-        values = p.detach().float().cpu().flatten().numpy()
-        edges = stats.weight_edges(values, theory_std=theory.std if theory else None)
+        values = data[depth].float().cpu().flatten().numpy()
+        edges = stats.weight_edges(values, theory_std=theory.std if theory else None,
+                                   maxabs=tops[depth])
         info[name] = {
             "shape": list(p.shape),
             "numel": p.numel(),
@@ -89,7 +96,7 @@ def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, 
             "kind": leaf,  # "weight" or "bias"
             "order": depth,
             "theory": theory.to_dict() if theory else None,
-            "edges": [float(e) for e in edges],
+            "edges": edges.tolist(),
             "stored": "all" if p.numel() <= VALUE_LIMIT else f"sample of {SAMPLE_SIZE}",
         }
     return info
@@ -656,9 +663,10 @@ class SnapshotQueue:
     then uses the cores itself, and torch's thread setting is process-wide), and a recorder of
     fewer than INLINE_BELOW parameters: its snapshot is a few milliseconds of Python that a
     second thread cannot overlap with a Python-bound training loop (one GIL), only delay with
-    hand-offs. While idle, the thread saves a run.json the writer deferred once it is due
-    (``RunWriter.save_due_in``); without a thread, ``tick`` does (the trainer calls it as it
-    polls for a cancel).
+    hand-offs; and a queue without a recorder (recording off: a history row per epoch and the
+    status, nothing a thread would save time on). While idle, the thread saves a run.json the
+    writer deferred once it is due (``RunWriter.save_due_in``); without a thread, ``tick`` does
+    (the trainer calls it as it polls for a cancel).
     """
 
     def __init__(self, writer: Any, recorder: Recorder | None = None,
@@ -667,7 +675,8 @@ class SnapshotQueue:
         self._error: BaseException | None = None
         self._queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        small = recorder is not None and sum(p.numel() for p in recorder.params) < INLINE_BELOW
+        # without a recorder there is only history and status to write: no thread either
+        small = recorder is None or sum(p.numel() for p in recorder.params) < INLINE_BELOW
         if background and torch.get_num_threads() == 1 and not small:
             self._thread = threading.Thread(target=self._work, name="nnviz-snapshots",
                                             daemon=True)
