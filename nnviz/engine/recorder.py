@@ -15,17 +15,21 @@ epoch, GRAD_SAMPLES evenly spaced steps for gradients (every step when an epoch 
 always the last step before each snapshot) and UPDATE_SAMPLES for update ratios (as CS231n and
 Karpathy plot it); ``sample_steps`` gives those steps.
 
-Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters,
-reduced in float64 at the snapshot for all parameters at once) or three vectorised reductions
-per tensor (larger models, float32 cascade sums, ~1e-7 relative); nothing is read back before
-the snapshot. A snapshot is taken in two parts: ``capture`` (on the training thread: one fused
-copy of the weights and buffers, the accumulators handed over) and ``compute`` (statistics,
-histograms, the probe pass on a private copy of the model, so the training model is never
-touched; ``probe_within`` lets the trainer measure the probe inside its validation pass
-instead). Spectral norms by Lanczos start from each parameter's Ritz vector of the snapshot
-before (``weight_entry``'s hint): a few steps instead of up to 30. ``SnapshotQueue`` runs
-``compute`` and the writes in order, one file at a time, on one background thread for models
-of INLINE_BELOW parameters or more, so training goes on meanwhile
+Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters:
+one ``torch._foreach_copy_`` into a preallocated row, reduced in float64 at the snapshot for
+all parameters at once) or three vectorised reductions per tensor (larger models, float32
+cascade sums, ~1e-7 relative); an update ratio is two such copies (weights before and after
+the step); nothing is read back before the snapshot. A snapshot is taken in two parts:
+``capture`` (on the training thread: one fused copy of the weights and buffers, the
+accumulators handed over) and ``compute`` (statistics, histograms, the probe pass on a private
+copy of the model, made when first needed, so the training model is never touched;
+``probe_within`` lets the trainer measure the probe inside its validation pass instead, and
+``probe_now`` on its own model at init). Small models' weights are one flat float32 copy, and
+their statistics, histograms and drifts one vectorised pass over it
+(``stats.stats_and_histograms_flat``). Spectral norms by Lanczos start from each parameter's
+Ritz vector of the snapshot before (``weight_entry``'s hint): a few steps instead of up to 30.
+``SnapshotQueue`` runs ``compute`` and the writes in order, one file at a time, on one
+background thread for models of INLINE_BELOW parameters or more, so training goes on meanwhile
 (``benchmarks/bench_side_by_side.py`` and ``benchmarks/bench_recording.py`` measure it).
 """
 
@@ -230,7 +234,8 @@ class Recorder:
         self.layers = describe_layers(model)
         self.edges: dict[str, np.ndarray] = {}
         self._defer = sum(p.numel() for p in self.params) <= DEFER_LIMIT
-        self._shadow = _private_copy(model)
+        self._shadow: nn.Module | None = None  # the probe's model copy, made when first needed
+        self._shadow_made = False
         self._buffers = [b for _, b in model.named_buffers()]
         self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
         self._probed: dict[str, Any] | None = None  # from probe_within, for the next capture
@@ -338,8 +343,11 @@ class Recorder:
         )
         if self._probed is not None:  # measured in the validation pass just before
             moment.activations, self._probed = self._probed, None
-        elif self._shadow is None:
-            moment.activations = self.probe()
+        else:
+            if not self._shadow_made:  # on the training thread, once, when first needed
+                self._shadow, self._shadow_made = _private_copy(self.model), True
+            if self._shadow is None:
+                moment.activations = self.probe()
         self._reset_grads()
         self._ratios = []
         return moment
@@ -448,6 +456,13 @@ class Recorder:
             finally:
                 model.train(was_training)
         return out
+
+    def probe_now(self) -> None:
+        """Measure the probe on the live model now, for the next ``capture`` (which then needs
+        no model copy): for a caller that owns the model and has no hooks on it (the
+        trainer's snapshot at init, before any validation pass). Hooks of others on the model
+        would run; ``capture`` alone probes a private copy."""
+        self._probed = self.probe()
 
     @contextlib.contextmanager
     def probe_within(self, batch: int) -> Iterator[None]:

@@ -304,6 +304,7 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
                  data.task, record)
     try:
         if record:
+            recorder.probe_now()  # type: ignore[union-attr]  # the trainer's own model
             queue.snapshot(0.0, 0)
         if progress is not None:
             queue.wait()  # "started" promises the init snapshot is on disk (ui/services/jobs)
