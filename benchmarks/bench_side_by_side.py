@@ -376,6 +376,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, choices=list(CASES),
                         help="the issue's three by default; lesson_symmetry and lesson_deep "
                              "are the lessons on 2-D points as the app trains them")
+    parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=list(LOOPS),
+                        metavar="LOOP", help="a subset of: " + ", ".join(LOOPS) + " (the floor "
+                        "is always run)")
     parser.add_argument("--profile", choices=["recorder", "nnviz off", "nnviz on"],
                         help="instead of the table: cProfile one run of this loop per case "
                              "and print where its time goes")
@@ -386,7 +389,7 @@ def main() -> None:
         for name in args.cases:
             profile_case(name, args.profile, args.epochs, args.threads)
         return
-    loops = available_loops()
+    loops = [loop for loop in available_loops() if loop in {"floor", *args.loops}]
     print(f"{args.epochs} epochs per run (the lessons: their own), batch 64, Adam (the "
           f"lessons: theirs), {args.threads} torch thread(s), {args.rounds} interleaved rounds; "
           f"medians; load {os.getloadavg()[0]:.2f} "

@@ -366,6 +366,8 @@ class Recorder:
         per_param: dict[str, Any] = {}
         flat = self._flat_entries(m, tensors) if self._flat_stats and m.flat is not None \
             else [None] * len(self.names)
+        gm, gl = grad_mean.tolist(), grad_last.tolist()  # Python floats, all at once
+        ratio_mean, ratio_last = _ratio_summary(ratios) if ratios is not None else ([], [])
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
             entry = flat[i]
             if entry is None:
@@ -373,17 +375,13 @@ class Recorder:
                                      self.sample_seed + i, tensors, self._hints[i])
             if m.grad_steps:
                 entry["grad"] = {
-                    "norm": _f(grad_mean[i, 0]), "mean_abs": _f(grad_mean[i, 1]),
-                    "std": _f(grad_mean[i, 2]), "last_norm": _f(grad_last[i, 0]),
-                    "last_mean_abs": _f(grad_last[i, 1]), "last_std": _f(grad_last[i, 2]),
+                    "norm": gm[i][0], "mean_abs": gm[i][1], "std": gm[i][2],
+                    "last_norm": gl[i][0], "last_mean_abs": gl[i][1], "last_std": gl[i][2],
                     "steps": m.grad_steps,
                 }
             if ratios is not None:
-                col = ratios[:, i]
-                finite = col[np.isfinite(col)]
-                entry["update_ratio"] = _f(np.exp(np.mean(np.log(finite[finite > 0]))))\
-                    if (finite > 0).any() else (0.0 if finite.size else None)
-                entry["update_ratio_last"] = _f(col[-1])
+                entry["update_ratio"] = ratio_mean[i]
+                entry["update_ratio_last"] = ratio_last[i]
             per_param[name] = entry
         activations = m.activations
         if activations is None:
@@ -598,6 +596,23 @@ def _flat_ratios(before: torch.Tensor, after: torch.Tensor, params: list[nn.Para
         num = np.sqrt(seg.sum(np.square(_rows(after) - w)))
         den = np.sqrt(seg.sum(np.square(w)))
         return num / den
+
+
+def _ratio_summary(ratios: np.ndarray) -> tuple[list[float | None], list[float]]:
+    """Per parameter (column of a (samples, params) array of ‖ΔW‖/‖W‖): the geometric mean of
+    its finite positive ratios (0.0 when its finite ones are all 0, None when none is
+    finite), and the last sample."""
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(ratios)
+        positive = finite & (ratios > 0)
+        logs = np.where(positive, np.log(np.where(positive, ratios, 1.0)), 0.0)
+        count = positive.sum(axis=0)
+        mean = np.exp(logs.sum(axis=0) / np.maximum(count, 1))
+    out: list[float | None] = [
+        g if c else (0.0 if any_finite else None)
+        for g, c, any_finite in zip(mean.tolist(), count.tolist(), finite.any(axis=0).tolist(),
+                                    strict=True)]
+    return out, ratios[-1].tolist()
 
 
 def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:

@@ -26,7 +26,8 @@ counted once per epoch from the kept outputs; the epoch snapshot's probe activat
 measured inside the validation pass (the probe is the validation set's head), not by a second
 forward pass; snapshots and run.json writes go to a ``SnapshotQueue`` that writes them in
 order (on a background thread for models of INLINE_BELOW parameters or more), run.json at
-most every SAVE_S, and the run's files are fsynced once at its end
+most every SAVE_S (first with the init snapshot; recording off, within SAVE_S or at the end:
+one write for a short run), and the run's files are fsynced once at its end
 (``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
 """
 
@@ -297,7 +298,7 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
                                      if k != "outlier_indices"})},
         "steps_per_epoch": steps_per_epoch,
         "pid": os.getpid(),
-    })
+    }, save_in=SAVE_S)  # saved with the init snapshot, or within SAVE_S (or at the end)
     writer.save_interval_s = SAVE_S  # deferred saves: done by the queue's thread or its tick
     queue = SnapshotQueue(writer, recorder)
     loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
@@ -308,6 +309,9 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
             queue.snapshot(0.0, 0)
         if progress is not None:
             queue.wait()  # "started" promises the init snapshot is on disk (ui/services/jobs)
+            if writer.save_due_in() is not None:
+                queue.call(writer.flush)  # and the run listed (recording off: run.json)
+                queue.wait()
             progress({"event": "started", "run_id": writer.run_id, "epoch": 0,
                       "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch})
         status, detail = loop.run(x_train, y_train, x_val, y_val, gens.order, steps_per_epoch)

@@ -12,7 +12,8 @@ any moment, sees a file's old or new content, never a mix. A snapshot file is wr
 ``run.json`` lists it, so a process killed in between leaves a file that is not listed: it is
 reported as an incomplete snapshot, never loaded as data, and removed by ``clean_orphans``.
 While a run trains, ``RunWriter`` saves run.json after its first snapshot and then at most every
-``save_interval_s`` (the trainer: 1 s; ``nnviz.watch``: at every snapshot) and always at its end.
+``save_interval_s`` (the trainer: 1 s; ``nnviz.watch``: at every snapshot) and always at its end;
+the trainer's ``RunStore.create`` defers the first save to the init snapshot (or 1 s, or the end).
 
 What survives a crash. A killed process loses nothing that was written. Against a power cut or
 an OS crash, a run's files are made durable once, when it ends: ``RunWriter.finish`` fsyncs every
@@ -415,6 +416,12 @@ class RunWriter:
         if time.perf_counter() - self._saved_at >= self.save_interval_s:
             self.flush()
 
+    def defer_save(self) -> None:
+        """Mark run.json as changed, to be saved once ``save_interval_s`` has passed from now
+        (or at the next flush, update or finish)."""
+        self._dirty = True
+        self._saved_at = time.perf_counter()
+
     def save_due_in(self) -> float | None:
         """Seconds until a deferred save is due (0 when it is), None when nothing waits."""
         if not self._dirty:
@@ -492,8 +499,14 @@ class RunStore:
             raise StorageError(t("{run} is not a valid run id.", run=repr(str(run_id)[:100])))
         return self.root / run_id
 
-    def create(self, cfg: RunConfig, config_hash: str, extra: dict[str, Any]) -> RunWriter:
-        """A new run folder with status 'running'."""
+    def create(self, cfg: RunConfig, config_hash: str, extra: dict[str, Any],
+               save_in: float = 0.0) -> RunWriter:
+        """A new run folder with status 'running'; its run.json is saved at once, or with
+        ``save_in`` > 0 at the writer's first save or once ``save_in`` seconds have passed
+        (``save_due_in``), whichever is first: a run that lists its first snapshot at once, or
+        ends within a second, writes run.json once instead of twice. Until then the folder is
+        not listed (a process killed meanwhile leaves a folder without run.json, which
+        ``clean_orphans`` removes)."""
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{cfg.model}-{cfg.init}-s{cfg.seed}".replace("_", "-")[:RUN_ID_MAX - 8]
@@ -524,7 +537,11 @@ class RunStore:
             **extra,
         }
         writer = RunWriter(self, folder, meta)
-        writer.flush()
+        if save_in > 0:
+            writer.save_interval_s = save_in
+            writer.defer_save()
+        else:
+            writer.flush()
         return writer
 
     def run_ids(self) -> list[str]:
