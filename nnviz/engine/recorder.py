@@ -364,15 +364,16 @@ class Recorder:
                                for num, den in m.ratios])
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
-        flat = self._flat_entries(m, tensors) if self._flat_stats and m.flat is not None \
+        flat = self._flat_entries(m) if self._flat_stats and m.flat is not None \
             else [None] * len(self.names)
         gm, gl = grad_mean.tolist(), grad_last.tolist()  # Python floats, all at once
         ratio_mean, ratio_last = _ratio_summary(ratios) if ratios is not None else ([], [])
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
-            entry = flat[i]
-            if entry is None:
+            if flat[i] is None:
                 entry = weight_entry(name, w, self.w0[i], self.edges[name],
                                      self.sample_seed + i, tensors, self._hints[i])
+            else:
+                entry, tensors[f"values/{name}"], tensors[f"hist/{name}"] = flat[i]
             if m.grad_steps:
                 entry["grad"] = {
                     "norm": gm[i][0], "mean_abs": gm[i][1], "std": gm[i][2],
@@ -394,12 +395,13 @@ class Recorder:
         return tensors, {"epoch": m.epoch, "step": m.step, "params": per_param,
                          "activations": activations}
 
-    def _flat_entries(self, m: Moment, tensors: dict[str, torch.Tensor]
-                      ) -> list[dict[str, Any] | None]:
+    def _flat_entries(self, m: Moment
+                      ) -> list[tuple[dict[str, Any], torch.Tensor, torch.Tensor] | None]:
         """``weight_entry`` of every parameter at once from the moment's flat float32 weights
         (``stats.stats_and_histograms_flat``, ``stats.drift_flat``): the same numbers, in one
-        vectorised pass; None for a parameter the fast path does not cover (NaN / Inf, empty),
-        which then takes ``weight_entry``. Values are stored whole (small models)."""
+        vectorised pass, with the values and counts tensors; None for a parameter the fast
+        path does not cover (NaN / Inf, empty), which then takes ``weight_entry``. Values are
+        stored whole (small models)."""
         assert m.flat is not None
         flat = m.flat.detach().cpu().numpy()
         if self._w0_flat is None:
@@ -408,21 +410,19 @@ class Recorder:
         results = stats.stats_and_histograms_flat(
             flat, shapes, [self.edges[n] for n in self.names], self._hints)
         drifts = stats.drift_flat(self._w0_flat, flat, self._weight_rows.sizes)
-        out: list[dict[str, Any] | None] = []
+        out: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor] | None] = []
         start = 0
-        for name, size, result, d in zip(self.names, self._weight_rows.sizes, results, drifts,
-                                          strict=True):
+        for size, result, d in zip(self._weight_rows.sizes, results, drifts, strict=True):
             if result is None:
                 out.append(None)
             else:
                 entry, hist = result
-                tensors[f"values/{name}"] = torch.from_numpy(flat[start:start + size])
-                tensors[f"hist/{name}"] = torch.from_numpy(hist.counts)
                 entry["hist_outside"] = {"underflow": hist.underflow,
                                          "overflow": hist.overflow, "nan": 0, "posinf": 0,
                                          "neginf": 0}
                 entry["drift"] = d
-                out.append(entry)
+                out.append((entry, torch.from_numpy(flat[start:start + size]),
+                            torch.from_numpy(hist.counts)))
             start += size
         return out
 
