@@ -15,7 +15,12 @@ and runs the same validation pass after every epoch. The loops:
 nnviz's trainer also builds its data and model (``prepare``); that time is measured and taken
 out, so every figure is the loop itself. Runs are interleaved (one of each loop per round, the
 order rotated every round) in one process, so that the load of a shared machine falls on all
-alike; the table gives each loop's median over the rounds divided by the floor's median.
+alike; the table gives each loop's median over the rounds divided by the floor's median. A
+case whose run is shorter than SAMPLE_S (the 2-D MLPs: ~30 ms) is timed over several runs in
+a row per figure, the same number for every loop.
+
+The issue's cases are the default; ``--cases lesson_symmetry lesson_deep`` adds the lessons on
+2-D points as the app trains them (their own epochs, optimizer and size).
 
 All loops run on ``--threads`` torch threads. nnviz trains a ``deterministic`` config (the
 default) on one CPU thread whatever the machine offers (see the README, "Reproducibility"), so
@@ -26,7 +31,7 @@ that is not installed is skipped with a note. W&B runs offline (WANDB_MODE=offli
 a temporary folder): nothing is sent anywhere.
 
     python benchmarks/bench_side_by_side.py [--rounds 5] [--epochs 3] [--threads 1]
-        [--cases cnn1600 cnn10000 mlp2d]
+        [--cases cnn1600 cnn10000 mlp2d lesson_symmetry lesson_deep]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import argparse
 import contextlib
 import copy
 import io
+import math
 import os
 import statistics
 import sys
@@ -58,17 +64,28 @@ from nnviz.engine.recorder import (  # noqa: E402
     sample_steps,
 )
 from nnviz.engine.seeding import run_generators  # noqa: E402
+from nnviz.presets import PRESETS  # noqa: E402
 from nnviz.store.runs import RunStore  # noqa: E402
 
 CASES = {
-    # name: (label, config); n_samples are 80 % train, 20 % validation
+    # name: (label, config); n_samples are 80 % train, 20 % validation. A config with its own
+    # "epochs" (the lessons') keeps them; the others train --epochs.
     "cnn1600": ("SimpleCNN, 1,600 train", dict(model="simple_cnn", dataset="shapes32",
                                                 n_samples=2000)),
     "cnn10000": ("SimpleCNN, 10,000 train", dict(model="simple_cnn", dataset="shapes32",
                                                   n_samples=12500)),
     "mlp2d": ("MLP 3x64, 2-D points (1,600 train)", dict(model="mlp", dataset="moons",
                                                          depth=3, width=64, n_samples=2000)),
+    # the lessons on 2-D points, as the app trains them (nnviz/presets.py): the smallest one
+    # (symmetry: MLP 2x16 on moons, SGD, 5 epochs) and the deepest (kaiming_deep_relu: a
+    # 30-layer MLP on spirals, 5 epochs)
+    "lesson_symmetry": ("lesson symmetry: MLP 2x16, moons, 5 epochs",
+                        PRESETS["symmetry"].overrides),
+    "lesson_deep": ("lesson kaiming_deep_relu: MLP 30x64, spiral, 5 epochs",
+                    PRESETS["kaiming_deep_relu"].overrides),
 }
+DEFAULT_CASES = ["cnn1600", "cnn10000", "mlp2d"]
+SAMPLE_S = 0.3  # a case whose run is shorter is timed over this many seconds of runs in a row
 LOOPS = ("floor", "recorder", "tensorboard", "wandb", "nnviz off", "nnviz on")
 
 
@@ -269,10 +286,18 @@ def run_nnviz(case: Case, record: bool) -> tuple[float, float]:
     return wall - spent["wall"], cpu - spent["cpu"]
 
 
+def case_config(name: str, epochs: int, threads: int) -> RunConfig:
+    fields = CASES[name][1]
+    return RunConfig.from_dict({"epochs": epochs, **fields, "device": "cpu",
+                                "threads": threads})
+
+
 def bench_case(name: str, rounds: int, epochs: int, threads: int, loops: list[str]
-               ) -> dict[str, list[tuple[float, float]]]:
-    label, fields = CASES[name]
-    cfg = RunConfig.from_dict({**fields, "epochs": epochs, "device": "cpu", "threads": threads})
+               ) -> tuple[dict[str, list[tuple[float, float]]], int]:
+    """Per loop, (wall, CPU) seconds of each round; and how many runs in a row each figure
+    took (a case whose run takes less than SAMPLE_S is timed over several, summed: a 30 ms
+    run is otherwise at the mercy of one scheduler tick)."""
+    cfg = case_config(name, epochs, threads)
     with tempfile.TemporaryDirectory(prefix="nnviz-bench-") as tmp:
         case = Case(cfg, Path(tmp))
         runners: dict[str, Callable[[Case], tuple[float, float]]] = {
@@ -288,15 +313,20 @@ def bench_case(name: str, rounds: int, epochs: int, threads: int, loops: list[st
         for loop in loops:  # warm-up: imports, allocator, first-call costs
             runners[loop](case)
             torch.set_num_threads(threads)  # train() restores the caller's count; be sure
+        repeat = max(1, math.ceil(SAMPLE_S / max(run_floor(case)[0], 1e-3)))
         for r in range(rounds):
             order = loops[r % len(loops):] + loops[:r % len(loops)]
             for loop in order:
-                times[loop].append(runners[loop](case))
-                torch.set_num_threads(threads)
+                wall = cpu = 0.0
+                for _ in range(repeat):
+                    w, c = runners[loop](case)
+                    wall, cpu = wall + w, cpu + c
+                    torch.set_num_threads(threads)
+                times[loop].append((wall, cpu))
         if wb is not None:
             with quiet():
                 wb.close()
-    return times
+    return times, repeat
 
 
 def profile_case(name: str, loop: str, epochs: int, threads: int) -> None:
@@ -304,8 +334,8 @@ def profile_case(name: str, loop: str, epochs: int, threads: int) -> None:
     import cProfile
     import pstats
 
-    label, fields = CASES[name]
-    cfg = RunConfig.from_dict({**fields, "epochs": epochs, "device": "cpu", "threads": threads})
+    label = CASES[name][0]
+    cfg = case_config(name, epochs, threads)
     runner: Callable[[Case], tuple[float, float]] = {
         "recorder": run_recorder, "nnviz off": lambda c: run_nnviz(c, False),
         "nnviz on": lambda c: run_nnviz(c, True)}[loop]
@@ -343,7 +373,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, choices=list(CASES),
+                        help="the issue's three by default; lesson_symmetry and lesson_deep "
+                             "are the lessons on 2-D points as the app trains them")
+    parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=list(LOOPS),
+                        metavar="LOOP", help="a subset of: " + ", ".join(LOOPS) + " (the floor "
+                        "is always run)")
     parser.add_argument("--profile", choices=["recorder", "nnviz off", "nnviz on"],
                         help="instead of the table: cProfile one run of this loop per case "
                              "and print where its time goes")
@@ -354,22 +389,24 @@ def main() -> None:
         for name in args.cases:
             profile_case(name, args.profile, args.epochs, args.threads)
         return
-    loops = available_loops()
-    print(f"{args.epochs} epochs per run, batch 64, Adam, {args.threads} torch thread(s), "
-          f"{args.rounds} interleaved rounds; medians; load {os.getloadavg()[0]:.2f} "
+    loops = [loop for loop in available_loops() if loop in {"floor", *args.loops}]
+    print(f"{args.epochs} epochs per run (the lessons: their own), batch 64, Adam (the "
+          f"lessons: theirs), {args.threads} torch thread(s), {args.rounds} interleaved rounds; "
+          f"medians; load {os.getloadavg()[0]:.2f} "
           f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} cores")
     results: dict[str, dict[str, float]] = {}
     cpu_results: dict[str, dict[str, float]] = {}
     for name in args.cases:
-        times = bench_case(name, args.rounds, args.epochs, args.threads, loops)
+        times, repeat = bench_case(name, args.rounds, args.epochs, args.threads, loops)
         floor = statistics.median(t[0] for t in times["floor"])
         floor_cpu = statistics.median(t[1] for t in times["floor"])
         results[name] = {k: statistics.median(t[0] for t in v) / floor for k, v in times.items()}
         cpu_results[name] = {k: statistics.median(t[1] for t in v) / floor_cpu
                              for k, v in times.items()}
-        print(f"{CASES[name][0]}: floor median {floor * 1e3:.0f} ms per run; wall (s) of every "
-              "run: " + "; ".join(f"{k} " + ",".join(f"{t[0]:.3f}" for t in v)
-                                  for k, v in times.items()), flush=True)
+        print(f"{CASES[name][0]}: floor median {floor / repeat * 1e3:.1f} ms per run; each "
+              f"figure times {repeat} run(s) in a row; wall (s) of every figure: "
+              + "; ".join(f"{k} " + ",".join(f"{t[0]:.3f}" for t in v)
+                          for k, v in times.items()), flush=True)
     targets = {"nnviz off": 1.03, "nnviz on": 1.05}
     for title, table in (("wall time / floor's (the targets)", results),
                          ("CPU time / floor's (all threads of the process)", cpu_results)):

@@ -346,3 +346,115 @@ def test_probe_measured_inside_the_validation_pass_equals_a_probe_pass():
     with rec.probe_within(len(x_val)):
         model(x_val[:7])
     assert rec._probed is None
+
+
+class _Odd(nn.Module):
+    """Parameters of every awkward size: a matrix, a 1 x n row, a 0-D scalar, a single value,
+    an empty one and one that gets no gradient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(5, 7)
+        self.row = nn.Linear(7, 1)
+        self.scale = nn.Parameter(torch.tensor(1.5))
+        self.one = nn.Parameter(torch.tensor([0.25]))
+        self.empty = nn.Parameter(torch.zeros(0))
+        self.unused = nn.Parameter(torch.randn(3, generator=torch.Generator().manual_seed(8)))
+
+    def forward(self, x):
+        return self.row(torch.tanh(self.fc(x))) * self.scale + self.one + self.empty.sum()
+
+
+def _same_entry(a, b, where):
+    assert list(a) == list(b), where
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, dict):
+            _same_entry(x, y, f"{where}.{key}")
+        elif isinstance(x, float) and isinstance(y, float) and not (math.isnan(x) and
+                                                                    math.isnan(y)):
+            assert x == pytest.approx(y, rel=1e-12, abs=1e-300), (where, key)
+        elif not (isinstance(x, float) and math.isnan(x)):
+            assert x == y, (where, key)
+
+
+def test_the_flat_snapshot_equals_one_weight_entry_per_parameter():
+    """Small float32 models take one vectorised pass for every parameter; it gives what
+    weight_entry gives parameter by parameter (NaN / Inf and empty ones go through it)."""
+    torch.manual_seed(2)
+    model = _Odd()
+    x = torch.randn(9, 5)
+    rec = _recorder(model, x[:4])
+    assert rec._flat_stats
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for poison in (False, True):
+        for _ in range(3):
+            opt.zero_grad()
+            (model(x) ** 2).mean().backward()
+            rec.after_backward()
+            rec.before_step()
+            opt.step()
+            rec.after_step()
+        if poison:
+            with torch.no_grad():
+                model.fc.weight[0, 0] = float("nan")
+                model.row.weight[0, 1] = float("inf")
+        moment = rec.capture(float(poison), 3)
+        flat_tensors, flat_snap = rec.compute(moment)
+        rec._flat_stats = False
+        try:
+            one_tensors, one_snap = rec.compute(moment)
+        finally:
+            rec._flat_stats = True
+        for name in rec.names:
+            _same_entry(flat_snap["params"][name], one_snap["params"][name], name)
+            for kind in ("values", "hist"):
+                np.testing.assert_array_equal(flat_tensors[f"{kind}/{name}"].numpy(),
+                                              one_tensors[f"{kind}/{name}"].numpy())  # NaN too
+        assert list(flat_tensors) == list(one_tensors)
+        unused = flat_snap["params"]["unused"]["grad"]
+        assert unused["norm"] == unused["mean_abs"] == unused["std"] == 0.0  # no gradient: 0
+        assert flat_snap["params"]["empty"]["numel"] == 0
+        assert math.isnan(flat_snap["params"]["fc.weight"]["drift"]) == poison
+
+
+def test_flat_copies_grow_past_the_planned_samples_and_buffers_are_reused():
+    """More sampled steps than planned (the rows double), an unfinished before_step, and a
+    second snapshot in the buffers the first one handed back: every figure still numpy's."""
+    torch.manual_seed(5)
+    model = TinyConv()
+    x = torch.randn(6, 3, 8, 8)
+    rec = _recorder(model, x[:4])
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for snapshot in range(2):
+        n = rec_mod.GRAD_SAMPLES + 9
+        grads, ratios = [], []
+        for i in range(n):
+            opt.zero_grad()
+            (model(x) ** 2).mean().backward()
+            rec.after_backward()
+            grads.append({k: p.grad.detach().clone() for k, p in model.named_parameters()})
+            before = {k: p.detach().clone() for k, p in model.named_parameters()}
+            rec.before_step()
+            if i == 3:
+                rec.before_step()  # called twice: the second one counts
+            opt.step()
+            if i % 2 == 0:
+                rec.after_step()
+                ratios.append({k: np.linalg.norm(_np(p) - _np(before[k])) /
+                               np.linalg.norm(_np(before[k]))
+                               for k, p in model.named_parameters()})
+        _, snap = rec.compute(rec.capture(float(snapshot), n))
+        for name in rec.names:
+            got = snap["params"][name]
+            per_step = [(np.linalg.norm(_np(g[name])), np.abs(_np(g[name])).mean(),
+                         _np(g[name]).std(ddof=1)) for g in grads]
+            assert got["grad"]["steps"] == n
+            for key, col in (("norm", 0), ("mean_abs", 1), ("std", 2)):
+                assert got["grad"][key] == pytest.approx(np.mean([s[col] for s in per_step]),
+                                                         rel=1e-9)
+                assert got["grad"][f"last_{key}"] == pytest.approx(per_step[-1][col], rel=1e-9)
+            col = np.array([r[name] for r in ratios])
+            assert got["update_ratio"] == pytest.approx(float(np.exp(np.log(col).mean())),
+                                                        rel=1e-6)
+            assert got["update_ratio_last"] == pytest.approx(col[-1], rel=1e-6)

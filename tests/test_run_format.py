@@ -362,3 +362,91 @@ def test_stats_edge_cases_pass_the_reader(runs, edge):
     else:
         assert rec.std == 0.0 and rec.min == rec.max
         assert np.allclose(rec.percentiles, rec.min)
+
+
+def test_snapshot_files_are_exactly_what_safetensors_writes():
+    """encode_snapshot lays out float32 values and int64 counts itself: the same bytes as
+    safetensors.torch.save (names sorted as it sorts them, header padded as it pads), also
+    for tensors that are views of one buffer; anything else goes through safetensors."""
+    import torch
+    from safetensors.torch import load, save
+
+    from nnviz.store.snapshots import encode_snapshot
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        tensors = {}
+        for i in range(int(rng.integers(0, 9))):
+            name = f"{rng.choice(['fc', 'conv', 'é', 'b.a', 'Z'])}{i}.weight"
+            n = int(rng.integers(0, 40))
+            tensors[f"values/{name}"] = torch.from_numpy(rng.standard_normal(n)
+                                                         .astype(np.float32))
+            tensors[f"hist/{name}"] = torch.from_numpy(rng.integers(0, 9, n))
+        stats = {"epoch": float(trial), "x": [math.nan, math.inf], "s": 'q"\\\n\u00e9'}
+        want = save(tensors, metadata={"nnviz": json.dumps(stats, allow_nan=True)})
+        assert encode_snapshot(tensors, stats) == want, trial
+    buffer = torch.arange(10, dtype=torch.float32)
+    counts = torch.zeros(3, dtype=torch.int64)
+    views_ = {"values/a": buffer[:4], "values/b": buffer[4:], "hist/a": counts}
+    got = load(encode_snapshot(views_, {}))
+    assert torch.equal(got["values/b"], buffer[4:]) and torch.equal(got["values/a"], buffer[:4])
+    other = {"values/a": buffer[:4], "x": torch.ones(2, 2, dtype=torch.float64)}  # not ours
+    assert encode_snapshot(other, {"k": 1}) == save(
+        {k: v.clone() for k, v in other.items()}, metadata={"nnviz": json.dumps({"k": 1})})
+
+
+def test_the_trainer_writes_run_json_once_for_a_short_run(tmp_path, monkeypatch):
+    """create(save_in=...) defers run.json to the first snapshot's save, or its due time, or
+    finish; nothing is listed before it, and the finished run is whole."""
+    from nnviz.store import runs as runs_mod
+
+    store = RunStore(tmp_path)
+    writes = []
+    real = runs_mod.atomic_write
+    monkeypatch.setattr(runs_mod, "atomic_write",
+                        lambda path, data, durable=True: (writes.append(path.name),
+                                                          real(path, data, durable))[1])
+    cfg = RunConfig.from_dict(TINY)
+    result = train(cfg, store, record=False)
+    assert writes.count("run.json") == 1  # created, trained and finished: one write
+    run = store.load(result.run_id)
+    assert run.status == "completed" and len(run.record.history) == cfg.epochs
+    writes.clear()
+    run = store.load(train(cfg, store).run_id)
+    assert writes.count("run.json") == 2  # with the init snapshot, then at the end
+    assert run.n_snapshots == cfg.epochs + 1
+    writer = store.create(cfg, "x", {}, save_in=60.0)
+    assert writer.run_id not in store.run_ids()  # not listed until its first save
+    assert not (writer.folder / "run.json").exists()
+    assert 59.0 < writer.save_due_in() <= 60.0
+    writer.finish("completed")
+    assert store.load(writer.run_id).status == "completed"
+
+
+def test_run_json_params_are_encoded_once_and_again_when_replaced(tmp_path):
+    store = RunStore(tmp_path)
+    src = store.load(train(RunConfig.from_dict(TINY), store).run_id).record.to_json()
+    writer = store.create(RunConfig.from_dict(TINY), "x", {"params": src["params"],
+                                                          "layers": src["layers"]})
+    writer.update(status_detail="a")
+    first = (writer.folder / "run.json").read_bytes()
+    renamed = {f"{k}.x": v for k, v in src["params"].items()}
+    writer.update(params=renamed)  # a new object: encoded and checked again
+    assert set(json.loads((writer.folder / "run.json").read_bytes())["params"]) == set(renamed)
+    assert json.loads(first)["params"] == src["params"]
+    with pytest.raises(StorageError):
+        writer.update(params={"bad": {"shape": [2], "numel": 3}})
+
+
+def test_atomic_write_steps_around_a_leftover_temp_file(tmp_path):
+    import os
+    import threading
+
+    from nnviz.store.runs import atomic_write
+
+    target = tmp_path / "run.json"
+    leftover = tmp_path / f".run.json.{os.getpid()}-{threading.get_ident()}.tmp"
+    leftover.write_bytes(b"from a crashed process with the same pid")
+    atomic_write(target, b"new", durable=False)
+    assert target.read_bytes() == b"new" and leftover.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == [leftover.name]

@@ -859,3 +859,128 @@ def test_spectral_norm_warm_start_from_a_hint() -> None:
     for _ in range(2):
         got = stats.tensor_stats_and_histogram(big, None, hint32)[0]["spectral_norm"]
     assert got == pytest.approx(torch.linalg.svdvals(big.double())[0].item(), rel=1e-4)
+
+
+# ------------------------------------------------ many tensors at once (the recorder's fast path)
+
+FLAT_SHAPES = [(64, 2), (64,), (64, 64), (3, 4, 3, 3), (2, 64), (2,), (1,), (), (1, 5), (5, 1),
+               (0,), (3, 0), (300, 260), (7,), (4, 4), (4, 4), (6,), (2, 3)]
+
+
+def _flat_case(dtype: np.dtype, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Tensors of FLAT_SHAPES with the edge cases the docstring promises, and their edges."""
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(rng.standard_normal(s) * rng.uniform(0.01, 3), dtype=dtype)
+              for s in FLAT_SHAPES]
+    arrays[5][:] = 0.0                    # all zeros
+    arrays[13][:] = 0.25                  # all equal
+    arrays[14].reshape(-1)[3] = NAN       # NaN: the general path
+    arrays[15].reshape(-1)[[0, 5]] = (INF, -INF)  # Inf: the general path
+    arrays[16][[1, 4]] = 0.0              # a few exact zeros (-0.0 too)
+    arrays[16][2] = -0.0
+    arrays[17] = np.round(arrays[17])     # ties in the sort
+    edges = [stats.weight_edges(a.reshape(-1), n_bins=int(rng.integers(1, 70)))
+             for a in arrays]
+    edges[2] = np.array([-5.0, -0.1, 0.0, 0.03, 2.0])  # not uniform
+    edges[6] = np.linspace(-1e-3, 1e-3, 9)  # values outside: under / overflow
+    return arrays, edges
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_many_tensors_at_once_equal_one_call_each_and_numpy(dtype):
+    arrays, edges = _flat_case(dtype)
+    flat = np.concatenate([a.reshape(-1) for a in arrays])
+    hints: list[dict] = [{} for _ in arrays]
+    got = stats.stats_and_histograms_flat(flat, [a.shape for a in arrays], edges, hints)
+    for a, e, g in zip(arrays, edges, got, strict=True):
+        x = a.reshape(-1).astype(np.float64)
+        if a.size == 0 or not np.all(np.isfinite(x)):
+            assert g is None  # the caller takes tensor_stats_and_histogram
+            continue
+        assert g is not None
+        entry, hist = g
+        want, want_hist = stats.tensor_stats_and_histogram(torch.from_numpy(a), e)
+        assert list(entry) == list(want)  # same keys, same order
+        for key in ("numel", "min", "max", "percentiles", "zero_frac", "nan_count",
+                    "inf_count", "finite_count"):
+            assert entry[key] == want[key], key  # exact
+        for key in ("mean", "std", "l2", "spectral_norm", "stable_rank"):
+            if want[key] is None:  # stable_rank of all zeros
+                assert entry[key] is None, key
+            else:
+                assert entry[key] == pytest.approx(want[key], rel=1e-12, abs=1e-300), key
+        assert hist == want_hist
+        # and against numpy directly
+        np.testing.assert_array_equal(entry["percentiles"], np.percentile(x, stats.PERCENTILES))
+        np.testing.assert_array_equal(hist.counts, np.histogram(x, e)[0])
+        assert hist.underflow == int((x < e[0]).sum()) and hist.overflow == int((x > e[-1]).sum())
+        assert hist.total() == a.size
+        assert entry["mean"] == pytest.approx(x.mean(), rel=1e-12, abs=1e-15)
+        assert entry["std"] == pytest.approx(x.std(ddof=1) if x.size > 1 else 0.0, rel=1e-10,
+                                             abs=1e-15)
+        assert entry["zero_frac"] == float((x == 0).mean())
+        m = x.reshape(a.shape[0], -1) if a.ndim >= 2 else None
+        want_sv = np.linalg.svd(m, compute_uv=False)[0] if m is not None else np.linalg.norm(x)
+        assert entry["spectral_norm"] == pytest.approx(want_sv, rel=1e-9)
+    assert hints[12].get("v") is not None  # the 300 x 260 matrix: Lanczos, warm start kept
+    assert got[13][0]["std"] == 0.0 and got[13][0]["percentiles"] == [0.25] * 9
+    assert got[5][0]["spectral_norm"] == 0.0 and got[5][0]["stable_rank"] is None
+
+
+def test_many_tensors_at_once_extremes_and_bad_input():
+    big = np.array([1e301, -3e305, 2e300])
+    tiny = np.array([1e-305, 3e-302, 0.0, -1e-303])
+    ok = np.array([1.0, 2.0])
+    got = stats.stats_and_histograms_flat(np.concatenate([big, tiny, ok]),
+                                          [(3,), (4,), (2,)], [np.linspace(-1, 1, 5)] * 3)
+    assert got[0] is None and got[1] is None  # scaled by a power of two: the general path
+    assert got[2][0]["mean"] == 1.5
+    assert stats.stats_and_histograms_flat(np.zeros(0), [], []) == []
+    assert stats.stats_and_histograms_flat(np.zeros(0), [(0,)], [np.arange(3.0)]) == [None]
+    with pytest.raises(ValueError, match="values for shapes"):
+        stats.stats_and_histograms_flat(np.zeros(5), [(2,), (2,)], [np.arange(3.0)] * 2)
+    with pytest.raises(ValueError, match="1-D float32 or float64"):
+        stats.stats_and_histograms_flat(np.zeros(4, dtype=np.int64), [(4,)], [np.arange(3.0)])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        stats.stats_and_histograms_flat(np.zeros(4), [(4,)], [np.array([0.0, 0.0, 1.0])])
+    with pytest.raises(ValueError, match="finite"):
+        stats.stats_and_histograms_flat(np.zeros(4), [(4,)], [np.array([0.0, NAN])])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_drift_of_many_tensors_equals_drift(dtype):
+    arrays, _ = _flat_case(dtype, seed=3)
+    rng = np.random.default_rng(4)
+    later = [np.asarray(a + rng.standard_normal(a.shape) * 0.01, dtype=dtype) for a in arrays]
+    later[13] = arrays[13].copy()         # unchanged all-equal: 0 / x = 0
+    later[5] = arrays[5] + 1.0            # from all zeros: x / 0 = inf
+    arrays.append(np.zeros(3, dtype=dtype))
+    later.append(np.zeros(3, dtype=dtype))  # 0 / 0: None
+    arrays.append(np.array([1e300, 2e301]) if dtype == np.float64 else np.ones(2, dtype))
+    later.append(arrays[-1] * 1.5)        # float64 beyond 2**300: scaled, as drift does
+    w0 = np.concatenate([a.reshape(-1) for a in arrays])
+    wt = np.concatenate([a.reshape(-1) for a in later])
+    got = stats.drift_flat(w0, wt, [a.size for a in arrays])
+    for a, b, g in zip(arrays, later, got, strict=True):
+        want = stats.drift(torch.from_numpy(np.ascontiguousarray(a)),
+                           torch.from_numpy(np.ascontiguousarray(b)))
+        if want is None or g is None:
+            assert g is want is None
+        elif math.isnan(want):
+            assert math.isnan(g)
+        else:
+            assert g == pytest.approx(want, rel=1e-12)
+    assert math.isnan(got[14]) and math.isnan(got[15]) and got[5] == INF and got[-2] is None
+    assert got[10] is None and got[11] is None  # empty tensors
+    with pytest.raises(ValueError, match="shapes differ"):
+        stats.drift_flat(np.zeros(3), np.zeros(4), [3])
+
+
+def test_weight_edges_with_a_known_max_are_the_same():
+    x = randn(40, seed=9).numpy()
+    top = float(np.abs(x).max())
+    np.testing.assert_array_equal(stats.weight_edges(x, theory_std=0.1, maxabs=top),
+                                  stats.weight_edges(x, theory_std=0.1))
+    y = x.copy()
+    y[0] = NAN  # a non-finite maxabs is ignored: measured from the values
+    np.testing.assert_array_equal(stats.weight_edges(y, maxabs=NAN), stats.weight_edges(y))

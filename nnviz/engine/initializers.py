@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -153,7 +153,7 @@ class Theory:
 
     def to_dict(self) -> dict:
         """JSON-safe dict (a NaN mean becomes None)."""
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # scalars: asdict's result
         if isinstance(d["mean"], float) and math.isnan(d["mean"]):
             d["mean"] = None
         return d

@@ -15,17 +15,21 @@ epoch, GRAD_SAMPLES evenly spaced steps for gradients (every step when an epoch 
 always the last step before each snapshot) and UPDATE_SAMPLES for update ratios (as CS231n and
 Karpathy plot it); ``sample_steps`` gives those steps.
 
-Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters,
-reduced in float64 at the snapshot for all parameters at once) or three vectorised reductions
-per tensor (larger models, float32 cascade sums, ~1e-7 relative); nothing is read back before
-the snapshot. A snapshot is taken in two parts: ``capture`` (on the training thread: one fused
-copy of the weights and buffers, the accumulators handed over) and ``compute`` (statistics,
-histograms, the probe pass on a private copy of the model, so the training model is never
-touched; ``probe_within`` lets the trainer measure the probe inside its validation pass
-instead). Spectral norms by Lanczos start from each parameter's Ritz vector of the snapshot
-before (``weight_entry``'s hint): a few steps instead of up to 30. ``SnapshotQueue`` runs
-``compute`` and the writes in order, one file at a time, on one background thread for models
-of INLINE_BELOW parameters or more, so training goes on meanwhile
+Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters:
+one ``torch._foreach_copy_`` into a preallocated row, reduced in float64 at the snapshot for
+all parameters at once) or three vectorised reductions per tensor (larger models, float32
+cascade sums, ~1e-7 relative); an update ratio is two such copies (weights before and after
+the step); nothing is read back before the snapshot. A snapshot is taken in two parts:
+``capture`` (on the training thread: one fused copy of the weights and buffers, the
+accumulators handed over) and ``compute`` (statistics, histograms, the probe pass on a private
+copy of the model, made when first needed, so the training model is never touched;
+``probe_within`` lets the trainer measure the probe inside its validation pass instead, and
+``probe_now`` on its own model at init). Small models' weights are one flat float32 copy, and
+their statistics, histograms and drifts one vectorised pass over it
+(``stats.stats_and_histograms_flat``). Spectral norms by Lanczos start from each parameter's
+Ritz vector of the snapshot before (``weight_entry``'s hint): a few steps instead of up to 30.
+``SnapshotQueue`` runs ``compute`` and the writes in order, one file at a time, on one
+background thread for models of INLINE_BELOW parameters or more, so training goes on meanwhile
 (``benchmarks/bench_side_by_side.py`` and ``benchmarks/bench_recording.py`` measure it).
 """
 
@@ -75,12 +79,19 @@ def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, 
     """Static facts per parameter: shape, module, kind, theoretical distribution, fixed edges."""
     modules = dict(model.named_modules())
     info: dict[str, dict[str, Any]] = {}
-    for depth, (name, p) in enumerate(model.named_parameters()):
+    named = list(model.named_parameters())
+    tops: list[float | None] = [None] * len(named)
+    data = [p.detach() for _, p in named]
+    if data and all(t.dtype == torch.float32 and t.numel() for t in data):
+        # every max |w| in one fused call (NaN / Inf give a non-finite one: read per tensor)
+        tops = torch.stack(torch._foreach_norm(data, math.inf)).tolist()
+    for depth, (name, p) in enumerate(named):
         module_name, _, leaf = name.rpartition(".")
         module = modules[module_name]
         theory = theories.get(name)
-        values = p.detach().float().cpu().flatten().numpy()
-        edges = stats.weight_edges(values, theory_std=theory.std if theory else None)
+        values = data[depth].float().cpu().flatten().numpy()
+        edges = stats.weight_edges(values, theory_std=theory.std if theory else None,
+                                   maxabs=tops[depth])
         info[name] = {
             "shape": list(p.shape),
             "numel": p.numel(),
@@ -89,7 +100,7 @@ def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, 
             "kind": leaf,  # "weight" or "bias"
             "order": depth,
             "theory": theory.to_dict() if theory else None,
-            "edges": [float(e) for e in edges],
+            "edges": edges.tolist(),
             "stored": "all" if p.numel() <= VALUE_LIMIT else f"sample of {SAMPLE_SIZE}",
         }
     return info
@@ -126,6 +137,72 @@ def sample_steps(steps_per_epoch: int, snapshot_steps: Iterable[int] = ()
     return grads, even(UPDATE_SAMPLES)
 
 
+class _Rows:
+    """Flat copies of a list of tensors (all gradients, or all weights), one row per copy, in
+    one preallocated (rows, total) buffer: a copy is one ``torch._foreach_copy_`` into the next
+    row's views (no cat, no allocation), in the buffer's dtype (the tensors' common one;
+    float64 when they differ). Rows double when full; a missing tensor (no gradient) is zeros.
+    ``take`` hands the rows over (to a ``Moment``) and starts afresh; ``give_back`` lets a
+    buffer whose moment is done be reused."""
+
+    def __init__(self, like: list[torch.Tensor], rows: int) -> None:
+        self.shapes = [t.shape for t in like]
+        self.sizes = [t.numel() for t in like]
+        dtypes = {t.dtype for t in like}
+        self.dtype = dtypes.pop() if len(dtypes) == 1 else torch.float64
+        self.device = like[0].device if like else torch.device("cpu")
+        self.rows = max(rows, 1)
+        self._spare: list[tuple[torch.Tensor, list]] = []
+        self._keep: tuple[torch.Tensor, list] | None = None
+        self._fresh()
+
+    def _fresh(self) -> None:
+        if self._spare:
+            self.data, self._views = self._spare.pop()
+        else:
+            self.data = torch.empty((self.rows, sum(self.sizes)), dtype=self.dtype,
+                                    device=self.device)
+            self._views = [None] * self.rows
+        self.n = 0
+
+    def add(self, tensors: list[torch.Tensor | None]) -> None:
+        """Copy the tensors (detached ones: nothing is recorded by autograd) into a row."""
+        n = self.n
+        if n == self.data.shape[0]:  # full: double (rare: more samples than planned)
+            grown = torch.empty((2 * n, self.data.shape[1]), dtype=self.dtype,
+                                device=self.device)
+            grown[:n] = self.data
+            self.data, self._views = grown, [*self._views, *([None] * n)]
+        views = self._views[n]
+        if views is None:
+            views = self._views[n] = [
+                v.view(shape) for v, shape in zip(self.data[n].split(self.sizes),
+                                                  self.shapes, strict=True)]
+        try:
+            torch._foreach_copy_(views, tensors)
+        except TypeError:  # a missing gradient (None): zeros
+            for v, t in zip(views, tensors, strict=True):
+                v.zero_() if t is None else v.copy_(t)
+        self.n = n + 1
+
+    def take(self) -> torch.Tensor | None:
+        """The rows so far (None if none), handed over; the next copies go to a new buffer."""
+        if self.n == 0:
+            return None
+        rows = self.data[: self.n]
+        self._keep = (self.data, self._views)
+        self._fresh()
+        return rows
+
+    def give_back(self, rows: torch.Tensor | None) -> None:
+        """A buffer from ``take`` whose rows are no longer needed (reused by a later take)."""
+        keep = self._keep
+        if rows is not None and keep is not None and rows.data_ptr() == keep[0].data_ptr() \
+                and not self._spare:
+            self._spare.append(keep)
+            self._keep = None
+
+
 @dataclass
 class Moment:
     """What ``capture`` takes on the training thread for ``compute`` to turn into a snapshot."""
@@ -134,12 +211,14 @@ class Moment:
     step: int
     params: list[torch.Tensor]                    # copies of the weights
     buffers: list[torch.Tensor]                   # copies of the buffers (BatchNorm statistics)
-    grad_copies: list[torch.Tensor]               # small models: all gradients, flat, per step
+    grad_rows: torch.Tensor | None                # small models: (steps, total) gradients
     grad_sums: list[tuple[list[torch.Tensor], ...]]  # large models: (l2, l1, sum) per step
     grad_steps: int
-    ratios: list[tuple[Any, Any]]  # per update step: (ΔW, W) flat (small models), or norms
-    raw_ratios: bool = False                      # ratios hold (ΔW, W), not their norms
+    ratios: list[tuple[Any, Any]]  # large models, per update step: (‖ΔW‖, ‖W‖) per parameter
+    ratio_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # small: (W before, W after)
     activations: dict[str, Any] | None = None     # probed at capture when no model copy exists
+    flat: torch.Tensor | None = None              # small models: the weights, flat (params
+                                                  # are views of it)
 
 
 class Recorder:
@@ -155,71 +234,120 @@ class Recorder:
         self.layers = describe_layers(model)
         self.edges: dict[str, np.ndarray] = {}
         self._defer = sum(p.numel() for p in self.params) <= DEFER_LIMIT
-        self._shadow = _private_copy(model)
+        self._shadow: nn.Module | None = None  # the probe's model copy, made when first needed
+        self._shadow_made = False
         self._buffers = [b for _, b in model.named_buffers()]
         self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
         self._probed: dict[str, Any] | None = None  # from probe_within, for the next capture
+        # the weights' tensors without autograd (the per-step copies need no no_grad around
+        # them); renewed at every capture if a parameter's storage was replaced
+        self._data = [p.detach() for p in self.params]
+        if self._defer:  # small models: flat copies into preallocated rows, reduced later
+            self._grad_rows = _Rows(self.params, GRAD_SAMPLES + 2)
+            self._before_rows = _Rows(self.params, UPDATE_SAMPLES + 1)
+            self._after_rows = _Rows(self.params, UPDATE_SAMPLES + 1)
+            self._weight_rows = _Rows(self.params, 1)
+        # the vectorised snapshot (stats.stats_and_histograms_flat): float32 weights, each
+        # stored whole, flat
+        self._flat_stats = self._defer and bool(self.params) and \
+            all(p.dtype == torch.float32 for p in self.params)
+        self._w0_flat: np.ndarray | None = None
         self._reset_grads()
         self._before: list[torch.Tensor] | None = None
         self._ratios: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
+        self._pending_update = False
 
     def set_edges(self, params_info: dict[str, dict[str, Any]]) -> None:
         self.edges = {n: np.asarray(i["edges"]) for n, i in params_info.items()}
 
     def _reset_grads(self) -> None:
-        self._grad_copies: list[torch.Tensor] = []
         self._grad_sums: list[tuple[list[torch.Tensor], ...]] = []
         self._grad_steps = 0
 
-    @torch.no_grad()
     def after_backward(self) -> None:
         """Measure this step's gradients (‖g‖, mean |g|, std g); nothing is read back."""
         grads = [p.grad for p in self.params]
-        present = [g for g in grads if g is not None]
         if self._defer:  # one flat copy; reduced at the snapshot, all parameters at once
-            self._grad_copies.append(_flat(grads, self.params))
-        elif present:  # three passes per tensor, vectorised cascade sums (~1e-7 relative)
+            if self.params:
+                self._grad_rows.add(grads)
+            self._grad_steps += 1
+            return
+        with torch.no_grad():
+            self._grad_sums_of(grads)
+        self._grad_steps += 1
+
+    def _grad_sums_of(self, grads: list[torch.Tensor | None]) -> None:
+        if any(g is not None for g in grads):  # three passes per tensor, vectorised cascade
+            # sums (~1e-7 relative)
             full = [g if g is not None else torch.zeros_like(p)
                     for g, p in zip(grads, self.params, strict=True)]
             self._grad_sums.append((_norms(full, 2), _norms(full, 1), [g.sum() for g in full]))
         else:
             self._grad_sums.append(([], [], []))
-        self._grad_steps += 1
 
-    @torch.no_grad()
     def before_step(self) -> None:
         """Keep a copy of the weights so the next ``after_step`` can measure ‖ΔW‖/‖W‖."""
         if self._defer:
-            self._before = [_flat(self.params, self.params)] if self.params else []
+            if self._pending_update:  # a before_step without its after_step: replaced
+                self._before_rows.n -= 1
+            if self.params:
+                self._before_rows.add(self._data)
+                self._pending_update = True
         else:
-            self._before = torch._foreach_mul(self.params, 1.0) if self.params else []
+            self._before = torch._foreach_mul(self._data, 1.0) if self.params else []
 
-    @torch.no_grad()
     def after_step(self) -> None:
+        if self._defer:  # the weights after; ΔW and the norms in float64 at the snapshot
+            if self._pending_update:
+                self._after_rows.add(self._data)
+                self._pending_update = False
+            return
         if self._before is None:
             return
-        if self.params and self._defer:  # flat ΔW and old W; norms in float64 later
-            before = self._before[0]
-            self._ratios.append((_flat(self.params, self.params) - before, before))
-        elif self.params:
-            diff = torch._foreach_sub(self.params, self._before)
-            self._ratios.append((_norms(diff, 2), _norms(self._before, 2)))
+        if self.params:
+            with torch.no_grad():
+                diff = torch._foreach_sub(self._data, self._before)
+                self._ratios.append((_norms(diff, 2), _norms(self._before, 2)))
         self._before = None
 
     @torch.no_grad()
     def capture(self, epoch: float, step: int) -> Moment:
         """This moment's weights and accumulators (cheap; resets the accumulators)."""
+        flat = None
+        if any(d.data_ptr() != p.data_ptr() for d, p in zip(self._data, self.params,
+                                                            strict=True)):
+            self._data = [p.detach() for p in self.params]  # p.data was replaced
+        if self._defer and self.params:  # one flat copy; the parameters are views of it
+            self._weight_rows.add(self._data)
+            flat = self._weight_rows.take()[0]
+            params = [v.view(shape) for v, shape in zip(
+                flat.split(self._weight_rows.sizes), self._weight_rows.shapes, strict=True)]
+        else:
+            params = torch._foreach_mul(self.params, 1.0) if self.params else []
+        ratio_rows = None
+        grad_rows = None
+        if self._defer and self.params:
+            if self._pending_update:  # an unfinished before_step is not a sample
+                self._before_rows.n -= 1
+                self._pending_update = False
+            grad_rows = self._grad_rows.take()
+            before = self._before_rows.take()
+            after = self._after_rows.take()
+            ratio_rows = (before, after) if before is not None else None
         moment = Moment(
-            epoch=epoch, step=step,
-            params=torch._foreach_mul(self.params, 1.0) if self.params else [],
+            epoch=epoch, step=step, params=params,
             buffers=[b.detach().clone() for b in self._buffers],
-            grad_copies=self._grad_copies, grad_sums=self._grad_sums,
-            grad_steps=self._grad_steps, ratios=self._ratios, raw_ratios=self._defer,
+            grad_rows=grad_rows, grad_sums=self._grad_sums,
+            grad_steps=self._grad_steps, ratios=self._ratios, ratio_rows=ratio_rows,
+            flat=flat,
         )
         if self._probed is not None:  # measured in the validation pass just before
             moment.activations, self._probed = self._probed, None
-        elif self._shadow is None:
-            moment.activations = self.probe()
+        else:
+            if not self._shadow_made:  # on the training thread, once, when first needed
+                self._shadow, self._shadow_made = _private_copy(self.model), True
+            if self._shadow is None:
+                moment.activations = self.probe()
         self._reset_grads()
         self._ratios = []
         return moment
@@ -229,35 +357,74 @@ class Recorder:
         """Tensors and statistics of a captured moment (may run on another thread)."""
         grad_mean, grad_last = _grad_table(m, self.params)
         ratios = None
-        if m.ratios and m.raw_ratios:
-            ratios = _flat_ratios(m.ratios, self.params)  # (samples, params)
+        if m.ratio_rows is not None:
+            ratios = _flat_ratios(*m.ratio_rows, self.params)  # (samples, params)
         elif m.ratios:
             ratios = np.array([[_ratio(a, b) for a, b in zip(num, den, strict=True)]
                                for num, den in m.ratios])
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
+        flat = self._flat_entries(m) if self._flat_stats and m.flat is not None \
+            else [None] * len(self.names)
+        gm, gl = grad_mean.tolist(), grad_last.tolist()  # Python floats, all at once
+        ratio_mean, ratio_last = _ratio_summary(ratios) if ratios is not None else ([], [])
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
-            entry = weight_entry(name, w, self.w0[i], self.edges[name], self.sample_seed + i,
-                                 tensors, self._hints[i])
+            if flat[i] is None:
+                entry = weight_entry(name, w, self.w0[i], self.edges[name],
+                                     self.sample_seed + i, tensors, self._hints[i])
+            else:
+                entry, tensors[f"values/{name}"], tensors[f"hist/{name}"] = flat[i]
             if m.grad_steps:
                 entry["grad"] = {
-                    "norm": _f(grad_mean[i, 0]), "mean_abs": _f(grad_mean[i, 1]),
-                    "std": _f(grad_mean[i, 2]), "last_norm": _f(grad_last[i, 0]),
-                    "last_mean_abs": _f(grad_last[i, 1]), "last_std": _f(grad_last[i, 2]),
+                    "norm": gm[i][0], "mean_abs": gm[i][1], "std": gm[i][2],
+                    "last_norm": gl[i][0], "last_mean_abs": gl[i][1], "last_std": gl[i][2],
                     "steps": m.grad_steps,
                 }
             if ratios is not None:
-                col = ratios[:, i]
-                finite = col[np.isfinite(col)]
-                entry["update_ratio"] = _f(np.exp(np.mean(np.log(finite[finite > 0]))))\
-                    if (finite > 0).any() else (0.0 if finite.size else None)
-                entry["update_ratio_last"] = _f(col[-1])
+                entry["update_ratio"] = ratio_mean[i]
+                entry["update_ratio_last"] = ratio_last[i]
             per_param[name] = entry
         activations = m.activations
         if activations is None:
             activations = self._probe_copy(m)
+        if self._defer and self.params:  # their rows are read: reuse the buffers
+            self._grad_rows.give_back(m.grad_rows)
+            if m.ratio_rows is not None:
+                self._before_rows.give_back(m.ratio_rows[0])
+                self._after_rows.give_back(m.ratio_rows[1])
         return tensors, {"epoch": m.epoch, "step": m.step, "params": per_param,
                          "activations": activations}
+
+    def _flat_entries(self, m: Moment
+                      ) -> list[tuple[dict[str, Any], torch.Tensor, torch.Tensor] | None]:
+        """``weight_entry`` of every parameter at once from the moment's flat float32 weights
+        (``stats.stats_and_histograms_flat``, ``stats.drift_flat``): the same numbers, in one
+        vectorised pass, with the values and counts tensors; None for a parameter the fast
+        path does not cover (NaN / Inf, empty), which then takes ``weight_entry``. Values are
+        stored whole (small models)."""
+        assert m.flat is not None
+        flat = m.flat.detach().cpu().numpy()
+        if self._w0_flat is None:
+            self._w0_flat = torch.cat([w.reshape(-1) for w in self.w0]).cpu().numpy()
+        shapes = [tuple(p.shape) for p in self.params]
+        results = stats.stats_and_histograms_flat(
+            flat, shapes, [self.edges[n] for n in self.names], self._hints)
+        drifts = stats.drift_flat(self._w0_flat, flat, self._weight_rows.sizes)
+        out: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor] | None] = []
+        start = 0
+        for size, result, d in zip(self._weight_rows.sizes, results, drifts, strict=True):
+            if result is None:
+                out.append(None)
+            else:
+                entry, hist = result
+                entry["hist_outside"] = {"underflow": hist.underflow,
+                                         "overflow": hist.overflow, "nan": 0, "posinf": 0,
+                                         "neginf": 0}
+                entry["drift"] = d
+                out.append((entry, torch.from_numpy(flat[start:start + size]),
+                            torch.from_numpy(hist.counts)))
+            start += size
+        return out
 
     @torch.no_grad()
     def snapshot(self, epoch: float, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -287,6 +454,13 @@ class Recorder:
             finally:
                 model.train(was_training)
         return out
+
+    def probe_now(self) -> None:
+        """Measure the probe on the live model now, for the next ``capture`` (which then needs
+        no model copy): for a caller that owns the model and has no hooks on it (the
+        trainer's snapshot at init, before any validation pass). Hooks of others on the model
+        would run; ``capture`` alone probes a private copy."""
+        self._probed = self.probe()
 
     @contextlib.contextmanager
     def probe_within(self, batch: int) -> Iterator[None]:
@@ -386,16 +560,6 @@ def _ratio(num: Any, den: Any) -> float:
     return n / d if d != 0.0 else (math.nan if n == 0.0 else math.inf)
 
 
-def _flat(tensors: list[torch.Tensor | None], params: list[nn.Parameter]) -> torch.Tensor:
-    """One flat copy of every tensor in order (zeros for a missing gradient), in their common
-    dtype (float64 when they differ)."""
-    parts = [(t if t is not None else torch.zeros_like(p)).detach().reshape(-1)
-             for t, p in zip(tensors, params, strict=True)]
-    if len({t.dtype for t in parts}) > 1:
-        parts = [t.double() for t in parts]
-    return torch.cat(parts)
-
-
 class _Segments:
     """Per-parameter sums over (rows, total) arrays of flat concatenations, by np.add.reduceat
     (one call for all parameters; empty parameters get 0)."""
@@ -407,37 +571,51 @@ class _Segments:
 
     def spread(self, a: np.ndarray, mean: np.ndarray) -> np.ndarray:
         """Per parameter Σ (a − its mean)² (two passes: exact where sums of squares are not)."""
-        out = np.zeros((a.shape[0], self.sizes.size))
-        ends = np.cumsum(self.sizes)
-        for j, (lo, hi) in enumerate(zip(ends - self.sizes, ends, strict=True)):
-            if hi > lo:
-                out[:, j] = np.square(a[:, lo:hi] - mean[:, j:j + 1]).sum(axis=1)
-        return out
+        return self.sum(np.square(a - np.repeat(mean, self.sizes, axis=1)))
 
-    def sum(self, a: np.ndarray) -> np.ndarray:
+    def sum(self, a: np.ndarray, dtype: Any = None) -> np.ndarray:
         out = np.zeros((a.shape[0], self.sizes.size))
         if self.starts.size:
-            out[:, self.nonempty] = np.add.reduceat(a, self.starts, axis=1)
+            out[:, self.nonempty] = np.add.reduceat(a, self.starts, axis=1, dtype=dtype)
         return out
 
 
-def _rows(flats: list[torch.Tensor]) -> np.ndarray:
-    """(len(flats), total) float64 array of flat copies (cast by numpy: torch's casts are
-    several times slower on a busy machine)."""
-    t = torch.stack(flats).cpu()
+def _rows(rows: torch.Tensor) -> np.ndarray:
+    """A (rows, total) float64 array of flat copies (cast by numpy: torch's casts are several
+    times slower on a busy machine)."""
+    t = rows.cpu()
     if t.dtype not in (torch.float16, torch.float32, torch.float64):  # bfloat16: no numpy
         t = t.double()
     return t.numpy().astype(np.float64)
 
 
-def _flat_ratios(pairs: list[tuple[torch.Tensor, torch.Tensor]], params: list[nn.Parameter]
+def _flat_ratios(before: torch.Tensor, after: torch.Tensor, params: list[nn.Parameter]
                  ) -> np.ndarray:
-    """(samples, params) ‖ΔW‖ / ‖W‖ from flat (ΔW, W) pairs, norms summed in float64."""
+    """(samples, params) ‖ΔW‖ / ‖W‖ from flat rows of W before and after each sampled step,
+    ΔW and the norms in float64 (the difference of the float32 copies is exact)."""
     seg = _Segments(params)
     with np.errstate(all="ignore"):  # 0/0 is NaN, x/0 inf, as _ratio; NaN / Inf propagate
-        num = np.sqrt(seg.sum(np.square(_rows([d for d, _ in pairs]))))
-        den = np.sqrt(seg.sum(np.square(_rows([w for _, w in pairs]))))
+        w = _rows(before)
+        num = np.sqrt(seg.sum(np.square(_rows(after) - w)))
+        den = np.sqrt(seg.sum(np.square(w)))
         return num / den
+
+
+def _ratio_summary(ratios: np.ndarray) -> tuple[list[float | None], list[float]]:
+    """Per parameter (column of a (samples, params) array of ‖ΔW‖/‖W‖): the geometric mean of
+    its finite positive ratios (0.0 when its finite ones are all 0, None when none is
+    finite), and the last sample."""
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(ratios)
+        positive = finite & (ratios > 0)
+        logs = np.where(positive, np.log(np.where(positive, ratios, 1.0)), 0.0)
+        count = positive.sum(axis=0)
+        mean = np.exp(logs.sum(axis=0) / np.maximum(count, 1))
+    out: list[float | None] = [
+        g if c else (0.0 if any_finite else None)
+        for g, c, any_finite in zip(mean.tolist(), count.tolist(), finite.any(axis=0).tolist(),
+                                    strict=True)]
+    return out, ratios[-1].tolist()
 
 
 def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
@@ -449,14 +627,32 @@ def _norms(tensors: list[torch.Tensor], order: int) -> list[torch.Tensor]:
 
 
 def _flat_grad_rows(m: Moment, params: list[nn.Parameter], rows: np.ndarray) -> np.ndarray:
-    """rows[step, param] = (‖g‖, mean |g|, std g) from the flat gradient copies."""
+    """rows[step, param] = (‖g‖, mean |g|, std g) from the flat gradient copies, every sum in
+    float64 (|g| and g summed from their float32 values by a float64 accumulator, g² from a
+    float64 copy). std is the unbiased one from Σg² − n·mean², exact to ~1e-13 while that
+    keeps more than a thousandth of Σg²; columns where it does not (a mean far larger than the
+    spread) are summed again in two passes, as torch.std."""
     seg = _Segments(params)
-    g = _rows(m.grad_copies)
+    assert m.grad_rows is not None
+    t = m.grad_rows.cpu()
+    if t.dtype not in (torch.float32, torch.float64):  # float16 / bfloat16: float64 first
+        t = t.double()
+    g = t.numpy()
     size = np.maximum(seg.sizes, 1)
-    rows[:, :, 0] = np.sqrt(seg.sum(np.square(g)))
-    rows[:, :, 1] = seg.sum(np.abs(g)) / size
-    mean = seg.sum(g) / size  # then the unbiased std in two passes, as torch.std
-    rows[:, :, 2] = np.sqrt(seg.spread(g, mean) / np.maximum(seg.sizes - 1, 1))
+    abs_sum = seg.sum(np.abs(g), dtype=np.float64)
+    total = seg.sum(g, dtype=np.float64)
+    g64 = g.astype(np.float64)
+    sq = seg.sum(np.square(g64, out=g64))
+    rows[:, :, 0] = np.sqrt(sq)
+    rows[:, :, 1] = abs_sum / size
+    mean = total / size
+    ss = sq - size * mean * mean
+    redo = ~(ss > 1e-3 * sq)  # also NaN / Inf: their columns are summed again (NaN stays)
+    if redo.any():
+        cols = np.flatnonzero(redo.any(axis=0))
+        exact = seg.spread(_rows(m.grad_rows), mean)
+        ss[:, cols] = exact[:, cols]
+    rows[:, :, 2] = np.sqrt(np.maximum(ss, 0.0) / np.maximum(seg.sizes - 1, 1))
     rows[:, seg.sizes <= 1, 2] = 0.0
     return rows
 
@@ -472,7 +668,7 @@ def _grad_table(m: Moment, params: list[nn.Parameter]) -> tuple[np.ndarray, np.n
         return empty, empty
     rows = np.zeros((m.grad_steps, n, 3))  # (steps, params, [l2, mean_abs, std])
     numel = np.array([float(p.numel()) for p in params])
-    if m.grad_copies:  # all parameters at once: (steps, total) float64, summed per parameter
+    if m.grad_rows is not None:  # all parameters at once: (steps, total) float64, per parameter
         with np.errstate(all="ignore"):  # NaN / Inf gradients give NaN / Inf, as torch's do
             rows = _flat_grad_rows(m, params, rows)
     else:
@@ -500,9 +696,10 @@ class SnapshotQueue:
     then uses the cores itself, and torch's thread setting is process-wide), and a recorder of
     fewer than INLINE_BELOW parameters: its snapshot is a few milliseconds of Python that a
     second thread cannot overlap with a Python-bound training loop (one GIL), only delay with
-    hand-offs. While idle, the thread saves a run.json the writer deferred once it is due
-    (``RunWriter.save_due_in``); without a thread, ``tick`` does (the trainer calls it as it
-    polls for a cancel).
+    hand-offs; and a queue without a recorder (recording off: a history row per epoch and the
+    status, nothing a thread would save time on). While idle, the thread saves a run.json the
+    writer deferred once it is due (``RunWriter.save_due_in``); without a thread, ``tick`` does
+    (the trainer calls it as it polls for a cancel).
     """
 
     def __init__(self, writer: Any, recorder: Recorder | None = None,
@@ -511,7 +708,8 @@ class SnapshotQueue:
         self._error: BaseException | None = None
         self._queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        small = recorder is not None and sum(p.numel() for p in recorder.params) < INLINE_BELOW
+        # without a recorder there is only history and status to write: no thread either
+        small = recorder is None or sum(p.numel() for p in recorder.params) < INLINE_BELOW
         if background and torch.get_num_threads() == 1 and not small:
             self._thread = threading.Thread(target=self._work, name="nnviz-snapshots",
                                             daemon=True)

@@ -180,6 +180,14 @@ def _num(v: Any, lo: float = -math.inf, hi: float = math.inf, none: bool = False
     return x
 
 
+def _finite_floats(v: list) -> list[float]:
+    """Every item a finite number (as ``_num``): a list of floats whose sum is finite at once
+    (what nnviz writes: 61 edges per parameter), anything else item by item."""
+    if all(type(e) is float for e in v) and math.isfinite(sum(v)):
+        return v
+    return [_num(e) for e in v]
+
+
 def _measure(v: Any) -> float | None:
     return _num(v, none=True, finite=False)
 
@@ -710,7 +718,7 @@ def _parse_param(v: Any, where: str) -> ParamInfo:
     if numel != math.prod(shape):
         raise StorageError(f"{where}.numel: {numel} but the shape {list(shape)} holds "
                            f"{math.prod(shape)}")
-    edges = tuple(_field(where, "edges", lambda x: [_num(e) for e in _list(x, MAX_EDGES)], d))
+    edges = tuple(_field(where, "edges", lambda x: _finite_floats(_list(x, MAX_EDGES)), d))
     if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
         raise StorageError(f"{where}.edges: not 2 or more strictly increasing numbers")
     if not math.isfinite(edges[-1] - edges[0]):

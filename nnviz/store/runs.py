@@ -12,7 +12,8 @@ any moment, sees a file's old or new content, never a mix. A snapshot file is wr
 ``run.json`` lists it, so a process killed in between leaves a file that is not listed: it is
 reported as an incomplete snapshot, never loaded as data, and removed by ``clean_orphans``.
 While a run trains, ``RunWriter`` saves run.json after its first snapshot and then at most every
-``save_interval_s`` (the trainer: 1 s; ``nnviz.watch``: at every snapshot) and always at its end.
+``save_interval_s`` (the trainer: 1 s; ``nnviz.watch``: at every snapshot) and always at its end;
+the trainer's ``RunStore.create`` defers the first save to the init snapshot (or 1 s, or the end).
 
 What survives a crash. A killed process loses nothing that was written. Against a power cut or
 an OS crash, a run's files are made durable once, when it ends: ``RunWriter.finish`` fsyncs every
@@ -85,7 +86,14 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     ``durable``: fsync the file before the rename and its folder after it (else the caller
     makes it durable later, e.g. ``RunWriter.finish``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # a name of this process and thread (O_EXCL: never another's file); a leftover of a
+    # crashed process with the same pid falls back to a random name
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o600)  # as mkstemp: private to the user
+    except FileExistsError:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -124,20 +132,27 @@ def dump_json(obj: Any) -> bytes:
     would switch to its pure-Python one, ten times slower on a ResNet's run.json)."""
     if not isinstance(obj, dict):
         return json.dumps(obj, allow_nan=True).encode()
+    return _join_entries([_json_entry(k, v) for k, v in obj.items()])
 
-    def dumps(v: Any) -> str:
-        return json.dumps(v, allow_nan=True)
 
-    def block(v: Any) -> str:
-        if isinstance(v, dict) and v:
-            return "{\n  " + ",\n  ".join(f"{dumps(str(k))}: {dumps(x)}"
-                                         for k, x in v.items()) + "\n }"
-        if isinstance(v, list) and v:
-            return "[\n  " + ",\n  ".join(dumps(x) for x in v) + "\n ]"
-        return dumps(v)
+def _dumps(v: Any) -> str:
+    return json.dumps(v, allow_nan=True)
 
-    lines = ",\n ".join(f"{dumps(str(k))}: {block(v)}" for k, v in obj.items())
-    return ("{\n " + lines + "\n}\n").encode()
+
+def _json_entry(key: Any, v: Any) -> str:
+    """One top-level entry of dump_json: the key and its value, an item per line."""
+    if isinstance(v, dict) and v:
+        text = "{\n  " + ",\n  ".join(f"{_dumps(str(k))}: {_dumps(x)}"
+                                     for k, x in v.items()) + "\n }"
+    elif isinstance(v, list) and v:
+        text = "[\n  " + ",\n  ".join(_dumps(x) for x in v) + "\n ]"
+    else:
+        text = _dumps(v)
+    return f"{_dumps(str(key))}: {text}"
+
+
+def _join_entries(entries: list[str]) -> bytes:
+    return ("{\n " + ",\n ".join(entries) + "\n}\n").encode()
 
 
 def read_record(folder: Path, name: str | None = None) -> RunRecord:
@@ -340,8 +355,9 @@ class RunWriter:
     ``update``, ``flush`` and ``finish`` always); whoever defers a save calls ``save_soon``
     again when ``save_due_in`` says (``SnapshotQueue`` does, while it waits for work).
     ``params`` (with every parameter's edges, most of run.json) are fixed when the run is
-    created: the format's reader checks them at the first save and again only if a new object
-    is put in their place; the rest of run.json is checked at every save.
+    created: they are encoded and checked by the format's reader at the first save, and again
+    only if a new object is put in their place (change them by replacing the object, not in
+    place); the rest of run.json is encoded and checked at every save.
     """
 
     def __init__(self, store: RunStore, folder: Path, meta: dict[str, Any]) -> None:
@@ -351,7 +367,7 @@ class RunWriter:
         self.save_interval_s = 0.0
         self._saved_at = -math.inf
         self._dirty = False
-        self._checked: int | None = None  # id of the params object the reader checked
+        self._checked: tuple[Any, str] | None = None  # (params object, its encoded entry)
         self._written: dict[Path, None] = {}  # files written since the last sync, in order
         self._sync: threading.Thread | None = None
 
@@ -372,14 +388,24 @@ class RunWriter:
     def flush(self) -> None:
         """Save run.json; what is written always passes the reader (checked here)."""
         self.meta["updated"] = time.time()
-        data = dump_json(self.meta)
-        static = id(self.meta.get("params"))
-        obj = json.loads(data)
-        if static == self._checked:  # checked at an earlier save; the rest is checked now
-            obj.pop("params", None)
-        parse_run(obj, where=f"{self.folder.name}/{RUN_FILE}")
-        self._write(self.folder / RUN_FILE, data)
-        self._checked = static
+        params = self.meta.get("params")
+        known = self._checked if self._checked is not None and \
+            self._checked[0] is params else None
+        entries, checked_now, params_entry = [], [], None
+        for k, v in self.meta.items():
+            if k == "params" and known is not None:  # encoded and checked at an earlier save
+                entries.append(known[1])
+                continue
+            entry = _json_entry(k, v)
+            entries.append(entry)
+            checked_now.append(entry)
+            if k == "params":
+                params_entry = entry
+        parse_run(json.loads(_join_entries(checked_now)),
+                  where=f"{self.folder.name}/{RUN_FILE}")
+        self._write(self.folder / RUN_FILE, _join_entries(entries))
+        if params_entry is not None:
+            self._checked = (params, params_entry)
         self._saved_at = time.perf_counter()
         self._dirty = False
 
@@ -389,6 +415,12 @@ class RunWriter:
         self._dirty = True
         if time.perf_counter() - self._saved_at >= self.save_interval_s:
             self.flush()
+
+    def defer_save(self) -> None:
+        """Mark run.json as changed, to be saved once ``save_interval_s`` has passed from now
+        (or at the next flush, update or finish)."""
+        self._dirty = True
+        self._saved_at = time.perf_counter()
 
     def save_due_in(self) -> float | None:
         """Seconds until a deferred save is due (0 when it is), None when nothing waits."""
@@ -467,8 +499,14 @@ class RunStore:
             raise StorageError(t("{run} is not a valid run id.", run=repr(str(run_id)[:100])))
         return self.root / run_id
 
-    def create(self, cfg: RunConfig, config_hash: str, extra: dict[str, Any]) -> RunWriter:
-        """A new run folder with status 'running'."""
+    def create(self, cfg: RunConfig, config_hash: str, extra: dict[str, Any],
+               save_in: float = 0.0) -> RunWriter:
+        """A new run folder with status 'running'; its run.json is saved at once, or with
+        ``save_in`` > 0 at the writer's first save or once ``save_in`` seconds have passed
+        (``save_due_in``), whichever is first: a run that lists its first snapshot at once, or
+        ends within a second, writes run.json once instead of twice. Until then the folder is
+        not listed (a process killed meanwhile leaves a folder without run.json, which
+        ``clean_orphans`` removes)."""
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{cfg.model}-{cfg.init}-s{cfg.seed}".replace("_", "-")[:RUN_ID_MAX - 8]
@@ -499,7 +537,11 @@ class RunStore:
             **extra,
         }
         writer = RunWriter(self, folder, meta)
-        writer.flush()
+        if save_in > 0:
+            writer.save_interval_s = save_in
+            writer.defer_save()
+        else:
+            writer.flush()
         return writer
 
     def run_ids(self) -> list[str]:

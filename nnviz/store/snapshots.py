@@ -36,11 +36,64 @@ _checked: OrderedDict[tuple, SnapshotStats] = OrderedDict()
 _lock = threading.Lock()
 
 
-def encode_snapshot(tensors: dict[str, torch.Tensor], stats: dict[str, Any]) -> bytes:
-    """Serialise one snapshot: tensors plus its statistics as JSON metadata."""
-    from safetensors.torch import save as st_save
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    return st_save(tensors, metadata={"nnviz": json.dumps(stats, allow_nan=True)})
+_DTYPES = {"float32": ("F32", 4), "int64": ("I64", 8)}  # what snapshots hold: values, counts
+
+
+def encode_snapshot(tensors: dict[str, torch.Tensor | np.ndarray], stats: dict[str, Any]
+                    ) -> bytes:
+    """Serialise one snapshot: tensors plus its statistics as JSON metadata.
+
+    The bytes are exactly what ``safetensors.torch.save`` writes (tests compare them): an
+    8-byte header length, the header (compact JSON: ``__metadata__`` first, then the tensors in
+    safetensors' order, int64 before float32, each by name; padded with spaces to 8 bytes), the
+    data. Snapshots hold only 1-D float32 values and int64 counts, which are laid out here
+    directly (16 tensors in ~0.1 ms where safetensors' Python wrapper takes ~0.6 ms); anything
+    else goes through safetensors itself. Arrays may share memory (views of one buffer)."""
+    meta = json.dumps(stats, allow_nan=True)
+    arrays = _plain_arrays(tensors)
+    if arrays is None:
+        from safetensors.torch import save as st_save
+
+        # clone: safetensors refuses tensors that share memory
+        plain = {k: _as_tensor(v).detach().cpu().clone() for k, v in tensors.items()}
+        return st_save(plain, metadata={"nnviz": meta})
+    order = sorted(arrays, key=lambda k: (_DTYPES[arrays[k].dtype.name][1] != 8, k))
+    header: dict[str, Any] = {"__metadata__": {"nnviz": meta}}
+    offset = 0
+    for k in order:
+        a = arrays[k]
+        header[k] = {"dtype": _DTYPES[a.dtype.name][0], "shape": [a.size],
+                     "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return b"".join([len(text).to_bytes(8, "little"), text,
+                     *(memoryview(arrays[k]).cast("B") for k in order)])
+
+
+def _plain_arrays(tensors: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The tensors as C-contiguous 1-D float32 / int64 numpy arrays on the CPU, or None if any
+    is something else (another dtype or shape, a GPU tensor, a non-string name)."""
+    out = {}
+    for k, v in tensors.items():
+        if not isinstance(k, str):
+            return None
+        if not isinstance(v, np.ndarray):
+            if getattr(v, "device", None) is None or v.device.type != "cpu" or \
+                    v.requires_grad or v.is_conj() or v.is_neg():
+                return None
+            v = v.numpy()
+        if v.ndim != 1 or v.dtype.name not in _DTYPES or not v.flags.c_contiguous or \
+                v.dtype.byteorder == ">":
+            return None
+        out[k] = v
+    return out
+
+
+def _as_tensor(v: Any) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
 
 
 def sha256_bytes(data: bytes) -> str:
