@@ -48,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 APP_DIR = HERE.parent
 sys.path[:0] = [str(HERE), str(APP_DIR)]
 
+from profile_server import anon_regions  # noqa: E402
 from stclient import Session  # noqa: E402
 
 from nnviz.config import RunConfig, config_hash  # noqa: E402
@@ -162,9 +163,14 @@ def smaps(pid: int) -> dict[str, float]:
                     out[name] = int(rest.split()[0]) / 1024
     except (OSError, ValueError):
         return {}
-    return {"rss": out.get("Rss", 0.0), "pss": out.get("Pss", 0.0),
-            "uss": out.get("Private_Clean", 0.0) + out.get("Private_Dirty", 0.0),
-            "anon": out.get("Anonymous", 0.0)}
+    figures = {"rss": out.get("Rss", 0.0), "pss": out.get("Pss", 0.0),
+               "uss": out.get("Private_Clean", 0.0) + out.get("Private_Dirty", 0.0),
+               "anon": out.get("Anonymous", 0.0)}
+    try:  # where the anonymous memory lies: malloc's heaps, or other mappings
+        figures.update({k: v / 2**20 for k, v in anon_regions(pid).items()})
+    except (OSError, ValueError):
+        pass
+    return figures
 
 
 def breakdown(root: int) -> list[tuple[int, str, dict[str, float]]]:
@@ -179,7 +185,9 @@ def breakdown(root: int) -> list[tuple[int, str, dict[str, float]]]:
 
 def format_breakdown(rows: list[tuple[int, str, dict[str, float]]]) -> str:
     parts = [f"{name} {pid}: RSS {m['rss']:.0f} PSS {m['pss']:.0f} USS {m['uss']:.0f} "
-             f"anon {m['anon']:.0f}" for pid, name, m in rows]
+             f"anon {m['anon']:.0f} (brk heap {m.get('brk heap', 0):.0f}, thread arenas "
+             f"{m.get('thread arenas', 0):.0f}, other {m.get('other anonymous', 0):.0f})"
+             for pid, name, m in rows]
     total = {k: sum(m[k] for _, _, m in rows) for k in ("rss", "pss", "uss")}
     return ("; ".join(parts) + f" | total RSS {total['rss']:.0f} PSS {total['pss']:.0f} "
             f"USS {total['uss']:.0f} MB")

@@ -160,6 +160,55 @@ def _arenas(libc: ctypes.CDLL) -> list[dict[str, int]]:
     return out
 
 
+def pymalloc() -> dict[str, int]:
+    """Python's small-object allocator (``sys._debugmallocstats``): its arenas now, and the
+    bytes in blocks in use / free inside them (a half-empty arena cannot be returned)."""
+    import re
+    import tempfile
+
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read()
+
+    def number(label: str) -> int:
+        found = re.search(re.escape(label) + r"\s*=\s*([\d,]+)", text)
+        return int(found.group(1).replace(",", "")) if found else 0
+
+    return {"arenas": number("# arenas allocated current"),
+            "in_use": number("# bytes in allocated blocks"),
+            "free": number("# bytes in available blocks"),
+            "arena_bytes": number("# arenas allocated current") * 2**20}
+
+
+def anon_regions(pid: int | str = "self") -> dict[str, int]:
+    """Resident anonymous memory of a process by kind of mapping, in bytes: the brk heap
+    (glibc's main arena), 64 MiB-aligned thread arenas, and the other anonymous mappings
+    (Python's 1 MiB arenas, buffers over malloc's mmap threshold, thread stacks)."""
+    out = {"brk heap": 0, "thread arenas": 0, "other anonymous": 0}
+    kind = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            first = line.split(None, 1)[0]
+            if "-" in first and not first.endswith(":"):
+                fields = line.split()
+                name = fields[5] if len(fields) > 5 else ""
+                start = int(first.split("-")[0], 16)
+                kind = ("brk heap" if name == "[heap]" else None if name else
+                        "thread arenas" if start % (64 << 20) == 0 else "other anonymous")
+                if name == "" and kind is None:
+                    kind = "other anonymous"
+            elif first == "Anonymous:" and kind in out:
+                out[kind] += int(line.split()[1]) * 1024
+    return out
+
+
 def _streamlit_figures() -> dict[str, object]:
     from streamlit.runtime import Runtime
 
@@ -201,6 +250,7 @@ def _probe(*_: object) -> None:
         status = {k: v.strip() for k, _, v in (line.partition(":") for line in f)}
     data = {"probe": n, "time": time.time(), "rss_kb": status.get("VmRSS"),
             "threads": int(status.get("Threads", 0)), "malloc": mallinfo(),
+            "pymalloc": pymalloc(), "anon": anon_regions(),
             "gc_objects": sum(types_.values()), "gc_frozen": gc.get_freeze_count(),
             "types": dict(types_.most_common())}
     try:
@@ -295,6 +345,13 @@ def memprobe_diff(before: dict, after: dict, top: int = 12) -> str:
     arenas = [(a["system"] / mb, a["free"] / mb) for a in after["malloc"].get("arenas", [])]
     lines.append(f"    malloc arenas {len(before['malloc'].get('arenas', []))} -> {len(arenas)}: "
                  + ", ".join(f"{system:.0f} MB ({free:.0f} free)" for system, free in arenas))
+    for key in ("arenas", "in_use", "free"):
+        a, b = before["pymalloc"].get(key, 0), after["pymalloc"].get(key, 0)
+        unit, scale = ("", 1) if key == "arenas" else (" MB", mb)
+        lines.append(f"    pymalloc {key:11s} {a / scale:7.1f} -> {b / scale:7.1f}{unit}")
+    for key, b in after["anon"].items():
+        a = before["anon"].get(key, 0)
+        lines.append(f"    resident {key:16s} {a / mb:7.1f} -> {b / mb:7.1f} MB")
     lines.append(f"    threads {before['threads']} -> {after['threads']}; gc objects "
                  f"{before['gc_objects']} -> {after['gc_objects']}")
     grown = sorted(((after["types"].get(t, 0) - before["types"].get(t, 0), t)
