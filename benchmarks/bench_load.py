@@ -18,7 +18,14 @@ sessions that failed (an exception on the page, or a request whose script had no
 after ``--timeout`` seconds: a real failure, never a short wait of the harness); p50/p95 of
 request -> script-finished for the requests sent while a training ran (and per kind); the
 slowest requests; the server's CPU per request; server + worker RSS (from /proc) idle / peak /
-after close (the trainings finish first), with ``uptime`` (the machine is shared). Sessions
+after close (the trainings finish first), with ``uptime`` (the machine is shared), and per
+process its RSS, PSS, USS and where its anonymous memory lies (glibc's brk heap, thread arenas,
+other mappings). Idle and after close count the same processes: the server, its one warm
+training worker (started by the first session; at idle it has imported torch and trained
+nothing) and multiprocessing's resource tracker; the worker does not exit in between (its idle
+exit, ``NNVIZ_IDLE_EXIT_S``, is 600 s). ``--memprobe DIR`` also asks the server what it holds
+at idle, at the load's end and after close (``profile_server.py``; for diagnosis: the probe
+runs garbage collections of its own). Sessions
 answer fragment timers as the browser does (``stclient``). ``--profile DIR`` runs the server
 under ``profile_server.py`` and prints where its CPU went. Localhost only; every loop is bounded.
 

@@ -189,23 +189,29 @@ def pymalloc() -> dict[str, int]:
 
 def anon_regions(pid: int | str = "self") -> dict[str, int]:
     """Resident anonymous memory of a process by kind of mapping, in bytes: the brk heap
-    (glibc's main arena), 64 MiB-aligned thread arenas, and the other anonymous mappings
-    (Python's 1 MiB arenas, buffers over malloc's mmap threshold, thread stacks)."""
-    out = {"brk heap": 0, "thread arenas": 0, "other anonymous": 0}
-    kind = None
+    (glibc's main arena), thread arenas (glibc's 64 MiB-aligned heaps: a mapping inside a
+    64 MiB window whose first mapping starts on its boundary), and the other anonymous
+    mappings (Python's 1 MiB arenas, buffers over malloc's mmap threshold, thread stacks)."""
+    maps: list[tuple[int, str, int]] = []  # (start, name, anonymous bytes)
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             first = line.split(None, 1)[0]
             if "-" in first and not first.endswith(":"):
                 fields = line.split()
-                name = fields[5] if len(fields) > 5 else ""
-                start = int(first.split("-")[0], 16)
-                kind = ("brk heap" if name == "[heap]" else None if name else
-                        "thread arenas" if start % (64 << 20) == 0 else "other anonymous")
-                if name == "" and kind is None:
-                    kind = "other anonymous"
-            elif first == "Anonymous:" and kind in out:
-                out[kind] += int(line.split()[1]) * 1024
+                maps.append((int(first.split("-")[0], 16),
+                             fields[5] if len(fields) > 5 else "", 0))
+            elif first == "Anonymous:" and maps:
+                start, name, _ = maps[-1]
+                maps[-1] = (start, name, int(line.split()[1]) * 1024)
+    window = 64 << 20
+    heaps = {start for start, name, _ in maps if not name and start % window == 0}
+    out = {"brk heap": 0, "thread arenas": 0, "other anonymous": 0}
+    for start, name, anonymous in maps:
+        if name == "[heap]":
+            out["brk heap"] += anonymous
+        elif not name:
+            kind = "thread arenas" if start - start % window in heaps else "other anonymous"
+            out[kind] += anonymous
     return out
 
 
