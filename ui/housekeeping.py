@@ -14,9 +14,9 @@ Started once per server process (``ui.shell.start``):
   had gone was tried and returned nothing measurable (374 vs 375 MB), at the price of a
   re-read.
 - **Freed heap goes back to the OS** every REAP_EVERY_S (``release_memory``: ``malloc_trim``),
-  and the server's threads share at most SERVER_MALLOC_ARENAS malloc arenas
-  (``limit_malloc_arenas``; glibc would make up to 8 per core, and cannot trim the free top
-  of any but the main one).
+  and no malloc arenas are made past SERVER_MALLOC_ARENAS from the first page on
+  (``limit_malloc_arenas``; those made before it stay: 5 in bench_load instead of glibc's 8 per
+  core, 16 here; glibc cannot trim the free top of any arena but the main one).
 
 Only what has already expired is removed, so reconnecting within the TTL works as before. The
 session store is Streamlit's internal object: should a Streamlit release rename it, reaping is
