@@ -36,7 +36,7 @@ from nnviz.backends.base import limit_malloc_arenas, release_memory
 log = logging.getLogger(__name__)
 
 REAP_EVERY_S = 10.0         # how often expired sessions are reaped and the heap is trimmed
-SERVER_MALLOC_ARENAS = 2    # the event loop and the script threads share these
+SERVER_MALLOC_ARENAS = 2    # most arenas: by its first page the server has more, so none new
 
 _STARTED: list[bool] = []
 _LOCK = threading.Lock()
