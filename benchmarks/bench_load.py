@@ -18,7 +18,14 @@ sessions that failed (an exception on the page, or a request whose script had no
 after ``--timeout`` seconds: a real failure, never a short wait of the harness); p50/p95 of
 request -> script-finished for the requests sent while a training ran (and per kind); the
 slowest requests; the server's CPU per request; server + worker RSS (from /proc) idle / peak /
-after close (the trainings finish first), with ``uptime`` (the machine is shared). Sessions
+after close (the trainings finish first), with ``uptime`` (the machine is shared), and per
+process its RSS, PSS, USS and where its anonymous memory lies (glibc's brk heap, thread arenas,
+other mappings). Idle and after close count the same processes: the server, its one warm
+training worker (started by the first session; at idle it has imported torch and trained
+nothing) and multiprocessing's resource tracker; the worker does not exit in between (its idle
+exit, ``NNVIZ_IDLE_EXIT_S``, is 600 s). ``--memprobe DIR`` also asks the server what it holds
+at idle, at the load's end and after close (``profile_server.py``; for diagnosis: the probe
+runs garbage collections of its own). Sessions
 answer fragment timers as the browser does (``stclient``). ``--profile DIR`` runs the server
 under ``profile_server.py`` and prints where its CPU went. Localhost only; every loop is bounded.
 
@@ -33,6 +40,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 APP_DIR = HERE.parent
 sys.path[:0] = [str(HERE), str(APP_DIR)]
 
+from profile_server import anon_regions  # noqa: E402
 from stclient import Session  # noqa: E402
 
 from nnviz.config import RunConfig, config_hash  # noqa: E402
@@ -60,11 +69,14 @@ PLAYER = "epoch_player"
 
 
 def start_server(port: int, runs: Path, env_extra: dict[str, str], ttl: int,
-                 profile: Path | None = None) -> subprocess.Popen:
+                 profile: Path | None = None, memprobe: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "NNVIZ_RUNS_DIR": str(runs), **env_extra}
     launcher = ["-m", "streamlit", "run", "app.py"]
     if profile is not None:  # every script run timed and profiled (benchmarks/profile_server.py)
         env["NNVIZ_PROFILE"] = str(profile)
+        launcher = [str(HERE / "profile_server.py")]
+    elif memprobe is not None:  # SIGUSR1 writes what the server holds (profile_server.py)
+        env["NNVIZ_MEMPROBE"] = str(memprobe)
         launcher = [str(HERE / "profile_server.py")]
     cmd = [sys.executable, *launcher, f"--server.port={port}",
            "--server.address=127.0.0.1", "--server.headless=true",
@@ -130,6 +142,64 @@ def rss_mb(root: int) -> tuple[float, int]:
     return total / 1024, n
 
 
+def role(pid: int, root: int) -> str:
+    """What a process of the server's tree is: the server, a training worker, or a helper."""
+    if pid == root:
+        return "server"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    if "resource_tracker" in cmd:
+        return "resource tracker"
+    if "multiprocessing" in cmd or "spawn_main" in cmd:
+        return "worker"
+    return cmd[:40]
+
+
+def smaps(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS (private clean + dirty) and anonymous memory of one process, in MB
+    (``/proc/PID/smaps_rollup``); empty when it is gone."""
+    out: dict[str, float] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if rest.strip().endswith("kB"):
+                    out[name] = int(rest.split()[0]) / 1024
+    except (OSError, ValueError):
+        return {}
+    figures = {"rss": out.get("Rss", 0.0), "pss": out.get("Pss", 0.0),
+               "uss": out.get("Private_Clean", 0.0) + out.get("Private_Dirty", 0.0),
+               "anon": out.get("Anonymous", 0.0)}
+    try:  # where the anonymous memory lies: malloc's heaps, or other mappings
+        figures.update({k: v / 2**20 for k, v in anon_regions(pid).items()})
+    except (OSError, ValueError):
+        pass
+    return figures
+
+
+def breakdown(root: int) -> list[tuple[int, str, dict[str, float]]]:
+    """(pid, role, smaps figures) for every process of the server's tree now."""
+    rows = []
+    for pid in tree_pids(root):
+        figures = smaps(pid)
+        if figures:
+            rows.append((pid, role(pid, root), figures))
+    return rows
+
+
+def format_breakdown(rows: list[tuple[int, str, dict[str, float]]]) -> str:
+    parts = [f"{name} {pid}: RSS {m['rss']:.0f} PSS {m['pss']:.0f} USS {m['uss']:.0f} "
+             f"anon {m['anon']:.0f} (brk heap {m.get('brk heap', 0):.0f}, thread arenas "
+             f"{m.get('thread arenas', 0):.0f}, other {m.get('other anonymous', 0):.0f})"
+             for pid, name, m in rows]
+    total = {k: sum(m[k] for _, _, m in rows) for k in ("rss", "pss", "uss")}
+    return ("; ".join(parts) + f" | total RSS {total['rss']:.0f} PSS {total['pss']:.0f} "
+            f"USS {total['uss']:.0f} MB")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process used so far (from /proc; 0 when it is gone)."""
     try:
@@ -151,12 +221,14 @@ class PeakSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak, self.peak_procs, self.stop = pid, 0.0, 0, threading.Event()
+        self.peak_rows: list[tuple[int, str, dict[str, float]]] = []
 
     def run(self) -> None:
         while not self.stop.wait(0.25):
             mb, n = rss_mb(self.pid)
             if mb > self.peak:
                 self.peak, self.peak_procs = mb, n
+                self.peak_rows = breakdown(self.pid)
 
 
 def uptime() -> str:
@@ -179,6 +251,7 @@ def settle(pid: int, seconds: float, label: str, most: float = 180.0) -> float:
     mb = statistics.median(samples)
     print(f"  memory {label}: {mb:.0f} MB ({rss_mb(pid)[1]} processes; the server alone "
           f"{server_rss_mb(pid):.0f} MB) | {uptime()}", flush=True)
+    print(f"    per process (MB): {format_breakdown(breakdown(pid))}", flush=True)
     return mb
 
 
@@ -307,6 +380,8 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
     await first.close()
     await asyncio.sleep(3)
     results["idle"] = await asyncio.to_thread(settle, pid, args.ttl + 10, "idle (warm)")
+    results["idle_rows"] = breakdown(pid)
+    await probe(args, pid, "idle")
 
     sampler = PeakSampler(pid)
     sampler.start()
@@ -373,14 +448,34 @@ async def run_class(args: argparse.Namespace, base: str, runs: Path, pid: int) -
     results["fragment_runs"] = sum(s.fragment_runs for s in students + trainers)
     print(f"  load phase {phase:.0f} s; run statuses at its end: {statuses}", flush=True)
 
+    await probe(args, pid, "load end")
+
     # 4. everybody leaves
     for s in students + trainers:
         await s.close()
     sampler.stop.set()
     results["peak"], results["peak_procs"] = sampler.peak, sampler.peak_procs
+    results["peak_rows"] = sampler.peak_rows
     results["failed"] = failed
     results["after_close"] = await asyncio.to_thread(settle, pid, args.ttl + 15, "after close")
+    results["after_rows"] = breakdown(pid)
+    await probe(args, pid, "after close")
     return results
+
+
+async def probe(args: argparse.Namespace, pid: int, label: str) -> None:
+    """With --memprobe: ask the server what it holds now (SIGUSR1, profile_server.py)."""
+    if args.memprobe is None:
+        return
+    n = len(args.probes)
+    args.probes.append(label)
+    os.kill(pid, signal.SIGUSR1)
+    target = args.memprobe / f"probe-{n}.json"
+    for _ in range(240):  # the probe runs a full gc pass: seconds with torch loaded
+        if target.is_file():
+            return
+        await asyncio.sleep(0.5)
+    print(f"  (no memory probe from the server for {label!r})")
 
 
 def trainer_configs(args: argparse.Namespace) -> list[RunConfig]:
@@ -411,6 +506,22 @@ def count_trainings(runs: Path, cfg: RunConfig) -> int:
         if meta.is_file() and json.loads(meta.read_text()).get("config_hash") == digest:
             n += 1
     return n
+
+
+def print_memprobes(folder: Path, labels: list[str]) -> None:
+    """What the server held at each probe, and what grew between them."""
+    from profile_server import memprobe_diff
+
+    probes = []
+    for n in range(len(labels)):
+        try:
+            probes.append(json.loads((folder / f"probe-{n}.json").read_text()))
+        except (OSError, ValueError):
+            probes.append(None)
+    for n in range(1, len(labels)):
+        if probes[0] is not None and probes[n] is not None:
+            print(f"\n=== server, {labels[0]} -> {labels[n]} ===")
+            print(memprobe_diff(probes[0], probes[n]))
 
 
 def print_profile(folder: Path, top: int = 25) -> None:
@@ -458,7 +569,11 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary runs folder")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="profile the server's script runs into DIR (profile_server.py)")
+    parser.add_argument("--memprobe", type=Path, default=None, metavar="DIR",
+                        help="probe what the server holds at idle, load end and after close "
+                        "into DIR (profile_server.py; not with --profile)")
     args = parser.parse_args()
+    args.probes = []
 
     work = Path(tempfile.mkdtemp(prefix="nnviz-bench-load-"))
     runs = work / "runs"
@@ -467,7 +582,7 @@ def main() -> int:
     env.update(item.split("=", 1) for item in args.env if "=" in item)
     print(f"server: 127.0.0.1:{args.port}, runs in {runs}, {env or 'default worker count'}, "
           f"session TTL {args.ttl} s | {uptime()}", flush=True)
-    proc = start_server(args.port, runs, env, args.ttl, args.profile)
+    proc = start_server(args.port, runs, env, args.ttl, args.profile, args.memprobe)
     try:
         time.sleep(2)
         cold, _ = rss_mb(proc.pid)
@@ -511,9 +626,14 @@ def main() -> int:
           f"{results['peak']:.0f} MB ({results['peak_procs']} processes), after close "
           f"{results['after_close']:.0f} MB = {results['after_close'] / results['idle']:.2f}x "
           "idle")
+    for label, key in (("idle", "idle_rows"), ("peak", "peak_rows"),
+                       ("after close", "after_rows")):
+        print(f"  {label}: {format_breakdown(results[key])}")
     print(f"uptime at the end: {uptime()}")
     if args.profile is not None:
         print_profile(args.profile)
+    if args.memprobe is not None:
+        print_memprobes(args.memprobe, args.probes)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if not results["failed"] and lesson_runs == 1 and set(trainer_runs) == {1} else 1

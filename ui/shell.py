@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from nnviz.i18n import t
-from ui import state
+from ui import housekeeping, state
 from ui.i18n import lang_query, language_picker, use_language
 from ui.links import PAGES
 from ui.text import show_error, warning
@@ -33,6 +33,7 @@ CAPTION_CSS = ("<style>[data-testid='stCaptionContainer'] { font-size: 1rem; opa
 def start() -> None:
     """Start the training workers (once per server; later calls return at once), and on the
     first call freeze the start-up heap out of the garbage collector's reach."""
+    housekeeping.start()  # once: before the workers' threads start (malloc arenas)
     try:
         state.job_manager()
     except Exception as exc:  # noqa: BLE001 - the pages stay usable; Train says it cannot train

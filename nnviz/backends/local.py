@@ -6,7 +6,10 @@ start, so a job handed to an idle worker writes its first snapshot within a frac
 second. Workers report progress through a multiprocessing queue (a fresh one per pool: a worker
 killed mid-write can leave a queue's lock held). A worker that dies (killed, out of memory)
 breaks the pool: its jobs raise ``WorkerDied`` and the next submit starts a fresh pool.
-``stop_idle`` stops the workers (they come back with the next job).
+``stop_idle`` stops the workers (they come back with the next job). A worker allocates from
+one malloc arena (``limit_malloc_arenas``): with glibc's default of one per thread, the arena
+torch's threads used kept ~20 MB after every job that ``malloc_trim`` could not return, at no
+measurable cost in training time here (3.65 vs 3.74 s of CPU for a 12-epoch CNN, noise-level).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 from typing import Any
 
-from nnviz.backends.base import Backend, WorkerDied, env_number, run_job
+from nnviz.backends.base import Backend, WorkerDied, env_number, limit_malloc_arenas, run_job
 
 WORKER_DIED = ("The training process stopped unexpectedly (it may have run out of memory or "
                "been killed). What it recorded so far is kept; try again with a smaller model, "
@@ -78,10 +81,14 @@ def worker_nice() -> int:
     return WORKER_NICE if value is None else min(19, value)
 
 
+WORKER_MALLOC_ARENAS = 1       # one malloc arena: what a job frees can all be trimmed
+
+
 def _init_worker(events: Any, threads: int) -> None:
-    """Worker start-up: lower its CPU priority, keep the progress queue, import torch and the
-    trainer once."""
+    """Worker start-up: one malloc arena (before any thread starts), lower its CPU priority,
+    keep the progress queue, import torch and the trainer once."""
     global _EVENTS
+    limit_malloc_arenas(WORKER_MALLOC_ARENAS)
     _EVENTS = events
     try:
         os.nice(worker_nice())

@@ -48,9 +48,10 @@ smaller of its CPU affinity and its cgroup CPU quota (v2 ``cpu.max``, v1
 core of the host). ``$NNVIZ_MAX_JOBS`` overrides the number of jobs at once. Workers that
 have had nothing to do for ``idle_exit_s`` seconds (``$NNVIZ_IDLE_EXIT_S``, default 600) exit,
 giving their memory back; the next job starts them again. A worker returns its freed heap to
-the OS after every job, and the server process every TRIM_EVERY_S (``release_memory``), so
-memory falls back after a class instead of staying at its peak. Everything this manager keeps
-is bounded: MAX_FINISHED_KEPT jobs, MAX_OWNED_RUNS owners, THROUGHPUT_SAMPLES timings.
+the OS after every job (``release_memory``; the server process does every 10 s, in
+``ui.housekeeping``), so memory falls back after a class instead of staying at its peak.
+Everything this manager keeps is bounded: MAX_FINISHED_KEPT jobs, MAX_OWNED_RUNS owners,
+THROUGHPUT_SAMPLES timings.
 
 Lessons: with ``$NNVIZ_WARM=1`` the first ``warm()`` also queues every lesson preset once (a
 preset already trained in the runs folder is reused, so restarts train nothing twice);
@@ -75,7 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from nnviz.backends import Backend, WorkerDied, make_backend
-from nnviz.backends.base import env_number, release_memory
+from nnviz.backends.base import env_number
 from nnviz.backends.local import (  # noqa: F401  (re-exported: the message shown, the niceness)
     WORKER_DIED,
     WORKER_NICE,
@@ -98,7 +99,6 @@ MAX_OWNED_RUNS = 5000         # run -> owner entries remembered (oldest forgotte
 MAX_ACTIVE_PER_SESSION = 6    # queued + running jobs of one session (the largest sweep is 6)
 IDLE_EXIT_S = 600.0           # idle workers exit after this long without a job
 THROUGHPUT_SAMPLES = 20       # finished jobs the wait estimate is measured on
-TRIM_EVERY_S = 30.0           # the server process returns freed memory this often
 MAX_JOBS_ENV, MAX_ACTIVE_ENV, IDLE_EXIT_ENV, WARM_ENV = (
     "NNVIZ_MAX_JOBS", "NNVIZ_MAX_QUEUED", "NNVIZ_IDLE_EXIT_S", "NNVIZ_WARM")
 OWNERS_FILE = ".nnviz-owners.json"  # in the runs folder: run id -> owning session id
@@ -284,7 +284,6 @@ class JobManager:
         self._closed = False
         self._preloading = False
         self._idle_since = time.monotonic()
-        self._trimmed = time.monotonic()
         self._run_owner: dict[str, str] = self._read_owners()  # run id -> session, oldest first
         self._per_unit_s: deque[float] = deque(maxlen=THROUGHPUT_SAMPLES)  # s per epoch-example
         self._lessons: dict[str, str] | None = None  # lesson name -> job id, once warming
@@ -707,14 +706,6 @@ class JobManager:
             future.add_done_callback(lambda _f, jid=job_id: self._done.put(jid))
         self._changed.notify_all()
 
-    def _trim_now(self) -> None:
-        """Listener thread: trim this process's heap every TRIM_EVERY_S seconds (no gc pass:
-        a full collection would hold the GIL while sessions render)."""
-        now = time.monotonic()
-        if now - self._trimmed >= TRIM_EVERY_S:
-            self._trimmed = now
-            release_memory(collect=False)
-
     def _reap_idle(self) -> None:
         """Listener thread: stop workers that had no job for idle_exit_s (not under the lock)."""
         with self._lock:
@@ -742,7 +733,6 @@ class JobManager:
                 except Exception:
                     log.exception("could not finish job %s", job_id)
             self._reap_idle()
-            self._trim_now()
             try:
                 message = self._backend.next_event(0.1)
             except Exception:  # never let the backend stop the listener
