@@ -13,13 +13,13 @@ floor, nnviz ...), so a machine that gets busier slows both. Targets (issue 16, 
 "Redrawn" is an in-page signal, never a sleep: the epoch player stamps
 ``nnvizPlayer.drawnEpoch`` (performance.timeOrigin + now) once every chart on screen shows the
 new snapshot and the browser has painted (``allDrawnEpoch`` once every chart of the layer does,
-those below the window drawn just after; ``benchmarks/bench_player_draw.py`` prints both); Streamlit's own charts are watched on every animation
-frame until the new figure (the floor's title) or the new view's charts are on the page with
-nothing stale left, and timed at the next frame (after the paint that shows them). An action
-is stamped in the page by a capturing pointerdown / keydown listener, so the figures are
-page-side times (the automation's round trip is not in them),
-except the page-open and start-up figures, which are Playwright's wall clock from navigation
-(start-up: from the server process's spawn).
+those below the window drawn just after; ``benchmarks/bench_player_draw.py`` prints both);
+Streamlit's own charts are watched on every animation frame until the new figure (the floor's
+title) or the new view's charts are on the page with nothing stale left, and timed at the next
+frame (after the paint that shows them). An action is stamped in the page by a capturing
+pointerdown / keydown listener, so the figures are page-side times (the automation's round trip
+is not in them), except the page-open and start-up figures, which are Playwright's wall clock
+from navigation (start-up: from the server process's spawn).
 
 Beside the times, figures that load hardly changes: the bytes the server sent over the websocket
 for each action (the frame's payload or just its key, the deltas), and where a page opened by
