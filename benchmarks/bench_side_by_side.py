@@ -420,11 +420,13 @@ def main() -> None:
     print()
     for n in args.cases:
         r = results[n]
-        peers = [r[k] for k in ("tensorboard", "wandb") if k in r]
+        peers = {k: r[k] for k in ("tensorboard", "wandb") if k in r}
         verdict = []
         for loop, target in targets.items():
-            ok = r[loop] <= target and all(r[loop] < p for p in peers)
-            verdict.append(f"{loop} {r[loop]:.3f} {'meets' if ok else 'MISSES'} its target")
+            why = [f"> {target:.2f}"] if r[loop] > target else []
+            why += [f"not below {k} {v:.3f}" for k, v in peers.items() if r[loop] >= v]
+            said = f"MISSES its target ({', '.join(why)})" if why else "meets its target"
+            verdict.append(f"{loop} {r[loop]:.3f} {said}")
         print(f"{CASES[n][0]}: " + "; ".join(verdict))
     print(f"load after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
