@@ -473,6 +473,7 @@ def test_drift_conventions_and_mixed_dtypes(runs_dir):
     assert_one_step_moved(s, mixed, before, 1e-9)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_update_ratio_and_drift_on_cuda_equal_torch(runs_dir):
     torch.manual_seed(7)
