@@ -367,7 +367,7 @@ class Recorder:
         flat = self._flat_entries(m) if self._flat_stats and m.flat is not None \
             else [None] * len(self.names)
         gm, gl = grad_mean.tolist(), grad_last.tolist()  # Python floats, all at once
-        ratio_mean, ratio_last = _ratio_summary(ratios) if ratios is not None else ([], [])
+        ratio_mean, ratio_last = ratio_summary(ratios) if ratios is not None else ([], [])
         for i, (name, w) in enumerate(zip(self.names, m.params, strict=True)):
             if flat[i] is None:
                 entry = weight_entry(name, w, self.w0[i], self.edges[name],
@@ -601,7 +601,7 @@ def _flat_ratios(before: torch.Tensor, after: torch.Tensor, params: list[nn.Para
         return num / den
 
 
-def _ratio_summary(ratios: np.ndarray) -> tuple[list[float | None], list[float]]:
+def ratio_summary(ratios: np.ndarray) -> tuple[list[float | None], list[float]]:
     """Per parameter (column of a (samples, params) array of ‖ΔW‖/‖W‖): the geometric mean of
     its finite positive ratios (0.0 when its finite ones are all 0, None when none is
     finite), and the last sample."""

@@ -385,7 +385,6 @@ class _Loop:
         if recorder is None:
             grad_steps, update_steps = set(), set()
         classify = self.task == "classification"
-        flag = self.cancel
         model.train()
         for epoch in range(1, cfg.epochs + 1):
             if cfg.optimizer == "adam_then_sgd" and epoch == cfg.switch_epoch:
@@ -399,10 +398,8 @@ class _Loop:
             loss_sum, seen = 0.0, 0
             outs: list[torch.Tensor] = []  # this epoch's outputs: accuracy counted once
             for i in range(steps_per_epoch):
-                if (flag is not None and flag.is_set()) or \
-                        time.perf_counter() >= self._next_poll:  # the CANCEL file is due
-                    if self.cancelled(time.perf_counter()):
-                        return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
+                if self.cancelled(time.perf_counter()):
+                    return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
                 idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
                 xb, yb = x[idx], y[idx]
                 out = model(xb)

@@ -68,6 +68,7 @@ from nnviz.engine.recorder import (  # weight_entry: also checkpoints' import fr
     UPDATE_SAMPLES,
     describe_params,
     init_digest,
+    ratio_summary,
     signal_std,
     weight_entry,
 )
@@ -566,6 +567,7 @@ class Watcher:
         grad_sum = self._grad_sum.cpu().numpy()
         grad_last = self._grad_last.cpu().numpy()
         ratios = [r.cpu().numpy() for r in self._ratios]
+        ratio_mean, ratio_last = ratio_summary(np.stack(ratios)) if ratios else ([], [])
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
         drifts = self._drifts()
@@ -588,11 +590,8 @@ class Watcher:
                 entry["grad_reason"] = "frozen (requires_grad=False)" if not p.requires_grad \
                     else "unused: no gradient reached it since the last snapshot"
             if ratios and count:
-                col = np.array([r[i] for r in ratios])
-                finite = col[np.isfinite(col)]
-                entry["update_ratio"] = _f(np.exp(np.mean(np.log(finite[finite > 0])))) \
-                    if (finite > 0).any() else (0.0 if finite.size else None)
-                entry["update_ratio_last"] = _f(col[-1])
+                entry["update_ratio"] = ratio_mean[i]
+                entry["update_ratio_last"] = ratio_last[i]
                 entry["update_samples"] = len(ratios)
             per_param[name] = entry
         self._grad_sum.zero_()
