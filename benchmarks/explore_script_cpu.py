@@ -85,7 +85,11 @@ def main() -> None:
             pstats.Stats(last["profile"]).sort_stats("cumulative").print_stats(30)
 
     def mode(at: AppTest, view: str) -> Callable[[], object]:
-        return lambda: at.segmented_control(key="explore_mode").set_value(view)
+        def pick() -> None:  # the frame's report of a click on its view control
+            at.session_state["explore_player"] = {
+                **(at.session_state["explore_player"] if "explore_player" in at.session_state
+                   else {}), "view": view, "seq": time.monotonic_ns(), "need": None}
+        return pick
 
     def layer(at: AppTest, name: str) -> Callable[[], object]:
         return lambda: at.selectbox(key="explore_layer").set_value(name)

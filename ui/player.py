@@ -10,7 +10,9 @@ A payload crosses the wire once per browser frame: the frame keeps the payloads 
 few layers and option sets, their charts built) and says which in its value ("have"), so Python
 sends just the key of one it holds (``payload=""``); a frame that lacks one asks for it
 ("need") and the rerun that starts sends it. ``hidden`` keeps the frame mounted but out of
-sight while Explore shows another view.
+sight while Compare shows another view. On Explore the frame draws the view control too
+(``views``): it switches between the chart views' payloads it holds without a round trip, and
+shows only the control while Python draws Health or Tables below it.
 
 The frontend is ``ui/player/`` (plain HTML, CSS and JS: no build step). Its plotly.js is the
 cartesian bundle (``ui/player/plotly-cartesian.min.js``: npm's ``plotly.js-cartesian-dist-min``
