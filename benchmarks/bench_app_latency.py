@@ -34,6 +34,7 @@ It trains two small runs first (tutorial_cnn and its Xavier twin, about 30 s on 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import statistics
@@ -41,8 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -313,11 +315,7 @@ def main() -> None:
             home_cold.append(cold_start(browser, runs, None, home_ready))
         table.add("cold server -> Home usable (wall)", floor_cold, home_cold, "<= 1.5x")
 
-        log_dir = Path(tempfile.mkdtemp(prefix="nnviz-latency-logs-"))
-        with run_app(runs, log_dir / "floor.log", script=FLOOR) as fl, \
-                run_app(runs, log_dir / "nnviz.log") as app:
-            def ctx():
-                return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        with both_apps(browser, runs) as (fl, app, ctx):
             floor = Floor(ctx(), fl.url)
             explore_url = f"{app.url}/Explore?run={run_a}&layer=conv1"
             floor_open, link_open, starts = [], [], []
@@ -385,6 +383,16 @@ def main() -> None:
     report_extra(starts, sent)
 
 
+@contextlib.contextmanager
+def both_apps(browser, runs: Path) -> Iterator[tuple[Any, Any, Callable[[], Any]]]:
+    """The floor app and nnviz served side by side, and a maker of 1400 px pages."""
+    log_dir = Path(tempfile.mkdtemp(prefix="nnviz-latency-logs-"))
+    with run_app(runs, log_dir / "floor.log", script=FLOOR) as fl, \
+            run_app(runs, log_dir / "nnviz.log") as app:
+        yield fl, app, lambda: browser.new_context(
+            viewport={"width": 1400, "height": 1000}).new_page()
+
+
 def view_switches(floor: Floor, ex: Explore, reps: int, table: Table,
                   sent: dict[str, list[int]]) -> None:
     """The view switch figures, interleaved with the floor's rerun."""
@@ -410,11 +418,7 @@ def views_only(runs: Path, run_id: str, reps: int) -> None:
     table, sent = Table(), {}
     with sync_playwright() as p:
         browser = launch_browser(p, chromium_path())
-        log_dir = Path(tempfile.mkdtemp(prefix="nnviz-latency-logs-"))
-        with run_app(runs, log_dir / "floor.log", script=FLOOR) as fl, \
-                run_app(runs, log_dir / "nnviz.log") as app:
-            def ctx():
-                return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        with both_apps(browser, runs) as (fl, app, ctx):
             floor = Floor(ctx(), fl.url)
             floor.open()
             ex = Explore(ctx(), f"{app.url}/Explore?run={run_id}&layer=conv1")

@@ -230,6 +230,9 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
     tops = {round(b["y"]) for b in (r.bounding_box() for r in radios.all())}
     right = max(b["x"] + b["width"] for b in (r.bounding_box() for r in radios.all()))
     assert len(tops) == 1 and right <= width  # one row, inside a phone's width too
+    frame.locator("#views-help-button").click()  # the control's help, as Streamlit's "?"
+    assert "All epochs draws every snapshot" in frame.locator("#views-help").inner_text()
+    assert frame.locator("#views-help-button").get_attribute("aria-expanded") == "true"
     all_bytes = frame.evaluate("JSON.stringify(state.cache.get(state.views.options[1].key)"
                                ".payload).length")
 
