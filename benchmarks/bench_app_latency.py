@@ -206,9 +206,11 @@ class Explore:
             until(frame, f"(window.nnvizPlayer.key || '').startsWith('{PLAYER_VIEWS[name]}|') "
                          f"&& window.nnvizPlayer.visible && window.nnvizPlayer.shownEpoch >= {act}")
             shown = float(frame.evaluate("window.nnvizPlayer.shownEpoch"))
-            # the rerun the switch starts: its render message reaches the frame, then it ends
-            frame.wait_for_function(f"() => (window.nnvizPlayer.renderEpoch || 0) > {renders}",
-                                    timeout=120_000, polling="raf")
+            # the rerun the switch starts: its render message reaches the frame (the frame's
+            # control: the first to name the view), then it ends
+            answered = (f"window.nnvizPlayer.answeredView === '{name}'" if here is frame else
+                        f"(window.nnvizPlayer.renderEpoch || 0) > {renders}")
+            frame.wait_for_function(f"() => {answered}", timeout=120_000, polling="raf")
             done = until(self.page, f"{N_CHARTS} === 0 && {IDLE}")
             self.last = {"shown": shown - act, "rerun": max(done, shown) - act}
             return shown - act if here is frame else max(done, shown) - act

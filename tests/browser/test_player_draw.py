@@ -236,39 +236,40 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
     all_bytes = frame.evaluate("JSON.stringify(state.cache.get(state.views.options[1].key)"
                                ".payload).length")
 
-    def switch(press) -> dict:
+    def switch(press, view: str) -> dict:
         before = frame.evaluate("window.nnvizPlayer")
         del sent[:]
         press()
-        frame.wait_for_function("(r) => window.nnvizPlayer.renders > r", arg=before["renders"],
+        frame.wait_for_function("(v) => window.nnvizPlayer.answeredView === v", arg=view,
                                 timeout=60_000)  # the rerun's answer came ...
         page.wait_for_timeout(300)
         wait_for_app_idle(page)  # ... and the rerun ended
         after = frame.evaluate("window.nnvizPlayer")
-        assert after["shownRenders"] == before["renders"]  # painted before that answer
-        assert after["shownEpoch"] < after["renderEpoch"]
+        assert after["shownEpoch"] < after["answeredEpoch"]  # painted before that answer
         assert sum(sent) < all_bytes / 4, (sum(sent), all_bytes)  # no payload resent
         assert (after["builds"], after["reacts"]) == (before["builds"], before["reacts"])
         return after
 
-    p = switch(lambda: frame.get_by_role("radio", name="All epochs").click())
+    p = switch(lambda: frame.get_by_role("radio", name="All epochs").click(), "All epochs")
     assert p["key"].startswith("all|") and p["visible"] and p["view"] == "All epochs"
     assert p["frame"] == 2  # All epochs carries every snapshot: the same one
     assert any("every snapshot, fixed bins" in t for t in chart_titles(frame))
     assert frame.evaluate(SAME_AS_FRESH, []) == []
     assert frame.get_by_role("radio", name="All epochs").get_attribute("aria-checked") == "true"
-    p = switch(lambda: frame.get_by_role("radio", name="All epochs").press("ArrowLeft"))
+    p = switch(lambda: frame.get_by_role("radio", name="All epochs").press("ArrowLeft"),
+               "This epoch")
     assert p["key"].startswith("player|") and p["view"] == "This epoch"
     assert "conv1.weight · epoch 2" in chart_titles(frame)
     assert frame.evaluate(SAME_AS_FRESH, []) == []
     assert frame.evaluate("document.activeElement.textContent") == "This epoch"
 
     frame.get_by_role("radio", name="This epoch").press("End")  # Tables, drawn by Python
-    frame.wait_for_function("() => !window.nnvizPlayer.visible", timeout=60_000)
+    frame.wait_for_function("() => window.nnvizPlayer.answeredView === 'Tables' "
+                            "&& !window.nnvizPlayer.visible", timeout=60_000)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
     assert page.locator(PLAYER_IFRAME).bounding_box()["height"] < 200  # its control only
     builds = frame.evaluate("window.nnvizPlayer.builds")
-    p = switch(lambda: frame.get_by_role("radio", name="This epoch").click())
+    p = switch(lambda: frame.get_by_role("radio", name="This epoch").click(), "This epoch")
     assert p["visible"] and p["key"].startswith("player|") and p["builds"] == builds
     assert "conv1.weight · epoch 2" in chart_titles(frame)
     assert page.locator('[data-testid="stException"]').count() == 0

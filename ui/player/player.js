@@ -27,6 +27,7 @@ const REPORT_AFTER_MS = 250; // report the snapshot this long after the last sli
 const MAX_KEPT = 8;           // payloads kept built in this frame (layers, option sets, views)
 const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
 const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
+const AFTER_PAINT_MS = 500;   // a view switch is reported once painted, or after this long
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -42,12 +43,13 @@ const state = {
 // and "drawnEpoch": every chart that is on screen (in the top window's viewport) and every text
 // shows that frame, painted; "allFrame" and "allDrawnEpoch": every chart of the payload does
 // (-1 while some off-screen chart still shows another frame). "view": the view control's
-// choice, as painted; "renders": render messages heard ("shownRenders": as many when the
-// charts shown were last painted: a switch painted before the server answered keeps it).
+// choice, as painted; "renders": render messages heard; "answeredView" / "answeredEpoch": the
+// view of Python's last rerun, when its render message first said it (a switch made here is
+// painted before that).
 window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
                        allFrame: -1, allDrawnEpoch: 0, draws: 0, builds: 0, predraws: 0,
                        visible: false, key: null, reacts: 0, updates: 0, // Plotly calls: full, changes only
-                       view: null, renders: 0, shownRenders: 0 };
+                       view: null, renders: 0, answeredView: null, answeredEpoch: 0 };
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
@@ -416,8 +418,9 @@ function stamp() {
     p.drawnAt = performance.now();
     p.drawnEpoch = performance.timeOrigin + p.drawnAt;
     p.view = state.view;
-    if (!state.hidden) { p.shownEpoch = p.drawnEpoch; p.shownRenders = p.renders; }
+    if (!state.hidden) p.shownEpoch = p.drawnEpoch;
     document.body.dataset.frame = String(p.frame);
+    if (state.afterPaint && !state.hidden) state.afterPaint();
   });
 }
 
@@ -707,8 +710,18 @@ function pickView(name) {
   if (!state.views || name === state.view) return;
   state.view = name;
   markView();
+  if (state.afterPaint) state.afterPaint(); // an earlier switch's report: now
   const key = chartKey(name);
-  if (!present(key, key === null, state.index, true)) sendValue({});
+  if (present(key, key === null, state.index, true)) return; // asked for its payload
+  if (key === null) {
+    sendValue({}); // Python draws this view: at once
+  } else {
+    // shown from a payload held: Python hears of it once the switch is painted (stamp), so the
+    // rerun's messages do not compete with that paint; at the latest after AFTER_PAINT_MS
+    const go = () => { clearTimeout(state.afterTimer); state.afterPaint = null; sendValue({}); };
+    state.afterPaint = go;
+    state.afterTimer = setTimeout(go, AFTER_PAINT_MS);
+  }
   setHeight();
 }
 
@@ -816,6 +829,11 @@ async function onRender(msg) {
   state.startSeq = args.start_seq;
   let hidden = Boolean(args.hidden);
   if (args.views) {
+    const p = window.nnvizPlayer;
+    if (args.views.view !== p.answeredView) {
+      p.answeredView = args.views.view;
+      p.answeredEpoch = p.renderEpoch;
+    }
     setupViews(args.views);
     if (args.views.seq !== state.viewSeq) { // Python picked the view (a new frame, a test)
       state.viewSeq = args.views.seq;
