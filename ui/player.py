@@ -53,7 +53,7 @@ def labels() -> dict[str, str]:
                   "reach every one."),
         "error": t("The charts could not be drawn in this browser ({error}). Switch the view "
                    "to “Tables” or reload the page."),
-        "loading": t("Loading the charts…"),
+        "loading": t("Loading the charts…"), "views_help": t("What the views show"),
     }
 
 

@@ -666,7 +666,8 @@ function setupViews(spec) {
       JSON.stringify(spec.options.map((o) => [o.name, o.label])) && old.label === spec.label &&
       old.help === spec.help) return;
   $("views-label").textContent = spec.label;
-  $("views-help-button").setAttribute("aria-label", spec.help);
+  $("views-help-button").setAttribute("aria-label", word("views_help"));
+  $("views-help-button").setAttribute("aria-describedby", "views-help");
   $("views-help-button").title = spec.help;
   $("views-help").textContent = spec.help;
   const group = $("views-group");
@@ -775,7 +776,7 @@ const WORDS = {
     "included), so the page stays light; the Tables and All-epochs views reach every one.",
   error: "The charts could not be drawn in this browser ({error}). Switch the view to " +
     "“Tables” or reload the page.",
-  loading: "Loading the charts…",
+  loading: "Loading the charts…", views_help: "What the views show",
 };
 
 function word(name, fields) {
