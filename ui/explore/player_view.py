@@ -197,7 +197,8 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
             want.discard(p.key)
             if p is shown:
                 show_error(exc)  # the frame shows its control only: Tables still work
-    options = [{"name": v, "label": t(v)} for v in VIEWS]
+    labels = dict(zip(VIEWS, map(t, VIEWS), strict=True))
+    options = [{"name": v, "label": labels[v]} for v in VIEWS]
     for option in options:
         if option["name"] in charts and option["name"] not in failed:
             chart = charts[option["name"]]
