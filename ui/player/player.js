@@ -36,6 +36,7 @@ const state = {
   key: null, entry: null, cache: new Map(), config: {}, pos: 0, startSeq: null, hidden: false,
   timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
   views: null, view: null, viewSeq: null, index: null, // the view control; the snapshot shown
+  afterPaint: null, afterTimer: null, // a view switch to report once it is painted
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
