@@ -86,9 +86,10 @@ def main() -> None:
 
     def mode(at: AppTest, view: str) -> Callable[[], object]:
         def pick() -> None:  # the frame's report of a click on its view control
-            at.session_state["explore_player"] = {
-                **(at.session_state["explore_player"] if "explore_player" in at.session_state
-                   else {}), "view": view, "seq": time.monotonic_ns(), "need": None}
+            ss = at.session_state
+            last = ss["explore_player"] if "explore_player" in ss else None
+            ss["explore_player"] = {**(last or {}), "view": view, "seq": time.monotonic_ns(),
+                                    "need": None}
         return pick
 
     def layer(at: AppTest, name: str) -> Callable[[], object]:
