@@ -34,6 +34,7 @@ It trains two small runs first (tutorial_cnn and its Xavier twin, about 30 s on 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import statistics
@@ -41,8 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -185,19 +187,33 @@ class Explore:
         return p["drawnEpoch"] - act
 
     def view(self, name: str) -> float:
-        button = self.page.locator('button[data-variant="segmented_control"]',
-                                   has_text=re.compile(rf"^{re.escape(name)}$")).first
-        self.page.evaluate(ARM)
+        """A click on the view control -> the view's charts shown (page-side ms); the rerun it
+        starts is waited out too (``last["rerun"]``). The control is the player frame's own
+        (its switch between the chart views needs no round trip); a page whose control is a
+        Streamlit segmented control (before issue 16's view switch) is driven as such."""
+        frame = self.frame()
+        own = frame.locator("#views [role=radio]", has_text=re.compile(rf"^{re.escape(name)}$"))
+        here = frame if own.count() else self.page
+        button = own.first if own.count() else self.page.locator(
+            'button[data-variant="segmented_control"]',
+            has_text=re.compile(rf"^{re.escape(name)}$")).first
+        here.evaluate(ARM)
         self.sent = 0
+        renders = frame.evaluate("window.nnvizPlayer.renderEpoch || 0")
         button.click()
-        act = acted(self.page)
+        act = acted(here)
         if name in PLAYER_VIEWS:  # drawn in the player's frame: its payload for the view shown
-            frame = self.frame()
             until(frame, f"(window.nnvizPlayer.key || '').startsWith('{PLAYER_VIEWS[name]}|') "
                          f"&& window.nnvizPlayer.visible && window.nnvizPlayer.shownEpoch >= {act}")
-            done = until(self.page, f"{N_CHARTS} === 0 && {IDLE}")
             shown = float(frame.evaluate("window.nnvizPlayer.shownEpoch"))
-            return max(done, shown) - act
+            # the rerun the switch starts: its render message reaches the frame (the frame's
+            # control: the first to name the view), then it ends
+            answered = (f"window.nnvizPlayer.answeredView === '{name}'" if here is frame else
+                        f"(window.nnvizPlayer.renderEpoch || 0) > {renders}")
+            frame.wait_for_function(f"() => {answered}", timeout=120_000, polling="raf")
+            done = until(self.page, f"{N_CHARTS} === 0 && {IDLE}")
+            self.last = {"shown": shown - act, "rerun": max(done, shown) - act}
+            return shown - act if here is frame else max(done, shown) - act
         return until(self.page, f"{N_CHARTS} >= 2 && {CHARTS_DRAWN} && {IDLE}") - act
 
     def scrub(self) -> float:
@@ -280,10 +296,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="moves / switches per figure")
     parser.add_argument("--cold", type=int, default=3, help="cold starts of each server")
+    parser.add_argument("--only", choices=["views"], default=None,
+                        help="views: just the floor's rerun and the view switches (one run)")
     args = parser.parse_args()
     print("load before:", uptime())
     runs = Path(tempfile.mkdtemp(prefix="nnviz-latency-"))
     run_a = train(runs)
+    if args.only == "views":
+        views_only(runs, run_a, args.reps)
+        return
     run_b = train(runs, "--init", "xavier_uniform")
     from playwright.sync_api import sync_playwright
 
@@ -296,11 +317,7 @@ def main() -> None:
             home_cold.append(cold_start(browser, runs, None, home_ready))
         table.add("cold server -> Home usable (wall)", floor_cold, home_cold, "<= 1.5x")
 
-        log_dir = Path(tempfile.mkdtemp(prefix="nnviz-latency-logs-"))
-        with run_app(runs, log_dir / "floor.log", script=FLOOR) as fl, \
-                run_app(runs, log_dir / "nnviz.log") as app:
-            def ctx():
-                return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        with both_apps(browser, runs) as (fl, app, ctx):
             floor = Floor(ctx(), fl.url)
             explore_url = f"{app.url}/Explore?run={run_a}&layer=conv1"
             floor_open, link_open, starts = [], [], []
@@ -344,16 +361,7 @@ def main() -> None:
                       "(as the view switches)")
             table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
 
-            to_all, to_epoch, floor_views = [], [], []
-            for _ in range(args.reps):
-                floor_views.append(floor.rerun())
-                to_all.append(ex.view("All epochs"))
-                sent.setdefault("view switch -> All epochs", []).append(ex.sent)
-                floor_views.append(floor.rerun())
-                to_epoch.append(ex.view("This epoch"))
-                sent.setdefault("view switch -> This epoch", []).append(ex.sent)
-            table.add("view switch -> All epochs drawn", floor_views, to_all, "<= 1.5x")
-            table.add("view switch -> back to This epoch", floor_views, to_epoch, "<= 1.5x")
+            view_switches(floor, ex, args.reps, table, sent)
 
             cmp = Explore(ctx(), f"{app.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1")
             cmp.open()
@@ -374,8 +382,66 @@ def main() -> None:
     shutil.rmtree(runs, ignore_errors=True)
     print()
     table.print()
-    print("\nwhere a page opened by link spends its time (median ms from navigation):")
-    for name in ("frame created", "plotly.js ready", "first charts drawn"):
+    report_extra(starts, sent)
+
+
+@contextlib.contextmanager
+def both_apps(browser, runs: Path) -> Iterator[tuple[Any, Any, Callable[[], Any]]]:
+    """The floor app and nnviz served side by side, and a maker of 1400 px pages."""
+    log_dir = Path(tempfile.mkdtemp(prefix="nnviz-latency-logs-"))
+    with run_app(runs, log_dir / "floor.log", script=FLOOR) as fl, \
+            run_app(runs, log_dir / "nnviz.log") as app:
+        yield fl, app, lambda: browser.new_context(
+            viewport={"width": 1400, "height": 1000}).new_page()
+
+
+def view_switches(floor: Floor, ex: Explore, reps: int, table: Table,
+                  sent: dict[str, list[int]]) -> None:
+    """The view switch figures, interleaved with the floor's rerun."""
+    to_all, to_epoch, floor_views, reruns = [], [], [], []
+    for _ in range(reps):
+        floor_views.append(floor.rerun())
+        to_all.append(ex.view("All epochs"))
+        reruns.append(ex.last["rerun"])
+        sent.setdefault("view switch -> All epochs", []).append(ex.sent)
+        floor_views.append(floor.rerun())
+        to_epoch.append(ex.view("This epoch"))
+        reruns.append(ex.last["rerun"])
+        sent.setdefault("view switch -> This epoch", []).append(ex.sent)
+    table.add("view switch -> All epochs drawn", floor_views, to_all, "<= 1.5x")
+    table.add("view switch -> back to This epoch", floor_views, to_epoch, "<= 1.5x")
+    table.add("view switch -> its rerun ended too", floor_views, reruns, "(both ways)")
+
+
+def views_only(runs: Path, run_id: str, reps: int) -> None:
+    """``--only views``: the floor's rerun and Explore's view switches, interleaved."""
+    from playwright.sync_api import sync_playwright
+
+    table, sent = Table(), {}
+    with sync_playwright() as p:
+        browser = launch_browser(p, chromium_path())
+        with both_apps(browser, runs) as (fl, app, ctx):
+            floor = Floor(ctx(), fl.url)
+            floor.open()
+            ex = Explore(ctx(), f"{app.url}/Explore?run={run_id}&layer=conv1")
+            ex.open()
+            ex.view("All epochs")  # each view once (the server's first), not timed
+            ex.view("This epoch")
+            floor_rerun = [floor.rerun() for _ in range(reps)]
+            table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
+                      "the floor")
+            view_switches(floor, ex, reps, table, sent)
+        browser.close()
+    shutil.rmtree(runs, ignore_errors=True)
+    print()
+    table.print()
+    report_extra([], sent)
+
+
+def report_extra(starts: list[dict[str, float]], sent: dict[str, list[int]]) -> None:
+    if starts:
+        print("\nwhere a page opened by link spends its time (median ms from navigation):")
+    for name in ("frame created", "plotly.js ready", "first charts drawn") if starts else ():
         print(f"  {name:<24} {statistics.median(s[name] for s in starts):8.0f}")
     print("websocket bytes the server sent per action (median):")
     for name, counts in sent.items():

@@ -85,7 +85,12 @@ def main() -> None:
             pstats.Stats(last["profile"]).sort_stats("cumulative").print_stats(30)
 
     def mode(at: AppTest, view: str) -> Callable[[], object]:
-        return lambda: at.segmented_control(key="explore_mode").set_value(view)
+        def pick() -> None:  # the frame's report of a click on its view control
+            ss = at.session_state
+            last = ss["explore_player"] if "explore_player" in ss else None
+            ss["explore_player"] = {**(last or {}), "view": view, "seq": time.monotonic_ns(),
+                                    "need": None}
+        return pick
 
     def layer(at: AppTest, name: str) -> Callable[[], object]:
         return lambda: at.selectbox(key="explore_layer").set_value(name)

@@ -7,19 +7,18 @@ import streamlit as st
 from nnviz.analysis import views
 from nnviz.errors import NnvizError, StorageError
 from nnviz.figures import epoch_view as ev
-from nnviz.i18n import N_, t
+from nnviz.i18n import t
 from ui import ownership as own
 from ui import shell, state
-from ui.explore import epochs, health, param, query
+from ui.explore import epochs, health, param, player_view, query
 from ui.explore.jobs import manager_or_none, run_or_stop, wait_for_job, watch_run
-from ui.explore.player_view import render_player
+from ui.explore.player_view import CHART_VIEWS, VIEWS
 from ui.explore.scrubber import play_button, playing_fragment, scrubber
 from ui.links import page_link
 from ui.runs import run_header, run_picker
 from ui.text import info, show_error, warning
 
 P = "explore"  # session-state key prefix of this page
-VIEWS = [N_("This epoch"), N_("All epochs"), N_("Health"), N_("Tables")]
 
 shell.page("explore")
 ss = st.session_state
@@ -139,48 +138,46 @@ def layer_label(name: str) -> str:
 
 
 def epoch_view() -> None:
-    """The layer and view pickers, the scrubber and every chart that depends on the snapshot
-    shown: one fragment, so a layer or view switch reruns only this part of the page.
+    """The layer picker, the chart options, the player's frame with the view control, and
+    every chart that depends on the snapshot shown: one fragment, so a layer or view switch
+    reruns only this part of the page.
 
-    The player keeps its place (after the pickers and the options) in every view: "This
-    epoch" and "All epochs" are payloads of its frame, hidden behind Health and Tables, so
-    the frame and the payloads it holds survive a view switch."""
-    top = st.columns([1, 1])
+    The frame draws the view control itself and holds "This epoch" and "All epochs" as
+    payloads, so a switch between them is made in the browser at once; the rerun it starts
+    sends the frame nothing new. For Health and Tables the frame shows only its control and
+    Python draws the view below it. The frame keeps its place (after the top row) in every
+    view, so it and the payloads it holds survive a switch."""
+    view = player_view.view_shown(P)
+    # One line of options, so that a phone's first screen reaches the charts; the chart
+    # options are drawn in every view (their choices kept), usable in "This epoch".
+    top = st.columns([1, 1], vertical_alignment="bottom")
     with top[0]:
         layer = st.selectbox(t("Layer"), layers, key=f"{P}_layer", format_func=layer_label)
-    with top[1]:
-        mode = st.segmented_control(
-            t("View"), VIEWS, default=VIEWS[0], key=f"{P}_mode", format_func=t,
-            help=t("This epoch: the layer's histograms, tiles and bars at "
-                   "one snapshot; its scrubber and Play run in your browser. "
-                   "All epochs draws every snapshot at once; Health holds "
-                   "the diagnostics; Tables every number, as CSV."))
-        mode = mode or VIEWS[0]
-    options, slot = st.container(), st.container()
-    if mode in ("Health", "Tables"):
-        with options:
-            play_button(P, n)
-    elif mode == "This epoch":
-        # One line of options, so that a phone's first screen reaches the charts.
-        with options, st.popover(t("Chart options"), icon=":material/tune:"):
-            rebin = param.bins_control(f"{P}_bins")
-            more = param.more_views_control(f"{P}_more")
-            rgb_scale, neuron = "global", 0
-            if more:
-                for name in views.layer_params(run).get(layer, []):
-                    if ev.extra_kind(run, name):
-                        rgb_scale, neuron = param.extra_controls(run, name, f"{P}_{name}")
-        with slot:
-            index = render_player(run, layer, P, rebin=rebin, more=more, rgb_scale=rgb_scale,
-                                  neuron=neuron)
-    if mode == "All epochs":  # in the player's frame too: a switch swaps the payloads it holds
-        with slot:
-            index = epochs.render_all_epochs(run, layer, P, key=f"{P}_a")
-    elif mode in ("Health", "Tables"):
-        with slot:
-            render_player(run, layer, P, hidden=True)
+    with top[1], st.popover(t("Chart options"), icon=":material/tune:",
+                            disabled=view != VIEWS[0],
+                            help=t("Histogram bins and more views of the “This epoch” view.")):
+        rebin = param.bins_control(f"{P}_bins")
+        more = param.more_views_control(f"{P}_more")
+        rgb_scale, neuron = "global", 0
+        if more:
+            for name in views.layer_params(run).get(layer, []):
+                if ev.extra_kind(run, name):
+                    rgb_scale, neuron = param.extra_controls(run, name, f"{P}_{name}")
+    charts = {VIEWS[0]: player_view.this_epoch(run, layer, rebin=rebin, more=more,
+                                               rgb_scale=rgb_scale, neuron=neuron),
+              VIEWS[1]: epochs.all_epochs(run, layer)}
+    index = player_view.play_views(
+        run, P, view, charts, label=t("View"),
+        help=t("This epoch: the layer's histograms, tiles and bars at "
+               "one snapshot; its scrubber and Play run in your browser. "
+               "All epochs draws every snapshot at once; Health holds "
+               "the diagnostics; Tables every number, as CSV."))
+    if view == VIEWS[1]:
+        epochs.history_csv(run, key=f"{P}_a")
+    elif view not in CHART_VIEWS:
+        play_button(P, n)
         index = scrubber(P, labels)
-        if mode == "Health":
+        if view == "Health":
             health.render_timeline(run, index, key=f"{P}_tl")
             health.render_diagnostics(run, index, key=f"{P}_d")
             health.render_health(run, index, key=f"{P}_h")

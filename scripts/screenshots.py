@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.browser.harness import (  # noqa: E402
     chromium_path,
     launch_browser,
+    pick_view,
     player,
     run_app,
     wait_for_app_idle,
@@ -94,9 +95,11 @@ def main() -> None:
                 if "@" in name and not name.endswith("@This epoch"):  # click the view's button
                     with language(lang or "en"):  # the button's label in the page's language
                         view = t(name.split("@", 1)[1])
-                    page.get_by_text(view, exact=True).first.click()
-                    page.wait_for_timeout(1500)
-                    wait_for_app_idle(page)
+                    frame = pick_view(page, view)  # the control is the player frame's
+                    if name.endswith("@All epochs"):
+                        frame.wait_for_function("() => window.nnvizPlayer.allFrame >= 0",
+                                                timeout=60_000)
+                    page.wait_for_timeout(1000)
                 elif name.startswith(("Explore", "Compare", "lesson-")):
                     # the epoch player's charts are drawn, those below the window too
                     player(page).wait_for_function("() => window.nnvizPlayer.allFrame >= 0",

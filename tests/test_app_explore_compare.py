@@ -17,6 +17,7 @@ from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
 from nnviz.store.runs import RunStore
 from tests.browser.harness import ROOT
+from tests.fixtures.explore import pick_view
 from ui.explore.player_view import _player_payload
 from ui.text import unescape
 
@@ -183,7 +184,7 @@ def test_explore_player_holds_each_snapshots_counts_on_fixed_axes(runs):
     at = explore(runs, run=a, epoch="0", layer="conv1")
     no_exception(at)
     assert at.selectbox(key="explore_layer").value == "conv1"
-    assert at.segmented_control(key="explore_mode").value == "This epoch"
+    assert at.session_state["explore_view"] == "This epoch"
     args, payload = player(at)
     n = store.load(a).n_snapshots
     assert payload["snapshots"] == list(range(n)) and args["start"] == 0
@@ -259,10 +260,10 @@ def test_explore_heavy_views_are_gated(runs):
     assert "ridgeline" not in kinds(at)
     for mode, kind in (("All epochs", "ridgeline"), ("All epochs", "curve_loss"),
                        ("Health", "grad_norm"), ("Health", "update_ratio_bars")):
-        at.segmented_control(key="explore_mode").set_value(mode).run()
+        pick_view(at, mode)
         no_exception(at)
         assert kind in kinds(at), mode
-    at.segmented_control(key="explore_mode").set_value("Tables").run()
+    pick_view(at, "Tables")
     no_exception(at)
     assert not [k for k in kinds(at) if k not in (None,)]  # tables only
     weights = at.dataframe[0].value
@@ -275,14 +276,18 @@ def test_explore_heavy_views_are_gated(runs):
 
 def test_all_epochs_plays_in_the_players_frame_and_follows_the_epoch(runs):
     """All epochs is a payload of the player's frame, built once per (run, layer, language):
-    its charts mark the snapshot each frame shows, and switching views swaps the payloads the
-    frame holds (each sent once)."""
+    its charts mark the snapshot each frame shows, and the frame's view control switches
+    between the payloads it holds (each sent once)."""
     at = explore(runs, run=runs["a"], layer="conv1", epoch="1")
     this_key = player(at)[0]["payload_key"]
-    at.segmented_control(key="explore_mode").set_value("All epochs").run()
-    no_exception(at)
+    options = {o["name"]: o for o in player(at)[0]["views"]["options"]}
+    assert options["This epoch"]["key"] == this_key
+    assert options["All epochs"]["key"].startswith("all|")  # the frame may ask for it ahead
+    assert "key" not in options["Health"] and "key" not in options["Tables"]  # Python's
+    pick_view(at, "All epochs")
     args, payload = player(at)
-    assert args["payload_key"].startswith("all|") and args["payload"] and not args["hidden"]
+    assert args["payload_key"] == options["All epochs"]["key"] and args["payload"]
+    assert not args["hidden"] and args["views"]["view"] == "All epochs"
     assert not at.get("plotly_chart")  # no chart for Streamlit to build
     assert payload["snapshots"] == [0, 1, 2]
     for kind in ("curve_loss", "ridgeline", "drift"):
@@ -291,9 +296,9 @@ def test_all_epochs_plays_in_the_players_frame_and_follows_the_epoch(runs):
     assert len(ridges[0]) == 2 and ridges[0] != ridges[1]  # conv1.weight, .bias; marker moves
     assert args["start"] == 1  # the snapshot the link named
     assert [b.label for b in at.get("download_button")] == ["Download history CSV"]
-    at.segmented_control(key="explore_mode").set_value("This epoch").run()
+    pick_view(at, "This epoch")
     assert sent_key(at) == (this_key, False)  # the frame holds it: only the key
-    at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    pick_view(at, "All epochs")
     assert sent_key(at) == (args["payload_key"], False)
 
 
@@ -378,7 +383,7 @@ def test_explore_play_advances_the_scrubber(runs):
     """The server-side Play of the views drawn by Python (the player plays in the browser)."""
     at = explore(runs, run=runs["a"], epoch="2")
     assert not at.button  # This epoch: the player's own Play
-    at.segmented_control(key="explore_mode").set_value("Tables").run()
+    pick_view(at, "Tables")
     at.button(key="explore_play").click().run()  # at the end: Play restarts from the start
     assert at.session_state["explore_playing"] is True
     slider = at.select_slider(key="explore_slider")
@@ -506,7 +511,7 @@ def test_png_downloads_are_named_after_run_layer_and_epoch(runs):
     at = explore(runs, run=runs["a"], epoch="1")
     args, _ = player(at)
     assert args["png_prefix"] == runs["a"]  # the player adds each chart's title (layer, epoch)
-    at.segmented_control(key="explore_mode").set_value("Health").run()  # Streamlit's charts
+    pick_view(at, "Health")  # Streamlit's charts
     names = [json.loads(c.proto.config)["toImageButtonOptions"].get("filename", "newplot")
              for c in at.get("plotly_chart")]
     assert f"{runs['a']}_epoch_1_gradient_norm" in names, names

@@ -29,8 +29,10 @@ from nnviz import i18n
 from nnviz.engine.training import train
 from nnviz.i18n.extract import messages
 from nnviz.store.runs import RunStore
+from tests.fixtures.explore import pick_view, player_args
 from tests.test_app_explore_compare import tiny  # the tutorial's SimpleCNN, two epochs
 from tests.test_app_tuning import _wait_for as _until  # rerun as a polling fragment would
+from ui.explore.player_view import VIEWS
 from ui.text import unescape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,8 +277,11 @@ def test_every_page_renders_in_every_language(runs, page, lang):
 @pytest.mark.parametrize("lang", CHINESE)
 def test_every_view_of_explore_and_compare_is_chinese(runs, lang):
     at = open_page("pages/2_Explore.py", lang)
+    labels = [o["label"] for o in player_args(at)["views"]["options"]]  # the frame's control
+    with i18n.language(lang):
+        assert labels == [i18n.t(v) for v in VIEWS] and not any(map(app_english, labels))
     for mode in ("All epochs", "Health", "Tables"):
-        choose(at, "explore_mode", mode, lang)
+        pick_view(at, mode)
         assert_no_english(at, f"Explore {mode} in {lang}")
     at = open_page("pages/3_Compare.py", lang)
     choose(at, "compare_mode", "Health", lang)

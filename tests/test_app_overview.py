@@ -15,6 +15,7 @@ import nnviz
 from nnviz.analysis.overview import COLUMNS, filter_rows, overview
 from nnviz.store.checkpoints import checkpoint_run
 from nnviz.store.runs import RunStore
+from tests.fixtures.explore import pick_view
 from tests.fixtures.resnet import resnet18
 from tests.test_app_explore_compare import histograms, no_exception, player
 from tests.test_watch import SeqModel, TinyTransformer, train_steps
@@ -131,9 +132,9 @@ def test_overview_page_opens_checkpoint_uploads(own_runs):
 def test_explore_health_and_all_epochs_views(own_runs, which):
     at = explore(run=own_runs[which], epoch="1", layer="head")
     for mode in ("Health", "All epochs", "Tables"):
-        at.segmented_control(key="explore_mode").set_value(mode).run()
+        pick_view(at, mode)
         no_exception(at)
-    at.segmented_control(key="explore_mode").set_value("Health").run()
+    pick_view(at, "Health")
     infos = " ".join(i.value for i in at.info)
     if which == "ckpt":
         assert "checkpoints hold weights only" in infos

@@ -17,6 +17,7 @@ from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.store.runs import RunStore
 from tests.browser.harness import ROOT
+from tests.fixtures.explore import pick_view
 
 EXPLORE = "../pages/2_Explore.py"
 COMPARE = "../pages/3_Compare.py"
@@ -95,31 +96,99 @@ def test_a_frame_that_lacks_a_payload_gets_it_again(runs):
 
 
 def test_explore_keeps_the_player_mounted_behind_other_views(runs):
+    """The frame (with its view control) is drawn in every view: for Health and Tables it
+    shows only the control, keeps its payloads and is sent none; Python's scrubber there moves
+    its snapshot at once, so a switch back in the browser shows the right one."""
     at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT)
     at.query_params.update({"run": runs[0], "epoch": "2"})
     at.run()
     key, _, _ = sent(at)
-    seq = args_of(at)["start_seq"]
+    seq, view_seq = args_of(at)["start_seq"], args_of(at)["views"]["seq"]
     for view in ("Health", "Tables"):
-        at.segmented_control(key="explore_mode").set_value(view).run()
-        assert not at.exception
-        assert sent(at) == (key, False, True), view  # hidden, same frame, nothing resent
-        at.segmented_control(key="explore_mode").set_value("This epoch").run()
+        pick_view(at, view)
+        assert sent(at) == ("", False, True), view  # the control only, nothing sent
+        assert args_of(at)["views"]["view"] == view
+        pick_view(at, "This epoch")
         assert sent(at) == (key, False, False), view
         assert args_of(at)["start_seq"] == seq  # the snapshot did not change: not moved
+    assert args_of(at)["views"]["seq"] == view_seq  # the frame's own picks: Python follows
     # All epochs is another payload of the same frame, at the same snapshot
-    at.segmented_control(key="explore_mode").set_value("All epochs").run()
+    pick_view(at, "All epochs")
     all_key, with_payload, hidden = sent(at)
     assert all_key.startswith("all|") and with_payload and not hidden
-    assert args_of(at)["start"] == 2
-    at.segmented_control(key="explore_mode").set_value("This epoch").run()
+    assert args_of(at)["start"] == 2 and args_of(at)["start_seq"] == seq
+    pick_view(at, "This epoch")
     assert sent(at) == (key, False, False)
-    # the other view's scrubber moves the snapshot: the player follows when shown again
-    at.segmented_control(key="explore_mode").set_value("Health").run()
+    # Health's scrubber moves the snapshot: the frame, out of sight, is moved at once
+    pick_view(at, "Health")
     at.select_slider(key="explore_slider").set_value(0).run()
-    at.segmented_control(key="explore_mode").set_value("This epoch").run()
     args = args_of(at)
     assert args["start"] == 0 and args["start_seq"] > seq and not args["payload"]
+    pick_view(at, "This epoch")
+    assert args_of(at)["start_seq"] == args["start_seq"]  # and not moved again
+    assert at.session_state["explore_index"] == 0
+
+
+def test_the_frame_gets_the_other_chart_view_ahead_of_a_switch(runs):
+    """Once its charts are drawn, the frame asks for the other chart view's payload: the rerun
+    sends it beside (``extra``), not instead of, the one shown; a switch to it then sends
+    nothing, and a switch's rerun leaves the frame's snapshot and view alone."""
+    at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT)
+    at.query_params.update({"run": runs[0], "epoch": "1"})
+    at.run()
+    args = args_of(at)
+    key, options = args["payload_key"], {o["name"]: o for o in args["views"]["options"]}
+    all_key = options["All epochs"]["key"]
+    assert args["views"]["prefetch"] is True and args["extra"] == {}  # a finished run
+    report(at, "explore", key=key, index=1, view="This epoch", need=all_key)
+    args = args_of(at)
+    assert args["payload_key"] == key and not args["payload"]
+    assert list(args["extra"]) == [all_key]
+    assert json.loads(args["extra"][all_key])["snapshots"] == [0, 1, 2]
+    at.run()
+    assert args_of(at)["extra"] == {}  # sent once
+    seq, view_seq = args_of(at)["start_seq"], args_of(at)["views"]["seq"]
+    pick_view(at, "All epochs")
+    args = args_of(at)
+    assert (args["payload_key"], args["payload"], args["extra"]) == (all_key, "", {})
+    assert (args["start_seq"], args["views"]["seq"]) == (seq, view_seq)
+    assert at.query_params["epoch"] == "1"
+
+
+def test_python_moves_the_frames_view_only_when_the_view_was_not_its_pick(runs):
+    """A view set by Python (a session that comes back to the page, a test) is sent with a new
+    ``views.seq``: a new frame, or one that shows another view, follows it; a stale rerun (the
+    frame's pick not heard yet) sends the old seq, which the frame ignores."""
+    at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT)
+    at.query_params.update({"run": runs[0]})
+    at.run()
+    view_seq = args_of(at)["views"]["seq"]
+    at.run()
+    assert args_of(at)["views"]["seq"] == view_seq
+    at.session_state["explore_view"] = "Tables"
+    at.run()
+    args = args_of(at)
+    assert args["views"]["view"] == "Tables" and args["views"]["seq"] == view_seq + 1
+    assert args["hidden"] and at.dataframe  # Python draws Tables below the frame
+    pick_view(at, "This epoch")
+    assert args_of(at)["views"]["seq"] == view_seq + 1
+
+
+def test_the_chart_options_keep_their_choices_through_other_views(runs):
+    """The chart options are drawn in every view (usable in This epoch only), so their choices
+    and the This epoch payload they name survive a trip to another view."""
+    at = AppTest.from_file(EXPLORE, default_timeout=TIMEOUT)
+    at.query_params.update({"run": runs[0]})
+    at.run()
+    at.segmented_control(key="explore_bins").set_value("this snapshot").run()
+    key = args_of(at)["payload_key"]
+    assert "|True|" in key
+    for view in ("All epochs", "Health", "Tables"):
+        pick_view(at, view)
+        assert at.segmented_control(key="explore_bins").value == "this snapshot", view
+        assert {o["name"]: o for o in args_of(at)["views"]["options"]}["This epoch"]["key"] == key
+    pick_view(at, "This epoch")
+    assert sent(at) == (key, False, False)
 
 
 def test_compare_keeps_the_player_mounted_behind_health(runs):

@@ -10,7 +10,9 @@ A payload crosses the wire once per browser frame: the frame keeps the payloads 
 few layers and option sets, their charts built) and says which in its value ("have"), so Python
 sends just the key of one it holds (``payload=""``); a frame that lacks one asks for it
 ("need") and the rerun that starts sends it. ``hidden`` keeps the frame mounted but out of
-sight while Explore shows another view.
+sight while Compare shows another view. On Explore the frame draws the view control too
+(``views``): it switches between the chart views' payloads it holds without a round trip, and
+shows only the control while Python draws Health or Tables below it.
 
 The frontend is ``ui/player/`` (plain HTML, CSS and JS: no build step). Its plotly.js is the
 cartesian bundle (``ui/player/plotly-cartesian.min.js``: npm's ``plotly.js-cartesian-dist-min``
@@ -51,6 +53,7 @@ def labels() -> dict[str, str]:
                   "reach every one."),
         "error": t("The charts could not be drawn in this browser ({error}). Switch the view "
                    "to “Tables” or reload the page."),
+        "loading": t("Loading the charts…"), "views_help": t("What the views show"),
     }
 
 
@@ -61,9 +64,10 @@ def encode(payload: dict[str, Any]) -> str:
 
 def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int,
                  key: str, png_prefix: str = "nnviz", hidden: bool = False,
-                 family: str | None = None) -> dict[str, Any] | None:
+                 family: str | None = None, views: dict[str, Any] | None = None,
+                 extra: dict[str, str] | None = None) -> dict[str, Any] | None:
     """Draw the player; returns its last report {"index", "seq", "key", "instance", "have",
-    "need"} or None.
+    "need"} (and "view", with ``views``) or None.
 
     ``payload_json`` is the payload, or "" when the frame holds ``payload_key`` already;
     ``payload_key`` names the payload (a new one shows other charts); ``start`` is the
@@ -71,9 +75,17 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     player: a link, another view's scrubber). Otherwise the browser keeps its own position.
     PNG downloads are named ``<png_prefix>_<chart title>.png``. A new payload of ``family``
     (the same view of a run that has grown) replaces the frame's older one of that family.
+
+    ``views`` makes the frame draw a view control above its charts: {"label", "help", "view",
+    "seq", "prefetch", "options": [{"name", "label", and for a view the frame draws, "key" and
+    "family" of its payload}]}. A click on a view whose payload the frame holds shows it at once;
+    the frame reports the view it shows ("view"), shows only the control for a view without a
+    payload (Python draws it below), follows ``views["view"]`` only when ``views["seq"]``
+    changes, and with "prefetch" asks ahead ("need") for the chart views' payloads it lacks once
+    its charts are drawn. ``extra`` holds such payloads ({key: JSON}), kept out of sight.
     """
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
                      png_prefix=png_prefix, labels=labels(),
                      hidden=bool(hidden), family=family or payload_key,
-                     key=key, default=None)
+                     views=views, extra=extra or {}, key=key, default=None)

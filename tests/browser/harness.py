@@ -132,6 +132,22 @@ def player(page, timeout_ms: int = 60_000):
     raise TimeoutError("the epoch player did not appear")
 
 
+def pick_view(page, label: str, timeout_ms: int = 60_000):
+    """Click ``label`` (as shown, in the page's language) in Explore's view control, which the
+    player's frame draws; returns the frame once the view is painted and the rerun it starts has
+    ended (Health and Tables are drawn by Python below the frame)."""
+    frame = player(page, timeout_ms)
+    frame.get_by_role("radio", name=label, exact=True).click()
+    frame.wait_for_function("""(l) => {
+        const b = [...document.querySelectorAll('#views [role=radio]')]
+          .find((e) => e.textContent === l);
+        return b && window.nnvizPlayer.view === b.dataset.view; }""", arg=label,
+                            timeout=timeout_ms, polling="raf")
+    page.wait_for_timeout(300)  # the rerun the switch starts
+    wait_for_app_idle(page, timeout_ms)
+    return frame
+
+
 def wait_for_frame(frame, want: int, timeout_ms: int = 10_000) -> None:
     """Until the player has drawn frame ``want`` into every chart, off screen too, then painted
     (``nnvizPlayer.frame`` says that of the charts on screen)."""

@@ -12,7 +12,14 @@ from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.presets import preset
 from nnviz.store.runs import RunStore
-from tests.browser.harness import PLAYER_IFRAME, player, run_app, wait_for_frame
+from tests.browser.harness import (
+    PLAYER_IFRAME,
+    chart_titles,
+    player,
+    run_app,
+    wait_for_app_idle,
+    wait_for_frame,
+)
 
 # Every chart of the payload shown (but those in ``skip``) against a fresh Plotly.newPlot of its
 # frame in a scratch div of the same width: the mismatches, as text.
@@ -193,3 +200,77 @@ def test_a_zoom_survives_the_moves_and_the_screen_is_drawn_first(server, two_run
     assert frame.evaluate(SAME_AS_FRESH, [0]) == []  # the others: as a fresh plot
     page.context.close()
 
+
+
+# The frame holds every chart view's payload (This epoch and the one it asked for ahead).
+HOLDS_BOTH = """() => state.views && state.cache.size >= 2
+  && state.views.options.every((o) => !o.key || state.cache.has(o.key))"""
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, two_runs,
+                                                                       browser, width):
+    """Explore's view control is the player frame's: a switch between This epoch and All
+    epochs (a click, or the arrow keys) shows the other payload's charts, each as a fresh plot
+    of its frame at the same snapshot, painted before any message of the rerun it starts; the
+    rerun then sends no payload and redraws nothing. Health is drawn by Python below the
+    frame, which keeps only its control; coming back shows the charts at once."""
+    _, run_a, _ = two_runs
+    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
+    page.goto(f"{server.url}/Explore?run={run_a}&layer=conv1&epoch=2")
+    frame = player(page, timeout_ms=120_000)
+    wait_for_frame(frame, 2)
+    frame.wait_for_function(HOLDS_BOTH, timeout=60_000)  # All epochs came ahead of a switch
+    frame.wait_for_function("() => window.nnvizPlayer.predraws > 0", timeout=60_000)
+    wait_for_app_idle(page)
+    radios = frame.get_by_role("radio")
+    assert radios.all_inner_texts() == ["This epoch", "All epochs", "Health", "Tables"]
+    tops = {round(b["y"]) for b in (r.bounding_box() for r in radios.all())}
+    right = max(b["x"] + b["width"] for b in (r.bounding_box() for r in radios.all()))
+    assert len(tops) == 1 and right <= width  # one row, inside a phone's width too
+    frame.locator("#views-help-button").click()  # the control's help, as Streamlit's "?"
+    assert "All epochs draws every snapshot" in frame.locator("#views-help").inner_text()
+    assert frame.locator("#views-help-button").get_attribute("aria-expanded") == "true"
+    all_bytes = frame.evaluate("JSON.stringify(state.cache.get(state.views.options[1].key)"
+                               ".payload).length")
+
+    def switch(press, view: str) -> dict:
+        before = frame.evaluate("window.nnvizPlayer")
+        del sent[:]
+        press()
+        frame.wait_for_function("(v) => window.nnvizPlayer.answeredView === v", arg=view,
+                                timeout=60_000)  # the rerun's answer came ...
+        page.wait_for_timeout(300)
+        wait_for_app_idle(page)  # ... and the rerun ended
+        after = frame.evaluate("window.nnvizPlayer")
+        assert after["shownEpoch"] < after["answeredEpoch"]  # painted before that answer
+        assert sum(sent) < all_bytes / 4, (sum(sent), all_bytes)  # no payload resent
+        assert (after["builds"], after["reacts"]) == (before["builds"], before["reacts"])
+        return after
+
+    p = switch(lambda: frame.get_by_role("radio", name="All epochs").click(), "All epochs")
+    assert p["key"].startswith("all|") and p["visible"] and p["view"] == "All epochs"
+    assert p["frame"] == 2  # All epochs carries every snapshot: the same one
+    assert any("every snapshot, fixed bins" in t for t in chart_titles(frame))
+    assert frame.evaluate(SAME_AS_FRESH, []) == []
+    assert frame.get_by_role("radio", name="All epochs").get_attribute("aria-checked") == "true"
+    p = switch(lambda: frame.get_by_role("radio", name="All epochs").press("ArrowLeft"),
+               "This epoch")
+    assert p["key"].startswith("player|") and p["view"] == "This epoch"
+    assert "conv1.weight · epoch 2" in chart_titles(frame)
+    assert frame.evaluate(SAME_AS_FRESH, []) == []
+    assert frame.evaluate("document.activeElement.textContent") == "This epoch"
+
+    frame.get_by_role("radio", name="This epoch").press("End")  # Tables, drawn by Python
+    frame.wait_for_function("() => window.nnvizPlayer.answeredView === 'Tables' "
+                            "&& !window.nnvizPlayer.visible", timeout=60_000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+    assert page.locator(PLAYER_IFRAME).bounding_box()["height"] < 200  # its control only
+    builds = frame.evaluate("window.nnvizPlayer.builds")
+    p = switch(lambda: frame.get_by_role("radio", name="This epoch").click(), "This epoch")
+    assert p["visible"] and p["key"].startswith("player|") and p["builds"] == builds
+    assert "conv1.weight · epoch 2" in chart_titles(frame)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.context.close()

@@ -14,7 +14,7 @@ import pytest
 from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.store.runs import RunStore
-from tests.browser.harness import player, run_app, wait_for_app_idle, wait_for_frame
+from tests.browser.harness import pick_view, player, run_app, wait_for_app_idle, wait_for_frame
 
 HOSTILE = "![x](http://h/p.png) [a](http://h)"
 TITLES = ["Home", "Train", "Explore", "Compare", "Runs", "Tuning guide"]
@@ -95,8 +95,7 @@ def test_play_in_a_server_drawn_view_runs_to_the_last_snapshot(hostile_run, brow
         page = context.new_page()
         page.goto(f"{server.url}/Explore?run={run_id}&epoch=0")
         wait_for_app_idle(page)
-        page.get_by_text("Health", exact=True).first.click()
-        wait_for_app_idle(page)
+        pick_view(page, "Health")
         page.get_by_role("button", name=re.compile("Play")).click()
         page.get_by_role("button", name=re.compile("Pause")).wait_for(timeout=30_000)
         page.wait_for_function("() => location.search.includes('epoch=4')", timeout=90_000)

@@ -4,7 +4,8 @@
 - ``query``: the view's URL parameters (run, epoch, layer, a linked config) and share links.
 - ``jobs``: a linked run that has to train first, and a run that is still training.
 - ``scrubber``: the server-side epoch slider and Play of the views Python draws.
-- ``player_view``: the "This epoch" view as the browser-side epoch player (ui.player).
+- ``player_view``: the chart views ("This epoch", "All epochs") in the browser-side epoch
+  player (ui.player), whose frame also draws the page's view control.
 - ``compare_player``: Compare's side-by-side view in the same player, both runs at once.
 - ``param``: the per-parameter view switches; the y range two runs' histograms share.
 - ``epochs``: every snapshot at once: ridgelines, percentile bands, drift, loss curves.

@@ -3,8 +3,8 @@ bands, drift and update ratio over time, each with the snapshot shown marked.
 
 The view plays in the epoch player's frame, like "This epoch" (ui.explore.player_view): its
 charts at every snapshot the player carries are sent once per (run, layer, language), the
-marker moves in the browser, and switching between the two views swaps payloads the frame
-holds instead of Streamlit building a page of new charts.
+marker moves in the browser, and the frame's view control switches between the two views'
+payloads it holds, in the browser, instead of Streamlit building a page of new charts.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from nnviz.i18n import get_language, t
 from nnviz.store.runs import Run
 from ui import player
 from ui.explore.charts import csv_button, track
-from ui.explore.player_view import play
+from ui.explore.player_view import Payload
 
 CAPTIONS = captions.CAPTIONS
 
@@ -75,14 +75,16 @@ def all_epochs_payload(run: Run, layer: str) -> dict[str, Any]:
             "n_snapshots": run.n_snapshots, "blocks": blocks}
 
 
-def render_all_epochs(run: Run, layer: str, prefix: str, key: str) -> int:
-    """The view in the player's frame, and the history as CSV; returns the snapshot shown."""
+def all_epochs(run: Run, layer: str) -> Payload:
+    """The view's payload for the player's frame (ui.explore.player_view.play_views)."""
     lang = get_language()  # the payload holds texts: one per language
-    cache = f"all|{lang}|{views.run_key(run)}|{run.status}|{layer}"
-    index = play(prefix, run.n_snapshots, cache,
-                 lambda: player.encode(all_epochs_payload(run, layer)), png_prefix=run.run_id,
-                 family=f"all|{lang}|{run.run_id}|{layer}")
+    return Payload(f"all|{lang}|{views.run_key(run)}|{run.status}|{layer}",
+                   f"all|{lang}|{run.run_id}|{layer}",
+                   lambda: player.encode(all_epochs_payload(run, layer)))
+
+
+def history_csv(run: Run, key: str) -> None:
+    """The loss and accuracy history as CSV, under the view's charts."""
     if run.record.history:
         csv_button(views.history_frame(run), f"{run.run_id}-history.csv", key=f"{key}_hcsv",
                    label=t("Download history CSV"))
-    return index

@@ -1,16 +1,24 @@
-"""Explore's "This epoch" view as the epoch player: every chart of a layer redrawn in the
-browser as its slider moves (ui.player); the snapshot the user settles on comes back here.
+"""Explore's chart views in the epoch player's frame (ui.player): "This epoch" (every chart of
+a layer at one snapshot, redrawn in the browser as its slider moves) and "All epochs"
+(ui.explore.epochs). The frame draws the page's view control itself (VIEWS), so a switch between
+the two chart views is made in the browser at once, from payloads it holds; the view and the
+snapshot the user settles on come back here, and the rerun that follows draws Health or Tables
+below the frame (which then shows only its control) and sends the frame nothing new.
 
 Session keys, under the page's prefix: ``_index`` (the snapshot shown, shared with the
-scrubber of the other views), ``_pl_at`` / ``_pl_key`` (where and what Python last sent),
-``_pl_seq`` / ``_pl_start`` (a move Python asks the browser to make), ``_pl_seen`` (the
-browser's last report), ``_pl_sent`` / ``_pl_inst`` (the payload keys the browser's frame holds,
-and which frame that is).
+scrubber of the other views), ``_view`` (the view shown, one of VIEWS), ``_pl_at`` (the
+snapshot the frame was last told or said), ``_pl_seq`` (a move Python asks the browser to make),
+``_pl_view_seq`` / ``_pl_view_heard`` (a view Python asks the frame to show; the view the frame
+last said or was told), ``_pl_seen`` (the browser's last report), ``_pl_sent`` / ``_pl_inst``
+(the payload keys the browser's frame holds, and which frame that is), ``_pl_want`` (payloads it
+asked for ahead of a switch). Compare's ``play`` also keeps ``_pl_key`` / ``_pl_start`` (the
+payload and snapshot Python last sent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -18,12 +26,26 @@ import streamlit as st
 from nnviz.analysis import views
 from nnviz.errors import NnvizError
 from nnviz.figures import epoch_view as ev
-from nnviz.i18n import get_language, t
+from nnviz.i18n import N_, get_language, t
 from nnviz.store.runs import Run
 from ui import diagnostics_panel, player
 from ui.explore.charts import track, values
 from ui.explore.scrubber import scrubber_state
 from ui.text import show_error
+
+VIEWS = (N_("This epoch"), N_("All epochs"), N_("Health"), N_("Tables"))
+CHART_VIEWS = VIEWS[:2]  # payloads of the player's frame; Python draws the others below it
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A chart view's payload for the player: its key (another key: other charts), its family
+    (the same view without the run's length: a grown run's payload replaces it in the browser)
+    and how to build it (once per server, ``_player_payload``)."""
+
+    key: str
+    family: str
+    build: Callable[[], str]
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -41,7 +63,8 @@ def _timeline_rows(run: Run) -> list[tuple[int, float, dict[str, str]]] | None:
 
 def _browser_holds(prefix: str, value: Any) -> set[str]:
     """The payload keys the player's frame holds, as far as Python knows: what it sent, less
-    what the frame asked for again; reset when the frame is a new one (a page opened again)."""
+    what the frame asked for again; reset when the frame is a new one (a page opened again).
+    A key it asks for ("need") is also kept in ``_pl_want`` until it is sent."""
     ss = st.session_state
     sent = ss.setdefault(f"{prefix}_pl_sent", set())
     if isinstance(value, dict):
@@ -53,7 +76,43 @@ def _browser_holds(prefix: str, value: Any) -> set[str]:
         need = value.get("need")
         if isinstance(need, str):
             sent.discard(need)
+            ss.setdefault(f"{prefix}_pl_want", set()).add(need)
     return sent
+
+
+def _report(prefix: str) -> dict[str, Any] | None:
+    """The frame's last report (its component value) if Python has not heard it yet."""
+    value = st.session_state.get(f"{prefix}_player")
+    return value if isinstance(value, dict) and value != st.session_state.get(
+        f"{prefix}_pl_seen") else None
+
+
+def _hear(prefix: str, n: int, keys: set[str]) -> set[str]:
+    """Hear the frame's last report once: the snapshot it shows (of a payload in ``keys``)
+    becomes ``_index``; returns the payload keys it holds (``_browser_holds``)."""
+    ss = st.session_state
+    value = _report(prefix)
+    if value is None:
+        return ss.setdefault(f"{prefix}_pl_sent", set())
+    ss[f"{prefix}_pl_seen"] = value
+    sent = _browser_holds(prefix, value)
+    if value.get("key") in keys and isinstance(value.get("index"), int):
+        ss[f"{prefix}_index"] = min(max(int(value["index"]), 0), n - 1)
+        ss[f"{prefix}_pl_at"] = ss[f"{prefix}_index"]
+    return sent
+
+
+def view_shown(prefix: str) -> str:
+    """The view to draw (one of VIEWS): the one the user picked in the player's frame (its
+    last report), else the session's (the first view for a new one). Read before the widgets
+    of the page, whose options depend on it."""
+    ss = st.session_state
+    value = _report(prefix)
+    if value is not None and value.get("view") in VIEWS:
+        ss[f"{prefix}_view"] = ss[f"{prefix}_pl_view_heard"] = value["view"]
+    if ss.get(f"{prefix}_view") not in VIEWS:
+        ss[f"{prefix}_view"] = VIEWS[0]
+    return ss[f"{prefix}_view"]
 
 
 def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: str,
@@ -67,14 +126,7 @@ def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: 
     replaces the old one in the browser instead of adding to what it keeps."""
     index_key, at_key, key = f"{prefix}_index", f"{prefix}_pl_at", f"{prefix}_player"
     ss = st.session_state
-    value = ss.get(key)  # the frame's last report (it started this rerun, if it is new)
-    fresh = isinstance(value, dict) and value != ss.get(f"{prefix}_pl_seen")
-    sent = _browser_holds(prefix, value) if fresh else ss.setdefault(f"{prefix}_pl_sent", set())
-    if fresh:
-        ss[f"{prefix}_pl_seen"] = value
-        if value.get("key") == cache and isinstance(value.get("index"), int):
-            ss[index_key] = min(max(int(value["index"]), 0), n - 1)
-            ss[at_key] = ss[index_key]
+    sent = _hear(prefix, n, {cache})
     if hidden:
         shown = ss.get(f"{prefix}_pl_key")
         if shown is not None and shown in sent:
@@ -105,15 +157,70 @@ def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: 
     return index
 
 
-def render_player(run: Run, layer: str, prefix: str, *, rebin: bool | None = None,
-                  more: bool = False, rgb_scale: str = "global", neuron: int = 0,
-                  hidden: bool = False) -> int:
-    """The "This epoch" view as the epoch player; returns the snapshot index it shows
-    (``rebin`` None: automatic bins; ``hidden``: mounted out of sight while another view is
-    shown, see ``play``)."""
+def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], *,
+               label: str, help: str) -> int:
+    """The player's frame with the page's view control (VIEWS, ``label`` and ``help``) and the
+    payloads of the chart views (``charts``: view -> Payload); ``view`` is the view shown.
+    Returns the snapshot index shown (also ``session_state[prefix + "_index"]``).
+
+    The frame holds the payloads it was sent; it is sent the shown view's payload when it lacks
+    it, and the other chart view's when it asks for it ahead of a switch (once the charts it
+    shows are drawn, on a run that is not training). Python moves the frame's snapshot
+    (``start_seq``) only when something else changed it, and its view (``views.seq``) only
+    when the view was not the frame's own pick (a new session, a test)."""
+    ss = st.session_state
+    n = run.n_snapshots
+    sent = _hear(prefix, n, {p.key for p in charts.values()})
+    want = ss.setdefault(f"{prefix}_pl_want", set())
+    if view in CHART_VIEWS:
+        ss[f"{prefix}_playing"] = False  # the frame has its own Play
+    index = scrubber_state(prefix, n)
+    if ss.get(f"{prefix}_pl_at") != index:  # a link, Health's scrubber, a new epoch
+        ss[f"{prefix}_pl_seq"] = ss.get(f"{prefix}_pl_seq", 0) + 1
+        ss[f"{prefix}_pl_at"] = index
+    if ss.get(f"{prefix}_pl_view_heard") != view:
+        ss[f"{prefix}_pl_view_seq"] = ss.get(f"{prefix}_pl_view_seq", 0) + 1
+        ss[f"{prefix}_pl_view_heard"] = view
+    shown = charts.get(view)
+    payload, extra, failed = "", {}, set()
+    for name, p in charts.items():
+        if p.key in sent or (p is not shown and p.key not in want):
+            continue
+        try:
+            if p is shown:
+                with st.spinner(t("Preparing every snapshot for the player…")):
+                    payload = _player_payload(p.key, p.build)
+            else:
+                extra[p.key] = _player_payload(p.key, p.build)
+        except (NnvizError, OSError, ValueError) as exc:
+            failed.add(name)
+            want.discard(p.key)
+            if p is shown:
+                show_error(exc)  # the frame shows its control only: Tables still work
+    labels = dict(zip(VIEWS, map(t, VIEWS), strict=True))
+    options = [{"name": v, "label": labels[v]} for v in VIEWS]
+    for option in options:
+        if option["name"] in charts and option["name"] not in failed:
+            chart = charts[option["name"]]
+            option.update(key=chart.key, family=chart.family)
+    spec = {"label": label, "help": help, "view": view, "seq": ss[f"{prefix}_pl_view_seq"],
+            "options": options, "prefetch": run.status != "running"}
+    shown_key = shown.key if shown is not None and view not in failed else ""
+    player.epoch_player(payload, shown_key, start=index, start_seq=ss[f"{prefix}_pl_seq"],
+                        key=f"{prefix}_player", png_prefix=run.run_id, hidden=not shown_key,
+                        family=shown.family if shown_key else None, views=spec, extra=extra)
+    for key in [shown_key, *extra] if shown_key else list(extra):
+        sent.add(key)
+        want.discard(key)
+    return index
+
+
+def this_epoch(run: Run, layer: str, *, rebin: bool | None = None, more: bool = False,
+               rgb_scale: str = "global", neuron: int = 0) -> Payload:
+    """The "This epoch" view's payload: every chart of ``layer`` at every snapshot the player
+    carries (``rebin`` None: automatic bins)."""
     lang = get_language()  # the payload holds texts: one per language, in the browser too
-    cache = (f"player|{lang}|{views.run_key(run)}|{run.status}|{layer}|{rebin}|{more}|"
-             f"{rgb_scale}|{neuron}")
+    options = f"{layer}|{rebin}|{more}|{rgb_scale}|{neuron}"
 
     def build() -> str:
         params = views.layer_params(run).get(layer, [])
@@ -122,5 +229,5 @@ def render_player(run: Run, layer: str, prefix: str, *, rebin: bool | None = Non
             run, layer, tracks, values=lambda i, p: values(run, i, p), rebin=rebin, more=more,
             rgb_scale=rgb_scale, neuron=neuron, timeline=_timeline_rows(run)))
 
-    return play(prefix, run.n_snapshots, cache, build, png_prefix=run.run_id, hidden=hidden,
-                family=f"player|{lang}|{run.run_id}|{layer}|{rebin}|{more}|{rgb_scale}|{neuron}")
+    return Payload(f"player|{lang}|{views.run_key(run)}|{run.status}|{options}",
+                   f"player|{lang}|{run.run_id}|{options}", build)

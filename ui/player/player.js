@@ -12,15 +12,22 @@
 // MAX_KEPT of them with their charts built, Python then sends only the key (ui/player.py), and a
 // layer seen before comes back without a rebuild. Python keeps the frame mounted while Explore
 // shows another view ("hidden"), so returning to "This epoch" redraws nothing.
+// On Explore the frame draws the page's view control itself (args.views): its chart views
+// ("This epoch", "All epochs") are payloads this frame holds, so a switch between them is made
+// here at once, without a round trip; the view goes back to Python in the component value, and
+// the rerun that follows draws a view Python draws (Health, Tables) below this frame, which then
+// shows only its control. Once its charts are drawn, the frame asks ahead for the other chart
+// view's payload (args.extra brings it), so even a first switch finds its charts drawn.
 // The Streamlit component protocol is spoken directly (postMessage), without a build step.
 "use strict";
 
 const PLAY_EVERY_MS = 700;   // one snapshot per 0.7 s while playing
 const REPORT_AFTER_MS = 250; // report the snapshot this long after the last slider move
 
-const MAX_KEPT = 6;           // payloads kept built in this frame (layers, option sets)
+const MAX_KEPT = 8;           // payloads kept built in this frame (layers, option sets, views)
 const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
 const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
+const AFTER_PAINT_MS = 500;   // a view switch is reported once painted, or after this long
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -28,36 +35,43 @@ const $ = (id) => document.getElementById(id);
 const state = {
   key: null, entry: null, cache: new Map(), config: {}, pos: 0, startSeq: null, hidden: false,
   timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
+  views: null, view: null, viewSeq: null, index: null, // the view control; the snapshot shown
+  afterPaint: null, afterTimer: null, // a view switch to report once it is painted
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
 // was last drawn or shown (performance.now() and, comparable across frames, epoch ms). "frame"
 // and "drawnEpoch": every chart that is on screen (in the top window's viewport) and every text
 // shows that frame, painted; "allFrame" and "allDrawnEpoch": every chart of the payload does
-// (-1 while some off-screen chart still shows another frame).
+// (-1 while some off-screen chart still shows another frame). "view": the view control's
+// choice, as painted; "renders": render messages heard; "answeredView" / "answeredEpoch": the
+// view of Python's last rerun, when its render message first said it (a switch made here is
+// painted before that).
 window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
                        allFrame: -1, allDrawnEpoch: 0, draws: 0, builds: 0, predraws: 0,
-                       visible: false, key: null, reacts: 0, updates: 0 }; // Plotly calls: full, changes only
+                       visible: false, key: null, reacts: 0, updates: 0, // Plotly calls: full, changes only
+                       view: null, renders: 0, answeredView: null, answeredEpoch: 0 };
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
 }
 
 function setHeight() {
-  const height = state.hidden ? 0 : Math.ceil(document.body.scrollHeight) + 4;
+  const height = state.hidden && !state.views ? 0 : Math.ceil(document.body.scrollHeight) + 4;
   send("streamlit:setFrameHeight", { height });
 }
 
 function sendValue(extra) {
   // Python reads: the snapshot shown ("index", for payload "key"), which payloads this frame
-  // holds ("have": Python then sends only their key) and one it lacks ("need").
+  // holds ("have": Python then sends only their key), one it lacks ("need") and the view shown
+  // ("view", with a view control; while Python draws the view, its scrubber has the snapshot).
   state.seq += 1;
-  const entry = state.entry;
+  const entry = state.hidden ? null : state.entry;
   send("streamlit:setComponentValue", {
     value: Object.assign({
       index: entry ? entry.payload.snapshots[state.pos] : null, seq: state.seq, key: state.key,
       instance: state.instance, have: [...state.cache.keys()], need: null,
-    }, extra),
+    }, state.views ? { view: state.view } : {}, extra),
     dataType: "json",
   });
 }
@@ -76,10 +90,10 @@ function reportSoon() {
   state.reportTimer = setTimeout(report, REPORT_AFTER_MS);
 }
 
-function requestPayload(key) {
+function requestPayload(key, again) {
   // Python sent only the key of a payload this frame does not hold (a new frame, or one it
-  // let go): ask for it once; the rerun this starts sends it whole.
-  if (state.needed.has(key)) return;
+  // let go): ask for it once (again: a view switch to it); the rerun this starts sends it whole.
+  if (state.needed.has(key) && !again) return;
   state.needed.add(key);
   sendValue({ key, index: null, need: key });
 }
@@ -404,8 +418,10 @@ function stamp() {
     p.visible = !state.hidden;
     p.drawnAt = performance.now();
     p.drawnEpoch = performance.timeOrigin + p.drawnAt;
+    p.view = state.view;
     if (!state.hidden) p.shownEpoch = p.drawnEpoch;
     document.body.dataset.frame = String(p.frame);
+    if (state.afterPaint && !state.hidden) state.afterPaint();
   });
 }
 
@@ -445,6 +461,7 @@ async function predraw() {
         window.nnvizPlayer.predraws += 1;
       }
     }
+    if (state.entry === shown && state.timer === null) prefetch();
   } catch (err) {
     // a parked payload that cannot be drawn is drawn (and its error shown) when it is shown
   } finally {
@@ -522,6 +539,7 @@ function show(k) {
   const n = labels.length;
   k = Math.max(0, Math.min(n - 1, k));
   state.pos = k;
+  state.index = state.entry.payload.snapshots[k];
   const slider = $("slider");
   slider.value = String(k);
   const label = labels[k];
@@ -572,18 +590,153 @@ function nearestFrame(entry, index) {
 }
 
 function setHidden(hidden) {
-  // Hidden while Explore shows another view: the frame stays mounted with every payload it
-  // holds, so coming back to "This epoch" shows the charts at once.
+  // Hidden while Explore shows a view Python draws: the frame stays mounted with every payload
+  // it holds (showing only its view control, if it has one), so coming back to a chart view
+  // shows the charts at once. Whoever unhides it shows a payload (present).
   if (hidden === state.hidden) return;
   state.hidden = hidden;
   $("player").hidden = hidden;
   if (hidden) {
     setPlaying(false);
     window.nnvizPlayer.visible = false;
-  } else if (state.entry) {
-    show(state.pos);
+    stamp();
   }
   setHeight();
+}
+
+function present(key, hidden, start, picked) {
+  // Show payload `key` at the snapshot shown (state.index), or none (hidden: the view is one
+  // Python draws; picked: the user's switch to it). True when the payload had to be asked for.
+  if (hidden) {
+    setHidden(true);
+    return false;
+  }
+  const entry = key ? state.cache.get(key) : undefined;
+  const wasHidden = state.hidden;
+  setHidden(false);
+  if (!entry) {
+    // Only its key came: this frame let the payload go (or is new). Ask for it.
+    park(state.entry, true);
+    state.entry = null;
+    state.key = key;
+    $("note").hidden = false;
+    $("note").textContent = word("loading");
+    if (key) requestPayload(key, picked);
+    return Boolean(key);
+  }
+  if (entry !== state.entry) {
+    switchTo(entry, nearestFrame(entry, state.index === null ? start : state.index));
+  } else if (wasHidden) {
+    show(nearestFrame(entry, state.index === null ? start : state.index));
+  }
+  return false;
+}
+
+// The view control (args.views): a radio group styled like Streamlit's segmented control.
+function chartKey(view) {
+  const option = state.views.options.find((o) => o.name === view);
+  return option && option.key ? option.key : null;
+}
+
+function setupViews(spec) {
+  let box = $("views");
+  if (!box) {
+    box = el("div", "views");
+    box.id = "views";
+    box.innerHTML = '<div class="views-head"><span id="views-label"></span>' +
+      '<button id="views-help-button" class="views-help" type="button" aria-expanded="false" ' +
+      'aria-controls="views-help"><svg viewBox="0 0 24 24" width="16" height="16" ' +
+      'aria-hidden="true"><circle cx="12" cy="12" r="9.5" fill="none" stroke="currentColor" ' +
+      'stroke-width="1.6"/><path d="M9.6 9.4a2.5 2.5 0 1 1 3.4 2.3c-.7.3-1 .8-1 1.5v.4" ' +
+      'fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/>' +
+      '<circle cx="12" cy="16.9" r="1" fill="currentColor"/></svg></button></div>' +
+      '<div id="views-group" class="segmented" role="radiogroup" ' +
+      'aria-labelledby="views-label"></div><p id="views-help" class="caption" hidden></p>';
+    document.body.insertBefore(box, $("player"));
+    $("views-help-button").addEventListener("click", () => {
+      const help = $("views-help");
+      help.hidden = !help.hidden;
+      $("views-help-button").setAttribute("aria-expanded", String(!help.hidden));
+      setHeight();
+    });
+    $("views-group").addEventListener("keydown", onViewKey);
+  }
+  const old = state.views;
+  state.views = spec;
+  if (old && JSON.stringify(old.options.map((o) => [o.name, o.label])) ===
+      JSON.stringify(spec.options.map((o) => [o.name, o.label])) && old.label === spec.label &&
+      old.help === spec.help) return;
+  $("views-label").textContent = spec.label;
+  $("views-help-button").setAttribute("aria-label", word("views_help"));
+  $("views-help-button").setAttribute("aria-describedby", "views-help");
+  $("views-help-button").title = spec.help;
+  $("views-help").textContent = spec.help;
+  const group = $("views-group");
+  group.innerHTML = "";
+  for (const option of spec.options) {
+    const b = el("button", "segment");
+    b.type = "button";
+    b.setAttribute("role", "radio");
+    b.dataset.view = option.name;
+    b.textContent = option.label;
+    b.addEventListener("click", () => pickView(option.name));
+    group.appendChild(b);
+  }
+  markView();
+}
+
+function markView() {
+  for (const b of $("views-group").children) {
+    const on = b.dataset.view === state.view;
+    b.setAttribute("aria-checked", String(on));
+    b.tabIndex = on ? 0 : -1; // one tab stop; the arrow keys move within the group
+  }
+}
+
+function onViewKey(e) {
+  const buttons = [...$("views-group").children];
+  const at = buttons.indexOf(document.activeElement);
+  if (at < 0) return;
+  const to = { ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1,
+               Home: 0, End: buttons.length - 1 }[e.key];
+  if (to === undefined) return;
+  e.preventDefault();
+  const b = buttons[(to + buttons.length) % buttons.length];
+  b.focus();
+  pickView(b.dataset.view);
+}
+
+function pickView(name) {
+  // A click on the view control: a chart view the frame holds is shown now (stamped after its
+  // paint); then Python hears of it (a view it draws is drawn below by the rerun this starts).
+  if (!state.views || name === state.view) return;
+  state.view = name;
+  markView();
+  if (state.afterPaint) state.afterPaint(); // an earlier switch's report: now
+  const key = chartKey(name);
+  if (present(key, key === null, state.index, true)) return; // asked for its payload
+  if (key === null) {
+    sendValue({}); // Python draws this view: at once
+  } else {
+    // shown from a payload held: Python hears of it once the switch is painted (stamp), so the
+    // rerun's messages do not compete with that paint; at the latest after AFTER_PAINT_MS
+    const go = () => { clearTimeout(state.afterTimer); state.afterPaint = null; sendValue({}); };
+    state.afterPaint = go;
+    state.afterTimer = setTimeout(go, AFTER_PAINT_MS);
+  }
+  setHeight();
+}
+
+function prefetch() {
+  // The charts shown are drawn: ask Python for a chart view's payload this frame lacks (once
+  // each), so that a switch to that view finds its charts here, drawn by predraw().
+  const spec = state.views;
+  if (!spec || !spec.prefetch || state.hidden || !state.entry) return;
+  const key = spec.options.map((o) => o.key)
+    .find((k) => k && !state.cache.has(k) && !state.needed.has(k));
+  if (!key) return;
+  state.needed.add(key);
+  sendValue({ need: key });
 }
 
 function showError(err) {
@@ -624,6 +777,7 @@ const WORDS = {
     "included), so the page stays light; the Tables and All-epochs views reach every one.",
   error: "The charts could not be drawn in this browser ({error}). Switch the view to " +
     "“Tables” or reload the page.",
+  loading: "Loading the charts…", views_help: "What the views show",
 };
 
 function word(name, fields) {
@@ -642,9 +796,23 @@ function applyWords(labels) {
   $("play").title = word("auto");
 }
 
+function hold(key, family, json) {
+  // A payload sent whole: kept (its charts built when first shown, or now when it came ahead
+  // of a switch); the same view of a run that has grown (a new snapshot) replaces the older.
+  const entry = { key, family, payload: JSON.parse(json), root: null, drawn: -1 };
+  state.cache.set(key, entry);
+  state.needed.delete(key);
+  performance.mark("nnviz:parsed");
+  for (const old of [...state.cache.values()]) {
+    if (old.key !== key && old.family === family && old !== state.entry) release(old);
+  }
+  return entry;
+}
+
 async function onRender(msg) {
   performance.mark("nnviz:render");
   window.nnvizPlayer.renderEpoch = performance.timeOrigin + performance.now();
+  window.nnvizPlayer.renders += 1;
   const args = msg.args || {};
   applyWords(args.labels);
   applyTheme(msg.theme);
@@ -657,37 +825,43 @@ async function onRender(msg) {
   }
   state.config = Object.assign({ responsive: true }, args.config || {});
   state.pngPrefix = args.png_prefix || "nnviz";
-  const key = args.payload_key;
-  if (args.payload && !state.cache.has(key)) {
-    const family = args.family || key;
-    state.cache.set(key, { key, family, payload: JSON.parse(args.payload), root: null,
-                           drawn: -1 });
-    state.needed.delete(key);
-    performance.mark("nnviz:parsed");
-    // the same view of a run that has grown (a new snapshot): the older one is not kept
-    for (const old of [...state.cache.values()]) {
-      if (old.key !== key && old.family === family && old !== state.entry) release(old);
-    }
-  }
+  let key = args.payload_key;
+  if (args.payload && !state.cache.has(key)) hold(key, args.family || key, args.payload);
   const moved = args.start_seq !== state.startSeq;
   state.startSeq = args.start_seq;
-  setHidden(Boolean(args.hidden));
-  const entry = state.cache.get(key);
-  if (!entry) {
-    // Only its key came: this frame let the payload go (or is new). Ask for it.
-    park(state.entry, true);
-    state.entry = null;
-    state.key = key;
-    $("note").hidden = false;
-    $("note").textContent = "Loading the charts…";
-    if (!state.hidden) requestPayload(key);
-  } else if (entry !== state.entry) {
-    switchTo(entry, nearestFrame(entry, args.start));
-  } else if (moved) {
-    // Python moved the player (a link, another view): follow it.
-    setPlaying(false);
-    show(nearestFrame(entry, args.start));
+  let hidden = Boolean(args.hidden);
+  if (args.views) {
+    const p = window.nnvizPlayer;
+    if (args.views.view !== p.answeredView) {
+      p.answeredView = args.views.view;
+      p.answeredEpoch = p.renderEpoch;
+    }
+    setupViews(args.views);
+    if (args.views.seq !== state.viewSeq) { // Python picked the view (a new frame, a test)
+      state.viewSeq = args.views.seq;
+      state.view = args.views.view;
+      markView();
+    }
+    for (const [k, json] of Object.entries(args.extra || {})) { // asked for ahead of a switch
+      if (state.cache.has(k)) continue;
+      const option = args.views.options.find((o) => o.key === k);
+      const entry = hold(k, option ? option.family : k, json);
+      build(entry);
+      park(entry, true);
+      predrawSoon();
+    }
+    key = chartKey(state.view); // the frame's own pick, heard by Python or not yet
+    hidden = key === null;
   }
+  if (moved) state.index = args.start; // Python moved the player (a link, another view)
+  const entry = state.cache.get(key);
+  if (!hidden && entry && entry === state.entry && !state.hidden && moved) {
+    setPlaying(false); // follow it
+    show(nearestFrame(entry, args.start));
+  } else if (!present(key, hidden, args.start, false) && hidden && moved && state.entry) {
+    show(nearestFrame(state.entry, args.start)); // out of sight: drawn when shown again
+  }
+  if (moved) state.index = args.start; // its snapshot, not the nearest one a payload carries
   setHeight();
 }
 
