@@ -205,6 +205,8 @@ def test_explore_player_holds_each_snapshots_counts_on_fixed_axes(runs):
     assert at.session_state["explore_index"] == 1
     assert at.query_params["epoch"] == "1" and at.query_params["run"] == a
     assert player(at)[0]["start_seq"] == args["start_seq"]  # Python does not move it back
+    at.session_state["explore_share"] = True  # "Share this view" opened: its links
+    at.run()
     assert any("epoch=1" in c.value for c in at.code)  # the share links follow
 
 

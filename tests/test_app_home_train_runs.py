@@ -95,6 +95,35 @@ def test_a_lesson_click_submits_its_job_and_remembers_it(app_runs):
         manager().cancel(job_id)
 
 
+def test_explore_waits_in_its_own_run_for_a_running_jobs_first_snapshot(app_runs,
+                                                                         monkeypatch):
+    """A lesson click hands Explore a job that has just started: Explore waits for its init
+    snapshot in that same run and draws the player, instead of drawing "Training" and polling
+    for it (a poll interval and a second run of the page later)."""
+    from ui.explore import jobs as explore_jobs
+    from ui.state import JOB_KEY
+
+    monkeypatch.setattr(explore_jobs, "FIRST_WAIT_S", 60.0)  # no machine's load makes it miss
+    at = open_page()
+    warm = manager().submit(RunConfig.from_dict({**TINY, "seed": 11}))
+    assert manager().wait(warm.job_id, 90).state == "done"  # the worker is warm now
+    # its data (3,000 images) take a few tenths of a second to draw before the init snapshot
+    job = manager().submit(RunConfig.from_dict(dict(model="simple_cnn", dataset="shapes32",
+                                                    n_samples=3000, epochs=1, seed=12)))
+    try:
+        assert job.state == "running" and job.run_id is None
+        at.session_state[JOB_KEY] = job.job_id
+        at.switch_page("pages/2_Explore.py").run()
+        assert not at.exception, at.exception
+        assert not [i for i in at.info if "Training this run" in str(i.value)]
+        (player,) = [c for c in at.get("component_instance")
+                     if "epoch_player" in c.proto.component_name]
+        run_id = manager().get(job.job_id).run_id
+        assert run_id and run_id in player.proto.json_args
+    finally:
+        manager().cancel(job.job_id)
+
+
 # --- Train --------------------------------------------------------------------------------
 
 
