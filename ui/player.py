@@ -29,7 +29,6 @@ from typing import Any
 
 import streamlit.components.v1 as components
 
-from nnviz.figures.style import PLOT_CONFIG
 from nnviz.i18n import t
 
 _HERE = Path(__file__).resolve().parent
@@ -38,6 +37,11 @@ PLOTLY_SRC = "plotly-cartesian.min.js"  # served by Streamlit beside the player'
 PLOTLY_TRACES = frozenset({"bar", "box", "contour", "heatmap", "histogram", "histogram2d",
                            "histogram2dcontour", "image", "pie", "scatter", "scatterternary",
                            "violin"})
+
+
+def component_name() -> str:
+    """The name Streamlit serves the player's files under (/component/<name>/...)."""
+    return _FRONTEND.name
 
 
 def labels() -> dict[str, str]:
@@ -72,6 +76,10 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     PNG downloads are named ``<png_prefix>_<chart title>.png``. A new payload of ``family``
     (the same view of a run that has grown) replaces the frame's older one of that family.
     """
+    # imported here: every page declares this component (ui.prewarm) before it draws a chart,
+    # and the figures' style builds plotly's template on import (~0.1 s of a cold Home)
+    from nnviz.figures.style import PLOT_CONFIG
+
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
                      png_prefix=png_prefix, labels=labels(),
