@@ -61,7 +61,8 @@ def player(at: AppTest) -> tuple[dict, dict] | None:
     """(component args, payload) of the epoch player on the page, or None (also while it is
     hidden behind another view). Python sends a payload once, then only its key (the browser's
     frame holds it): then it is the one the server built for that key (a shared cache)."""
-    found = at.get("component_instance")
+    found = [c for c in at.get("component_instance")
+             if "epoch_player" in c.proto.component_name]  # not the sidebar's prewarm
     if not found:
         return None
     args = json.loads(found[0].proto.json_args)
@@ -301,7 +302,9 @@ def test_all_epochs_plays_in_the_players_frame_and_follows_the_epoch(runs):
 
 def sent_key(at: AppTest) -> tuple[str, bool]:
     """(payload key, whether the payload itself was sent) of the player shown."""
-    args = json.loads(at.get("component_instance")[0].proto.json_args)
+    (found,) = [c for c in at.get("component_instance")
+                if "epoch_player" in c.proto.component_name]
+    args = json.loads(found.proto.json_args)
     return args["payload_key"], bool(args["payload"])
 
 

@@ -95,6 +95,25 @@ def test_a_lesson_click_submits_its_job_and_remembers_it(app_runs):
         manager().cancel(job_id)
 
 
+@pytest.mark.parametrize("page", [None, "pages/1_Train.py", "pages/4_Runs.py"])
+def test_every_page_carries_the_hidden_plotly_prewarm_with_the_players_url(app_runs, page):
+    import json
+
+    from ui import player, prewarm
+
+    at = open_page(page)
+    (frame,) = [c for c in at.sidebar.get("component_instance")
+                if c.proto.component_name.endswith("plotly_prewarm")]
+    src = json.loads(frame.proto.json_args)["src"]
+    assert src == f"../{player.component_name()}/{player.PLOTLY_SRC}"
+    assert (player._HERE / "player" / player.PLOTLY_SRC).is_file()  # what that URL serves
+    # and what the player's own page preloads (the same URL: compiled once for both)
+    index = (player._HERE / "player" / "index.html").read_text(encoding="utf-8")
+    assert f'<link rel="preload" href="{player.PLOTLY_SRC}" as="script">' in index
+    assert any(f".st-key-{prewarm.KEY} {{ display: none; }}" in h.proto.body
+               for h in at.get("html"))  # out of the layout
+
+
 def test_explore_waits_in_its_own_run_for_a_running_jobs_first_snapshot(app_runs,
                                                                          monkeypatch):
     """A lesson click hands Explore a job that has just started: Explore waits for its init
