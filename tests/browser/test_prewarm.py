@@ -1,6 +1,6 @@
 """The hidden plotly.js prewarm frame (ui/prewarm.py) in Chromium: on every page, out of the
 layout, loading the player's own plotly.js URL when the page is idle, and never while a player
-on the page is still loading it."""
+on the page is still loading it; Explore's share box drawn once opened."""
 
 from __future__ import annotations
 
@@ -73,5 +73,10 @@ def test_a_linked_player_loads_plotly_first_and_the_prewarm_only_after_it(server
         frame.wait_for_function("() => window.nnvizPrewarmed === true", timeout=60_000)
         assert frame.evaluate(MARKS)["nnviz:prewarm"] >= \
             shown.evaluate(MARKS)["nnviz:plotly-loaded"]
+        # "Share this view" draws its links once opened (no code box in the page before)
+        assert page.locator('[data-testid="stCode"]').count() == 0
+        page.get_by_text("Share this view").click()
+        page.locator('[data-testid="stCode"]').first.wait_for(timeout=60_000)
+        assert run_id in page.locator('[data-testid="stCode"]').first.inner_text()
     finally:
         page.context.close()
