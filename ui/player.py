@@ -76,8 +76,8 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     PNG downloads are named ``<png_prefix>_<chart title>.png``. A new payload of ``family``
     (the same view of a run that has grown) replaces the frame's older one of that family.
     """
-    # imported here: every page declares this component (ui.prewarm) before it draws a chart,
-    # and the figures' style builds plotly's template on import (~0.1 s of a cold Home)
+    # imported here, not above: every page imports this module (ui.prewarm asks it for the
+    # player's URL), and the figures' style builds plotly's template (~0.1 s of a cold Home)
     from nnviz.figures.style import PLOT_CONFIG
 
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),

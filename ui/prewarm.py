@@ -37,6 +37,6 @@ def player_plotly_url() -> str:
 
 
 def prewarm() -> None:
-    """The hidden frame (call inside ``st.sidebar``, at the same place on every page)."""
+    """The hidden frame (inside ``st.sidebar``, on every page: ``ui.shell`` calls it)."""
     st.html(CSS)
     _FRONTEND(src=player_plotly_url(), key=KEY, default=None)
