@@ -27,14 +27,22 @@ link spends its time, from the player's performance marks (``nnviz:plotly`` plot
 run, ``nnviz:drawn`` the first charts drawn) and the moment the player's frame was created.
 
     python3 benchmarks/bench_app_latency.py [--reps 7] [--cold 3]
+    python3 benchmarks/bench_app_latency.py --only open,lessons,cold [--baseline DIR]
 
 It trains two small runs first (tutorial_cnn and its Xavier twin, about 30 s on 2 cores).
+``--only`` measures just the page-open figures named (cold start, open by link, lesson clicks,
+the lesson that trains clicked ``--reps`` times: its run is deleted after each click);
+``--baseline DIR``, another checkout of nnviz (``git archive main | tar -x -C DIR``), is served
+beside this tree over the same runs and measured in turn with it, so "before" and "after"
+share the machine's load. Each open also says how long the player's plotly.js took to load
+(fetched, compiled and run: ``ui/prewarm.py`` has it compiled before the player asks).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import shutil
 import statistics
@@ -136,7 +144,11 @@ FRAME_SEEN = """(() => { if (window.top !== window) return;
       window.__frameSeen = performance.now(); obs.disconnect(); }
   }).observe(document, {subtree: true, childList: true}); })();"""
 MARKS = """() => { const m = {}; for (const e of performance.getEntriesByType('mark'))
-  if (!(e.name in m)) m[e.name] = performance.timeOrigin + e.startTime; return m; }"""
+  if (!(e.name in m)) m[e.name] = performance.timeOrigin + e.startTime;
+  for (const e of performance.getEntriesByType('resource'))
+    if (/plotly[^/]*[.]js/.test(e.name) && !('plotly fetch' in m))
+      m['plotly fetch'] = performance.timeOrigin + e.startTime;
+  return m; }"""
 
 
 class Explore:
@@ -161,7 +173,8 @@ class Explore:
         marks = frame.evaluate(MARKS)  # {} from a player without marks: those read 0
         self.start = {"frame created": self.page.evaluate("window.__frameSeen || 0"),
                       "plotly.js ready": marks.get("nnviz:plotly", origin) - origin,
-                      "first charts drawn": marks.get("nnviz:drawn", origin) - origin}
+                      "first charts drawn": marks.get("nnviz:drawn", origin) - origin,
+                      "plotly.js load": plotly_load(marks)}
         return ms
 
     def frame(self):
@@ -235,19 +248,134 @@ class Explore:
         return ms
 
 
-def lesson_click(page, url: str, index: int) -> float:
+def plotly_load(marks: dict[str, float]) -> float:
+    """ms from the player's plotly.js request to plotly.js run (a player without the
+    "nnviz:plotly-loaded" mark: to its first render after it)."""
+    end = marks.get("nnviz:plotly-loaded", marks.get("nnviz:plotly"))
+    return end - marks["plotly fetch"] if end and "plotly fetch" in marks else 0.0
+
+
+def lesson_click(page, url: str, index: int, loads: list[float] | None = None) -> float:
     """Home's ``index``-th lesson button -> the Explore player's first drawn frame (wall ms);
-    closes the page's context."""
+    closes the page's context. ``loads`` gets the player's plotly.js load (ms)."""
     page.goto(url)
     wait_for_app_idle(page)
     button = page.get_by_role("button", name="Train and explore").nth(index)
     t0 = time.perf_counter()
     button.click()
     page.wait_for_url(re.compile(r".*/Explore.*"), timeout=120_000)
-    player(page, timeout_ms=240_000)
+    frame = player(page, timeout_ms=240_000)
     ms = (time.perf_counter() - t0) * 1000
+    if loads is not None:
+        loads.append(plotly_load(frame.evaluate(MARKS)))
     page.context.close()
     return ms
+
+
+def forget_lesson_runs(runs: Path, keep: set[str], timeout: float = 30.0) -> None:
+    """Delete the runs trained since ``keep`` was listed (once they finished), so the same
+    lesson clicked again trains again."""
+    deadline = time.time() + timeout
+    for folder in [f for f in runs.iterdir() if f.is_dir() and f.name not in keep]:
+        while time.time() < deadline and run_status(folder) == "running":
+            time.sleep(0.1)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_status(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "run.json").read_text())["status"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_names(runs: Path) -> set[str]:
+    return {f.name for f in runs.iterdir()}
+
+
+def page_opens(args, runs: Path, run_a: str) -> None:
+    """--only: the page-open figures named, this tree and --baseline's measured in turn."""
+    from playwright.sync_api import sync_playwright
+
+    only = set(args.only.split(",")) if args.only else {"cold", "open", "lessons"}
+    trees = {"": ROOT} | ({"main ": args.baseline.resolve()} if args.baseline else {})
+    table, starts = Table(), {tag: [] for tag in trees}
+    with sync_playwright() as p, contextlib.ExitStack() as stack:
+        browser = launch_browser(p, chromium_path())
+        if "cold" in only:
+            floor_cold, home_cold = [], {tag: [] for tag in trees}
+            for _ in range(args.cold):
+                floor_cold.append(cold_start(browser, runs, FLOOR, floor_ready))
+                for tag, tree in trees.items():
+                    home_cold[tag].append(cold_start(browser, runs, tree / "app.py", home_ready))
+            for tag in trees:
+                table.add(f"{tag}cold server -> Home usable (wall)", floor_cold, home_cold[tag],
+                          "<= 1.5x")
+        log_dir = Path(tempfile.mkdtemp(prefix="nnviz-latency-logs-"))
+        fl = stack.enter_context(run_app(runs, log_dir / "floor.log", script=FLOOR))
+        apps = {tag: stack.enter_context(run_app(runs, log_dir / f"nnviz{k}.log",
+                                                 script=tree / "app.py"))
+                for k, (tag, tree) in enumerate(trees.items())}
+
+        def ctx():
+            return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+
+        floor_open = []
+        links = {tag: f"{app.url}/Explore?run={run_a}&layer=conv1" for tag, app in apps.items()}
+        for url in links.values():  # each server's first Explore (and the workers warm up)
+            page = ctx()
+            Explore(page, url).open()
+            page.context.close()
+        if "open" in only or "lessons" in only:
+            link_open = {tag: [] for tag in trees}
+            for _ in range(args.reps):
+                page = ctx()
+                floor_open.append(Floor(page, fl.url).open())
+                page.context.close()
+                for tag, url in links.items():
+                    if "open" not in only:
+                        continue
+                    page = ctx()
+                    opened = Explore(page, url)
+                    link_open[tag].append(opened.open())
+                    starts[tag].append(opened.start)
+                    page.context.close()
+            for tag in trees:
+                if "open" in only:
+                    table.add(f"{tag}open Explore by link -> first chart (wall)", floor_open,
+                              link_open[tag], "<= 1000 ms")
+        loads: dict[str, list[float]] = {}
+        if "lessons" in only:
+            pre, fresh = {tag: [] for tag in trees}, {tag: [] for tag in trees}
+            for _ in range(args.reps):  # tutorial_cnn is trained: it opens at once
+                for tag, app in apps.items():
+                    pre[tag].append(lesson_click(ctx(), app.url, 0,
+                                                 loads.setdefault(f"{tag}lesson, pre-trained",
+                                                                  [])))
+            keep = run_names(runs)
+            for _ in range(args.reps):  # symmetry trains: its init snapshot first
+                for tag, app in apps.items():
+                    fresh[tag].append(lesson_click(ctx(), app.url, 1,
+                                                   loads.setdefault(f"{tag}lesson, trains", [])))
+                    forget_lesson_runs(runs, keep)
+            for tag in trees:
+                table.add(f"{tag}lesson click (pre-trained) -> first snapshot", floor_open,
+                          pre[tag], "<= 1000 ms (wall)")
+                table.add(f"{tag}lesson click (trains) -> first snapshot", floor_open,
+                          fresh[tag], "<= 1000 ms (wall)")
+        browser.close()
+    print()
+    table.print()
+    for tag, rows in starts.items():
+        if rows:
+            print(f"\n{tag}where a page opened by link spends its time (median ms from "
+                  "navigation):")
+            for name in rows[0]:
+                print(f"  {name:<24} {statistics.median(s[name] for s in rows):8.0f}")
+    if loads:
+        print("\nthe player's plotly.js load after a lesson click (median ms):")
+        for name, values in loads.items():
+            print(f"  {name:<36} {statistics.median(values):8.0f}")
 
 
 def cold_start(browser, runs: Path, script: Path | None, ready: Callable) -> float:
@@ -283,27 +411,34 @@ class Table:
         self.rows.append((name, floor, ours, target))
 
     def print(self) -> None:
-        print(f"{'figure':<44} {'floor med/p90 ms':>17} {'nnviz med/p90 ms':>17} "
+        print(f"{'figure':<49} {'floor med/p90 ms':>17} {'nnviz med/p90 ms':>17} "
               f"{'ratio':>6}  target")
         for name, floor, ours, target in self.rows:
             f = f"{statistics.median(floor):.0f}/{pct(floor, 0.9):.0f}" if floor else "-"
             o = f"{statistics.median(ours):.0f}/{pct(ours, 0.9):.0f}"
             r = f"{statistics.median(ours) / statistics.median(floor):.2f}" if floor else "-"
-            print(f"{name:<44} {f:>17} {o:>17} {r:>6}  {target}")
+            print(f"{name:<49} {f:>17} {o:>17} {r:>6}  {target}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="moves / switches per figure")
     parser.add_argument("--cold", type=int, default=3, help="cold starts of each server")
-    parser.add_argument("--only", choices=["views"], default=None,
-                        help="views: just the floor's rerun and the view switches (one run)")
+    parser.add_argument("--only", help="just these figures: views (the floor's rerun and the "
+                        "view switches, one run), or any of open,lessons,cold")
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout to measure in turn with this (open,lessons,cold)")
     args = parser.parse_args()
     print("load before:", uptime())
     runs = Path(tempfile.mkdtemp(prefix="nnviz-latency-"))
     run_a = train(runs)
     if args.only == "views":
         views_only(runs, run_a, args.reps)
+        return
+    if args.only or args.baseline:
+        page_opens(args, runs, run_a)
+        shutil.rmtree(runs, ignore_errors=True)
+        print("load after:", uptime())
         return
     run_b = train(runs, "--init", "xavier_uniform")
     from playwright.sync_api import sync_playwright

@@ -62,7 +62,8 @@ def player(at: AppTest) -> tuple[dict, dict] | None:
     """(component args, payload) of the epoch player on the page, or None (also while it is
     hidden behind another view). Python sends a payload once, then only its key (the browser's
     frame holds it): then it is the one the server built for that key (a shared cache)."""
-    found = at.get("component_instance")
+    found = [c for c in at.get("component_instance")
+             if "epoch_player" in c.proto.component_name]  # not the sidebar's prewarm
     if not found:
         return None
     args = json.loads(found[0].proto.json_args)
@@ -206,6 +207,8 @@ def test_explore_player_holds_each_snapshots_counts_on_fixed_axes(runs):
     assert at.session_state["explore_index"] == 1
     assert at.query_params["epoch"] == "1" and at.query_params["run"] == a
     assert player(at)[0]["start_seq"] == args["start_seq"]  # Python does not move it back
+    at.session_state["explore_share"] = True  # "Share this view" opened: its links
+    at.run()
     assert any("epoch=1" in c.value for c in at.code)  # the share links follow
 
 
@@ -304,7 +307,9 @@ def test_all_epochs_plays_in_the_players_frame_and_follows_the_epoch(runs):
 
 def sent_key(at: AppTest) -> tuple[str, bool]:
     """(payload key, whether the payload itself was sent) of the player shown."""
-    args = json.loads(at.get("component_instance")[0].proto.json_args)
+    (found,) = [c for c in at.get("component_instance")
+                if "epoch_player" in c.proto.component_name]
+    args = json.loads(found.proto.json_args)
     return args["payload_key"], bool(args["payload"])
 
 

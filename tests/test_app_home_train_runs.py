@@ -95,6 +95,54 @@ def test_a_lesson_click_submits_its_job_and_remembers_it(app_runs):
         manager().cancel(job_id)
 
 
+@pytest.mark.parametrize("page", [None, "pages/1_Train.py", "pages/4_Runs.py"])
+def test_every_page_carries_the_hidden_plotly_prewarm_with_the_players_url(app_runs, page):
+    import json
+
+    from ui import player, prewarm
+
+    at = open_page(page)
+    (frame,) = [c for c in at.sidebar.get("component_instance")
+                if c.proto.component_name.endswith("plotly_prewarm")]
+    src = json.loads(frame.proto.json_args)["src"]
+    assert src == f"../{player.component_name()}/{player.PLOTLY_SRC}"
+    assert (player._HERE / "player" / player.PLOTLY_SRC).is_file()  # what that URL serves
+    # and what the player's own page preloads (the same URL: compiled once for both)
+    index = (player._HERE / "player" / "index.html").read_text(encoding="utf-8")
+    assert f'<link rel="preload" href="{player.PLOTLY_SRC}" as="script">' in index
+    assert any(f".st-key-{prewarm.KEY} {{ display: none; }}" in h.proto.body
+               for h in at.get("html"))  # out of the layout
+
+
+def test_explore_waits_in_its_own_run_for_a_running_jobs_first_snapshot(app_runs,
+                                                                         monkeypatch):
+    """A lesson click hands Explore a job that has just started: Explore waits for its init
+    snapshot in that same run and draws the player, instead of drawing "Training" and polling
+    for it (a poll interval and a second run of the page later)."""
+    from ui.explore import jobs as explore_jobs
+    from ui.state import JOB_KEY
+
+    monkeypatch.setattr(explore_jobs, "FIRST_WAIT_S", 60.0)  # no machine's load makes it miss
+    at = open_page()
+    warm = manager().submit(RunConfig.from_dict({**TINY, "seed": 11}))
+    assert manager().wait(warm.job_id, 90).state == "done"  # the worker is warm now
+    # its data (3,000 images) take a few tenths of a second to draw before the init snapshot
+    job = manager().submit(RunConfig.from_dict(dict(model="simple_cnn", dataset="shapes32",
+                                                    n_samples=3000, epochs=1, seed=12)))
+    try:
+        assert job.state == "running" and job.run_id is None
+        at.session_state[JOB_KEY] = job.job_id
+        at.switch_page("pages/2_Explore.py").run()
+        assert not at.exception, at.exception
+        assert not [i for i in at.info if "Training this run" in str(i.value)]
+        (player,) = [c for c in at.get("component_instance")
+                     if "epoch_player" in c.proto.component_name]
+        run_id = manager().get(job.job_id).run_id
+        assert run_id and run_id in player.proto.json_args
+    finally:
+        manager().cancel(job.job_id)
+
+
 # --- Train --------------------------------------------------------------------------------
 
 

@@ -83,6 +83,17 @@ def test_warm_worker_writes_the_first_snapshot_within_3_seconds(manager, root):
     manager.wait(job.job_id, WAIT)
 
 
+def test_waiting_for_the_run_returns_once_the_first_snapshot_is_on_disk(manager, root):
+    job = manager.submit(long(seed=21))  # trains for many seconds: only its start is awaited
+    try:
+        started = manager.wait(job.job_id, WAIT, run=True)
+        assert started.state == "running" and started.run_id
+        assert (root / started.run_id / "snapshots" / "s0000.safetensors").is_file()
+    finally:
+        manager.cancel(job.job_id)
+    assert manager.wait(job.job_id, WAIT).state == "cancelled"
+
+
 def test_identical_submits_share_one_job_and_a_finished_run_is_reused(manager, root):
     cfg = tiny(seed=4, epochs=2)
     first = manager.submit(cfg)

@@ -31,7 +31,6 @@ from typing import Any
 
 import streamlit.components.v1 as components
 
-from nnviz.figures.style import PLOT_CONFIG
 from nnviz.i18n import t
 
 _HERE = Path(__file__).resolve().parent
@@ -40,6 +39,11 @@ PLOTLY_SRC = "plotly-cartesian.min.js"  # served by Streamlit beside the player'
 PLOTLY_TRACES = frozenset({"bar", "box", "contour", "heatmap", "histogram", "histogram2d",
                            "histogram2dcontour", "image", "pie", "scatter", "scatterternary",
                            "violin"})
+
+
+def component_name() -> str:
+    """The name Streamlit serves the player's files under (/component/<name>/...)."""
+    return _FRONTEND.name
 
 
 def labels() -> dict[str, str]:
@@ -84,6 +88,10 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     changes, and with "prefetch" asks ahead ("need") for the chart views' payloads it lacks once
     its charts are drawn. ``extra`` holds such payloads ({key: JSON}), kept out of sight.
     """
+    # imported here, not above: every page imports this module (ui.prewarm asks it for the
+    # player's URL), and the figures' style builds plotly's template (~0.1 s of a cold Home)
+    from nnviz.figures.style import PLOT_CONFIG
+
     return _FRONTEND(payload=payload_json, payload_key=payload_key, start=int(start),
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
                      png_prefix=png_prefix, labels=labels(),

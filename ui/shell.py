@@ -18,6 +18,7 @@ from nnviz.i18n import t
 from ui import housekeeping, state
 from ui.i18n import lang_query, language_picker, use_language
 from ui.links import PAGES
+from ui.prewarm import prewarm
 from ui.text import show_error, warning
 
 _FROZEN: list[bool] = []  # once per server process
@@ -59,6 +60,7 @@ def sidebar_nav() -> None:
             pass
         language_picker()
         st.divider()
+        prewarm()  # the epoch player's plotly.js, compiled before a player needs it
 
 
 def page(name: str) -> None:

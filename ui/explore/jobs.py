@@ -1,8 +1,10 @@
 """Runs that are not ready yet: a linked run that trains first (its progress until the first
 snapshot exists) and a shown run that is still training (the page re-runs on each new
 snapshot). Both poll at ``ui.runs.poll_every``'s pace, and only while there is something to
-wait for; a job that has just started is checked every FIRST_POLL_S for its first snapshot (a
-lesson click shows it within a quarter second of its writing, not up to a second later)."""
+wait for. A running job's first snapshot is first waited for in the page's run itself (up to
+FIRST_WAIT_S: a lesson click on a warm server draws its first chart in that same run); after
+that, a job that has just started is checked every FIRST_POLL_S for it (shown within a quarter
+second of its writing, not up to a second later)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ FOLLOW_EVERY_S = 10.0       # a training run's page is redrawn for new epochs at
 ENDED = ("failed", "cancelled", "done")
 FIRST_POLL_S = 0.25         # seconds between checks for a just-started job's first snapshot ...
 FIRST_POLL_FOR_S = 8.0      # ... for this long after it started (a check reads memory only)
+FIRST_WAIT_S = 1.0          # a running job's first snapshot is waited for this long in the run
 
 
 def first_snapshot_every(job: JobInfo, now: float | None = None) -> float | None:
@@ -80,6 +83,16 @@ def wait_for_job(job_id: str) -> tuple[str | None, bool]:
     except NnvizError as exc:
         show_error(exc)
         return None, False
+    if job.state == "running" and not job.run_id and job.started is not None \
+            and time.time() - job.started < FIRST_POLL_FOR_S:
+        # A warm worker writes the init snapshot within ~10 ms of the job's start (a lesson
+        # click): wait for it here rather than draw "Training" and poll for it, which costs
+        # a poll interval and a second run of the page before the first chart.
+        try:
+            job = mgr.wait(job_id, FIRST_WAIT_S, run=True)
+        except NnvizError as exc:
+            show_error(exc)
+            return None, False
     if job.run_id and _has_snapshot(job.run_id):
         return job.run_id, False
     if job.state in ENDED:

@@ -749,10 +749,11 @@ function showError(err) {
 function loadPlotly(src) {
   if (window.Plotly) return Promise.resolve();
   if (!state.plotlyLoad) {
+    performance.mark("nnviz:plotly-start"); // fetched, compiled, run: "nnviz:plotly-loaded"
     state.plotlyLoad = new Promise((resolve, reject) => {
       const s = document.createElement("script");
       s.src = src;
-      s.onload = () => resolve();
+      s.onload = () => { performance.mark("nnviz:plotly-loaded"); resolve(); };
       s.onerror = () => reject(new Error("plotly.js did not load from " + src));
       document.head.appendChild(s);
     });

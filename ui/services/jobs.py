@@ -537,12 +537,13 @@ class JobManager:
         with self._lock:
             return run_id in self._run_owner
 
-    def wait(self, job_id: str, timeout: float) -> JobInfo:
-        """Block until the job is finished or ``timeout`` seconds passed; its state then."""
+    def wait(self, job_id: str, timeout: float, run: bool = False) -> JobInfo:
+        """Block until the job is finished (``run``: or its run exists, which is once its
+        first snapshot is on disk) or ``timeout`` seconds passed; its state then."""
         deadline = time.monotonic() + timeout
         with self._lock:
             job = self._jobs.get(job_id) or self.get(job_id)  # get() raises for unknown ids
-            while job.state in ACTIVE:
+            while job.state in ACTIVE and not (run and job.run_id):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
