@@ -17,7 +17,7 @@ from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
 from nnviz.store.runs import RunStore
 from tests.browser.harness import ROOT
-from tests.fixtures.explore import pick_view
+from tests.fixtures.explore import pick_view, player_args, player_instances
 from ui.explore.player_view import _player_payload
 from ui.text import unescape
 
@@ -62,8 +62,7 @@ def player(at: AppTest) -> tuple[dict, dict] | None:
     """(component args, payload) of the epoch player on the page, or None (also while it is
     hidden behind another view). Python sends a payload once, then only its key (the browser's
     frame holds it): then it is the one the server built for that key (a shared cache)."""
-    found = [c for c in at.get("component_instance")
-             if "epoch_player" in c.proto.component_name]  # not the sidebar's prewarm
+    found = player_instances(at)
     if not found:
         return None
     args = json.loads(found[0].proto.json_args)
@@ -307,9 +306,7 @@ def test_all_epochs_plays_in_the_players_frame_and_follows_the_epoch(runs):
 
 def sent_key(at: AppTest) -> tuple[str, bool]:
     """(payload key, whether the payload itself was sent) of the player shown."""
-    (found,) = [c for c in at.get("component_instance")
-                if "epoch_player" in c.proto.component_name]
-    args = json.loads(found.proto.json_args)
+    args = player_args(at)
     return args["payload_key"], bool(args["payload"])
 
 

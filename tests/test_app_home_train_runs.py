@@ -9,6 +9,7 @@ from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.presets import PRESETS
 from nnviz.store.runs import RunStore
+from tests.fixtures.explore import player_instances
 from ui.text import unescape
 
 APP = "../app.py"
@@ -135,8 +136,7 @@ def test_explore_waits_in_its_own_run_for_a_running_jobs_first_snapshot(app_runs
         at.switch_page("pages/2_Explore.py").run()
         assert not at.exception, at.exception
         assert not [i for i in at.info if "Training this run" in str(i.value)]
-        (player,) = [c for c in at.get("component_instance")
-                     if "epoch_player" in c.proto.component_name]
+        (player,) = player_instances(at)
         run_id = manager().get(job.job_id).run_id
         assert run_id and run_id in player.proto.json_args
     finally:

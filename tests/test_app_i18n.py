@@ -351,9 +351,7 @@ def test_share_links_and_page_links_keep_the_language(runs):
 
 def test_the_epoch_player_gets_its_words_in_the_language(runs):
     at = open_page("pages/2_Explore.py", "zh-Hans")
-    (found,) = [c for c in at.get("component_instance")
-                if "epoch_player" in c.proto.component_name]  # not the sidebar's prewarm
-    args = json.loads(found.proto.json_args)
+    args = player_args(at)
     assert args["labels"]["play"] == "播放" and args["labels"]["pause"] == "暂停"
     assert "{k}" in args["labels"]["of"] and "{n}" in args["labels"]["of"]
 

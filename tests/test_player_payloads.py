@@ -17,7 +17,7 @@ from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.store.runs import RunStore
 from tests.browser.harness import ROOT
-from tests.fixtures.explore import pick_view
+from tests.fixtures.explore import pick_view, player_args
 
 EXPLORE = "../pages/2_Explore.py"
 COMPARE = "../pages/3_Compare.py"
@@ -39,9 +39,7 @@ def runs(tmp_path_factory):
 
 
 def args_of(at: AppTest) -> dict:
-    (found,) = [c for c in at.get("component_instance")
-                if "epoch_player" in c.proto.component_name]  # not the sidebar's prewarm
-    return json.loads(found.proto.json_args)
+    return player_args(at)
 
 
 def sent(at: AppTest) -> tuple[str, bool, bool]:
