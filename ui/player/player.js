@@ -49,7 +49,8 @@ const state = {
 // painted before that).
 window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
                        allFrame: -1, allDrawnEpoch: 0, draws: 0, builds: 0, predraws: 0,
-                       visible: false, key: null, reacts: 0, updates: 0, // Plotly calls: full, changes only
+                       visible: false, key: null,
+                       reacts: 0, parkedReacts: 0, updates: 0, // Plotly calls: full, changes only
                        view: null, renders: 0, answeredView: null, answeredEpoch: 0 };
 
 function send(type, data) {
@@ -212,13 +213,15 @@ function watchZoom(c) {
   });
 }
 
-function drawChart(c, f) {
-  // Frame f into one chart: the changes since the frame it shows, or a full Plotly.react.
+function drawChart(c, f, parked = false) {
+  // Frame f into one chart: the changes since the frame it shows, or a full Plotly.react
+  // (counted in reacts, and in parkedReacts too for a chart that is not on screen).
   const up = c.drawn >= 0 && !c.whole ? frameUpdate(c.chart, c.drawn, f) : null;
   c.drawn = f;
   if (up === null) {
     const fig = frameFigure(c.chart, f);
     window.nnvizPlayer.reacts += 1;
+    if (parked) window.nnvizPlayer.parkedReacts += 1;
     c.whole = false;
     c.div.style.minHeight = "";
     const done = Plotly.react(c.div, fig.data, fig.layout, chartConfig(fig));
@@ -432,7 +435,7 @@ async function drawEntry(entry, f) {
   for (const t of entry.texts) t.div.innerHTML = t.htmls[f];
   for (const t of entry.notes) t.div.innerHTML = t.htmls[f];
   entry.drawn = f;
-  await Promise.all(stale(entry, f).map((c) => drawChart(c, f)));
+  await Promise.all(stale(entry, f).map((c) => drawChart(c, f, true)));
   entry.width = document.body.clientWidth;
 }
 
