@@ -354,3 +354,25 @@ def test_compare_and_drift_curves():
     assert [t.name for t in fig.data] == ["A", "B"]
     fig = fc.drift_curves([0, 1], {f"p{k}": [0.0, k] for k in range(10)})
     assert len(fig.data) == 10 and fig.data[8].line.dash == "dash"
+
+
+def test_apply_layout_sets_the_template_plotly_would_validate_to():
+    """The template is assigned without re-validation (for speed); the figure must be what the
+    validated assignment gives, and one figure's template must not be another's object."""
+    import json
+
+    import plotly.graph_objects as go
+
+    from nnviz.figures.style import TEMPLATE, apply_layout
+
+    fast = apply_layout(go.Figure(go.Bar(y=[1, 2])), "t", height=300)
+    slow = go.Figure(go.Bar(y=[1, 2])).update_layout(template=TEMPLATE)
+    apply_layout(slow, "t", height=300, template=TEMPLATE)  # validated: the old path
+    assert json.loads(fast.to_json()) == json.loads(slow.to_json())
+    assert fast.layout.template.layout.xaxis.exponentformat == "power"
+    other = apply_layout(go.Figure(), "u")
+    fast.update_layout(template_layout_font_size=99)  # a change to one figure's template ...
+    assert other.layout.template.layout.font.size != 99  # ... is not seen by another's
+    assert TEMPLATE.layout.font.size != 99
+    with pytest.raises(ValueError):  # everything else is still validated
+        apply_layout(go.Figure(), "v", legend_nonsense=1)
