@@ -597,9 +597,10 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
                          starts: np.ndarray, ends: np.ndarray, l2: np.ndarray, ok: np.ndarray,
                          hints: Sequence[dict | None] | None) -> list[float]:
     """spectral_norm of each ok tensor of stats_and_histograms_flat (l2 for 0-D / 1-D ones);
-    exact Gram eigenvalues batched per matrix shape, Lanczos above SPECTRAL_EXACT_MAX_DIM."""
+    exact Gram eigenvalues batched per Gram size (the smaller side: a (64, 2) and a (2, 64)
+    weight share one eigvalsh call), Lanczos above SPECTRAL_EXACT_MAX_DIM."""
     out = [float(v) for v in l2.tolist()]
-    batches: dict[tuple[int, int], list[int]] = {}
+    batches: dict[int, list[tuple[int, int, int]]] = {}  # Gram size: (tensor, rows, cols)
     for i, shape in enumerate(shapes):
         if not ok[i] or len(shape) < 2 or l2[i] == 0.0:
             continue  # 0-D / 1-D: the l2 norm; all zeros: 0.0
@@ -608,7 +609,7 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
         if min(rows, cols) == 1:
             continue  # the l2 norm
         if min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM:
-            batches.setdefault((rows, cols), []).append(i)
+            batches.setdefault(min(rows, cols), []).append((i, rows, cols))
             continue
         seg = flat[starts[i]:ends[i]]
         hint = hints[i] if hints is not None else None
@@ -619,12 +620,15 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
                 m = torch.from_numpy(seg.astype(np.float64)).reshape(rows, cols)
             out[i] = _lanczos_top_singular_value(m, float(l2[i]), hint=hint)
     with _one_thread():
-        for (rows, cols), members in batches.items():
-            m = torch.from_numpy(np.stack([flat[starts[i]:ends[i]] for i in members])
-                                 .astype(np.float64)).reshape(len(members), rows, cols)
-            gram = m @ m.transpose(1, 2) if rows <= cols else m.transpose(1, 2) @ m
+        for members in batches.values():
+            grams = []
+            for i, rows, cols in members:  # the smaller Gram, in float64
+                m = torch.from_numpy(flat[starts[i]:ends[i]].astype(np.float64))
+                m = m.reshape(rows, cols)
+                grams.append(m @ m.T if rows <= cols else m.T @ m)  # (side, side)
+            gram = torch.stack(grams) if len(grams) > 1 else grams[0][None]
             top = torch.linalg.eigvalsh(gram)[:, -1].tolist()
-            for i, v in zip(members, top, strict=True):
+            for (i, _, _), v in zip(members, top, strict=True):
                 out[i] = math.sqrt(max(v, 0.0))
     return out
 

@@ -162,8 +162,18 @@ class _Rows:
         else:
             self.data = torch.empty((self.rows, sum(self.sizes)), dtype=self.dtype,
                                     device=self.device)
-            self._views = [None] * self.rows
+            self._views = self._row_views(self.data)
         self.n = 0
+
+    def _row_views(self, data: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Per row of ``data``, a view of each tensor's place in it, made for every row at
+        once (one split and one unbind per tensor: building them row by row, a split and a
+        view per tensor, cost ten times the copy itself)."""
+        if not self.sizes:
+            return [() for _ in range(data.shape[0])]
+        per_tensor = [c.view(data.shape[0], *shape).unbind(0) for c, shape in
+                      zip(data.split(self.sizes, dim=1), self.shapes, strict=True)]
+        return list(zip(*per_tensor, strict=True))
 
     def add(self, tensors: list[torch.Tensor | None]) -> None:
         """Copy the tensors (detached ones: nothing is recorded by autograd) into a row."""
@@ -172,12 +182,9 @@ class _Rows:
             grown = torch.empty((2 * n, self.data.shape[1]), dtype=self.dtype,
                                 device=self.device)
             grown[:n] = self.data
-            self.data, self._views = grown, [*self._views, *([None] * n)]
+            # every row's views anew: the old ones still point into the old buffer
+            self.data, self._views = grown, self._row_views(grown)
         views = self._views[n]
-        if views is None:
-            views = self._views[n] = [
-                v.view(shape) for v, shape in zip(self.data[n].split(self.sizes),
-                                                  self.shapes, strict=True)]
         try:
             torch._foreach_copy_(views, tensors)
         except TypeError:  # a missing gradient (None): zeros

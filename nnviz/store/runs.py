@@ -139,11 +139,19 @@ def _dumps(v: Any) -> str:
     return json.dumps(v, allow_nan=True)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_ITEM_PER_LINE = json.JSONEncoder(allow_nan=True, separators=(",\n  ", ": "))
+
+
 def _json_entry(key: Any, v: Any) -> str:
     """One top-level entry of dump_json: the key and its value, an item per line."""
     if isinstance(v, dict) and v:
-        text = "{\n  " + ",\n  ".join(f"{_dumps(str(k))}: {_dumps(x)}"
-                                     for k, x in v.items()) + "\n }"
+        if all(type(x) in _SCALARS and type(k) is str for k, x in v.items()):
+            # a flat object (the config): one encoder call, the same text as item by item
+            text = "{\n  " + _ITEM_PER_LINE.encode(v)[1:-1] + "\n }"
+        else:
+            text = "{\n  " + ",\n  ".join(f"{_dumps(str(k))}: {_dumps(x)}"
+                                         for k, x in v.items()) + "\n }"
     elif isinstance(v, list) and v:
         text = "[\n  " + ",\n  ".join(_dumps(x) for x in v) + "\n ]"
     else:
