@@ -56,7 +56,12 @@ from nnviz.store.format import (
     SnapshotEntry,
     parse_run,
 )
-from nnviz.store.snapshots import Snapshot, encode_snapshot, read_snapshot, sha256_bytes
+from nnviz.store.snapshots import (
+    Snapshot,
+    encode_snapshot_parts,
+    read_snapshot,
+    sha256_bytes,
+)
 
 if TYPE_CHECKING:  # torch is imported where tensors are written, not to read a run folder
     import torch
@@ -80,8 +85,10 @@ def default_root() -> Path:
     return Path(os.environ.get("NNVIZ_RUNS_DIR") or "runs")
 
 
-def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content, never a mix.
+def atomic_write(path: Path, data: bytes | list[bytes | memoryview], durable: bool = True
+                 ) -> None:
+    """Write ``data`` (bytes, or buffers written one after the other) so that ``path`` holds
+    either the old or the new content, never a mix.
 
     ``durable``: fsync the file before the rename and its folder after it (else the caller
     makes it durable later, e.g. ``RunWriter.finish``)."""
@@ -96,7 +103,10 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, list):
+                f.writelines(data)
+            else:
+                f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -440,7 +450,7 @@ class RunWriter:
         """Write a snapshot file, then list it (with its checksum) in run.json, in that order."""
         index = len(self.meta["snapshots"])
         rel = f"{SNAP_DIR}/s{index:04d}.safetensors"
-        data = encode_snapshot(tensors, {**stats, "index": index})
+        data = encode_snapshot_parts(tensors, {**stats, "index": index})  # no joined copy
         self._write(self.folder / rel, data)
         self.meta["snapshots"].append({"index": index, "epoch": stats["epoch"],
                                        "step": stats["step"], "file": rel,
@@ -451,7 +461,7 @@ class RunWriter:
             self.save_soon()
         return index
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes | list[bytes | memoryview]) -> None:
         atomic_write(path, data, durable=False)
         self._written[path] = None
 
