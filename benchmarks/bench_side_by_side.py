@@ -423,6 +423,8 @@ def main() -> None:
         peers = {k: r[k] for k in ("tensorboard", "wandb") if k in r}
         verdict = []
         for loop, target in targets.items():
+            if loop not in r:  # not run (--loops)
+                continue
             why = [f"> {target:.2f}"] if r[loop] > target else []
             if loop == "nnviz on":  # the peers record; "off" is held to the floor alone
                 why += [f"not below {k} {v:.3f}" for k, v in peers.items() if r[loop] >= v]
