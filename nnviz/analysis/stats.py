@@ -600,8 +600,9 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
                          starts: np.ndarray, ends: np.ndarray, l2: np.ndarray, ok: np.ndarray,
                          hints: Sequence[dict | None] | None) -> list[float]:
     """spectral_norm of each ok tensor of stats_and_histograms_flat (l2 for 0-D / 1-D ones);
-    exact Gram eigenvalues batched per Gram size (the smaller side: a (64, 2) and a (2, 64)
-    weight share one eigvalsh call), Lanczos above SPECTRAL_EXACT_MAX_DIM."""
+    exact Gram eigenvalues batched per Gram size (the smaller side: a (64, 3) and a (3, 64)
+    weight share one eigvalsh call; 2 x 2 Grams in closed form), Lanczos above
+    SPECTRAL_EXACT_MAX_DIM."""
     out = [float(v) for v in l2.tolist()]
     batches: dict[int, list[tuple[int, int, int]]] = {}  # Gram size: (tensor, rows, cols)
     for i, shape in enumerate(shapes):
@@ -622,6 +623,12 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
             else:
                 m = torch.from_numpy(seg.astype(np.float64)).reshape(rows, cols)
             out[i] = _lanczos_top_singular_value(m, float(l2[i]), hint=hint)
+    pairs = batches.pop(2, [])
+    if pairs:  # 2 x 2 Grams [[a, b], [b, c]]: the top eigenvalue in closed form
+        top2 = _top_eigenvalue_2x2([_gram_2x2(flat[starts[i]:ends[i]], rows, cols)
+                                    for i, rows, cols in pairs])
+        for (i, _, _), v in zip(pairs, top2.tolist(), strict=True):
+            out[i] = math.sqrt(max(v, 0.0))
     with _one_thread():
         for members in batches.values():
             grams = []
@@ -634,6 +641,21 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
             for (i, _, _), v in zip(members, top, strict=True):
                 out[i] = math.sqrt(max(v, 0.0))
     return out
+
+
+def _gram_2x2(seg: np.ndarray, rows: int, cols: int) -> tuple[float, float, float]:
+    """(a, b, c) of the 2 x 2 Gram [[a, b], [b, c]] of a (rows, cols) matrix with a side of 2
+    (its two rows or columns dotted in float64)."""
+    m = seg.astype(np.float64).reshape(rows, cols)
+    u, v = (m[0], m[1]) if rows == 2 else (m[:, 0], m[:, 1])
+    return float(u @ u), float(u @ v), float(v @ v)
+
+
+def _top_eigenvalue_2x2(grams: list[tuple[float, float, float]]) -> np.ndarray:
+    """Largest eigenvalue of each symmetric PSD [[a, b], [b, c]]: (a + c) / 2 + hypot((a - c)
+    / 2, b), a sum of non-negative terms (a, c >= 0), so correct to a few ulps, as eigvalsh."""
+    a, b, c = np.asarray(grams, dtype=np.float64).T
+    return 0.5 * (a + c) + np.hypot(0.5 * (a - c), b)
 
 
 def drift_flat(w0: np.ndarray, wt: np.ndarray, sizes: Sequence[int]) -> list[float | None]:
