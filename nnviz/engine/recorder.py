@@ -16,7 +16,7 @@ always the last step before each snapshot) and UPDATE_SAMPLES for update ratios 
 Karpathy plot it); ``sample_steps`` gives those steps.
 
 Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters:
-one ``torch._foreach_copy_`` into a preallocated row, reduced in float64 at the snapshot for
+one ``torch.cat`` of flat views into a preallocated row, reduced in float64 at the snapshot for
 all parameters at once) or three vectorised reductions per tensor (larger models, float32
 cascade sums, ~1e-7 relative); an update ratio is two such copies (weights before and after
 the step); nothing is read back before the snapshot. A snapshot is taken in two parts:
