@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -113,6 +114,7 @@ class Variant:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.times: list[float] = []
         self.cpu: list[float] = []
+        self.faults: list[int] = []  # minor page faults per epoch (the process's)
         self.code = 0.0  # CPU seconds inside the tool's own calls this epoch (not its hooks)
         self.codes: list[float] = []  # per epoch
         self.epoch = 0
@@ -178,6 +180,7 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
     """(wall, CPU) seconds of one epoch of `steps` batches, recording included (CPU: the
     process's, every thread: on a shared machine steadier than wall time)."""
     t0, c0 = time.perf_counter(), time.process_time()
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     loss = torch.zeros(())
     for i in range(steps):
         lo = (i * batch) % len(x)
@@ -187,6 +190,7 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
         loss.backward()
         v.opt.step()
     v.end_epoch(float(loss.detach()))
+    v.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     return time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -304,6 +308,9 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
     print(f"  nnviz CPU per epoch (median): sampled steps {steps_s:.3f} s "
           f"(before_step {by['before_step']:.3f}, after_step {by['after_step']:.3f}), snapshot "
           f"{by['snapshot']:.3f} s; last interval {sampling}")
+    print("  minor page faults per epoch (median; memory the epoch touched afresh): "
+          + "   ".join(f"{v.kind} {statistics.median(v.faults[1:] or v.faults):,.0f}"
+                     for v in variants))
     for v in variants:
         print(f"    {v.kind:<12} wall " + ", ".join(f"{t:.2f}" for t in v.times)
               + "; CPU " + ", ".join(f"{t:.2f}" for t in v.cpu))
