@@ -38,7 +38,8 @@ from nnviz.config import RunConfig  # noqa: E402
 from nnviz.engine.initializers import theories  # noqa: E402
 from nnviz.engine.recorder import Recorder, describe_params  # noqa: E402
 from nnviz.engine.training import init_params, prepare, train  # noqa: E402
-from nnviz.store.runs import RunStore, encode_snapshot  # noqa: E402
+from nnviz.store.runs import RunStore  # noqa: E402
+from nnviz.store.snapshots import encode_snapshot  # noqa: E402
 
 MODELS = {
     # label: config fields (shapes32: 32x32 RGB images, 10 classes)

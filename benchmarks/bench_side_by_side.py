@@ -14,8 +14,11 @@ and runs the same validation pass after every epoch. The loops:
 
 nnviz's trainer also builds its data and model (``prepare``); that time is measured and taken
 out, so every figure is the loop itself. Runs are interleaved (one of each loop per round, the
-order rotated every round) in one process, so that the load of a shared machine falls on all
-alike; the table gives each loop's median over the rounds divided by the floor's median. A
+order rotated and reversed from round to round, so each loop runs as often just before the
+floor as just after it) in one process, so that the load of a shared machine falls on all
+alike; the table gives each loop's median over the rounds of its paired ratio (its time over
+the floor's in the same round: steadier than a ratio of medians when the machine's speed
+drifts over minutes). A
 case whose run is shorter than SAMPLE_S (the 2-D MLPs: ~30 ms) is timed over several runs in
 a row per figure, the same number for every loop.
 
@@ -315,7 +318,9 @@ def bench_case(name: str, rounds: int, epochs: int, threads: int, loops: list[st
             torch.set_num_threads(threads)  # train() restores the caller's count; be sure
         repeat = max(1, math.ceil(SAMPLE_S / max(run_floor(case)[0], 1e-3)))
         for r in range(rounds):
-            order = loops[r % len(loops):] + loops[:r % len(loops)]
+            k = (r // 2) % len(loops)
+            order = loops[k:] + loops[:k]
+            order = order[::-1] if r % 2 else order
             for loop in order:
                 wall = cpu = 0.0
                 for _ in range(repeat):
@@ -392,16 +397,18 @@ def main() -> None:
     loops = [loop for loop in available_loops() if loop in {"floor", *args.loops}]
     print(f"{args.epochs} epochs per run (the lessons: their own), batch 64, Adam (the "
           f"lessons: theirs), {args.threads} torch thread(s), {args.rounds} interleaved rounds; "
-          f"medians; load {os.getloadavg()[0]:.2f} "
+          f"medians of per-round paired ratios; load {os.getloadavg()[0]:.2f} "
           f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} on {os.cpu_count()} cores")
     results: dict[str, dict[str, float]] = {}
     cpu_results: dict[str, dict[str, float]] = {}
     for name in args.cases:
         times, repeat = bench_case(name, args.rounds, args.epochs, args.threads, loops)
         floor = statistics.median(t[0] for t in times["floor"])
-        floor_cpu = statistics.median(t[1] for t in times["floor"])
-        results[name] = {k: statistics.median(t[0] for t in v) / floor for k, v in times.items()}
-        cpu_results[name] = {k: statistics.median(t[1] for t in v) / floor_cpu
+        base = times["floor"]  # paired: each round's figure over that round's floor
+        results[name] = {k: statistics.median(t[0] / b[0] for t, b in zip(v, base, strict=True))
+                         for k, v in times.items()}
+        cpu_results[name] = {k: statistics.median(t[1] / b[1]
+                                                  for t, b in zip(v, base, strict=True))
                              for k, v in times.items()}
         print(f"{CASES[name][0]}: floor median {floor / repeat * 1e3:.1f} ms per run; each "
               f"figure times {repeat} run(s) in a row; wall (s) of every figure: "
@@ -423,6 +430,8 @@ def main() -> None:
         peers = {k: r[k] for k in ("tensorboard", "wandb") if k in r}
         verdict = []
         for loop, target in targets.items():
+            if loop not in r:  # not run (--loops)
+                continue
             why = [f"> {target:.2f}"] if r[loop] > target else []
             if loop == "nnviz on":  # the peers record; "off" is held to the floor alone
                 why += [f"not below {k} {v:.3f}" for k, v in peers.items() if r[loop] >= v]

@@ -13,18 +13,24 @@ epoch in one process so machine load hits all of them alike:
                  gradient histogram exactly once per epoch (the count is printed)
 
 Each variant has its own copy of the same initial model, the same batches and optimizer.
-Printed: the median epoch time per variant and its ratio to bare (target for nnviz: <= 1.05 and
-below the other two), in wall and in CPU time; W&B's CPU again with its service process
-(wandb-core, a child process that writes its files: not in this process's CPU time); the CPU
-inside each tool's own calls as a share of the bare epoch (steadier than the A/B ratio on a
-busy machine; per-step hooks are not in it: the A/B ratio has them); nnviz's CPU split into its
-sampled steps and its snapshot, and what the last interval's figures rest on (``sampling``). The
-snapshot cost is fixed per epoch, so the ratio shrinks as epochs grow: ``--steps`` sets the
-epoch length for ResNet-18 (default 200 steps of batch 8: 1,600 images, a small CPU epoch).
+Every round runs one epoch of each variant, in an order rotated and reversed from round to round
+(ABCD, DCBA, BCDA, ADCB, ...), so every tool runs as often just before the bare loop as just
+after it. The figure per tool is the median over rounds of its *paired* ratio: its epoch over
+the bare loop's epoch of the same round (the bare loop's own epochs drift by 10-20 % over
+minutes on a shared machine; two epochs a few seconds apart much less), with its quartiles and
+range, in CPU time (the process's, every thread: steadier than wall time on a shared machine)
+and in wall time. W&B's CPU is given again with its service process (wandb-core, a child process
+that writes its files: not in this process's CPU time). Also printed: the CPU inside each tool's
+own calls as a share of the bare epoch (per-step hooks are not in it: the ratio has them);
+nnviz's CPU split into its sampled steps and its snapshot, and what the last interval's figures
+rest on (``sampling``). The snapshot cost is fixed per epoch, so the ratio shrinks as epochs
+grow: ``--steps`` sets the epoch length for ResNet-18 (default 200 steps of batch 8: 1,600
+images of 3x32x32, a small CPU epoch; a CIFAR-10 epoch is 50,000 images), and the first line
+of each table states it.
 Finally a ResNet-18 snapshot's size on disk (against the fp32 size of its parameters) and its
 write time.
 
-    python benchmarks/bench_watch.py [--models simple_cnn resnet18] [--rounds 3] [--threads 2]
+    python benchmarks/bench_watch.py [--models simple_cnn resnet18] [--rounds 8] [--threads 1]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -107,6 +114,7 @@ class Variant:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.times: list[float] = []
         self.cpu: list[float] = []
+        self.faults: list[int] = []  # minor page faults per epoch (the process's)
         self.code = 0.0  # CPU seconds inside the tool's own calls this epoch (not its hooks)
         self.codes: list[float] = []  # per epoch
         self.epoch = 0
@@ -172,6 +180,7 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
     """(wall, CPU) seconds of one epoch of `steps` batches, recording included (CPU: the
     process's, every thread: on a shared machine steadier than wall time)."""
     t0, c0 = time.perf_counter(), time.process_time()
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     loss = torch.zeros(())
     for i in range(steps):
         lo = (i * batch) % len(x)
@@ -181,6 +190,7 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
         loss.backward()
         v.opt.step()
     v.end_epoch(float(loss.detach()))
+    v.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     return time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -199,6 +209,28 @@ def available(kinds: list[str]) -> list[str]:
     return out
 
 
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(lower quartile, median, upper quartile) by numpy's default (linear) interpolation."""
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 \
+        else [values[0]] * 3
+    return q[0], statistics.median(values), q[2]
+
+
+def spread(values: list[float]) -> str:
+    """'1.023x (quartiles 1.010-1.031, range 0.995-1.046)' of per-round ratios."""
+    lo, mid, hi = quartiles(values)
+    return f"{mid:.3f}x (quartiles {lo:.3f}-{hi:.3f}, range {min(values):.3f}-{max(values):.3f})"
+
+
+def round_order(variants: list[Variant], r: int) -> list[Variant]:
+    """Round r's order: rotated by r // 2 and reversed on odd rounds (ABCD, DCBA, BCDA, ADCB,
+    ...), so that every tool runs as often before the bare loop as after it, and a drift of
+    the machine's speed during a round falls on both sides of each pair alike."""
+    k = (r // 2) % len(variants)
+    order = variants[k:] + variants[:k]
+    return order[::-1] if r % 2 else order
+
+
 def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
           steps: int, rounds: int, probe: int) -> None:
     kinds = available(["bare", "nnviz", "tensorboard", "wandb"])
@@ -206,10 +238,10 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         variants = [Variant(k, model, x, probe, steps, root) for k in kinds]
         for v in variants:  # warm-up epoch (allocator, lazy imports), not timed
             epoch(v, x, y, batch, min(steps, 5))
-        nnviz_share, nnviz_cpu_share, nnviz_by = [], [], []
+        nnviz_cpu_share, nnviz_by = [], []
         service_marks: list[float] = []  # W&B's service CPU at each of its epochs' start
         for r in range(rounds):
-            for v in variants[r % len(variants):] + variants[:r % len(variants)]:
+            for v in round_order(variants, r):
                 timer = CodeTimer() if v.kind == "nnviz" else None
                 if v.kind == "wandb":
                     service_marks.append(service_cpu())
@@ -226,7 +258,6 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
                     v.logs_per_epoch = v.logs - logs
                 v.codes.append(timer.cpu if timer else v.code)
                 if timer:
-                    nnviz_share.append(timer.seconds / (t - timer.seconds))
                     nnviz_cpu_share.append(timer.cpu / (c - timer.cpu))
                     nnviz_by.append(timer.cpu_by)
                     rec = v.rec
@@ -234,41 +265,52 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
             time.sleep(2.0)  # let the service write the last epoch's histograms
             service_marks.append(service_cpu())
         sampling = getattr(rec, "last_sampling", None)  # what the last epoch rests on
+        n_tensors = 2 * sum(1 for _ in model.parameters())  # every weight and its gradient
         for v in variants:
             v.close()
-    base = statistics.median(variants[0].times)
-    print(f"{label}: {steps} steps of batch {batch} per epoch, {rounds} rounds, "
-          f"bare epoch {base:.2f} s (median)")
-    cells = []
-    for v in variants[1:]:
-        cells.append(f"{v.kind} {statistics.median(v.times) / base:.3f}x")
-    print("  ratio to the bare loop:  " + "   ".join(cells))
-    base_cpu = statistics.median(variants[0].cpu)
-    print("  CPU time ratio:          " + "   ".join(
-        f"{v.kind} {statistics.median(v.cpu) / base_cpu:.3f}x" for v in variants[1:]))
+    bare = variants[0]
+    print(f"{label}: one epoch = {steps} steps of batch {batch} = {steps * batch:,} examples "
+          f"of shape {tuple(x.shape[1:])}; {rounds} rounds, one epoch of each tool per round "
+          f"(order rotated and reversed every round); bare epoch "
+          f"{statistics.median(bare.times):.2f} s wall, {statistics.median(bare.cpu):.2f} s CPU "
+          "(median)")
     wb = next((v for v in variants if v.kind == "wandb"), None)
+    service = [b - a for a, b in zip(service_marks, service_marks[1:], strict=False)]
+    print("  per-round paired ratio to the bare loop's epoch of the same round, median "
+          "(target for nnviz: <= 1.05 and below both peers):")
+    for v in variants[1:]:
+        wall = [t / b for t, b in zip(v.times, bare.times, strict=True)]
+        cpu = [c / b for c, b in zip(v.cpu, bare.cpu, strict=True)]
+        print(f"    {v.kind:<12} CPU  {spread(cpu)}")
+        if v is wb and service:
+            total = [(c + s) / b for c, s, b in zip(v.cpu, service, bare.cpu, strict=True)]
+            print(f"    {'':<12} CPU with its service process  {spread(total)}")
+        print(f"    {'':<12} wall {spread(wall)}")
     if wb is not None:
-        service = [b - a for a, b in zip(service_marks, service_marks[1:], strict=False)]
-        total = [c + s for c, s in zip(wb.cpu, service, strict=True)]
-        print(f"  W&B CPU with its service process: {statistics.median(total) / base_cpu:.3f}x "
-              f"(service {statistics.median(service):.3f} s per epoch; {wb.logs_per_epoch} "
-              f"tensor histograms logged in its last epoch)")
-    service = service if wb is not None else []
+        ok = "one per tensor: OK" if wb.logs_per_epoch == n_tensors else \
+            f"NOT one per tensor ({n_tensors} expected)"
+        print(f"  W&B: {wb.logs_per_epoch} tensor histograms logged in its last epoch ({ok}); "
+              f"service {statistics.median(service):.3f} s CPU per epoch (median)")
     cells = []
     for v in variants[1:]:
-        share = statistics.median(v.codes) / base_cpu * 100
+        share = statistics.median(c / b for c, b in zip(v.codes, bare.cpu, strict=True)) * 100
+        base_cpu = statistics.median(bare.cpu)
         extra = f" + service {statistics.median(service) / base_cpu * 100:.1f}%" \
-            if v.kind == "wandb" and service else ""
-        cells.append(f"{v.kind} {share:.1f}%{extra}")
-    print("  CPU inside each tool's own calls (not its per-step hooks), % of the bare epoch: "
-          + "   ".join(cells))
-    print(f"  time inside nnviz code: {statistics.median(nnviz_share) * 100:.1f}% of the rest "
-          f"of the epoch (median; CPU time: {statistics.median(nnviz_cpu_share) * 100:.1f}%)")
+            if v is wb and service else ""
+        cells.append(f"{v.kind} {share:.2f}%{extra}")
+    print("  CPU inside each tool's own calls (not its per-step hooks), % of the same round's "
+          "bare epoch, median: " + "   ".join(cells))
+    lo, mid, hi = quartiles(nnviz_cpu_share)
+    print(f"  nnviz's in-call CPU share of the rest of its epoch: {mid * 100:.2f}% (quartiles "
+          f"{lo * 100:.2f}-{hi * 100:.2f}%)")
     by = {k: statistics.median(d[k] for d in nnviz_by) for k in CodeTimer.NAMES}
     steps_s = by["before_step"] + by["after_step"]
     print(f"  nnviz CPU per epoch (median): sampled steps {steps_s:.3f} s "
           f"(before_step {by['before_step']:.3f}, after_step {by['after_step']:.3f}), snapshot "
           f"{by['snapshot']:.3f} s; last interval {sampling}")
+    print("  minor page faults per epoch (median; memory the epoch touched afresh): "
+          + "   ".join(f"{v.kind} {statistics.median(v.faults[1:] or v.faults):,.0f}"
+                     for v in variants))
     for v in variants:
         print(f"    {v.kind:<12} wall " + ", ".join(f"{t:.2f}" for t in v.times)
               + "; CPU " + ", ".join(f"{t:.2f}" for t in v.cpu))
@@ -317,8 +359,8 @@ def overview_timing() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["simple_cnn", "resnet18", "overview"])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--examples", type=int, default=10_000, help="SimpleCNN examples")
     parser.add_argument("--steps", type=int, default=200, help="ResNet-18 steps per epoch")
     args = parser.parse_args()

@@ -419,14 +419,15 @@ def test_the_flat_snapshot_equals_one_weight_entry_per_parameter():
 
 
 def test_flat_copies_grow_past_the_planned_samples_and_buffers_are_reused():
-    """More sampled steps than planned (the rows double), an unfinished before_step, and a
-    second snapshot in the buffers the first one handed back: every figure still numpy's."""
+    """More sampled steps than planned (the rows double), an unfinished before_step, and
+    later snapshots in the buffers earlier ones handed back (the third one reuses the grown
+    buffer of the first: its rows' views must point into it): every figure still numpy's."""
     torch.manual_seed(5)
     model = TinyConv()
     x = torch.randn(6, 3, 8, 8)
     rec = _recorder(model, x[:4])
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    for snapshot in range(2):
+    for snapshot in range(3):
         n = rec_mod.GRAD_SAMPLES + 9
         grads, ratios = [], []
         for i in range(n):

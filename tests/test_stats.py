@@ -861,6 +861,23 @@ def test_spectral_norm_warm_start_from_a_hint() -> None:
     assert got == pytest.approx(torch.linalg.svdvals(big.double())[0].item(), rel=1e-4)
 
 
+def test_float32_lanczos_on_a_conv_weight_cold_and_warm() -> None:
+    """A ResNet layer4 conv weight at PyTorch's default init (512 x 4608 float32: Lanczos with
+    float32 mat-vecs, stopped once a step adds less than LANCZOS_RTOL[1]): its flat
+    Marchenko-Pastur spectrum is the slowest case: a cold start (a run's first snapshot) can
+    end 1e-4 low after LANCZOS_STEPS, warm starts (every later snapshot, after a
+    training-sized move) within 1e-6 of float64's SVD; always a lower bound."""
+    torch.manual_seed(7)
+    w = torch.nn.Conv2d(512, 512, 3).weight.detach().reshape(512, -1)
+    hint: dict = {}
+    for k in range(3):
+        want = torch.linalg.svdvals(w.double())[0].item()
+        got = stats.tensor_stats_and_histogram(w, None, hint)[0]["spectral_norm"]
+        assert got <= want * (1 + 1e-7), k  # a lower bound, up to float32 mat-vec rounding
+        assert got == pytest.approx(want, rel=1e-3 if k == 0 else 1e-6), k
+        w = w + 0.01 * w.std() * torch.randn_like(w)
+
+
 # ------------------------------------------------ many tensors at once (the recorder's fast path)
 
 FLAT_SHAPES = [(64, 2), (64,), (64, 64), (3, 4, 3, 3), (2, 64), (2,), (1,), (), (1, 5), (5, 1),
@@ -984,3 +1001,39 @@ def test_weight_edges_with_a_known_max_are_the_same():
     y = x.copy()
     y[0] = NAN  # a non-finite maxabs is ignored: measured from the values
     np.testing.assert_array_equal(stats.weight_edges(y, maxabs=NAN), stats.weight_edges(y))
+
+
+@pytest.mark.parametrize("shape", [(64, 2), (2, 64), (2, 2), (2, 3), (3, 2), (1000, 2)])
+@pytest.mark.parametrize("kind", ["random", "equal", "parallel", "orthogonal", "tiny", "huge"])
+def test_a_side_of_two_gets_the_2x2_gram_in_closed_form(shape, kind):
+    """Matrices with a side of 2 (a 2-D input layer, a 2-class output) share a closed-form top
+    eigenvalue of their 2 x 2 Gram in the flat pass: float64's SVD to ~1e-14 whatever the
+    conditioning (rank one, equal singular values, extreme scales)."""
+    rng = np.random.default_rng(len(kind) * 100 + shape[0])
+    m = rng.standard_normal(shape)
+    if kind == "equal":
+        m[:] = -0.3
+    elif kind == "parallel":  # rank one: the smaller eigenvalue is 0
+        if shape[0] == 2:
+            m[1] = 2.0 * m[0]
+        else:
+            m[:, 1] = -3.0 * m[:, 0]
+    elif kind == "orthogonal":  # both singular values equal
+        q = np.linalg.qr(rng.standard_normal((max(shape), 2)))[0]
+        m = q if shape[1] == 2 else q.T
+    elif kind == "tiny":
+        m *= 1e-30
+    elif kind == "huge":
+        m *= 1e30
+    m = m.astype(np.float32)
+    x = m.astype(np.float64)
+    other = rng.standard_normal(5).astype(np.float32)  # a neighbour in the flat buffer
+    flat = np.concatenate([other, m.reshape(-1)])
+    got = stats.stats_and_histograms_flat(flat, [(5,), shape], [np.linspace(-1, 1, 5)] * 2)
+    entry = got[1][0]
+    want = np.linalg.svd(x, compute_uv=False)
+    assert entry["spectral_norm"] == pytest.approx(want[0], rel=1e-14)
+    assert entry["stable_rank"] == pytest.approx(max(1.0, (want ** 2).sum() / want[0] ** 2),
+                                                 rel=1e-12)
+    assert entry["spectral_norm"] == pytest.approx(
+        stats.tensor_stats(torch.from_numpy(m))["spectral_norm"], rel=1e-14)

@@ -173,3 +173,53 @@ def test_bad_run_ids_are_rejected(store):
     for bad in ("../x", "a/b", "", ".hidden"):
         with pytest.raises(StorageError, match="not a valid run id"):
             store.load(bad)
+
+
+def test_run_json_lays_out_flat_and_nested_objects_item_per_line():
+    """A flat object (the config) is encoded in one call, a nested one item by item: both give
+    one line per item, the same bytes as json.dumps of each item, and read back equal."""
+    from nnviz.store.runs import dump_json
+
+    flat = {"a": 1, "b": 2.5, "c": "é \"quoted\"\nline", "d": None, "e": True,
+            "f": float("nan"), "g": -float("inf"), "h": 1e300, "i": 0.1, "j": 10**30}
+    nested = {"x": [1, 2], "y": {"z": 1.5}, "w": "v"}
+    meta = {"config": flat, "params": nested, "keys": {1: "int key"}, "empty": {}, "n": 3}
+    text = dump_json(meta).decode()
+
+    def item_by_item(d: dict) -> str:
+        return "{\n  " + ",\n  ".join(f"{json.dumps(str(k))}: {json.dumps(v)}"
+                                     for k, v in d.items()) + "\n }"
+
+    want = "{\n " + ",\n ".join([
+        f'"config": {item_by_item(flat)}', f'"params": {item_by_item(nested)}',
+        f'"keys": {item_by_item({1: "int key"})}', '"empty": {}', '"n": 3']) + "\n}\n"
+    assert text == want
+    back = json.loads(text)
+    assert back["config"]["c"] == flat["c"] and back["config"]["j"] == 10**30
+    assert back["config"]["f"] != back["config"]["f"]  # NaN kept
+    assert back["params"] == nested and back["keys"] == {"1": "int key"}
+
+
+def test_a_snapshot_is_written_from_its_parts_byte_for_byte(tmp_path):
+    """add_snapshot writes and hashes the header and each tensor's buffer in turn (no joined
+    copy): the file is encode_snapshot's bytes and run.json's checksum is theirs."""
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    from nnviz.store.snapshots import encode_snapshot, encode_snapshot_parts, sha256_bytes
+
+    flat = torch.arange(12, dtype=torch.float32)
+    tensors = {"values/b": flat[4:], "values/a": flat[:4],  # views of one buffer
+               "hist/a": torch.tensor([1, 2, 1], dtype=torch.int64),
+               "hist/b": np.array([8], dtype=np.int64)}
+    stats = {"epoch": 1.0, "step": 3, "x": float("nan")}
+    whole = encode_snapshot(tensors, stats)
+    parts = encode_snapshot_parts(tensors, stats)
+    assert len(parts) == 5 and b"".join(parts) == whole
+    assert sha256_bytes(parts) == sha256_bytes(whole) == hashlib.sha256(whole).hexdigest()
+    atomic_write(tmp_path / "s.safetensors", parts, durable=False)
+    assert (tmp_path / "s.safetensors").read_bytes() == whole
+    odd = {"values/a": torch.zeros(2, 2)}  # not 1-D: safetensors' own writer, one part
+    assert b"".join(encode_snapshot_parts(odd, stats)) == encode_snapshot(odd, stats)

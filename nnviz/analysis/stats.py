@@ -42,7 +42,9 @@ Edge cases of ``tensor_stats``:
   min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM; above that, up to LANCZOS_STEPS steps of Golub-
   Kahan-Lanczos bidiagonalisation (a Krylov refinement of power iteration, same two mat-vecs
   per step, deterministic fixed start vector, stopped once converged): a lower bound, typically
-  within 1e-5 relative on random matrices and exact when the rank is at most LANCZOS_STEPS.
+  within 1e-5 relative on random matrices and exact when the rank is at most LANCZOS_STEPS;
+  the flat spectrum of a conv weight at PyTorch's default init is the slow case (a cold
+  start can end 1e-4 low; warm-started from the last snapshot's vector, within ~3e-7).
 
 ``Histogram`` (from ``histogram(values, edges)``)::
 
@@ -157,7 +159,8 @@ DEFAULT_BINS = 60
 
 SPECTRAL_EXACT_MAX_DIM = 256  # above this min(rows, cols), spectral_norm uses Lanczos
 LANCZOS_FLOAT32_ABOVE = 1 << 20  # float32 matrices with more elements: float32 mat-vecs
-LANCZOS_RTOL = (1e-12, 1e-8)  # (float64, float32): stop once a step adds less than this
+LANCZOS_RTOL = (1e-12, 1e-7)  # (float64, float32): stop once a step adds less than this
+# (float32: about its mat-vecs' own rounding; 1e-8 took twice the steps for ~1e-7 less)
 LANCZOS_STEPS = 30  # Golub-Kahan-Lanczos steps (two mat-vecs each, like power iteration)
 
 WEIGHT_EDGE_FLOOR = 1e-6  # smallest half-width of weight_edges (all-zero tensors)
@@ -597,9 +600,11 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
                          starts: np.ndarray, ends: np.ndarray, l2: np.ndarray, ok: np.ndarray,
                          hints: Sequence[dict | None] | None) -> list[float]:
     """spectral_norm of each ok tensor of stats_and_histograms_flat (l2 for 0-D / 1-D ones);
-    exact Gram eigenvalues batched per matrix shape, Lanczos above SPECTRAL_EXACT_MAX_DIM."""
+    exact Gram eigenvalues batched per Gram size (the smaller side: a (64, 3) and a (3, 64)
+    weight share one eigvalsh call; 2 x 2 Grams in closed form), Lanczos above
+    SPECTRAL_EXACT_MAX_DIM."""
     out = [float(v) for v in l2.tolist()]
-    batches: dict[tuple[int, int], list[int]] = {}
+    batches: dict[int, list[tuple[int, int, int]]] = {}  # Gram size: (tensor, rows, cols)
     for i, shape in enumerate(shapes):
         if not ok[i] or len(shape) < 2 or l2[i] == 0.0:
             continue  # 0-D / 1-D: the l2 norm; all zeros: 0.0
@@ -608,7 +613,7 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
         if min(rows, cols) == 1:
             continue  # the l2 norm
         if min(rows, cols) <= SPECTRAL_EXACT_MAX_DIM:
-            batches.setdefault((rows, cols), []).append(i)
+            batches.setdefault(min(rows, cols), []).append((i, rows, cols))
             continue
         seg = flat[starts[i]:ends[i]]
         hint = hints[i] if hints is not None else None
@@ -618,15 +623,39 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
             else:
                 m = torch.from_numpy(seg.astype(np.float64)).reshape(rows, cols)
             out[i] = _lanczos_top_singular_value(m, float(l2[i]), hint=hint)
+    pairs = batches.pop(2, [])
+    if pairs:  # 2 x 2 Grams [[a, b], [b, c]]: the top eigenvalue in closed form
+        top2 = _top_eigenvalue_2x2([_gram_2x2(flat[starts[i]:ends[i]], rows, cols)
+                                    for i, rows, cols in pairs])
+        for (i, _, _), v in zip(pairs, top2.tolist(), strict=True):
+            out[i] = math.sqrt(max(v, 0.0))
     with _one_thread():
-        for (rows, cols), members in batches.items():
-            m = torch.from_numpy(np.stack([flat[starts[i]:ends[i]] for i in members])
-                                 .astype(np.float64)).reshape(len(members), rows, cols)
-            gram = m @ m.transpose(1, 2) if rows <= cols else m.transpose(1, 2) @ m
+        for members in batches.values():
+            grams = []
+            for i, rows, cols in members:  # the smaller Gram, in float64
+                m = torch.from_numpy(flat[starts[i]:ends[i]].astype(np.float64))
+                m = m.reshape(rows, cols)
+                grams.append(m @ m.T if rows <= cols else m.T @ m)  # (side, side)
+            gram = torch.stack(grams) if len(grams) > 1 else grams[0][None]
             top = torch.linalg.eigvalsh(gram)[:, -1].tolist()
-            for i, v in zip(members, top, strict=True):
+            for (i, _, _), v in zip(members, top, strict=True):
                 out[i] = math.sqrt(max(v, 0.0))
     return out
+
+
+def _gram_2x2(seg: np.ndarray, rows: int, cols: int) -> tuple[float, float, float]:
+    """(a, b, c) of the 2 x 2 Gram [[a, b], [b, c]] of a (rows, cols) matrix with a side of 2
+    (its two rows or columns dotted in float64)."""
+    m = seg.astype(np.float64).reshape(rows, cols)
+    u, v = (m[0], m[1]) if rows == 2 else (m[:, 0], m[:, 1])
+    return float(u @ u), float(u @ v), float(v @ v)
+
+
+def _top_eigenvalue_2x2(grams: list[tuple[float, float, float]]) -> np.ndarray:
+    """Largest eigenvalue of each symmetric PSD [[a, b], [b, c]]: (a + c) / 2 + hypot((a - c)
+    / 2, b), a sum of non-negative terms (a, c >= 0), so correct to a few ulps, as eigvalsh."""
+    a, b, c = np.asarray(grams, dtype=np.float64).T
+    return 0.5 * (a + c) + np.hypot(0.5 * (a - c), b)
 
 
 def drift_flat(w0: np.ndarray, wt: np.ndarray, sizes: Sequence[int]) -> list[float | None]:

@@ -16,7 +16,7 @@ always the last step before each snapshot) and UPDATE_SAMPLES for update ratios 
 Karpathy plot it); ``sample_steps`` gives those steps.
 
 Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters:
-one ``torch._foreach_copy_`` into a preallocated row, reduced in float64 at the snapshot for
+one ``torch.cat`` of flat views into a preallocated row, reduced in float64 at the snapshot for
 all parameters at once) or three vectorised reductions per tensor (larger models, float32
 cascade sums, ~1e-7 relative); an update ratio is two such copies (weights before and after
 the step); nothing is read back before the snapshot. A snapshot is taken in two parts:
@@ -139,11 +139,13 @@ def sample_steps(steps_per_epoch: int, snapshot_steps: Iterable[int] = ()
 
 class _Rows:
     """Flat copies of a list of tensors (all gradients, or all weights), one row per copy, in
-    one preallocated (rows, total) buffer: a copy is one ``torch._foreach_copy_`` into the next
-    row's views (no cat, no allocation), in the buffer's dtype (the tensors' common one;
-    float64 when they differ). Rows double when full; a missing tensor (no gradient) is zeros.
-    ``take`` hands the rows over (to a ``Moment``) and starts afresh; ``give_back`` lets a
-    buffer whose moment is done be reused."""
+    one preallocated (rows, total) buffer: a copy is one ``torch.cat`` of the tensors' flat
+    views into the next row (``out=``: no allocation), in the buffer's dtype (the tensors'
+    common one; float64 when they differ). No per-row views of the buffer are kept: making
+    them cost more than the copies they serve (a new recorder per run makes them anew).
+    Rows double when full; a missing tensor (no gradient) is zeros. ``take`` hands the rows
+    over (to a ``Moment``) and starts afresh; ``give_back`` lets a buffer whose moment is done
+    be reused."""
 
     def __init__(self, like: list[torch.Tensor], rows: int) -> None:
         self.shapes = [t.shape for t in like]
@@ -152,37 +154,33 @@ class _Rows:
         self.dtype = dtypes.pop() if len(dtypes) == 1 else torch.float64
         self.device = like[0].device if like else torch.device("cpu")
         self.rows = max(rows, 1)
-        self._spare: list[tuple[torch.Tensor, list]] = []
-        self._keep: tuple[torch.Tensor, list] | None = None
+        self._spare: list[torch.Tensor] = []
+        self._keep: torch.Tensor | None = None
         self._fresh()
 
     def _fresh(self) -> None:
         if self._spare:
-            self.data, self._views = self._spare.pop()
+            self.data = self._spare.pop()
         else:
             self.data = torch.empty((self.rows, sum(self.sizes)), dtype=self.dtype,
                                     device=self.device)
-            self._views = [None] * self.rows
         self.n = 0
 
-    def add(self, tensors: list[torch.Tensor | None]) -> None:
-        """Copy the tensors (detached ones: nothing is recorded by autograd) into a row."""
+    def add(self, tensors: list[torch.Tensor | None],
+            flat: list[torch.Tensor] | None = None) -> None:
+        """Copy the tensors (detached ones: nothing is recorded by autograd) into a row;
+        ``flat``: their flat views, when the caller keeps them (the weights')."""
         n = self.n
         if n == self.data.shape[0]:  # full: double (rare: more samples than planned)
             grown = torch.empty((2 * n, self.data.shape[1]), dtype=self.dtype,
                                 device=self.device)
             grown[:n] = self.data
-            self.data, self._views = grown, [*self._views, *([None] * n)]
-        views = self._views[n]
-        if views is None:
-            views = self._views[n] = [
-                v.view(shape) for v, shape in zip(self.data[n].split(self.sizes),
-                                                  self.shapes, strict=True)]
-        try:
-            torch._foreach_copy_(views, tensors)
-        except TypeError:  # a missing gradient (None): zeros
-            for v, t in zip(views, tensors, strict=True):
-                v.zero_() if t is None else v.copy_(t)
+            self.data = grown
+        if flat is None:
+            flat = [t.reshape(-1) if t is not None else
+                    torch.zeros(size, dtype=self.dtype, device=self.device)  # no gradient
+                    for t, size in zip(tensors, self.sizes, strict=True)]
+        torch.cat(flat, out=self.data[n])
         self.n = n + 1
 
     def take(self) -> torch.Tensor | None:
@@ -190,17 +188,25 @@ class _Rows:
         if self.n == 0:
             return None
         rows = self.data[: self.n]
-        self._keep = (self.data, self._views)
+        self._keep = self.data
         self._fresh()
         return rows
 
     def give_back(self, rows: torch.Tensor | None) -> None:
         """A buffer from ``take`` whose rows are no longer needed (reused by a later take)."""
         keep = self._keep
-        if rows is not None and keep is not None and rows.data_ptr() == keep[0].data_ptr() \
+        if rows is not None and keep is not None and rows.data_ptr() == keep.data_ptr() \
                 and not self._spare:
             self._spare.append(keep)
             self._keep = None
+
+
+def _flat_views(tensors: list[torch.Tensor]) -> list[torch.Tensor] | None:
+    """Flat views of the tensors (they follow in-place updates), or None if one is not
+    contiguous (then each copy flattens it anew)."""
+    if all(t.is_contiguous() for t in tensors):
+        return [t.view(-1) for t in tensors]
+    return None
 
 
 @dataclass
@@ -242,6 +248,7 @@ class Recorder:
         # the weights' tensors without autograd (the per-step copies need no no_grad around
         # them); renewed at every capture if a parameter's storage was replaced
         self._data = [p.detach() for p in self.params]
+        self._flat_data = _flat_views(self._data)
         if self._defer:  # small models: flat copies into preallocated rows, reduced later
             self._grad_rows = _Rows(self.params, GRAD_SAMPLES + 2)
             self._before_rows = _Rows(self.params, UPDATE_SAMPLES + 1)
@@ -291,7 +298,7 @@ class Recorder:
             if self._pending_update:  # a before_step without its after_step: replaced
                 self._before_rows.n -= 1
             if self.params:
-                self._before_rows.add(self._data)
+                self._before_rows.add(self._data, self._flat_data)
                 self._pending_update = True
         else:
             self._before = torch._foreach_mul(self._data, 1.0) if self.params else []
@@ -299,7 +306,7 @@ class Recorder:
     def after_step(self) -> None:
         if self._defer:  # the weights after; ΔW and the norms in float64 at the snapshot
             if self._pending_update:
-                self._after_rows.add(self._data)
+                self._after_rows.add(self._data, self._flat_data)
                 self._pending_update = False
             return
         if self._before is None:
@@ -317,8 +324,9 @@ class Recorder:
         if any(d.data_ptr() != p.data_ptr() for d, p in zip(self._data, self.params,
                                                             strict=True)):
             self._data = [p.detach() for p in self.params]  # p.data was replaced
+            self._flat_data = _flat_views(self._data)
         if self._defer and self.params:  # one flat copy; the parameters are views of it
-            self._weight_rows.add(self._data)
+            self._weight_rows.add(self._data, self._flat_data)
             flat = self._weight_rows.take()[0]
             params = [v.view(shape) for v, shape in zip(
                 flat.split(self._weight_rows.sizes), self._weight_rows.shapes, strict=True)]

@@ -56,7 +56,12 @@ from nnviz.store.format import (
     SnapshotEntry,
     parse_run,
 )
-from nnviz.store.snapshots import Snapshot, encode_snapshot, read_snapshot, sha256_bytes
+from nnviz.store.snapshots import (
+    Snapshot,
+    encode_snapshot_parts,
+    read_snapshot,
+    sha256_bytes,
+)
 
 if TYPE_CHECKING:  # torch is imported where tensors are written, not to read a run folder
     import torch
@@ -80,8 +85,10 @@ def default_root() -> Path:
     return Path(os.environ.get("NNVIZ_RUNS_DIR") or "runs")
 
 
-def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content, never a mix.
+def atomic_write(path: Path, data: bytes | list[bytes | memoryview], durable: bool = True
+                 ) -> None:
+    """Write ``data`` (bytes, or buffers written one after the other) so that ``path`` holds
+    either the old or the new content, never a mix.
 
     ``durable``: fsync the file before the rename and its folder after it (else the caller
     makes it durable later, e.g. ``RunWriter.finish``)."""
@@ -96,7 +103,10 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, list):
+                f.writelines(data)
+            else:
+                f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -139,11 +149,19 @@ def _dumps(v: Any) -> str:
     return json.dumps(v, allow_nan=True)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_ITEM_PER_LINE = json.JSONEncoder(allow_nan=True, separators=(",\n  ", ": "))
+
+
 def _json_entry(key: Any, v: Any) -> str:
     """One top-level entry of dump_json: the key and its value, an item per line."""
     if isinstance(v, dict) and v:
-        text = "{\n  " + ",\n  ".join(f"{_dumps(str(k))}: {_dumps(x)}"
-                                     for k, x in v.items()) + "\n }"
+        if all(type(x) in _SCALARS and type(k) is str for k, x in v.items()):
+            # a flat object (the config): one encoder call, the same text as item by item
+            text = "{\n  " + _ITEM_PER_LINE.encode(v)[1:-1] + "\n }"
+        else:
+            text = "{\n  " + ",\n  ".join(f"{_dumps(str(k))}: {_dumps(x)}"
+                                         for k, x in v.items()) + "\n }"
     elif isinstance(v, list) and v:
         text = "[\n  " + ",\n  ".join(_dumps(x) for x in v) + "\n ]"
     else:
@@ -432,7 +450,7 @@ class RunWriter:
         """Write a snapshot file, then list it (with its checksum) in run.json, in that order."""
         index = len(self.meta["snapshots"])
         rel = f"{SNAP_DIR}/s{index:04d}.safetensors"
-        data = encode_snapshot(tensors, {**stats, "index": index})
+        data = encode_snapshot_parts(tensors, {**stats, "index": index})  # no joined copy
         self._write(self.folder / rel, data)
         self.meta["snapshots"].append({"index": index, "epoch": stats["epoch"],
                                        "step": stats["step"], "file": rel,
@@ -443,7 +461,7 @@ class RunWriter:
             self.save_soon()
         return index
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes | list[bytes | memoryview]) -> None:
         atomic_write(path, data, durable=False)
         self._written[path] = None
 

@@ -49,6 +49,14 @@ def encode_snapshot(tensors: dict[str, torch.Tensor | np.ndarray], stats: dict[s
     data. Snapshots hold only 1-D float32 values and int64 counts, which are laid out here
     directly (16 tensors in ~0.1 ms where safetensors' Python wrapper takes ~0.6 ms); anything
     else goes through safetensors itself. Arrays may share memory (views of one buffer)."""
+    return b"".join(encode_snapshot_parts(tensors, stats))
+
+
+def encode_snapshot_parts(tensors: dict[str, torch.Tensor | np.ndarray], stats: dict[str, Any]
+                          ) -> list[bytes | memoryview]:
+    """``encode_snapshot``'s bytes as the buffers they are joined from (the header, then each
+    tensor's data, read in place): a writer hashes and writes them one by one, without a copy
+    of the whole file (a ResNet-18 snapshot is ~14 MiB)."""
     meta = json.dumps(stats, allow_nan=True)
     arrays = _plain_arrays(tensors)
     if arrays is None:
@@ -56,7 +64,7 @@ def encode_snapshot(tensors: dict[str, torch.Tensor | np.ndarray], stats: dict[s
 
         # clone: safetensors refuses tensors that share memory
         plain = {k: _as_tensor(v).detach().cpu().clone() for k, v in tensors.items()}
-        return st_save(plain, metadata={"nnviz": meta})
+        return [st_save(plain, metadata={"nnviz": meta})]
     order = sorted(arrays, key=lambda k: (_DTYPES[arrays[k].dtype.name][1] != 8, k))
     header: dict[str, Any] = {"__metadata__": {"nnviz": meta}}
     offset = 0
@@ -67,8 +75,8 @@ def encode_snapshot(tensors: dict[str, torch.Tensor | np.ndarray], stats: dict[s
         offset += a.nbytes
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     text += b" " * (-len(text) % 8)
-    return b"".join([len(text).to_bytes(8, "little"), text,
-                     *(memoryview(arrays[k]).cast("B") for k in order)])
+    return [len(text).to_bytes(8, "little") + text,
+            *(memoryview(arrays[k]).cast("B") for k in order)]
 
 
 def _plain_arrays(tensors: dict[str, Any]) -> dict[str, np.ndarray] | None:
@@ -96,8 +104,14 @@ def _as_tensor(v: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def sha256_bytes(data: bytes | list[bytes | memoryview]) -> str:
+    """SHA-256 of the bytes, or of the buffers one after the other (``encode_snapshot_parts``)."""
+    if not isinstance(data, list):
+        return hashlib.sha256(data).hexdigest()
+    h = hashlib.sha256()
+    for part in data:
+        h.update(part)
+    return h.hexdigest()
 
 
 def sha256_file(path: Path) -> str:
