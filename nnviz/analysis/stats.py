@@ -636,8 +636,7 @@ def _spectral_norms_flat(flat: np.ndarray, shapes: Sequence[tuple[int, ...]],
                 m = torch.from_numpy(flat[starts[i]:ends[i]].astype(np.float64))
                 m = m.reshape(rows, cols)
                 grams.append(m @ m.T if rows <= cols else m.T @ m)  # (side, side)
-            gram = torch.stack(grams) if len(grams) > 1 else grams[0][None]
-            top = torch.linalg.eigvalsh(gram)[:, -1].tolist()
+            top = torch.linalg.eigvalsh(torch.stack(grams))[:, -1].tolist()
             for (i, _, _), v in zip(members, top, strict=True):
                 out[i] = math.sqrt(max(v, 0.0))
     return out

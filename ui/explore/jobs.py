@@ -30,13 +30,18 @@ FIRST_POLL_FOR_S = 8.0      # ... for this long after it started (a check reads 
 FIRST_WAIT_S = 1.0          # a running job's first snapshot is waited for this long in the run
 
 
+def _just_started(job: JobInfo, now: float | None = None) -> bool:
+    """The job is running and has run less than FIRST_POLL_FOR_S."""
+    now = time.time() if now is None else now
+    return job.state == "running" and job.started is not None \
+        and now - job.started < FIRST_POLL_FOR_S
+
+
 def first_snapshot_every(job: JobInfo, now: float | None = None) -> float | None:
     """Seconds between checks of a job whose first snapshot is awaited: FIRST_POLL_S while it
     has run less than FIRST_POLL_FOR_S, else ``poll_every``'s pace (None: do not poll)."""
     every = poll_every(job, now)
-    now = time.time() if now is None else now
-    if every is not None and job.state == "running" and job.started is not None \
-            and now - job.started < FIRST_POLL_FOR_S:
+    if every is not None and _just_started(job, now):
         return min(every, FIRST_POLL_S)
     return every
 
@@ -83,8 +88,7 @@ def wait_for_job(job_id: str) -> tuple[str | None, bool]:
     except NnvizError as exc:
         show_error(exc)
         return None, False
-    if job.state == "running" and not job.run_id and job.started is not None \
-            and time.time() - job.started < FIRST_POLL_FOR_S:
+    if not job.run_id and _just_started(job):
         # A warm worker writes the init snapshot within ~10 ms of the job's start (a lesson
         # click): wait for it here rather than draw "Training" and poll for it, which costs
         # a poll interval and a second run of the page before the first chart.

@@ -197,8 +197,8 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
             want.discard(p.key)
             if p is shown:
                 show_error(exc)  # the frame shows its control only: Tables still work
-    labels = dict(zip(VIEWS, map(t, VIEWS), strict=True))
-    options = [{"name": v, "label": labels[v]} for v in VIEWS]
+    options = [{"name": v, "label": label}
+               for v, label in zip(VIEWS, map(t, VIEWS), strict=True)]
     for option in options:
         if option["name"] in charts and option["name"] not in failed:
             chart = charts[option["name"]]
@@ -209,7 +209,7 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
     player.epoch_player(payload, shown_key, start=index, start_seq=ss[f"{prefix}_pl_seq"],
                         key=f"{prefix}_player", png_prefix=run.run_id, hidden=not shown_key,
                         family=shown.family if shown_key else None, views=spec, extra=extra)
-    for key in [shown_key, *extra] if shown_key else list(extra):
+    for key in filter(None, [shown_key, *extra]):  # what the frame now holds
         sent.add(key)
         want.discard(key)
     return index
