@@ -459,3 +459,58 @@ def test_flat_copies_grow_past_the_planned_samples_and_buffers_are_reused():
             assert got["update_ratio"] == pytest.approx(float(np.exp(np.log(col).mean())),
                                                         rel=1e-6)
             assert got["update_ratio_last"] == pytest.approx(col[-1], rel=1e-6)
+
+
+def test_probe_batched_layer_stats_match_the_per_layer_path_and_numpy():
+    """Small layer outputs are measured together after the forward pass (one vectorised pass):
+    the same numbers as ``activation_stats`` + ``signal_std`` on each output as it was when
+    its layer returned (an in-place ReLU after it must not change it), large outputs and
+    non-finite ones by the per-layer path."""
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(3, 40), nn.ReLU(inplace=True), nn.Linear(40, 1),
+                          nn.Tanh(), nn.Linear(1, 9000), nn.Sigmoid())
+    rec = _recorder(model, torch.randn(8, 3))
+    seen = {}
+    hooks = [m.register_forward_hook(
+        lambda _m, _i, out, name=name: seen.__setitem__(name, out.detach().clone()))
+        for name, m in model.named_modules() if name]
+    got = rec.probe()
+    for h in hooks:
+        h.remove()
+    assert seen["4"].numel() > stats.MANY_MAX  # its (8, 9000) output: the per-layer path
+    assert list(got) == [layer["name"] for layer in rec.layers]  # forward order
+    for layer in rec.layers:
+        name, kind = layer["name"], layer["kind"]
+        a = seen[name]
+        want = {"kind": kind, **stats.activation_stats(a, kind),
+                "signal_std": rec_mod.signal_std(a)}
+        assert set(got[name]) == set(want)
+        for key, v in want.items():
+            if key in ("mean", "std", "signal_std"):
+                assert got[name][key] == pytest.approx(v, rel=1e-6, abs=1e-12), (name, key)
+            else:
+                assert got[name][key] == v, (name, key)
+        x = a.double().numpy()
+        assert got[name]["mean"] == pytest.approx(x.mean(), rel=1e-9, abs=1e-12)
+        units = x.reshape(x.shape[0], -1)
+        if units.shape[1] <= rec_mod.SIGNAL_UNITS:
+            assert got[name]["signal_std"] == pytest.approx(
+                math.sqrt(units.var(axis=0, ddof=1).mean()), rel=1e-9)
+    assert seen["0"].min() < 0 and got["0"]["mean"] < got["1"]["mean"]  # before the ReLU
+
+
+def test_signal_stds_batched_match_signal_std():
+    g = torch.Generator().manual_seed(3)
+    acts = [torch.randn(16, 5, generator=g), torch.randn(16, 3, 4, 4, generator=g) * 1e-3,
+            torch.full((16, 7), 2.5), torch.randn(16, 9000, generator=g),
+            torch.randn(1, 6, generator=g), torch.randn(5, generator=g),
+            torch.randn(16, 5, generator=g).double() * 1e12,
+            torch.randn(4, 3, generator=g).half()]
+    got = rec_mod._signal_stds(acts)
+    for a, v in zip(acts, got, strict=True):
+        want = rec_mod.signal_std(a)
+        if want is None:
+            assert v is None
+        else:
+            assert v == pytest.approx(want, rel=1e-5, abs=1e-300)
+    assert got[2] == 0.0 and got[4] is None

@@ -396,8 +396,9 @@ def test_snapshot_files_are_exactly_what_safetensors_writes():
 
 
 def test_the_trainer_writes_run_json_once_for_a_short_run(tmp_path, monkeypatch):
-    """create(save_in=...) defers run.json to the first snapshot's save, or its due time, or
-    finish; nothing is listed before it, and the finished run is whole."""
+    """create(save_in=...) and list_first=False defer run.json to its due time, a flush (before
+    the "started" event) or finish; nothing is listed before it, and the finished run is
+    whole."""
     from nnviz.store import runs as runs_mod
 
     store = RunStore(tmp_path)
@@ -413,7 +414,17 @@ def test_the_trainer_writes_run_json_once_for_a_short_run(tmp_path, monkeypatch)
     assert run.status == "completed" and len(run.record.history) == cfg.epochs
     writes.clear()
     run = store.load(train(cfg, store).run_id)
-    assert writes.count("run.json") == 2  # with the init snapshot, then at the end
+    assert writes.count("run.json") == 1  # recording too: the init snapshot is listed when due
+    assert run.n_snapshots == cfg.epochs + 1
+    writes.clear()
+    seen = []
+
+    def progress(event):
+        if event["event"] == "started":  # the app opens the run at once: it is listed
+            seen.append(store.load(event["run_id"]).record.snapshots)
+
+    run = store.load(train(cfg, store, progress=progress).run_id)
+    assert [len(s) for s in seen] == [1] and writes.count("run.json") == 2
     assert run.n_snapshots == cfg.epochs + 1
     writer = store.create(cfg, "x", {}, save_in=60.0)
     assert writer.run_id not in store.run_ids()  # not listed until its first save

@@ -711,6 +711,62 @@ def test_activation_types_json_and_bad_kind() -> None:
         stats.activation_stats(torch.ones(2, 2), "ReLU")
 
 
+def _awkward_activations() -> list[tuple[torch.Tensor, str]]:
+    """Mixed sizes, kinds and dtypes, constant and one-element tensors, NaN / Inf, huge and
+    tiny magnitudes, empty and over-MANY_MAX tensors (which the batched pass hands back)."""
+    pre = randn(64, 32, seed=40)
+    pre[:, :3] = -pre[:, :3].abs() - 0.1  # three dead units
+    with_nan = randn(4, 5, seed=41)
+    with_nan[1, 2] = NAN
+    with_inf = randn(3, 3, seed=42)
+    with_inf[0, 0] = -INF
+    return [
+        (randn(64, 64, seed=43), "linear"), (torch.relu(pre), "relu"),
+        (torch.nn.functional.leaky_relu(randn(8, 6, 3, 3, seed=44), 0.01), "leaky_relu"),
+        (torch.tanh(3 * randn(8, 4, 3, 3, seed=45)), "tanh"),
+        (torch.sigmoid(4 * randn(5, 7, seed=46)), "sigmoid"), (torch.full((4, 3), 0.25), "sigmoid"),
+        (torch.tensor([[0.5]]), "relu"), (torch.zeros(8), "relu"), (-torch.ones(6), "relu"),
+        (torch.tensor([-1.5]), "tanh"), (with_nan, "relu"), (with_inf, "linear"),
+        (randn(6, 5, seed=47, dtype=torch.float64) * 1e-5, "gelu"),
+        (randn(6, 5, seed=48, dtype=torch.float16), "tanh"),
+        (randn(3, 2, seed=49, dtype=torch.float64) * 1e200, "linear"),
+        (randn(3, 2, seed=50, dtype=torch.float64) * 1e-200, "linear"),
+        (torch.empty(0, 4), "relu"), (randn(4, 3, seed=51).requires_grad_(True), "linear"),
+        (randn(2, stats.MANY_MAX, seed=52), "linear"), (randn(16, seed=53), "relu"),
+    ]
+
+
+def test_activation_stats_many_matches_activation_stats_and_numpy() -> None:
+    cases = _awkward_activations()
+    acts, kinds = [a for a, _ in cases], [k for _, k in cases]
+    many = stats.activation_stats_many(acts, kinds)
+    handed_back = 0
+    for a, kind, got in zip(acts, kinds, many, strict=True):
+        one = stats.activation_stats(a, kind)
+        if got is None:  # not batched: NaN / Inf, extreme magnitudes, empty, too large
+            handed_back += 1
+            x = a.detach().double()
+            assert a.numel() == 0 or a.numel() > stats.MANY_MAX or \
+                not bool(torch.isfinite(x).all()) or float(x.abs().max()) > 2.0**300 or \
+                float(x.abs().max()) < 2.0**-300
+            continue
+        assert set(got) == ACT_KEYS and type(got["nan_count"]) is int
+        x = a.detach().double().numpy()
+        assert got["mean"] == pytest.approx(x.mean(), rel=1e-12, abs=1e-300)
+        assert got["std"] == pytest.approx(x.std(ddof=1) if x.size > 1 else 0.0, rel=1e-9,
+                                           abs=1e-300)
+        if x.min() == x.max():
+            assert got["mean"] == x.flat[0] and got["std"] == 0.0  # exactly
+        for key in ("zero_frac", "dead_frac", "saturated_frac", "nan_count", "inf_count"):
+            assert got[key] == one[key], key  # counts: identical to the per-tensor path
+        for key in ("mean", "std"):  # the per-tensor fast path sums float32: ~1e-7
+            assert got[key] == pytest.approx(one[key], rel=1e-6, abs=1e-300)
+    assert handed_back == 6  # NaN, Inf, 1e200, 1e-200, empty, over MANY_MAX
+    with pytest.raises(ConfigError, match="leaky_relu"):
+        stats.activation_stats_many([torch.ones(2, 2)], ["swish"])
+    assert stats.activation_stats_many([], []) == []
+
+
 # --------------------------------------------------------------------- update_ratio / drift
 
 

@@ -138,6 +138,7 @@ __all__ = [
     "PERCENTILES",
     "Histogram",
     "activation_stats",
+    "activation_stats_many",
     "drift",
     "drift_flat",
     "histogram",
@@ -1048,6 +1049,82 @@ def activation_stats(a: torch.Tensor, kind: str) -> dict:
     elif kind == "sigmoid":
         sat = (x < SIGMOID_SATURATION_LOW) | (x > SIGMOID_SATURATION_HIGH)
         out["saturated_frac"] = float(np.count_nonzero(sat)) / n
+    return out
+
+
+MANY_MAX = 1 << 16  # activation_stats_many: tensors of at most this many elements are batched
+
+
+def activation_stats_many(acts: Sequence[torch.Tensor], kinds: Sequence[str]
+                          ) -> list[dict | None]:
+    """``activation_stats`` of many small tensors in one vectorised pass (a probe's layers).
+
+    Every tensor of at most MANY_MAX elements, on the CPU, float16 / float32 / float64, all
+    finite and of ordinary magnitudes (as ``stats_and_histograms_flat``) is laid end to end in
+    one float64 array; mean, the two-pass centred sum of squares, the zero and saturated counts
+    are float64 sums per segment (``np.add.reduceat``), min / max per segment decide finiteness,
+    dead units are one max per layer. The numbers are ``activation_stats``' (in float64 where
+    its fast path sums float32 values: within ~1e-12 of numpy's float64 ones); all equal values
+    give exactly that value as mean and 0.0 as std. Any other tensor gets None: give it to
+    ``activation_stats``. An unknown kind raises ``ConfigError``.
+    """
+    for kind in kinds:
+        if kind not in ACTIVATION_KINDS:
+            raise ConfigError(f"unknown activation kind {kind!r}; valid: "
+                              f"{', '.join(ACTIVATION_KINDS)}")
+    out: list[dict | None] = [None] * len(acts)
+    take = [i for i, a in enumerate(acts)
+            if isinstance(a, torch.Tensor) and a.device.type == "cpu" and
+            a.dtype in (torch.float16, torch.float32, torch.float64) and
+            0 < a.numel() <= MANY_MAX]
+    if not take:
+        return out
+    parts = [acts[i].detach().reshape(-1).numpy() for i in take]
+    sizes = np.array([p.size for p in parts], dtype=np.intp)
+    idx = np.cumsum(sizes) - sizes
+    y = np.concatenate(parts, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        lo = np.minimum.reduceat(y, idx)  # NaN propagates: a segment with one is not ok
+        hi = np.maximum.reduceat(y, idx)
+        top = np.maximum(-lo, hi)
+        ok = np.isfinite(lo) & np.isfinite(hi) & \
+            ((top == 0.0) | ((top > 1.0 / _SCALE_LIMIT) & (top < _SCALE_LIMIT)))
+        if not ok.all():  # keep non-finite values out of the sums (their results are dropped)
+            y[np.repeat(~ok, sizes)] = 0.0
+        mean = np.add.reduceat(y, idx) / sizes
+        d = y - np.repeat(mean, sizes)
+        ss = np.add.reduceat(d * d, idx)
+        equal = lo == hi
+        mean = np.where(equal, lo, mean)  # all equal (or one value): exactly it, std 0
+        std = np.where(equal, 0.0, np.sqrt(ss / np.maximum(sizes - 1, 1)))
+        zeros = np.add.reduceat(y == 0.0, idx, dtype=np.intp)
+        picked = [kinds[i] for i in take]
+        tanh = np.add.reduceat(np.abs(y) > TANH_SATURATION, idx, dtype=np.intp) \
+            if "tanh" in picked else None
+        sigmoid = np.add.reduceat((y < SIGMOID_SATURATION_LOW) | (y > SIGMOID_SATURATION_HIGH),
+                                  idx, dtype=np.intp) if "sigmoid" in picked else None
+    rows = zip(take, picked, sizes.tolist(), mean.tolist(), std.tolist(), zeros.tolist(),
+               hi.tolist(), ok.tolist(), strict=True)
+    for j, (i, kind, n, mu, sd, nz, high, good) in enumerate(rows):
+        if not good:
+            continue
+        entry: dict[str, Any] = {
+            "mean": mu, "std": sd, "zero_frac": nz / n,
+            "dead_frac": None, "saturated_frac": None, "nan_count": 0, "inf_count": 0,
+        }
+        if kind in DEAD_KINDS:
+            a = parts[j]
+            shape = tuple(acts[i].shape)
+            if len(shape) >= 2:  # a unit (feature or channel) is alive if > 0 anywhere
+                unit_max = a.reshape(shape[0], shape[1], -1).max(axis=(0, 2))
+                entry["dead_frac"] = int(np.count_nonzero(unit_max <= 0)) / unit_max.size
+            else:
+                entry["dead_frac"] = 0.0 if high > 0 else 1.0
+        if kind == "tanh":
+            entry["saturated_frac"] = int(tanh[j]) / n  # type: ignore[index]
+        elif kind == "sigmoid":
+            entry["saturated_frac"] = int(sigmoid[j]) / n  # type: ignore[index]
+        out[i] = entry
     return out
 
 

@@ -493,6 +493,7 @@ class Recorder:
         out: dict[str, Any] = {}
         hooks = []
         done: set[str] = set()
+        kept: dict[str, tuple[str, torch.Tensor]] = {}  # small outputs, measured at the end
 
         def hook_for(name: str, kind: str):
             def hook(module: nn.Module, _inp: Any, output: torch.Tensor) -> None:
@@ -503,8 +504,13 @@ class Recorder:
                     if output.ndim == 0 or output.shape[0] != batch:
                         return
                     output = output[:rows]
-                out[name] = {"kind": kind, **stats.activation_stats(output.detach(), kind),
-                             "signal_std": signal_std(output.detach())}
+                output = output.detach()
+                if output.device.type == "cpu" and output.numel() <= stats.MANY_MAX:
+                    out[name] = None  # its place in forward order: measured with the others
+                    kept[name] = (kind, output.clone())  # a later in-place op must not reach it
+                else:
+                    kept.pop(name, None)
+                    out[name] = _layer_stats({name: (kind, output)})[name]
             return hook
 
         try:
@@ -515,9 +521,57 @@ class Recorder:
                 hooks.append(model.register_forward_hook(
                     lambda *_: done.update(x["name"] for x in self.layers)))
             yield out
+            if kept:  # every small output in one vectorised pass (keys keep forward order)
+                out.update(_layer_stats(kept))
         finally:
             for h in hooks:
                 h.remove()
+
+
+def _layer_stats(kept: dict[str, tuple[str, torch.Tensor]]) -> dict[str, dict[str, Any]]:
+    """Per layer name, ``{"kind", **activation_stats, "signal_std"}`` of its (kind, output):
+    small finite CPU outputs in one vectorised pass (``stats.activation_stats_many``,
+    ``_signal_stds``), any other one by itself."""
+    names = list(kept)
+    kinds = [kept[n][0] for n in names]
+    acts = [kept[n][1] for n in names]
+    many = stats.activation_stats_many(acts, kinds)
+    fast = [i for i, m in enumerate(many) if m is not None]
+    signals = dict(zip(fast, _signal_stds([acts[i] for i in fast]), strict=True))
+    out: dict[str, dict[str, Any]] = {}
+    for i, (name, kind, a, m) in enumerate(zip(names, kinds, acts, many, strict=True)):
+        if m is None:
+            out[name] = {"kind": kind, **stats.activation_stats(a, kind),
+                         "signal_std": signal_std(a)}
+        else:
+            out[name] = {"kind": kind, **m, "signal_std": signals[i]}
+    return out
+
+
+def _signal_stds(acts: list[torch.Tensor]) -> list[float | None]:
+    """``signal_std`` of each finite, non-empty CPU float tensor of ordinary magnitudes (what
+    ``stats.activation_stats_many`` takes), those of one batch size in one float64 pass over
+    their units side by side: per unit the two-pass variance across examples, summed per
+    tensor. The same units as ``signal_std`` (above SIGNAL_UNITS, the same strided sample)."""
+    out: list[float | None] = [None] * len(acts)
+    groups: dict[int, list[int]] = {}
+    for i, a in enumerate(acts):
+        if a.ndim >= 1 and a.shape[0] >= 2:  # else None: no spread across examples
+            groups.setdefault(a.shape[0], []).append(i)
+    for b, members in groups.items():
+        cols = []
+        for i in members:
+            x = acts[i].reshape(b, -1)  # (B, units)
+            if x.shape[1] > SIGNAL_UNITS:
+                x = x[:, :: -(-x.shape[1] // SIGNAL_UNITS)]
+            cols.append(x.numpy())
+        units = np.array([c.shape[1] for c in cols], dtype=np.intp)
+        m = np.concatenate(cols, axis=1, dtype=np.float64)  # (B, all units)
+        d = m - m.mean(axis=0)
+        ss = np.add.reduceat(np.square(d, out=d).sum(axis=0), np.cumsum(units) - units)
+        for i, v in zip(members, np.sqrt(ss / (b - 1) / units).tolist(), strict=True):
+            out[i] = v if math.isfinite(v) else None
+    return out
 
 
 @torch.no_grad()

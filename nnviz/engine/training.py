@@ -26,8 +26,9 @@ counted once per epoch from the kept outputs; the epoch snapshot's probe activat
 measured inside the validation pass (the probe is the validation set's head), not by a second
 forward pass; snapshots and run.json writes go to a ``SnapshotQueue`` that writes them in
 order (on a background thread for models of INLINE_BELOW parameters or more), run.json at
-most every SAVE_S (first with the init snapshot; recording off, within SAVE_S or at the end:
-one write for a short run), and the run's files are fsynced once at its end
+most every SAVE_S (first within SAVE_S, at the end, or, with a ``progress`` callback, before
+the "started" event: one write for a run shorter than SAVE_S), and the run's files are fsynced
+once at its end
 (``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
 """
 
@@ -68,8 +69,9 @@ from nnviz.store.runs import RunStore, RunWriter
 Progress = Callable[[dict[str, Any]], None]
 VAL_BATCH = 1024  # examples per forward pass of the validation set
 CANCEL_POLL_S = 0.1  # the CANCEL file is looked for at most this often (and at every epoch end)
-SAVE_S = 1.0  # run.json is saved at most this often while training (after the first snapshot
-             # at once, and at the end): new epochs and snapshots are listed within SAVE_S
+SAVE_S = 1.0  # run.json is saved at most this often while training (and at the end; with a
+             # progress callback, before "started"): new epochs and snapshots are listed
+             # within SAVE_S
 
 
 class CancelFlag(Protocol):
@@ -298,8 +300,9 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
                                      if k != "outlier_indices"})},
         "steps_per_epoch": steps_per_epoch,
         "pid": os.getpid(),
-    }, save_in=SAVE_S)  # saved with the init snapshot, or within SAVE_S (or at the end)
+    }, save_in=SAVE_S)  # saved within SAVE_S, before "started", or at the end
     writer.save_interval_s = SAVE_S  # deferred saves: done by the queue's thread or its tick
+    writer.list_first = False  # the init snapshot too (the queue saves it when due)
     queue = SnapshotQueue(writer, recorder)
     loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
                  data.task, record)

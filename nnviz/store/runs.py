@@ -13,7 +13,9 @@ any moment, sees a file's old or new content, never a mix. A snapshot file is wr
 reported as an incomplete snapshot, never loaded as data, and removed by ``clean_orphans``.
 While a run trains, ``RunWriter`` saves run.json after its first snapshot and then at most every
 ``save_interval_s`` (the trainer: 1 s; ``nnviz.watch``: at every snapshot) and always at its end;
-the trainer's ``RunStore.create`` defers the first save to the init snapshot (or 1 s, or the end).
+the trainer's ``RunStore.create`` defers the first save, and its writer does not list the first
+snapshot at once (``list_first``): a run is listed within 1 s, when a caller asks (the app's
+"started" event flushes), or at its end, so a run shorter than a second writes run.json once.
 
 What survives a crash. A killed process loses nothing that was written. Against a power cut or
 an OS crash, a run's files are made durable once, when it ends: ``RunWriter.finish`` fsyncs every
@@ -369,9 +371,10 @@ class RunWriter:
 
     Files are written atomically but not fsynced one by one: ``finish`` makes them all durable
     at once (see the module docstring). ``save_interval_s`` > 0 lets ``add_snapshot`` and
-    ``save_soon`` save run.json at most that often (the first snapshot is always saved at once,
-    ``update``, ``flush`` and ``finish`` always); whoever defers a save calls ``save_soon``
-    again when ``save_due_in`` says (``SnapshotQueue`` does, while it waits for work).
+    ``save_soon`` save run.json at most that often (the first snapshot at once unless
+    ``list_first`` is False; ``update``, ``flush`` and ``finish`` always); whoever defers a
+    save calls ``save_soon`` again when ``save_due_in`` says (``SnapshotQueue`` does, while it
+    waits for work).
     ``params`` (with every parameter's edges, most of run.json) are fixed when the run is
     created: they are encoded and checked by the format's reader at the first save, and again
     only if a new object is put in their place (change them by replacing the object, not in
@@ -383,6 +386,7 @@ class RunWriter:
         self.folder = folder
         self.meta = meta  # run.json as JSON, the form it is written in
         self.save_interval_s = 0.0
+        self.list_first = True  # add_snapshot saves run.json at the first snapshot, due or not
         self._saved_at = -math.inf
         self._dirty = False
         self._checked: tuple[Any, str] | None = None  # (params object, its encoded entry)
@@ -455,7 +459,7 @@ class RunWriter:
         self.meta["snapshots"].append({"index": index, "epoch": stats["epoch"],
                                        "step": stats["step"], "file": rel,
                                        "sha256": sha256_bytes(data)})
-        if index == 0:
+        if index == 0 and self.list_first:
             self.flush()  # the first snapshot is listed at once: a run can be opened
         else:
             self.save_soon()

@@ -36,7 +36,9 @@ _checked: OrderedDict[tuple, SnapshotStats] = OrderedDict()
 _lock = threading.Lock()
 
 
-_DTYPES = {"float32": ("F32", 4), "int64": ("I64", 8)}  # what snapshots hold: values, counts
+# what snapshots hold: values, counts; keyed by numpy's native-order dtypes (a dtype's .name
+# costs a few microseconds; a big-endian dtype is not equal to these, so it is not found)
+_DTYPES = {np.dtype(np.float32): ("F32", 4), np.dtype(np.int64): ("I64", 8)}
 
 
 def encode_snapshot(tensors: dict[str, torch.Tensor | np.ndarray], stats: dict[str, Any]
@@ -65,12 +67,12 @@ def encode_snapshot_parts(tensors: dict[str, torch.Tensor | np.ndarray], stats: 
         # clone: safetensors refuses tensors that share memory
         plain = {k: _as_tensor(v).detach().cpu().clone() for k, v in tensors.items()}
         return [st_save(plain, metadata={"nnviz": meta})]
-    order = sorted(arrays, key=lambda k: (_DTYPES[arrays[k].dtype.name][1] != 8, k))
+    order = sorted(arrays, key=lambda k: (_DTYPES[arrays[k].dtype][1] != 8, k))
     header: dict[str, Any] = {"__metadata__": {"nnviz": meta}}
     offset = 0
     for k in order:
         a = arrays[k]
-        header[k] = {"dtype": _DTYPES[a.dtype.name][0], "shape": [a.size],
+        header[k] = {"dtype": _DTYPES[a.dtype][0], "shape": [a.size],
                      "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
@@ -91,8 +93,7 @@ def _plain_arrays(tensors: dict[str, Any]) -> dict[str, np.ndarray] | None:
                     v.requires_grad or v.is_conj() or v.is_neg():
                 return None
             v = v.numpy()
-        if v.ndim != 1 or v.dtype.name not in _DTYPES or not v.flags.c_contiguous or \
-                v.dtype.byteorder == ">":
+        if v.ndim != 1 or v.dtype not in _DTYPES or not v.flags.c_contiguous:
             return None
         out[k] = v
     return out
