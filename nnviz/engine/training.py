@@ -401,7 +401,8 @@ class _Loop:
             loss_sum, seen = 0.0, 0
             outs: list[torch.Tensor] = []  # this epoch's outputs: accuracy counted once
             for i in range(steps_per_epoch):
-                if self.cancelled(time.perf_counter()):
+                if (self.cancel is not None or time.perf_counter() >= self._next_poll) and \
+                        self.cancelled(time.perf_counter()):  # the file: when its poll is due
                     return "cancelled", f"cancelled at epoch {epoch}, step {self.step}"
                 idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
                 xb, yb = x[idx], y[idx]

@@ -94,13 +94,16 @@ def atomic_write(path: Path, data: bytes | list[bytes | memoryview], durable: bo
 
     ``durable``: fsync the file before the rename and its folder after it (else the caller
     makes it durable later, e.g. ``RunWriter.finish``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     # a name of this process and thread (O_EXCL: never another's file); a leftover of a
     # crashed process with the same pid falls back to a random name
     tmp = str(path.parent / f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o600)  # as mkstemp: private to the user
+        try:
+            fd = os.open(tmp, flags, 0o600)  # as mkstemp: private to the user
+        except FileNotFoundError:  # the folder is made on first use (no mkdir call per write)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o600)
     except FileExistsError:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
