@@ -514,3 +514,20 @@ def test_signal_stds_batched_match_signal_std():
         else:
             assert v == pytest.approx(want, rel=1e-5, abs=1e-300)
     assert got[2] == 0.0 and got[4] is None
+
+
+def test_layer_stats_in_chunks_match_one_by_one():
+    """More small outputs than one pass takes (stats.MANY_TOTAL) are measured in several."""
+    g = torch.Generator().manual_seed(11)
+    kept = {f"l{i}": ("relu" if i % 2 else "linear",
+                      torch.relu(torch.randn(64, 64, generator=g)) if i % 2 else
+                      torch.randn(64, 64, generator=g)) for i in range(20)}
+    assert sum(a.numel() for _, a in kept.values()) > 2 * stats.MANY_TOTAL
+    got = rec_mod._layer_stats(kept)
+    assert list(got) == list(kept)
+    for name, (kind, a) in kept.items():
+        want = {"kind": kind, **stats.activation_stats(a, kind),
+                "signal_std": rec_mod.signal_std(a)}
+        for key, v in want.items():
+            assert got[name][key] == (pytest.approx(v, rel=1e-6) if isinstance(v, float)
+                                      else v), (name, key)

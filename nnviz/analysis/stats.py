@@ -1052,14 +1052,17 @@ def activation_stats(a: torch.Tensor, kind: str) -> dict:
     return out
 
 
-MANY_MAX = 1 << 16  # activation_stats_many: tensors of at most this many elements are batched
+MANY_MAX = 1 << 12  # activation_stats_many batches tensors of at most this many elements
+MANY_TOTAL = 1 << 15  # and at most this many in one pass (its float64 temporaries stay in cache;
+# past ~8 k elements a tensor, torch's float32 pass per tensor is faster)
 
 
 def activation_stats_many(acts: Sequence[torch.Tensor], kinds: Sequence[str]
                           ) -> list[dict | None]:
     """``activation_stats`` of many small tensors in one vectorised pass (a probe's layers).
 
-    Every tensor of at most MANY_MAX elements, on the CPU, float16 / float32 / float64, all
+    Every tensor of at most MANY_MAX elements (MANY_TOTAL in all; callers pass more in
+    chunks), on the CPU, float16 / float32 / float64, all
     finite and of ordinary magnitudes (as ``stats_and_histograms_flat``) is laid end to end in
     one float64 array; mean, the two-pass centred sum of squares, the zero and saturated counts
     are float64 sums per segment (``np.add.reduceat``), min / max per segment decide finiteness,

@@ -535,9 +535,20 @@ def _layer_stats(kept: dict[str, tuple[str, torch.Tensor]]) -> dict[str, dict[st
     names = list(kept)
     kinds = [kept[n][0] for n in names]
     acts = [kept[n][1] for n in names]
-    many = stats.activation_stats_many(acts, kinds)
-    fast = [i for i, m in enumerate(many) if m is not None]
-    signals = dict(zip(fast, _signal_stds([acts[i] for i in fast]), strict=True))
+    many: list[dict | None] = []
+    signals: dict[int, float | None] = {}
+    chunk: list[int] = []
+    size = 0
+    for i, a in enumerate([*acts, None]):  # passes of at most stats.MANY_TOTAL elements
+        if chunk and (a is None or size + a.numel() > stats.MANY_TOTAL):
+            many += stats.activation_stats_many([acts[j] for j in chunk],
+                                                [kinds[j] for j in chunk])
+            fast = [j for j in chunk if many[j] is not None]
+            signals.update(zip(fast, _signal_stds([acts[j] for j in fast]), strict=True))
+            chunk, size = [], 0
+        if a is not None:
+            chunk.append(i)
+            size += a.numel()
     out: dict[str, dict[str, Any]] = {}
     for i, (name, kind, a, m) in enumerate(zip(names, kinds, acts, many, strict=True)):
         if m is None:
