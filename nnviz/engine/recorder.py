@@ -26,8 +26,11 @@ copy of the model, made when first needed, so the training model is never touche
 ``probe_within`` lets the trainer measure the probe inside its validation pass instead, and
 ``probe_now`` on its own model at init). Small models' weights are one flat float32 copy, and
 their statistics, histograms and drifts one vectorised pass over it
-(``stats.stats_and_histograms_flat``). Spectral norms by Lanczos start from each parameter's
-Ritz vector of the snapshot before (``weight_entry``'s hint): a few steps instead of up to 30.
+(``stats.stats_and_histograms_flat``); the probe's small layer outputs (up to
+``stats.MANY_MAX`` elements) are copied as their layers return and measured together after
+the pass (``stats.activation_stats_many``, ``_signal_stds``). Spectral norms by Lanczos start
+from each parameter's Ritz vector of the snapshot before (``weight_entry``'s hint): a few
+steps instead of up to 30.
 ``SnapshotQueue`` runs ``compute`` and the writes in order, one file at a time, on one
 background thread for models of INLINE_BELOW parameters or more, so training goes on meanwhile
 (``benchmarks/bench_side_by_side.py`` and ``benchmarks/bench_recording.py`` measure it).
