@@ -425,15 +425,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7, help="moves / switches per figure")
     parser.add_argument("--cold", type=int, default=3, help="cold starts of each server")
     parser.add_argument("--only", help="just these figures: views (the floor's rerun and the "
-                        "view switches, one run), or any of open,lessons,cold")
+                        "view switches, one run), layer (the floor's rerun, the layer "
+                        "switches and a move after each), or any of open,lessons,cold")
     parser.add_argument("--baseline", type=Path,
                         help="a checkout to measure in turn with this (open,lessons,cold)")
     args = parser.parse_args()
     print("load before:", uptime())
     runs = Path(tempfile.mkdtemp(prefix="nnviz-latency-"))
     run_a = train(runs)
-    if args.only == "views":
-        views_only(runs, run_a, args.reps)
+    if args.only in ("views", "layer"):
+        (views_only if args.only == "views" else layers_only)(runs, run_a, args.reps)
         return
     if args.only or args.baseline:
         page_opens(args, runs, run_a)
@@ -476,25 +477,7 @@ def main() -> None:
             floor.open()
             ex = Explore(ctx(), explore_url)
             ex.open()
-            floor_rerun, layer_first, layer_again, layer_idle, moves = [], [], [], [], []
-            for k in range(args.reps + 1):
-                floor_rerun.append(floor.rerun())
-                ms = ex.layer("fc" if k % 2 == 0 else "conv1")
-                (layer_first if k < 2 else layer_again).append(ms)
-                if k >= 2:
-                    layer_idle.append(ex.last["idle"])
-                sent.setdefault("layer switch" + (", first time" if k < 2 else ""),
-                                []).append(ex.sent)
-                floor_rerun.append(floor.rerun())
-                moves.append(ex.scrub())
-                sent.setdefault("player move (its report to Python)", []).append(ex.sent)
-            table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
-                      "the floor")
-            table.add("layer switch, first time per layer", floor_rerun, layer_first, "-")
-            table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
-            table.add("layer switch -> its rerun ended too", floor_rerun, layer_idle,
-                      "(as the view switches)")
-            table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
+            floor_rerun = layer_switches(floor, ex, args.reps, table, sent)
 
             view_switches(floor, ex, args.reps, table, sent)
 
@@ -546,6 +529,51 @@ def view_switches(floor: Floor, ex: Explore, reps: int, table: Table,
     table.add("view switch -> All epochs drawn", floor_views, to_all, "<= 1.5x")
     table.add("view switch -> back to This epoch", floor_views, to_epoch, "<= 1.5x")
     table.add("view switch -> its rerun ended too", floor_views, reruns, "(both ways)")
+
+
+def layer_switches(floor: Floor, ex: Explore, reps: int, table: Table,
+                   sent: dict[str, list[int]]) -> list[float]:
+    """The layer switch figures (fc <-> conv1, the first two are each layer's first) and a
+    player move after each, interleaved with the floor's rerun; returns the floor's reruns."""
+    floor_rerun, layer_first, layer_again, layer_idle, moves = [], [], [], [], []
+    for k in range(reps + 1):
+        floor_rerun.append(floor.rerun())
+        ms = ex.layer("fc" if k % 2 == 0 else "conv1")
+        (layer_first if k < 2 else layer_again).append(ms)
+        if k >= 2:
+            layer_idle.append(ex.last["idle"])
+        sent.setdefault("layer switch" + (", first time" if k < 2 else ""), []).append(ex.sent)
+        floor_rerun.append(floor.rerun())
+        moves.append(ex.scrub())
+        sent.setdefault("player move (its report to Python)", []).append(ex.sent)
+    table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
+              "the floor")
+    table.add("layer switch, first time per layer", floor_rerun, layer_first, "-")
+    table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
+    table.add("layer switch -> its rerun ended too", floor_rerun, layer_idle,
+              "(as the view switches)")
+    table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
+    return floor_rerun
+
+
+def layers_only(runs: Path, run_id: str, reps: int) -> None:
+    """``--only layer``: the floor's rerun and Explore's layer switches, interleaved."""
+    from playwright.sync_api import sync_playwright
+
+    table, sent = Table(), {}
+    with sync_playwright() as p:
+        browser = launch_browser(p, chromium_path())
+        with both_apps(browser, runs) as (fl, app, ctx):
+            floor = Floor(ctx(), fl.url)
+            floor.open()
+            ex = Explore(ctx(), f"{app.url}/Explore?run={run_id}&layer=conv1")
+            ex.open()
+            layer_switches(floor, ex, reps, table, sent)
+        browser.close()
+    shutil.rmtree(runs, ignore_errors=True)
+    print()
+    table.print()
+    report_extra([], sent)
 
 
 def views_only(runs: Path, run_id: str, reps: int) -> None:
