@@ -18,13 +18,21 @@
 // the rerun that follows draws a view Python draws (Health, Tables) below this frame, which then
 // shows only its control. Once its charts are drawn, the frame asks ahead for the other chart
 // view's payload (args.extra brings it), so even a first switch finds its charts drawn.
+// A layer switch (Streamlit's Layer selectbox) is made the same way: the frame then asks ahead,
+// one at a time, for the shown view's payloads of the layers Python names (views.ahead: the
+// next and the previous, every layer of a small model), within AHEAD_BYTES, and predraws them;
+// the rerun after a pick of one sends only its key, and its charts are shown at once. A newer
+// payload of a family (the same view of the same layer: a rebin, another language, a run that
+// has grown) makes the frame let the older go as soon as Python names it.
 // The Streamlit component protocol is spoken directly (postMessage), without a build step.
 "use strict";
 
 const PLAY_EVERY_MS = 700;   // one snapshot per 0.7 s while playing
 const REPORT_AFTER_MS = 250; // report the snapshot this long after the last slider move
 
-const MAX_KEPT = 8;           // payloads kept built in this frame (layers, option sets, views)
+const MAX_KEPT = 12;          // payloads kept built in this frame (layers, option sets, views)
+const MAX_BYTES = 24e6;       // ... and their JSON at most this long (the shown one always kept)
+const AHEAD_BYTES = 12e6;     // layers are asked for ahead only while the frame holds less
 const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
 const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
 const AFTER_PAINT_MS = 500;   // a view switch is reported once painted, or after this long
@@ -37,6 +45,8 @@ const state = {
   timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
   views: null, view: null, viewSeq: null, index: null, // the view control; the snapshot shown
   afterPaint: null, afterTimer: null, // a view switch to report once it is painted
+  askedAhead: new Set(), // layers' payloads asked for ahead (once each while Python names them)
+  aheadPending: false,   // one is asked for: the next render message answers
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
@@ -355,13 +365,36 @@ function release(entry) {
   state.cache.delete(entry.key);
 }
 
+function heldBytes() {
+  let n = 0;
+  for (const e of state.cache.values()) n += e.bytes;
+  return n;
+}
+
+function trim() {
+  // Beyond MAX_KEPT payloads or MAX_BYTES, the least recently shown or come are let go (Python
+  // resends on need); never the one shown.
+  for (const old of [...state.cache.values()]) {
+    if (state.cache.size <= MAX_KEPT && heldBytes() <= MAX_BYTES) break;
+    if (old !== state.entry) release(old);
+  }
+}
+
 function keep(entry) {
-  // Most recently shown last; beyond MAX_KEPT the oldest are let go (Python resends on need).
+  // Most recently shown last (trim lets the oldest go first).
   state.cache.delete(entry.key);
   state.cache.set(entry.key, entry);
+  trim();
+}
+
+function dropReplaced(current) {
+  // current: [{key, family}] Python names now. A payload held of such a family under another
+  // key is an older one (other bins, language or run length): let go, never shown again.
+  const keys = new Map(current.filter((o) => o.key).map((o) => [o.family, o.key]));
   for (const old of [...state.cache.values()]) {
-    if (state.cache.size <= MAX_KEPT) break;
-    if (old !== state.entry) release(old);
+    if (old !== state.entry && keys.has(old.family) && keys.get(old.family) !== old.key) {
+      release(old);
+    }
   }
 }
 
@@ -732,11 +765,20 @@ function pickView(name) {
 
 function prefetch() {
   // The charts shown are drawn: ask Python for a chart view's payload this frame lacks (once
-  // each), so that a switch to that view finds its charts here, drawn by predraw().
+  // each), so that a switch to that view finds its charts here, drawn by predraw(); then, one
+  // a time while the frame holds less than AHEAD_BYTES, for the layers' payloads Python named
+  // (views.ahead, nearest first), each once, so a layer pick finds its charts drawn too.
   const spec = state.views;
   if (!spec || !spec.prefetch || state.hidden || !state.entry) return;
-  const key = spec.options.map((o) => o.key)
+  if (state.aheadPending) return; // one at a time: the render that answers calls again
+  let key = spec.options.map((o) => o.key)
     .find((k) => k && !state.cache.has(k) && !state.needed.has(k));
+  if (!key && heldBytes() < AHEAD_BYTES) {
+    key = (spec.ahead || []).map((o) => o.key)
+      .find((k) => !state.cache.has(k) && !state.askedAhead.has(k));
+    if (key) state.askedAhead.add(key);
+    state.aheadPending = Boolean(key);
+  }
   if (!key) return;
   state.needed.add(key);
   sendValue({ need: key });
@@ -803,7 +845,8 @@ function applyWords(labels) {
 function hold(key, family, json) {
   // A payload sent whole: kept (its charts built when first shown, or now when it came ahead
   // of a switch); the same view of a run that has grown (a new snapshot) replaces the older.
-  const entry = { key, family, payload: JSON.parse(json), root: null, drawn: -1 };
+  const entry = { key, family, payload: JSON.parse(json), root: null, drawn: -1,
+                  bytes: json.length };
   state.cache.set(key, entry);
   state.needed.delete(key);
   performance.mark("nnviz:parsed");
@@ -846,12 +889,19 @@ async function onRender(msg) {
       state.view = args.views.view;
       markView();
     }
+    const named = [...args.views.options, ...(args.views.ahead || [])];
+    dropReplaced(named);
+    if (state.aheadPending) predrawSoon(); // the answer (its payload in extra, or none): next
+    state.aheadPending = false;
+    const ahead = new Set(named.map((o) => o.key));
+    for (const k of [...state.askedAhead]) if (!ahead.has(k)) state.askedAhead.delete(k);
     for (const [k, json] of Object.entries(args.extra || {})) { // asked for ahead of a switch
       if (state.cache.has(k)) continue;
-      const option = args.views.options.find((o) => o.key === k);
+      const option = named.find((o) => o.key === k);
       const entry = hold(k, option ? option.family : k, json);
       build(entry);
       park(entry, true);
+      trim();
       predrawSoon();
     }
     key = chartKey(state.view); // the frame's own pick, heard by Python or not yet
