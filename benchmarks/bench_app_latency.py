@@ -81,11 +81,13 @@ CHARTS_DRAWN = """[...document.querySelectorAll('[data-testid="stPlotlyChart"]')
                   .every(c => c.querySelector('.main-svg'))"""
 N_CHARTS = "document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length"
 PLAYER_VIEWS = {"This epoch": "player", "All epochs": "all"}  # view -> its payloads' key prefix
-# The player's frame has nothing left to ask for ahead or to predraw (true at once for a frame
-# that asks for nothing ahead): a reader who looks at the charts before picking a layer.
+# The player's frame has nothing left to ask for ahead or to predraw (every payload it holds
+# drawn at the snapshot shown): a reader who looks at the charts before picking a layer.
 SETTLED = """!state.aheadPending && !state.predrawing && !state.drawing && !state.restTimer
   && (!state.views || !state.views.prefetch || (state.views.ahead || []).every(
-      (o) => state.cache.has(o.key) || state.askedAhead.has(o.key)))"""
+      (o) => state.cache.has(o.key) || state.askedAhead.has(o.key)))
+  && state.entry && [...state.cache.values()].every((e) => !e.root
+      || e.drawn === nearestFrame(e, state.entry.payload.snapshots[state.pos]))"""
 
 
 def uptime() -> str:

@@ -173,10 +173,10 @@ def epoch_view() -> None:
     charts = {v: payload(v, layer, rgb_scale, neuron) for v in CHART_VIEWS}
     # the layers a reader may pick next, asked for ahead by the frame (another layer's extra
     # views open at their controls' defaults: Streamlit forgets a control not drawn)
-    ahead = [payload(view, name) for name in player_view.ahead_layers(layers, layer)
-             ] if view in CHART_VIEWS else []
+    ahead = {layer_label(name): payload(view, name)
+             for name in player_view.ahead_layers(layers, layer)} if view in CHART_VIEWS else {}
     index = player_view.play_views(
-        run, P, view, charts, ahead=ahead, label=t("View"),
+        run, P, view, charts, ahead=ahead, picker=t("Layer"), label=t("View"),
         help=t("This epoch: the layer's histograms, tiles and bars at "
                "one snapshot; its scrubber and Play run in your browser. "
                "All epochs draws every snapshot at once; Health holds "

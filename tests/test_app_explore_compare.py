@@ -324,6 +324,9 @@ def test_the_frame_gets_the_layers_a_reader_picks_next_ahead_and_a_pick_sends_no
     assert names == [n.split(" ")[0] for n in layers[1:]]  # conv1's next first, then on
     assert all(a["key"].startswith("player|") and a["family"] == f"player|{runs['a']}|{n}"
                and f"|{n}|" in a["key"] for a, n in zip(ahead, names, strict=True))
+    # by their labels in the Layer selectbox, which the frame watches to show a pick at once
+    assert args["views"]["picker"] == "Layer"
+    assert [a["label"] for a in ahead] == list(layers[1:])
     seq, shown = args["start_seq"], args["payload_key"]
     got = ask_ahead(at, ahead[0]["key"])
     assert list(got["extra"]) == [ahead[0]["key"]] and got["payload"] == ""

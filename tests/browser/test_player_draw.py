@@ -325,6 +325,9 @@ def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser,
     wait_for_frame(frame, 2)
     wait_for_app_idle(page)
     after = frame.evaluate("window.nnvizPlayer")
+    # shown from the selectbox's value, painted before the rerun's answer named it
+    assert after["earlyPicks"] == before["earlyPicks"] + 1
+    assert after["earlyEpoch"] < after["answeredKeyEpoch"] and after["answeredKey"] == fc
     assert sum(sent) < fc_bytes / 4, (sum(sent), fc_bytes)  # no payload resent
     assert after["builds"] == before["builds"]  # its charts were built (and drawn) ahead
     assert after["frame"] == 2
@@ -344,5 +347,20 @@ def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser,
     assert frame.evaluate(SAME_AS_FRESH, []) == []
     page.wait_for_function("() => location.search.includes('epoch=1') "
                            "&& location.search.includes('layer=fc')", timeout=30_000)
+    # back to conv1 by the keyboard (the selectbox's own), at the epoch shown
+    frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+    wait_for_app_idle(page)
+    combo = page.get_by_role("combobox", name="Layer")
+    combo.focus()
+    combo.press("ArrowDown")
+    page.get_by_role("option", name=re.compile(r"^conv1\b")).wait_for()
+    combo.press("ArrowUp")
+    combo.press("Enter")
+    frame.wait_for_function("() => (window.nnvizPlayer.key || '').includes('|conv1|') "
+                            "&& window.nnvizPlayer.frame === 1", timeout=60_000)
+    assert frame.evaluate("window.nnvizPlayer.earlyPicks") == after["earlyPicks"] + 1
+    wait_for_app_idle(page)  # a render of the rerun under way (still naming fc) changed nothing
+    assert "conv1.weight · epoch 1" in chart_titles(frame)
+    page.wait_for_function("() => location.search.includes('layer=conv1')", timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.context.close()

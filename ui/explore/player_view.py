@@ -8,7 +8,9 @@ below the frame (which then shows only its control) and sends the frame nothing 
 A layer switch is made from payloads the frame holds too: once its charts are drawn, the frame
 asks ahead for the shown view's payloads of the layers a reader is likely to pick next
 (``ahead_layers``: the next and the previous, every layer of a small model), one at a time,
-and predraws them out of sight; the rerun after a pick of such a layer sends no payload. A
+and predraws them out of sight. A pick of such a layer in the page's Layer selectbox is shown
+by the frame at once (it watches that selectbox's value, read-only), and the rerun the pick
+starts sends no payload. A
 payload's family is its view of one layer of one run (``Payload``): a newer payload of it (a
 rebin, another language, a run that has grown) makes the frame and Python drop the older one.
 
@@ -187,7 +189,8 @@ def _forget_replaced(prefix: str, sent: set[str], payloads: Sequence[Payload]) -
 
 
 def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], *,
-               label: str, help: str, ahead: Sequence[Payload] = ()) -> int:
+               label: str, help: str, ahead: Mapping[str, Payload] | None = None,
+               picker: str | None = None) -> int:
     """The player's frame with the page's view control (VIEWS, ``label`` and ``help``) and the
     payloads of the chart views (``charts``: view -> Payload); ``view`` is the view shown.
     Returns the snapshot index shown (also ``session_state[prefix + "_index"]``).
@@ -195,15 +198,19 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
     The frame holds the payloads it was sent; it is sent the shown view's payload when it lacks
     it, and the other chart view's when it asks for it ahead of a switch (once the charts it
     shows are drawn, on a run that is not training), and so are the payloads in ``ahead`` (the
-    shown view's of the layers ``ahead_layers`` names), one a rerun. Python moves the frame's
+    shown view's of the layers ``ahead_layers`` names, by their option's label in the page's
+    selectbox labelled ``picker``: the frame shows a pick of one it holds at once), one a
+    rerun. Python moves the frame's
     snapshot (``start_seq``) only when something else changed it, and its view (``views.seq``)
     only when the view was not the frame's own pick (a new session, a test)."""
     ss = st.session_state
     n = run.n_snapshots
+    ahead = ahead or {}
     sent = _hear(prefix, n, {p.key for p in charts.values()})
     want = ss.setdefault(f"{prefix}_pl_want", set())
-    _forget_replaced(prefix, sent, [*charts.values(), *ahead])
-    want.intersection_update(p.key for p in [*charts.values(), *ahead])  # asked, still current
+    named = [*charts.values(), *ahead.values()]
+    _forget_replaced(prefix, sent, named)
+    want.intersection_update(p.key for p in named)  # asked, and still current
     if view in CHART_VIEWS:
         ss[f"{prefix}_playing"] = False  # the frame has its own Play
     index = scrubber_state(prefix, n)
@@ -215,7 +222,7 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
         ss[f"{prefix}_pl_view_heard"] = view
     shown = charts.get(view)
     payload, extra, failed = "", {}, set()
-    for name, p in [*charts.items(), *(("", p) for p in ahead)]:
+    for name, p in [*charts.items(), *(("", p) for p in ahead.values())]:
         if p.key in sent or (p is not shown and p.key not in want):
             continue
         try:
@@ -237,7 +244,9 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
             option.update(key=chart.key, family=chart.family)
     spec = {"label": label, "help": help, "view": view, "seq": ss[f"{prefix}_pl_view_seq"],
             "options": options, "prefetch": run.status != "running",
-            "ahead": [{"key": p.key, "family": p.family} for p in ahead]}
+            "picker": picker,
+            "ahead": [{"key": p.key, "family": p.family, "label": option}
+                      for option, p in ahead.items()]}
     shown_key = shown.key if shown is not None and view not in failed else ""
     player.epoch_player(payload, shown_key, start=index, start_seq=ss[f"{prefix}_pl_seq"],
                         key=f"{prefix}_player", png_prefix=run.run_id, hidden=not shown_key,

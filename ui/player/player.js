@@ -21,7 +21,9 @@
 // A layer switch (Streamlit's Layer selectbox) is made the same way: the frame then asks ahead,
 // one at a time, for the shown view's payloads of the layers Python names (views.ahead: the
 // next and the previous, every layer of a small model), within AHEAD_BYTES, and predraws them;
-// the rerun after a pick of one sends only its key, and its charts are shown at once. A newer
+// the frame watches that selectbox (views.picker, read-only: the host page is the same origin)
+// and shows a pick of a layer it holds at once, before the rerun the pick starts answers, which
+// then sends only the payload's key and finds it shown. A newer
 // payload of a family (the same view of the same layer: a rebin, another language, a run that
 // has grown) makes the frame let the older go as soon as Python names it.
 // The Streamlit component protocol is spoken directly (postMessage), without a build step.
@@ -36,6 +38,7 @@ const AHEAD_BYTES = 12e6;     // layers are asked for ahead only while the frame
 const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
 const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
 const AFTER_PAINT_MS = 500;   // a view switch is reported once painted, or after this long
+const EARLY_MS = 4000;        // a layer pick shown early waits this long for Python to name it
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -56,12 +59,15 @@ const state = {
 // (-1 while some off-screen chart still shows another frame). "view": the view control's
 // choice, as painted; "renders": render messages heard; "answeredView" / "answeredEpoch": the
 // view of Python's last rerun, when its render message first said it (a switch made here is
-// painted before that).
+// painted before that); "answeredKey" / "answeredKeyEpoch": the same of the payload shown;
+// "earlyPicks": layer picks shown from the page's selectbox before that answer, the last one
+// painted at "earlyEpoch".
 window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
                        allFrame: -1, allDrawnEpoch: 0, draws: 0, builds: 0, predraws: 0,
                        visible: false, key: null,
                        reacts: 0, parkedReacts: 0, updates: 0, // Plotly calls: full, changes only
-                       view: null, renders: 0, answeredView: null, answeredEpoch: 0 };
+                       view: null, renders: 0, answeredView: null, answeredEpoch: 0,
+                       answeredKey: null, answeredKeyEpoch: 0, earlyPicks: 0, earlyEpoch: 0 };
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
@@ -784,6 +790,60 @@ function prefetch() {
   sendValue({ need: key });
 }
 
+function watchPicker() {
+  // Streamlit's Layer selectbox above this frame (its label: views.picker), watched in the host
+  // page: once its value is the label of a layer whose payload this frame holds (views.ahead,
+  // of the view shown) and its list is closed, that layer is shown at once (onPicker).
+  if (state.pickerWatch !== undefined) return;
+  state.pickerWatch = null;
+  let main = null;
+  try {
+    main = window.parent.document.querySelector('[data-testid="stMain"]');
+  } catch (e) { /* another origin: the rerun's answer shows the pick */ }
+  if (!main) return;
+  state.pickerWatch = new MutationObserver(() => onPicker(main));
+  state.pickerWatch.observe(main, { subtree: true, attributes: true,
+                                    attributeFilter: ["value", "aria-expanded"] });
+  window.addEventListener("pagehide", () => state.pickerWatch.disconnect());
+}
+
+function onPicker(main) {
+  const spec = state.views;
+  if (!spec || !spec.picker || state.hidden || !state.entry || state.view !== spec.view) return;
+  const input = [...main.querySelectorAll('input[role="combobox"]')]
+    .find((i) => i.getAttribute("aria-label") === spec.picker);
+  if (!input || input.getAttribute("aria-expanded") === "true") return; // still choosing
+  const option = (spec.ahead || []).find((o) => o.label === input.value);
+  const entry = option && option.key !== state.key ? state.cache.get(option.key) : undefined;
+  if (!entry) return; // not held: the rerun sends it
+  const p = window.nnvizPlayer;
+  p.earlyPicks += 1;
+  clearTimeout(state.early && state.early.timer);
+  // Until Python's answer names it, a render that still names the layer left keeps this one
+  // (a rerun under way when the pick came); none within EARLY_MS: Python's view again.
+  const early = { key: option.key, from: state.key, said: state.key };
+  early.timer = setTimeout(() => {
+    if (state.early !== early) return;
+    state.early = null;
+    present(early.said, false, state.index, false);
+  }, EARLY_MS);
+  state.early = early;
+  switchTo(entry, nearestFrame(entry, state.index === null ? 0 : state.index));
+  requestAnimationFrame(() => { p.earlyEpoch = performance.timeOrigin + performance.now(); });
+}
+
+function heardPick(key) {
+  // The payload a render message names, after a layer pick shown early (onPicker): that pick
+  // while the message still names the layer left, else what it names.
+  const early = state.early;
+  if (!early) return key;
+  early.said = key;
+  if (key === early.from) return early.key;
+  clearTimeout(early.timer);
+  state.early = null; // answered (or Python shows another payload: follow it)
+  return key;
+}
+
 function showError(err) {
   const box = $("error");
   box.hidden = false;
@@ -884,6 +944,7 @@ async function onRender(msg) {
       p.answeredEpoch = p.renderEpoch;
     }
     setupViews(args.views);
+    if (args.views.picker) watchPicker();
     if (args.views.seq !== state.viewSeq) { // Python picked the view (a new frame, a test)
       state.viewSeq = args.views.seq;
       state.view = args.views.view;
@@ -904,10 +965,14 @@ async function onRender(msg) {
       trim();
       predrawSoon();
     }
-    key = chartKey(state.view); // the frame's own pick, heard by Python or not yet
+    key = heardPick(chartKey(state.view)); // the frame's own picks, heard by Python or not yet
     hidden = key === null;
   }
   if (moved) state.index = args.start; // Python moved the player (a link, another view)
+  if (key !== window.nnvizPlayer.answeredKey) { // Python's answer names another payload
+    window.nnvizPlayer.answeredKey = key;
+    window.nnvizPlayer.answeredKeyEpoch = window.nnvizPlayer.renderEpoch;
+  }
   const entry = state.cache.get(key);
   if (!hidden && entry && entry === state.entry && !state.hidden && moved) {
     setPlaying(false); // follow it
