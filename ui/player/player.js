@@ -38,7 +38,8 @@ const AHEAD_BYTES = 12e6;     // layers are asked for ahead only while the frame
 const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
 const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
 const AFTER_PAINT_MS = 500;   // a view switch is reported once painted, or after this long
-const EARLY_MS = 4000;        // a layer pick shown early waits this long for Python to name it
+const EARLY_MS = 10000;       // a layer pick shown early waits this long for Python to name it
+const TOUCHED_MS = 2000;      // ... and is one made this soon after a touch of the selectbox
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -793,7 +794,8 @@ function prefetch() {
 function watchPicker() {
   // Streamlit's Layer selectbox above this frame (its label: views.picker), watched in the host
   // page: once its value is the label of a layer whose payload this frame holds (views.ahead,
-  // of the view shown) and its list is closed, that layer is shown at once (onPicker).
+  // of the view shown), its list closed, just after the reader's click or key on it, that layer
+  // is shown at once (onPicker).
   if (state.pickerWatch !== undefined) return;
   state.pickerWatch = null;
   let main = null;
@@ -801,31 +803,60 @@ function watchPicker() {
     main = window.parent.document.querySelector('[data-testid="stMain"]');
   } catch (e) { /* another origin: the rerun's answer shows the pick */ }
   if (!main) return;
-  state.pickerWatch = new MutationObserver(() => onPicker(main));
+  state.pickerMain = main;
+  const doc = main.ownerDocument;
+  const touch = (e) => { // the reader's own hand on the selectbox or its list of options
+    const t = e.target instanceof doc.defaultView.Element ? e.target : null;
+    const list = t && t.closest('[role="listbox"]');
+    const box = t && t.closest('[data-testid="stSelectbox"]');
+    const label = list ? list.getAttribute("aria-label")
+      : box && box.querySelector('input[role="combobox"]') ?
+        box.querySelector('input[role="combobox"]').getAttribute("aria-label") : null;
+    if (label !== null && state.views && label === state.views.picker) {
+      state.pickerTouched = performance.now();
+    }
+  };
+  doc.addEventListener("pointerdown", touch, true);
+  doc.addEventListener("keydown", touch, true);
+  state.pickerWatch = new MutationObserver(onPicker);
   state.pickerWatch.observe(main, { subtree: true, attributes: true,
                                     attributeFilter: ["value", "aria-expanded"] });
-  window.addEventListener("pagehide", () => state.pickerWatch.disconnect());
+  window.addEventListener("pagehide", () => {
+    state.pickerWatch.disconnect();
+    doc.removeEventListener("pointerdown", touch, true);
+    doc.removeEventListener("keydown", touch, true);
+  });
 }
 
-function onPicker(main) {
+function picked() {
+  // The option the page's Layer selectbox shows, its list closed (null while choosing).
+  const spec = state.views;
+  const input = spec && spec.picker && [...state.pickerMain.querySelectorAll(
+    'input[role="combobox"]')].find((i) => i.getAttribute("aria-label") === spec.picker);
+  return input && input.getAttribute("aria-expanded") !== "true" ? input.value : null;
+}
+
+function onPicker() {
+  // Only a value the reader chose (not one a rerun set: another run's layers, a link).
   const spec = state.views;
   if (!spec || !spec.picker || state.hidden || !state.entry || state.view !== spec.view) return;
-  const input = [...main.querySelectorAll('input[role="combobox"]')]
-    .find((i) => i.getAttribute("aria-label") === spec.picker);
-  if (!input || input.getAttribute("aria-expanded") === "true") return; // still choosing
-  const option = (spec.ahead || []).find((o) => o.label === input.value);
+  if (!(performance.now() - (state.pickerTouched || -1e9) < TOUCHED_MS)) return;
+  const label = picked();
+  const option = label !== null && (spec.ahead || []).find((o) => o.label === label);
   const entry = option && option.key !== state.key ? state.cache.get(option.key) : undefined;
   if (!entry) return; // not held: the rerun sends it
   const p = window.nnvizPlayer;
   p.earlyPicks += 1;
   clearTimeout(state.early && state.early.timer);
   // Until Python's answer names it, a render that still names the layer left keeps this one
-  // (a rerun under way when the pick came); none within EARLY_MS: Python's view again.
-  const early = { key: option.key, from: state.key, said: state.key };
+  // (a rerun under way when the pick came), for EARLY_MS; then, unless the selectbox still
+  // shows the pick, Python's view again.
+  const early = { key: option.key, label, from: state.key, said: state.key,
+                  until: performance.now() + EARLY_MS };
   early.timer = setTimeout(() => {
     if (state.early !== early) return;
     state.early = null;
-    present(early.said, false, state.index, false);
+    if (picked() !== label) present(early.said, false, state.index, false);
   }, EARLY_MS);
   state.early = early;
   switchTo(entry, nearestFrame(entry, state.index === null ? 0 : state.index));
@@ -838,7 +869,7 @@ function heardPick(key) {
   const early = state.early;
   if (!early) return key;
   early.said = key;
-  if (key === early.from) return early.key;
+  if (key === early.from && performance.now() < early.until) return early.key;
   clearTimeout(early.timer);
   state.early = null; // answered (or Python shows another payload: follow it)
   return key;
