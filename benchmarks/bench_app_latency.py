@@ -450,7 +450,7 @@ def main() -> None:
     runs = Path(tempfile.mkdtemp(prefix="nnviz-latency-"))
     run_a = train(runs)
     if args.only in ("views", "layer"):
-        (views_only if args.only == "views" else layers_only)(runs, run_a, args.reps)
+        switches_only(runs, run_a, args.reps, args.only)
         return
     if args.only or args.baseline:
         page_opens(args, runs, run_a)
@@ -576,8 +576,9 @@ def layer_switches(floor: Floor, ex: Explore, reps: int, table: Table,
     return floor_rerun
 
 
-def layers_only(runs: Path, run_id: str, reps: int) -> None:
-    """``--only layer``: the floor's rerun and Explore's layer switches, interleaved."""
+def switches_only(runs: Path, run_id: str, reps: int, kind: str) -> None:
+    """``--only views`` / ``--only layer``: the floor's rerun and Explore's view or layer
+    switches, interleaved."""
     from playwright.sync_api import sync_playwright
 
     table, sent = Table(), {}
@@ -588,32 +589,15 @@ def layers_only(runs: Path, run_id: str, reps: int) -> None:
             floor.open()
             ex = Explore(ctx(), f"{app.url}/Explore?run={run_id}&layer=conv1")
             ex.open()
-            layer_switches(floor, ex, reps, table, sent)
-        browser.close()
-    shutil.rmtree(runs, ignore_errors=True)
-    print()
-    table.print()
-    report_extra([], sent)
-
-
-def views_only(runs: Path, run_id: str, reps: int) -> None:
-    """``--only views``: the floor's rerun and Explore's view switches, interleaved."""
-    from playwright.sync_api import sync_playwright
-
-    table, sent = Table(), {}
-    with sync_playwright() as p:
-        browser = launch_browser(p, chromium_path())
-        with both_apps(browser, runs) as (fl, app, ctx):
-            floor = Floor(ctx(), fl.url)
-            floor.open()
-            ex = Explore(ctx(), f"{app.url}/Explore?run={run_id}&layer=conv1")
-            ex.open()
-            ex.view("All epochs")  # each view once (the server's first), not timed
-            ex.view("This epoch")
-            floor_rerun = [floor.rerun() for _ in range(reps)]
-            table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
-                      "the floor")
-            view_switches(floor, ex, reps, table, sent)
+            if kind == "layer":
+                layer_switches(floor, ex, reps, table, sent)
+            else:
+                ex.view("All epochs")  # each view once (the server's first), not timed
+                ex.view("This epoch")
+                floor_rerun = [floor.rerun() for _ in range(reps)]
+                table.add("slider move -> chart redrawn (floor rerun)", floor_rerun,
+                          floor_rerun, "the floor")
+                view_switches(floor, ex, reps, table, sent)
         browser.close()
     shutil.rmtree(runs, ignore_errors=True)
     print()

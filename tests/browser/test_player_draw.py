@@ -206,6 +206,18 @@ def test_a_zoom_survives_the_moves_and_the_screen_is_drawn_first(server, two_run
 
 
 
+def _open_at_epoch_2(server, two_runs, browser, width: int):
+    """Explore on the first run's conv1 at epoch 2, drawn: (page, player frame, the sizes of
+    the websocket messages the server sends from now on)."""
+    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
+    page.goto(f"{server.url}/Explore?run={two_runs[1]}&layer=conv1&epoch=2")
+    frame = player(page, timeout_ms=120_000)
+    wait_for_frame(frame, 2)
+    return page, frame, sent
+
+
 # The frame holds the payloads Python named ahead (the other layers' This epoch) and has
 # predrawn them at the snapshot shown.
 HOLDS_AHEAD = """() => state.views && state.views.ahead.length > 0 && !state.aheadPending
@@ -225,13 +237,7 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
     of its frame at the same snapshot, painted before any message of the rerun it starts; the
     rerun then sends no payload and redraws nothing. Health is drawn by Python below the
     frame, which keeps only its control; coming back shows the charts at once."""
-    _, run_a, _ = two_runs
-    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
-    sent = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
-    page.goto(f"{server.url}/Explore?run={run_a}&layer=conv1&epoch=2")
-    frame = player(page, timeout_ms=120_000)
-    wait_for_frame(frame, 2)
+    page, frame, sent = _open_at_epoch_2(server, two_runs, browser, width)
     frame.wait_for_function(HOLDS_BOTH, timeout=60_000)  # All epochs came ahead of a switch
     frame.wait_for_function("() => window.nnvizPlayer.predraws > 0", timeout=60_000)
     wait_for_app_idle(page)
@@ -302,13 +308,7 @@ def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser,
     a pick in Streamlit's Layer selectbox then sends no payload and builds nothing: the new
     layer's charts (its own titles and number of charts) show at the same snapshot, each as a
     fresh plot of that frame; scrubbing then moves the new layer, and the link follows."""
-    _, run_a, _ = two_runs
-    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
-    sent = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
-    page.goto(f"{server.url}/Explore?run={run_a}&layer=conv1&epoch=2")
-    frame = player(page, timeout_ms=120_000)
-    wait_for_frame(frame, 2)
+    page, frame, sent = _open_at_epoch_2(server, two_runs, browser, width)
     frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
     wait_for_app_idle(page)
     (fc,) = frame.evaluate("state.views.ahead.map((o) => o.key)")
