@@ -30,7 +30,10 @@ run, ``nnviz:drawn`` the first charts drawn) and the moment the player's frame w
     python3 benchmarks/bench_app_latency.py --only open,lessons,cold [--baseline DIR]
 
 It trains two small runs first (tutorial_cnn and its Xavier twin, about 30 s on 2 cores).
-``--only`` measures just the page-open figures named (cold start, open by link, lesson clicks,
+``--only layer`` measures the layer switches (each once the player's frame has settled: nothing
+left to ask for ahead or predraw, as a reader who looks at the charts before picking) beside the
+floor's rerun, ``--only views`` the view switches; otherwise ``--only`` measures just the
+page-open figures named (cold start, open by link, lesson clicks,
 the lesson that trains clicked ``--reps`` times: its run is deleted after each click);
 ``--baseline DIR``, another checkout of nnviz (``git archive main | tar -x -C DIR``), is served
 beside this tree over the same runs and measured in turn with it, so "before" and "after"
@@ -78,6 +81,13 @@ CHARTS_DRAWN = """[...document.querySelectorAll('[data-testid="stPlotlyChart"]')
                   .every(c => c.querySelector('.main-svg'))"""
 N_CHARTS = "document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length"
 PLAYER_VIEWS = {"This epoch": "player", "All epochs": "all"}  # view -> its payloads' key prefix
+# The player's frame has nothing left to ask for ahead or to predraw (every payload it holds
+# drawn at the snapshot shown): a reader who looks at the charts before picking a layer.
+SETTLED = """!state.aheadPending && !state.predrawing && !state.drawing && !state.restTimer
+  && (!state.views || !state.views.prefetch || (state.views.ahead || []).every(
+      (o) => state.cache.has(o.key) || state.askedAhead.has(o.key)))
+  && state.entry && [...state.cache.values()].every((e) => !e.root
+      || e.drawn === nearestFrame(e, state.entry.payload.snapshots[state.pos]))"""
 
 
 def uptime() -> str:
@@ -181,6 +191,13 @@ class Explore:
         return player(self.page)
 
     def layer(self, name: str) -> float:
+        """A pick in the Layer selectbox -> the layer's charts shown (page-side ms), once the
+        frame has settled (``last["settled"]``: ms waited for that); its rerun waited out."""
+        frame = self.frame()
+        t0 = time.perf_counter()
+        frame.wait_for_function(f"() => {SETTLED}", timeout=120_000, polling="raf")
+        until(self.page, IDLE)
+        settled = (time.perf_counter() - t0) * 1000
         box = self.page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
                                 has_text="Layer").first
         box.click()
@@ -190,13 +207,12 @@ class Explore:
         self.sent = 0
         option.click()
         act = acted(self.page)
-        frame = self.frame()
         until(frame, f"(window.nnvizPlayer.key || '').includes('|{name}|') && "
                      f"window.nnvizPlayer.drawnEpoch >= {act} && window.nnvizPlayer.visible")
         idle = until(self.page, IDLE)  # and the rerun it started has ended
         p = frame.evaluate("window.nnvizPlayer")
         self.last = {"render": p["renderEpoch"] - act, "drawn": p["drawnEpoch"] - act,
-                     "idle": idle - act}
+                     "idle": idle - act, "settled": settled}
         return p["drawnEpoch"] - act
 
     def view(self, name: str) -> float:
@@ -425,15 +441,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7, help="moves / switches per figure")
     parser.add_argument("--cold", type=int, default=3, help="cold starts of each server")
     parser.add_argument("--only", help="just these figures: views (the floor's rerun and the "
-                        "view switches, one run), or any of open,lessons,cold")
+                        "view switches, one run), layer (the floor's rerun, the layer "
+                        "switches and a move after each), or any of open,lessons,cold")
     parser.add_argument("--baseline", type=Path,
                         help="a checkout to measure in turn with this (open,lessons,cold)")
     args = parser.parse_args()
     print("load before:", uptime())
     runs = Path(tempfile.mkdtemp(prefix="nnviz-latency-"))
     run_a = train(runs)
-    if args.only == "views":
-        views_only(runs, run_a, args.reps)
+    if args.only in ("views", "layer"):
+        switches_only(runs, run_a, args.reps, args.only)
         return
     if args.only or args.baseline:
         page_opens(args, runs, run_a)
@@ -476,25 +493,7 @@ def main() -> None:
             floor.open()
             ex = Explore(ctx(), explore_url)
             ex.open()
-            floor_rerun, layer_first, layer_again, layer_idle, moves = [], [], [], [], []
-            for k in range(args.reps + 1):
-                floor_rerun.append(floor.rerun())
-                ms = ex.layer("fc" if k % 2 == 0 else "conv1")
-                (layer_first if k < 2 else layer_again).append(ms)
-                if k >= 2:
-                    layer_idle.append(ex.last["idle"])
-                sent.setdefault("layer switch" + (", first time" if k < 2 else ""),
-                                []).append(ex.sent)
-                floor_rerun.append(floor.rerun())
-                moves.append(ex.scrub())
-                sent.setdefault("player move (its report to Python)", []).append(ex.sent)
-            table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
-                      "the floor")
-            table.add("layer switch, first time per layer", floor_rerun, layer_first, "-")
-            table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
-            table.add("layer switch -> its rerun ended too", floor_rerun, layer_idle,
-                      "(as the view switches)")
-            table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
+            floor_rerun = layer_switches(floor, ex, args.reps, table, sent)
 
             view_switches(floor, ex, args.reps, table, sent)
 
@@ -548,8 +547,38 @@ def view_switches(floor: Floor, ex: Explore, reps: int, table: Table,
     table.add("view switch -> its rerun ended too", floor_views, reruns, "(both ways)")
 
 
-def views_only(runs: Path, run_id: str, reps: int) -> None:
-    """``--only views``: the floor's rerun and Explore's view switches, interleaved."""
+def layer_switches(floor: Floor, ex: Explore, reps: int, table: Table,
+                   sent: dict[str, list[int]]) -> list[float]:
+    """The layer switch figures (fc <-> conv1, the first two are each layer's first) and a
+    player move after each, interleaved with the floor's rerun; returns the floor's reruns."""
+    floor_rerun, layer_first, layer_again, layer_idle, moves = [], [], [], [], []
+    settles = []
+    for k in range(reps + 1):
+        floor_rerun.append(floor.rerun())
+        ms = ex.layer("fc" if k % 2 == 0 else "conv1")
+        (layer_first if k < 2 else layer_again).append(ms)
+        settles.append(ex.last["settled"])
+        if k >= 2:
+            layer_idle.append(ex.last["idle"])
+        sent.setdefault("layer switch" + (", first time" if k < 2 else ""), []).append(ex.sent)
+        floor_rerun.append(floor.rerun())
+        moves.append(ex.scrub())
+        sent.setdefault("player move (its report to Python)", []).append(ex.sent)
+    table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
+              "the floor")
+    table.add("layer switch, first time per layer", floor_rerun, layer_first,
+              "(asked for ahead)")
+    table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
+    table.add("layer switch -> its rerun ended too", floor_rerun, layer_idle,
+              "(as the view switches)")
+    table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
+    table.add("(wall ms the frame took to settle, pre-pick)", floor_rerun, settles, "-")
+    return floor_rerun
+
+
+def switches_only(runs: Path, run_id: str, reps: int, kind: str) -> None:
+    """``--only views`` / ``--only layer``: the floor's rerun and Explore's view or layer
+    switches, interleaved."""
     from playwright.sync_api import sync_playwright
 
     table, sent = Table(), {}
@@ -560,12 +589,15 @@ def views_only(runs: Path, run_id: str, reps: int) -> None:
             floor.open()
             ex = Explore(ctx(), f"{app.url}/Explore?run={run_id}&layer=conv1")
             ex.open()
-            ex.view("All epochs")  # each view once (the server's first), not timed
-            ex.view("This epoch")
-            floor_rerun = [floor.rerun() for _ in range(reps)]
-            table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
-                      "the floor")
-            view_switches(floor, ex, reps, table, sent)
+            if kind == "layer":
+                layer_switches(floor, ex, reps, table, sent)
+            else:
+                ex.view("All epochs")  # each view once (the server's first), not timed
+                ex.view("This epoch")
+                floor_rerun = [floor.rerun() for _ in range(reps)]
+                table.add("slider move -> chart redrawn (floor rerun)", floor_rerun,
+                          floor_rerun, "the floor")
+                view_switches(floor, ex, reps, table, sent)
         browser.close()
     shutil.rmtree(runs, ignore_errors=True)
     print()

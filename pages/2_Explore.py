@@ -163,11 +163,20 @@ def epoch_view() -> None:
             for name in views.layer_params(run).get(layer, []):
                 if ev.extra_kind(run, name):
                     rgb_scale, neuron = param.extra_controls(run, name, f"{P}_{name}")
-    charts = {VIEWS[0]: player_view.this_epoch(run, layer, rebin=rebin, more=more,
-                                               rgb_scale=rgb_scale, neuron=neuron),
-              VIEWS[1]: epochs.all_epochs(run, layer)}
+
+    def payload(view: str, name: str, rgb_scale: str = "global", neuron: int = 0):
+        if view == VIEWS[1]:
+            return epochs.all_epochs(run, name)
+        return player_view.this_epoch(run, name, rebin=rebin, more=more, rgb_scale=rgb_scale,
+                                      neuron=neuron)
+
+    charts = {v: payload(v, layer, rgb_scale, neuron) for v in CHART_VIEWS}
+    # the layers a reader may pick next, asked for ahead by the frame (another layer's extra
+    # views open at their controls' defaults: Streamlit forgets a control not drawn)
+    ahead = {layer_label(name): payload(view, name)
+             for name in player_view.ahead_layers(layers, layer)} if view in CHART_VIEWS else {}
     index = player_view.play_views(
-        run, P, view, charts, label=t("View"),
+        run, P, view, charts, ahead=ahead, picker=t("Layer"), label=t("View"),
         help=t("This epoch: the layer's histograms, tiles and bars at "
                "one snapshot; its scrubber and Play run in your browser. "
                "All epochs draws every snapshot at once; Health holds "

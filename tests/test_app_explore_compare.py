@@ -17,7 +17,7 @@ from nnviz.figures.epoch_view import frame_of
 from nnviz.figures.player import frame_figure
 from nnviz.store.runs import RunStore
 from tests.browser.harness import ROOT
-from tests.fixtures.explore import pick_view, player_args, player_instances
+from tests.fixtures.explore import ask_ahead, pick_view, player_args, player_instances
 from ui.explore.player_view import _player_payload
 from ui.text import unescape
 
@@ -308,6 +308,99 @@ def sent_key(at: AppTest) -> tuple[str, bool]:
     """(payload key, whether the payload itself was sent) of the player shown."""
     args = player_args(at)
     return args["payload_key"], bool(args["payload"])
+
+
+def test_the_frame_gets_the_layers_a_reader_picks_next_ahead_and_a_pick_sends_none(runs):
+    """Python names the shown view's payloads of the other layers (a small model: all, the
+    next first); the frame's ask for one brings it in ``extra`` beside nothing resent; the rerun
+    after a pick of that layer sends only its key (the frame shows its predrawn charts), keeps
+    the snapshot shown, and names the new layer's neighbours; the link follows."""
+    at = explore(runs, run=runs["a"], epoch="1", layer="conv1")
+    no_exception(at)
+    layers = at.selectbox(key="explore_layer").options
+    args = player_args(at)
+    ahead = args["views"]["ahead"]
+    names = [a["family"].split("|")[-1] for a in ahead]
+    assert names == [n.split(" ")[0] for n in layers[1:]]  # conv1's next first, then on
+    assert all(a["key"].startswith("player|") and a["family"] == f"player|{runs['a']}|{n}"
+               and f"|{n}|" in a["key"] for a, n in zip(ahead, names, strict=True))
+    # by their labels in the Layer selectbox, which the frame watches to show a pick at once
+    assert args["views"]["picker"] == "Layer"
+    assert [a["label"] for a in ahead] == list(layers[1:])
+    seq, shown = args["start_seq"], args["payload_key"]
+    got = ask_ahead(at, ahead[0]["key"])
+    assert list(got["extra"]) == [ahead[0]["key"]] and got["payload"] == ""
+    assert got["payload_key"] == shown
+    payload = json.loads(got["extra"][ahead[0]["key"]])
+    titles = [c["chart"]["base"]["layout"]["title"]["text"] for b in payload["blocks"]
+              for c in b.get("row", [])]
+    assert any(t.startswith(f"{names[0]}.weight") for t in titles), titles
+    at.run()
+    assert player_args(at)["extra"] == {}  # sent once
+    at.selectbox(key="explore_layer").set_value(layers[1]).run()
+    no_exception(at)
+    args = player_args(at)
+    assert (args["payload_key"], args["payload"]) == (ahead[0]["key"], "")
+    assert args["start_seq"] == seq and args["start"] == 1  # the frame's own snapshot
+    assert at.query_params["layer"] == names[0] and at.query_params["epoch"] == "1"
+    assert [a["family"].split("|")[-1] for a in args["views"]["ahead"]] == [
+        n.split(" ")[0] for n in layers if not n.startswith(names[0] + " ")]
+    # in All epochs, the layers' All epochs payloads are the ones named
+    pick_view(at, "All epochs")
+    assert all(a["key"].startswith("all|") for a in player_args(at)["views"]["ahead"])
+
+
+def test_a_payload_asked_ahead_is_dropped_when_its_layers_data_changes(runs):
+    """Other bins give the layer's payload another key of the same family: Python forgets the
+    older one (the frame drops it as it hears the new key), so a pick sends the new payload."""
+    at = explore(runs, run=runs["a"], epoch="1", layer="conv1")
+    old = player_args(at)["views"]["ahead"][0]
+    assert ask_ahead(at, old["key"])["extra"]
+    at.segmented_control(key="explore_bins").set_value("this snapshot").run()
+    no_exception(at)
+    new = player_args(at)["views"]["ahead"][0]
+    assert new["family"] == old["family"] and new["key"] != old["key"]
+    assert old["key"] not in at.session_state["explore_pl_sent"]
+    at.selectbox(key="explore_layer").set_value(at.selectbox(key="explore_layer").options[1])
+    at.run()
+    args = player_args(at)
+    assert args["payload_key"] == new["key"] and args["payload"]  # sent whole: never the old
+    assert "(own bins)" in args["payload"]
+
+
+def test_a_training_runs_layers_are_not_asked_ahead_and_a_grown_run_resends(runs):
+    """While a run trains the frame asks nothing ahead ("prefetch" off); a payload it holds of
+    another layer is an older one once the run has grown: a pick of it sends the new one."""
+    import shutil
+
+    src = runs["root"] / runs["a"]
+    run_id = runs["a"] + "-ahead"
+    shutil.copytree(src, runs["root"] / run_id)
+    meta_path = runs["root"] / run_id / "run.json"
+    meta = json.loads(meta_path.read_text())
+    full = dict(meta)
+    meta.update(run_id=run_id, status="running", updated=time.time(),
+                snapshots=meta["snapshots"][:2], history=meta["history"][:1])
+    meta_path.write_text(json.dumps(meta))
+    try:
+        at = explore(runs, run=run_id, layer="conv1")
+        no_exception(at)
+        spec = player_args(at)["views"]
+        assert spec["prefetch"] is False
+        old = spec["ahead"][0]
+        assert ask_ahead(at, old["key"])["extra"]  # an older frame's ask, answered
+        meta.update(snapshots=full["snapshots"], history=full["history"], updated=time.time())
+        meta_path.write_text(json.dumps(meta))
+        at.run()
+        no_exception(at)
+        assert old["key"] not in at.session_state["explore_pl_sent"]
+        at.selectbox(key="explore_layer").set_value(at.selectbox(key="explore_layer").options[1])
+        at.run()
+        args = player_args(at)
+        assert args["payload_key"] != old["key"] and args["payload"]
+        assert json.loads(args["payload"])["snapshots"] == [0, 1, 2]
+    finally:
+        shutil.rmtree(runs["root"] / run_id)
 
 
 def test_a_cached_figure_is_sent_as_the_dict_it_was_built_into():

@@ -86,7 +86,10 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     the frame reports the view it shows ("view"), shows only the control for a view without a
     payload (Python draws it below), follows ``views["view"]`` only when ``views["seq"]``
     changes, and with "prefetch" asks ahead ("need") for the chart views' payloads it lacks once
-    its charts are drawn. ``extra`` holds such payloads ({key: JSON}), kept out of sight.
+    its charts are drawn, then for those of "ahead" ([{"key", "family", "label"}]: the view
+    shown of other layers, one at a time). ``extra`` holds such payloads ({key: JSON}), kept
+    out of sight. With "picker" (the label of the page's Layer selectbox), a pick there of an
+    "ahead" option ("label") whose payload the frame holds is shown before the rerun answers.
     """
     # imported here, not above: every page imports this module (ui.prewarm asks it for the
     # player's URL), and the figures' style builds plotly's template (~0.1 s of a cold Home)

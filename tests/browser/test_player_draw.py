@@ -6,6 +6,8 @@ their shared y axes). A zoom survives the moves; the charts on screen are drawn 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nnviz.config import RunConfig
@@ -14,6 +16,7 @@ from nnviz.presets import preset
 from nnviz.store.runs import RunStore
 from tests.browser.harness import (
     PLAYER_IFRAME,
+    SHOWN,
     chart_titles,
     player,
     run_app,
@@ -203,6 +206,24 @@ def test_a_zoom_survives_the_moves_and_the_screen_is_drawn_first(server, two_run
 
 
 
+def _open_at_epoch_2(server, two_runs, browser, width: int):
+    """Explore on the first run's conv1 at epoch 2, drawn: (page, player frame, the sizes of
+    the websocket messages the server sends from now on)."""
+    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
+    page.goto(f"{server.url}/Explore?run={two_runs[1]}&layer=conv1&epoch=2")
+    frame = player(page, timeout_ms=120_000)
+    wait_for_frame(frame, 2)
+    return page, frame, sent
+
+
+# The frame holds the payloads Python named ahead (the other layers' This epoch) and has
+# predrawn them at the snapshot shown.
+HOLDS_AHEAD = """() => state.views && state.views.ahead.length > 0 && !state.aheadPending
+  && state.views.ahead.every((o) => state.cache.has(o.key) && state.cache.get(o.key).drawn >= 0)
+  && !state.predrawing"""
+
 # The frame holds every chart view's payload (This epoch and the one it asked for ahead).
 HOLDS_BOTH = """() => state.views && state.cache.size >= 2
   && state.views.options.every((o) => !o.key || state.cache.has(o.key))"""
@@ -216,13 +237,7 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
     of its frame at the same snapshot, painted before any message of the rerun it starts; the
     rerun then sends no payload and redraws nothing. Health is drawn by Python below the
     frame, which keeps only its control; coming back shows the charts at once."""
-    _, run_a, _ = two_runs
-    page = browser.new_context(viewport={"width": width, "height": 1000}).new_page()
-    sent = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
-    page.goto(f"{server.url}/Explore?run={run_a}&layer=conv1&epoch=2")
-    frame = player(page, timeout_ms=120_000)
-    wait_for_frame(frame, 2)
+    page, frame, sent = _open_at_epoch_2(server, two_runs, browser, width)
     frame.wait_for_function(HOLDS_BOTH, timeout=60_000)  # All epochs came ahead of a switch
     frame.wait_for_function("() => window.nnvizPlayer.predraws > 0", timeout=60_000)
     wait_for_app_idle(page)
@@ -236,6 +251,14 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
     assert frame.locator("#views-help-button").get_attribute("aria-expanded") == "true"
     all_bytes = frame.evaluate("JSON.stringify(state.cache.get(state.views.options[1].key)"
                                ".payload).length")
+    # each view once, so the frame holds what it asks for ahead in both (the other layer's
+    # payloads of the view, HOLDS_AHEAD): the switches below then bring nothing
+    for view in ("All epochs", "This epoch"):
+        frame.get_by_role("radio", name=view).click()
+        frame.wait_for_function("(v) => window.nnvizPlayer.answeredView === v", arg=view,
+                                timeout=60_000)
+        frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+        wait_for_app_idle(page)
 
     def switch(press, view: str) -> dict:
         before = frame.evaluate("window.nnvizPlayer")
@@ -273,5 +296,71 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
     p = switch(lambda: frame.get_by_role("radio", name="This epoch").click(), "This epoch")
     assert p["visible"] and p["key"].startswith("player|") and p["builds"] == builds
     assert "conv1.weight · epoch 2" in chart_titles(frame)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.context.close()
+
+
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser, width):
+    """Once its charts are drawn, the frame asks for the other layer's payload and predraws it;
+    a pick in Streamlit's Layer selectbox then sends no payload and builds nothing: the new
+    layer's charts (its own titles and number of charts) show at the same snapshot, each as a
+    fresh plot of that frame; scrubbing then moves the new layer, and the link follows."""
+    page, frame, sent = _open_at_epoch_2(server, two_runs, browser, width)
+    frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+    wait_for_app_idle(page)
+    (fc,) = frame.evaluate("state.views.ahead.map((o) => o.key)")
+    assert "|fc|" in fc
+    fc_bytes = frame.evaluate("(k) => state.cache.get(k).bytes", fc)
+    conv1_titles = chart_titles(frame)
+    before = frame.evaluate("window.nnvizPlayer")
+    del sent[:]
+    page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
+                 has_text="Layer").first.click()
+    page.get_by_role("option", name=re.compile(r"^fc\b")).click()
+    frame.wait_for_function("(k) => window.nnvizPlayer.key === k && window.nnvizPlayer.visible",
+                            arg=fc, timeout=60_000)
+    wait_for_frame(frame, 2)
+    wait_for_app_idle(page)
+    after = frame.evaluate("window.nnvizPlayer")
+    # shown from the selectbox's value, painted before the rerun's answer named it
+    assert after["earlyPicks"] == before["earlyPicks"] + 1
+    assert after["earlyEpoch"] < after["answeredKeyEpoch"] and after["answeredKey"] == fc
+    assert sum(sent) < fc_bytes / 4, (sum(sent), fc_bytes)  # no payload resent
+    assert after["builds"] == before["builds"]  # its charts were built (and drawn) ahead
+    assert after["frame"] == 2
+    titles = chart_titles(frame)
+    assert "fc.weight · epoch 2" in titles
+    # every chart shown is the new layer's (as many as its payload has), none of conv1's left
+    assert frame.locator(SHOWN).count() == frame.evaluate("state.entry.charts.length")
+    assert any(t.startswith("Filters (16 filters") for t in conv1_titles)  # conv1's tiles ...
+    assert any(t.startswith("First 10 of 10 neurons") for t in titles)  # ... became fc's
+    assert not any("conv1" in t or t.startswith("Filters") for t in titles), titles
+    assert frame.evaluate(SAME_AS_FRESH, []) == []
+    slider = frame.locator("#slider")
+    slider.focus()
+    slider.press("ArrowLeft")
+    wait_for_frame(frame, 1)
+    assert "fc.weight · epoch 1" in chart_titles(frame)
+    assert frame.evaluate(SAME_AS_FRESH, []) == []
+    page.wait_for_function("() => location.search.includes('epoch=1') "
+                           "&& location.search.includes('layer=fc')", timeout=30_000)
+    # back to conv1 by the keyboard (the selectbox's own), at the epoch shown
+    frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+    wait_for_app_idle(page)
+    combo = page.get_by_role("combobox", name="Layer")
+    combo.focus()
+    combo.press("ArrowDown")
+    page.get_by_role("option", name=re.compile(r"^conv1\b")).wait_for()
+    combo.press("ArrowUp")
+    combo.press("Enter")
+    frame.wait_for_function("() => (window.nnvizPlayer.key || '').includes('|conv1|') "
+                            "&& window.nnvizPlayer.frame === 1", timeout=60_000)
+    assert frame.evaluate("window.nnvizPlayer.earlyPicks") == after["earlyPicks"] + 1
+    wait_for_app_idle(page)  # a render of the rerun under way (still naming fc) changed nothing
+    assert "conv1.weight · epoch 1" in chart_titles(frame)
+    page.wait_for_function("() => location.search.includes('layer=conv1')", timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.context.close()

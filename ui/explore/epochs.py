@@ -79,7 +79,7 @@ def all_epochs(run: Run, layer: str) -> Payload:
     """The view's payload for the player's frame (ui.explore.player_view.play_views)."""
     lang = get_language()  # the payload holds texts: one per language
     return Payload(f"all|{lang}|{views.run_key(run)}|{run.status}|{layer}",
-                   f"all|{lang}|{run.run_id}|{layer}",
+                   f"all|{run.run_id}|{layer}",
                    lambda: player.encode(all_epochs_payload(run, layer)))
 
 

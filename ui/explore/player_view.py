@@ -5,19 +5,28 @@ the two chart views is made in the browser at once, from payloads it holds; the 
 snapshot the user settles on come back here, and the rerun that follows draws Health or Tables
 below the frame (which then shows only its control) and sends the frame nothing new.
 
+A layer switch is made from payloads the frame holds too: once its charts are drawn, the frame
+asks ahead for the shown view's payloads of the layers a reader is likely to pick next
+(``ahead_layers``: the next and the previous, every layer of a small model), one at a time,
+and predraws them out of sight. A pick of such a layer in the page's Layer selectbox is shown
+by the frame at once (it watches that selectbox's value, read-only), and the rerun the pick
+starts sends no payload. A
+payload's family is its view of one layer of one run (``Payload``): a newer payload of it (a
+rebin, another language, a run that has grown) makes the frame and Python drop the older one.
+
 Session keys, under the page's prefix: ``_index`` (the snapshot shown, shared with the
 scrubber of the other views), ``_view`` (the view shown, one of VIEWS), ``_pl_at`` (the
 snapshot the frame was last told or said), ``_pl_seq`` (a move Python asks the browser to make),
 ``_pl_view_seq`` / ``_pl_view_heard`` (a view Python asks the frame to show; the view the frame
 last said or was told), ``_pl_seen`` (the browser's last report), ``_pl_sent`` / ``_pl_inst``
 (the payload keys the browser's frame holds, and which frame that is), ``_pl_want`` (payloads it
-asked for ahead of a switch). Compare's ``play`` also keeps ``_pl_key`` / ``_pl_start`` (the
-payload and snapshot Python last sent).
+asked for ahead of a switch), ``_pl_fam`` (the family of each key sent). Compare's ``play``
+also keeps ``_pl_key`` / ``_pl_start`` (the payload and snapshot Python last sent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +44,15 @@ from ui.text import show_error
 
 VIEWS = (N_("This epoch"), N_("All epochs"), N_("Health"), N_("Tables"))
 CHART_VIEWS = VIEWS[:2]  # payloads of the player's frame; Python draws the others below it
+AHEAD_ALL = 6  # a model with at most this many layers: every layer's payload asked for ahead
 
 
 @dataclass(frozen=True)
 class Payload:
     """A chart view's payload for the player: its key (another key: other charts), its family
-    (the same view without the run's length: a grown run's payload replaces it in the browser)
-    and how to build it (once per server, ``_player_payload``)."""
+    (the view of one layer of one run, whatever its options, language and length: a newer
+    payload of the family replaces the older one in the browser) and how to build it (once per
+    server, ``_player_payload``)."""
 
     key: str
     family: str
@@ -157,21 +168,49 @@ def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: 
     return index
 
 
+def ahead_layers(layers: Sequence[str], layer: str) -> list[str]:
+    """The layers whose payloads the frame asks for ahead of a pick, nearest first (the next,
+    then the previous): every other layer of a model with at most AHEAD_ALL, else those two,
+    so a ResNet's 21 layers do not make every reader's browser and the server pay for all."""
+    at = layers.index(layer)
+    near = sorted(range(len(layers)), key=lambda i: (abs(i - at), i < at))
+    return [layers[i] for i in near[1:None if len(layers) <= AHEAD_ALL else 3]]
+
+
+def _forget_replaced(prefix: str, sent: set[str], payloads: Sequence[Payload]) -> None:
+    """Drop from what the frame holds (``sent``) the keys a newer payload of their family
+    replaced, as the frame does when it hears of the newer key."""
+    fam = st.session_state.setdefault(f"{prefix}_pl_fam", {})
+    current = {p.family: p.key for p in payloads}
+    for key in [k for k in sent if current.get(fam.get(k), k) != k]:
+        sent.discard(key)
+        del fam[key]
+    fam.update((p.key, p.family) for p in payloads)
+
+
 def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], *,
-               label: str, help: str) -> int:
+               label: str, help: str, ahead: Mapping[str, Payload] | None = None,
+               picker: str | None = None) -> int:
     """The player's frame with the page's view control (VIEWS, ``label`` and ``help``) and the
     payloads of the chart views (``charts``: view -> Payload); ``view`` is the view shown.
     Returns the snapshot index shown (also ``session_state[prefix + "_index"]``).
 
     The frame holds the payloads it was sent; it is sent the shown view's payload when it lacks
     it, and the other chart view's when it asks for it ahead of a switch (once the charts it
-    shows are drawn, on a run that is not training). Python moves the frame's snapshot
-    (``start_seq``) only when something else changed it, and its view (``views.seq``) only
-    when the view was not the frame's own pick (a new session, a test)."""
+    shows are drawn, on a run that is not training), and so are the payloads in ``ahead`` (the
+    shown view's of the layers ``ahead_layers`` names, by their option's label in the page's
+    selectbox labelled ``picker``: the frame shows a pick of one it holds at once), one a
+    rerun. Python moves the frame's
+    snapshot (``start_seq``) only when something else changed it, and its view (``views.seq``)
+    only when the view was not the frame's own pick (a new session, a test)."""
     ss = st.session_state
     n = run.n_snapshots
+    ahead = ahead or {}
     sent = _hear(prefix, n, {p.key for p in charts.values()})
     want = ss.setdefault(f"{prefix}_pl_want", set())
+    named = [*charts.values(), *ahead.values()]
+    _forget_replaced(prefix, sent, named)
+    want.intersection_update(p.key for p in named)  # asked, and still current
     if view in CHART_VIEWS:
         ss[f"{prefix}_playing"] = False  # the frame has its own Play
     index = scrubber_state(prefix, n)
@@ -183,7 +222,7 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
         ss[f"{prefix}_pl_view_heard"] = view
     shown = charts.get(view)
     payload, extra, failed = "", {}, set()
-    for name, p in charts.items():
+    for name, p in [*charts.items(), *(("", p) for p in ahead.values())]:
         if p.key in sent or (p is not shown and p.key not in want):
             continue
         try:
@@ -204,7 +243,10 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
             chart = charts[option["name"]]
             option.update(key=chart.key, family=chart.family)
     spec = {"label": label, "help": help, "view": view, "seq": ss[f"{prefix}_pl_view_seq"],
-            "options": options, "prefetch": run.status != "running"}
+            "options": options, "prefetch": run.status != "running",
+            "picker": picker,
+            "ahead": [{"key": p.key, "family": p.family, "label": option}
+                      for option, p in ahead.items()]}
     shown_key = shown.key if shown is not None and view not in failed else ""
     player.epoch_player(payload, shown_key, start=index, start_seq=ss[f"{prefix}_pl_seq"],
                         key=f"{prefix}_player", png_prefix=run.run_id, hidden=not shown_key,
@@ -230,4 +272,4 @@ def this_epoch(run: Run, layer: str, *, rebin: bool | None = None, more: bool = 
             rgb_scale=rgb_scale, neuron=neuron, timeline=_timeline_rows(run)))
 
     return Payload(f"player|{lang}|{views.run_key(run)}|{run.status}|{options}",
-                   f"player|{lang}|{run.run_id}|{options}", build)
+                   f"player|{run.run_id}|{layer}", build)

@@ -18,16 +18,28 @@
 // the rerun that follows draws a view Python draws (Health, Tables) below this frame, which then
 // shows only its control. Once its charts are drawn, the frame asks ahead for the other chart
 // view's payload (args.extra brings it), so even a first switch finds its charts drawn.
+// A layer switch (Streamlit's Layer selectbox) is made the same way: the frame then asks ahead,
+// one at a time, for the shown view's payloads of the layers Python names (views.ahead: the
+// next and the previous, every layer of a small model), within AHEAD_BYTES, and predraws them;
+// the frame watches that selectbox (views.picker, read-only: the host page is the same origin)
+// and shows a pick of a layer it holds at once, before the rerun the pick starts answers, which
+// then sends only the payload's key and finds it shown. A newer
+// payload of a family (the same view of the same layer: a rebin, another language, a run that
+// has grown) makes the frame let the older go as soon as Python names it.
 // The Streamlit component protocol is spoken directly (postMessage), without a build step.
 "use strict";
 
 const PLAY_EVERY_MS = 700;   // one snapshot per 0.7 s while playing
 const REPORT_AFTER_MS = 250; // report the snapshot this long after the last slider move
 
-const MAX_KEPT = 8;           // payloads kept built in this frame (layers, option sets, views)
+const MAX_KEPT = 12;          // payloads kept built in this frame (layers, option sets, views)
+const MAX_BYTES = 24e6;       // ... and their JSON at most this long (the shown one always kept)
+const AHEAD_BYTES = 12e6;     // layers are asked for ahead only while the frame holds less
 const PREDRAW_AFTER_MS = 150; // then the others follow the snapshot shown (predraw)
 const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this long has passed
 const AFTER_PAINT_MS = 500;   // a view switch is reported once painted, or after this long
+const EARLY_MS = 10000;       // a layer pick shown early waits this long for Python to name it
+const TOUCHED_MS = 2000;      // ... and is one made this soon after a touch of the selectbox
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -37,6 +49,8 @@ const state = {
   timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
   views: null, view: null, viewSeq: null, index: null, // the view control; the snapshot shown
   afterPaint: null, afterTimer: null, // a view switch to report once it is painted
+  askedAhead: new Set(), // layers' payloads asked for ahead (once each while Python names them)
+  aheadPending: false,   // one is asked for: the next render message answers
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
@@ -46,12 +60,15 @@ const state = {
 // (-1 while some off-screen chart still shows another frame). "view": the view control's
 // choice, as painted; "renders": render messages heard; "answeredView" / "answeredEpoch": the
 // view of Python's last rerun, when its render message first said it (a switch made here is
-// painted before that).
+// painted before that); "answeredKey" / "answeredKeyEpoch": the same of the payload shown;
+// "earlyPicks": layer picks shown from the page's selectbox before that answer, the last one
+// painted at "earlyEpoch".
 window.nnvizPlayer = { frame: -1, drawnAt: 0, drawnEpoch: 0, shownEpoch: 0, reportedEpoch: 0,
                        allFrame: -1, allDrawnEpoch: 0, draws: 0, builds: 0, predraws: 0,
                        visible: false, key: null,
                        reacts: 0, parkedReacts: 0, updates: 0, // Plotly calls: full, changes only
-                       view: null, renders: 0, answeredView: null, answeredEpoch: 0 };
+                       view: null, renders: 0, answeredView: null, answeredEpoch: 0,
+                       answeredKey: null, answeredKeyEpoch: 0, earlyPicks: 0, earlyEpoch: 0 };
 
 function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
@@ -355,13 +372,36 @@ function release(entry) {
   state.cache.delete(entry.key);
 }
 
+function heldBytes() {
+  let n = 0;
+  for (const e of state.cache.values()) n += e.bytes;
+  return n;
+}
+
+function trim() {
+  // Beyond MAX_KEPT payloads or MAX_BYTES, the least recently shown or come are let go (Python
+  // resends on need); never the one shown.
+  for (const old of [...state.cache.values()]) {
+    if (state.cache.size <= MAX_KEPT && heldBytes() <= MAX_BYTES) break;
+    if (old !== state.entry) release(old);
+  }
+}
+
 function keep(entry) {
-  // Most recently shown last; beyond MAX_KEPT the oldest are let go (Python resends on need).
+  // Most recently shown last (trim lets the oldest go first).
   state.cache.delete(entry.key);
   state.cache.set(entry.key, entry);
+  trim();
+}
+
+function dropReplaced(current) {
+  // current: [{key, family}] Python names now. A payload held of such a family under another
+  // key is an older one (other bins, language or run length): let go, never shown again.
+  const keys = new Map(current.filter((o) => o.key).map((o) => [o.family, o.key]));
   for (const old of [...state.cache.values()]) {
-    if (state.cache.size <= MAX_KEPT) break;
-    if (old !== state.entry) release(old);
+    if (old !== state.entry && keys.has(old.family) && keys.get(old.family) !== old.key) {
+      release(old);
+    }
   }
 }
 
@@ -732,14 +772,107 @@ function pickView(name) {
 
 function prefetch() {
   // The charts shown are drawn: ask Python for a chart view's payload this frame lacks (once
-  // each), so that a switch to that view finds its charts here, drawn by predraw().
+  // each), so that a switch to that view finds its charts here, drawn by predraw(); then, one
+  // a time while the frame holds less than AHEAD_BYTES, for the layers' payloads Python named
+  // (views.ahead, nearest first), each once, so a layer pick finds its charts drawn too.
   const spec = state.views;
   if (!spec || !spec.prefetch || state.hidden || !state.entry) return;
-  const key = spec.options.map((o) => o.key)
+  if (state.aheadPending) return; // one at a time: the render that answers calls again
+  let key = spec.options.map((o) => o.key)
     .find((k) => k && !state.cache.has(k) && !state.needed.has(k));
+  if (!key && heldBytes() < AHEAD_BYTES) {
+    key = (spec.ahead || []).map((o) => o.key)
+      .find((k) => !state.cache.has(k) && !state.askedAhead.has(k));
+    if (key) state.askedAhead.add(key);
+    state.aheadPending = Boolean(key);
+  }
   if (!key) return;
   state.needed.add(key);
   sendValue({ need: key });
+}
+
+function watchPicker() {
+  // Streamlit's Layer selectbox above this frame (its label: views.picker), watched in the host
+  // page: once its value is the label of a layer whose payload this frame holds (views.ahead,
+  // of the view shown), its list closed, just after the reader's click or key on it, that layer
+  // is shown at once (onPicker).
+  if (state.pickerWatch !== undefined) return;
+  state.pickerWatch = null;
+  let main = null;
+  try {
+    main = window.parent.document.querySelector('[data-testid="stMain"]');
+  } catch (e) { /* another origin: the rerun's answer shows the pick */ }
+  if (!main) return;
+  state.pickerMain = main;
+  const doc = main.ownerDocument;
+  const touch = (e) => { // the reader's own hand on the selectbox or its list of options
+    const t = e.target instanceof doc.defaultView.Element ? e.target : null;
+    const list = t && t.closest('[role="listbox"]');
+    const box = t && t.closest('[data-testid="stSelectbox"]');
+    const label = list ? list.getAttribute("aria-label")
+      : box && box.querySelector('input[role="combobox"]') ?
+        box.querySelector('input[role="combobox"]').getAttribute("aria-label") : null;
+    if (label !== null && state.views && label === state.views.picker) {
+      state.pickerTouched = performance.now();
+    }
+  };
+  doc.addEventListener("pointerdown", touch, true);
+  doc.addEventListener("keydown", touch, true);
+  state.pickerWatch = new MutationObserver(onPicker);
+  state.pickerWatch.observe(main, { subtree: true, attributes: true,
+                                    attributeFilter: ["value", "aria-expanded"] });
+  window.addEventListener("pagehide", () => {
+    state.pickerWatch.disconnect();
+    doc.removeEventListener("pointerdown", touch, true);
+    doc.removeEventListener("keydown", touch, true);
+  });
+}
+
+function picked() {
+  // The option the page's Layer selectbox shows, its list closed (null while choosing).
+  const spec = state.views;
+  const input = spec && spec.picker && [...state.pickerMain.querySelectorAll(
+    'input[role="combobox"]')].find((i) => i.getAttribute("aria-label") === spec.picker);
+  return input && input.getAttribute("aria-expanded") !== "true" ? input.value : null;
+}
+
+function onPicker() {
+  // Only a value the reader chose (not one a rerun set: another run's layers, a link).
+  const spec = state.views;
+  if (!spec || !spec.picker || state.hidden || !state.entry || state.view !== spec.view) return;
+  if (!(performance.now() - (state.pickerTouched || -1e9) < TOUCHED_MS)) return;
+  const label = picked();
+  const option = label !== null && (spec.ahead || []).find((o) => o.label === label);
+  const entry = option && option.key !== state.key ? state.cache.get(option.key) : undefined;
+  if (!entry) return; // not held: the rerun sends it
+  const p = window.nnvizPlayer;
+  p.earlyPicks += 1;
+  clearTimeout(state.early && state.early.timer);
+  // Until Python's answer names it, a render that still names the layer left keeps this one
+  // (a rerun under way when the pick came), for EARLY_MS; then, unless the selectbox still
+  // shows the pick, Python's view again.
+  const early = { key: option.key, label, from: state.key, said: state.key,
+                  until: performance.now() + EARLY_MS };
+  early.timer = setTimeout(() => {
+    if (state.early !== early) return;
+    state.early = null;
+    if (picked() !== label) present(early.said, false, state.index, false);
+  }, EARLY_MS);
+  state.early = early;
+  switchTo(entry, nearestFrame(entry, state.index === null ? 0 : state.index));
+  requestAnimationFrame(() => { p.earlyEpoch = performance.timeOrigin + performance.now(); });
+}
+
+function heardPick(key) {
+  // The payload a render message names, after a layer pick shown early (onPicker): that pick
+  // while the message still names the layer left, else what it names.
+  const early = state.early;
+  if (!early) return key;
+  early.said = key;
+  if (key === early.from && performance.now() < early.until) return early.key;
+  clearTimeout(early.timer);
+  state.early = null; // answered (or Python shows another payload: follow it)
+  return key;
 }
 
 function showError(err) {
@@ -803,7 +936,8 @@ function applyWords(labels) {
 function hold(key, family, json) {
   // A payload sent whole: kept (its charts built when first shown, or now when it came ahead
   // of a switch); the same view of a run that has grown (a new snapshot) replaces the older.
-  const entry = { key, family, payload: JSON.parse(json), root: null, drawn: -1 };
+  const entry = { key, family, payload: JSON.parse(json), root: null, drawn: -1,
+                  bytes: json.length };
   state.cache.set(key, entry);
   state.needed.delete(key);
   performance.mark("nnviz:parsed");
@@ -841,23 +975,35 @@ async function onRender(msg) {
       p.answeredEpoch = p.renderEpoch;
     }
     setupViews(args.views);
+    if (args.views.picker) watchPicker();
     if (args.views.seq !== state.viewSeq) { // Python picked the view (a new frame, a test)
       state.viewSeq = args.views.seq;
       state.view = args.views.view;
       markView();
     }
+    const named = [...args.views.options, ...(args.views.ahead || [])];
+    dropReplaced(named);
+    if (state.aheadPending) predrawSoon(); // the answer (its payload in extra, or none): next
+    state.aheadPending = false;
+    const ahead = new Set(named.map((o) => o.key));
+    for (const k of [...state.askedAhead]) if (!ahead.has(k)) state.askedAhead.delete(k);
     for (const [k, json] of Object.entries(args.extra || {})) { // asked for ahead of a switch
       if (state.cache.has(k)) continue;
-      const option = args.views.options.find((o) => o.key === k);
+      const option = named.find((o) => o.key === k);
       const entry = hold(k, option ? option.family : k, json);
       build(entry);
       park(entry, true);
+      trim();
       predrawSoon();
     }
-    key = chartKey(state.view); // the frame's own pick, heard by Python or not yet
+    key = heardPick(chartKey(state.view)); // the frame's own picks, heard by Python or not yet
     hidden = key === null;
   }
   if (moved) state.index = args.start; // Python moved the player (a link, another view)
+  if (key !== window.nnvizPlayer.answeredKey) { // Python's answer names another payload
+    window.nnvizPlayer.answeredKey = key;
+    window.nnvizPlayer.answeredKeyEpoch = window.nnvizPlayer.renderEpoch;
+  }
   const entry = state.cache.get(key);
   if (!hidden && entry && entry === state.entry && !state.hidden && moved) {
     setPlaying(false); // follow it
