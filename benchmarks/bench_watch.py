@@ -42,6 +42,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,16 +58,20 @@ from tests.fixtures.resnet import resnet18  # noqa: E402
 
 
 class CodeTimer:
-    """Adds up the wall and CPU time spent inside Watcher's step hooks and snapshots (the
-    per-parameter gradient hooks, a flag each, are not counted here: the A/B ratio has them)."""
+    """Adds up the time spent inside Watcher's step hooks and snapshots on the training thread
+    (wall, and that thread's own CPU: ``time.thread_time``), and the CPU of the snapshots'
+    background thread (``Watcher._write`` there: statistics, histograms, encoding, the file).
+    The per-parameter gradient hooks, a flag each, are not counted here: the ratio has them
+    (``--controls`` times them alone)."""
 
     NAMES = ("before_step", "after_step", "snapshot")
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.cpu = 0.0
+        self.cpu = 0.0         # the training thread's, inside nnviz's calls
+        self.background = 0.0  # the background thread's CPU (its snapshot work)
         self.cpu_by = dict.fromkeys(self.NAMES, 0.0)
-        self._saved = [(n, getattr(Watcher, n)) for n in self.NAMES]
+        self._saved = [(n, getattr(Watcher, n)) for n in (*self.NAMES, "_write")]
         for name, fn in self._saved:
             setattr(Watcher, name, self._wrap(name, fn))
 
@@ -78,13 +83,17 @@ class CodeTimer:
         timer = self
 
         def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                timer.seconds += time.perf_counter() - t0
-                timer.cpu += time.process_time() - c0
-                timer.cpu_by[name] += time.process_time() - c0
+                cpu = time.thread_time() - c0
+                if name != "_write":
+                    timer.seconds += time.perf_counter() - t0
+                    timer.cpu += cpu
+                    timer.cpu_by[name] += cpu
+                elif threading.current_thread() is not threading.main_thread():
+                    timer.background += cpu  # inline, it is inside snapshot's own time
         return timed
 
 
@@ -121,6 +130,17 @@ class Variant:
         if kind == "nnviz":
             self.rec = nnviz.watch(self.model, self.opt, probe=x[:probe], name="bench",
                                    runs_dir=os.path.join(root, "runs"))
+        elif kind == "hooks":  # nnviz's per-step hooks, doing nothing: what hooks alone cost
+            flags = [False] * len(list(self.model.parameters()))
+
+            def mark(i):  # noqa: ANN001, ANN202
+                def hook(_p):  # noqa: ANN001, ANN202
+                    flags[i] = True
+                return hook
+            for i, p in enumerate(self.model.parameters()):
+                p.register_post_accumulate_grad_hook(mark(i))
+            self.opt.register_step_pre_hook(lambda *_: None)
+            self.opt.register_step_post_hook(lambda *_: None)
         elif kind == "tensorboard":
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(os.path.join(root, "tb"))
@@ -178,7 +198,10 @@ class Variant:
 def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
           ) -> tuple[float, float]:
     """(wall, CPU) seconds of one epoch of `steps` batches, recording included (CPU: the
-    process's, every thread: on a shared machine steadier than wall time)."""
+    process's, every thread: on a shared machine steadier than wall time). nnviz's snapshot
+    returns once the moment is captured and is computed and written on a background thread:
+    the wall time ends when snapshot() returns, and the CPU also counts that thread's work
+    until it is done (waited for before the next loop runs, so no loop pays for another's)."""
     t0, c0 = time.perf_counter(), time.process_time()
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     loss = torch.zeros(())
@@ -190,8 +213,11 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
         loss.backward()
         v.opt.step()
     v.end_epoch(float(loss.detach()))
+    wall = time.perf_counter() - t0
+    if v.kind == "nnviz":  # its snapshot's background work, done before the next loop runs
+        v.rec._queue.wait()
     v.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-    return time.perf_counter() - t0, time.process_time() - c0
+    return wall, time.process_time() - c0
 
 
 def available(kinds: list[str]) -> list[str]:
@@ -232,8 +258,10 @@ def round_order(variants: list[Variant], r: int) -> list[Variant]:
 
 
 def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
-          steps: int, rounds: int, probe: int) -> None:
+          steps: int, rounds: int, probe: int, controls: bool = False) -> None:
     kinds = available(["bare", "nnviz", "tensorboard", "wandb"])
+    if controls:  # a second bare loop (the pairing's own noise) and nnviz's hooks alone
+        kinds[1:1] = ["bare2", "hooks"]
     with tempfile.TemporaryDirectory() as root:
         variants = [Variant(k, model, x, probe, steps, root) for k in kinds]
         for v in variants:  # warm-up epoch (allocator, lazy imports), not timed
@@ -256,15 +284,17 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
                 v.cpu.append(c)
                 if v.kind == "wandb":
                     v.logs_per_epoch = v.logs - logs
-                v.codes.append(timer.cpu if timer else v.code)
+                v.codes.append(timer.cpu + timer.background if timer else v.code)
                 if timer:
-                    nnviz_cpu_share.append(timer.cpu / (c - timer.cpu))
-                    nnviz_by.append(timer.cpu_by)
+                    train = c - timer.background  # the training thread's CPU (about)
+                    nnviz_cpu_share.append(timer.cpu / (train - timer.cpu))
+                    nnviz_by.append({**timer.cpu_by, "background": timer.background})
                     rec = v.rec
         if service_marks:
             time.sleep(2.0)  # let the service write the last epoch's histograms
             service_marks.append(service_cpu())
         sampling = getattr(rec, "last_sampling", None)  # what the last epoch rests on
+        background = rec._queue.background
         n_tensors = 2 * sum(1 for _ in model.parameters())  # every weight and its gradient
         for v in variants:
             v.close()
@@ -298,16 +328,20 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         extra = f" + service {statistics.median(service) / base_cpu * 100:.1f}%" \
             if v is wb and service else ""
         cells.append(f"{v.kind} {share:.2f}%{extra}")
-    print("  CPU inside each tool's own calls (not its per-step hooks), % of the same round's "
-          "bare epoch, median: " + "   ".join(cells))
+    print("  CPU inside each tool's own calls (not its per-step hooks; nnviz's: both threads),"
+          " % of the same round's bare epoch, median: " + "   ".join(cells))
     lo, mid, hi = quartiles(nnviz_cpu_share)
-    print(f"  nnviz's in-call CPU share of the rest of its epoch: {mid * 100:.2f}% (quartiles "
-          f"{lo * 100:.2f}-{hi * 100:.2f}%)")
-    by = {k: statistics.median(d[k] for d in nnviz_by) for k in CodeTimer.NAMES}
+    by = {k: statistics.median(d[k] for d in nnviz_by) for k in (*CodeTimer.NAMES,
+                                                                  "background")}
+    print(f"  nnviz's in-call CPU on the training thread, share of the rest of that thread's "
+          f"epoch: {mid * 100:.2f}% (quartiles {lo * 100:.2f}-{hi * 100:.2f}%); its background "
+          f"thread: {by['background'] / statistics.median(bare.cpu) * 100:.2f}% of the bare "
+          f"epoch ({'on' if background else 'off: snapshots inline'})")
     steps_s = by["before_step"] + by["after_step"]
     print(f"  nnviz CPU per epoch (median): sampled steps {steps_s:.3f} s "
           f"(before_step {by['before_step']:.3f}, after_step {by['after_step']:.3f}), snapshot "
-          f"{by['snapshot']:.3f} s; last interval {sampling}")
+          f"{by['snapshot']:.3f} s on the training thread + {by['background']:.3f} s on the "
+          f"background thread; last interval {sampling}")
     print("  minor page faults per epoch (median; memory the epoch touched afresh): "
           + "   ".join(f"{v.kind} {statistics.median(v.faults[1:] or v.faults):,.0f}"
                      for v in variants))
@@ -363,6 +397,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--examples", type=int, default=10_000, help="SimpleCNN examples")
     parser.add_argument("--steps", type=int, default=200, help="ResNet-18 steps per epoch")
+    parser.add_argument("--controls", action="store_true",
+                        help="add two control loops: a second bare loop, and nnviz's per-step "
+                             "hooks attached but doing nothing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -370,10 +407,10 @@ def main() -> None:
     if "simple_cnn" in args.models:
         x, y = torch.randn(args.examples, 3, 32, 32), torch.randint(0, 10, (args.examples,))
         bench(f"SimpleCNN, {args.examples} examples", SimpleCNN(), x, y, 64,
-              -(-args.examples // 64), args.rounds, 64)
+              -(-args.examples // 64), args.rounds, 64, args.controls)
     if "resnet18" in args.models:
         x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 1000, (256,))
-        bench("ResNet-18", resnet18(), x, y, 8, args.steps, args.rounds, 8)
+        bench("ResNet-18", resnet18(), x, y, 8, args.steps, args.rounds, 8, args.controls)
         snapshot_size_and_time()
     if "overview" in args.models:
         overview_timing()
