@@ -35,6 +35,15 @@ What is recorded, and how (torch's own hooks, no change to the loop):
 * activations: forward hooks on every module with parameters of its own and every activation
   module, on the probe batch, in eval mode under ``no_grad``; hooks removed and the training
   mode restored in a ``finally``.
+* the snapshot itself in two parts, as the trainer's (``SnapshotQueue``): ``capture`` on the
+  caller's thread takes what must be taken there (the watched weights copied into a reused
+  buffer, at most MAX_COPIES of them; the gradient and update accumulators; the probe pass, each
+  layer's output copied) and ``compute`` makes the statistics, histograms, drifts and the file,
+  written in order on one background thread when torch runs one thread and the model has
+  INLINE_BELOW parameters or more (else inline; the bytes are the same either way). An error
+  there fails the run and is raised at the next ``snapshot()`` or ``close()``; ``close()``, the
+  context manager and an exception in the loop wait for what is queued (at most one snapshot
+  waits behind the one being written).
 * ``torch.compile``d (``_orig_mod``) and ``DataParallel`` / ``DistributedDataParallel``
   (``.module``) models are unwrapped: parameters keep their plain names. Under
   ``torch.distributed`` only rank 0 records (other ranks get a recorder that does nothing).
@@ -47,7 +56,9 @@ predicate ``(name, parameter) -> bool``. The run's ``source`` says where it came
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fnmatch
+import functools
 import math
 import re
 import statistics
@@ -320,6 +331,12 @@ def _f(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
+def _drain(snapshots: SnapshotQueue) -> None:
+    """At exit: write what an unclosed recorder still has queued (its errors: too late)."""
+    with contextlib.suppress(BaseException):
+        snapshots.wait()
+
+
 def _activation_entry(kind: str, a: torch.Tensor) -> dict[str, Any]:
     """A layer's activation statistics on the probe batch."""
     return {"kind": kind, **stats.activation_stats(a, kind), "signal_std": signal_std(a)}
@@ -431,7 +448,8 @@ class Watcher:
         # thread and the model is not tiny (SnapshotQueue's rule); at most one waits
         self._queue = SnapshotQueue(self.writer, background=background, max_pending=1,
                                     n_params=sum(p.numel() for p in self.params))
-        atexit.register(self._queue.wait)  # an unclosed recorder's last snapshot is written
+        self._at_exit = functools.partial(_drain, self._queue)
+        atexit.register(self._at_exit)  # an unclosed recorder's last snapshot is still written
         try:
             self._attach()
             self._add_snapshot(0.0, None)
@@ -615,7 +633,7 @@ class Watcher:
         the run and is raised here, said plainly."""
         try:
             fn(*args)
-        except BaseException as exc:
+        except Exception as exc:
             if not self._queue.background:
                 raise  # raised by the caller's own call: as it is
             message = (f"nnviz could not record a snapshot of run {self.run_id} in the "
@@ -772,7 +790,7 @@ class Watcher:
         try:
             if self._queue is not None:
                 self._queue.close()
-        except BaseException as exc:
+        except Exception as exc:
             message = (f"nnviz could not record a snapshot of run {self.run_id} in the "
                        f"background ({type(exc).__name__}: {exc}).")
             if status == "failed":  # the loop's own error comes first: keep it, add this
@@ -789,9 +807,9 @@ class Watcher:
         self.closed = True
         try:
             if self._queue is not None:
-                atexit.unregister(self._queue.wait)
+                atexit.unregister(self._at_exit)
                 self._queue.close()  # stops its thread (after an error: drops what is queued)
-        except BaseException:
+        except Exception:
             pass  # already raised, or the run is failing for another reason
         finally:
             self._detach()
