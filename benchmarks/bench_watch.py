@@ -6,7 +6,8 @@ epoch in one process so machine load hits all of them alike:
     bare         the loop alone
     nnviz        nnviz.watch(model, opt, probe=x[:probe]): weights, gradients and update ratios
                  on the steps its overhead budget samples, probe activations, one snapshot per
-                 epoch
+                 epoch (computed and written on its background thread while the next epoch's
+                 steps run: see ``epoch``)
     tensorboard  SummaryWriter.add_histogram of every weight and its gradient, once per epoch
     wandb        wandb.watch(model, log="all", log_freq=steps per epoch), offline, system
                  metrics off; log_freq counts backward passes, so it logs every weight and
@@ -22,15 +23,19 @@ range, in CPU time (the process's, every thread: steadier than wall time on a sh
 and in wall time. W&B's CPU is given again with its service process (wandb-core, a child process
 that writes its files: not in this process's CPU time). Also printed: the CPU inside each tool's
 own calls as a share of the bare epoch (per-step hooks are not in it: the ratio has them);
-nnviz's CPU split into its sampled steps and its snapshot, and what the last interval's figures
-rest on (``sampling``). The snapshot cost is fixed per epoch, so the ratio shrinks as epochs
-grow: ``--steps`` sets the epoch length for ResNet-18 (default 200 steps of batch 8: 1,600
-images of 3x32x32, a small CPU epoch; a CIFAR-10 epoch is 50,000 images), and the first line
-of each table states it.
+nnviz's CPU split into its sampled steps and its snapshot on the training thread (that
+thread's own CPU, ``time.thread_time``) and the snapshot's work on the background thread, and
+what the last interval's figures rest on (``sampling``). ``--controls`` adds two loops that
+record nothing: a second bare loop (how far two identical loops' paired ratio strays) and the
+loop with nnviz's per-step hooks attached but doing nothing (what the hooks alone cost).
+The snapshot cost is fixed per epoch, so the ratio shrinks as epochs grow: ``--steps`` sets
+the epoch length for ResNet-18 (default 200 steps of batch 8: 1,600 images of 3x32x32, a small
+CPU epoch; a CIFAR-10 epoch is 50,000 images), and the first line of each table states it.
 Finally a ResNet-18 snapshot's size on disk (against the fp32 size of its parameters) and its
 write time.
 
     python benchmarks/bench_watch.py [--models simple_cnn resnet18] [--rounds 8] [--threads 1]
+                                     [--steps 200] [--controls]
 """
 
 from __future__ import annotations
@@ -127,6 +132,7 @@ class Variant:
         self.code = 0.0  # CPU seconds inside the tool's own calls this epoch (not its hooks)
         self.codes: list[float] = []  # per epoch
         self.epoch = 0
+        self.last_loss: float | None = None  # nnviz: the epoch still to snapshot
         if kind == "nnviz":
             self.rec = nnviz.watch(self.model, self.opt, probe=x[:probe], name="bench",
                                    runs_dir=os.path.join(root, "runs"))
@@ -173,10 +179,16 @@ class Variant:
             if self.kind != "nnviz":  # nnviz's own calls: CodeTimer
                 self.code += time.process_time() - c0
 
+    def begin_epoch(self) -> None:
+        """nnviz: the snapshot of the epoch before (see ``epoch``)."""
+        if self.kind == "nnviz" and self.last_loss is not None:
+            self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": self.last_loss})
+            self.last_loss = None
+
     def _end_epoch(self, loss: float) -> None:
         self.epoch += 1
         if self.kind == "nnviz":
-            self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": loss})
+            self.last_loss = loss  # snapshot at the next epoch's start
         elif self.kind == "tensorboard":
             for name, p in self.model.named_parameters():
                 self.writer.add_histogram(name, p.detach(), self.epoch)
@@ -198,12 +210,16 @@ class Variant:
 def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
           ) -> tuple[float, float]:
     """(wall, CPU) seconds of one epoch of `steps` batches, recording included (CPU: the
-    process's, every thread: on a shared machine steadier than wall time). nnviz's snapshot
-    returns once the moment is captured and is computed and written on a background thread:
-    the wall time ends when snapshot() returns, and the CPU also counts that thread's work
-    until it is done (waited for before the next loop runs, so no loop pays for another's)."""
+    process's, every thread: on a shared machine steadier than wall time).
+
+    nnviz's snapshot returns once the moment is captured; its statistics and file are made on
+    a background thread while the loop goes on. So that this work overlaps nnviz's own steps
+    (as in a real loop: epoch k's snapshot runs beside epoch k + 1) and no other loop's, nnviz
+    takes its snapshot of the epoch before at the start of each timed epoch (the warm-up
+    epoch's in the first round), and the epoch's time runs until that work is done too."""
     t0, c0 = time.perf_counter(), time.process_time()
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    v.begin_epoch()
     loss = torch.zeros(())
     for i in range(steps):
         lo = (i * batch) % len(x)
@@ -213,11 +229,10 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
         loss.backward()
         v.opt.step()
     v.end_epoch(float(loss.detach()))
-    wall = time.perf_counter() - t0
-    if v.kind == "nnviz":  # its snapshot's background work, done before the next loop runs
+    if v.kind == "nnviz":  # what is left of the snapshot's background work (usually nothing)
         v.rec._queue.wait()
     v.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-    return wall, time.process_time() - c0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def available(kinds: list[str]) -> list[str]:

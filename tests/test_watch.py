@@ -536,22 +536,29 @@ def record_convnet(runs_dir, background: bool, epochs: int = 3):
     return model, opt, rec
 
 
-def test_background_snapshots_are_the_same_run_as_inline_ones(runs_dir, one_thread):
+def test_background_snapshots_are_the_same_run_as_inline_ones(runs_dir, one_thread,
+                                                              monkeypatch):
     runs = {}
-    for background in (True, False):
+    # background; inline; background with room to copy only some probe outputs (the others
+    # measured on the caller's thread)
+    for key, background, room in (("bg", True, None), ("inline", False, None),
+                                  ("part", True, 6000)):
+        if room is not None:
+            monkeypatch.setattr(nnviz.engine.watch, "ACTIVATION_COPIES", room)
         model, opt, rec = record_convnet(runs_dir, background)
         assert rec._queue.background == background  # both ways really taken
         rec.close()
         assert hooks_left(model, opt) == 0
-        runs[background] = RunStore(runs_dir).load(rec.run_id)
-    bg, inline = runs[True], runs[False]
-    assert bg.status == inline.status == "completed"
+        runs[key] = RunStore(runs_dir).load(rec.run_id)
+    bg, inline = runs["bg"], runs["inline"]
+    assert bg.status == inline.status == runs["part"].status == "completed"
     assert bg.n_snapshots == inline.n_snapshots == 4
     assert [h.train_loss for h in bg.record.history] == [1.0, 0.5, 1 / 3]
     for i in range(4):
         a = (bg.folder / bg.entries[i].file).read_bytes()
         b = (inline.folder / inline.entries[i].file).read_bytes()
-        assert a == b, f"snapshot {i} differs"
+        c = (runs["part"].folder / runs["part"].entries[i].file).read_bytes()
+        assert a == b == c, f"snapshot {i} differs"
     s = bg.snapshot(3).record
     assert s.params["frozen.weight"].extra["grad_status"] == NO_GRADIENT
     # BatchNorm's output as its own hook saw it, before the in-place ReLU rewrote it

@@ -38,12 +38,13 @@ What is recorded, and how (torch's own hooks, no change to the loop):
 * the snapshot itself in two parts, as the trainer's (``SnapshotQueue``): ``capture`` on the
   caller's thread takes what must be taken there (the watched weights copied into a reused
   buffer, at most MAX_COPIES of them; the gradient and update accumulators; the probe pass, each
-  layer's output copied) and ``compute`` makes the statistics, histograms, drifts and the file,
-  written in order on one background thread when torch runs one thread and the model has
-  INLINE_BELOW parameters or more (else inline; the bytes are the same either way). An error
-  there fails the run and is raised at the next ``snapshot()`` or ``close()``; ``close()``, the
-  context manager and an exception in the loop wait for what is queued (at most one snapshot
-  waits behind the one being written).
+  layer's output copied, up to ACTIVATION_COPIES bytes, beyond that measured there) and
+  ``compute`` makes the statistics, histograms, drifts and the file, written in order on one
+  background thread when torch runs one thread and the model has INLINE_BELOW parameters or
+  more (else inline; the bytes are the same either way). An error there fails the run and is
+  raised at the next ``snapshot()`` or ``close()``; ``close()``, the context manager and an
+  exception in the loop wait for what is queued (at most one snapshot waits behind the one
+  being written).
 * ``torch.compile``d (``_orig_mod``) and ``DataParallel`` / ``DistributedDataParallel``
   (``.module``) models are unwrapped: parameters keep their plain names. Under
   ``torch.distributed`` only rank 0 records (other ranks get a recorder that does nothing).
@@ -97,6 +98,8 @@ SAMPLE_BUDGET = 0.01  # the sampled steps' work: at most this share of the loop'
 MIN_SAMPLES = 2       # sampled steps per snapshot interval whatever the budget
 ROW = 1024            # elements per row of UpdateBuffer (one float32 norm per row)
 MAX_COPIES = 2        # weight copies for snapshots in flight (one computed, one waiting)
+ACTIVATION_COPIES = 64 << 20  # bytes of probe outputs a snapshot copies for its background
+                              # thread (the rest is measured on the caller's thread)
 
 
 def unwrap(model: nn.Module) -> tuple[nn.Module, str | None]:
@@ -189,8 +192,9 @@ class SamplingBudget:
     """Which optimizer steps are sampled (gradients and update measured), and what they cost.
 
     The work of a sampled step and the loop's own time per step (between step pre-hooks, less
-    that work; the gap across a snapshot is left out) are timed in the process's CPU time
-    (``time.process_time``: on a busy machine wall time jumps by whole time slices). A sample's
+    that work; the gap across a snapshot is left out) are timed in the training thread's own
+    CPU time (``time.thread_time``: on a busy machine wall time jumps by whole time slices, and
+    the process's CPU time would also count the snapshots' background thread). A sample's
     cost is the median of the last few. The gap between sampled steps (the stride) is the
     smallest that keeps work / loop time within ``budget``, bounded by the last interval's
     length (steps between snapshots): at least length // UPDATE_SAMPLES (1 in the first
@@ -198,7 +202,7 @@ class SamplingBudget:
     interval), and at most length // MIN_SAMPLES until the interval has MIN_SAMPLES samples."""
 
     def __init__(self, budget: float = SAMPLE_BUDGET,
-                 clock: Callable[[], float] = time.process_time) -> None:
+                 clock: Callable[[], float] = time.thread_time) -> None:
         self.budget, self.clock = budget, clock
         self.stride, self.floor, self.ceiling = 1, 1, None
         self.samples = 0
@@ -745,19 +749,26 @@ class Watcher:
     def activations(self, keep: bool = False) -> dict[str, Any]:
         """Activation statistics of every measured layer on the probe batch (eval mode);
         ``keep``: each layer's (kind, copy of its output) instead, measured later
-        (``_activation_entry``; a copy, since a later in-place layer may change the output)."""
+        (``_activation_entry``; a copy, since a later in-place layer may change the output),
+        while the copies stay within ACTIVATION_COPIES bytes (beyond: measured here)."""
         if self.probe is None:
             return {}
         modules = dict(self.model.named_modules())
         out: dict[str, Any] = {}
         hooks = []
+        room = [ACTIVATION_COPIES if keep else 0]  # bytes the copies may still take
 
         def hook_for(name: str, kind: str) -> Callable[..., None]:
             def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
                 a = _first_tensor(output)
                 if a is not None and name not in out:
                     a = a.detach()
-                    out[name] = (kind, a.clone()) if keep else _activation_entry(kind, a)
+                    size = a.numel() * a.element_size()
+                    if size <= room[0]:
+                        room[0] -= size
+                        out[name] = (kind, a.clone())
+                    else:
+                        out[name] = _activation_entry(kind, a)
             return hook
 
         was_training = self.model.training
