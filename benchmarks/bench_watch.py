@@ -27,7 +27,8 @@ nnviz's CPU split into its sampled steps and its snapshot on the training thread
 thread's own CPU, ``time.thread_time``) and the snapshot's work on the background thread, and
 what the last interval's figures rest on (``sampling``). ``--controls`` adds two loops that
 record nothing: a second bare loop (how far two identical loops' paired ratio strays) and the
-loop with nnviz's per-step hooks attached but doing nothing (what the hooks alone cost).
+loop with nnviz's per-step hooks attached but doing nothing (what the hooks alone cost), and
+nnviz with every snapshot on the training thread (``nnviz_inline``: what the thread saves).
 The snapshot cost is fixed per epoch, so the ratio shrinks as epochs grow: ``--steps`` sets
 the epoch length for ResNet-18 (default 200 steps of batch 8: 1,600 images of 3x32x32, a small
 CPU epoch; a CIFAR-10 epoch is 50,000 images), and the first line of each table states it.
@@ -136,6 +137,9 @@ class Variant:
         if kind == "nnviz":
             self.rec = nnviz.watch(self.model, self.opt, probe=x[:probe], name="bench",
                                    runs_dir=os.path.join(root, "runs"))
+        elif kind == "nnviz_inline":  # the same, every snapshot on the training thread
+            self.rec = Watcher(self.model, self.opt, probe=x[:probe], name="bench",
+                               runs_dir=os.path.join(root, "runs"), background=False)
         elif kind == "hooks":  # nnviz's per-step hooks, doing nothing: what hooks alone cost
             flags = [False] * len(list(self.model.parameters()))
 
@@ -176,18 +180,18 @@ class Variant:
         try:
             self._end_epoch(loss)
         finally:
-            if self.kind != "nnviz":  # nnviz's own calls: CodeTimer
+            if self.kind not in ("nnviz", "nnviz_inline"):  # nnviz's: CodeTimer, or none
                 self.code += time.process_time() - c0
 
     def begin_epoch(self) -> None:
         """nnviz: the snapshot of the epoch before (see ``epoch``)."""
-        if self.kind == "nnviz" and self.last_loss is not None:
+        if self.kind.startswith("nnviz") and self.last_loss is not None:
             self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": self.last_loss})
             self.last_loss = None
 
     def _end_epoch(self, loss: float) -> None:
         self.epoch += 1
-        if self.kind == "nnviz":
+        if self.kind.startswith("nnviz"):
             self.last_loss = loss  # snapshot at the next epoch's start
         elif self.kind == "tensorboard":
             for name, p in self.model.named_parameters():
@@ -199,7 +203,7 @@ class Variant:
             self.run.log({"train_loss": loss})
 
     def close(self) -> None:
-        if self.kind == "nnviz":
+        if self.kind.startswith("nnviz"):
             self.rec.close()
         elif self.kind == "tensorboard":
             self.writer.close()
@@ -229,7 +233,7 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
         loss.backward()
         v.opt.step()
     v.end_epoch(float(loss.detach()))
-    if v.kind == "nnviz":  # what is left of the snapshot's background work (usually nothing)
+    if v.kind.startswith("nnviz"):  # what is left of its snapshot's background work, if any
         v.rec._queue.wait()
     v.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     return time.perf_counter() - t0, time.process_time() - c0
@@ -275,8 +279,8 @@ def round_order(variants: list[Variant], r: int) -> list[Variant]:
 def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
           steps: int, rounds: int, probe: int, controls: bool = False) -> None:
     kinds = available(["bare", "nnviz", "tensorboard", "wandb"])
-    if controls:  # a second bare loop (the pairing's own noise) and nnviz's hooks alone
-        kinds[1:1] = ["bare2", "hooks"]
+    if controls:  # a second bare loop (the pairing's own noise), nnviz's hooks alone, and
+        kinds[1:1] = ["bare2", "hooks", "nnviz_inline"]  # nnviz without its background thread
     with tempfile.TemporaryDirectory() as root:
         variants = [Variant(k, model, x, probe, steps, root) for k in kinds]
         for v in variants:  # warm-up epoch (allocator, lazy imports), not timed
@@ -413,8 +417,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=10_000, help="SimpleCNN examples")
     parser.add_argument("--steps", type=int, default=200, help="ResNet-18 steps per epoch")
     parser.add_argument("--controls", action="store_true",
-                        help="add two control loops: a second bare loop, and nnviz's per-step "
-                             "hooks attached but doing nothing")
+                        help="add control loops: a second bare loop, nnviz's per-step hooks "
+                             "attached but doing nothing, nnviz without its background thread")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
