@@ -6,7 +6,8 @@ epoch in one process so machine load hits all of them alike:
     bare         the loop alone
     nnviz        nnviz.watch(model, opt, probe=x[:probe]): weights, gradients and update ratios
                  on the steps its overhead budget samples, probe activations, one snapshot per
-                 epoch
+                 epoch (computed and written on its background thread while the next epoch's
+                 steps run: see ``epoch``)
     tensorboard  SummaryWriter.add_histogram of every weight and its gradient, once per epoch
     wandb        wandb.watch(model, log="all", log_freq=steps per epoch), offline, system
                  metrics off; log_freq counts backward passes, so it logs every weight and
@@ -22,15 +23,20 @@ range, in CPU time (the process's, every thread: steadier than wall time on a sh
 and in wall time. W&B's CPU is given again with its service process (wandb-core, a child process
 that writes its files: not in this process's CPU time). Also printed: the CPU inside each tool's
 own calls as a share of the bare epoch (per-step hooks are not in it: the ratio has them);
-nnviz's CPU split into its sampled steps and its snapshot, and what the last interval's figures
-rest on (``sampling``). The snapshot cost is fixed per epoch, so the ratio shrinks as epochs
-grow: ``--steps`` sets the epoch length for ResNet-18 (default 200 steps of batch 8: 1,600
-images of 3x32x32, a small CPU epoch; a CIFAR-10 epoch is 50,000 images), and the first line
-of each table states it.
+nnviz's CPU split into its sampled steps and its snapshot on the training thread (that
+thread's own CPU, ``time.thread_time``) and the snapshot's work on the background thread, and
+what the last interval's figures rest on (``sampling``). ``--controls`` adds two loops that
+record nothing: a second bare loop (how far two identical loops' paired ratio strays) and the
+loop with nnviz's per-step hooks attached but doing nothing (what the hooks alone cost), and
+nnviz with every snapshot on the training thread (``nnviz_inline``: what the thread saves).
+The snapshot cost is fixed per epoch, so the ratio shrinks as epochs grow: ``--steps`` sets
+the epoch length for ResNet-18 (default 200 steps of batch 8: 1,600 images of 3x32x32, a small
+CPU epoch; a CIFAR-10 epoch is 50,000 images), and the first line of each table states it.
 Finally a ResNet-18 snapshot's size on disk (against the fp32 size of its parameters) and its
 write time.
 
     python benchmarks/bench_watch.py [--models simple_cnn resnet18] [--rounds 8] [--threads 1]
+                                     [--steps 200] [--controls]
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,16 +64,20 @@ from tests.fixtures.resnet import resnet18  # noqa: E402
 
 
 class CodeTimer:
-    """Adds up the wall and CPU time spent inside Watcher's step hooks and snapshots (the
-    per-parameter gradient hooks, a flag each, are not counted here: the A/B ratio has them)."""
+    """Adds up the time spent inside Watcher's step hooks and snapshots on the training thread
+    (wall, and that thread's own CPU: ``time.thread_time``), and the CPU of the snapshots'
+    background thread (``Watcher._write`` there: statistics, histograms, encoding, the file).
+    The per-parameter gradient hooks, a flag each, are not counted here: the ratio has them
+    (``--controls`` times them alone)."""
 
     NAMES = ("before_step", "after_step", "snapshot")
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.cpu = 0.0
+        self.cpu = 0.0         # the training thread's, inside nnviz's calls
+        self.background = 0.0  # the background thread's CPU (its snapshot work)
         self.cpu_by = dict.fromkeys(self.NAMES, 0.0)
-        self._saved = [(n, getattr(Watcher, n)) for n in self.NAMES]
+        self._saved = [(n, getattr(Watcher, n)) for n in (*self.NAMES, "_write")]
         for name, fn in self._saved:
             setattr(Watcher, name, self._wrap(name, fn))
 
@@ -78,13 +89,17 @@ class CodeTimer:
         timer = self
 
         def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                timer.seconds += time.perf_counter() - t0
-                timer.cpu += time.process_time() - c0
-                timer.cpu_by[name] += time.process_time() - c0
+                cpu = time.thread_time() - c0
+                if name != "_write":
+                    timer.seconds += time.perf_counter() - t0
+                    timer.cpu += cpu
+                    timer.cpu_by[name] += cpu
+                elif threading.current_thread() is not threading.main_thread():
+                    timer.background += cpu  # inline, it is inside snapshot's own time
         return timed
 
 
@@ -118,9 +133,24 @@ class Variant:
         self.code = 0.0  # CPU seconds inside the tool's own calls this epoch (not its hooks)
         self.codes: list[float] = []  # per epoch
         self.epoch = 0
+        self.last_loss: float | None = None  # nnviz: the epoch still to snapshot
         if kind == "nnviz":
             self.rec = nnviz.watch(self.model, self.opt, probe=x[:probe], name="bench",
                                    runs_dir=os.path.join(root, "runs"))
+        elif kind == "nnviz_inline":  # the same, every snapshot on the training thread
+            self.rec = Watcher(self.model, self.opt, probe=x[:probe], name="bench",
+                               runs_dir=os.path.join(root, "runs"), background=False)
+        elif kind == "hooks":  # nnviz's per-step hooks, doing nothing: what hooks alone cost
+            flags = [False] * len(list(self.model.parameters()))
+
+            def mark(i):  # noqa: ANN001, ANN202
+                def hook(_p):  # noqa: ANN001, ANN202
+                    flags[i] = True
+                return hook
+            for i, p in enumerate(self.model.parameters()):
+                p.register_post_accumulate_grad_hook(mark(i))
+            self.opt.register_step_pre_hook(lambda *_: None)
+            self.opt.register_step_post_hook(lambda *_: None)
         elif kind == "tensorboard":
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(os.path.join(root, "tb"))
@@ -150,13 +180,19 @@ class Variant:
         try:
             self._end_epoch(loss)
         finally:
-            if self.kind != "nnviz":  # nnviz's own calls: CodeTimer
+            if self.kind not in ("nnviz", "nnviz_inline"):  # nnviz's: CodeTimer, or none
                 self.code += time.process_time() - c0
+
+    def begin_epoch(self) -> None:
+        """nnviz: the snapshot of the epoch before (see ``epoch``)."""
+        if self.kind.startswith("nnviz") and self.last_loss is not None:
+            self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": self.last_loss})
+            self.last_loss = None
 
     def _end_epoch(self, loss: float) -> None:
         self.epoch += 1
-        if self.kind == "nnviz":
-            self.rec.snapshot(epoch=self.epoch, metrics={"train_loss": loss})
+        if self.kind.startswith("nnviz"):
+            self.last_loss = loss  # snapshot at the next epoch's start
         elif self.kind == "tensorboard":
             for name, p in self.model.named_parameters():
                 self.writer.add_histogram(name, p.detach(), self.epoch)
@@ -167,7 +203,7 @@ class Variant:
             self.run.log({"train_loss": loss})
 
     def close(self) -> None:
-        if self.kind == "nnviz":
+        if self.kind.startswith("nnviz"):
             self.rec.close()
         elif self.kind == "tensorboard":
             self.writer.close()
@@ -178,9 +214,16 @@ class Variant:
 def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
           ) -> tuple[float, float]:
     """(wall, CPU) seconds of one epoch of `steps` batches, recording included (CPU: the
-    process's, every thread: on a shared machine steadier than wall time)."""
+    process's, every thread: on a shared machine steadier than wall time).
+
+    nnviz's snapshot returns once the moment is captured; its statistics and file are made on
+    a background thread while the loop goes on. So that this work overlaps nnviz's own steps
+    (as in a real loop: epoch k's snapshot runs beside epoch k + 1) and no other loop's, nnviz
+    takes its snapshot of the epoch before at the start of each timed epoch (the warm-up
+    epoch's in the first round), and the epoch's time runs until that work is done too."""
     t0, c0 = time.perf_counter(), time.process_time()
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    v.begin_epoch()
     loss = torch.zeros(())
     for i in range(steps):
         lo = (i * batch) % len(x)
@@ -190,6 +233,8 @@ def epoch(v: Variant, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int
         loss.backward()
         v.opt.step()
     v.end_epoch(float(loss.detach()))
+    if v.kind.startswith("nnviz"):  # what is left of its snapshot's background work, if any
+        v.rec._queue.wait()
     v.faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     return time.perf_counter() - t0, time.process_time() - c0
 
@@ -232,8 +277,10 @@ def round_order(variants: list[Variant], r: int) -> list[Variant]:
 
 
 def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
-          steps: int, rounds: int, probe: int) -> None:
+          steps: int, rounds: int, probe: int, controls: bool = False) -> None:
     kinds = available(["bare", "nnviz", "tensorboard", "wandb"])
+    if controls:  # a second bare loop (the pairing's own noise), nnviz's hooks alone, and
+        kinds[1:1] = ["bare2", "hooks", "nnviz_inline"]  # nnviz without its background thread
     with tempfile.TemporaryDirectory() as root:
         variants = [Variant(k, model, x, probe, steps, root) for k in kinds]
         for v in variants:  # warm-up epoch (allocator, lazy imports), not timed
@@ -256,15 +303,17 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
                 v.cpu.append(c)
                 if v.kind == "wandb":
                     v.logs_per_epoch = v.logs - logs
-                v.codes.append(timer.cpu if timer else v.code)
+                v.codes.append(timer.cpu + timer.background if timer else v.code)
                 if timer:
-                    nnviz_cpu_share.append(timer.cpu / (c - timer.cpu))
-                    nnviz_by.append(timer.cpu_by)
+                    train = c - timer.background  # the training thread's CPU (about)
+                    nnviz_cpu_share.append(timer.cpu / (train - timer.cpu))
+                    nnviz_by.append({**timer.cpu_by, "background": timer.background})
                     rec = v.rec
         if service_marks:
             time.sleep(2.0)  # let the service write the last epoch's histograms
             service_marks.append(service_cpu())
         sampling = getattr(rec, "last_sampling", None)  # what the last epoch rests on
+        background = rec._queue.background
         n_tensors = 2 * sum(1 for _ in model.parameters())  # every weight and its gradient
         for v in variants:
             v.close()
@@ -298,16 +347,20 @@ def bench(label: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         extra = f" + service {statistics.median(service) / base_cpu * 100:.1f}%" \
             if v is wb and service else ""
         cells.append(f"{v.kind} {share:.2f}%{extra}")
-    print("  CPU inside each tool's own calls (not its per-step hooks), % of the same round's "
-          "bare epoch, median: " + "   ".join(cells))
+    print("  CPU inside each tool's own calls (not its per-step hooks; nnviz's: both threads),"
+          " % of the same round's bare epoch, median: " + "   ".join(cells))
     lo, mid, hi = quartiles(nnviz_cpu_share)
-    print(f"  nnviz's in-call CPU share of the rest of its epoch: {mid * 100:.2f}% (quartiles "
-          f"{lo * 100:.2f}-{hi * 100:.2f}%)")
-    by = {k: statistics.median(d[k] for d in nnviz_by) for k in CodeTimer.NAMES}
+    by = {k: statistics.median(d[k] for d in nnviz_by) for k in (*CodeTimer.NAMES,
+                                                                  "background")}
+    print(f"  nnviz's in-call CPU on the training thread, share of the rest of that thread's "
+          f"epoch: {mid * 100:.2f}% (quartiles {lo * 100:.2f}-{hi * 100:.2f}%); its background "
+          f"thread: {by['background'] / statistics.median(bare.cpu) * 100:.2f}% of the bare "
+          f"epoch ({'on' if background else 'off: snapshots inline'})")
     steps_s = by["before_step"] + by["after_step"]
     print(f"  nnviz CPU per epoch (median): sampled steps {steps_s:.3f} s "
           f"(before_step {by['before_step']:.3f}, after_step {by['after_step']:.3f}), snapshot "
-          f"{by['snapshot']:.3f} s; last interval {sampling}")
+          f"{by['snapshot']:.3f} s on the training thread + {by['background']:.3f} s on the "
+          f"background thread; last interval {sampling}")
     print("  minor page faults per epoch (median; memory the epoch touched afresh): "
           + "   ".join(f"{v.kind} {statistics.median(v.faults[1:] or v.faults):,.0f}"
                      for v in variants))
@@ -363,6 +416,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--examples", type=int, default=10_000, help="SimpleCNN examples")
     parser.add_argument("--steps", type=int, default=200, help="ResNet-18 steps per epoch")
+    parser.add_argument("--controls", action="store_true",
+                        help="add control loops: a second bare loop, nnviz's per-step hooks "
+                             "attached but doing nothing, nnviz without its background thread")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -370,10 +426,10 @@ def main() -> None:
     if "simple_cnn" in args.models:
         x, y = torch.randn(args.examples, 3, 32, 32), torch.randint(0, 10, (args.examples,))
         bench(f"SimpleCNN, {args.examples} examples", SimpleCNN(), x, y, 64,
-              -(-args.examples // 64), args.rounds, 64)
+              -(-args.examples // 64), args.rounds, 64, args.controls)
     if "resnet18" in args.models:
         x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 1000, (256,))
-        bench("ResNet-18", resnet18(), x, y, 8, args.steps, args.rounds, 8)
+        bench("ResNet-18", resnet18(), x, y, 8, args.steps, args.rounds, 8, args.controls)
         snapshot_size_and_time()
     if "overview" in args.models:
         overview_timing()

@@ -487,3 +487,127 @@ def test_update_ratio_and_drift_on_cuda_equal_torch(runs_dir):
         rec.snapshot(epoch=1)
     assert_one_step_moved(RunStore(runs_dir).load(rec.run_id).snapshot(1).record.params, model,
                           w0, 1e-6)
+
+
+class ConvNet(nn.Module):
+    """Conv2d(3, 8) -> BatchNorm2d -> in-place ReLU -> Linear(512, 48) -> ReLU -> Linear(48, 4),
+    plus a frozen and an unused Linear: about 25,000 parameters (snapshots go to the
+    background thread when torch runs one thread). The in-place ReLU rewrites BatchNorm's
+    output after its forward hook has seen it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(8 * 8 * 8, 48)
+        self.act2 = nn.ReLU()
+        self.head = nn.Linear(48, 4)
+        self.frozen = nn.Linear(4, 4)
+        self.frozen.requires_grad_(False)
+        self.unused = nn.Linear(3, 3)
+
+    def forward(self, x):  # (B, 3, 8, 8)
+        h = self.act(self.bn(self.conv(x))).flatten(1)
+        return self.frozen(self.head(self.act2(self.fc(h))))
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread, as SnapshotQueue needs for its background thread (restored)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def record_convnet(runs_dir, background: bool, epochs: int = 3):
+    """A fixed ConvNet run, its sampling on a frozen clock (the same steps every time)."""
+    torch.manual_seed(0)
+    model = ConvNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,))
+    rec = nnviz.engine.watch.Watcher(model, opt, probe=x[:6], name="conv",
+                                     runs_dir=runs_dir, background=background)
+    rec.sampling = SamplingBudget(clock=ManualClock())
+    for epoch in range(1, epochs + 1):
+        train_steps(model, opt, x, y, 3)
+        assert rec.snapshot(epoch=epoch, metrics={"train_loss": 1.0 / epoch}) == epoch
+    return model, opt, rec
+
+
+def test_background_snapshots_are_the_same_run_as_inline_ones(runs_dir, one_thread,
+                                                              monkeypatch):
+    runs = {}
+    # background; inline; background with room to copy only some probe outputs (the others
+    # measured on the caller's thread)
+    for key, background, room in (("bg", True, None), ("inline", False, None),
+                                  ("part", True, 6000)):
+        if room is not None:
+            monkeypatch.setattr(nnviz.engine.watch, "ACTIVATION_COPIES", room)
+        model, opt, rec = record_convnet(runs_dir, background)
+        assert rec._queue.background == background  # both ways really taken
+        rec.close()
+        assert hooks_left(model, opt) == 0
+        runs[key] = RunStore(runs_dir).load(rec.run_id)
+    bg, inline = runs["bg"], runs["inline"]
+    assert bg.status == inline.status == runs["part"].status == "completed"
+    assert bg.n_snapshots == inline.n_snapshots == 4
+    assert [h.train_loss for h in bg.record.history] == [1.0, 0.5, 1 / 3]
+    for i in range(4):
+        a = (bg.folder / bg.entries[i].file).read_bytes()
+        b = (inline.folder / inline.entries[i].file).read_bytes()
+        c = (runs["part"].folder / runs["part"].entries[i].file).read_bytes()
+        assert a == b == c, f"snapshot {i} differs"
+    s = bg.snapshot(3).record
+    assert s.params["frozen.weight"].extra["grad_status"] == NO_GRADIENT
+    # BatchNorm's output as its own hook saw it, before the in-place ReLU rewrote it
+    assert s.activations["bn"].zero_frac == 0.0 < s.activations["act"].zero_frac
+
+
+def test_background_errors_fail_the_run_and_close_waits(runs_dir, one_thread, monkeypatch):
+    from nnviz.errors import StorageError
+    from nnviz.store.runs import RunWriter
+
+    model, opt, rec = record_convnet(runs_dir, True, epochs=1)
+    original = RunWriter.add_snapshot
+
+    def slow(self, tensors, snap):
+        import time
+        time.sleep(0.3)
+        return original(self, tensors, snap)
+    monkeypatch.setattr(RunWriter, "add_snapshot", slow)
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,))
+    with pytest.raises(RuntimeError, match="boom"):
+        with rec:
+            rec.snapshot(epoch=2)
+            raise RuntimeError("boom")  # the user's loop fails: the queued snapshot is kept
+    run = RunStore(runs_dir).load(rec.run_id)
+    assert run.status == "failed" and "boom" in run.record.status_detail
+    assert run.n_snapshots == 3 and hooks_left(model, opt) == 0
+
+    def full(self, tensors, snap):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(RunWriter, "add_snapshot", original)
+    model, opt, rec = record_convnet(runs_dir, True, epochs=0)
+    monkeypatch.setattr(RunWriter, "add_snapshot", full)
+    train_steps(model, opt, x, y, 2)
+    rec.snapshot(epoch=1)  # queued; fails on the thread
+    with pytest.raises(StorageError, match="could not record a snapshot .*No space left"):
+        for epoch in (2, 3):
+            train_steps(model, opt, x, y, 1)
+            rec.snapshot(epoch=epoch)
+    assert hooks_left(model, opt) == 0
+    run = RunStore(runs_dir).load(rec.run_id)
+    assert run.status == "failed" and "No space left" in run.record.status_detail
+    rec.close()  # idempotent
+    with pytest.raises(ConfigError, match="closed"):
+        rec.snapshot(epoch=4)
+    # an error found at close() is raised there, and fails the run too
+    monkeypatch.setattr(RunWriter, "add_snapshot", original)
+    model, opt, rec = record_convnet(runs_dir, True, epochs=0)
+    monkeypatch.setattr(RunWriter, "add_snapshot", full)
+    rec.snapshot(epoch=1)
+    with pytest.raises(StorageError, match="No space left"):
+        rec.close()
+    assert RunStore(runs_dir).load(rec.run_id).status == "failed"

@@ -784,13 +784,17 @@ class SnapshotQueue:
     """
 
     def __init__(self, writer: Any, recorder: Recorder | None = None,
-                 background: bool = True, max_pending: int = 2) -> None:
+                 background: bool = True, max_pending: int = 2,
+                 n_params: int | None = None) -> None:
         self.writer, self.recorder = writer, recorder
         self._error: BaseException | None = None
         self._queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        # without a recorder there is only history and status to write: no thread either
-        small = recorder is None or sum(p.numel() for p in recorder.params) < INLINE_BELOW
+        # without a recorder there is only history and status to write: no thread either,
+        # unless the caller queues snapshots of n_params parameters itself (nnviz.watch)
+        if n_params is None:
+            n_params = 0 if recorder is None else sum(p.numel() for p in recorder.params)
+        small = n_params < INLINE_BELOW
         if background and torch.get_num_threads() == 1 and not small:
             self._thread = threading.Thread(target=self._work, name="nnviz-snapshots",
                                             daemon=True)

@@ -35,6 +35,16 @@ What is recorded, and how (torch's own hooks, no change to the loop):
 * activations: forward hooks on every module with parameters of its own and every activation
   module, on the probe batch, in eval mode under ``no_grad``; hooks removed and the training
   mode restored in a ``finally``.
+* the snapshot itself in two parts, as the trainer's (``SnapshotQueue``): ``capture`` on the
+  caller's thread takes what must be taken there (the watched weights copied into a reused
+  buffer, at most MAX_COPIES of them; the gradient and update accumulators; the probe pass, each
+  layer's output copied, up to ACTIVATION_COPIES bytes, beyond that measured there) and
+  ``compute`` makes the statistics, histograms, drifts and the file, written in order on one
+  background thread when torch runs one thread and the model has INLINE_BELOW parameters or
+  more (else inline; the bytes are the same either way). An error there fails the run and is
+  raised at the next ``snapshot()`` or ``close()``; ``close()``, the context manager and an
+  exception in the loop wait for what is queued (at most one snapshot waits behind the one
+  being written).
 * ``torch.compile``d (``_orig_mod``) and ``DataParallel`` / ``DistributedDataParallel``
   (``.module``) models are unwrapped: parameters keep their plain names. Under
   ``torch.distributed`` only rank 0 records (other ranks get a recorder that does nothing).
@@ -46,7 +56,10 @@ predicate ``(name, parameter) -> bool``. The run's ``source`` says where it came
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import fnmatch
+import functools
 import math
 import re
 import statistics
@@ -54,6 +67,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,6 +80,7 @@ from nnviz.engine.default_inits import default_theory, torch_type
 from nnviz.engine.recorder import (  # weight_entry: also checkpoints' import from here
     ACTIVATION_TYPES,
     UPDATE_SAMPLES,
+    SnapshotQueue,
     describe_params,
     init_digest,
     ratio_summary,
@@ -73,7 +88,7 @@ from nnviz.engine.recorder import (  # weight_entry: also checkpoints' import fr
     weight_entry,
 )
 from nnviz.engine.training import environment
-from nnviz.errors import ConfigError
+from nnviz.errors import ConfigError, StorageError
 from nnviz.store.runs import RunStore, RunWriter
 
 ParamSelector = str | Sequence[str] | Callable[[str, nn.Parameter], bool] | None
@@ -82,6 +97,9 @@ NO_GRADIENT = "no gradient"
 SAMPLE_BUDGET = 0.01  # the sampled steps' work: at most this share of the loop's own time
 MIN_SAMPLES = 2       # sampled steps per snapshot interval whatever the budget
 ROW = 1024            # elements per row of UpdateBuffer (one float32 norm per row)
+MAX_COPIES = 2        # weight copies for snapshots in flight (one computed, one waiting)
+ACTIVATION_COPIES = 64 << 20  # bytes of probe outputs a snapshot copies for its background
+                              # thread (the rest is measured on the caller's thread)
 
 
 def unwrap(model: nn.Module) -> tuple[nn.Module, str | None]:
@@ -174,8 +192,9 @@ class SamplingBudget:
     """Which optimizer steps are sampled (gradients and update measured), and what they cost.
 
     The work of a sampled step and the loop's own time per step (between step pre-hooks, less
-    that work; the gap across a snapshot is left out) are timed in the process's CPU time
-    (``time.process_time``: on a busy machine wall time jumps by whole time slices). A sample's
+    that work; the gap across a snapshot is left out) are timed in the training thread's own
+    CPU time (``time.thread_time``: on a busy machine wall time jumps by whole time slices, and
+    the process's CPU time would also count the snapshots' background thread). A sample's
     cost is the median of the last few. The gap between sampled steps (the stride) is the
     smallest that keeps work / loop time within ``budget``, bounded by the last interval's
     length (steps between snapshots): at least length // UPDATE_SAMPLES (1 in the first
@@ -183,7 +202,7 @@ class SamplingBudget:
     interval), and at most length // MIN_SAMPLES until the interval has MIN_SAMPLES samples."""
 
     def __init__(self, budget: float = SAMPLE_BUDGET,
-                 clock: Callable[[], float] = time.process_time) -> None:
+                 clock: Callable[[], float] = time.thread_time) -> None:
         self.budget, self.clock = budget, clock
         self.stride, self.floor, self.ceiling = 1, 1, None
         self.samples = 0
@@ -316,6 +335,35 @@ def _f(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
+def _drain(snapshots: SnapshotQueue) -> None:
+    """At exit: write what an unclosed recorder still has queued (its errors: too late)."""
+    with contextlib.suppress(BaseException):
+        snapshots.wait()
+
+
+def _activation_entry(kind: str, a: torch.Tensor) -> dict[str, Any]:
+    """A layer's activation statistics on the probe batch."""
+    return {"kind": kind, **stats.activation_stats(a, kind), "signal_std": signal_std(a)}
+
+
+@dataclass
+class _Moment:
+    """What ``Watcher.capture`` takes on the caller's thread for ``compute``."""
+
+    epoch: float
+    step: int
+    weights: list[torch.Tensor]        # copies of the watched weights (views of ``copy``)
+    copy: UpdateBuffer | None          # the pooled buffer holding them (None: clones)
+    grad_sum: np.ndarray               # (n, 3) Σ of the sampled (‖g‖, mean |g|, std g)
+    grad_last: np.ndarray              # (n, 3) the last sampled step's
+    grad_count: np.ndarray             # (n,) steps in which each got a gradient
+    grad_samples: list[int]            # (n,) of them, sampled
+    requires_grad: list[bool]
+    ratios: list[torch.Tensor]         # per sampled step: (n,) ‖ΔW‖ / ‖W‖
+    sampling: dict[str, Any] | None
+    activations: dict[str, Any]        # per layer: its statistics, or (kind, output copy)
+
+
 def run_id_base(label: str, kind: str) -> str:
     """'20260101-120000-watch-my-resnet': a run id that says what the run is."""
     label = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()
@@ -344,7 +392,7 @@ class Watcher:
                  params: ParamSelector = None, every: str | int = "epoch",
                  probe: Any = None, name: str = "", runs_dir: Any = None,
                  source: dict[str, Any] | None = None, enabled: bool = True,
-                 manual_steps: bool = False) -> None:
+                 manual_steps: bool = False, background: bool = True) -> None:
         if every != "epoch" and not (isinstance(every, int) and not isinstance(every, bool)
                                      and every >= 1):
             raise ConfigError(f"every={every!r}: use 'epoch' (you call snapshot()) or a "
@@ -366,6 +414,7 @@ class Watcher:
         self.epoch = 0.0
         self.writer: RunWriter | None = None
         self._hooks: list[Any] = []
+        self._queue: SnapshotQueue | None = None
         chosen = select_params(self.model, params)
         self.names = [n for n, _ in chosen]
         self.params = [p for _, p in chosen]
@@ -388,17 +437,29 @@ class Watcher:
         self._interval_steps, self._last_beat = 0, time.monotonic()
         self._pending = False  # before_step() ran, after_step() not yet
         self.w0 = [p.detach().clone() for p in self.params]
-        self._w0_sq = self._buffer.keep(self.w0).cpu() if self._buffer is not None else None
+        # drift: W − W0 of every parameter in one fused pass through this buffer (None: the
+        # weights do not share one dtype and device; then stats.drift per parameter)
+        self._drift_buffer = UpdateBuffer(self.w0) if UpdateBuffer.fits(self.w0) else None
+        self._w0_sq = self._drift_buffer.keep(self.w0).cpu() \
+            if self._drift_buffer is not None else None
+        self._free_copies: list[UpdateBuffer] = []  # weight copies for snapshots, reused
+        self._copies = 0  # of them, made so far (at most MAX_COPIES)
+        self._queued = 0  # snapshots asked for (the next one's index)
         self._hints: list[dict] = [{} for _ in self.params]  # per parameter, across snapshots
         self.layers = measured_layers(self.model)
         self._write_header(name, runs_dir, wrapper, source or {})
+        # snapshots computed and written in order, on a background thread when torch runs one
+        # thread and the model is not tiny (SnapshotQueue's rule); at most one waits
+        self._queue = SnapshotQueue(self.writer, background=background, max_pending=1,
+                                    n_params=sum(p.numel() for p in self.params))
+        self._at_exit = functools.partial(_drain, self._queue)
+        atexit.register(self._at_exit)  # an unclosed recorder's last snapshot is still written
         try:
             self._attach()
-            self._add_snapshot(0.0)
+            self._add_snapshot(0.0, None)
+            self._queue.wait()  # snapshot 0 written: its errors are raised by watch() itself
         except BaseException as exc:
-            self._detach()
-            self.writer.finish("failed", f"the first snapshot failed: {type(exc).__name__}: "
-                                         f"{exc}")
+            self._shut("failed", f"the first snapshot failed: {type(exc).__name__}: {exc}")
             raise
 
     # --- set-up ------------------------------------------------------------------------------
@@ -515,7 +576,8 @@ class Watcher:
             self.snapshot(epoch=self.step / self.every)
         elif time.monotonic() - self._last_beat > HEARTBEAT_S:
             self._last_beat = time.monotonic()
-            self.writer.flush()  # keeps the run "running", not "interrupted"
+            # keeps the run "running", not "interrupted" (behind the queued snapshots)
+            self._guarded(self._queue.call, self.writer.flush)
 
     # --- snapshots ---------------------------------------------------------------------------
 
@@ -547,73 +609,132 @@ class Watcher:
                 raise ConfigError(f"metrics[{key!r}] = {value!r} is not a number.") from None
         if step is not None:
             self.step = int(step)
-        self.writer.meta["history"].append(row)
-        index = self._add_snapshot(epoch)
+        index = self._add_snapshot(epoch, row)
         self.sampling.interval_ends(self._interval_steps)
         self._interval_steps = 0
         self._last_beat = time.monotonic()
         return index
 
-    def _add_snapshot(self, epoch: float) -> int:
-        tensors, snap = self.collect(epoch)
+    def _add_snapshot(self, epoch: float, row: dict[str, Any] | None) -> int:
+        """Capture this moment here; compute and write it in order (on the queue's thread when
+        it has one). Returns the snapshot's index."""
+        moment = self.capture(epoch)
         self.epoch = epoch
+        index, self._queued = self._queued, self._queued + 1
+        self._guarded(self._queue.call, self._write, moment, row)
+        return index
+
+    def _write(self, moment: _Moment, row: dict[str, Any] | None) -> None:
+        tensors, snap = self.compute(moment)
+        if row is not None:
+            self.writer.meta["history"].append(row)
         cfg = self.writer.meta["config"]
-        cfg["epochs"] = max(1, math.ceil(epoch))
-        return self.writer.add_snapshot(tensors, snap)
+        cfg["epochs"] = max(1, math.ceil(moment.epoch))
+        self.writer.add_snapshot(tensors, snap)
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
+        """A call on the snapshot queue; an error of its thread (an earlier snapshot's) fails
+        the run and is raised here, said plainly."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            if not self._queue.background:
+                raise  # raised by the caller's own call: as it is
+            message = (f"nnviz could not record a snapshot of run {self.run_id} in the "
+                       f"background ({type(exc).__name__}: {exc}); the run is marked failed "
+                       "and recording has stopped.")
+            self._shut("failed", message)
+            raise StorageError(message) from exc
 
     @torch.no_grad()
     def collect(self, epoch: float) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors and statistics of this moment; resets the per-step accumulators."""
-        grad_sum = self._grad_sum.cpu().numpy()
-        grad_last = self._grad_last.cpu().numpy()
-        ratios = [r.cpu().numpy() for r in self._ratios]
+        return self.compute(self.capture(epoch))
+
+    @torch.no_grad()
+    def capture(self, epoch: float) -> _Moment:
+        """What must be taken on the caller's thread (cheap): the weights copied into a reused
+        buffer, the accumulators handed over (and reset), the probe's activations."""
+        copy, weights = self._weights_copy()
+        ratios, self._ratios = self._ratios, []
+        moment = _Moment(
+            epoch=epoch, step=self.step, weights=weights, copy=copy,
+            grad_sum=self._grad_sum.cpu().numpy().copy(),
+            grad_last=self._grad_last.cpu().numpy().copy(),
+            grad_count=self._grad_count.copy(), grad_samples=self._grad_samples,
+            requires_grad=[bool(p.requires_grad) for p in self.params], ratios=ratios,
+            sampling=self.sampling.record(self._interval_steps)
+            if self.optimizer is not None or self.manual_steps else None,
+            activations=self.activations(keep=self._queue.background))
+        self._grad_sum.zero_()
+        self._grad_count[:] = 0
+        self._grad_samples = [0] * len(self.params)
+        self.last_sampling = moment.sampling
+        return moment
+
+    def _weights_copy(self) -> tuple[UpdateBuffer | None, list[torch.Tensor]]:
+        """The watched weights copied into a buffer from the pool (at most MAX_COPIES exist:
+        beyond that, wait for the queue to hand one back), or cloned when the weights do not
+        share one dtype and device."""
+        weights = [p.detach() for p in self.params]
+        if not UpdateBuffer.fits(weights):
+            return None, [w.clone() for w in weights]
+        if not self._free_copies and self._copies >= MAX_COPIES:
+            self._guarded(self._queue.wait)
+        if self._free_copies:
+            copy = self._free_copies.pop()
+        else:
+            copy = UpdateBuffer(weights)
+            self._copies += 1
+        torch._foreach_copy_(copy.views, weights)
+        return copy, copy.views
+
+    @torch.no_grad()
+    def compute(self, m: _Moment) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors and statistics of a captured moment (on the queue's thread, in order)."""
+        ratios = [r.cpu().numpy() for r in m.ratios]
         ratio_mean, ratio_last = ratio_summary(np.stack(ratios)) if ratios else ([], [])
         tensors: dict[str, torch.Tensor] = {}
         per_param: dict[str, Any] = {}
-        drifts = self._drifts()
-        for i, (name, p) in enumerate(zip(self.names, self.params, strict=True)):
-            entry = weight_entry(name, p.detach(), None if drifts else self.w0[i],
+        drifts = self._drifts(m.weights) if self._w0_sq is not None else None
+        for i, (name, w) in enumerate(zip(self.names, m.weights, strict=True)):
+            entry = weight_entry(name, w, None if drifts else self.w0[i],
                                  self.edges[name], i, tensors, self._hints[i])
             if drifts:
                 entry["drift"] = drifts[i]
-            count, k = int(self._grad_count[i]), self._grad_samples[i]
+            count, k = int(m.grad_count[i]), m.grad_samples[i]
             if count:
-                mean = grad_sum[i] / k if k else [None] * 3
-                last = grad_last[i] if k else [None] * 3
+                mean = m.grad_sum[i] / k if k else [None] * 3
+                last = m.grad_last[i] if k else [None] * 3
                 entry["grad"] = {
                     "norm": _f(mean[0]), "mean_abs": _f(mean[1]), "std": _f(mean[2]),
                     "last_norm": _f(last[0]), "last_mean_abs": _f(last[1]),
                     "last_std": _f(last[2]), "steps": count, "sampled_steps": k,
                 }
-            elif epoch > 0:
+            elif m.epoch > 0:
                 entry["grad_status"] = NO_GRADIENT
-                entry["grad_reason"] = "frozen (requires_grad=False)" if not p.requires_grad \
+                entry["grad_reason"] = "frozen (requires_grad=False)" \
+                    if not m.requires_grad[i] \
                     else "unused: no gradient reached it since the last snapshot"
             if ratios and count:
                 entry["update_ratio"] = ratio_mean[i]
                 entry["update_ratio_last"] = ratio_last[i]
                 entry["update_samples"] = len(ratios)
             per_param[name] = entry
-        self._grad_sum.zero_()
-        self._grad_count[:] = 0
-        self._grad_samples = [0] * len(self.params)
-        self._ratios = []
-        sampling = self.sampling.record(self._interval_steps) \
-            if self.optimizer is not None or self.manual_steps else None
-        self.last_sampling = sampling
-        return tensors, {"epoch": epoch, "step": self.step, "params": per_param,
-                         "activations": self.activations(),
-                         **({"sampling": sampling} if sampling else {})}
+        if m.copy is not None:  # read: back to the pool
+            self._free_copies.append(m.copy)
+        return tensors, {"epoch": m.epoch, "step": m.step, "params": per_param,
+                         "activations": {name: a if isinstance(a, dict) else
+                                         _activation_entry(*a)
+                                         for name, a in m.activations.items()},
+                         **({"sampling": m.sampling} if m.sampling else {})}
 
     @torch.no_grad()
-    def _drifts(self) -> list[float | None] | None:
-        """Every parameter's ‖W − W0‖ / ‖W0‖ by one fused pass (UpdateBuffer), with
-        ``stats.drift``'s conventions (None for 0/0, inf for x/0); a parameter holding NaN /
-        Inf is measured by ``stats.drift`` itself. None: no buffer, or it is in use."""
-        if self._buffer is None or self._before is not None:
-            return None
-        weights = [p.detach() for p in self.params]
-        num = self._buffer.drift_squares(weights, self.w0).cpu().tolist()
+    def _drifts(self, weights: list[torch.Tensor]) -> list[float | None]:
+        """Every parameter's ‖W − W0‖ / ‖W0‖ by one fused pass (an UpdateBuffer kept for it),
+        with ``stats.drift``'s conventions (None for 0/0, inf for x/0); a parameter holding
+        NaN / Inf is measured by ``stats.drift`` itself."""
+        num = self._drift_buffer.drift_squares(weights, self.w0).cpu().tolist()
         out: list[float | None] = []
         for i, (a, b) in enumerate(zip(num, self._w0_sq.tolist(), strict=True)):
             if not (math.isfinite(a) and math.isfinite(b)):
@@ -625,21 +746,29 @@ class Watcher:
         return out
 
     @torch.no_grad()
-    def activations(self) -> dict[str, Any]:
-        """Activation statistics of every measured layer on the probe batch (eval mode)."""
+    def activations(self, keep: bool = False) -> dict[str, Any]:
+        """Activation statistics of every measured layer on the probe batch (eval mode);
+        ``keep``: each layer's (kind, copy of its output) instead, measured later
+        (``_activation_entry``; a copy, since a later in-place layer may change the output),
+        while the copies stay within ACTIVATION_COPIES bytes (beyond: measured here)."""
         if self.probe is None:
             return {}
         modules = dict(self.model.named_modules())
         out: dict[str, Any] = {}
         hooks = []
+        room = [ACTIVATION_COPIES if keep else 0]  # bytes the copies may still take
 
         def hook_for(name: str, kind: str) -> Callable[..., None]:
             def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
                 a = _first_tensor(output)
                 if a is not None and name not in out:
                     a = a.detach()
-                    out[name] = {"kind": kind, **stats.activation_stats(a, kind),
-                                 "signal_std": signal_std(a)}
+                    size = a.numel() * a.element_size()
+                    if size <= room[0]:
+                        room[0] -= size
+                        out[name] = (kind, a.clone())
+                    else:
+                        out[name] = _activation_entry(kind, a)
             return hook
 
         was_training = self.model.training
@@ -664,14 +793,41 @@ class Watcher:
     # --- the end -----------------------------------------------------------------------------
 
     def close(self, status: str = "completed", detail: str = "") -> None:
-        """Remove every hook and mark the run finished (idempotent)."""
+        """Write what is still queued, remove every hook and mark the run finished
+        (idempotent). An error of the background writes fails the run and is raised here
+        (unless the run is already failing: then it is added to ``detail``)."""
+        if self.closed:
+            return
+        try:
+            if self._queue is not None:
+                self._queue.close()
+        except Exception as exc:
+            message = (f"nnviz could not record a snapshot of run {self.run_id} in the "
+                       f"background ({type(exc).__name__}: {exc}).")
+            if status == "failed":  # the loop's own error comes first: keep it, add this
+                self._shut(status, f"{detail}; {message}" if detail else message)
+                return
+            self._shut("failed", message + " The run is marked failed.")
+            raise StorageError(message + " The run is marked failed.") from exc
+        self._shut(status, detail)
+
+    def _shut(self, status: str, detail: str) -> None:
+        """Remove the hooks, free the weight copies, finish the run (nothing left queued)."""
         if self.closed:
             return
         self.closed = True
-        self._detach()
-        self._buffer, self.w0 = None, []  # two copies of the weights: not kept past the run
-        if self.writer is not None:
-            self.writer.finish(status, detail)
+        try:
+            if self._queue is not None:
+                atexit.unregister(self._at_exit)
+                self._queue.close()  # stops its thread (after an error: drops what is queued)
+        except Exception:
+            pass  # already raised, or the run is failing for another reason
+        finally:
+            self._detach()
+            self._buffer, self.w0 = None, []  # copies of the weights: not kept past the run
+            self._free_copies, self._drift_buffer = [], None
+            if self.writer is not None:
+                self.writer.finish(status, detail)
 
     @property
     def run_id(self) -> str | None:
