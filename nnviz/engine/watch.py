@@ -23,7 +23,7 @@ What is recorded, and how (torch's own hooks, no change to the loop):
   ``grad_status: "no gradient"`` and no ``grad`` entry, never zeros.
 * sampled steps, by an overhead budget (``SamplingBudget``): the work of a sampled step
   (gradient triplets, a copy of the weights, update norms) and the loop's own time per step are
-  timed, and steps are sampled so that the work stays within SAMPLE_BUDGET (1 %) of the loop's
+  timed, and steps are sampled so that the work stays within SAMPLE_BUDGET (0.5 %) of the loop's
   time: every step at first, then at most UPDATE_SAMPLES and at least MIN_SAMPLES per snapshot
   interval (its length known from the previous one), as the budget allows. On them the update
   ratio ‖ΔW‖/‖W‖ of that single step is measured too (step pre / post hooks) into one reused
@@ -94,7 +94,7 @@ from nnviz.store.runs import RunStore, RunWriter
 ParamSelector = str | Sequence[str] | Callable[[str, nn.Parameter], bool] | None
 HEARTBEAT_S = 30.0  # run.json is touched at least this often while the loop runs
 NO_GRADIENT = "no gradient"
-SAMPLE_BUDGET = 0.01  # the sampled steps' work: at most this share of the loop's own time
+SAMPLE_BUDGET = 0.005  # the sampled steps' work: at most this share of the loop's own time
 MIN_SAMPLES = 2       # sampled steps per snapshot interval whatever the budget
 ROW = 1024            # elements per row of UpdateBuffer (one float32 norm per row)
 MAX_COPIES = 2        # weight copies for snapshots in flight (one computed, one waiting)
