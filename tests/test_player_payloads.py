@@ -139,11 +139,16 @@ def test_the_frame_gets_the_other_chart_view_ahead_of_a_switch(runs):
     key, options = args["payload_key"], {o["name"]: o for o in args["views"]["options"]}
     all_key = options["All epochs"]["key"]
     assert args["views"]["prefetch"] is True and args["extra"] == {}  # a finished run
-    report(at, "explore", key=key, index=1, view="This epoch", need=all_key)
+    report(at, "explore", key=key, index=1, view="This epoch", need=all_key, have=[key])
     args = args_of(at)
     assert args["payload_key"] == key and not args["payload"]
     assert list(args["extra"]) == [all_key]
     assert json.loads(args["extra"][all_key])["snapshots"] == [0, 1, 2]
+    # an answer the frame never got (a rerun stopped by the next, renders merged): its next
+    # report says what it holds, and what it shows is sent again
+    report(at, "explore", key=key, index=1, view="This epoch", have=[all_key])
+    args = args_of(at)
+    assert args["payload_key"] == key and args["payload"]
     at.run()
     assert args_of(at)["extra"] == {}  # sent once
     seq, view_seq = args_of(at)["start_seq"], args_of(at)["views"]["seq"]

@@ -84,6 +84,10 @@ def _browser_holds(prefix: str, value: Any) -> set[str]:
             ss[f"{prefix}_pl_inst"] = instance
             sent.clear()
             sent.update(k for k in value.get("have") or [] if isinstance(k, str))
+        elif isinstance(value.get("have"), list):
+            # what the frame says it holds: a payload sent in a rerun the next one stopped, or in
+            # a render the browser merged into the next, never reached it (sent again if asked)
+            sent.intersection_update(k for k in value["have"] if isinstance(k, str))
         need = value.get("need")
         if isinstance(need, str):
             sent.discard(need)

@@ -40,6 +40,8 @@ const REST_TASK_MS = 12;      // off-screen charts drawn per task: until this lo
 const AFTER_PAINT_MS = 500;   // a view switch is reported once painted, or after this long
 const EARLY_MS = 10000;       // a layer pick shown early waits this long for Python to name it
 const TOUCHED_MS = 2000;      // ... and is one made this soon after a touch of the selectbox
+const ASK_AGAIN_MS = 1000;    // a payload asked for and not come by then is asked for again
+const ASKS = 5;               // ... at most this many times in a row
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -49,6 +51,7 @@ const state = {
   timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
   views: null, view: null, viewSeq: null, index: null, // the view control; the snapshot shown
   afterPaint: null, afterTimer: null, // a view switch to report once it is painted
+  askedAt: new Map(), asks: new Map(), askTimer: null, askTries: 0, // asks for payloads
   askedAhead: new Set(), // layers' payloads asked for ahead (once each while Python names them)
   aheadPending: false,   // one is asked for: the next render message answers
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
@@ -108,12 +111,35 @@ function reportSoon() {
   state.reportTimer = setTimeout(report, REPORT_AFTER_MS);
 }
 
+function asking(key) {
+  // Asked for, and its answer may still come (an answer not come in ASK_AGAIN_MS may be lost;
+  // after ASKS asks, none more).
+  return state.needed.has(key) && ((state.asks.get(key) || 0) >= ASKS
+    || performance.now() - (state.askedAt.get(key) || 0) < ASK_AGAIN_MS);
+}
+
 function requestPayload(key, again) {
   // Python sent only the key of a payload this frame does not hold (a new frame, or one it
   // let go): ask for it once (again: a view switch to it); the rerun this starts sends it whole.
-  if (state.needed.has(key) && !again) return;
+  // An answer can be lost (a rerun stopped by the next one, or two renders merged into the
+  // last): if it has not come within ASK_AGAIN_MS while it is still the one to show (or an
+  // earlier ask, ahead of a pick, went unanswered that long), ask again, up to ASKS times.
+  const asked = state.askedAt.get(key);
+  const stale = asked !== undefined && performance.now() - asked >= ASK_AGAIN_MS;
+  if (state.needed.has(key) && !again && !stale) return;
   state.needed.add(key);
+  state.askedAt.set(key, performance.now());
   sendValue({ key, index: null, need: key });
+  clearTimeout(state.askTimer);
+  const tries = again || !stale ? 1 : state.askTries + 1;
+  state.askTries = tries;
+  if (tries < ASKS) {
+    state.askTimer = setTimeout(() => {
+      if (state.key === key && !state.entry && !state.hidden && !state.cache.has(key)) {
+        requestPayload(key, false);
+      }
+    }, ASK_AGAIN_MS);
+  }
 }
 
 function frameFigure(chart, k) {
@@ -779,7 +805,7 @@ function prefetch() {
   if (!spec || !spec.prefetch || state.hidden || !state.entry) return;
   if (state.aheadPending) return; // one at a time: the render that answers calls again
   let key = spec.options.map((o) => o.key)
-    .find((k) => k && !state.cache.has(k) && !state.needed.has(k));
+    .find((k) => k && !state.cache.has(k) && !asking(k));
   if (!key && heldBytes() < AHEAD_BYTES) {
     key = (spec.ahead || []).map((o) => o.key)
       .find((k) => !state.cache.has(k) && !state.askedAhead.has(k));
@@ -788,7 +814,10 @@ function prefetch() {
   }
   if (!key) return;
   state.needed.add(key);
+  state.askedAt.set(key, performance.now());
+  state.asks.set(key, (state.asks.get(key) || 0) + 1);
   sendValue({ need: key });
+  setTimeout(prefetch, ASK_AGAIN_MS + 50); // asked again then if its answer was lost
 }
 
 function watchPicker() {
@@ -940,6 +969,8 @@ function hold(key, family, json) {
                   bytes: json.length };
   state.cache.set(key, entry);
   state.needed.delete(key);
+  state.askedAt.delete(key);
+  state.asks.delete(key);
   performance.mark("nnviz:parsed");
   for (const old of [...state.cache.values()]) {
     if (old.key !== key && old.family === family && old !== state.entry) release(old);
@@ -987,6 +1018,12 @@ async function onRender(msg) {
     state.aheadPending = false;
     const ahead = new Set(named.map((o) => o.key));
     for (const k of [...state.askedAhead]) if (!ahead.has(k)) state.askedAhead.delete(k);
+    for (const k of [...state.needed]) { // asked for, and no longer named: not coming
+      if (!ahead.has(k) && k !== state.key) {
+        state.needed.delete(k);
+        state.askedAt.delete(k);
+      }
+    }
     for (const [k, json] of Object.entries(args.extra || {})) { // asked for ahead of a switch
       if (state.cache.has(k)) continue;
       const option = named.find((o) => o.key === k);
