@@ -51,7 +51,7 @@ const state = {
   timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
   views: null, view: null, viewSeq: null, index: null, // the view control; the snapshot shown
   afterPaint: null, afterTimer: null, // a view switch to report once it is painted
-  askedAt: new Map(), asks: new Map(), askTimer: null, askTries: 0, // asks for payloads
+  askedAt: new Map(), asks: new Map(), askTimer: null, // asks for payloads
   askedAhead: new Set(), // layers' payloads asked for ahead (once each while Python names them)
   aheadPending: false,   // one is asked for: the next render message answers
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
@@ -124,22 +124,22 @@ function requestPayload(key, again) {
   // An answer can be lost (a rerun stopped by the next one, or two renders merged into the
   // last): if it has not come within ASK_AGAIN_MS while it is still the one to show (or an
   // earlier ask, ahead of a pick, went unanswered that long), ask again, up to ASKS times.
-  const asked = state.askedAt.get(key);
-  const stale = asked !== undefined && performance.now() - asked >= ASK_AGAIN_MS;
-  if (state.needed.has(key) && !again && !stale) return;
+  if (!again && asking(key)) return;
+  ask(key, again, { key, index: null, need: key });
+  clearTimeout(state.askTimer);
+  state.askTimer = setTimeout(() => {
+    if (state.key === key && !state.entry && !state.hidden && !state.cache.has(key)) {
+      requestPayload(key, false);
+    }
+  }, ASK_AGAIN_MS);
+}
+
+function ask(key, afresh, value) {
+  // Tell Python (``value``) this frame needs payload `key`; its asks counted (afresh: from 1).
   state.needed.add(key);
   state.askedAt.set(key, performance.now());
-  sendValue({ key, index: null, need: key });
-  clearTimeout(state.askTimer);
-  const tries = again || !stale ? 1 : state.askTries + 1;
-  state.askTries = tries;
-  if (tries < ASKS) {
-    state.askTimer = setTimeout(() => {
-      if (state.key === key && !state.entry && !state.hidden && !state.cache.has(key)) {
-        requestPayload(key, false);
-      }
-    }, ASK_AGAIN_MS);
-  }
+  state.asks.set(key, afresh ? 1 : (state.asks.get(key) || 0) + 1);
+  sendValue(value);
 }
 
 function frameFigure(chart, k) {
@@ -813,10 +813,7 @@ function prefetch() {
     state.aheadPending = Boolean(key);
   }
   if (!key) return;
-  state.needed.add(key);
-  state.askedAt.set(key, performance.now());
-  state.asks.set(key, (state.asks.get(key) || 0) + 1);
-  sendValue({ need: key });
+  ask(key, false, { need: key });
   setTimeout(prefetch, ASK_AGAIN_MS + 50); // asked again then if its answer was lost
 }
 
