@@ -30,10 +30,10 @@ run, ``nnviz:drawn`` the first charts drawn) and the moment the player's frame w
     python3 benchmarks/bench_app_latency.py --only open,lessons,cold [--baseline DIR]
 
 It trains two small runs first (tutorial_cnn and its Xavier twin, about 30 s on 2 cores).
-``--only layer`` measures the layer switches (each once the player's frame has settled: nothing
-left to ask for ahead or predraw, as a reader who looks at the charts before picking) beside the
-floor's rerun, ``--only views`` the view switches; otherwise ``--only`` measures just the
-page-open figures named (cold start, open by link, lesson clicks,
+``--only layer`` measures the layer switches of Explore, then of Compare (each once the player's
+frame has settled: nothing left to ask for ahead or predraw, as a reader who looks at the charts
+before picking) beside the floor's rerun, ``--only views`` the view switches; otherwise
+``--only`` measures just the page-open figures named (cold start, open by link, lesson clicks,
 the lesson that trains clicked ``--reps`` times: its run is deleted after each click);
 ``--baseline DIR``, another checkout of nnviz (``git archive main | tar -x -C DIR``), is served
 beside this tree over the same runs and measured in turn with it, so "before" and "after"
@@ -207,7 +207,8 @@ class Explore:
         self.sent = 0
         option.click()
         act = acted(self.page)
-        until(frame, f"(window.nnvizPlayer.key || '').includes('|{name}|') && "
+        until(frame, f"((window.nnvizPlayer.key || '').includes('|{name}|') || "  # Explore
+                     f"(window.nnvizPlayer.key || '').endsWith('|{name}')) && "  # Compare
                      f"window.nnvizPlayer.drawnEpoch >= {act} && window.nnvizPlayer.visible")
         idle = until(self.page, IDLE)  # and the rerun it started has ended
         p = frame.evaluate("window.nnvizPlayer")
@@ -450,7 +451,8 @@ def main() -> None:
     runs = Path(tempfile.mkdtemp(prefix="nnviz-latency-"))
     run_a = train(runs)
     if args.only in ("views", "layer"):
-        switches_only(runs, run_a, args.reps, args.only)
+        run_b = train(runs, "--init", "xavier_uniform") if args.only == "layer" else None
+        switches_only(runs, run_a, args.reps, args.only, run_b)
         return
     if args.only or args.baseline:
         page_opens(args, runs, run_a)
@@ -504,6 +506,7 @@ def main() -> None:
                 floor.rerun()
                 cmp_moves.append(cmp.scrub())
             table.add("Compare move -> both runs redrawn", floor_rerun, cmp_moves, "<= 150 ms")
+            layer_switches(floor, cmp, args.reps, table, sent, page="Compare")
 
             # lessons: tutorial_cnn is trained (an identical finished run opens at once)
             pre = [lesson_click(ctx(), app.url, 0) for _ in range(args.reps)]
@@ -548,11 +551,13 @@ def view_switches(floor: Floor, ex: Explore, reps: int, table: Table,
 
 
 def layer_switches(floor: Floor, ex: Explore, reps: int, table: Table,
-                   sent: dict[str, list[int]]) -> list[float]:
-    """The layer switch figures (fc <-> conv1, the first two are each layer's first) and a
-    player move after each, interleaved with the floor's rerun; returns the floor's reruns."""
+                   sent: dict[str, list[int]], page: str = "Explore") -> list[float]:
+    """The layer switch figures of ``page``'s player (fc <-> conv1, the first two are each
+    layer's first) and a player move after each, interleaved with the floor's rerun; returns
+    the floor's reruns."""
     floor_rerun, layer_first, layer_again, layer_idle, moves = [], [], [], [], []
     settles = []
+    tag = "" if page == "Explore" else f"{page} "
     for k in range(reps + 1):
         floor_rerun.append(floor.rerun())
         ms = ex.layer("fc" if k % 2 == 0 else "conv1")
@@ -560,25 +565,28 @@ def layer_switches(floor: Floor, ex: Explore, reps: int, table: Table,
         settles.append(ex.last["settled"])
         if k >= 2:
             layer_idle.append(ex.last["idle"])
-        sent.setdefault("layer switch" + (", first time" if k < 2 else ""), []).append(ex.sent)
+        sent.setdefault(f"{tag}layer switch" + (", first time" if k < 2 else ""),
+                        []).append(ex.sent)
         floor_rerun.append(floor.rerun())
         moves.append(ex.scrub())
-        sent.setdefault("player move (its report to Python)", []).append(ex.sent)
-    table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
-              "the floor")
-    table.add("layer switch, first time per layer", floor_rerun, layer_first,
+        sent.setdefault(f"{tag}player move (its report to Python)", []).append(ex.sent)
+    if not tag:
+        table.add("slider move -> chart redrawn (floor rerun)", floor_rerun, floor_rerun,
+                  "the floor")
+    table.add(f"{tag}layer switch, first time per layer", floor_rerun, layer_first,
               "(asked for ahead)")
-    table.add("layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
-    table.add("layer switch -> its rerun ended too", floor_rerun, layer_idle,
+    table.add(f"{tag}layer switch -> charts redrawn", floor_rerun, layer_again, "<= 1.5x")
+    table.add(f"{tag}layer switch -> its rerun ended too", floor_rerun, layer_idle,
               "(as the view switches)")
-    table.add("Explore player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
+    table.add(f"{page} player move -> charts redrawn", floor_rerun, moves, "<= 150 ms")
     table.add("(wall ms the frame took to settle, pre-pick)", floor_rerun, settles, "-")
     return floor_rerun
 
 
-def switches_only(runs: Path, run_id: str, reps: int, kind: str) -> None:
+def switches_only(runs: Path, run_id: str, reps: int, kind: str,
+                  run_b: str | None = None) -> None:
     """``--only views`` / ``--only layer``: the floor's rerun and Explore's view or layer
-    switches, interleaved."""
+    switches, interleaved (``run_b``: then Compare's layer switches, ``run_id`` beside it)."""
     from playwright.sync_api import sync_playwright
 
     table, sent = Table(), {}
@@ -591,6 +599,11 @@ def switches_only(runs: Path, run_id: str, reps: int, kind: str) -> None:
             ex.open()
             if kind == "layer":
                 layer_switches(floor, ex, reps, table, sent)
+                if run_b is not None:
+                    cmp = Explore(ctx(), f"{app.url}/Compare?run={run_id}&run_b={run_b}"
+                                         "&layer=conv1")
+                    cmp.open()
+                    layer_switches(floor, cmp, reps, table, sent, page="Compare")
             else:
                 ex.view("All epochs")  # each view once (the server's first), not timed
                 ex.view("This epoch")

@@ -176,7 +176,8 @@ def epoch_view() -> None:
     ahead = {layer_label(name): payload(view, name)
              for name in player_view.ahead_layers(layers, layer)} if view in CHART_VIEWS else {}
     index = player_view.play_views(
-        run, P, view, charts, ahead=ahead, picker=t("Layer"), label=t("View"),
+        P, view, charts, n=n, prefetch=run.status != "running", png_prefix=run.run_id,
+        ahead=ahead, picker=t("Layer"), label=t("View"),
         help=t("This epoch: the layer's histograms, tiles and bars at "
                "one snapshot; its scrubber and Play run in your browser. "
                "All epochs draws every snapshot at once; Health holds "

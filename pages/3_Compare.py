@@ -153,11 +153,12 @@ def compare_view() -> None:
     slot = st.container()  # the player's place in both views (hidden in Health: kept mounted)
     if in_player:
         with slot:
-            pos = render_compare_player(run_a, run_b, aligned, layer, P)
+            pos = render_compare_player(run_a, run_b, aligned, layers, layer, P)
     else:
         if layer is not None:
             with slot:
-                render_compare_player(run_a, run_b, aligned, layer, P, hidden=True)
+                render_compare_player(run_a, run_b, aligned, layers, layer, P,
+                                      hidden=True)
         pos = scrubber(P, labels)
     epoch, ia, ib = aligned[pos]
     query.set_query(run=run_a.run_id, run_b=run_b.run_id, epoch=pos, layer=layer)

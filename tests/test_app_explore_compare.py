@@ -582,6 +582,39 @@ def test_compare_shares_bins_and_colour_scales(runs):
     no_exception(at)
 
 
+def test_compare_gets_the_layers_a_reader_picks_next_ahead_and_a_pick_sends_none(runs):
+    """Compare's side-by-side player asks ahead like Explore's: Python names both runs'
+    payloads of the other layers by their labels in the page's Layer selectbox; an ask brings
+    one in ``extra``; the rerun after a pick of that layer sends only its key, at the snapshot
+    the frame shows; the link follows. Its view control is the page's (``control`` off)."""
+    a, b = runs["a"], runs["b"]
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
+    at.query_params.update({"run": a, "run_b": b, "layer": "conv1", "epoch": "1"})
+    at.run()
+    no_exception(at)
+    layers = at.selectbox(key="compare_layer").options
+    args = player_args(at)
+    spec = args["views"]
+    assert spec["control"] is False and spec["picker"] == "Layer" and spec["prefetch"]
+    assert [o["label"] for o in spec["ahead"]] == [n for n in layers if n != "conv1"]
+    assert all(o["family"] == f"compare|{a}|{b}|{o['label']}" and o["key"].startswith(
+        "compare|") and o["key"].endswith(f"|{o['label']}") for o in spec["ahead"])
+    seq, shown, nxt = args["start_seq"], args["payload_key"], spec["ahead"][0]
+    got = ask_ahead(at, nxt["key"], prefix="compare")
+    assert list(got["extra"]) == [nxt["key"]] and got["payload"] == ""
+    assert got["payload_key"] == shown
+    payload = json.loads(got["extra"][nxt["key"]])
+    titles = [c["chart"]["base"]["layout"]["title"]["text"] for blk in payload["blocks"]
+              for c in blk.get("row", [])]
+    assert any(f"{nxt['label']}.weight" in t for t in titles), titles
+    at.selectbox(key="compare_layer").set_value(nxt["label"]).run()
+    no_exception(at)
+    args = player_args(at)
+    assert (args["payload_key"], args["payload"]) == (nxt["key"], "")
+    assert args["start_seq"] == seq and args["start"] == 1
+    assert at.query_params["layer"] == nxt["label"] and at.query_params["epoch"] == "1"
+
+
 def test_compare_histograms_of_a_and_b_share_one_y_axis(runs):
     """At init a too-small initializer's theory curve towers over PyTorch's default one; A and
     B still share one y axis on every layer (it once read 0–25 for A and 0–20 for B)."""

@@ -202,9 +202,14 @@ def test_compare_keeps_the_player_mounted_behind_health(runs):
     assert not at.exception
     key, with_payload, hidden = sent(at)
     assert key.startswith("compare|") and with_payload and not hidden
+    spec = args_of(at)["views"]
+    assert spec["control"] is False and spec["view"] == "This epoch"  # the page's own control
     at.segmented_control(key="compare_mode").set_value("Health").run()
     assert not at.exception
-    assert sent(at) == (key, False, True)
+    args = args_of(at)  # out of sight, naming no payload: the frame keeps the ones it holds
+    assert sent(at) == ("", False, True) and args["views"]["seq"] == spec["seq"] + 1
+    assert args["views"]["view"] == "Health" and args["views"]["ahead"] == []
+    assert {o["name"]: o for o in args["views"]["options"]}["This epoch"]["key"] == key
     at.segmented_control(key="compare_mode").set_value("Side by side").run()
     assert sent(at) == (key, False, False)
 

@@ -364,3 +364,56 @@ def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser,
     page.wait_for_function("() => location.search.includes('layer=conv1')", timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.context.close()
+
+
+def test_a_compare_layer_pick_shows_both_runs_of_the_layer_asked_for_ahead(server, two_runs,
+                                                                         browser):
+    """Compare asks ahead like Explore: once both runs' conv1 is drawn, the frame holds their
+    fc payload, predrawn; a pick of fc in the page's Layer selectbox sends no payload and builds
+    nothing, shows A's and B's fc at the same snapshot (each as a fresh plot), and the link
+    follows. The frame draws no view control of its own (the page's is above it)."""
+    _, run_a, run_b = two_runs
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
+    page.goto(f"{server.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1&epoch=2")
+    frame = player(page, timeout_ms=120_000)
+    wait_for_frame(frame, 2)
+    assert frame.locator("#views").count() == 0
+    frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+    wait_for_app_idle(page)
+    (fc,) = frame.evaluate("state.views.ahead.map((o) => o.key)")
+    assert fc.startswith("compare|") and fc.endswith("|fc")
+    fc_bytes = frame.evaluate("(k) => state.cache.get(k).bytes", fc)
+    before = frame.evaluate("window.nnvizPlayer")
+    del sent[:]
+    page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
+                 has_text="Layer").first.click()
+    page.get_by_role("option", name=re.compile(r"^fc\b")).click()
+    frame.wait_for_function("(k) => window.nnvizPlayer.key === k && window.nnvizPlayer.visible",
+                            arg=fc, timeout=60_000)
+    wait_for_frame(frame, 2)
+    wait_for_app_idle(page)
+    after = frame.evaluate("window.nnvizPlayer")
+    assert after["earlyPicks"] == before["earlyPicks"] + 1
+    assert after["earlyEpoch"] < after["answeredKeyEpoch"] and after["answeredKey"] == fc
+    assert sum(sent) < fc_bytes / 4, (sum(sent), fc_bytes)  # no payload resent
+    assert after["builds"] == before["builds"] and after["frame"] == 2
+    titles = chart_titles(frame)
+    assert any(t.startswith("Run A · fc.weight") for t in titles), titles
+    assert any(t.startswith("Run B · fc.weight") for t in titles), titles
+    assert not any("conv1" in t for t in titles), titles
+    assert frame.evaluate(SAME_AS_FRESH, []) == []
+    page.wait_for_function("() => location.search.includes('layer=fc')", timeout=30_000)
+    # Health hides the frame (no height: no control of its own) and keeps what it holds
+    mode = page.locator('[data-testid="stMain"] button[data-variant="segmented_control"]')
+    mode.filter(has_text="Health").click()
+    frame.wait_for_function("() => !window.nnvizPlayer.visible", timeout=60_000)
+    wait_for_app_idle(page)
+    assert page.locator(PLAYER_IFRAME).bounding_box()["height"] < 5
+    mode.filter(has_text="Side by side").click()
+    frame.wait_for_function("(k) => window.nnvizPlayer.key === k && window.nnvizPlayer.visible",
+                            arg=fc, timeout=60_000)
+    assert frame.evaluate("window.nnvizPlayer.builds") == before["builds"]
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.context.close()

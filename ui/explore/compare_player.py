@@ -24,7 +24,7 @@ from nnviz.store.runs import Run
 from ui import player
 from ui.explore.charts import track, values
 from ui.explore.param import shared_y_top
-from ui.explore.player_view import play
+from ui.explore.player_view import CHART_VIEWS, VIEWS, Payload, ahead_layers, play_views
 
 CAPTIONS = captions.CAPTIONS
 Aligned = Sequence[tuple[float, int, int]]
@@ -102,14 +102,26 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
             "n_snapshots": len(aligned), "blocks": blocks}
 
 
-def render_compare_player(run_a: Run, run_b: Run, aligned: Aligned, layer: str,
-                          prefix: str, hidden: bool = False) -> int:
-    """Both runs side by side in the epoch player; returns the aligned position shown
-    (``hidden``: kept mounted out of sight while another view is shown)."""
+def compare_chart(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> Payload:
+    """The side-by-side payload of one layer (its family: that layer of these two runs)."""
     lang = get_language()  # the payload holds texts: one per language
-    cache = (f"compare|{lang}|{views.run_key(run_a)}|{run_a.status}|{views.run_key(run_b)}|"
-             f"{run_b.status}|{layer}")
-    return play(prefix, len(aligned), cache,
-                lambda: player.encode(compare_payload(run_a, run_b, aligned, layer)),
-                png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}", hidden=hidden,
-                family=f"compare|{lang}|{run_a.run_id}|{run_b.run_id}|{layer}")
+    return Payload(f"compare|{lang}|{views.run_key(run_a)}|{run_a.status}|"
+                   f"{views.run_key(run_b)}|{run_b.status}|{layer}",
+                   f"compare|{run_a.run_id}|{run_b.run_id}|{layer}",
+                   lambda: player.encode(compare_payload(run_a, run_b, aligned, layer)))
+
+
+def render_compare_player(run_a: Run, run_b: Run, aligned: Aligned, layers: Sequence[str],
+                          layer: str, prefix: str, hidden: bool = False) -> int:
+    """Both runs side by side in the epoch player; returns the aligned position shown
+    (``hidden``: kept mounted out of sight, with its payloads, while Health is shown). Once
+    its charts are drawn the frame asks ahead for the layers a reader may pick next
+    (``ahead_layers``), so a pick of one in the page's Layer selectbox is shown at once."""
+    chart = compare_chart(run_a, run_b, aligned, layer)
+    still = run_a.status != "running" and run_b.status != "running"
+    ahead = {} if hidden else {
+        name: compare_chart(run_a, run_b, aligned, name) for name in ahead_layers(layers, layer)}
+    return play_views(prefix, VIEWS[2] if hidden else CHART_VIEWS[0], {CHART_VIEWS[0]: chart},
+                      n=len(aligned), prefetch=still,
+                      png_prefix=f"{run_a.run_id}_vs_{run_b.run_id}", ahead=ahead,
+                      picker=t("Layer"), control=False)

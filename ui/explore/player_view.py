@@ -20,8 +20,10 @@ snapshot the frame was last told or said), ``_pl_seq`` (a move Python asks the b
 ``_pl_view_seq`` / ``_pl_view_heard`` (a view Python asks the frame to show; the view the frame
 last said or was told), ``_pl_seen`` (the browser's last report), ``_pl_sent`` / ``_pl_inst``
 (the payload keys the browser's frame holds, and which frame that is), ``_pl_want`` (payloads it
-asked for ahead of a switch), ``_pl_fam`` (the family of each key sent). Compare's ``play``
-also keeps ``_pl_key`` / ``_pl_start`` (the payload and snapshot Python last sent).
+asked for ahead of a switch), ``_pl_fam`` (the family of each key sent).
+
+Compare's side-by-side view plays the same way (``control=False``: its view control is the
+page's own), so its layer switch is made from payloads the frame holds too.
 """
 
 from __future__ import annotations
@@ -130,48 +132,6 @@ def view_shown(prefix: str) -> str:
     return ss[f"{prefix}_view"]
 
 
-def play(prefix: str, n: int, cache: str, build: Callable[[], str], png_prefix: str,
-         hidden: bool = False, family: str | None = None) -> int:
-    """Draw the player for the payload ``build`` makes (built once per server for ``cache``);
-    returns the index it shows (of ``n``), also kept in ``session_state[prefix + "_index"]``.
-
-    ``hidden``: another view is shown; the player stays mounted (out of sight) with the
-    payload it showed last, so coming back to it redraws nothing. ``family`` names the view
-    without the run's length: a new payload of the family (a training run's next snapshot)
-    replaces the old one in the browser instead of adding to what it keeps."""
-    index_key, at_key, key = f"{prefix}_index", f"{prefix}_pl_at", f"{prefix}_player"
-    ss = st.session_state
-    sent = _hear(prefix, n, {cache})
-    if hidden:
-        shown = ss.get(f"{prefix}_pl_key")
-        if shown is not None and shown in sent:
-            player.epoch_player("", shown, start=ss[f"{prefix}_pl_start"],
-                                start_seq=ss[f"{prefix}_pl_seq"], key=key,
-                                png_prefix=png_prefix, hidden=True)
-        return int(ss.get(index_key) or 0)
-    index = scrubber_state(prefix, n)
-    # Python moves the player only when something else changed the snapshot (a link, another
-    # view's scrubber, a new epoch while watching the latest) or the charts are new.
-    if ss.get(at_key) != index or ss.get(f"{prefix}_pl_key") != cache:
-        ss[f"{prefix}_pl_seq"] = ss.get(f"{prefix}_pl_seq", 0) + 1
-        ss[f"{prefix}_pl_start"] = index
-        ss[at_key] = index
-        ss[f"{prefix}_pl_key"] = cache
-    payload = ""
-    if cache not in sent:
-        try:
-            with st.spinner(t("Preparing every snapshot for the player…")):
-                payload = _player_payload(cache, build)
-        except (NnvizError, OSError, ValueError) as exc:
-            show_error(exc)
-            return index
-    player.epoch_player(payload, cache, start=ss[f"{prefix}_pl_start"],
-                        start_seq=ss[f"{prefix}_pl_seq"], key=key, png_prefix=png_prefix,
-                        family=family or cache)
-    sent.add(cache)
-    return index
-
-
 def ahead_layers(layers: Sequence[str], layer: str) -> list[str]:
     """The layers whose payloads the frame asks for ahead of a pick, nearest first (the next,
     then the previous): every other layer of a model with at most AHEAD_ALL, else those two,
@@ -192,23 +152,25 @@ def _forget_replaced(prefix: str, sent: set[str], payloads: Sequence[Payload]) -
     fam.update((p.key, p.family) for p in payloads)
 
 
-def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], *,
-               label: str, help: str, ahead: Mapping[str, Payload] | None = None,
-               picker: str | None = None) -> int:
+def play_views(prefix: str, view: str, charts: Mapping[str, Payload], *, n: int,
+               prefetch: bool, png_prefix: str, label: str = "", help: str = "",
+               ahead: Mapping[str, Payload] | None = None, picker: str | None = None,
+               control: bool = True) -> int:
     """The player's frame with the page's view control (VIEWS, ``label`` and ``help``) and the
-    payloads of the chart views (``charts``: view -> Payload); ``view`` is the view shown.
-    Returns the snapshot index shown (also ``session_state[prefix + "_index"]``).
+    payloads of the chart views (``charts``: view -> Payload) of ``n`` snapshots; ``view`` is
+    the view shown. Returns the snapshot index shown (also ``session_state[prefix +
+    "_index"]``). ``control=False``: the page draws its own view control (Compare), and the
+    frame draws none (a view without a payload here hides the frame, which keeps its payloads).
 
     The frame holds the payloads it was sent; it is sent the shown view's payload when it lacks
     it, and the other chart view's when it asks for it ahead of a switch (once the charts it
-    shows are drawn, on a run that is not training), and so are the payloads in ``ahead`` (the
-    shown view's of the layers ``ahead_layers`` names, by their option's label in the page's
-    selectbox labelled ``picker``: the frame shows a pick of one it holds at once), one a
-    rerun. Python moves the frame's
-    snapshot (``start_seq``) only when something else changed it, and its view (``views.seq``)
-    only when the view was not the frame's own pick (a new session, a test)."""
+    shows are drawn, with ``prefetch``: not while a run trains), and so are the payloads in
+    ``ahead`` (the shown view's of the layers ``ahead_layers`` names, by their option's label
+    in the page's selectbox labelled ``picker``: the frame shows a pick of one it holds at
+    once), one a rerun. Python moves the frame's snapshot (``start_seq``) only when something
+    else changed it, and its view (``views.seq``) only when the view was not the frame's own
+    pick (a new session, a test, or the page's own control)."""
     ss = st.session_state
-    n = run.n_snapshots
     ahead = ahead or {}
     sent = _hear(prefix, n, {p.key for p in charts.values()})
     want = ss.setdefault(f"{prefix}_pl_want", set())
@@ -247,13 +209,12 @@ def play_views(run: Run, prefix: str, view: str, charts: Mapping[str, Payload], 
             chart = charts[option["name"]]
             option.update(key=chart.key, family=chart.family)
     spec = {"label": label, "help": help, "view": view, "seq": ss[f"{prefix}_pl_view_seq"],
-            "options": options, "prefetch": run.status != "running",
-            "picker": picker,
+            "options": options, "prefetch": prefetch, "picker": picker, "control": control,
             "ahead": [{"key": p.key, "family": p.family, "label": option}
                       for option, p in ahead.items()]}
     shown_key = shown.key if shown is not None and view not in failed else ""
     player.epoch_player(payload, shown_key, start=index, start_seq=ss[f"{prefix}_pl_seq"],
-                        key=f"{prefix}_player", png_prefix=run.run_id, hidden=not shown_key,
+                        key=f"{prefix}_player", png_prefix=png_prefix, hidden=not shown_key,
                         family=shown.family if shown_key else None, views=spec, extra=extra)
     for key in filter(None, [shown_key, *extra]):  # what the frame now holds
         sent.add(key)

@@ -26,6 +26,8 @@
 // then sends only the payload's key and finds it shown. A newer
 // payload of a family (the same view of the same layer: a rebin, another language, a run that
 // has grown) makes the frame let the older go as soon as Python names it.
+// Compare's side-by-side view plays the same way, its view control drawn by the page
+// (views.control false): its layer picks too are shown from payloads fetched ahead.
 // The Streamlit component protocol is spoken directly (postMessage), without a build step.
 "use strict";
 
@@ -77,8 +79,11 @@ function send(type, data) {
   window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data), "*");
 }
 
+const hasControl = () => Boolean(state.views && state.views.control !== false);
+
 function setHeight() {
-  const height = state.hidden && !state.views ? 0 : Math.ceil(document.body.scrollHeight) + 4;
+  // Hidden (Compare's Health, or no payload yet): no height, unless it shows its view control.
+  const height = state.hidden && !hasControl() ? 0 : Math.ceil(document.body.scrollHeight) + 4;
   send("streamlit:setFrameHeight", { height });
 }
 
@@ -708,6 +713,12 @@ function chartKey(view) {
 }
 
 function setupViews(spec) {
+  // views.control false: the page draws the view control (Compare); the frame draws none but
+  // asks ahead and watches the Layer selectbox all the same.
+  if (spec.control === false) {
+    state.views = spec;
+    return;
+  }
   let box = $("views");
   if (!box) {
     box = el("div", "views");
@@ -755,6 +766,7 @@ function setupViews(spec) {
 }
 
 function markView() {
+  if (!$("views-group")) return; // no control drawn here
   for (const b of $("views-group").children) {
     const on = b.dataset.view === state.view;
     b.setAttribute("aria-checked", String(on));
