@@ -302,19 +302,15 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
 
 
 
-@pytest.mark.parametrize("width", [1400, 390])
-def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser, width):
-    """Once its charts are drawn, the frame asks for the other layer's payload and predraws it;
-    a pick in Streamlit's Layer selectbox then sends no payload and builds nothing: the new
-    layer's charts (its own titles and number of charts) show at the same snapshot, each as a
-    fresh plot of that frame; scrubbing then moves the new layer, and the link follows."""
-    page, frame, sent = _open_at_epoch_2(server, two_runs, browser, width)
+def _pick_fc_held_ahead(page, frame, sent: list[int]) -> tuple[str, dict]:
+    """Once the frame holds the payloads asked for ahead (predrawn), a pick of fc in the page's
+    Layer selectbox: it is shown from the selectbox's value, painted before the rerun's answer
+    names it, at the same snapshot (2), with no payload resent and nothing built. Returns fc's
+    payload key and the player's figures after the pick."""
     frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
     wait_for_app_idle(page)
     (fc,) = frame.evaluate("state.views.ahead.map((o) => o.key)")
-    assert "|fc|" in fc
     fc_bytes = frame.evaluate("(k) => state.cache.get(k).bytes", fc)
-    conv1_titles = chart_titles(frame)
     before = frame.evaluate("window.nnvizPlayer")
     del sent[:]
     page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
@@ -325,12 +321,24 @@ def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser,
     wait_for_frame(frame, 2)
     wait_for_app_idle(page)
     after = frame.evaluate("window.nnvizPlayer")
-    # shown from the selectbox's value, painted before the rerun's answer named it
     assert after["earlyPicks"] == before["earlyPicks"] + 1
     assert after["earlyEpoch"] < after["answeredKeyEpoch"] and after["answeredKey"] == fc
     assert sum(sent) < fc_bytes / 4, (sum(sent), fc_bytes)  # no payload resent
     assert after["builds"] == before["builds"]  # its charts were built (and drawn) ahead
     assert after["frame"] == 2
+    return fc, after
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser, width):
+    """Once its charts are drawn, the frame asks for the other layer's payload and predraws it;
+    a pick in Streamlit's Layer selectbox then sends no payload and builds nothing: the new
+    layer's charts (its own titles and number of charts) show at the same snapshot, each as a
+    fresh plot of that frame; scrubbing then moves the new layer, and the link follows."""
+    page, frame, sent = _open_at_epoch_2(server, two_runs, browser, width)
+    conv1_titles = chart_titles(frame)
+    fc, after = _pick_fc_held_ahead(page, frame, sent)
+    assert "|fc|" in fc
     titles = chart_titles(frame)
     assert "fc.weight · epoch 2" in titles
     # every chart shown is the new layer's (as many as its payload has), none of conv1's left
@@ -380,25 +388,8 @@ def test_a_compare_layer_pick_shows_both_runs_of_the_layer_asked_for_ahead(serve
     frame = player(page, timeout_ms=120_000)
     wait_for_frame(frame, 2)
     assert frame.locator("#views").count() == 0
-    frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
-    wait_for_app_idle(page)
-    (fc,) = frame.evaluate("state.views.ahead.map((o) => o.key)")
+    fc, after = _pick_fc_held_ahead(page, frame, sent)
     assert fc.startswith("compare|") and fc.endswith("|fc")
-    fc_bytes = frame.evaluate("(k) => state.cache.get(k).bytes", fc)
-    before = frame.evaluate("window.nnvizPlayer")
-    del sent[:]
-    page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]',
-                 has_text="Layer").first.click()
-    page.get_by_role("option", name=re.compile(r"^fc\b")).click()
-    frame.wait_for_function("(k) => window.nnvizPlayer.key === k && window.nnvizPlayer.visible",
-                            arg=fc, timeout=60_000)
-    wait_for_frame(frame, 2)
-    wait_for_app_idle(page)
-    after = frame.evaluate("window.nnvizPlayer")
-    assert after["earlyPicks"] == before["earlyPicks"] + 1
-    assert after["earlyEpoch"] < after["answeredKeyEpoch"] and after["answeredKey"] == fc
-    assert sum(sent) < fc_bytes / 4, (sum(sent), fc_bytes)  # no payload resent
-    assert after["builds"] == before["builds"] and after["frame"] == 2
     titles = chart_titles(frame)
     assert any(t.startswith("Run A · fc.weight") for t in titles), titles
     assert any(t.startswith("Run B · fc.weight") for t in titles), titles
@@ -414,6 +405,6 @@ def test_a_compare_layer_pick_shows_both_runs_of_the_layer_asked_for_ahead(serve
     mode.filter(has_text="Side by side").click()
     frame.wait_for_function("(k) => window.nnvizPlayer.key === k && window.nnvizPlayer.visible",
                             arg=fc, timeout=60_000)
-    assert frame.evaluate("window.nnvizPlayer.builds") == before["builds"]
+    assert frame.evaluate("window.nnvizPlayer.builds") == after["builds"]
     assert page.locator('[data-testid="stException"]').count() == 0
     page.context.close()
