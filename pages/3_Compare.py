@@ -14,7 +14,12 @@ from ui import ownership as own
 from ui import shell, state
 from ui.explore import health, query
 from ui.explore.charts import chart, png_name
-from ui.explore.compare_player import aligned_label, render_compare_player
+from ui.explore.compare_player import (
+    aligned_label,
+    loss_curves,
+    loss_histories,
+    render_compare_player,
+)
 from ui.explore.jobs import manager_or_none, run_or_stop, wait_for_job, watch_run
 from ui.explore.scrubber import play_button, playing_fragment, scrubber
 from ui.runs import run_header
@@ -173,15 +178,13 @@ def compare_view() -> None:
                               init=run.config.init))
                 health.render_diagnostics(run, idx, key=f"{P}_{side}_d")
                 health.render_health(run, idx, key=f"{P}_{side}_h")
-    histories = {f"{side}: {run.config.init}": run.record.history
-                 for side, run in (("A", run_a), ("B", run_b))}
-    left, right = st.columns(2)
-    with left:
-        chart(fc.compare_curves(histories, "val_loss", epoch, title=t("Validation loss")),
-              key=f"{P}_vloss", png=png_name(run_a.run_id, run_b.run_id, "validation_loss"))
-    with right:
-        chart(fc.compare_curves(histories, "train_loss", epoch, title=t("Training loss")),
-              key=f"{P}_tloss", png=png_name(run_a.run_id, run_b.run_id, "training_loss"))
+    if in_player:
+        return  # the player's frame draws the loss curves too (compare_payload)
+    histories = loss_histories(run_a, run_b)
+    for col, (key, title, png) in zip(st.columns(2), loss_curves(), strict=True):
+        with col:
+            chart(fc.compare_curves(histories, key, epoch, title=title), key=f"{P}_{key}",
+                  png=png_name(run_a.run_id, run_b.run_id, png))
     st.caption(CAPTIONS["loss"])
 
 

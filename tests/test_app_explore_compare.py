@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nnviz.analysis import stats
+from nnviz.analysis import stats, views
 from nnviz.config import RunConfig
 from nnviz.engine.training import train
 from nnviz.figures.epoch_view import frame_of
@@ -613,6 +613,43 @@ def test_compare_gets_the_layers_a_reader_picks_next_ahead_and_a_pick_sends_none
     assert (args["payload_key"], args["payload"]) == (nxt["key"], "")
     assert args["start_seq"] == seq and args["start"] == 1
     assert at.query_params["layer"] == nxt["label"] and at.query_params["epoch"] == "1"
+
+
+def test_compare_loss_curves_play_in_the_frame_and_python_draws_them_in_health(runs):
+    """Side by side, the frame carries both runs' loss curves (the snapshot shown marked, as
+    numpy reads the histories), so a move's rerun draws no chart of the page; in Health, Python
+    draws them under the diagnostics."""
+    a, b = runs["a"], runs["b"]
+    at = AppTest.from_file(COMPARE, default_timeout=TIMEOUT)
+    at.query_params.update({"run": a, "run_b": b, "epoch": "1"})
+    at.run()
+    no_exception(at)
+    assert not at.get("plotly_chart")
+    args, payload = player(at)
+    store = runs["store"]
+    ra, rb = store.load(a), store.load(b)
+    curves = [c["chart"] for blk in payload["blocks"] for c in blk.get("row", [])
+              if c["chart"]["base"]["layout"].get("meta", {}).get("kind") == "compare"]
+    assert [c["base"]["layout"]["title"]["text"] for c in curves] == ["Validation loss",
+                                                                     "Training loss"]
+    for chart, key in zip(curves, ("val_loss", "train_loss"), strict=True):
+        for k, pos in enumerate(payload["snapshots"]):
+            fig = frame_figure(chart, k)
+            *lines, mark = fig["data"]
+            for trace, run in zip(lines, (ra, rb), strict=True):
+                np.testing.assert_allclose(decode(trace["y"]), [getattr(h, key) for h in
+                                                                run.record.history])
+            # the marker (a trace: moved by a restyle) at the epoch of the snapshot shown,
+            # across every value of both runs
+            epoch = views.align_snapshots(ra, rb)[pos][0]
+            values = np.concatenate([decode(tr["y"]) for tr in lines])
+            assert list(decode(mark["x"])) == [epoch, epoch] and not mark["showlegend"]
+            assert list(decode(mark["y"])) == [values.min(), values.max()]
+    at.segmented_control(key="compare_mode").set_value("Health").run()
+    no_exception(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"]
+              for c in at.get("plotly_chart")]
+    assert "Validation loss" in titles and "Training loss" in titles
 
 
 def test_compare_histograms_of_a_and_b_share_one_y_axis(runs):

@@ -352,6 +352,18 @@ def test_compare_and_drift_curves():
     fig = fc.compare_curves({"A": [HistoryRow(epoch=1, val_loss=1.0)],
                              "B": [HistoryRow(epoch=1, val_loss=2.0)]}, "val_loss", 1.0)
     assert [t.name for t in fig.data] == ["A", "B"]
+    assert [s.x0 for s in fig.layout.shapes] == [1.0]  # the epoch shown
+    # as a trace (the player's): across the values, out of the legend; NaN with no epoch
+    fig = fc.compare_curves({"A": [HistoryRow(epoch=1, val_loss=1.0)],
+                             "B": [HistoryRow(epoch=2, val_loss=float("nan")),
+                                   HistoryRow(epoch=3, val_loss=3.0)]}, "val_loss", 2.0,
+                            mark_trace=True)
+    assert len(fig.data) == 3 and not fig.layout.shapes
+    assert list(fig.data[2].x) == [2.0, 2.0] and list(fig.data[2].y) == [1.0, 3.0]
+    assert fig.data[2].showlegend is False and fig.data[2].hoverinfo == "skip"
+    fig = fc.compare_curves({"A": [HistoryRow(epoch=1, val_loss=1.0)]}, "val_loss", None,
+                            mark_trace=True)
+    assert all(math.isnan(v) for v in fig.data[1].x)
     fig = fc.drift_curves([0, 1], {f"p{k}": [0.0, k] for k in range(10)})
     assert len(fig.data) == 10 and fig.data[8].line.dash == "dash"
 

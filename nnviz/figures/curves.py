@@ -90,14 +90,28 @@ def training_curve(history: Sequence[HistoryRow], metric: str = "loss",
 
 
 def compare_curves(histories: Mapping[str, Sequence[HistoryRow]], key: str = "val_loss",
-                   current_epoch: float | None = None, *, title: str = "") -> go.Figure:
-    """One ``HistoryRow`` field (e.g. 'val_loss') of several runs on one chart."""
+                   current_epoch: float | None = None, *, title: str = "",
+                   mark_trace: bool = False) -> go.Figure:
+    """One ``HistoryRow`` field (e.g. 'val_loss') of several runs on one chart. ``mark_trace``:
+    the epoch shown is marked by a last trace (a dashed vertical line across the values, out
+    of the legend and hover) instead of a layout shape, so that the epoch player moves it with
+    a restyle (a shape that moves takes a whole redraw there)."""
     fig = go.Figure()
+    ys: list[float] = []
     for k, (label, history) in enumerate(histories.items()):
-        fig.add_trace(go.Scatter(x=[float(h.epoch) for h in history],
-                                 y=[_num(getattr(h, key)) for h in history], mode="lines+markers",
-                                 name=label, line={"color": SEQUENCE[k % len(SEQUENCE)]}))
-    _mark(fig, current_epoch)
+        y = [_num(getattr(h, key)) for h in history]
+        ys += [v for v in y if math.isfinite(v)]
+        fig.add_trace(go.Scatter(x=[float(h.epoch) for h in history], y=y,
+                                 mode="lines+markers", name=label,
+                                 line={"color": SEQUENCE[k % len(SEQUENCE)]}))
+    if not mark_trace:
+        _mark(fig, current_epoch)
+    else:  # always there (NaN when nothing to mark): the same traces in every frame
+        at = float(current_epoch) if current_epoch is not None and ys else math.nan
+        fig.add_trace(go.Scatter(x=[at, at], y=[min(ys), max(ys)] if ys else [math.nan] * 2,
+                                 mode="lines", showlegend=False, hoverinfo="skip",
+                                 name=t("epoch shown"),
+                                 line={"color": THEORY_COLOR, "dash": "dash", "width": 1.5}))
     apply_layout(fig, title=title or history_label(key), height=300,
                  xaxis={"title": {"text": t("epoch")}, "rangemode": "tozero"},
                  yaxis={"title": {"text": history_label(key)}}, meta={"kind": "compare"})

@@ -91,9 +91,10 @@ def test_compare_twin_run_side_by_side(app, page, shots):
     wait_for_app_idle(page)
     no_exception(page)
     page.get_by_role("button", name=re.compile("twin")).click()
-    page.wait_for_function(
-        """() => document.querySelectorAll('[data-testid="stPlotlyChart"]').length >= 2""",
-        timeout=TRAIN_TIMEOUT_MS)
+    # both runs side by side in the player's frame, their loss curves last
+    frame = player(page, timeout_ms=TRAIN_TIMEOUT_MS)
+    frame.wait_for_function("() => [...document.querySelectorAll('.gtitle')].some((t) => "
+                            "t.textContent === 'Training loss')", timeout=TRAIN_TIMEOUT_MS)
     # B is the twin: same seed, another initializer, so its initial weights differ from A's
     page.get_by_text(re.compile(r"Initial-weight digests.*different")).first.wait_for(
         timeout=TRAIN_TIMEOUT_MS)

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from nnviz.analysis import views
 from nnviz.figures import captions
+from nnviz.figures import curves as fc
 from nnviz.figures import epoch_view as ev
 from nnviz.figures import player as fp
 from nnviz.i18n import get_language, t
@@ -98,8 +99,28 @@ def compare_payload(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> dic
                 ev.delta_figure(run, aligned[k][i], p, tr), side), frames),
             [t("How far each weight moved since init (W_t − W_0).")])
             for run, i, side in sides]})
+    # both runs' loss curves, the snapshot shown marked: in the frame, so a move or a layer
+    # pick redraws them here instead of re-sending and re-rendering two charts of the page
+    histories = loss_histories(run_a, run_b)
+    blocks.append({"row": [_cell(fp.chart_frames(
+        lambda k, key=key, title=title: fc.compare_curves(
+            histories, key, aligned[k][0], title=title, mark_trace=True), frames))
+        for key, title, _ in loss_curves()]})
+    blocks.append({"html": f'<div class="caption"><p>{ev.md_html(CAPTIONS["loss"])}</p></div>'})
     return {"labels": [aligned_label(aligned[k][0]) for k in frames], "snapshots": frames,
             "n_snapshots": len(aligned), "blocks": blocks}
+
+
+def loss_histories(run_a: Run, run_b: Run) -> dict[str, Any]:
+    """Each run's history under its legend label ("A: default")."""
+    return {f"{side}: {run.config.init}": run.record.history
+            for side, run in (("A", run_a), ("B", run_b))}
+
+
+def loss_curves() -> list[tuple[str, str, str]]:
+    """The loss curves Compare draws: (history key, title, PNG name), validation first."""
+    return [("val_loss", t("Validation loss"), "validation_loss"),
+            ("train_loss", t("Training loss"), "training_loss")]
 
 
 def compare_chart(run_a: Run, run_b: Run, aligned: Aligned, layer: str) -> Payload:
