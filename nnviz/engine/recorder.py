@@ -74,7 +74,7 @@ def init_digest(model: nn.Module) -> str:
     h = hashlib.sha256()
     for name, p in model.named_parameters():
         h.update(name.encode())
-        h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+        h.update(memoryview(p.detach().float().cpu().contiguous().numpy()))  # no copy
     return h.hexdigest()[:16]
 
 

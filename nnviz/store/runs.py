@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,7 @@ MAX_RUN_JSON = 2 * 2**20    # a larger run.json is damaged: parsed whole, JSON c
 HEARTBEAT_STALE_S = 120     # a "running" run not updated for this long is shown as interrupted
 ORPHAN_AGE_S = 600          # temp files and run-less folders older than this are leftovers
 HOST = socket.gethostname()[:200]
+_last_suffix: dict[tuple[str, str], int] = {}  # (runs folder, id base) -> next suffix to try
 
 __all__ = ["RUN_ID_RE", "SNAP_RE", "RUN_ID_MAX", "Run", "RunStore", "RunWriter", "DamagedRun",
            "Snapshot", "default_root", "atomic_write"]
@@ -394,7 +396,8 @@ class RunWriter:
         self._dirty = False
         self._checked: tuple[Any, str] | None = None  # (params object, its encoded entry)
         self._written: dict[Path, None] = {}  # files written since the last sync, in order
-        self._sync: threading.Thread | None = None
+        self._sync: Future | None = None
+        self.check = True  # check run.json with the format's reader before each save
 
     @classmethod
     def reopen(cls, store: RunStore, run: Run) -> RunWriter:
@@ -411,7 +414,9 @@ class RunWriter:
         self.flush()
 
     def flush(self) -> None:
-        """Save run.json; what is written always passes the reader (checked here)."""
+        """Save run.json; with ``check`` (the default), what is written is checked by the
+        format's reader first (a writer whose record nnviz builds itself, the trainer's, skips
+        it: every read checks it, and the tests check every run the trainer writes)."""
         self.meta["updated"] = time.time()
         params = self.meta.get("params")
         known = self._checked if self._checked is not None and \
@@ -426,8 +431,9 @@ class RunWriter:
             checked_now.append(entry)
             if k == "params":
                 params_entry = entry
-        parse_run(json.loads(_join_entries(checked_now)),
-                  where=f"{self.folder.name}/{RUN_FILE}")
+        if self.check or check_writes():
+            parse_run(json.loads(_join_entries(checked_now)),
+                      where=f"{self.folder.name}/{RUN_FILE}")
         self._write(self.folder / RUN_FILE, _join_entries(entries))
         if params_entry is not None:
             self._checked = (params, params_entry)
@@ -492,16 +498,43 @@ class RunWriter:
         if not background:
             _sync_files(files, folders)
             return
-        # not a daemon: the interpreter joins it at exit, so a finished run is on disk
-        self._sync = threading.Thread(target=_sync_files, args=(files, folders),
-                                      name="nnviz-fsync", daemon=False)
-        self._sync.start()
+        try:
+            self._sync = _syncer().submit(_sync_files, files, folders)
+        except RuntimeError:  # the interpreter is exiting (an atexit handler): sync here
+            _sync_files(files, folders)
 
     def wait_durable(self) -> None:
         """Block until the background fsyncs of ``finish`` are done."""
         if self._sync is not None:
-            self._sync.join()
+            self._sync.result()
             self._sync = None
+
+
+_SYNCER: tuple[int, ThreadPoolExecutor] | None = None
+_SYNCER_LOCK = threading.Lock()
+
+
+def _syncer() -> ThreadPoolExecutor:
+    """The process's one fsync thread (made on first use, and anew in a forked child): runs'
+    durability passes in the order their runs finished. Its thread is not a daemon: the
+    interpreter (and a multiprocessing child, at its end) finishes what is queued before the
+    process exits, so a finished run is on disk; one thread for every run, not one per run."""
+    global _SYNCER
+    with _SYNCER_LOCK:
+        if _SYNCER is None or _SYNCER[0] != os.getpid():
+            _SYNCER = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="nnviz-fsync"))
+        return _SYNCER[1]
+
+
+def wait_for_syncs() -> None:
+    """Block until every durability pass queued so far in this process is done."""
+    if _SYNCER is not None and _SYNCER[0] == os.getpid():
+        _SYNCER[1].submit(lambda: None).result()  # one thread, in order: behind all of them
+
+
+def check_writes() -> bool:
+    """$NNVIZ_CHECK_WRITES=1: every writer checks run.json before each save (the tests)."""
+    return os.environ.get("NNVIZ_CHECK_WRITES") == "1"
 
 
 def _sync_files(files: list[Path], folders: list[Path]) -> None:
@@ -532,18 +565,10 @@ class RunStore:
         ends within a second, writes run.json once instead of twice. Until then the folder is
         not listed (a process killed meanwhile leaves a folder without run.json, which
         ``clean_orphans`` removes)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{cfg.model}-{cfg.init}-s{cfg.seed}".replace("_", "-")[:RUN_ID_MAX - 8]
-        run_id, n = base, 1
-        while True:
-            try:
-                (self.root / run_id).mkdir()
-                break
-            except FileExistsError:
-                n += 1
-                run_id = f"{base}-{n}"
-        folder = self.root / run_id
+        folder = self._new_folder(base)
+        run_id = folder.name
         from nnviz import __version__
 
         meta = {
@@ -568,6 +593,29 @@ class RunStore:
         else:
             writer.flush()
         return writer
+
+    def _new_folder(self, base: str) -> Path:
+        """Make ``<root>/<base>``, or ``<base>-2``, ``-3``, ... when taken: one mkdir call as a
+        rule (the runs folder is made only when missing; the suffix this process used last for
+        ``base`` is tried next, so runs started within one second do not try every taken
+        name again)."""
+        key = (str(self.root), base)
+        n = _last_suffix.get(key, 1)
+        while True:
+            run_id = base if n == 1 else f"{base}-{n}"
+            folder = self.root / run_id
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                n += 1
+                continue
+            except FileNotFoundError:  # the runs folder itself is missing: made once
+                self.root.mkdir(parents=True, exist_ok=True)
+                continue
+            if len(_last_suffix) >= 256:  # one entry per base (a second): kept small
+                _last_suffix.clear()
+            _last_suffix[key] = n + 1
+            return folder
 
     def run_ids(self) -> list[str]:
         """Every folder holding a run.json (readable or not), newest id first."""
