@@ -338,3 +338,28 @@ def test_a_crash_between_a_snapshot_and_its_listing_leaves_an_openable_run(store
     assert run.n_snapshots == len(run.record.snapshots) >= 1 and not run.damaged_snapshots
     assert run.incomplete_snapshots() == [f"snapshots/s{len(run.record.snapshots):04d}"
                                           ".safetensors"]
+
+
+def test_a_snapshot_file_is_written_under_its_own_name_and_never_left_half_done(tmp_path,
+                                                                               monkeypatch):
+    """write_new: one create, no temp file; a failing write removes what it began; a leftover
+    file of the same name (an unlisted one from a crash) is replaced whole."""
+    from nnviz.store import runs as runs_mod
+
+    target = tmp_path / "snapshots" / "s0000.safetensors"  # the folder is made on first use
+    runs_mod.write_new(target, [b"head", memoryview(b"-data")])
+    assert target.read_bytes() == b"head-data"
+    assert [p.name for p in target.parent.iterdir()] == ["s0000.safetensors"]
+    runs_mod.write_new(target, b"again")  # a leftover: replaced, atomically
+    assert target.read_bytes() == b"again"
+
+    class Full(list):
+        def __iter__(self):
+            yield b"part"
+            raise OSError(28, "No space left on device")
+
+    fresh = tmp_path / "snapshots" / "s0001.safetensors"
+    with pytest.raises(OSError, match="No space"):
+        runs_mod.write_new(fresh, Full())
+    assert not fresh.exists()
+    assert [p.name for p in target.parent.iterdir()] == ["s0000.safetensors"]

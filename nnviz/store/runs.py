@@ -7,10 +7,12 @@ Layout of ``<runs>/<run_id>/``::
     snapshots/s0000.safetensors   one per snapshot (``nnviz.store.snapshots``)
     CANCEL                        present while a cancel is requested (any process may create it)
 
-Every file is written atomically (temp file, then ``os.replace``): a reader, or a process killed at
-any moment, sees a file's old or new content, never a mix. A snapshot file is written before
-``run.json`` lists it, so a process killed in between leaves a file that is not listed: it is
-reported as an incomplete snapshot, never loaded as data, and removed by ``clean_orphans``.
+run.json is written atomically (temp file, then ``os.replace``): a reader, or a process killed at
+any moment, sees its old or new content, never a mix. A snapshot file is written once, under its
+own name (``write_new``: no temp file), and complete before ``run.json`` lists it with its
+checksum, so a process killed before the listing leaves a file that is not listed (whole or cut
+off): it is reported as an incomplete snapshot, never loaded as data, and removed by
+``clean_orphans``.
 While a run trains, ``RunWriter`` saves run.json after its first snapshot and then at most every
 ``save_interval_s`` (the trainer: 1 s; ``nnviz.watch``: at every snapshot) and always at its end;
 the trainer's ``RunStore.create`` defers the first save, and its writer does not list the first
@@ -123,6 +125,35 @@ def atomic_write(path: Path, data: bytes | list[bytes | memoryview], durable: bo
         raise
     if durable:
         _fsync_path(path.parent)
+
+
+def write_new(path: Path, data: bytes | list[bytes | memoryview]) -> None:
+    """Write a file that no reader opens until it is complete: a snapshot, which run.json
+    lists (with its checksum) only after this returns. It is created under its own name
+    (``O_EXCL``: one file create, no temp file and rename); a write that fails removes it, and
+    one cut off by a killed process leaves an unlisted file, reported as an incomplete
+    snapshot and never read as data (as a leftover temp file would be). A file already there
+    (unlisted: a leftover of a crash) is replaced atomically. Not fsynced (``finish`` is)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    name = str(path)
+    try:
+        try:
+            fd = os.open(name, flags, 0o600)
+        except FileNotFoundError:  # the folder is made on first use
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(name, flags, 0o600)
+    except FileExistsError:
+        atomic_write(path, data, durable=False)
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, list):
+                f.writelines(data)
+            else:
+                f.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _fsync_path(path: Path) -> None:
@@ -464,7 +495,9 @@ class RunWriter:
         index = len(self.meta["snapshots"])
         rel = f"{SNAP_DIR}/s{index:04d}.safetensors"
         data = encode_snapshot_parts(tensors, {**stats, "index": index})  # no joined copy
-        self._write(self.folder / rel, data)
+        path = self.folder / rel
+        write_new(path, data)  # complete before run.json lists it
+        self._written[path] = None
         self.meta["snapshots"].append({"index": index, "epoch": stats["epoch"],
                                        "step": stats["step"], "file": rel,
                                        "sha256": sha256_bytes(data)})
