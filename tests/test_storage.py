@@ -363,3 +363,20 @@ def test_a_snapshot_file_is_written_under_its_own_name_and_never_left_half_done(
         runs_mod.write_new(fresh, Full())
     assert not fresh.exists()
     assert [p.name for p in target.parent.iterdir()] == ["s0000.safetensors"]
+
+
+def test_a_snapshot_write_finishes_partial_writes_and_long_buffer_lists(tmp_path,
+                                                                        monkeypatch):
+    """write_new writes every byte, in order, past IOV_MAX buffers and when the OS writes
+    only part of what it was given."""
+    from nnviz.store import runs as runs_mod
+
+    parts = [b"ab", memoryview(b"cde"), b"", memoryview(bytearray(b"xyz" * 100))] * 400
+    want = b"".join(bytes(p) for p in parts)
+    runs_mod.write_new(tmp_path / "whole", parts)
+    assert (tmp_path / "whole").read_bytes() == want
+    if hasattr(os, "writev"):
+        real = os.writev
+        monkeypatch.setattr(os, "writev", lambda fd, bufs: real(fd, [bytes(bufs[0])[:5]]))
+        runs_mod.write_new(tmp_path / "parts", parts)
+        assert (tmp_path / "parts").read_bytes() == want

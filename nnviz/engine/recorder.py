@@ -696,9 +696,9 @@ def _flat_grad_rows(m: Moment, params: list[nn.Parameter], rows: np.ndarray) -> 
         t = t.double()
     g = t.numpy()
     size = np.maximum(seg.sizes, 1)
-    abs_sum = seg.sum(np.abs(g), dtype=np.float64)
-    total = seg.sum(g, dtype=np.float64)
-    g64 = g.astype(np.float64)
+    g64 = g.astype(np.float64)  # once: reduceat casting float32 as it sums is 2x slower
+    total = seg.sum(g64)
+    abs_sum = seg.sum(np.abs(g64))  # the same sums as of float32 |g| summed in float64
     sq = seg.sum(np.square(g64, out=g64))
     rows[:, :, 0] = np.sqrt(sq)
     rows[:, :, 1] = abs_sum / size
