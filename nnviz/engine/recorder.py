@@ -78,6 +78,9 @@ def init_digest(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+_NO_VALUES = np.empty(0, dtype=np.float32)  # for weight_edges when it is given max |w|
+
+
 def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, dict[str, Any]]:
     """Static facts per parameter: shape, module, kind, theoretical distribution, fixed edges."""
     modules = dict(model.named_modules())
@@ -92,9 +95,12 @@ def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, 
         module_name, _, leaf = name.rpartition(".")
         module = modules[module_name]
         theory = theories.get(name)
-        values = data[depth].float().cpu().flatten().numpy()
+        top = tops[depth]
+        # the values are read only without a finite max |w| from the fused call
+        values = _NO_VALUES if top is not None and math.isfinite(top) else \
+            data[depth].float().cpu().flatten().numpy()
         edges = stats.weight_edges(values, theory_std=theory.std if theory else None,
-                                   maxabs=tops[depth])
+                                   maxabs=top)
         info[name] = {
             "shape": list(p.shape),
             "numel": p.numel(),
