@@ -27,9 +27,10 @@ measured inside the validation pass (the probe is the validation set's head), no
 forward pass; snapshots and run.json writes go to a ``SnapshotQueue`` that writes them in
 order (on a background thread for models of INLINE_BELOW parameters or more), run.json at
 most every SAVE_S (first within SAVE_S, at the end, or, with a ``progress`` callback, before
-the "started" event: one write for a run shorter than SAVE_S), and the run's files are fsynced
-once at its end
-(``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
+the "started" event: one write for a run shorter than SAVE_S), saved without the format
+reader's check (built here from typed values; every read checks it, and so do the tests,
+``NNVIZ_CHECK_WRITES``), and the run's files are fsynced once at its end, on the process's one
+fsync thread (``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
 """
 
 from __future__ import annotations
