@@ -22,6 +22,10 @@ settings.register_profile("dev", max_examples=100, **_LOAD_INDEPENDENT)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
                       or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev"))
 
+# every run.json a test writes is checked by the format's reader before it is saved, the
+# trainer's too (it skips the check outside the tests: nnviz.store.runs.check_writes)
+os.environ.setdefault("NNVIZ_CHECK_WRITES", "1")
+
 ALLOWED_SKIP_MARKERS = ("gpu",)  # CUDA tests skip on machines without a GPU (CI has none)
 _bad_skips: list[str] = []
 

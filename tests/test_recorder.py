@@ -418,12 +418,24 @@ def test_the_flat_snapshot_equals_one_weight_entry_per_parameter():
         assert math.isnan(flat_snap["params"]["fc.weight"]["drift"]) == poison
 
 
-def test_flat_copies_grow_past_the_planned_samples_and_buffers_are_reused():
-    """More sampled steps than planned (the rows double), an unfinished before_step, and
-    later snapshots in the buffers earlier ones handed back (the third one reuses the grown
-    buffer of the first: its rows' views must point into it): every figure still numpy's."""
+class _OneWeight(nn.Module):
+    """One parameter only (a flat copy of one tensor must still be a copy, not a view)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(5, 3 * 8 * 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.w.t()
+
+
+@pytest.mark.parametrize("make", [TinyConv, _OneWeight])
+def test_flat_copies_past_the_planned_samples_are_exact_and_never_alias(make):
+    """More sampled steps than planned, an unfinished before_step, three snapshots in a row,
+    gradients zeroed in place between steps (a copy that aliased them would read zeros) and a
+    one-parameter model: every figure still numpy's."""
     torch.manual_seed(5)
-    model = TinyConv()
+    model = make()
     x = torch.randn(6, 3, 8, 8)
     rec = _recorder(model, x[:4])
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -431,7 +443,7 @@ def test_flat_copies_grow_past_the_planned_samples_and_buffers_are_reused():
         n = rec_mod.GRAD_SAMPLES + 9
         grads, ratios = [], []
         for i in range(n):
-            opt.zero_grad()
+            opt.zero_grad(set_to_none=False)  # in place: the recorder's copies must be copies
             (model(x) ** 2).mean().backward()
             rec.after_backward()
             grads.append({k: p.grad.detach().clone() for k, p in model.named_parameters()})

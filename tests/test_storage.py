@@ -223,3 +223,160 @@ def test_a_snapshot_is_written_from_its_parts_byte_for_byte(tmp_path):
     assert (tmp_path / "s.safetensors").read_bytes() == whole
     odd = {"values/a": torch.zeros(2, 2)}  # not 1-D: safetensors' own writer, one part
     assert b"".join(encode_snapshot_parts(odd, stats)) == encode_snapshot(odd, stats)
+
+
+@pytest.mark.parametrize("extra", [
+    {},  # completed
+    {"dataset": "regression", "depth": 3, "init": "too_large", "optimizer": "sgd",
+     "lr": 50.0},  # diverged: NaN / Inf kept as evidence
+    {"epochs": 6, "early_stopping": 1, "lr": 3.0, "optimizer": "sgd"},  # stopped early
+    {"snapshots_per_epoch": 3},
+])
+def test_the_trainer_saves_run_json_unchecked_and_it_reads_back_valid(store, monkeypatch,
+                                                                      extra):
+    """The trainer builds run.json from typed values and saves it without the reader's check
+    (outside the tests); what it writes still passes the reader, for every way a run ends."""
+    from nnviz.store import runs as runs_mod
+
+    monkeypatch.delenv("NNVIZ_CHECK_WRITES", raising=False)
+    checks = []
+    real = runs_mod.parse_run
+    monkeypatch.setattr(runs_mod, "parse_run", lambda *a, **k: (checks.append(1),
+                                                                real(*a, **k))[1])
+    result = train(RunConfig.from_dict({**TINY, **extra}), store)
+    assert checks == []  # nothing checked on the way out
+    monkeypatch.setattr(runs_mod, "parse_run", real)
+    run = store.load(result.run_id)  # every field checked on the way in
+    assert run.record.status == result.status
+    assert run.n_snapshots == len(run.record.snapshots) and not run.damaged_snapshots
+    raw = json.loads((run.folder / "run.json").read_bytes())
+    assert run.record.to_json() == raw  # read -> to_json is what was written
+
+
+def test_other_writers_still_check_run_json_before_saving(store):
+    """A writer that is not the trainer's (nnviz.watch, checkpoints) checks what it saves:
+    a bad value is refused before it reaches the disk."""
+    writer = store.create(RunConfig.from_dict(TINY), "h", {})
+    before = (writer.folder / "run.json").read_bytes()
+    with pytest.raises(StorageError, match="status"):
+        writer.update(status="half-done")
+    assert (writer.folder / "run.json").read_bytes() == before
+
+
+def test_runs_made_within_one_second_get_distinct_ids_in_one_mkdir_each(tmp_path,
+                                                                        monkeypatch):
+    """Runs of one config started within a second are -2, -3, ...; the suffix this process
+    used last is tried next (not every taken name again), and a name another process took
+    meanwhile is stepped over."""
+    cfg = RunConfig.from_dict(TINY)
+    store = RunStore(tmp_path / "new" / "runs")  # not there yet
+    monkeypatch.setattr(time, "strftime", lambda *_: "20260101-000000")
+    made = []
+    real_mkdir = Path.mkdir
+    monkeypatch.setattr(Path, "mkdir", lambda self, *a, **k: (made.append(self.name),
+                                                              real_mkdir(self, *a, **k))[1])
+    ids = [store.create(cfg, "h", {}).run_id for _ in range(5)]
+    assert len(set(ids)) == 5 and ids[1] == f"{ids[0]}-2" and ids[4] == f"{ids[0]}-5"
+    # one each; the first found the runs folder missing, made it and tried again
+    assert [m for m in made if m.startswith("2026")] == [ids[0], *ids]
+    (store.root / f"{ids[0]}-6").mkdir()  # another process takes the next name
+    assert store.create(cfg, "h", {}).run_id == f"{ids[0]}-7"
+
+
+def test_a_finished_run_is_fsynced_before_its_process_exits(store, tmp_path):
+    """finish() makes the run's files durable on the process's one fsync thread; a process
+    that exits right after finish still fsyncs every file and folder of the run first."""
+    log = tmp_path / "fsyncs"
+    code = f"""
+import os
+from nnviz.config import RunConfig
+from nnviz.engine.training import train
+from nnviz.store.runs import RunStore
+real = os.fsync
+def logged(fd):
+    real(fd)
+    with open({str(log)!r}, "a") as f:
+        f.write(os.readlink(f"/proc/self/fd/{{fd}}") + "\\n")
+os.fsync = logged
+for _ in range(2):
+    train(RunConfig.from_dict({TINY!r}), RunStore({str(store.root)!r}))
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+    synced = log.read_text().split()
+    for run_id in store.run_ids():
+        folder = store.root / run_id
+        want = {str(folder / "run.json"), str(folder / "snapshots"), str(folder),
+                *(str(p) for p in (folder / "snapshots").iterdir())}
+        assert want <= set(synced)
+    assert str(store.root) in synced
+
+
+def test_a_crash_between_a_snapshot_and_its_listing_leaves_an_openable_run(store,
+                                                                          monkeypatch):
+    """Killed after a snapshot file is written but before run.json lists it (the order every
+    write keeps): the run opens with every listed snapshot, the unlisted file is reported as
+    incomplete and never read as data."""
+    from nnviz.store import runs as runs_mod
+
+    cfg = RunConfig.from_dict({**TINY, "epochs": 3})
+    real = runs_mod.RunWriter.save_soon
+    calls = []
+
+    def crash(self):
+        calls.append(1)
+        if len(calls) == 3:  # the third snapshot's file is on disk, not yet listed
+            raise KeyboardInterrupt
+        self.flush()  # list each earlier one at once
+
+    monkeypatch.setattr(runs_mod.RunWriter, "save_soon", crash)
+    monkeypatch.setattr(runs_mod.RunWriter, "finish", lambda *a, **k: None)  # killed: no end
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, store)
+    monkeypatch.setattr(runs_mod.RunWriter, "save_soon", real)
+    run = store.load(store.run_ids()[0])
+    assert run.record.status == "running"
+    assert run.n_snapshots == len(run.record.snapshots) >= 1 and not run.damaged_snapshots
+    assert run.incomplete_snapshots() == [f"snapshots/s{len(run.record.snapshots):04d}"
+                                          ".safetensors"]
+
+
+def test_a_snapshot_file_is_written_under_its_own_name_and_never_left_half_done(tmp_path,
+                                                                               monkeypatch):
+    """write_new: one create, no temp file; a failing write removes what it began; a leftover
+    file of the same name (an unlisted one from a crash) is replaced whole."""
+    from nnviz.store import runs as runs_mod
+
+    target = tmp_path / "snapshots" / "s0000.safetensors"  # the folder is made on first use
+    runs_mod.write_new(target, [b"head", memoryview(b"-data")])
+    assert target.read_bytes() == b"head-data"
+    assert [p.name for p in target.parent.iterdir()] == ["s0000.safetensors"]
+    runs_mod.write_new(target, b"again")  # a leftover: replaced, atomically
+    assert target.read_bytes() == b"again"
+
+    class Full(list):
+        def __iter__(self):
+            yield b"part"
+            raise OSError(28, "No space left on device")
+
+    fresh = tmp_path / "snapshots" / "s0001.safetensors"
+    with pytest.raises(OSError, match="No space"):
+        runs_mod.write_new(fresh, Full())
+    assert not fresh.exists()
+    assert [p.name for p in target.parent.iterdir()] == ["s0000.safetensors"]
+
+
+def test_a_snapshot_write_finishes_partial_writes_and_long_buffer_lists(tmp_path,
+                                                                        monkeypatch):
+    """write_new writes every byte, in order, past IOV_MAX buffers and when the OS writes
+    only part of what it was given."""
+    from nnviz.store import runs as runs_mod
+
+    parts = [b"ab", memoryview(b"cde"), b"", memoryview(bytearray(b"xyz" * 100))] * 400
+    want = b"".join(bytes(p) for p in parts)
+    runs_mod.write_new(tmp_path / "whole", parts)
+    assert (tmp_path / "whole").read_bytes() == want
+    if hasattr(os, "writev"):
+        real = os.writev
+        monkeypatch.setattr(os, "writev", lambda fd, bufs: real(fd, [bytes(bufs[0])[:5]]))
+        runs_mod.write_new(tmp_path / "parts", parts)
+        assert (tmp_path / "parts").read_bytes() == want

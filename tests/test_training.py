@@ -234,13 +234,11 @@ def test_run_json_saves_are_deferred_and_files_made_durable_once_at_the_end(
     thread; the finished run lists everything."""
     import os
 
-    from nnviz.store.runs import read_record
+    from nnviz.store.runs import read_record, wait_for_syncs
 
     cfg = RunConfig.from_dict(TINY_MLP)
     src = store.load(train(cfg, store).run_id)
-    for t in threading.enumerate():  # that run's own durability pass, still under way
-        if t.name == "nnviz-fsync":
-            t.join()
+    wait_for_syncs()  # that run's own durability pass, maybe still under way
     synced = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])

@@ -16,7 +16,7 @@ always the last step before each snapshot) and UPDATE_SAMPLES for update ratios 
 Karpathy plot it); ``sample_steps`` gives those steps.
 
 Cost. A sampled step is one flat copy of all gradients (models up to DEFER_LIMIT parameters:
-one ``torch.cat`` of flat views into a preallocated row, reduced in float64 at the snapshot for
+one C++ flatten into a new flat tensor, stacked and reduced in float64 at the snapshot for
 all parameters at once) or three vectorised reductions per tensor (larger models, float32
 cascade sums, ~1e-7 relative); an update ratio is two such copies (weights before and after
 the step); nothing is read back before the snapshot. A snapshot is taken in two parts:
@@ -74,8 +74,11 @@ def init_digest(model: nn.Module) -> str:
     h = hashlib.sha256()
     for name, p in model.named_parameters():
         h.update(name.encode())
-        h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+        h.update(memoryview(p.detach().float().cpu().contiguous().numpy()))  # no copy
     return h.hexdigest()[:16]
+
+
+_NO_VALUES = np.empty(0, dtype=np.float32)  # for weight_edges when it is given max |w|
 
 
 def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, dict[str, Any]]:
@@ -92,9 +95,12 @@ def describe_params(model: nn.Module, theories: dict[str, Theory]) -> dict[str, 
         module_name, _, leaf = name.rpartition(".")
         module = modules[module_name]
         theory = theories.get(name)
-        values = data[depth].float().cpu().flatten().numpy()
+        top = tops[depth]
+        # the values are read only without a finite max |w| from the fused call
+        values = _NO_VALUES if top is not None and math.isfinite(top) else \
+            data[depth].float().cpu().flatten().numpy()
         edges = stats.weight_edges(values, theory_std=theory.std if theory else None,
-                                   maxabs=tops[depth])
+                                   maxabs=top)
         info[name] = {
             "shape": list(p.shape),
             "numel": p.numel(),
@@ -141,72 +147,54 @@ def sample_steps(steps_per_epoch: int, snapshot_steps: Iterable[int] = ()
 
 
 class _Rows:
-    """Flat copies of a list of tensors (all gradients, or all weights), one row per copy, in
-    one preallocated (rows, total) buffer: a copy is one ``torch.cat`` of the tensors' flat
-    views into the next row (``out=``: no allocation), in the buffer's dtype (the tensors'
-    common one; float64 when they differ). No per-row views of the buffer are kept: making
-    them cost more than the copies they serve (a new recorder per run makes them anew).
-    Rows double when full; a missing tensor (no gradient) is zeros. ``take`` hands the rows
-    over (to a ``Moment``) and starts afresh; ``give_back`` lets a buffer whose moment is done
-    be reused."""
+    """Flat copies of a list of tensors (all gradients, or all weights), one per ``add``: each
+    a new flat tensor made by one C++ call (``flatten_dense_tensors``, or ``torch.cat`` of the
+    caller's flat views), in the tensors' common dtype (float64 when they differ: exact for
+    every float dtype), kept in a list; a missing tensor (no gradient) is zeros. ``take``
+    stacks them into one (rows, total) tensor for the snapshot's vectorised reductions and
+    starts afresh. (Copies into rows of a preallocated buffer cost twice as much per call on
+    small models: a row view, a copy and a check each time.)"""
 
-    def __init__(self, like: list[torch.Tensor], rows: int) -> None:
+    def __init__(self, like: list[torch.Tensor]) -> None:
         self.shapes = [t.shape for t in like]
         self.sizes = [t.numel() for t in like]
         dtypes = {t.dtype for t in like}
         self.dtype = dtypes.pop() if len(dtypes) == 1 else torch.float64
         self.device = like[0].device if like else torch.device("cpu")
-        self.rows = max(rows, 1)
-        self._spare: list[torch.Tensor] = []
-        self._keep: torch.Tensor | None = None
-        self._fresh()
+        self.copies: list[torch.Tensor] = []
 
-    def _fresh(self) -> None:
-        if self._spare:
-            self.data = self._spare.pop()
-        else:
-            self.data = torch.empty((self.rows, sum(self.sizes)), dtype=self.dtype,
-                                    device=self.device)
-        self.n = 0
+    @property
+    def n(self) -> int:
+        return len(self.copies)
 
     def add(self, tensors: list[torch.Tensor | None],
             flat: list[torch.Tensor] | None = None) -> None:
-        """Copy the tensors (detached ones: nothing is recorded by autograd) into a row;
+        """Copy the tensors (detached ones: nothing is recorded by autograd) as the next row;
         ``flat``: their flat views, when the caller keeps them (the weights')."""
-        n = self.n
-        if n == self.data.shape[0]:  # full: double (rare: more samples than planned)
-            grown = torch.empty((2 * n, self.data.shape[1]), dtype=self.dtype,
-                                device=self.device)
-            grown[:n] = self.data
-            self.data = grown
-        if flat is None and all(t is not None and t.dtype == self.dtype for t in tensors):
-            # one C++ call flattens them all (a Python list of views costs twice the copy)
-            self.data[n].copy_(torch._C._nn.flatten_dense_tensors(tensors))
-            self.n = n + 1
-            return
-        if flat is None:
-            flat = [t.reshape(-1) if t is not None else
-                    torch.zeros(size, dtype=self.dtype, device=self.device)  # no gradient
-                    for t, size in zip(tensors, self.sizes, strict=True)]
-        torch.cat(flat, out=self.data[n])
-        self.n = n + 1
+        self.copies.append(self.copy(tensors, flat))
+
+    def copy(self, tensors: list[torch.Tensor | None],
+             flat: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """One flat copy of the tensors, in the rows' dtype."""
+        dtype = self.dtype
+        if all(t is not None and t.dtype is dtype for t in tensors):
+            if flat is not None:
+                return torch.cat(flat)
+            if len(tensors) > 1:  # one C++ call for them all (of one tensor: a view)
+                return torch._C._nn.flatten_dense_tensors(tensors)
+        return torch.cat([t.reshape(-1).to(dtype) if t is not None else  # cat: a new tensor
+                          torch.zeros(size, dtype=dtype, device=self.device)  # no gradient
+                          for t, size in zip(tensors, self.sizes, strict=True)])
+
+    def drop_last(self) -> None:
+        self.copies.pop()
 
     def take(self) -> torch.Tensor | None:
-        """The rows so far (None if none), handed over; the next copies go to a new buffer."""
-        if self.n == 0:
+        """The rows so far as one (rows, total) tensor (None if none); starts afresh."""
+        if not self.copies:
             return None
-        rows = self.data[: self.n]
-        self._keep = self.data
-        self._fresh()
+        rows, self.copies = torch.stack(self.copies), []
         return rows
-
-    def give_back(self, rows: torch.Tensor | None) -> None:
-        """A buffer from ``take`` whose rows are no longer needed (reused by a later take)."""
-        keep = self._keep
-        if rows is not None and keep is not None and rows.data_ptr() == keep.data_ptr() \
-                and not self._spare:
-            self._spare.append(keep)
-            self._keep = None
 
 
 def _flat_views(tensors: list[torch.Tensor]) -> list[torch.Tensor] | None:
@@ -258,10 +246,10 @@ class Recorder:
         self._data = [p.detach() for p in self.params]
         self._flat_data = _flat_views(self._data)
         if self._defer:  # small models: flat copies into preallocated rows, reduced later
-            self._grad_rows = _Rows(self.params, GRAD_SAMPLES + 2)
-            self._before_rows = _Rows(self.params, UPDATE_SAMPLES + 1)
-            self._after_rows = _Rows(self.params, UPDATE_SAMPLES + 1)
-            self._weight_rows = _Rows(self.params, 1)
+            self._grad_rows = _Rows(self.params)
+            self._before_rows = _Rows(self.params)
+            self._after_rows = _Rows(self.params)
+            self._weight_rows = _Rows(self.params)
         # the vectorised snapshot (stats.stats_and_histograms_flat): float32 weights, each
         # stored whole, flat
         self._flat_stats = self._defer and bool(self.params) and \
@@ -304,7 +292,7 @@ class Recorder:
         """Keep a copy of the weights so the next ``after_step`` can measure ‖ΔW‖/‖W‖."""
         if self._defer:
             if self._pending_update:  # a before_step without its after_step: replaced
-                self._before_rows.n -= 1
+                self._before_rows.drop_last()
             if self.params:
                 self._before_rows.add(self._data, self._flat_data)
                 self._pending_update = True
@@ -334,8 +322,7 @@ class Recorder:
             self._data = [p.detach() for p in self.params]  # p.data was replaced
             self._flat_data = _flat_views(self._data)
         if self._defer and self.params:  # one flat copy; the parameters are views of it
-            self._weight_rows.add(self._data, self._flat_data)
-            flat = self._weight_rows.take()[0]
+            flat = self._weight_rows.copy(self._data, self._flat_data)
             params = [v.view(shape) for v, shape in zip(
                 flat.split(self._weight_rows.sizes), self._weight_rows.shapes, strict=True)]
         else:
@@ -344,7 +331,7 @@ class Recorder:
         grad_rows = None
         if self._defer and self.params:
             if self._pending_update:  # an unfinished before_step is not a sample
-                self._before_rows.n -= 1
+                self._before_rows.drop_last()
                 self._pending_update = False
             grad_rows = self._grad_rows.take()
             before = self._before_rows.take()
@@ -403,11 +390,6 @@ class Recorder:
         activations = m.activations
         if activations is None:
             activations = self._probe_copy(m)
-        if self._defer and self.params:  # their rows are read: reuse the buffers
-            self._grad_rows.give_back(m.grad_rows)
-            if m.ratio_rows is not None:
-                self._before_rows.give_back(m.ratio_rows[0])
-                self._after_rows.give_back(m.ratio_rows[1])
         return tensors, {"epoch": m.epoch, "step": m.step, "params": per_param,
                          "activations": activations}
 
@@ -720,9 +702,9 @@ def _flat_grad_rows(m: Moment, params: list[nn.Parameter], rows: np.ndarray) -> 
         t = t.double()
     g = t.numpy()
     size = np.maximum(seg.sizes, 1)
-    abs_sum = seg.sum(np.abs(g), dtype=np.float64)
-    total = seg.sum(g, dtype=np.float64)
-    g64 = g.astype(np.float64)
+    g64 = g.astype(np.float64)  # once: reduceat casting float32 as it sums is 2x slower
+    total = seg.sum(g64)
+    abs_sum = seg.sum(np.abs(g64))  # the same sums as of float32 |g| summed in float64
     sq = seg.sum(np.square(g64, out=g64))
     rows[:, :, 0] = np.sqrt(sq)
     rows[:, :, 1] = abs_sum / size

@@ -27,9 +27,10 @@ measured inside the validation pass (the probe is the validation set's head), no
 forward pass; snapshots and run.json writes go to a ``SnapshotQueue`` that writes them in
 order (on a background thread for models of INLINE_BELOW parameters or more), run.json at
 most every SAVE_S (first within SAVE_S, at the end, or, with a ``progress`` callback, before
-the "started" event: one write for a run shorter than SAVE_S), and the run's files are fsynced
-once at its end
-(``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
+the "started" event: one write for a run shorter than SAVE_S), saved without the format
+reader's check (built here from typed values; every read checks it, and so do the tests,
+``NNVIZ_CHECK_WRITES``), and the run's files are fsynced once at its end, on the process's one
+fsync thread (``benchmarks/bench_side_by_side.py`` measures it against a bare loop).
 """
 
 from __future__ import annotations
@@ -275,7 +276,8 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
            cancel: CancelFlag | None, record: bool) -> TrainResult:
     data, model, loss_name, activation = prepare(cfg)
     gens = run_generators(cfg.seed)
-    model.to(device)
+    if device.type != "cpu":  # prepare builds the model on the CPU
+        model.to(device)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     probe_x = x_val[: cfg.probe_size]
@@ -302,6 +304,7 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
         "pid": os.getpid(),
     }, save_in=SAVE_S)  # saved within SAVE_S, before "started", or at the end
     writer.save_interval_s = SAVE_S  # deferred saves: done by the queue's thread or its tick
+    writer.check = False  # built here from typed values: checked on every read (and in tests)
     writer.list_first = False  # the init snapshot too (the queue saves it when due)
     queue = SnapshotQueue(writer, recorder)
     loop = _Loop(cfg, model, params, recorder, writer, queue, progress, cancel, loss_name,
@@ -422,7 +425,7 @@ class _Loop:
                 loss_v = loss.item()
                 if not math.isfinite(loss_v):  # the step is taken: its weights are evidence
                     return self.diverged(epoch, "loss", epoch - 1 + (i + 1) / steps_per_epoch)
-                n_batch = len(yb)
+                n_batch = yb.shape[0]  # (len() of a tensor is a Python call)
                 loss_sum += loss_v * n_batch
                 seen += n_batch
                 if classify:
