@@ -109,7 +109,12 @@ LANCZOS_RTOL. ``drift`` / ``update_ratio`` of float32 tensors with at least 2**2
 the difference in float32 (exact for nearby values) and sum the squares in float64 per block.
 torch's float32 ``vector_norm`` is avoided on large tensors: its running sum drifts by ~1e-4
 relative over millions of elements. Percentiles use a full sort on purpose: numpy's SIMD sort
-of 2.4M float32 values takes ~7 ms here, np.partition at the 18 needed ranks ~47 ms.
+of 2.4M float32 values takes ~7-11 ms here, np.partition at the 17 needed ranks ~47-59 ms.
+Where a ResNet-18 snapshot's ~0.2 s goes (``benchmarks/profile_watch_snapshot.py --parts``):
+sorts ~40 ms, the exact Gram path ~45 ms (its float64 products run at BLAS peak; a float32
+Gram would halve it but err ~5e-7), float32 Lanczos ~40-50 ms (mat-vecs; LANCZOS_RTOL 1e-6
+would halve it but err up to ~7e-6), float64 sums ~10 ms (blocked sums into a reused buffer
+measured no faster than the float64 copy).
 ``tensor_stats_and_histogram(..., hint)`` warm-starts Lanczos from the last call's Ritz vector
 (a parameter across snapshots). Norms are not numpy BLAS calls and torch reductions run
 with ``torch.set_num_threads(1)`` for their duration (restored afterwards): a multi-threaded
