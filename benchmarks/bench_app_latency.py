@@ -85,7 +85,8 @@ PLAYER_VIEWS = {"This epoch": "player", "All epochs": "all"}  # view -> its payl
 # drawn at the snapshot shown): a reader who looks at the charts before picking a layer.
 SETTLED = """!state.aheadPending && !state.predrawing && !state.drawing && !state.restTimer
   && (!state.views || !state.views.prefetch || (state.views.ahead || []).every(
-      (o) => state.cache.has(o.key) || state.askedAhead.has(o.key)))
+      (o) => state.cache.has(o.key) || state.came.has(o.key)
+        || (state.asks.get(o.key) || 0) >= ASKS))
   && state.entry && [...state.cache.values()].every((e) => !e.root
       || e.drawn === nearestFrame(e, state.entry.payload.snapshots[state.pos]))"""
 

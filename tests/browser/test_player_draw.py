@@ -302,6 +302,35 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
 
 
 
+# In the player's frame (its message listener calls the global onRender): the first two render
+# messages that bring a payload asked for ahead (``extra``) are dropped,
+# as answers lost on the way (a rerun stopped by the next).
+DROP_FIRST_AHEAD = """() => {
+  window.__dropped = [];
+  const real = window.onRender;
+  window.onRender = (msg) => {
+    const extra = (msg.args || {}).extra;
+    if (extra && Object.keys(extra).length && window.__dropped.length < 1) {
+      window.__dropped.push(...Object.keys(extra));
+      return undefined;
+    }
+    return real(msg);
+  };
+}"""
+
+
+def _frame_at_once(page):
+    """The player's frame as soon as its script has run (before its first charts are drawn)."""
+    page.wait_for_selector(PLAYER_IFRAME, timeout=120_000)
+    while True:
+        frame = next((f for f in page.frames if "epoch_player" in f.url), None)
+        if frame is not None:
+            frame.wait_for_function("() => typeof window.onRender === 'function'",
+                                    timeout=60_000, polling="raf")
+            return frame
+        page.wait_for_timeout(10)
+
+
 def _pick_fc_held_ahead(page, frame, sent: list[int]) -> tuple[str, dict]:
     """Once the frame holds the payloads asked for ahead (predrawn), a pick of fc in the page's
     Layer selectbox: it is shown from the selectbox's value, painted before the rerun's answer
@@ -379,17 +408,30 @@ def test_a_compare_layer_pick_shows_both_runs_of_the_layer_asked_for_ahead(serve
     """Compare asks ahead like Explore: once both runs' conv1 is drawn, the frame holds their
     fc payload, predrawn; a pick of fc in the page's Layer selectbox sends no payload and builds
     nothing, shows A's and B's fc at the same snapshot (each as a fresh plot), and the link
-    follows. The frame draws no view control of its own (the page's is above it)."""
+    follows. The frame draws no view control of its own (the page's is above it). The first
+    answer that brings a payload asked for ahead is lost here (as when a move's report stops
+    the rerun that answers), and so is the one Python sends again: the frame asks again and
+    gets it."""
     _, run_a, run_b = two_runs
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     sent = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda d: sent.append(len(d or ""))))
     page.goto(f"{server.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1&epoch=2")
+    _frame_at_once(page).evaluate(DROP_FIRST_AHEAD)  # it asks ahead once its charts are drawn
     frame = player(page, timeout_ms=120_000)
     wait_for_frame(frame, 2)
     assert frame.locator("#views").count() == 0
+    # a move while the answer is lost: its report's rerun renders the frame without it
+    frame.wait_for_function("() => window.__dropped.length === 1", timeout=60_000)
+    frame.locator("#slider").focus()
+    frame.locator("#slider").press("ArrowLeft")
+    wait_for_frame(frame, 1)
+    page.wait_for_function("() => location.search.includes('epoch=1')", timeout=30_000)
+    frame.locator("#slider").press("ArrowRight")
+    wait_for_frame(frame, 2)
     fc, after = _pick_fc_held_ahead(page, frame, sent)
     assert fc.startswith("compare|") and fc.endswith("|fc")
+    assert frame.evaluate("window.__dropped") == [fc]  # lost once, then asked for again
     titles = chart_titles(frame)
     assert any(t.startswith("Run A · fc.weight") for t in titles), titles
     assert any(t.startswith("Run B · fc.weight") for t in titles), titles

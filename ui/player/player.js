@@ -52,10 +52,11 @@ const state = {
   key: null, entry: null, cache: new Map(), config: {}, pos: 0, startSeq: null, hidden: false,
   timer: null, reportTimer: null, seq: 0, pending: null, drawing: false, needed: new Set(),
   views: null, view: null, viewSeq: null, index: null, // the view control; the snapshot shown
+  came: new Set(),  // payloads that came (not asked for ahead again once let go: no ping-pong)
   afterPaint: null, afterTimer: null, // a view switch to report once it is painted
   askedAt: new Map(), asks: new Map(), askTimer: null, // asks for payloads
-  askedAhead: new Set(), // layers' payloads asked for ahead (once each while Python names them)
-  aheadPending: false,   // one is asked for: the next render message answers
+  askRenders: new Map(), // render messages heard when each was asked for
+  aheadPending: null,    // the payload asked for ahead: the next render message answers
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
 // Read by the browser tests and the benchmarks: the frame on screen, which payload, and when it
@@ -143,6 +144,7 @@ function ask(key, afresh, value) {
   // Tell Python (``value``) this frame needs payload `key`; its asks counted (afresh: from 1).
   state.needed.add(key);
   state.askedAt.set(key, performance.now());
+  state.askRenders.set(key, window.nnvizPlayer.renders);
   state.asks.set(key, afresh ? 1 : (state.asks.get(key) || 0) + 1);
   sendValue(value);
 }
@@ -812,17 +814,25 @@ function prefetch() {
   // The charts shown are drawn: ask Python for a chart view's payload this frame lacks (once
   // each), so that a switch to that view finds its charts here, drawn by predraw(); then, one
   // a time while the frame holds less than AHEAD_BYTES, for the layers' payloads Python named
-  // (views.ahead, nearest first), each once, so a layer pick finds its charts drawn too.
+  // (views.ahead, nearest first), so a layer pick finds its charts drawn too; each until it
+  // comes (never again once it came and was let go, while Python names it).
   const spec = state.views;
   if (!spec || !spec.prefetch || state.hidden || !state.entry) return;
-  if (state.aheadPending) return; // one at a time: the render that answers calls again
+  // one at a time: the render that answers calls again (an answer not come in ASK_AGAIN_MS,
+  // and no render since, is taken as lost)
+  const pending = state.aheadPending;
+  if (pending && state.needed.has(pending)
+      && performance.now() - (state.askedAt.get(pending) || 0) < ASK_AGAIN_MS) return;
   let key = spec.options.map((o) => o.key)
     .find((k) => k && !state.cache.has(k) && !asking(k));
   if (!key && heldBytes() < AHEAD_BYTES) {
-    key = (spec.ahead || []).map((o) => o.key)
-      .find((k) => !state.cache.has(k) && !state.askedAhead.has(k));
-    if (key) state.askedAhead.add(key);
-    state.aheadPending = Boolean(key);
+    // an ask whose answer was lost (a rerun stopped by a move's report: a later render came
+    // without it) is made again after ASK_AGAIN_MS, up to ASKS times; one still on its way
+    // (a large payload: no render since) is not asked for twice
+    const lost = (k) => !asking(k) && window.nnvizPlayer.renders > state.askRenders.get(k);
+    key = (spec.ahead || []).map((o) => o.key).find((k) => !state.cache.has(k)
+      && !state.came.has(k) && (!state.needed.has(k) || lost(k)));
+    state.aheadPending = key || null;
   }
   if (!key) return;
   ask(key, false, { need: key });
@@ -977,9 +987,11 @@ function hold(key, family, json) {
   const entry = { key, family, payload: JSON.parse(json), root: null, drawn: -1,
                   bytes: json.length };
   state.cache.set(key, entry);
+  state.came.add(key);
   state.needed.delete(key);
   state.askedAt.delete(key);
   state.asks.delete(key);
+  state.askRenders.delete(key);
   performance.mark("nnviz:parsed");
   for (const old of [...state.cache.values()]) {
     if (old.key !== key && old.family === family && old !== state.entry) release(old);
@@ -1024,13 +1036,16 @@ async function onRender(msg) {
     const named = [...args.views.options, ...(args.views.ahead || [])];
     dropReplaced(named);
     if (state.aheadPending) predrawSoon(); // the answer (its payload in extra, or none): next
-    state.aheadPending = false;
+    state.aheadPending = null;
     const ahead = new Set(named.map((o) => o.key));
-    for (const k of [...state.askedAhead]) if (!ahead.has(k)) state.askedAhead.delete(k);
+    for (const k of [...state.came]) {
+      if (!ahead.has(k) && !state.cache.has(k)) state.came.delete(k);
+    }
     for (const k of [...state.needed]) { // asked for, and no longer named: not coming
       if (!ahead.has(k) && k !== state.key) {
         state.needed.delete(k);
         state.askedAt.delete(k);
+        state.askRenders.delete(k);
       }
     }
     for (const [k, json] of Object.entries(args.extra || {})) { // asked for ahead of a switch
