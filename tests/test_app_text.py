@@ -4,6 +4,7 @@ as Markdown image / link syntax never becomes an image or a link (issue 15)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -85,11 +86,19 @@ def test_user_text_is_literal_on_every_page(hostile, page, query, wanted):
 
 def test_pages_send_the_projector_caption_style(hostile):
     """Captions at 16 px, opaque (Streamlit's are 14 px at opacity 0.6): one style per page."""
+    from ui import player
     from ui.shell import CAPTION_CSS
 
     root, run_id = hostile
     for page in ("pages/0_Home.py", "pages/2_Explore.py"):
         at = open_page(page, run=run_id)
         bodies = [h.proto.body for h in at.get("html")]
-        assert bodies.count(CAPTION_CSS) == 1, (page, bodies)
+        assert sum(b.count(CAPTION_CSS) for b in bodies) == 1, (page, bodies)
         assert "opacity: 1" in CAPTION_CSS and "font-size: 1rem" in CAPTION_CSS
+        # the player's element is never faded by a rerun of its own asks: it names the players'
+        # element keys (Streamlit's class st-key-<key>)
+        assert any(player.STEADY_CSS in b for b in bodies), page
+    pages = Path(__file__).resolve().parents[1] / "pages"
+    for page, prefix in (("2_Explore.py", "explore"), ("3_Compare.py", "compare")):
+        assert f'P = "{prefix}"' in (pages / page).read_text()  # play_views' key: P + "_player"
+        assert f".st-key-{prefix}_player" in player.STEADY_CSS

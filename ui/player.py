@@ -41,6 +41,14 @@ PLOTLY_TRACES = frozenset({"bar", "box", "contour", "heatmap", "histogram", "his
                            "violin"})
 
 
+# Streamlit fades an element it has not sent again yet while a rerun runs. The frame's own
+# asks (a payload ahead of a switch, built before the frame is sent again) would so dim the
+# charts it shows, which are current, for the build's time, just as a reader starts reading:
+# its element stays opaque (the frame says itself when it waits for charts).
+STEADY_CSS = ("<style>.st-key-explore_player, .st-key-compare_player "
+              "{ opacity: 1 !important; transition: none !important; }</style>")
+
+
 def component_name() -> str:
     """The name Streamlit serves the player's files under (/component/<name>/...)."""
     return _FRONTEND.name

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from nnviz.i18n import t
-from ui import housekeeping, state
+from ui import housekeeping, player, state
 from ui.i18n import lang_query, language_picker, use_language
 from ui.links import PAGES
 from ui.prewarm import prewarm
@@ -69,7 +69,7 @@ def page(name: str) -> None:
     problem = use_language()  # before any text: every t() of this run uses the language
     title = "nnviz" if name == "home" else f"nnviz · {t(target.title)}"
     st.set_page_config(page_title=title, page_icon=target.icon, layout="wide")
-    st.html(CAPTION_CSS)
+    st.html(CAPTION_CSS + player.STEADY_CSS)  # style only: no space on the page
     start()
     sidebar_nav()
     if problem:
