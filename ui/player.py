@@ -77,7 +77,8 @@ def encode(payload: dict[str, Any]) -> str:
 def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int,
                  key: str, png_prefix: str = "nnviz", hidden: bool = False,
                  family: str | None = None, views: dict[str, Any] | None = None,
-                 extra: dict[str, str] | None = None) -> dict[str, Any] | None:
+                 extra: dict[str, str] | None = None,
+                 heard: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Draw the player; returns its last report {"index", "seq", "key", "instance", "have",
     "need"} (and "view", with ``views``) or None.
 
@@ -98,6 +99,8 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
     shown of other layers, one at a time). ``extra`` holds such payloads ({key: JSON}), kept
     out of sight. With "picker" (the label of the page's Layer selectbox), a pick there of an
     "ahead" option ("label") whose payload the frame holds is shown before the rerun answers.
+    ``heard`` ({"instance", "seq"}) names the frame's report this rerun heard last: an ask up
+    to it that this render does not answer was lost, and the frame asks again.
     """
     # imported here, not above: every page imports this module (ui.prewarm asks it for the
     # player's URL), and the figures' style builds plotly's template (~0.1 s of a cold Home)
@@ -107,4 +110,4 @@ def epoch_player(payload_json: str, payload_key: str, start: int, start_seq: int
                      start_seq=int(start_seq), plotly_src=PLOTLY_SRC, config=PLOT_CONFIG,
                      png_prefix=png_prefix, labels=labels(),
                      hidden=bool(hidden), family=family or payload_key,
-                     views=views, extra=extra or {}, key=key, default=None)
+                     views=views, extra=extra or {}, heard=heard, key=key, default=None)

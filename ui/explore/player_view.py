@@ -213,9 +213,13 @@ def play_views(prefix: str, view: str, charts: Mapping[str, Payload], *, n: int,
             "ahead": [{"key": p.key, "family": p.family, "label": option}
                       for option, p in ahead.items()]}
     shown_key = shown.key if shown is not None and view not in failed else ""
+    seen = ss.get(f"{prefix}_pl_seen")  # the report heard last: asks up to it are answered
+    heard = {"instance": seen.get("instance"), "seq": seen.get("seq")} if isinstance(
+        seen, dict) else None
     player.epoch_player(payload, shown_key, start=index, start_seq=ss[f"{prefix}_pl_seq"],
                         key=f"{prefix}_player", png_prefix=png_prefix, hidden=not shown_key,
-                        family=shown.family if shown_key else None, views=spec, extra=extra)
+                        family=shown.family if shown_key else None, views=spec, extra=extra,
+                        heard=heard)
     for key in filter(None, [shown_key, *extra]):  # what the frame now holds
         sent.add(key)
         want.discard(key)

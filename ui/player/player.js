@@ -55,7 +55,8 @@ const state = {
   came: new Set(),  // payloads that came (not asked for ahead again once let go: no ping-pong)
   afterPaint: null, afterTimer: null, // a view switch to report once it is painted
   askedAt: new Map(), asks: new Map(), askTimer: null, // asks for payloads
-  askRenders: new Map(), // render messages heard when each was asked for
+  askSeqs: new Map(), // the report (seq) that asked for each
+  heard: null,       // the report Python's last render answers ({instance, seq})
   aheadPending: null,    // the payload asked for ahead: the next render message answers
   instance: Math.random().toString(36).slice(2) + Date.now().toString(36),
 };
@@ -144,9 +145,9 @@ function ask(key, afresh, value) {
   // Tell Python (``value``) this frame needs payload `key`; its asks counted (afresh: from 1).
   state.needed.add(key);
   state.askedAt.set(key, performance.now());
-  state.askRenders.set(key, window.nnvizPlayer.renders);
   state.asks.set(key, afresh ? 1 : (state.asks.get(key) || 0) + 1);
   sendValue(value);
+  state.askSeqs.set(key, state.seq);
 }
 
 function frameFigure(chart, k) {
@@ -826,10 +827,13 @@ function prefetch() {
   let key = spec.options.map((o) => o.key)
     .find((k) => k && !state.cache.has(k) && !asking(k));
   if (!key && heldBytes() < AHEAD_BYTES) {
-    // an ask whose answer was lost (a rerun stopped by a move's report: a later render came
-    // without it) is made again after ASK_AGAIN_MS, up to ASKS times; one still on its way
-    // (a large payload: no render since) is not asked for twice
-    const lost = (k) => !asking(k) && window.nnvizPlayer.renders > state.askRenders.get(k);
+    // an ask whose answer was lost (a render came from a rerun that had heard it, or a later
+    // report, without the payload: that rerun was stopped by the next, or its render merged)
+    // is made again after ASK_AGAIN_MS, up to ASKS times; one not answered yet (a rerun still
+    // building it, a large payload on its way) is not asked for twice
+    const heard = state.heard;
+    const lost = (k) => !asking(k) && Boolean(heard) && heard.instance === state.instance
+      && heard.seq >= state.askSeqs.get(k);
     key = (spec.ahead || []).map((o) => o.key).find((k) => !state.cache.has(k)
       && !state.came.has(k) && (!state.needed.has(k) || lost(k)));
     state.aheadPending = key || null;
@@ -991,7 +995,7 @@ function hold(key, family, json) {
   state.needed.delete(key);
   state.askedAt.delete(key);
   state.asks.delete(key);
-  state.askRenders.delete(key);
+  state.askSeqs.delete(key);
   performance.mark("nnviz:parsed");
   for (const old of [...state.cache.values()]) {
     if (old.key !== key && old.family === family && old !== state.entry) release(old);
@@ -1004,6 +1008,7 @@ async function onRender(msg) {
   window.nnvizPlayer.renderEpoch = performance.timeOrigin + performance.now();
   window.nnvizPlayer.renders += 1;
   const args = msg.args || {};
+  state.heard = args.heard || null;
   applyWords(args.labels);
   applyTheme(msg.theme);
   try {
@@ -1045,7 +1050,7 @@ async function onRender(msg) {
       if (!ahead.has(k) && k !== state.key) {
         state.needed.delete(k);
         state.askedAt.delete(k);
-        state.askRenders.delete(k);
+        state.askSeqs.delete(k);
       }
     }
     for (const [k, json] of Object.entries(args.extra || {})) { // asked for ahead of a switch
