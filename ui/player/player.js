@@ -819,8 +819,8 @@ function prefetch() {
   // comes (never again once it came and was let go, while Python names it).
   const spec = state.views;
   if (!spec || !spec.prefetch || state.hidden || !state.entry) return;
-  // one at a time: the render that answers calls again (an answer not come in ASK_AGAIN_MS,
-  // and no render since, is taken as lost)
+  // one at a time: the render that answers calls again (an ask not answered within
+  // ASK_AGAIN_MS no longer holds back the others; it is asked again only once lost, below)
   const pending = state.aheadPending;
   if (pending && state.needed.has(pending)
       && performance.now() - (state.askedAt.get(pending) || 0) < ASK_AGAIN_MS) return;
