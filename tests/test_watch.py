@@ -312,6 +312,38 @@ def test_without_optimizer_each_backward_counts(runs_dir):
     assert close(g.last_norm, norms[-1], 1e-6)
 
 
+
+def test_a_step_counts_once_and_a_backward_before_a_snapshot_counts_in_the_next(runs_dir):
+    """grad.steps counts optimizer steps a parameter got a gradient for: three accumulated
+    backwards feed one step; a backward whose step comes after the snapshot is the next
+    interval's; a parameter used only in some steps counts only those."""
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    side = nn.Linear(4, 2)  # gets a gradient only in the steps that use it
+    opt = torch.optim.SGD([*model.parameters(), *side.parameters()], lr=0.01)
+    both = nn.ModuleDict({"model": model, "side": side})
+    x = torch.randn(8, 4)
+    with nnviz.watch(both, opt, runs_dir=runs_dir) as rec:
+        rec.sampling = SamplingBudget(budget=1e9)  # no clock between samples: exact steps
+        for step in range(4):
+            opt.zero_grad()
+            for _ in range(3):  # gradient accumulation: three backwards, one step
+                out = model(x) + (side(x) if step % 2 == 0 else 0.0)
+                out.pow(2).mean().backward()
+            opt.step()
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()  # this step is taken after the snapshot
+        rec.snapshot(epoch=1)
+        opt.step()
+        rec.snapshot(epoch=2)
+    run = RunStore(runs_dir).load(rec.run_id)
+    first, second = run.snapshot(1).record.params, run.snapshot(2).record.params
+    assert first["model.0.weight"].grad.steps == 4 and first["side.weight"].grad.steps == 2
+    assert second["model.2.bias"].grad.steps == 1
+    assert second["side.weight"].grad is None  # no gradient since the last snapshot
+    assert second["side.weight"].extra["grad_status"] == NO_GRADIENT
+    assert run.snapshot(2).record.extra["sampling"]["steps"] == 1
+
 def test_snapshot_arguments_are_checked(runs_dir):
     rec = nnviz.watch(nn.Linear(2, 2), runs_dir=runs_dir)
     with pytest.raises(ConfigError, match="epoch \\+ 1"):

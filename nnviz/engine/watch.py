@@ -191,8 +191,8 @@ def _grad_triplets(grads: list[torch.Tensor]) -> torch.Tensor:
 class SamplingBudget:
     """Which optimizer steps are sampled (gradients and update measured), and what they cost.
 
-    The work of a sampled step and the loop's own time per step (between step pre-hooks, less
-    that work; the gap across a snapshot is left out) are timed in the training thread's own
+    The work of a sampled step and the loop's own time per step (between sampled steps' pre-
+    hooks, less that work; the gap across a snapshot is left out) are timed in the training thread's own
     CPU time (``time.thread_time``: on a busy machine wall time jumps by whole time slices, and
     the process's CPU time would also count the snapshots' background thread). A sample's
     cost is the median of the last few. The gap between sampled steps (the stride) is the
@@ -214,13 +214,17 @@ class SamplingBudget:
         self._spent = self._work = 0.0   # work since the mark / in the current sample
 
     def step_begins(self, k: int) -> bool:
-        """Step k of the interval begins (1-based): is it sampled?"""
+        """Step k of the interval begins (1-based): is it sampled? Only a sampled step reads
+        the clock: the loop's time is taken from one sampled step's beginning to the next's,
+        less the work between (the steps between cost a comparison)."""
+        if k < self._next:
+            return False
         now = self.clock()
         if self._mark is not None:
             self.loop_s += max(0.0, now - self._mark - self._spent)
-            self.loop_steps += 1
+            self.loop_steps += k - self._k
         self._mark, self._spent, self._k = now, 0.0, k
-        return k >= self._next
+        return True
 
     def spent(self, seconds: float) -> None:
         self._spent += seconds
@@ -406,6 +410,7 @@ class Watcher:
         self.model, wrapper = unwrap(model)
         self.optimizer = optimizer
         self.every = every
+        self._every_steps = every if isinstance(every, int) else 0  # read every step
         self.probe = probe
         self.enabled = enabled
         self.manual_steps = manual_steps  # the caller calls before_step() / after_step()
@@ -423,10 +428,13 @@ class Watcher:
         n = len(self.params)
         device = self.params[0].device
         self.probe = _to_device(probe, device)
-        self._marked = np.zeros(n, dtype=bool)  # got a gradient since the last step
+        # per step, plain Python lists only (a step's own hooks run with the caches cold
+        # after its backward: a numpy or no_grad call costs 10-30 us there, a list item ~0.1)
+        self._steps_taken = 0  # optimizer steps begun (step pre-hooks seen)
+        self._seen = [-1] * n  # the step (its index in _steps_taken) each last got a gradient
+        self._grad_count = [0] * n  # steps in which it got a gradient, since the last snapshot
         self._grad_sum = torch.zeros(n, 3, dtype=torch.float64, device=device)
         self._grad_last = torch.zeros(n, 3, dtype=torch.float64, device=device)
-        self._grad_count = np.zeros(n, dtype=np.int64)  # steps in which it got a gradient
         self._grad_samples = [0] * n  # of them, sampled steps whose gradient was measured
         self._ratios: list[torch.Tensor] = []
         self._before: Any = None  # on a sampled step: Σ W² (UpdateBuffer) or weight clones
@@ -517,47 +525,52 @@ class Watcher:
     # --- hooks -------------------------------------------------------------------------------
 
     def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
-        def hook(p: torch.Tensor) -> None:
-            if self.optimizer is not None or self.manual_steps:
-                self._marked[i] = True
-                return
+        seen, count = self._seen, self._grad_count  # the same lists for the run's life
+        if self.optimizer is not None or self.manual_steps:
+            def hook(_p: torch.Tensor) -> None:
+                # the step this gradient is for: counted once however many backwards feed it
+                if seen[i] != self._steps_taken:
+                    seen[i] = self._steps_taken
+                    count[i] += 1
+            return hook
+
+        def measure(p: torch.Tensor) -> None:
             with torch.no_grad():  # no optimizer: every backward is a step
                 row = _grad_triplets([p.grad])[0]
                 self._grad_sum[i] += row
                 self._grad_last[i] = row
-                self._grad_count[i] += 1
+                count[i] += 1
                 self._grad_samples[i] += 1
-        return hook
+        return measure
 
-    @torch.no_grad()
     def before_step(self) -> None:
-        """Count the gradients a step is about to use; on sampled steps, measure them and keep
-        the weights for the update ratio (the optimizer's step pre-hook calls this)."""
+        """Count the step the marked gradients are for; on sampled steps, measure them and keep
+        the weights for the update ratio (the optimizer's step pre-hook calls this). Other
+        steps cost a few attribute reads: no numpy, no torch, no clock."""
         if self.closed or not self.enabled:
             return
         self._pending = True
-        marked = self._marked
-        self._grad_count += marked  # numpy: a few microseconds for any number of parameters
         self._interval_steps += 1
+        taken = self._steps_taken
+        self._steps_taken = taken + 1  # later gradients are for the next step
         if not self.sampling.step_begins(self._interval_steps):
-            marked[:] = False
             return
-        idx = [i for i in np.flatnonzero(marked).tolist() if self.params[i].grad is not None]
-        marked[:] = False
         t0 = self.sampling.clock()
-        if idx:
-            rows = _grad_triplets([self.params[i].grad for i in idx])
-            where = torch.tensor(idx, device=rows.device)
-            self._grad_sum.index_add_(0, where, rows)
-            self._grad_last[where] = rows
-            for i in idx:
-                self._grad_samples[i] += 1
-        weights = [p.detach() for p in self.params]
-        self._before = self._buffer.keep(weights) if self._buffer is not None \
-            else [w.clone() for w in weights]
+        with torch.no_grad():
+            idx = [i for i, s in enumerate(self._seen)
+                   if s == taken and self.params[i].grad is not None]
+            if idx:
+                rows = _grad_triplets([self.params[i].grad for i in idx])
+                where = torch.tensor(idx, device=rows.device)
+                self._grad_sum.index_add_(0, where, rows)
+                self._grad_last[where] = rows
+                for i in idx:
+                    self._grad_samples[i] += 1
+            weights = [p.detach() for p in self.params]
+            self._before = self._buffer.keep(weights) if self._buffer is not None \
+                else [w.clone() for w in weights]
         self.sampling.spent(self.sampling.clock() - t0)
 
-    @torch.no_grad()
     def after_step(self) -> None:
         """Count the step and measure its update (the step post-hook calls it)."""
         if self.closed or not self.enabled or not self._pending:
@@ -566,14 +579,15 @@ class Watcher:
         self.step += 1
         if self._before is not None:
             t0 = self.sampling.clock()
-            weights = [p.detach() for p in self.params]
-            self._ratios.append(self._buffer.update(weights, self._before)
-                                if self._buffer is not None
-                                else update_ratios_slow(weights, self._before))
+            with torch.no_grad():
+                weights = [p.detach() for p in self.params]
+                self._ratios.append(self._buffer.update(weights, self._before)
+                                    if self._buffer is not None
+                                    else update_ratios_slow(weights, self._before))
             self._before = None
             self.sampling.sampled(self.sampling.clock() - t0)
-        if isinstance(self.every, int) and self.step % self.every == 0:
-            self.snapshot(epoch=self.step / self.every)
+        if self._every_steps and self.step % self._every_steps == 0:
+            self.snapshot(epoch=self.step / self._every_steps)
         elif time.monotonic() - self._last_beat > HEARTBEAT_S:
             self._last_beat = time.monotonic()
             # keeps the run "running", not "interrupted" (behind the queued snapshots)
@@ -661,16 +675,26 @@ class Watcher:
             epoch=epoch, step=self.step, weights=weights, copy=copy,
             grad_sum=self._grad_sum.cpu().numpy().copy(),
             grad_last=self._grad_last.cpu().numpy().copy(),
-            grad_count=self._grad_count.copy(), grad_samples=self._grad_samples,
+            grad_count=self._steps_with_gradient(), grad_samples=self._grad_samples,
             requires_grad=[bool(p.requires_grad) for p in self.params], ratios=ratios,
             sampling=self.sampling.record(self._interval_steps)
             if self.optimizer is not None or self.manual_steps else None,
             activations=self.activations(keep=self._queue.background))
         self._grad_sum.zero_()
-        self._grad_count[:] = 0
         self._grad_samples = [0] * len(self.params)
         self.last_sampling = moment.sampling
         return moment
+
+    def _steps_with_gradient(self) -> np.ndarray:
+        """Each parameter's steps with a gradient in this interval, and the counts reset. A
+        gradient marked for a step not yet taken (a backward since the last step) is left to
+        the next interval, where that step is taken."""
+        count, taken = self._grad_count, self._steps_taken
+        pending = [int(s == taken) for s in self._seen] \
+            if self.optimizer is not None or self.manual_steps else [0] * len(count)
+        out = np.array([c - w for c, w in zip(count, pending, strict=True)], dtype=np.int64)
+        count[:] = pending  # in place: the gradient hooks hold this list
+        return out
 
     def _weights_copy(self) -> tuple[UpdateBuffer | None, list[torch.Tensor]]:
         """The watched weights copied into a buffer from the pool (at most MAX_COPIES exist:
