@@ -4,7 +4,11 @@ Every loop trains the same model from the same initial weights on the same data,
 batches (one permutation per epoch from one seeded generator), with the same optimizer and loss,
 and runs the same validation pass after every epoch. The loops:
 
-    floor        bare PyTorch: steps + the validation pass per epoch (= 1.00)
+    floor        bare PyTorch: steps + the validation pass per epoch (= 1.00), its images in
+                 the layout nnviz's trainer gives them (``training.image_layout``: colour images
+                 channels_last on the CPU), so every ratio compares the same arithmetic
+    floor NCHW   the floor with the images as a plain loop has them (NCHW): what that layout
+                 costs (PyTorch's CPU max-pool is several times slower in it)
     recorder     the floor + nnviz's Recorder (per-step gradient and update statistics, one
                  snapshot at init and per epoch, written to a run folder like the trainer's)
     tensorboard  the floor + SummaryWriter.add_histogram of every weight and gradient per epoch
@@ -89,7 +93,7 @@ CASES = {
 }
 DEFAULT_CASES = ["cnn1600", "cnn10000", "mlp2d"]
 SAMPLE_S = 0.3  # a case whose run is shorter is timed over this many seconds of runs in a row
-LOOPS = ("floor", "recorder", "tensorboard", "wandb", "nnviz off", "nnviz on")
+LOOPS = ("floor", "floor NCHW", "recorder", "tensorboard", "wandb", "nnviz off", "nnviz on")
 
 
 class Case:
@@ -101,7 +105,11 @@ class Case:
         self.root = root
         self.store = RunStore(root / "runs")
         d = self.data
-        self.x, self.y, self.xv, self.yv = d.x_train, d.y_train, d.x_val, d.y_val
+        # the trainer's layout (the floor's), and NCHW as a plain loop has it ("floor NCHW")
+        self.x = training.image_layout(d.x_train, self.model0)
+        self.xv = training.image_layout(d.x_val, self.model0)
+        self.y, self.yv = d.y_train, d.y_val
+        self.plain = (d.x_train, d.x_val)
         self.steps = -(-len(self.x) // cfg.batch_size)
 
     def fresh(self) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.Generator]:
@@ -113,12 +121,13 @@ class Case:
         return training.compute_loss(self.loss_name, out, y, self.cfg.focal_gamma)
 
     @torch.no_grad()
-    def validate(self, model: torch.nn.Module) -> tuple[float, float]:
+    def validate(self, model: torch.nn.Module, plain: bool = False) -> tuple[float, float]:
         """The validation pass every loop runs after each epoch (loss and accuracy)."""
         model.eval()
         total, correct = 0.0, 0
-        for i in range(0, len(self.xv), 1024):
-            out = model(self.xv[i:i + 1024])
+        xv = self.plain[1] if plain else self.xv
+        for i in range(0, len(xv), 1024):
+            out = model(xv[i:i + 1024])
             yb = self.yv[i:i + 1024]
             total += float(self.loss(out, yb)) * len(yb)
             correct += int((training.predictions(out) == yb).sum())
@@ -128,15 +137,17 @@ class Case:
     def bare_loop(self, model: torch.nn.Module, opt: torch.optim.Optimizer,
                   order: torch.Generator, after_backward: Callable[[int], None] | None = None,
                   after_step: Callable[[int], None] | None = None,
-                  after_epoch: Callable[[int], None] | None = None) -> None:
+                  after_epoch: Callable[[int], None] | None = None,
+                  plain: bool = False) -> None:
         """The floor: the user's own loop, with optional hooks where a recorder goes."""
         b = self.cfg.batch_size
+        x = self.plain[0] if plain else self.x
         model.train()
         for epoch in range(1, self.cfg.epochs + 1):
             perm = torch.randperm(len(self.x), generator=order)
             for i in range(self.steps):
                 idx = perm[i * b:(i + 1) * b]
-                out = model(self.x[idx])
+                out = model(x[idx])
                 loss = self.loss(out, self.y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -145,7 +156,7 @@ class Case:
                 opt.step()
                 if after_step is not None:
                     after_step(i)
-            self.validate(model)
+            self.validate(model, plain)
             if after_epoch is not None:
                 after_epoch(epoch)
 
@@ -160,10 +171,10 @@ class Clock:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def run_floor(case: Case) -> tuple[float, float]:
+def run_floor(case: Case, plain: bool = False) -> tuple[float, float]:
     model, opt, order = case.fresh()
     clock = Clock()
-    case.bare_loop(model, opt, order)
+    case.bare_loop(model, opt, order, plain=plain)
     return clock.stop()
 
 
@@ -304,7 +315,8 @@ def bench_case(name: str, rounds: int, epochs: int, threads: int, loops: list[st
     with tempfile.TemporaryDirectory(prefix="nnviz-bench-") as tmp:
         case = Case(cfg, Path(tmp))
         runners: dict[str, Callable[[Case], tuple[float, float]]] = {
-            "floor": run_floor, "recorder": run_recorder, "tensorboard": run_tensorboard,
+            "floor": run_floor, "floor NCHW": lambda c: run_floor(c, plain=True),
+            "recorder": run_recorder, "tensorboard": run_tensorboard,
             "nnviz off": lambda c: run_nnviz(c, False), "nnviz on": lambda c: run_nnviz(c, True),
         }
         wb = None

@@ -271,3 +271,43 @@ def test_a_trained_run_lists_every_snapshot_and_epoch(store):
     epochs = [e.epoch for e in run.entries]
     assert epochs == sorted(set(epochs)) and epochs[0] == 0.0
     assert [e for e in epochs if e == int(e)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_colour_images_train_channels_last_on_the_cpu_with_the_same_numbers(store, monkeypatch):
+    """The trainer feeds colour images channels_last on the CPU (PyTorch's max-pool is several
+    times faster there); SimpleCNN's weights and outputs are bit for bit those of NCHW."""
+    from nnviz.engine import training
+    from nnviz.engine.models import SimpleCNN
+
+    x, cnn = torch.randn(6, 3, 8, 8), SimpleCNN()
+    assert training.image_layout(x, cnn).is_contiguous(memory_format=torch.channels_last)
+    assert training.image_layout(x, cnn)[torch.tensor([4, 1])].is_contiguous(
+        memory_format=torch.channels_last)  # a batch keeps the layout
+    for other in (torch.randn(6, 1, 8, 8), torch.randn(6, 2), torch.randint(0, 9, (6, 3, 8, 8))):
+        assert training.image_layout(other, cnn) is other  # grey, flat, integer: as they are
+    mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2))
+    assert training.image_layout(x, mlp) is x  # no conv: an MLP flattens it anyway
+
+    seen = []
+    original = SimpleCNN.forward
+    monkeypatch.setattr(SimpleCNN, "forward", lambda self, xb: (
+        seen.append(xb.is_contiguous(memory_format=torch.channels_last)), original(self, xb))[1])
+    run = store.load(train(RunConfig.from_dict(TINY_CNN), store).run_id)
+    assert run.status == "completed" and seen and all(seen)  # training, validation and probe
+
+    torch.manual_seed(0)
+    nchw = SimpleCNN()
+    last = SimpleCNN()
+    last.load_state_dict(nchw.state_dict())
+    xs, ys = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+    for model, data in ((nchw, xs), (last, training.image_layout(xs, nchw))):
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        for i in range(4):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(data[i * 16:(i + 1) * 16]),
+                                              ys[i * 16:(i + 1) * 16]).backward()
+            opt.step()
+    for a, b in zip(nchw.parameters(), last.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        assert torch.equal(nchw.eval()(xs), last.eval()(training.image_layout(xs, nchw)))

@@ -247,6 +247,24 @@ def prepare(cfg: RunConfig) -> tuple[DataBundle, nn.Module, str, str]:
     return data, model, loss_name, activation
 
 
+def image_layout(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """Colour images (N, C > 1, H, W) on the CPU for a model with a Conv2d in channels_last,
+    anything else as it is (an MLP flattens its input: a layout would only cost it a copy).
+
+    PyTorch's CPU max-pool is several times faster on channels_last input (SimpleCNN's
+    MaxPool2d: 5.4 ms NCHW, 1.4 ms channels_last on a batch of 64), and a conv fed
+    channels_last input answers in channels_last, so every layer after it runs in that layout:
+    a CNN's training step is 1.3-1.8x faster, its eval pass up to 5x. The values are the same
+    function of the same numbers; SimpleCNN's weights and outputs are bit for bit NCHW's
+    (``tests/test_training.py``), deeper convs' differ by float rounding. A batch
+    ``x[idx]`` keeps the layout; a grey image (C = 1) is the same either way.
+    """
+    if x.device.type == "cpu" and x.ndim == 4 and x.shape[1] > 1 and x.is_floating_point() \
+            and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def init_params(cfg: RunConfig) -> InitParams:
     return InitParams(name=cfg.init, mode=cfg.init_mode, std=cfg.init_std, a=cfg.init_a,
                       value=cfg.init_value, bias=cfg.bias_init, bias_value=cfg.bias_value)
@@ -278,9 +296,9 @@ def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Prog
     gens = run_generators(cfg.seed)
     if device.type != "cpu":  # prepare builds the model on the CPU
         model.to(device)
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
-    probe_x = x_val[: cfg.probe_size]
+    x_train, y_train = image_layout(data.x_train.to(device), model), data.y_train.to(device)
+    x_val, y_val = image_layout(data.x_val.to(device), model), data.y_val.to(device)
+    probe_x = x_val[: cfg.probe_size]  # a slice: in x_val's layout
     params = list(model.parameters())
     recorder = Recorder(model, probe_x, gens.sample_seed) if record else None
     info = describe_params(model, theories(model, init_params(cfg), activation))

@@ -191,12 +191,12 @@ def _grad_triplets(grads: list[torch.Tensor]) -> torch.Tensor:
 class SamplingBudget:
     """Which optimizer steps are sampled (gradients and update measured), and what they cost.
 
-    The work of a sampled step and the loop's own time per step (between sampled steps' pre-
-    hooks, less that work; the gap across a snapshot is left out) are timed in the training thread's own
-    CPU time (``time.thread_time``: on a busy machine wall time jumps by whole time slices, and
-    the process's CPU time would also count the snapshots' background thread). A sample's
-    cost is the median of the last few. The gap between sampled steps (the stride) is the
-    smallest that keeps work / loop time within ``budget``, bounded by the last interval's
+    The work of a sampled step and the loop's own time per step (between sampled steps'
+    pre-hooks, less that work; the gap across a snapshot is left out) are timed in the training
+    thread's own CPU time (``time.thread_time``: on a busy machine wall time jumps by whole time
+    slices, and the process's CPU time would also count the snapshots' background thread). A
+    sample's cost is the median of the last few. The gap between sampled steps (the stride) is
+    the smallest that keeps work / loop time within ``budget``, bounded by the last interval's
     length (steps between snapshots): at least length // UPDATE_SAMPLES (1 in the first
     interval, whose length is unknown; doubled after every UPDATE_SAMPLES samples of an
     interval), and at most length // MIN_SAMPLES until the interval has MIN_SAMPLES samples."""
