@@ -129,20 +129,14 @@ def lr_find(cfg: RunConfig, start_lr: float = 1e-7, end_lr: float = 10.0, num_it
             cancel: Any = None) -> LRFindResult:
     """Run the LR range test on ``cfg``'s data, model, init, optimizer and loss."""
     from nnviz.engine.seeding import run_generators
-    from nnviz.engine.training import (
-        compute_loss,
-        image_layout,
-        make_optimizer,
-        prepare,
-        resolve_device,
-    )
+    from nnviz.engine.training import compute_loss, make_optimizer, prepare, resolve_device
 
     check_settings(start_lr, end_lr, num_iter, smooth, diverge_th)
     device = resolve_device(cfg.device)
-    data, model, loss_name, _ = prepare(cfg)  # the same set-up as training, seeds included
+    data, model, loss_name, _ = prepare(cfg, device)  # train's set-up, seeds and layout too
     order = run_generators(cfg.seed).order
     model.to(device).train()
-    x, y = image_layout(data.x_train.to(device), model), data.y_train.to(device)  # as train's
+    x, y = data.x_train.to(device), data.y_train.to(device)
     params = list(model.parameters())
     opt = make_optimizer(cfg, params, 1)  # adam_then_sgd: the first phase (Adam) is tested
     schedule = lr_schedule(start_lr, end_lr, num_iter)

@@ -225,9 +225,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_name: str,
     return total / max(n, 1), (correct / n if task == "classification" and n else None)
 
 
-def prepare(cfg: RunConfig) -> tuple[DataBundle, nn.Module, str, str]:
+def prepare(cfg: RunConfig, device: torch.device | None = None
+            ) -> tuple[DataBundle, nn.Module, str, str]:
     """The one set-up of training and the LR range test: data, initialised model (on CPU), loss
     name and matched activation; torch's threads and the global generators set for the run.
+    For training on the CPU (``device``), a CNN's colour images are made channels_last here
+    (``image_layout``; in place of the NCHW ones: no second copy is kept).
 
     The model's weights come from the run's ``init`` stream only; the global generators
     (dropout) are seeded after the model is built, so building it cannot shift them.
@@ -244,6 +247,9 @@ def prepare(cfg: RunConfig) -> tuple[DataBundle, nn.Module, str, str]:
     activation = MODELS[cfg.model].activation(cfg)
     apply_init(model, init_params(cfg), activation, run_generators(cfg.seed).init)
     seed_globals(cfg.seed, cfg.deterministic)
+    if device is not None and device.type == "cpu":
+        data.x_train = image_layout(data.x_train, model)
+        data.x_val = image_layout(data.x_val, model)
     return data, model, loss_name, activation
 
 
@@ -292,12 +298,12 @@ def train(cfg: RunConfig, store: RunStore | None = None, progress: Progress | No
 
 def _train(cfg: RunConfig, store: RunStore, device: torch.device, progress: Progress | None,
            cancel: CancelFlag | None, record: bool) -> TrainResult:
-    data, model, loss_name, activation = prepare(cfg)
+    data, model, loss_name, activation = prepare(cfg, device)
     gens = run_generators(cfg.seed)
     if device.type != "cpu":  # prepare builds the model on the CPU
         model.to(device)
-    x_train, y_train = image_layout(data.x_train.to(device), model), data.y_train.to(device)
-    x_val, y_val = image_layout(data.x_val.to(device), model), data.y_val.to(device)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)  # in prepare's layout
+    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     probe_x = x_val[: cfg.probe_size]  # a slice: in x_val's layout
     params = list(model.parameters())
     recorder = Recorder(model, probe_x, gens.sample_seed) if record else None
