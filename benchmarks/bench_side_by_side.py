@@ -276,10 +276,10 @@ def prepare_timer() -> object:
     original = training.prepare
     spent = {"wall": 0.0, "cpu": 0.0}
 
-    def timed(cfg: RunConfig):  # noqa: ANN202
+    def timed(cfg: RunConfig, *args):  # noqa: ANN002, ANN202
         clock = Clock()
         try:
-            return original(cfg)
+            return original(cfg, *args)
         finally:
             wall, cpu = clock.stop()
             spent["wall"] += wall

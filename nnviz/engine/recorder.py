@@ -495,12 +495,15 @@ class Recorder:
                         return
                     output = output[:rows]
                 output = output.detach()
+                # measured in NCHW order and memory (a channels_last output, the trainer's
+                # layout for CNNs on the CPU, would make every reduction a strided one)
                 if output.device.type == "cpu" and output.numel() <= stats.MANY_MAX:
                     out[name] = None  # its place in forward order: measured with the others
-                    kept[name] = (kind, output.clone())  # a later in-place op must not reach it
+                    # a copy: a later in-place op must not reach it
+                    kept[name] = (kind, output.clone(memory_format=torch.contiguous_format))
                 else:
                     kept.pop(name, None)
-                    out[name] = _layer_stats({name: (kind, output)})[name]
+                    out[name] = _layer_stats({name: (kind, output.contiguous())})[name]
             return hook
 
         try:
