@@ -1,7 +1,8 @@
 """What the trainer's image layout buys: channels_last against NCHW for nnviz's CNNs on the CPU.
 
-``training.image_layout`` gives a CNN its colour images channels_last on the CPU (PyTorch's CPU
-max-pool is several times faster in that layout). This prints, per model, the median time of one
+``training.image_layout`` gives SimpleCNN and CNNs of 2+ blocks their colour images channels_last
+on the CPU (PyTorch's CPU max-pool is several times faster in that layout; a 1-block CNN with ReLU
+measured slower there, so it keeps NCHW). This prints, per model, the median time of one
 training step (batch 64, SGD with momentum) with NCHW and with channels_last input, interleaved,
 and whether the weights after those steps and the eval outputs are bit for bit the same; then
 the CNN lessons as the app trains them (``train()``, recording on), with the layout and with it
@@ -35,11 +36,12 @@ from nnviz.store.runs import RunStore  # noqa: E402
 MODELS = {
     "SimpleCNN": lambda: SimpleCNN(),
     "CNN 1 block": lambda: CNN((3, 32, 32), 10, 1, 16, "relu", False, 0.0),
+    "CNN 1 block, tanh": lambda: CNN((3, 32, 32), 10, 1, 16, "tanh", False, 0.0),
     "CNN 2 blocks": lambda: CNN((3, 32, 32), 10, 2, 16, "relu", False, 0.0),
     "CNN 2 blocks + BatchNorm": lambda: CNN((3, 32, 32), 10, 2, 16, "relu", True, 0.0),
     "CNN 4 blocks + BatchNorm": lambda: CNN((3, 32, 32), 10, 4, 16, "relu", True, 0.0),
 }
-LESSONS = ("tutorial_cnn", "healthy", "filters")
+LESSONS = ("tutorial_cnn", "healthy", "filters")  # filters: grey images
 
 
 def steps(model0: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int
@@ -65,13 +67,14 @@ def steps(model0: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int
 
 def bench_steps(n: int) -> None:
     print(f"one training step, batch 64 of (3, 32, 32), median of {n} after 4 (ms):\n")
-    print("| model | NCHW | channels_last | speed-up | same bits |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| model | NCHW | channels_last | speed-up | same bits | the trainer uses |")
+    print("| --- | --- | --- | --- | --- | --- |")
     x, y = torch.randn(512, 3, 32, 32), torch.randint(0, 10, (512,))
     for name, make in MODELS.items():
         torch.manual_seed(0)
         model = make()
-        last = training.image_layout(x, model)
+        last = x.contiguous(memory_format=torch.channels_last)
+        uses = "channels_last" if training.image_layout(x, model) is not x else "NCHW"
         runs = {"NCHW": [], "channels_last": []}
         results = {}
         for r in range(2):  # interleaved: NCHW, CL, CL, NCHW
@@ -86,7 +89,7 @@ def bench_steps(n: int) -> None:
             torch.equal(oa, ob)
         diff = max(float((u - v).abs().max()) for u, v in zip(wa, wb, strict=True))
         print(f"| {name} | {a:.2f} | {b:.2f} | {a / b:.2f}x | "
-              f"{'yes' if same else f'no (weights up to {diff:.1e} apart)'} |")
+              f"{'yes' if same else f'no (weights up to {diff:.1e} apart)'} | {uses} |")
 
 
 def bench_lessons(repeats: int) -> None:

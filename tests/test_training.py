@@ -277,7 +277,7 @@ def test_colour_images_train_channels_last_on_the_cpu_with_the_same_numbers(stor
     """The trainer feeds colour images channels_last on the CPU (PyTorch's max-pool is several
     times faster there); SimpleCNN's weights and outputs are bit for bit those of NCHW."""
     from nnviz.engine import training
-    from nnviz.engine.models import SimpleCNN
+    from nnviz.engine.models import CNN, SimpleCNN
 
     x, cnn = torch.randn(6, 3, 8, 8), SimpleCNN()
     assert training.image_layout(x, cnn).is_contiguous(memory_format=torch.channels_last)
@@ -287,6 +287,9 @@ def test_colour_images_train_channels_last_on_the_cpu_with_the_same_numbers(stor
         assert training.image_layout(other, cnn) is other  # grey, flat, integer: as they are
     mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 2))
     assert training.image_layout(x, mlp) is x  # no conv: an MLP flattens it anyway
+    one, two = (CNN((3, 8, 8), 2, d, 4, "relu", False, 0.0) for d in (1, 2))
+    assert training.image_layout(x, one) is x  # one block trains faster in NCHW
+    assert training.image_layout(x, two).is_contiguous(memory_format=torch.channels_last)
 
     seen = []
     original = SimpleCNN.forward

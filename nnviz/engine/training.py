@@ -254,19 +254,22 @@ def prepare(cfg: RunConfig, device: torch.device | None = None
 
 
 def image_layout(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """Colour images (N, C > 1, H, W) on the CPU for a model with a Conv2d in channels_last,
-    anything else as it is (an MLP flattens its input: a layout would only cost it a copy).
+    """Colour images (N, C > 1, H, W) in channels_last for a model that trains faster so on the
+    CPU (its ``channels_last_on_cpu``: SimpleCNN, and CNNs of 2 or more blocks), anything else as
+    it is (an MLP flattens its input: a layout would only cost it a copy).
 
     PyTorch's CPU max-pool is several times faster on channels_last input (SimpleCNN's
     MaxPool2d: 5.4 ms NCHW, 1.4 ms channels_last on a batch of 64), and a conv fed
     channels_last input answers in channels_last, so every layer after it runs in that layout:
-    a CNN's training step is 1.3-1.8x faster, its eval pass up to 5x. The values are the same
-    function of the same numbers; SimpleCNN's weights and outputs are bit for bit NCHW's
-    (``tests/test_training.py``), deeper convs' differ by float rounding. A batch
-    ``x[idx]`` keeps the layout; a grey image (C = 1) is the same either way.
+    a training step of SimpleCNN or a 2-4 block CNN is 1.5-1.7x faster. A 1-block CNN with ReLU
+    measured 0.8-0.96x, so it keeps NCHW (``benchmarks/bench_layout.py``). The values are the
+    same function of the same numbers; SimpleCNN's weights and outputs are bit for bit NCHW's
+    (``tests/test_training.py``), deeper convs' differ by float rounding. A rule per model, not
+    a timing at run time: one config always trains in one layout, so its run repeats to the bit.
+    A batch ``x[idx]`` keeps the layout; a grey image (C = 1) is the same either way.
     """
     if x.device.type == "cpu" and x.ndim == 4 and x.shape[1] > 1 and x.is_floating_point() \
-            and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+            and getattr(model, "channels_last_on_cpu", False):
         return x.contiguous(memory_format=torch.channels_last)
     return x
 
