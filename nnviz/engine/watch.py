@@ -414,6 +414,8 @@ class Watcher:
         self.probe = probe
         self.enabled = enabled
         self.manual_steps = manual_steps  # the caller calls before_step() / after_step()
+        # optimizer steps are counted (and sampled); else every backward is measured as a step
+        self._counts_steps = optimizer is not None or manual_steps
         self.closed = False
         self.step = 0
         self.epoch = 0.0
@@ -439,7 +441,7 @@ class Watcher:
         self._ratios: list[torch.Tensor] = []
         self._before: Any = None  # on a sampled step: Σ W² (UpdateBuffer) or weight clones
         self._buffer = UpdateBuffer(self.params) \
-            if (optimizer is not None or manual_steps) and UpdateBuffer.fits(self.params) \
+            if self._counts_steps and UpdateBuffer.fits(self.params) \
             else None
         self.sampling = SamplingBudget()
         self._interval_steps, self._last_beat = 0, time.monotonic()
@@ -526,7 +528,7 @@ class Watcher:
 
     def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
         seen, count = self._seen, self._grad_count  # the same lists for the run's life
-        if self.optimizer is not None or self.manual_steps:
+        if self._counts_steps:
             def hook(_p: torch.Tensor) -> None:
                 # the step this gradient is for: counted once however many backwards feed it
                 if seen[i] != self._steps_taken:
@@ -678,7 +680,7 @@ class Watcher:
             grad_count=self._steps_with_gradient(), grad_samples=self._grad_samples,
             requires_grad=[bool(p.requires_grad) for p in self.params], ratios=ratios,
             sampling=self.sampling.record(self._interval_steps)
-            if self.optimizer is not None or self.manual_steps else None,
+            if self._counts_steps else None,
             activations=self.activations(keep=self._queue.background))
         self._grad_sum.zero_()
         self._grad_samples = [0] * len(self.params)
@@ -690,8 +692,7 @@ class Watcher:
         gradient marked for a step not yet taken (a backward since the last step) is left to
         the next interval, where that step is taken."""
         count, taken = self._grad_count, self._steps_taken
-        pending = [int(s == taken) for s in self._seen] \
-            if self.optimizer is not None or self.manual_steps else [0] * len(count)
+        pending = [int(s == taken) for s in self._seen]  # (none without counted steps)
         out = np.array([c - w for c, w in zip(count, pending, strict=True)], dtype=np.int64)
         count[:] = pending  # in place: the gradient hooks hold this list
         return out
