@@ -155,6 +155,38 @@ def wait_for_frame(frame, want: int, timeout_ms: int = 10_000) -> None:
                             timeout=timeout_ms, polling="raf")
 
 
+# What the player's frame holds and has asked for: said when a wait for it times out.
+ASK_STATE = """() => ({
+  shown: state.key, cache: [...state.cache.keys()], needed: [...state.needed],
+  asks: Object.fromEntries(state.asks), askSeqs: Object.fromEntries(state.askSeqs),
+  askedMsAgo: Object.fromEntries([...state.askedAt].map(([k, t]) => [k, performance.now() - t])),
+  came: [...state.came], aheadPending: state.aheadPending, heard: state.heard, seq: state.seq,
+  instance: state.instance, hidden: state.hidden, playing: state.timer !== null,
+  named: state.views ? [...state.views.options, ...(state.views.ahead || [])]
+    .map((o) => o.key).filter(Boolean) : null,
+  renders: window.nnvizPlayer.renders, builds: window.nnvizPlayer.builds })"""
+
+
+# The frame holds every payload Python names (its chart views' and the layers' asked for ahead)
+# and asks for none.
+HOLDS_NAMED = """() => state.views && state.needed.size === 0
+  && [...state.views.options, ...(state.views.ahead || [])]
+    .every((o) => !o.key || state.cache.has(o.key))"""
+
+
+def wait_for_holding(frame, condition: str, timeout_ms: int = 60_000) -> None:
+    """Until ``condition`` (a JS function of the frame's ``state``) holds; on a timeout the
+    error says what the frame holds and has asked for (ASK_STATE)."""
+    try:
+        frame.wait_for_function(condition, timeout=timeout_ms)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the frame's state
+        try:
+            held = frame.evaluate(ASK_STATE)
+        except Exception as inner:  # noqa: BLE001 - the frame itself is gone
+            held = f"(unreadable: {inner})"
+        raise AssertionError(f"the player's frame never held {condition!r}: {held}") from exc
+
+
 # The charts of the payload the player shows (it keeps other layers' charts built, hidden).
 SHOWN = ".payload:not([hidden]) .chart"
 

@@ -14,11 +14,14 @@ import pytest
 from nnviz.analysis import views
 from nnviz.store.runs import RunStore
 from tests.browser.harness import (
+    ASK_STATE,
+    HOLDS_NAMED,
     chart_data,
     chart_titles,
     player,
     wait_for_app_idle,
     wait_for_frame,
+    wait_for_holding,
 )
 
 TRAIN_TIMEOUT_MS = 240_000
@@ -179,15 +182,23 @@ def test_layers_and_views_switch_without_resending_or_rebuilding(app, page):
     def pick(layer: str) -> None:
         layer_box.click()
         page.get_by_role("option", name=re.compile(rf"^{layer}\b")).click()
-        frame.wait_for_function("(l) => (window.nnvizPlayer.key || '').includes(`|${l}|`)",
-                                arg=layer, timeout=60_000)
+        try:
+            frame.wait_for_function(
+                "(l) => (window.nnvizPlayer.key || '').includes(`|${l}|`)", arg=layer,
+                timeout=60_000)
+        except Exception as exc:
+            raise AssertionError(
+                f"pick {layer}: box {layer_box.inner_text()!r} url {page.url} "
+                f"player {frame.evaluate('window.nnvizPlayer')} "
+                f"state {frame.evaluate(ASK_STATE)}") from exc
         wait_for_app_idle(page)
 
+    # conv1's All epochs and fc's This epoch come ahead of a switch (and are built then)
+    wait_for_holding(frame, HOLDS_NAMED)
     pick("fc")
     assert any(t.startswith("fc.weight · epoch 2") for t in chart_titles(frame))
-    # the layer's All epochs payload comes ahead of a switch (and is built then): wait for it
-    frame.wait_for_function("() => state.cache.size >= 4 && state.needed.size === 0",
-                            timeout=60_000)
+    wait_for_holding(frame, HOLDS_NAMED)  # and so does fc's All epochs
+    assert frame.evaluate("state.cache.size") == 4
     wait_for_app_idle(page)
     builds = frame.evaluate("window.nnvizPlayer.builds")
     for layer in ("conv1", "fc", "conv1"):

@@ -22,6 +22,7 @@ from tests.browser.harness import (
     run_app,
     wait_for_app_idle,
     wait_for_frame,
+    wait_for_holding,
 )
 
 # Every chart of the payload shown (but those in ``skip``) against a fresh Plotly.newPlot of its
@@ -238,7 +239,7 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
     rerun then sends no payload and redraws nothing. Health is drawn by Python below the
     frame, which keeps only its control; coming back shows the charts at once."""
     page, frame, sent = _open_at_epoch_2(server, two_runs, browser, width)
-    frame.wait_for_function(HOLDS_BOTH, timeout=60_000)  # All epochs came ahead of a switch
+    wait_for_holding(frame, HOLDS_BOTH)  # All epochs came ahead of a switch
     frame.wait_for_function("() => window.nnvizPlayer.predraws > 0", timeout=60_000)
     wait_for_app_idle(page)
     radios = frame.get_by_role("radio")
@@ -257,7 +258,7 @@ def test_a_view_switch_is_made_in_the_frame_before_the_server_answers(server, tw
         frame.get_by_role("radio", name=view).click()
         frame.wait_for_function("(v) => window.nnvizPlayer.answeredView === v", arg=view,
                                 timeout=60_000)
-        frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+        wait_for_holding(frame, HOLDS_AHEAD)
         wait_for_app_idle(page)
 
     def switch(press, view: str) -> dict:
@@ -336,7 +337,7 @@ def _pick_fc_held_ahead(page, frame, sent: list[int]) -> tuple[str, dict]:
     Layer selectbox: it is shown from the selectbox's value, painted before the rerun's answer
     names it, at the same snapshot (2), with no payload resent and nothing built. Returns fc's
     payload key and the player's figures after the pick."""
-    frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+    wait_for_holding(frame, HOLDS_AHEAD)
     wait_for_app_idle(page)
     (fc,) = frame.evaluate("state.views.ahead.map((o) => o.key)")
     fc_bytes = frame.evaluate("(k) => state.cache.get(k).bytes", fc)
@@ -385,7 +386,7 @@ def test_a_layer_pick_shows_the_layer_asked_for_ahead(server, two_runs, browser,
     page.wait_for_function("() => location.search.includes('epoch=1') "
                            "&& location.search.includes('layer=fc')", timeout=30_000)
     # back to conv1 by the keyboard (the selectbox's own), at the epoch shown
-    frame.wait_for_function(HOLDS_AHEAD, timeout=60_000)
+    wait_for_holding(frame, HOLDS_AHEAD)
     wait_for_app_idle(page)
     combo = page.get_by_role("combobox", name="Layer")
     combo.focus()
@@ -449,4 +450,46 @@ def test_a_compare_layer_pick_shows_both_runs_of_the_layer_asked_for_ahead(serve
                             arg=fc, timeout=60_000)
     assert frame.evaluate("window.nnvizPlayer.builds") == after["builds"]
     assert page.locator('[data-testid="stException"]').count() == 0
+    page.context.close()
+
+
+# In the player's frame: the first render message that brings a payload asked for ahead comes
+# late (1.5 s, after the frame stopped waiting for its answer) and without it, as when a slow
+# rerun's render is merged into a later one.
+LATE_WITHOUT_FIRST_AHEAD = """() => {
+  window.__late = [];
+  const real = window.onRender;
+  window.onRender = (msg) => {
+    const extra = (msg.args || {}).extra;
+    if (extra && Object.keys(extra).length && window.__late.length < 1) {
+      window.__late.push(...Object.keys(extra));
+      const args = Object.assign({}, msg.args, { extra: {} });
+      setTimeout(() => { window.__lateAt = performance.now();
+                         real(Object.assign({}, msg, { args })); }, 1500);
+      return undefined;
+    }
+    return real(msg);
+  };
+}"""
+
+
+def test_an_answer_that_comes_late_without_its_payload_is_asked_for_again(server, two_runs,
+                                                                           browser):
+    """The render answering an ask ahead comes after the frame stopped waiting for it, and
+    without the payload: that render alone (no move, no pick, nothing else rerun) makes the
+    frame ask again, at once rather than after STALL_MS, and the payload comes."""
+    _, run_a, run_b = two_runs
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server.url}/Compare?run={run_a}&run_b={run_b}&layer=conv1&epoch=2")
+    _frame_at_once(page).evaluate(LATE_WITHOUT_FIRST_AHEAD)
+    frame = player(page, timeout_ms=120_000)
+    wait_for_frame(frame, 2)
+    frame.wait_for_function("() => window.__lateAt !== undefined", timeout=60_000)
+    wait_for_holding(frame, HOLDS_AHEAD, timeout_ms=30_000)
+    (fc,) = frame.evaluate("state.views.ahead.map((o) => o.key)")
+    assert frame.evaluate("window.__late") == [fc]
+    came_after = frame.evaluate("""() => performance.getEntriesByName('nnviz:parsed')
+        .map((m) => m.startTime).pop() - window.__lateAt""")
+    assert 0 < came_after < 6000, came_after  # asked again on that render, not on a stall
+    assert frame.evaluate(SAME_AS_FRESH, []) == []
     page.context.close()

@@ -44,6 +44,7 @@ const EARLY_MS = 10000;       // a layer pick shown early waits this long for Py
 const TOUCHED_MS = 2000;      // ... and is one made this soon after a touch of the selectbox
 const ASK_AGAIN_MS = 1000;    // a payload asked for and not come by then is asked for again
 const ASKS = 5;               // ... at most this many times in a row
+const STALL_MS = 10000;       // an ask no render has heard by then is taken as lost
 
 const $ = (id) => document.getElementById(id);
 // A payload the frame holds: {key, payload, root (its charts' DOM, once built), charts, texts,
@@ -811,36 +812,46 @@ function pickView(name) {
   setHeight();
 }
 
+function answerLost(k) {
+  // An ask for k whose answer will not come: a render came from a rerun that had heard it (or
+  // a later report) without the payload (that rerun was stopped by the next, or its render was
+  // merged into the next), or none came at all within STALL_MS. One not answered yet (a rerun
+  // still building it, a large payload on its way) is not lost.
+  if (!state.needed.has(k) || asking(k)) return false;
+  const heard = state.heard;
+  return (Boolean(heard) && heard.instance === state.instance
+          && heard.seq >= state.askSeqs.get(k))
+    || performance.now() - (state.askedAt.get(k) || 0) > STALL_MS;
+}
+
 function prefetch() {
-  // The charts shown are drawn: ask Python for a chart view's payload this frame lacks (once
-  // each), so that a switch to that view finds its charts here, drawn by predraw(); then, one
-  // a time while the frame holds less than AHEAD_BYTES, for the layers' payloads Python named
-  // (views.ahead, nearest first), so a layer pick finds its charts drawn too; each until it
-  // comes (never again once it came and was let go, while Python names it).
+  // The charts shown are drawn: ask Python for a chart view's payload this frame lacks, so that
+  // a switch to that view finds its charts here, drawn by predraw(); then, one at a time while
+  // the frame holds less than AHEAD_BYTES, for the layers' payloads Python named (views.ahead,
+  // nearest first), so a layer pick finds its charts drawn too (never again once it came and
+  // was let go, while Python names it). Each is asked for once, and again only once its answer
+  // was lost (answerLost), up to ASKS times; while one is outstanding this looks again every
+  // ASK_AGAIN_MS, so a lost answer is asked for again whatever else happens (or does not).
+  clearTimeout(state.prefetchTimer);
+  state.prefetchTimer = null;
   const spec = state.views;
-  if (!spec || !spec.prefetch || state.hidden || !state.entry) return;
-  // one at a time: the render that answers calls again (an ask not answered within
-  // ASK_AGAIN_MS no longer holds back the others; it is asked again only once lost, below)
+  if (!spec || !spec.prefetch || state.hidden || !state.entry || state.timer !== null) return;
+  const wanted = (k) => Boolean(k) && !state.cache.has(k)
+    && (!state.needed.has(k) || answerLost(k));
+  let key = spec.options.map((o) => o.key).find(wanted);
+  // one ahead layer at a time: the render that answers calls again (an ask not answered within
+  // ASK_AGAIN_MS no longer holds back the others)
   const pending = state.aheadPending;
-  if (pending && state.needed.has(pending)
-      && performance.now() - (state.askedAt.get(pending) || 0) < ASK_AGAIN_MS) return;
-  let key = spec.options.map((o) => o.key)
-    .find((k) => k && !state.cache.has(k) && !asking(k));
-  if (!key && heldBytes() < AHEAD_BYTES) {
-    // an ask whose answer was lost (a render came from a rerun that had heard it, or a later
-    // report, without the payload: that rerun was stopped by the next, or its render merged)
-    // is made again after ASK_AGAIN_MS, up to ASKS times; one not answered yet (a rerun still
-    // building it, a large payload on its way) is not asked for twice
-    const heard = state.heard;
-    const lost = (k) => !asking(k) && Boolean(heard) && heard.instance === state.instance
-      && heard.seq >= state.askSeqs.get(k);
-    key = (spec.ahead || []).map((o) => o.key).find((k) => !state.cache.has(k)
-      && !state.came.has(k) && (!state.needed.has(k) || lost(k)));
-    state.aheadPending = key || null;
+  const waiting = pending && state.needed.has(pending) && !state.cache.has(pending)
+    && performance.now() - (state.askedAt.get(pending) || 0) < ASK_AGAIN_MS;
+  if (!key && !waiting && heldBytes() < AHEAD_BYTES) {
+    key = (spec.ahead || []).map((o) => o.key).find((k) => wanted(k) && !state.came.has(k));
+    if (key) state.aheadPending = key;
   }
-  if (!key) return;
-  ask(key, false, { need: key });
-  setTimeout(prefetch, ASK_AGAIN_MS + 50); // asked again then if its answer was lost
+  if (key) ask(key, false, { need: key });
+  const open = [...state.needed].some((k) => !state.cache.has(k)
+    && (state.asks.get(k) || 0) < ASKS);
+  if (open) state.prefetchTimer = setTimeout(prefetch, ASK_AGAIN_MS + 50);
 }
 
 function watchPicker() {
@@ -1040,7 +1051,8 @@ async function onRender(msg) {
     }
     const named = [...args.views.options, ...(args.views.ahead || [])];
     dropReplaced(named);
-    if (state.aheadPending) predrawSoon(); // the answer (its payload in extra, or none): next
+    // the answer to an ask (its payload in extra, or none: then lost, asked again): next
+    if (state.aheadPending || state.needed.size) predrawSoon();
     state.aheadPending = null;
     const ahead = new Set(named.map((o) => o.key));
     for (const k of [...state.came]) {
@@ -1050,6 +1062,7 @@ async function onRender(msg) {
       if (!ahead.has(k) && k !== state.key) {
         state.needed.delete(k);
         state.askedAt.delete(k);
+        state.asks.delete(k);
         state.askSeqs.delete(k);
       }
     }
