@@ -164,7 +164,7 @@ ASK_STATE = """() => ({
   instance: state.instance, hidden: state.hidden, playing: state.timer !== null,
   named: state.views ? [...state.views.options, ...(state.views.ahead || [])]
     .map((o) => o.key).filter(Boolean) : null,
-  renders: window.nnvizPlayer.renders, builds: window.nnvizPlayer.builds })"""
+  player: window.nnvizPlayer })"""
 
 
 # The frame holds every payload Python names (its chart views' and the layers' asked for ahead)
@@ -174,11 +174,11 @@ HOLDS_NAMED = """() => state.views && state.needed.size === 0
     .every((o) => !o.key || state.cache.has(o.key))"""
 
 
-def wait_for_holding(frame, condition: str, timeout_ms: int = 60_000) -> None:
-    """Until ``condition`` (a JS function of the frame's ``state``) holds; on a timeout the
-    error says what the frame holds and has asked for (ASK_STATE)."""
+def wait_for_holding(frame, condition: str, timeout_ms: int = 60_000, arg=None) -> None:
+    """Until ``condition`` (a JS function of the frame's ``state``, given ``arg``) holds; on a
+    timeout the error says what the frame holds and has asked for (ASK_STATE)."""
     try:
-        frame.wait_for_function(condition, timeout=timeout_ms)
+        frame.wait_for_function(condition, arg=arg, timeout=timeout_ms)
     except Exception as exc:  # noqa: BLE001 - re-raised with the frame's state
         try:
             held = frame.evaluate(ASK_STATE)

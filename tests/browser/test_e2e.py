@@ -14,7 +14,6 @@ import pytest
 from nnviz.analysis import views
 from nnviz.store.runs import RunStore
 from tests.browser.harness import (
-    ASK_STATE,
     HOLDS_NAMED,
     chart_data,
     chart_titles,
@@ -182,15 +181,8 @@ def test_layers_and_views_switch_without_resending_or_rebuilding(app, page):
     def pick(layer: str) -> None:
         layer_box.click()
         page.get_by_role("option", name=re.compile(rf"^{layer}\b")).click()
-        try:
-            frame.wait_for_function(
-                "(l) => (window.nnvizPlayer.key || '').includes(`|${l}|`)", arg=layer,
-                timeout=60_000)
-        except Exception as exc:
-            raise AssertionError(
-                f"pick {layer}: box {layer_box.inner_text()!r} url {page.url} "
-                f"player {frame.evaluate('window.nnvizPlayer')} "
-                f"state {frame.evaluate(ASK_STATE)}") from exc
+        wait_for_holding(frame, "(l) => (window.nnvizPlayer.key || '').includes(`|${l}|`)",
+                         arg=layer)
         wait_for_app_idle(page)
 
     # conv1's All epochs and fc's This epoch come ahead of a switch (and are built then)

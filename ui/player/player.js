@@ -842,15 +842,14 @@ function prefetch() {
   // one ahead layer at a time: the render that answers calls again (an ask not answered within
   // ASK_AGAIN_MS no longer holds back the others)
   const pending = state.aheadPending;
-  const waiting = pending && state.needed.has(pending) && !state.cache.has(pending)
+  const waiting = pending && state.needed.has(pending)
     && performance.now() - (state.askedAt.get(pending) || 0) < ASK_AGAIN_MS;
   if (!key && !waiting && heldBytes() < AHEAD_BYTES) {
     key = (spec.ahead || []).map((o) => o.key).find((k) => wanted(k) && !state.came.has(k));
     if (key) state.aheadPending = key;
   }
   if (key) ask(key, false, { need: key });
-  const open = [...state.needed].some((k) => !state.cache.has(k)
-    && (state.asks.get(k) || 0) < ASKS);
+  const open = [...state.needed].some((k) => (state.asks.get(k) || 0) < ASKS);
   if (open) state.prefetchTimer = setTimeout(prefetch, ASK_AGAIN_MS + 50);
 }
 
